@@ -1,0 +1,39 @@
+# mpqlab: `make quickstart` (set up + main job), `make test` (set up + tests), `make figures`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SHARED_DATA := $(abspath ../shared/datasets)
+export MPQLAB_DATA ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),$(HOME)/.cache/mpqlab/data)
+export BROWSER_PATH ?= /usr/bin/chromium
+
+.PHONY: setup system quickstart test figures benchmarks clean
+
+setup: system $(VENV)/.installed
+
+# Debian packages: chromium (static figure export, browser test), dataset-fashion-mnist. Optional: without
+# root or apt the kit still runs and says what is missing.
+system:
+	@bash scripts/system_deps.sh
+
+# One pip command, torch and torchvision pinned together in pyproject.toml (and environment.yml).
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+quickstart: setup
+	$(BIN)/mpqlab quickstart
+
+test: setup
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+figures: setup
+	$(BIN)/mpqlab figures
+
+benchmarks: setup
+	for b in benchmarks/*.py; do $(BIN)/python $$b; done
+
+clean:
+	rm -rf runs .pytest_cache

@@ -1,0 +1,1 @@
+"""Measurements of a (fake-quantized) model: Hessian spectra, loss landscapes, sharpness, gradient conflict."""

@@ -1,0 +1,350 @@
+"""Hessian of the loss of a (fake-quantized) model: top eigenvalues, trace, spectral density, per-layer traces.
+
+``Hessian(model, data, loss_fn=cross_entropy, device=..., params="weights", backend="mpqlab")`` is one object
+with the three quantities as methods, like PyHessian's ``hessian`` class, with its warts fixed:
+
+- any ``device``; the model's train / eval mode is used as it is and restored, never forced (use
+  ``model.eval()`` first for the usual "Hessian at the trained model" with fixed BatchNorm statistics);
+  BatchNorm running statistics and every ``.grad`` are restored afterwards;
+- ``params="weights"`` (default) takes the network weights, BatchNorm and biases, not quantizer steps / clips or
+  bit logits (``"all"``: every parameter that requires grad; or a list of names);
+- results are plain data (floats, lists, dicts).
+
+Backends, same API:
+
+- ``"mpqlab"``: Hessian-vector products by double back-propagation through one retained gradient graph, with
+  blocks of probe vectors pushed through at once (``torch.autograd.grad(..., is_grads_batched=True)``, i.e.
+  vmap) where it pays; the trace by Hutchinson or Hutch++ (Meyer et al., 2021), eigenvalues by power iteration
+  with deflation, density by Lanczos with full re-orthogonalisation (stochastic Lanczos quadrature).
+- ``"pyhessian"``: the PyHessian 0.1 package from PyPI; its ``density()`` calls the removed ``torch.eig``, which
+  is supplied here from ``torch.linalg.eigh`` while it runs; its forced ``eval()`` and leftover graph-holding
+  ``.grad`` are undone.
+
+Several batches are supported by averaging the per-batch Hessians weighted by batch size (``data`` is a list of
+(x, y) batches); a single batch keeps its gradient graph for every product.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..errors import MpqlabError
+from . import vectors as V
+
+_QUANT_KEYS = ("weight_quant.", "act_quant.", "mixed.steps", "mixed.clip", "alpha_")
+
+
+def select_params(model: nn.Module, params="weights") -> list[tuple[str, nn.Parameter]]:
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if params == "all":
+        return named
+    if params == "weights":
+        return [(n, p) for n, p in named if not any(k in n for k in _QUANT_KEYS)]
+    if isinstance(params, (list, tuple)):
+        wanted = set(params)
+        unknown = wanted - {n for n, _ in named}
+        if unknown:
+            raise MpqlabError(f"no trainable parameters named {', '.join(sorted(unknown))}")
+        return [(n, p) for n, p in named if n in wanted]
+    raise MpqlabError(f"params must be 'weights', 'all' or a list of names, got {params!r}")
+
+
+@contextlib.contextmanager
+def preserved(model: nn.Module):
+    """Restore train/eval mode of every module, every buffer (BatchNorm statistics) and every ``.grad``."""
+    modes = [(m, m.training) for m in model.modules()]
+    buffers = [(b, b.detach().clone()) for b in model.buffers()]
+    grads = [(p, None if p.grad is None else p.grad.detach().clone()) for p in model.parameters()]
+    try:
+        yield
+    finally:
+        for m, t in modes:
+            m.training = t
+        with torch.no_grad():
+            for b, v in buffers:
+                if not torch.equal(b, v):  # an unchanged buffer keeps its version (it may be in a saved graph)
+                    b.copy_(v)
+        for p, g in grads:
+            p.grad = g
+
+
+def _as_batches(data) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], torch.Tensor):
+        return [data]
+    batches = list(data)
+    if not batches:
+        raise MpqlabError("Hessian needs at least one (inputs, targets) batch")
+    return batches
+
+
+class Hessian:
+    def __init__(self, model: nn.Module, data, loss_fn: Callable = F.cross_entropy, device=None,
+                 params="weights", backend: str = "mpqlab", probe_block: int = 8):
+        if backend not in ("mpqlab", "pyhessian"):
+            raise MpqlabError(f"unknown Hessian backend {backend!r}; use 'mpqlab' or 'pyhessian'")
+        self.model, self.loss_fn, self.backend = model, loss_fn, backend
+        self.device = torch.device(device) if device is not None else next(model.parameters()).device
+        self.batches = [(x.to(self.device), y.to(self.device)) for x, y in _as_batches(data)]
+        self.named = select_params(model, params)
+        if not self.named:
+            raise MpqlabError("no parameters to take the Hessian with respect to")
+        self.params = [p for _, p in self.named]
+        self.names = [n for n, _ in self.named]
+        self.probe_block = probe_block
+        self.n_hvp = 0
+        self.dim = sum(p.numel() for p in self.params)
+        self._graph = None
+
+    # ------------------------------------------------------------------------------------------ products
+    def _grads(self, x, y):
+        loss = self.loss_fn(self.model(x), y)
+        return torch.autograd.grad(loss, self.params, create_graph=True)
+
+    def hvp_block(self, vs: Sequence[list[torch.Tensor]]) -> list[list[torch.Tensor]]:
+        """H v for a list of vectors (each a list of tensors shaped like the parameters)."""
+        k = len(vs)
+        self.n_hvp += k
+        total = sum(len(y) for _, y in self.batches)
+        out = None
+        with preserved(self.model):
+            for x, y in self.batches:
+                if len(self.batches) == 1 and self._graph is not None:
+                    grads = self._graph
+                else:
+                    grads = self._grads(x, y)
+                    if len(self.batches) == 1:
+                        self._graph = grads
+                if k == 1:
+                    hv = torch.autograd.grad(grads, self.params, vs[0], retain_graph=True)
+                    res = [[h.detach() for h in hv]]
+                else:
+                    stacked = [torch.stack([v[i] for v in vs]) for i in range(len(self.params))]
+                    hv = torch.autograd.grad(grads, self.params, stacked, retain_graph=True, is_grads_batched=True)
+                    res = [[h[j].detach() for h in hv] for j in range(k)]
+                w = len(y) / total
+                res = [[w * h for h in r] for r in res]
+                out = res if out is None else [[a + b for a, b in zip(o, r)] for o, r in zip(out, res)]
+        return out
+
+    def hvp(self, v: list[torch.Tensor]) -> list[torch.Tensor]:
+        return self.hvp_block([v])[0]
+
+    def _hvp_many(self, vs):
+        out = []
+        for i in range(0, len(vs), self.probe_block):
+            out += self.hvp_block(vs[i:i + self.probe_block])
+        return out
+
+    # -------------------------------------------------------------------------------------- eigenvalues
+    def eigenvalues(self, top_k: int = 1, max_iter: int = 100, tol: float = 1e-3, seed: int = 0) -> dict:
+        """Top-k eigenvalues (largest in magnitude) by power iteration with deflation.
+        Returns {"eigenvalues": [...], "eigenvectors": [list of tensors], "iterations": [...], "hvps", "time_s"}."""
+        if self.backend == "pyhessian":
+            return self._pyhessian("eigenvalues", top_k=top_k, max_iter=max_iter, tol=tol, seed=seed)
+        t0, n0 = time.time(), self.n_hvp
+        g = torch.Generator().manual_seed(seed)
+        vals, vecs, iters = [], [], []
+        for _ in range(top_k):
+            v = V.normalize(V.orthogonalize(V.gaussian(self.params, g), vecs))
+            lam = None
+            for it in range(max_iter):
+                v = V.normalize(V.orthogonalize(v, vecs))
+                hv = self.hvp(v)
+                new = V.dot(hv, v).item()
+                v = V.normalize(hv)
+                if lam is not None and abs(new - lam) / (abs(lam) + 1e-6) < tol:
+                    lam = new
+                    break
+                lam = new
+            vals.append(lam)
+            vecs.append(V.normalize(V.orthogonalize(v, vecs)))
+            iters.append(it + 1)
+        return {"eigenvalues": vals, "eigenvectors": vecs, "iterations": iters, "hvps": self.n_hvp - n0,
+                "time_s": time.time() - t0}
+
+    # -------------------------------------------------------------------------------------------- trace
+    def trace(self, n_probes: int = 64, method: str = "hutch++", seed: int = 0) -> dict:
+        """Trace estimate with ``n_probes`` Hessian-vector products: ``"hutchinson"`` (Rademacher probes) or
+        ``"hutch++"`` (a third of the products find the dominant subspace, whose trace is taken exactly).
+        Returns {"trace", "std_error" (Hutchinson part), "samples", "hvps", "time_s"}."""
+        if self.backend == "pyhessian":
+            return self._pyhessian("trace", n_probes=n_probes, seed=seed)
+        t0, n0 = time.time(), self.n_hvp
+        g = torch.Generator().manual_seed(seed)
+        if method == "hutchinson":
+            probes = [V.rademacher(self.params, g) for _ in range(n_probes)]
+            samples = [V.dot(hv, v).item() for v, hv in zip(probes, self._hvp_many(probes))]
+            est = float(np.mean(samples))
+            se = float(np.std(samples, ddof=1) / math.sqrt(len(samples))) if len(samples) > 1 else float("nan")
+            return {"trace": est, "std_error": se, "samples": samples, "hvps": self.n_hvp - n0,
+                    "time_s": time.time() - t0, "method": method}
+        if method != "hutch++":
+            raise MpqlabError(f"unknown trace method {method!r}; use 'hutchinson' or 'hutch++'")
+        m = max(3, n_probes) // 3
+        S = [V.rademacher(self.params, g) for _ in range(m)]
+        G = [V.rademacher(self.params, g) for _ in range(m)]
+        AS = torch.stack([V.flatten(v) for v in self._hvp_many(S)], 1)
+        Q, _ = torch.linalg.qr(AS)
+        Qv = [V.unflatten(Q[:, j], self.params) for j in range(Q.shape[1])]
+        AQ = torch.stack([V.flatten(v) for v in self._hvp_many(Qv)], 1)
+        exact = torch.trace(Q.T @ AQ).item()
+        Gf = torch.stack([V.flatten(v) for v in G], 1)
+        Gp = Gf - Q @ (Q.T @ Gf)
+        AGp = torch.stack([V.flatten(v) for v in self._hvp_many([V.unflatten(Gp[:, j], self.params)
+                                                                 for j in range(m)])], 1)
+        AGp = AGp - Q @ (Q.T @ AGp)
+        samples = [(Gp[:, j] @ AGp[:, j]).item() for j in range(m)]
+        est = exact + float(np.mean(samples))
+        se = float(np.std(samples, ddof=1) / math.sqrt(m)) if m > 1 else float("nan")
+        return {"trace": est, "std_error": se, "samples": samples, "low_rank_part": exact, "hvps": self.n_hvp - n0,
+                "time_s": time.time() - t0, "method": method}
+
+    def layer_traces(self, n_probes: int = 32, seed: int = 0) -> dict:
+        """Per-layer trace of the diagonal Hessian block, tr(H_ll), from shared Rademacher probes
+        (E[v_l^T (H v)_l] = tr(H_ll)). Keys are module names (parameters of one module are summed)."""
+        g = torch.Generator().manual_seed(seed)
+        probes = [V.rademacher(self.params, g) for _ in range(n_probes)]
+        sums: dict[str, list[float]] = {}
+        for v, hv in zip(probes, self._hvp_many(probes)):
+            per: dict[str, float] = {}
+            for name, vi, hi in zip(self.names, v, hv):
+                layer = name.rsplit(".", 1)[0]
+                per[layer] = per.get(layer, 0.0) + (vi * hi).sum().item()
+            for k, val in per.items():
+                sums.setdefault(k, []).append(val)
+        return {k: float(np.mean(v)) for k, v in sums.items()}
+
+    # ------------------------------------------------------------------------------------------ density
+    def lanczos(self, iters: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Lanczos tridiagonalisation from a Rademacher start vector (full re-orthogonalisation).
+        Returns (alphas, betas)."""
+        g = torch.Generator().manual_seed(seed)
+        v = V.normalize(V.rademacher(self.params, g))
+        basis, alphas, betas = [v], [], []
+        w = None
+        for i in range(min(iters, self.dim)):
+            hv = self.hvp(basis[-1])
+            a = V.dot(hv, basis[-1]).item()
+            alphas.append(a)
+            w = V.axpy(-a, basis[-1], hv)
+            if i > 0:
+                w = V.axpy(-betas[-1], basis[-2], w)
+            w = V.orthogonalize(w, basis)
+            b = V.norm(w).item()
+            if i == min(iters, self.dim) - 1 or b < 1e-10:
+                break
+            betas.append(b)
+            basis.append(V.scale(1.0 / b, w))
+        return np.array(alphas), np.array(betas[: len(alphas) - 1])
+
+    def density(self, iters: int = 50, n_v: int = 1, seed: int = 0) -> dict:
+        """Spectral density by stochastic Lanczos quadrature: Ritz values (nodes) and weights (squared first
+        components of the Ritz vectors), per start vector. Weights of one run sum to 1.
+        Returns {"nodes": [[...]], "weights": [[...]], "hvps", "time_s"}; see :func:`gaussian_density`."""
+        if self.backend == "pyhessian":
+            return self._pyhessian("density", iters=iters, n_v=n_v, seed=seed)
+        t0, n0 = time.time(), self.n_hvp
+        nodes, weights = [], []
+        for k in range(n_v):
+            a, b = self.lanczos(iters, seed + k)
+            T = np.diag(a) + np.diag(b, 1) + np.diag(b, -1)
+            evals, evecs = np.linalg.eigh(T)
+            nodes.append(evals.tolist())
+            weights.append((evecs[0] ** 2).tolist())
+        return {"nodes": nodes, "weights": weights, "hvps": self.n_hvp - n0, "time_s": time.time() - t0}
+
+    # --------------------------------------------------------------------------------------- pyhessian
+    def _pyhessian(self, what: str, seed: int = 0, **kw) -> dict:
+        if len(self.batches) != 1:
+            raise MpqlabError("the pyhessian backend is used here with one batch; concatenate the data")
+        if self.device.type not in ("cpu", "cuda"):
+            raise MpqlabError(f"pyhessian supports cpu and cuda devices, not {self.device.type}")
+        from pyhessian import hessian as PyHessian
+
+        t0 = time.time()
+        chosen = {id(p) for p in self.params}
+        with preserved(self.model), _eig_shim():
+            frozen = [p for p in self.model.parameters() if p.requires_grad and id(p) not in chosen]
+            for p in frozen:
+                p.requires_grad_(False)
+            for p in self.model.parameters():
+                p.grad = None
+            try:
+                torch.manual_seed(seed)
+                h = PyHessian(self.model, self.loss_fn, data=self.batches[0], cuda=self.device.type == "cuda")
+                if what == "eigenvalues":
+                    vals, vecs = h.eigenvalues(maxIter=kw["max_iter"], tol=kw["tol"], top_n=kw["top_k"])
+                    res = {"eigenvalues": [float(v) for v in vals],
+                           "eigenvectors": [[t.detach() for t in v] for v in vecs]}
+                elif what == "trace":
+                    samples = h.trace(maxIter=kw["n_probes"], tol=0.0)
+                    res = {"trace": float(np.mean(samples)), "samples": [float(s) for s in samples],
+                           "std_error": float(np.std(samples, ddof=1) / math.sqrt(len(samples)))
+                           if len(samples) > 1 else float("nan")}
+                else:
+                    nodes, weights = h.density(iter=kw["iters"], n_v=kw["n_v"])
+                    res = {"nodes": [[float(v) for v in n] for n in nodes],
+                           "weights": [[float(v) for v in w] for w in weights]}
+            finally:
+                for p in frozen:
+                    p.requires_grad_(True)
+        res["time_s"] = time.time() - t0
+        return res
+
+
+@contextlib.contextmanager
+def _eig_shim():
+    """PyHessian 0.1 calls ``torch.eig`` (removed in torch 2.0) on a symmetric tridiagonal matrix; supply it."""
+    had = hasattr(torch, "eig")
+    old = getattr(torch, "eig", None)
+
+    def eig(T, eigenvectors=False):
+        vals, vecs = torch.linalg.eigh(T)
+        return torch.stack([vals, torch.zeros_like(vals)], 1), vecs
+
+    torch.eig = eig
+    try:
+        yield
+    finally:
+        if had:
+            torch.eig = old
+        else:
+            del torch.eig
+
+
+def gaussian_density(nodes, weights, grid: np.ndarray | None = None, sigma: float | None = None,
+                     n_grid: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    """Smooth SLQ nodes / weights into a density on a grid (Gaussian kernels, averaged over runs)."""
+    allv = np.concatenate([np.asarray(n) for n in nodes])
+    lo, hi = allv.min(), allv.max()
+    pad = 0.05 * (hi - lo + 1e-12)
+    if grid is None:
+        grid = np.linspace(lo - pad, hi + pad, n_grid)
+    if sigma is None:
+        sigma = max((hi - lo) / 200.0, 1e-6)
+    dens = np.zeros_like(grid)
+    for nd, wt in zip(nodes, weights):
+        nd, wt = np.asarray(nd), np.asarray(wt)
+        dens += (wt[None, :] * np.exp(-(grid[:, None] - nd[None, :]) ** 2 / (2 * sigma ** 2))).sum(1)
+    dens /= len(nodes) * sigma * math.sqrt(2 * math.pi)
+    return grid, dens
+
+
+def exact_hessian(model: nn.Module, data, loss_fn: Callable = F.cross_entropy, params="weights") -> torch.Tensor:
+    """The dense Hessian of a tiny model (reference for tests), in the parameter order of ``Hessian``."""
+    named = select_params(model, params)
+    ps = [p for _, p in named]
+    x, y = _as_batches(data)[0]
+    with preserved(model):
+        grads = torch.autograd.grad(loss_fn(model(x), y), ps, create_graph=True)
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        rows = [torch.cat([h.reshape(-1) for h in torch.autograd.grad(flat[i], ps, retain_graph=True)])
+                for i in range(flat.numel())]
+    return torch.stack(rows).detach()

@@ -1,0 +1,138 @@
+"""``mpqlab`` command line: argument parsing only; every subcommand calls one library function."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+
+def _print(obj, as_json: bool):
+    if as_json:
+        print(json.dumps(obj, indent=2))
+    else:
+        for k, v in obj.items():
+            print(f"{k}: {v}")
+
+
+from .commands import cost_command, eval_command, search_command, train_command, transfer_command  # noqa: E402
+
+
+def cmd_train(a):
+    _print(train_command(a.model, a.data, a.out, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, seed=a.seed,
+                         schedule=a.schedule, label_smoothing=a.label_smoothing, subset=a.subset, root=a.root,
+                         device=a.device, argv=sys.argv), a.json)
+
+
+def _quickstart(out, epochs, smoke):
+    from .quickstart import quickstart
+
+    return quickstart(out, epochs=epochs, smoke=smoke)
+
+
+def main(argv=None):
+    from .errors import MpqlabError
+
+    p = argparse.ArgumentParser(prog="mpqlab", description="generalizable mixed-precision quantization (ASGA)")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    def common(sp, data=True):
+        sp.add_argument("--model", required=True, help="a registered model (mpqlab.models.list_models())")
+        if data:
+            sp.add_argument("--data", required=True, help="a registered dataset (mpqlab.data.list_datasets())")
+            sp.add_argument("--root", default=None, help="data root (default: $MPQLAB_DATA or ~/.cache/mpqlab/data)")
+        sp.add_argument("--device", default="cpu")
+        sp.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    t = sub.add_parser("train", help="train a full-precision model; checkpoint each epoch, resume")
+    common(t)
+    t.add_argument("--epochs", type=int, default=30)
+    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--lr", type=float, default=0.2)
+    t.add_argument("--schedule", default="onecycle", choices=["onecycle", "cosine", "constant"])
+    t.add_argument("--label-smoothing", type=float, default=0.0)
+    t.add_argument("--subset", type=int, default=None, help="class-balanced subset of the training set")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", required=True, help="checkpoint path, NAME.safetensors (card NAME.json beside it)")
+    t.set_defaults(fn=cmd_train)
+
+    e = sub.add_parser("eval", help="top-1 and loss of a checkpoint, in float or under a policy")
+    common(e)
+    e.add_argument("--checkpoint", required=True)
+    e.add_argument("--policy", default=None, help="policy JSON file")
+    e.add_argument("--uniform", default=None, metavar="W/A", help="uniform policy, e.g. 4/4")
+    e.add_argument("--max-batches", type=int, default=None)
+    e.set_defaults(fn=lambda a: _print(eval_command(a.model, a.data, a.checkpoint, a.policy, a.uniform, a.root,
+                                                    a.device, a.max_batches), a.json))
+
+    c = sub.add_parser("cost", help="MACs, BitOPs and size of a model, float or under a policy")
+    c.add_argument("--model", required=True)
+    c.add_argument("--input-size", type=int, default=None, help="image side (default: the model's)")
+    c.add_argument("--num-classes", type=int, default=10)
+    c.add_argument("--policy", default=None)
+    c.add_argument("--uniform", default=None, metavar="W/A")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(fn=lambda a: _print(cost_command(a.model, a.input_size, a.num_classes, a.policy, a.uniform), a.json))
+
+    s = sub.add_parser("search", help="search a mixed-precision policy on a proxy dataset")
+    common(s)
+    s.add_argument("--subset", type=int, default=None, help="class-balanced proxy subset size")
+    s.add_argument("--checkpoint", default=None, help="full-precision proxy checkpoint to start from")
+    s.add_argument("--objective", default="edmips", choices=["edmips", "gmpq", "hawq"])
+    s.add_argument("--sharpness", default="none", choices=["none", "sam", "gsam", "asga"])
+    s.add_argument("--budget", type=float, default=4.0, help="average bits (BitOPs of uniform WbAb)")
+    s.add_argument("--epochs", type=int, default=None)
+    s.add_argument("--batch-size", type=int, default=None)
+    s.add_argument("--lr", type=float, default=None)
+    s.add_argument("--lr-alpha", type=float, default=None)
+    s.add_argument("--cost-weight", type=float, default=None)
+    s.add_argument("--rho", type=float, default=None)
+    s.add_argument("--rho-max", type=float, default=None)
+    s.add_argument("--beta", type=float, default=None)
+    s.add_argument("--radius", default=None, choices=["fixed", "adaptive", "lr"])
+    s.add_argument("--w-candidates", type=lambda v: [int(b) for b in v.split(",")], default=None)
+    s.add_argument("--a-candidates", type=lambda v: [int(b) for b in v.split(",")], default=None)
+    s.add_argument("--bilevel", action="store_true", default=None)
+    s.add_argument("--max-batches", type=int, default=None)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True, help="policy JSON path (run folder <out>.run beside it)")
+    s.set_defaults(fn=lambda a: _print(search_command(
+        a.out, model=a.model, data=a.data, root=a.root, subset=a.subset, checkpoint=a.checkpoint,
+        objective=a.objective, sharpness=a.sharpness, budget=a.budget, epochs=a.epochs, batch_size=a.batch_size,
+        lr=a.lr, lr_alpha=a.lr_alpha, cost_weight=a.cost_weight, rho=a.rho, rho_max=a.rho_max, beta=a.beta,
+        radius=a.radius, w_candidates=a.w_candidates, a_candidates=a.a_candidates, bilevel=a.bilevel,
+        max_batches=a.max_batches, seed=a.seed, device=a.device), a.json))
+
+    tr = sub.add_parser("transfer", help="apply a policy to the target model and fine-tune its weights")
+    common(tr)
+    tr.add_argument("--policy", required=True)
+    tr.add_argument("--init", default=None, help="the target's full-precision checkpoint")
+    tr.add_argument("--epochs", type=int, default=3)
+    tr.add_argument("--lr", type=float, default=0.01)
+    tr.add_argument("--batch-size", type=int, default=128)
+    tr.add_argument("--subset", type=int, default=None)
+    tr.add_argument("--max-batches", type=int, default=None)
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--out", required=True, help="RESULT.json")
+    tr.set_defaults(fn=lambda a: _print(transfer_command(a.policy, a.model, a.data, a.init, a.out, a.epochs, a.lr,
+                                                         a.batch_size, a.seed, a.root, a.device, a.max_batches,
+                                                         a.subset, sys.argv), a.json))
+
+    q = sub.add_parser("quickstart", help="the main job on the embedded cifar10-mini: search, transfer, report")
+    q.add_argument("--out", default="runs/quickstart")
+    q.add_argument("--epochs", type=int, default=3)
+    q.add_argument("--smoke", action="store_true", help="a few batches only")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(fn=lambda a: _print(_quickstart(a.out, a.epochs, a.smoke), a.json))
+
+    a = p.parse_args(argv)
+    try:
+        a.fn(a)
+    except MpqlabError as e:
+        print(f"mpqlab {a.cmd}: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

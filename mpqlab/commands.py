@@ -1,0 +1,168 @@
+"""The library functions behind each CLI subcommand (plain arguments in, a JSON-able dict out)."""
+from __future__ import annotations
+
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from . import __version__
+from .checkpoints import save_checkpoint
+from .data import create_dataset, proxy_subset
+from .errors import MpqlabError
+from .models import create_model
+from .train import evaluate, fit, set_threads
+
+
+def load_splits(data: str, root=None, subset: int | None = None, seed: int = 0):
+    train = create_dataset(data, "train", root=root)
+    test = create_dataset(data, "test", root=root)
+    if subset:
+        train, _ = proxy_subset(train, size=subset, seed=seed)
+    return train, test
+
+
+def train_command(model: str, data: str, out: str, epochs: int = 30, batch_size: int = 128, lr: float = 0.2,
+                  seed: int = 0, schedule: str = "onecycle", label_smoothing: float = 0.0, subset: int | None = None,
+                  root=None, device="cpu", argv=None) -> dict:
+    """Train ``model`` in full precision on ``data`` and write ``out`` (.safetensors) with its card."""
+    set_threads()
+    if not str(out).endswith(".safetensors"):
+        raise MpqlabError(f"--out {out} must end in .safetensors")
+    train, test = load_splits(data, root, subset, seed)
+    net = create_model(model, num_classes=train.num_classes)
+    run_dir = Path(str(out)[: -len(".safetensors")] + ".run")
+    res = fit(net, train, test, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, schedule=schedule,
+              label_smoothing=label_smoothing, out_dir=run_dir, device=device,
+              config={"model": model, "data": data, "subset": subset})
+    ev = evaluate(net, test, device=device)
+    card = {"model": model, "num_classes": train.num_classes, "dataset": data, "train_size": len(train),
+            "subset": subset, "epochs": epochs, "batch_size": batch_size, "lr": lr, "schedule": schedule,
+            "label_smoothing": label_smoothing, "seed": seed, "test_top1": round(ev["top1"], 2),
+            "test_loss": round(ev["loss"], 4), "test_n": ev["n"], "train_time_s": round(res["train_time_s"], 1),
+            "command": " ".join(["mpqlab"] + list((argv or [])[1:])) if argv else None,
+            "mpqlab_version": __version__, "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
+            "threads": torch.get_num_threads(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    save_checkpoint(out, net.to(memory_format=torch.contiguous_format), card)
+    return card
+
+
+def parse_uniform(spec: str) -> tuple[int, int]:
+    """'4/8' -> (4, 8); '4' -> (4, 4)."""
+    from .quant import check_bits
+
+    parts = str(spec).split("/")
+    try:
+        w, a = (int(parts[0]), int(parts[-1])) if len(parts) in (1, 2) else (None, None)
+    except ValueError:
+        w = a = None
+    if w is None:
+        raise MpqlabError(f"--uniform must look like W/A (e.g. 4/4), got {spec!r}")
+    return check_bits(w, "uniform w_bits"), check_bits(a, "uniform a_bits")
+
+
+def model_under_policy(model: str, checkpoint: str | None, num_classes: int, policy: str | None = None,
+                       uniform: str | None = None, calib_data=None, input_size=(3, 32, 32), device="cpu"):
+    """Build ``model`` from a float checkpoint (or a quantized one written by ``transfer``), quantized by a
+    policy file or a uniform W/A policy, calibrated on ``calib_data`` when its quantizers are fresh.
+    Returns (model, Policy or None)."""
+    from .checkpoints import load_model
+    from .io import load_weights
+    from .policy import Policy
+    from .quant import calibrate
+
+    if policy and uniform:
+        raise MpqlabError("give --policy or --uniform, not both")
+    sd = meta = None
+    if checkpoint:
+        sd, meta = load_weights(checkpoint)
+    quantized_ckpt = sd is not None and any("_quant." in k for k in sd)
+    if quantized_ckpt:
+        net = create_model(model, num_classes=num_classes)
+    elif checkpoint:
+        net, _ = load_model(model, checkpoint, num_classes=num_classes)
+    else:
+        net = create_model(model, num_classes=num_classes)
+    pol = None
+    if policy:
+        pol = Policy.load(policy)
+    elif uniform:
+        w, a = parse_uniform(uniform)
+        pol = Policy.uniform(net, w, a, input_size=input_size)
+    if quantized_ckpt and pol is None:
+        raise MpqlabError(f"checkpoint {checkpoint} holds a quantized model; give the --policy it was trained with")
+    if pol is not None:
+        pol.apply(net, input_size)
+    if quantized_ckpt:
+        missing, unexpected = net.load_state_dict(sd, strict=False)
+        if missing or unexpected:
+            raise MpqlabError(f"checkpoint {checkpoint} does not fit {model} under this policy: missing "
+                              f"{missing[:5]}, unexpected {unexpected[:5]}")
+    elif pol is not None and calib_data is not None:
+        from .data import make_loader
+
+        calibrate(net, [x for x, _ in make_loader(calib_data, 128, train=False, device=device, max_batches=4)])
+    return net.to(device), pol
+
+
+def eval_command(model: str, data: str, checkpoint: str, policy=None, uniform=None, root=None, device="cpu",
+                 max_batches=None) -> dict:
+    set_threads()
+    train = create_dataset(data, "train", root=root)
+    test = create_dataset(data, "test", root=root)
+    net, _ = model_under_policy(model, checkpoint, train.num_classes, policy, uniform, train,
+                                tuple(train.input_size), device)
+    res = evaluate(net, test, device=device, max_batches=max_batches)
+    return {"top1": round(res["top1"], 2), "loss": round(res["loss"], 4), "n": res["n"]}
+
+
+def cost_command(model: str, input_size: int | None = None, num_classes: int = 10, policy=None, uniform=None) -> dict:
+    from .cost import model_cost
+    from .models import default_input_size, first_last_layers
+    from .policy import Policy
+
+    size = default_input_size(model)
+    if input_size:
+        size = (size[0], input_size, input_size)
+    net = create_model(model, num_classes=num_classes)
+    bits, fixed = None, set(first_last_layers(net))
+    if policy or uniform:
+        if policy and uniform:
+            raise MpqlabError("give --policy or --uniform, not both")
+        pol = Policy.load(policy) if policy else Policy.uniform(net, *parse_uniform(uniform), input_size=size)
+        pol.validate(net, size)
+        bits, fixed = pol.bits(), pol.fixed_layers
+    c = model_cost(net, bits, size, fixed)
+    return {"macs": c["macs"], "bitops": c["bitops"], "size_bytes": c["size_bytes"], "params": c["params"],
+            "other_params": c["other_params"], "average_bits": round(c["average_bits"], 4),
+            "input_size": list(size)}
+
+
+def search_command(out: str, **kw) -> dict:
+    from dataclasses import fields
+
+    from .search import SearchConfig, run
+
+    names = {f.name for f in fields(SearchConfig)}
+    cfg = SearchConfig(**{k: v for k, v in kw.items() if k in names and v is not None})
+    policy = run(cfg, out)
+    print(policy.summary())
+    t = policy.totals()
+    return {"policy": str(out), "run_dir": policy.provenance.get("run_dir"), **t,
+            "search_wall_time_s": policy.provenance["search_wall_time_s"]}
+
+
+def transfer_command(policy: str, model: str, data: str, init: str | None, out: str, epochs: int = 3,
+                     lr: float = 0.01, batch_size: int = 128, seed: int = 0, root=None, device="cpu",
+                     max_batches=None, subset=None, argv=None) -> dict:
+    from .transfer import transfer
+
+    train, test = load_splits(data, root, subset, seed)
+    res = transfer(policy, model, train, test, init, out, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+                   device=device, max_batches=max_batches,
+                   args={"argv": " ".join(argv) if argv else None, "policy": policy, "model": model, "data": data,
+                         "init": init, "epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed,
+                         "subset": subset})
+    return {k: res[k] for k in ("top1", "loss", "top1_before_finetune", "top1_float", "bitops", "size_bytes",
+                                "average_bits", "finetune_time_s")}

@@ -1,0 +1,108 @@
+"""Atomic file writes and safe checkpoint loading (no pickled objects: safetensors or ``weights_only=True``)."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import MpqlabError
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder, then rename (never half-written)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise MpqlabError(f"{what} {path} does not exist")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise MpqlabError(f"{what} {path} is not valid JSON: {e}") from None
+
+
+def save_state(path: str | os.PathLike, state: dict) -> None:
+    """Save a dict of tensors / plain values with ``torch.save``, atomically (loaded back with ``weights_only``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_state(path: str | os.PathLike, what: str = "checkpoint") -> dict:
+    """Load a file written by :func:`save_state`; refuses pickled objects and reports truncated files."""
+    path = Path(path)
+    if not path.is_file():
+        raise MpqlabError(f"{what} {path} does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises several types for truncated / unsafe files
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if "weights_only" in str(e) or "Unsupported global" in str(e):
+            raise MpqlabError(f"{what} {path} contains pickled objects that mpqlab refuses to load ({msg})") from None
+        raise MpqlabError(f"{what} {path} is corrupt or truncated ({msg})") from None
+
+
+def save_weights(path: str | os.PathLike, state_dict: dict, metadata: dict | None = None) -> None:
+    """Save a model ``state_dict`` as safetensors, atomically. ``metadata`` values are stored as strings."""
+    from safetensors.torch import save as st_save
+
+    tensors = {k: v.detach().contiguous().cpu() for k, v in state_dict.items()}
+    meta = {k: (v if isinstance(v, str) else json.dumps(v)) for k, v in (metadata or {}).items()}
+    atomic_write_bytes(path, st_save(tensors, metadata=meta))
+
+
+def load_weights(path: str | os.PathLike) -> tuple[dict, dict]:
+    """Load a safetensors (or ``weights_only`` torch) file; returns ``(state_dict, metadata)``."""
+    path = Path(path)
+    if not path.is_file():
+        raise MpqlabError(f"checkpoint {path} does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = dict(f.metadata() or {})
+                sd = {k: f.get_tensor(k) for k in f.keys()}
+        except Exception as e:
+            raise MpqlabError(f"checkpoint {path} is corrupt or truncated ({e})") from None
+        return sd, meta
+    state = load_state(path)
+    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+        return state["model"], {k: v for k, v in state.get("meta", {}).items()}
+    if not isinstance(state, dict):
+        raise MpqlabError(f"checkpoint {path} does not hold a state_dict")
+    return state, {}

@@ -1,0 +1,380 @@
+"""The search loop: ``run(SearchConfig(...), out="policy.json")`` searches a policy on the proxy data.
+
+One step on a proxy batch (single-level, as EdMIPS / GMPQ's code: weights and bit logits on the same batch):
+
+- ``sharpness="none"``: loss = objective; weights by SGD, bit logits by Adam.
+- ``sam | gsam | asga``: pass 1 at theta (loss L, gradient g), pass 2 at theta + e with BatchNorm statistics
+  frozen (L_p, g_p); weights updated by the chosen rule (:mod:`mpqlab.sharpness`); the bit logits receive the
+  average of their gradients from the two passes **[choice]**.
+- Either way the bit logits then get the gradient of the cost term (:mod:`.budget`), taken once.
+- ``bilevel=True``: first-order bi-level instead: the bit logits' task gradient comes from a batch of a
+  held-out proxy split (``val_fraction``) after the weight step **[option]**.
+
+Telemetry: ``metrics.jsonl`` gets one line per step (loss, L_p, h, rho, gradient norms, cos(g, g_p) globally and
+per layer, cos between the bit-logit gradients of the task loss and of the cost term, expected BitOPs, step
+time); ``softmaxes.jsonl`` one line per epoch. :func:`read_metrics` / :func:`read_softmaxes` return DataFrames.
+The run folder (``<policy>.run``) holds ``state.pt`` after each epoch; rerunning the same config resumes.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .. import __version__
+from ..checkpoints import load_model
+from ..cost import budget_bitops
+from ..data import create_dataset, make_loader, proxy_subset
+from ..errors import DivergedError, MpqlabError
+from ..io import atomic_write_text, load_state, save_state
+from ..models import create_model, feature_layer
+from ..policy import Policy
+from ..quant import calibrate
+from ..sharpness import OPTIMIZERS, frozen_bn_stats
+from ..train import check_finite, dist_info, progress, set_threads
+from .budget import hinge_cost, meet_budget
+from .objectives import Objective
+from .supernet import Supernet
+
+OBJECTIVES = ("edmips", "gmpq", "hawq")
+SHARPNESS = ("none", "sam", "gsam", "asga")
+DEFAULT_RADIUS = {"sam": "fixed", "gsam": "lr", "asga": "adaptive"}
+
+
+@dataclass
+class SearchConfig:
+    """Every setting of a search, as plain data (stored in the policy's provenance)."""
+
+    model: str = "resnet20"
+    data: str = "cifar10-mini"
+    root: str | None = None
+    subset: int | None = None  # class-balanced proxy subset of the training split (None: all of it)
+    proxy_seed: int = 0
+    checkpoint: str | None = None  # full-precision weights to start from (the proxy checkpoint)
+    objective: str = "edmips"
+    sharpness: str = "none"
+    budget: float = 4.0  # average bits: the BitOPs of uniform W{budget}A{budget}
+    epochs: int = 8
+    batch_size: int = 128
+    lr: float = 0.01  # weights, cosine-annealed (fine-tuning from the checkpoint) [choice]
+    lr_alpha: float = 0.01  # bit logits, Adam [choice]
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    cost_weight: float = 2.0
+    w_candidates: list = field(default_factory=lambda: [2, 3, 4, 6, 8])
+    a_candidates: list = field(default_factory=lambda: [2, 3, 4, 6, 8])
+    fixed_bits: int = 8
+    rho: float = 0.05
+    rho_max: float = 0.1
+    beta: float = 0.001
+    radius: str | None = None  # fixed | adaptive | lr; None: the optimizer's default
+    h_ema: float | None = None
+    gsam_gamma: float = 0.1
+    perturb_quantizers: bool = False
+    gmpq_weight: float = 40.0
+    bilevel: bool = False
+    val_fraction: float = 0.1
+    hawq_probes: int = 16
+    hawq_batches: int = 2
+    seed: int = 0
+    device: str = "cpu"
+    max_batches: int | None = None  # per epoch (tests, smoke runs)
+    per_layer_telemetry: bool = True
+
+    def check(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise MpqlabError(f"unknown objective {self.objective!r}; use one of {', '.join(OBJECTIVES)}")
+        if self.sharpness not in SHARPNESS:
+            raise MpqlabError(f"unknown sharpness {self.sharpness!r}; use one of {', '.join(SHARPNESS)}")
+        if self.objective == "hawq" and self.sharpness != "none":
+            raise MpqlabError("hawq is not a gradient search; it takes --sharpness none")
+        if not self.budget > 0:
+            raise MpqlabError(f"budget must be positive average bits, got {self.budget}")
+        if self.epochs < 1:
+            raise MpqlabError(f"epochs must be at least 1, got {self.epochs}")
+        if self.radius not in (None, "fixed", "adaptive", "lr"):
+            raise MpqlabError(f"unknown radius schedule {self.radius!r}; use fixed, adaptive or lr")
+
+    @property
+    def method(self) -> str:
+        return self.objective + ("" if self.sharpness == "none" else f"+{self.sharpness}")
+
+
+def _cos(a: torch.Tensor, b: torch.Tensor) -> float:
+    return (torch.dot(a, b) / (a.norm() * b.norm() + 1e-12)).item()
+
+
+def _flat_grads(params) -> torch.Tensor:
+    return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in params])
+
+
+def _set_grads(params, flat: torch.Tensor) -> None:
+    i = 0
+    for p in params:
+        n = p.numel()
+        p.grad = flat[i:i + n].view_as(p).clone()
+        i += n
+
+
+def _layer_of(param_name: str) -> str | None:
+    """'layer1.0.conv1.weight' -> 'layer1.0.conv1' (conv / linear weights only)."""
+    return param_name[: -len(".weight")] if param_name.endswith(".weight") else None
+
+
+def prepare_data(cfg: SearchConfig):
+    train = create_dataset(cfg.data, "train", root=cfg.root)
+    if cfg.subset or cfg.bilevel:
+        train, val = proxy_subset(train, size=cfg.subset, seed=cfg.proxy_seed,
+                                  val_fraction=cfg.val_fraction if cfg.bilevel else 0.0)
+    else:
+        val = None
+    return train, val
+
+
+def prepare_model(cfg: SearchConfig, num_classes: int):
+    if cfg.checkpoint:
+        model, _ = load_model(cfg.model, cfg.checkpoint, num_classes=num_classes, device=cfg.device)
+    else:
+        model = create_model(cfg.model, num_classes=num_classes).to(cfg.device)
+    return model
+
+
+def run(cfg: SearchConfig, out: str | os.PathLike, show_progress: bool = True,
+        stop_after_epochs: int | None = None) -> Policy | None:
+    """Search a policy and write it to ``out`` (run folder ``<out>.run`` beside it). Returns the policy, or
+    None when ``stop_after_epochs`` stopped the run early on purpose."""
+    cfg.check()
+    set_threads()
+    torch.manual_seed(cfg.seed)
+    out = Path(out)
+    run_dir = out.with_suffix(".run") if out.suffix == ".json" else Path(str(out) + ".run")
+    rank, world = dist_info()
+    t_start = time.time()
+    train, val = prepare_data(cfg)
+    model = prepare_model(cfg, train.num_classes)
+    input_size = tuple(train.input_size)
+    if cfg.objective == "hawq":
+        from .hawq import hawq_search
+
+        policy = hawq_search(model, cfg, train, input_size)
+        policy.provenance.update(_provenance(cfg, train, time.time() - t_start))
+        if rank == 0:
+            policy.save(out)
+        return policy
+
+    fp_model = copy.deepcopy(model) if cfg.objective == "gmpq" else None
+    net = Supernet(model, cfg.w_candidates, cfg.a_candidates, cfg.fixed_bits, input_size=input_size).to(cfg.device)
+    objective = Objective(cfg.objective, feature_layer(cfg.model), fp_model, cfg.gmpq_weight)
+    loader = make_loader(train, cfg.batch_size, train=True, seed=cfg.seed, device=cfg.device, rank=rank,
+                         world_size=world, max_batches=cfg.max_batches)
+    val_loader = (make_loader(val, cfg.batch_size, train=True, seed=cfg.seed + 1, device=cfg.device, rank=rank,
+                              world_size=world) if cfg.bilevel else None)
+    steps = len(loader)
+    if steps == 0:
+        raise MpqlabError(f"proxy set of {len(train)} images gives no batch of {cfg.batch_size}")
+    calibrate(net, [next(iter(make_loader(train, min(256, len(train)), train=False, device=cfg.device)))[0]])
+
+    weights = net.named_weight_parameters()
+    decay = [(n, p) for n, p in weights if p.dim() > 1]
+    no_decay = [(n, p) for n, p in weights if p.dim() <= 1]
+    quant = net.named_quantizer_parameters()
+    groups = [{"params": [p for _, p in decay], "param_names": [n for n, _ in decay], "weight_decay": cfg.weight_decay},
+              {"params": [p for _, p in no_decay], "param_names": [n for n, _ in no_decay], "weight_decay": 0.0},
+              {"params": [p for _, p in quant], "param_names": [n for n, _ in quant], "weight_decay": 0.0,
+               "perturb": cfg.perturb_quantizers}]
+    sgd_kw = dict(lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
+    if cfg.sharpness == "none":
+        for g in groups:
+            g.pop("perturb", None)
+        wopt = torch.optim.SGD(groups, **sgd_kw)
+        base = wopt
+    else:
+        kw = dict(rho=cfg.rho, radius=cfg.radius or DEFAULT_RADIUS[cfg.sharpness], rho_max=cfg.rho_max,
+                  h_ema=cfg.h_ema, model=net, **sgd_kw)
+        if cfg.sharpness == "asga":
+            kw["beta"] = cfg.beta
+        if cfg.sharpness == "gsam":
+            kw["gamma"] = cfg.gsam_gamma
+        wopt = OPTIMIZERS[cfg.sharpness](groups, torch.optim.SGD, **kw)
+        base = wopt.base_optimizer
+    alphas = net.arch_parameters()
+    aopt = torch.optim.Adam(alphas, lr=cfg.lr_alpha, betas=(0.5, 0.999))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(base, T_max=cfg.epochs * steps)
+    budget = budget_bitops(net.table, cfg.budget, {n: (cfg.fixed_bits,) * 2 for n in net.fixed_layers})
+
+    start, wall_before = 0, 0.0
+    state_path = run_dir / "state.pt"
+    cfg_json = json.dumps(asdict(cfg), sort_keys=True)
+    if state_path.is_file():
+        state = load_state(state_path, "search state")
+        if state["config"] != cfg_json:
+            saved = json.loads(state["config"])
+            diff = sorted(k for k in saved if saved[k] != asdict(cfg).get(k))
+            raise MpqlabError(f"run folder {run_dir} holds a search with other settings ({', '.join(diff)}); "
+                              "use another --out or delete it")
+        net.load_state_dict(state["supernet"])
+        wopt.load_state_dict(state["wopt"])
+        aopt.load_state_dict(state["aopt"])
+        sched.load_state_dict(state["sched"])
+        start, wall_before = int(state["epoch"]), float(state["wall_time_s"])
+        _truncate_jsonl(run_dir / "metrics.jsonl", start)
+        _truncate_jsonl(run_dir / "softmaxes.jsonl", start)
+    elif rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for f in ("metrics.jsonl", "softmaxes.jsonl"):
+            (run_dir / f).unlink(missing_ok=True)
+
+    t_run = time.time()
+    for epoch in range(start, cfg.epochs):
+        if stop_after_epochs is not None and epoch >= stop_after_epochs:
+            return None
+        net.train()
+        loader.set_epoch(epoch)
+        val_iter = iter(val_loader) if val_loader else None
+        lines = []
+        for i, (x, y) in enumerate(progress(loader, f"search {epoch + 1}/{cfg.epochs}", show_progress, steps)):
+            t0 = time.time()
+            rec = _step(cfg, net, objective, wopt, aopt, alphas, x, y, budget, val_iter, val_loader)
+            sched.step()
+            rec.update(step=epoch * steps + i + 1, epoch=epoch + 1, lr=base.param_groups[0]["lr"],
+                       step_time_s=time.time() - t0)
+            lines.append(json.dumps(rec))
+        if rank == 0:
+            with open(run_dir / "metrics.jsonl", "a") as f:
+                f.write("\n".join(lines) + "\n")
+            with open(run_dir / "softmaxes.jsonl", "a") as f:
+                f.write(json.dumps({"epoch": epoch + 1, "softmaxes": net.softmaxes(),
+                                    "candidates": {"w": net.w_candidates, "a": net.a_candidates},
+                                    "expected_bitops": net.expected_bitops().item()}) + "\n")
+            save_state(state_path, {"supernet": net.state_dict(), "wopt": wopt.state_dict(), "aopt": aopt.state_dict(),
+                                    "sched": sched.state_dict(), "epoch": epoch + 1, "config": cfg_json,
+                                    "wall_time_s": wall_before + time.time() - t_run})
+    search_time = wall_before + time.time() - t_run
+    bits, changes = meet_budget(net.argmax_bits(), net.softmaxes(), net.table, budget, cfg.w_candidates,
+                                cfg.a_candidates)
+    policy = Policy.from_bits(net.net, bits, model_name=cfg.model, w_candidates=cfg.w_candidates,
+                              a_candidates=cfg.a_candidates, fixed_bits=cfg.fixed_bits, input_size=input_size,
+                              fixed_layers=set(net.fixed_layers), num_classes=train.num_classes)
+    policy.provenance.update(_provenance(cfg, train, search_time))
+    policy.provenance.update(final_softmaxes=net.softmaxes(), budget_bitops=budget, budget_changes=changes,
+                             final_expected_bitops=net.expected_bitops().item(), run_dir=str(run_dir))
+    if rank == 0:
+        policy.save(out)
+    return policy
+
+
+def _provenance(cfg: SearchConfig, train, search_time: float) -> dict:
+    return {"method": cfg.method, "model": cfg.model, "proxy_dataset": cfg.data, "proxy_size": len(train),
+            "seed": cfg.seed, "objective": cfg.objective, "sharpness": cfg.sharpness, "config": asdict(cfg),
+            "search_wall_time_s": round(search_time, 2), "mpqlab_version": __version__,
+            "torch": torch.__version__}
+
+
+def _step(cfg, net, objective, wopt, aopt, alphas, x, y, budget, val_iter, val_loader) -> dict:
+    objective.begin_step(x, y)
+    rec: dict = {}
+    for p in alphas:
+        p.grad = None
+    wopt.zero_grad(set_to_none=True)
+    loss, info = objective(net, x, y)
+    check_finite(loss, "search")
+    loss.backward()
+    a_task = _flat_grads(alphas)
+    rec.update(loss=loss.item(), ce=info["ce"], attribution=info.get("attribution"),
+               top1=(info["logits"].argmax(1) == y).float().mean().item() * 100)
+    if cfg.sharpness == "none":
+        wopt.step()
+        rec.update(loss_p=None, h=None, rho=None, grad_norm=None, grad_p_norm=None, cos_g_gp=None)
+    else:
+        wopt.first_step(loss.detach(), zero_grad=True)
+        for p in alphas:
+            p.grad = None
+        with frozen_bn_stats(net):
+            loss_p, _ = objective(net, x, y)
+            check_finite(loss_p, "search (perturbed pass)")
+            loss_p.backward()
+        a_task = (a_task + _flat_grads(alphas)) / 2
+        wopt.second_step(loss_p.detach(), zero_grad=True)
+        last = wopt.last
+        rec.update(loss_p=last["loss_p"], h=last["h"], rho=last["rho"], grad_norm=last["grad_norm"],
+                   grad_p_norm=last["grad_p_norm"], cos_g_gp=last["cos"])
+        if cfg.per_layer_telemetry:
+            rec["cos_layer"] = {_layer_of(n): round(c, 5) for n, c in last["cos_per_param"].items()
+                                if _layer_of(n) in net.table}
+    if val_iter is not None:  # first-order bi-level: the task gradient of the logits from held-out data
+        try:
+            xv, yv = next(val_iter)
+        except StopIteration:
+            xv, yv = next(iter(val_loader))
+        for p in alphas:
+            p.grad = None
+        with frozen_bn_stats(net):
+            F.cross_entropy(net(xv), yv).backward()
+        a_task = _flat_grads(alphas)
+        wopt.zero_grad(set_to_none=True)
+    for p in alphas:
+        p.grad = None
+    expected = net.expected_bitops()
+    hinge_cost(expected, budget, cfg.cost_weight).backward()
+    a_cost = _flat_grads(alphas)
+    rec["cos_alpha_task_cost"] = _cos(a_task, a_cost) if a_cost.abs().sum() > 0 else None
+    _set_grads(alphas, a_task + a_cost)
+    aopt.step()
+    rec.update(expected_bitops=expected.item(), expected_over_budget=expected.item() / budget,
+               alpha_task_grad_norm=a_task.norm().item())
+    return rec
+
+
+def _truncate_jsonl(path: Path, epochs_done: int) -> None:
+    """Keep the lines of finished epochs only (a killed run may have written part of the next one)."""
+    if not path.is_file():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line).get("epoch", 0) <= epochs_done:
+                keep.append(line)
+        except json.JSONDecodeError:
+            break
+    atomic_write_text(path, "".join(l + "\n" for l in keep))
+
+
+def read_metrics(run_dir: str | os.PathLike):
+    """The per-step telemetry of a search as a pandas DataFrame (per-layer cosines as ``cos_layer/<name>``)."""
+    import pandas as pd
+
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        raise MpqlabError(f"no search telemetry at {path}")
+    rows = []
+    for line in path.read_text().splitlines():
+        r = json.loads(line)
+        for k, v in (r.pop("cos_layer", None) or {}).items():
+            r[f"cos_layer/{k}"] = v
+        rows.append(r)
+    return pd.DataFrame(rows)
+
+
+def read_softmaxes(run_dir: str | os.PathLike):
+    """Per epoch, layer and kind ('w' / 'a'): the softmax over the bit candidates, as a long DataFrame
+    with columns epoch, layer, kind, bits, prob."""
+    import pandas as pd
+
+    path = Path(run_dir) / "softmaxes.jsonl"
+    if not path.is_file():
+        raise MpqlabError(f"no softmax history at {path}")
+    rows = []
+    for line in path.read_text().splitlines():
+        r = json.loads(line)
+        for layer, sm in r["softmaxes"].items():
+            for kind in ("w", "a"):
+                for b, p in zip(r["candidates"][kind], sm[kind]):
+                    rows.append({"epoch": r["epoch"], "layer": layer, "kind": kind, "bits": b, "prob": p})
+    return pd.DataFrame(rows)

@@ -1,0 +1,267 @@
+"""Sharpness-aware optimizers: ``SAM``, ``GSAM`` and ``ASGA``, each a ``torch.optim.Optimizer`` that wraps a
+base optimizer (shared ``param_groups``, as in davda54/sam) with explicit ``first_step`` / ``second_step``.
+
+One step, with g the gradient at theta (pass 1) and g_p the gradient at theta + e (pass 2)::
+
+    loss0 = loss_fn(model(x), y); loss0.backward()
+    opt.first_step(loss0, zero_grad=True)          # theta <- theta + e
+    with frozen_bn_stats(model):                   # BatchNorm running statistics untouched in pass 2
+        loss1 = loss_fn(model(x), y); loss1.backward()
+    opt.second_step(loss1, zero_grad=True)         # theta restored, base step along d
+
+or ``opt.step(closure)`` with a closure that zeroes the gradients, runs forward and backward and returns the
+loss (pass ``model=`` to the constructor so pass 2 freezes BatchNorm statistics).
+
+============  ================================  ================================================
+optimizer     perturbation e                    update direction d
+============  ================================  ================================================
+SAM           rho * g / ||g||                   g_p
+GSAM          rho * g / ||g||                   g_p - gamma * g_orth  (g_orth: part of g orthogonal to g_p)
+ASGA          (rho / ||g|| - beta) * g          (g + g_p) / 2
+============  ================================  ================================================
+
+ASGA's perturbation and update are the SAGM form of implicit gradient alignment (Wang et al., CVPR 2023):
+minimising L(theta) + L_p(theta - beta * grad L) **[choice: the paper gives no equation]**. ``rho`` means the
+Euclidean radius of the perturbation in the space of the perturbed parameters (for ASGA ``||e|| = rho - beta ||g||``).
+
+Radius schedules (``radius=``): ``"fixed"``; ``"adaptive"`` (ASGA's default): after each step
+``rho <- min(rho_max, ln(1 + h))`` with h the surrogate gap ``max(L_p - L, 0)`` of that step (optionally an
+exponential moving average of h, ``h_ema=0.9``) **[choice: rho_0 = 0.05, rho_max = 0.1, beta = 0.001]**;
+``"lr"`` (GSAM's): rho proportional to the learning rate between ``rho_min`` and ``rho_max``.
+
+Parameter groups with ``perturb=False`` (e.g. quantizer parameters) are not perturbed, but are updated with the
+same direction rule. After every ``second_step`` ``opt.last`` holds L, L_p, h, rho, ||g||, ||g_p||,
+cos(g, g_p) and cos(g, g_p) per parameter tensor (by name when the optimizer was given named parameters).
+Under ``torch.distributed`` the gradients are the all-reduced ones (DistributedDataParallel), so norms and
+perturbations use the global gradient; the two losses are averaged across ranks before h is formed.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+
+import torch
+import torch.nn as nn
+
+_EPS = 1e-12
+
+
+@contextlib.contextmanager
+def frozen_bn_stats(model: nn.Module):
+    """Run a forward pass without changing any BatchNorm running statistics (restored exactly on exit)."""
+    saved = []
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats:
+            saved.append((m, [b.clone() for b in (m.running_mean, m.running_var, m.num_batches_tracked)]))
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for m, (mean, var, n) in saved:
+                m.running_mean.copy_(mean)
+                m.running_var.copy_(var)
+                m.num_batches_tracked.copy_(n)
+
+
+def adaptive_radius(h: float, rho_max: float) -> float:
+    """ASGA's radius from a surrogate gap h >= 0: ``min(rho_max, ln(1 + h))``."""
+    return min(rho_max, math.log1p(max(h, 0.0)))
+
+
+def _global_mean(x: float) -> float:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        t = torch.tensor([x], dtype=torch.float64)
+        dist.all_reduce(t)
+        return (t / dist.get_world_size()).item()
+    return x
+
+
+class _TwoPassOptimizer(torch.optim.Optimizer):
+    """Shared machinery; subclasses define ``perturbation`` and ``direction``."""
+
+    def __init__(self, params, base_optimizer, rho: float = 0.05, radius: str = "fixed", rho_max: float = 0.1,
+                 rho_min: float = 0.0, h_ema: float | None = None, model: nn.Module | None = None, **kwargs):
+        if rho < 0:
+            raise ValueError(f"rho must be non-negative, got {rho}")
+        if radius not in ("fixed", "adaptive", "lr"):
+            raise ValueError(f"radius must be 'fixed', 'adaptive' or 'lr', got {radius!r}")
+        defaults = dict(rho=rho, perturb=True, **kwargs)
+        super().__init__(params, defaults)
+        self.base_optimizer = base_optimizer(self.param_groups, **kwargs)
+        self.param_groups = self.base_optimizer.param_groups
+        self.defaults.update(self.base_optimizer.defaults)
+        self.radius, self.rho_max, self.rho_min, self.h_ema = radius, rho_max, rho_min, h_ema
+        self.model = model
+        self.radius_state = {"rho": rho, "h": None, "lr_max": None, "lr_min": None}
+        self.last: dict = {}
+        self._loss0 = None
+
+    # -- the two rules a subclass provides ----------------------------------------------------------------
+    def perturbation(self, g: torch.Tensor, gnorm: float, rho: float) -> torch.Tensor:
+        raise NotImplementedError
+
+    def direction(self, g: torch.Tensor, gp: torch.Tensor, ctx: dict) -> torch.Tensor:
+        raise NotImplementedError
+
+    def direction_context(self, grads, grads_p) -> dict:
+        return {}
+
+    # -- radius ------------------------------------------------------------------------------------------------
+    def current_rho(self) -> float:
+        rs = self.radius_state
+        if self.radius == "lr":
+            lr = self.param_groups[0]["lr"]
+            rs["lr_max"] = lr if rs["lr_max"] is None else max(rs["lr_max"], lr)
+            rs["lr_min"] = lr if rs["lr_min"] is None else min(rs["lr_min"], lr)
+            span = rs["lr_max"] - rs["lr_min"]
+            frac = 1.0 if span <= 0 else (lr - rs["lr_min"]) / span
+            return self.rho_min + (self.rho_max - self.rho_min) * frac
+        return rs["rho"]
+
+    def _update_radius(self, h: float) -> None:
+        rs = self.radius_state
+        if self.radius != "adaptive":
+            return
+        rs["h"] = h if (rs["h"] is None or not self.h_ema) else self.h_ema * rs["h"] + (1 - self.h_ema) * h
+        rs["rho"] = adaptive_radius(rs["h"], self.rho_max)
+
+    # -- helpers -------------------------------------------------------------------------------------------------
+    def _params(self, perturbed_only: bool = False):
+        for group in self.param_groups:
+            if perturbed_only and not group.get("perturb", True):
+                continue
+            names = group.get("param_names") or [None] * len(group["params"])
+            for name, p in zip(names, group["params"]):
+                if p.grad is not None:
+                    yield name, p
+
+    @staticmethod
+    def _norm(tensors) -> float:
+        tensors = list(tensors)
+        if not tensors:
+            return 0.0
+        return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(t.float()) for t in tensors])).item()
+
+    # -- the steps ---------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def first_step(self, loss=None, zero_grad: bool = False) -> None:
+        """Store g, move the perturbed parameters to theta + e."""
+        self._loss0 = None if loss is None else float(loss)
+        pert = list(self._params(perturbed_only=True))
+        gnorm = self._norm(p.grad for _, p in pert)
+        rho = self.current_rho()
+        for _, p in self._params():
+            self.state[p]["g"] = p.grad.detach().clone()
+        for _, p in pert:
+            e = self.perturbation(p.grad, gnorm, rho)
+            self.state[p]["e"] = e
+            p.add_(e)
+        self.last = {"rho": rho, "grad_norm": gnorm}
+        if zero_grad:
+            self.zero_grad(set_to_none=True)
+
+    @torch.no_grad()
+    def second_step(self, loss=None, zero_grad: bool = False) -> None:
+        """Restore theta, set the gradient to the rule's direction d and take the base optimizer's step."""
+        items = [(n, p) for n, p in self._params() if "g" in self.state[p]]
+        grads = [self.state[p]["g"] for _, p in items]
+        grads_p = [p.grad.detach().clone() for _, p in items]
+        for _, p in items:
+            if "e" in self.state[p]:
+                p.sub_(self.state[p].pop("e"))
+        ctx = self.direction_context(grads, grads_p)
+        dot, per_param = 0.0, {}
+        for (name, p), g, gp in zip(items, grads, grads_p):
+            p.grad.copy_(self.direction(g, gp, ctx))
+            d = torch.dot(g.flatten().float(), gp.flatten().float()).item()
+            dot += d
+            per_param[name or str(len(per_param))] = d / (torch.linalg.vector_norm(g).item()
+                                                         * torch.linalg.vector_norm(gp).item() + _EPS)
+            del self.state[p]["g"]
+        gn, gpn = self._norm(grads), self._norm(grads_p)
+        self.base_optimizer.step()
+        l0 = None if self._loss0 is None else _global_mean(self._loss0)
+        l1 = None if loss is None else _global_mean(float(loss))
+        h = None if (l0 is None or l1 is None) else max(l1 - l0, 0.0)
+        self.last.update(loss=l0, loss_p=l1, h=h, grad_norm_all=gn, grad_p_norm=gpn,
+                         cos=dot / (gn * gpn + _EPS), cos_per_param=per_param)
+        if h is not None:
+            self._update_radius(h)
+        if zero_grad:
+            self.zero_grad(set_to_none=True)
+
+    def step(self, closure=None):
+        """Both passes: ``closure`` zeroes the gradients, runs forward + backward and returns the loss."""
+        if closure is None:
+            raise RuntimeError(f"{type(self).__name__}.step needs a closure (or call first_step / second_step)")
+        closure = torch.enable_grad()(closure)
+        loss0 = closure()
+        self.first_step(loss0.detach())
+        with (frozen_bn_stats(self.model) if self.model is not None else contextlib.nullcontext()):
+            loss1 = closure()
+        self.second_step(loss1.detach())
+        return loss0
+
+    def state_dict(self):
+        return {"base": self.base_optimizer.state_dict(), "radius_state": dict(self.radius_state)}
+
+    def load_state_dict(self, state_dict):
+        self.base_optimizer.load_state_dict(state_dict["base"])
+        self.param_groups = self.base_optimizer.param_groups
+        self.radius_state.update(state_dict["radius_state"])
+
+
+class SAM(_TwoPassOptimizer):
+    """Sharpness-Aware Minimization (Foret et al., 2021): e = rho g / ||g||, update with g_p."""
+
+    def perturbation(self, g, gnorm, rho):
+        return g * (rho / (gnorm + _EPS))
+
+    def direction(self, g, gp, ctx):
+        return gp
+
+
+class GSAM(_TwoPassOptimizer):
+    """Surrogate-gap guided SAM (Zhuang et al., 2022): update with g_p - gamma * g_orth, where g_orth is the
+    component of g orthogonal to g_p. Defaults to the LR-proportional radius GSAM uses."""
+
+    def __init__(self, params, base_optimizer, rho: float = 0.05, gamma: float = 0.1, radius: str = "lr", **kwargs):
+        self.gamma = gamma
+        super().__init__(params, base_optimizer, rho=rho, radius=radius, **kwargs)
+
+    def perturbation(self, g, gnorm, rho):
+        return g * (rho / (gnorm + _EPS))
+
+    def direction_context(self, grads, grads_p):
+        dot = sum(torch.dot(g.flatten(), gp.flatten()) for g, gp in zip(grads, grads_p))
+        gp2 = sum(torch.dot(gp.flatten(), gp.flatten()) for gp in grads_p)
+        return {"coef": (dot / (gp2 + _EPS)).item()}
+
+    @staticmethod
+    def orthogonal_part(g, gp, coef):
+        """The part of g orthogonal to g_p (coef = <g, g_p> / ||g_p||^2 over all parameters)."""
+        return g - coef * gp
+
+    def direction(self, g, gp, ctx):
+        return gp - self.gamma * self.orthogonal_part(g, gp, ctx["coef"])
+
+
+class ASGA(_TwoPassOptimizer):
+    """Adaptive Sharpness-aware Gradient Aligning: e = (rho / ||g|| - beta) g, update with (g + g_p) / 2, and
+    the adaptive radius rho <- min(rho_max, ln(1 + h)) by default (see the module docstring)."""
+
+    def __init__(self, params, base_optimizer, rho: float = 0.05, beta: float = 0.001, radius: str = "adaptive",
+                 rho_max: float = 0.1, **kwargs):
+        self.beta = beta
+        super().__init__(params, base_optimizer, rho=rho, radius=radius, rho_max=rho_max, **kwargs)
+
+    def perturbation(self, g, gnorm, rho):
+        return g * (rho / (gnorm + _EPS) - self.beta)
+
+    def direction(self, g, gp, ctx):
+        return (g + gp) / 2
+
+
+OPTIMIZERS = {"sam": SAM, "gsam": GSAM, "asga": ASGA}

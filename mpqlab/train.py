@@ -1,0 +1,181 @@
+"""The training / evaluation loop shared by full-precision training, transfer fine-tuning and everything else.
+
+``fit`` trains with SGD (Nesterov momentum) under a one-cycle or cosine schedule, optional label smoothing, a
+progress bar, one JSON line of metrics per epoch (``metrics.jsonl``), and a resumable state (``state.pt``,
+written atomically after every epoch, loaded with ``weights_only=True``). Under ``torchrun`` the model is
+wrapped in ``DistributedDataParallel``, loaders are sharded and only rank 0 writes files.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .data import make_loader
+from .errors import DivergedError, MpqlabError
+from .io import atomic_write_text, load_state, save_state
+
+
+def dist_info() -> tuple[int, int]:
+    """(rank, world_size); (0, 1) outside ``torch.distributed``."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def all_reduce_mean(t: torch.Tensor) -> torch.Tensor:
+    rank, world = dist_info()
+    if world > 1:
+        import torch.distributed as dist
+
+        t = t.clone()
+        dist.all_reduce(t)
+        t /= world
+    return t
+
+
+def check_finite(loss: torch.Tensor, where: str) -> None:
+    if not torch.isfinite(loss).all():
+        raise DivergedError(f"loss became {loss.item()} during {where}; stopped, the last good checkpoint is kept")
+
+
+def progress(iterable, desc: str, enabled: bool = True, total: int | None = None):
+    """A tqdm progress bar on an interactive terminal (or when MPQLAB_PROGRESS=1), plain iteration otherwise."""
+    on = enabled and (sys.stderr.isatty() or os.environ.get("MPQLAB_PROGRESS") == "1") and dist_info()[0] == 0
+    if not on:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data, batch_size: int = 500, device="cpu", max_batches: int | None = None) -> dict:
+    """Top-1 accuracy (%) and mean cross-entropy of ``model`` on ``data`` (eval mode restored afterwards)."""
+    was_training = model.training
+    model.eval()
+    correct, loss_sum, n = 0, 0.0, 0
+    try:
+        for x, y in make_loader(data, batch_size, train=False, device=device, max_batches=max_batches):
+            out = model(x)
+            loss_sum += F.cross_entropy(out, y, reduction="sum").item()
+            correct += (out.argmax(1) == y).sum().item()
+            n += len(y)
+    finally:
+        model.train(was_training)
+    return {"top1": 100.0 * correct / n, "loss": loss_sum / n, "n": n}
+
+
+def build_optimizer(params, lr: float, momentum: float, weight_decay: float, nesterov: bool = True):
+    """SGD with weight decay on weights only (not on BatchNorm, biases or quantizer parameters)."""
+    decay, no_decay = [], []
+    for name, p in params:
+        if not p.requires_grad:
+            continue
+        (decay if p.dim() > 1 and "quant" not in name else no_decay).append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.SGD([g for g in groups if g["params"]], lr=lr, momentum=momentum, nesterov=nesterov)
+
+
+def build_schedule(opt, schedule: str, total_steps: int, lr: float):
+    if schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(total_steps, 2),
+                                                   pct_start=0.15, div_factor=10.0, final_div_factor=100.0)
+    if schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(total_steps, 1))
+    if schedule == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+    raise MpqlabError(f"unknown schedule {schedule!r}; use onecycle, cosine or constant")
+
+
+def fit(model: nn.Module, train_data, test_data=None, *, epochs: int = 30, batch_size: int = 128, lr: float = 0.1,
+        momentum: float = 0.9, weight_decay: float = 5e-4, schedule: str = "onecycle", label_smoothing: float = 0.0,
+        out_dir: str | os.PathLike | None = None, seed: int = 0, device="cpu", show_progress: bool = True,
+        max_batches: int | None = None, eval_every: int = 1, config: dict | None = None,
+        stop_after_epochs: int | None = None, channels_last: bool = True) -> dict:
+    """Train ``model`` in place; returns the final metrics. With ``out_dir`` the run checkpoints after every
+    epoch and a rerun with the same ``config`` resumes where it stopped (``stop_after_epochs`` stops early on
+    purpose, for tests of resumption)."""
+    if epochs < 1:
+        raise MpqlabError(f"epochs must be at least 1, got {epochs}")
+    rank, world = dist_info()
+    device = torch.device(device)
+    torch.manual_seed(seed)
+    model.to(device)
+    if channels_last:  # about 1.3x faster convolutions on CPU
+        model.to(memory_format=torch.channels_last)
+    net = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        net = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+    loader = make_loader(train_data, batch_size, train=True, seed=seed, device=device, rank=rank, world_size=world,
+                         max_batches=max_batches)
+    steps = len(loader)
+    if steps == 0:
+        raise MpqlabError(f"training set of {len(train_data)} samples gives no batch of {batch_size}")
+    opt = build_optimizer(model.named_parameters(), lr, momentum, weight_decay)
+    sched = build_schedule(opt, schedule, epochs * steps, lr)
+    start, history = 0, []
+    out = Path(out_dir) if out_dir else None
+    config = dict(config or {}, epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule, seed=seed,
+                  weight_decay=weight_decay, label_smoothing=label_smoothing, world_size=world)
+    if out and (out / "state.pt").is_file():
+        state = load_state(out / "state.pt", "training state")
+        saved = json.loads(state["config"])
+        if saved != json.loads(json.dumps(config)):
+            diff = sorted(k for k in set(saved) | set(config) if saved.get(k) != config.get(k))
+            raise MpqlabError(f"run folder {out} holds a run with other settings ({', '.join(diff)}); "
+                              "use another --out or delete it")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        start, history = int(state["epoch"]), json.loads(state["history"])
+    t_start = time.time()
+    for epoch in range(start, epochs):
+        if stop_after_epochs is not None and epoch >= stop_after_epochs:
+            break
+        net.train()
+        loader.set_epoch(epoch)
+        t0, loss_sum, correct, n = time.time(), 0.0, 0, 0
+        for x, y in progress(loader, f"epoch {epoch + 1}/{epochs}", show_progress, steps):
+            if channels_last and x.dim() == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
+            out_ = net(x)
+            loss = F.cross_entropy(out_, y, label_smoothing=label_smoothing)
+            check_finite(loss, f"training epoch {epoch + 1}")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            loss_sum += loss.item() * len(y)
+            correct += (out_.argmax(1) == y).sum().item()
+            n += len(y)
+        rec = {"epoch": epoch + 1, "train_loss": loss_sum / n, "train_top1": 100.0 * correct / n,
+               "lr": opt.param_groups[0]["lr"], "epoch_time_s": time.time() - t0}
+        if test_data is not None and ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs):
+            ev = evaluate(model, test_data, device=device)
+            rec.update(test_top1=ev["top1"], test_loss=ev["loss"])
+        history.append(rec)
+        if out and rank == 0:
+            save_state(out / "state.pt", {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                                          "scheduler": sched.state_dict(), "epoch": epoch + 1,
+                                          "config": json.dumps(config), "history": json.dumps(history)})
+            atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(h) + "\n" for h in history))
+    done = len(history) >= epochs
+    return {"history": history, "finished": done, "train_time_s": sum(h["epoch_time_s"] for h in history),
+            "wall_time_s": time.time() - t_start}
+
+
+def set_threads():
+    """Use every core for intra-op parallelism unless the user set OMP_NUM_THREADS."""
+    if "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(max(1, os.cpu_count() or 1))

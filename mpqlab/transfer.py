@@ -1,0 +1,78 @@
+"""Transfer a searched policy to the target: load the target's full-precision checkpoint, apply the policy by
+layer name (checked), calibrate the quantizers, fine-tune weights and quantizer parameters with the bits fixed,
+report top-1 on the target test set.
+
+CIFAR-stem -> ImageNet-stem: a policy searched on ``resnet18_cifar`` applies to torchvision's ``resnet18``
+because every layer keeps its name and channels; only the fixed first conv differs in kernel and stride
+(3x3/1 vs 7x7/2), which :meth:`Policy.validate` allows for fixed layers and reports in ``notes``. The policy's
+cost totals are recomputed on the target model at the target's input size.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from .checkpoints import load_model
+from .cost import average_bits, bitops, layer_table, size_bytes
+from .data import make_loader
+from .errors import MpqlabError
+from .io import write_json
+from .models import create_model
+from .policy import Policy
+from .quant import calibrate
+from .train import evaluate, fit, set_threads
+
+
+def transfer(policy: Policy | str | os.PathLike, model: str, train, test, init: str | None, out: str | os.PathLike,
+             epochs: int = 3, lr: float = 0.01, batch_size: int = 128, weight_decay: float = 4e-5, seed: int = 0,
+             device="cpu", calib_batches: int = 4, max_batches: int | None = None, show_progress: bool = True,
+             stop_after_epochs: int | None = None, args: dict | None = None) -> dict | None:
+    """Fine-tune ``model`` (from ``init``) under ``policy`` on ``train``; write and return the result dict."""
+    set_threads()
+    pol = policy if isinstance(policy, Policy) else Policy.load(policy)
+    out = Path(out)
+    if out.suffix != ".json":
+        raise MpqlabError(f"--out {out} must be a .json file")
+    if init:
+        net, card = load_model(model, init, num_classes=train.num_classes, device=device)
+    else:
+        net, card = create_model(model, num_classes=train.num_classes).to(device), {}
+    input_size = tuple(train.input_size)
+    notes = pol.validate(net, input_size)
+    float_eval = evaluate(net, test, device=device, max_batches=max_batches)
+    pol.apply(net, input_size)
+    net.to(device)
+    torch.manual_seed(seed)
+    calib = [x for x, _ in make_loader(train, batch_size, train=False, device=device, max_batches=calib_batches)]
+    calibrate(net, calib)
+    before = evaluate(net, test, device=device, max_batches=max_batches)
+    config = {"policy": pol.to_dict()["layers"], "model": model, "init": init, "calib_batches": calib_batches,
+              "max_batches": max_batches}
+    res = fit(net, train, test, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+              schedule="cosine", seed=seed, device=device, out_dir=out.with_suffix(".run"), max_batches=max_batches,
+              show_progress=show_progress, eval_every=epochs, config=config, stop_after_epochs=stop_after_epochs)
+    if not res["finished"]:
+        return None
+    after = evaluate(net, test, device=device, max_batches=max_batches)
+    table = layer_table(create_model(model, num_classes=train.num_classes), input_size)
+    bits = pol.bits()
+    result = {"top1": after["top1"], "loss": after["loss"], "n": after["n"],
+              "top1_before_finetune": before["top1"], "top1_float": float_eval["top1"],
+              "macs": sum(r["macs"] for r in table.values()), "bitops": bitops(table, bits),
+              "size_bytes": size_bytes(table, bits), "average_bits": average_bits(table, bits, pol.fixed_layers),
+              "finetune_time_s": round(res["train_time_s"], 2), "epochs": epochs, "history": res["history"],
+              "notes": notes, "init_card": card, "policy_provenance": {k: v for k, v in pol.provenance.items()
+                                                                      if k != "final_softmaxes"},
+              "args": args or {"model": model, "init": init, "epochs": epochs, "lr": lr, "batch_size": batch_size,
+                               "seed": seed}, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    from .io import save_weights
+
+    weights = out.with_suffix(".safetensors")
+    save_weights(weights, net.to(memory_format=torch.contiguous_format).state_dict(),
+                 {"model": model, "num_classes": train.num_classes, "quantized": True})
+    result["weights"] = str(weights)
+    write_json(out, result)
+    return result

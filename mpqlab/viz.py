@@ -1,0 +1,188 @@
+"""Plotly figures from plain data (arrays, dicts, DataFrames, policy dicts). Every function returns a
+``plotly.graph_objects.Figure`` and never shows it; :func:`save_figure` writes HTML and PNG / SVG.
+
+PNG / SVG go through kaleido, which needs a Chromium-family browser (Debian package ``chromium``; set
+``BROWSER_PATH`` if it is not at ``/usr/bin/chromium``). Without one, ``save_figure`` writes the HTML and
+says why the image is missing.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+TEMPLATE = "plotly_white"
+
+
+def _layout(fig: go.Figure, title: str, **kw) -> go.Figure:
+    fig.update_layout(template=TEMPLATE, title=title, margin=dict(l=60, r=30, t=60, b=50), **kw)
+    return fig
+
+
+# ------------------------------------------------------------------------------------------------ landscape
+
+def landscape_surface(alphas, betas, loss, title: str = "Loss landscape (2-D slice)") -> go.Figure:
+    """3-D surface of ``loss[i, j]`` at ``alphas[i]`` (direction 1) and ``betas[j]`` (direction 2)."""
+    fig = go.Figure(go.Surface(x=np.asarray(betas), y=np.asarray(alphas), z=np.asarray(loss), colorscale="Viridis",
+                               colorbar=dict(title="loss")))
+    return _layout(fig, title, scene=dict(xaxis_title="direction 2", yaxis_title="direction 1", zaxis_title="loss"))
+
+
+def landscape_contour(alphas, betas, loss, title: str = "Loss landscape (contours)") -> go.Figure:
+    fig = go.Figure(go.Contour(x=np.asarray(betas), y=np.asarray(alphas), z=np.asarray(loss), colorscale="Viridis",
+                               contours=dict(showlabels=True), colorbar=dict(title="loss")))
+    fig.add_trace(go.Scatter(x=[0], y=[0], mode="markers", marker=dict(color="red", size=9), name="trained point"))
+    return _layout(fig, title, xaxis_title="direction 2", yaxis_title="direction 1")
+
+
+def landscape_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], title: str = "1-D loss slices",
+                     yaxis: str = "loss") -> go.Figure:
+    """One line per policy / model: ``{label: (alphas, values)}``."""
+    fig = go.Figure([go.Scatter(x=list(a), y=list(v), mode="lines+markers", name=k) for k, (a, v) in curves.items()])
+    return _layout(fig, title, xaxis_title="step along the direction (filter-normalised units)", yaxis_title=yaxis)
+
+
+# ------------------------------------------------------------------------------------------------- Hessian
+
+def eigenvalue_bars(eigs: Mapping[str, Sequence[float]], title: str = "Top Hessian eigenvalues") -> go.Figure:
+    fig = go.Figure([go.Bar(x=[f"λ{i + 1}" for i in range(len(v))], y=list(v), name=k) for k, v in eigs.items()])
+    return _layout(fig, title, barmode="group", yaxis_title="eigenvalue")
+
+
+def spectral_density(densities: Mapping[str, tuple[Sequence[float], Sequence[float]]], log: bool = True,
+                     title: str = "Hessian spectral density (SLQ)") -> go.Figure:
+    """``{label: (grid, density)}``, e.g. from :func:`mpqlab.analysis.hessian.gaussian_density`."""
+    fig = go.Figure([go.Scatter(x=list(g), y=list(np.maximum(np.asarray(d), 1e-12)), mode="lines", name=k)
+                     for k, (g, d) in densities.items()])
+    return _layout(fig, title, xaxis_title="eigenvalue", yaxis_title="density", yaxis_type="log" if log else "linear")
+
+
+def layer_trace_bars(traces: Mapping[str, Mapping[str, float]], title: str = "Per-layer Hessian trace") -> go.Figure:
+    fig = go.Figure([go.Bar(x=list(t), y=list(t.values()), name=k) for k, t in traces.items()])
+    return _layout(fig, title, barmode="group", yaxis_title="tr(H_ll)", xaxis_tickangle=-45)
+
+
+# ------------------------------------------------------------------------------------------- conflict angles
+
+def angle_series(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], title: str = "cos(g, g_p) over the search",
+                 yaxis: str = "cosine", smooth: int = 1) -> go.Figure:
+    """``{label: (steps, cosines)}``; ``smooth`` > 1 adds a running mean."""
+    fig = go.Figure()
+    for k, (s, c) in series.items():
+        c = np.asarray(c, dtype=float)
+        fig.add_trace(go.Scatter(x=list(s), y=list(c), mode="lines", name=k, opacity=0.35 if smooth > 1 else 1))
+        if smooth > 1 and len(c) >= smooth:
+            m = np.convolve(c, np.ones(smooth) / smooth, mode="valid")
+            fig.add_trace(go.Scatter(x=list(s)[smooth - 1:], y=list(m), mode="lines", name=f"{k} (mean of {smooth})"))
+    return _layout(fig, title, xaxis_title="step", yaxis_title=yaxis)
+
+
+# -------------------------------------------------------------------------------------------------- bitwidths
+
+def bitwidth_bars(policies: Mapping[str, Mapping], title: str = "Per-layer bitwidths") -> go.Figure:
+    """Weight and activation bits per layer for each policy dict (``Policy.to_dict()``), with each layer's
+    share of the policy's BitOPs on a second axis."""
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    for k, pol in policies.items():
+        layers = pol["layers"]
+        names = list(layers)
+        total = sum(r["macs"] * r["w_bits"] * r["a_bits"] for r in layers.values())
+        fig.add_trace(go.Bar(x=names, y=[layers[n]["w_bits"] for n in names], name=f"{k}: W bits"), secondary_y=False)
+        fig.add_trace(go.Bar(x=names, y=[layers[n]["a_bits"] for n in names], name=f"{k}: A bits", opacity=0.6),
+                      secondary_y=False)
+        share = [100 * layers[n]["macs"] * layers[n]["w_bits"] * layers[n]["a_bits"] / total for n in names]
+        fig.add_trace(go.Scatter(x=names, y=share, mode="lines+markers", name=f"{k}: BitOPs share (%)"),
+                      secondary_y=True)
+    fig.update_yaxes(title_text="bits", secondary_y=False)
+    fig.update_yaxes(title_text="share of BitOPs (%)", secondary_y=True)
+    return _layout(fig, title, barmode="group", xaxis_tickangle=-45)
+
+
+def softmax_heatmap(df, kind: str = "w", layer: str | None = None, title: str | None = None) -> go.Figure:
+    """From :func:`mpqlab.search.read_softmaxes`: expected bits per layer and epoch (``layer=None``), or one
+    layer's probability of each candidate per epoch."""
+    d = df[df["kind"] == kind]
+    if layer is None:
+        e = (d.assign(eb=d["prob"] * d["bits"]).groupby(["layer", "epoch"], sort=False)["eb"].sum().unstack("epoch"))
+        z, y, x, ctitle = e.values, list(e.index), list(e.columns), "expected bits"
+        title = title or f"Expected {'weight' if kind == 'w' else 'activation'} bits over the search"
+    else:
+        e = d[d["layer"] == layer].pivot(index="bits", columns="epoch", values="prob")
+        z, y, x, ctitle = e.values, [str(b) for b in e.index], list(e.columns), "probability"
+        title = title or f"{layer}: softmax over {'weight' if kind == 'w' else 'activation'} bits"
+    fig = go.Figure(go.Heatmap(z=z, x=x, y=y, colorscale="Blues", colorbar=dict(title=ctitle)))
+    return _layout(fig, title, xaxis_title="epoch")
+
+
+# ---------------------------------------------------------------------------------------------- result tables
+
+def pareto(df, x: str = "bitops", y: str = "top1", color: str = "method",
+           title: str = "Accuracy vs BitOPs") -> go.Figure:
+    """Mean and standard deviation over seeds per ``color`` group, and the Pareto front of the means."""
+    g = df.groupby(color).agg(xm=(x, "mean"), ym=(y, "mean"), ys=(y, "std"), n=(y, "size")).reset_index()
+    g["ys"] = g["ys"].fillna(0.0)
+    fig = go.Figure()
+    for _, r in g.iterrows():
+        fig.add_trace(go.Scatter(x=[r.xm], y=[r.ym], error_y=dict(type="data", array=[r.ys]), mode="markers+text",
+                                 text=[r[color]], textposition="top center", name=str(r[color]),
+                                 marker=dict(size=11)))
+    front, best = [], -np.inf
+    for _, r in g.sort_values("xm").iterrows():
+        if r.ym > best:
+            front.append((r.xm, r.ym))
+            best = r.ym
+    if front:
+        fig.add_trace(go.Scatter(x=[p[0] for p in front], y=[p[1] for p in front], mode="lines",
+                                 line=dict(dash="dot", color="grey"), name="Pareto front"))
+    return _layout(fig, title, xaxis_title=x, yaxis_title=y)
+
+
+def sharpness_vs_generalization(df, sharpness: str = "sharpness", gap: str = "gap", color: str = "method",
+                                title: str = "Sharpness vs generalization") -> go.Figure:
+    """The paper's Figure 1: one point per run, sharpness of the proxy model vs accuracy change proxy -> target."""
+    fig = go.Figure()
+    for k, d in df.groupby(color):
+        fig.add_trace(go.Scatter(x=d[sharpness], y=d[gap], mode="markers", name=str(k), marker=dict(size=10)))
+    return _layout(fig, title, xaxis_title=sharpness, yaxis_title=gap)
+
+
+# ----------------------------------------------------------------------------------------------------- saving
+
+def find_browser() -> str | None:
+    for cand in (os.environ.get("BROWSER_PATH"), "/usr/bin/chromium", shutil.which("chromium"),
+                 shutil.which("google-chrome"), shutil.which("chromium-browser")):
+        if cand and Path(cand).exists():
+            return cand
+    return None
+
+
+def save_figure(fig: go.Figure, stem: str | os.PathLike, formats: Sequence[str] = ("html", "png")) -> dict:
+    """Write ``stem.html`` (self-contained, plotly.js inlined) and ``stem.png`` / ``stem.svg``.
+    Returns {format: path, or the reason it was not written}."""
+    from .io import atomic_write_text
+
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for fmt in formats:
+        path = stem.with_suffix(f".{fmt}")
+        if fmt == "html":
+            atomic_write_text(path, fig.to_html(include_plotlyjs=True, full_html=True))
+            out[fmt] = str(path)
+            continue
+        browser = find_browser()
+        if browser is None:
+            out[fmt] = "not written: no Chromium-family browser for kaleido (install Debian's chromium)"
+            continue
+        os.environ.setdefault("BROWSER_PATH", browser)
+        try:
+            fig.write_image(str(path), format=fmt, width=900, height=560, scale=1.5 if fmt == "png" else 1)
+            out[fmt] = str(path)
+        except Exception as e:  # kaleido / browser failure: keep the HTML, say why
+            out[fmt] = f"not written: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    return out

@@ -1,0 +1,152 @@
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from conftest import TinyNet
+from mpqlab.sharpness import ASGA, GSAM, SAM, adaptive_radius, frozen_bn_stats
+
+
+def _setup(seed=0):
+    torch.manual_seed(seed)
+    m = TinyNet()
+    x, y = torch.randn(8, 3, 8, 8), torch.randint(0, 3, (8,))
+    return m, x, y
+
+
+def _two_pass(opt, m, x, y):
+    loss = F.cross_entropy(m(x), y)
+    loss.backward()
+    opt.first_step(loss.detach(), zero_grad=True)
+    with frozen_bn_stats(m):
+        lp = F.cross_entropy(m(x), y)
+        lp.backward()
+    opt.second_step(lp.detach(), zero_grad=True)
+
+
+@pytest.mark.parametrize("cls,kw", [(SAM, {}), (ASGA, {"beta": 0.0, "radius": "fixed"}),
+                                    (GSAM, {"radius": "fixed", "gamma": 0.3})])
+def test_zero_radius_equals_one_base_step(cls, kw):
+    m, x, y = _setup()
+    ref = TinyNet()
+    ref.load_state_dict(m.state_dict())
+    opt = cls(m.parameters(), torch.optim.SGD, rho=0.0, lr=0.1, momentum=0.9, **kw)
+    base = torch.optim.SGD(ref.parameters(), lr=0.1, momentum=0.9)
+    _two_pass(opt, m, x, y)
+    F.cross_entropy(ref(x), y).backward()
+    base.step()
+    for (n, a), b in zip(m.state_dict().items(), ref.state_dict().values()):
+        assert torch.equal(a, b), n
+
+
+def test_sam_perturbation_has_norm_rho_and_update_uses_g_p():
+    m, x, y = _setup()
+    opt = SAM(m.parameters(), torch.optim.SGD, rho=0.07, lr=0.1)
+    before = [p.detach().clone() for p in m.parameters()]
+    F.cross_entropy(m(x), y).backward()
+    opt.first_step()
+    e = torch.cat([(p - b).flatten() for p, b in zip(m.parameters(), before)])
+    assert e.norm().item() == pytest.approx(0.07, rel=1e-5)
+    opt.zero_grad()
+    F.cross_entropy(m(x), y).backward()
+    gp = [p.grad.clone() for p in m.parameters()]
+    opt.second_step()
+    for p, b, g in zip(m.parameters(), before, gp):
+        assert torch.allclose(p, b - 0.1 * g, atol=1e-6)
+
+
+def test_asga_perturbation_and_averaged_update():
+    m, x, y = _setup()
+    opt = ASGA(m.parameters(), torch.optim.SGD, rho=0.05, beta=0.01, radius="fixed", lr=0.1)
+    before = [p.detach().clone() for p in m.parameters()]
+    F.cross_entropy(m(x), y).backward()
+    g = [p.grad.clone() for p in m.parameters()]
+    gn = torch.cat([t.flatten() for t in g]).norm()
+    opt.first_step()
+    for p, b, gi in zip(m.parameters(), before, g):
+        assert torch.allclose(p - b, (0.05 / gn - 0.01) * gi, atol=1e-7)
+    opt.zero_grad()
+    F.cross_entropy(m(x), y).backward()
+    gp = [p.grad.clone() for p in m.parameters()]
+    opt.second_step()
+    for p, b, gi, gpi in zip(m.parameters(), before, g, gp):
+        assert torch.allclose(p, b - 0.1 * (gi + gpi) / 2, atol=1e-6)
+
+
+def test_gsam_removed_component_is_orthogonal_to_g_p():
+    torch.manual_seed(1)
+    g, gp = [torch.randn(5), torch.randn(3, 2)], [torch.randn(5), torch.randn(3, 2)]
+    opt = GSAM([nn.Parameter(torch.zeros(1))], torch.optim.SGD, lr=0.1)
+    coef = opt.direction_context(g, gp)["coef"]
+    orth = [GSAM.orthogonal_part(a, b, coef) for a, b in zip(g, gp)]
+    assert abs(sum((o * b).sum() for o, b in zip(orth, gp)).item()) < 1e-5
+    d = [opt.direction(a, b, {"coef": coef}) for a, b in zip(g, gp)]
+    assert all(torch.allclose(di, b - 0.1 * o) for di, b, o in zip(d, gp, orth))
+
+
+def test_adaptive_radius_follows_its_formula():
+    assert adaptive_radius(0.0, 0.1) == 0.0
+    assert adaptive_radius(0.05, 0.1) == pytest.approx(math.log(1.05))
+    assert adaptive_radius(5.0, 0.1) == 0.1
+    m, x, y = _setup()
+    opt = ASGA(m.parameters(), torch.optim.SGD, rho=0.05, rho_max=0.5, lr=0.01)
+    _two_pass(opt, m, x, y)
+    h = opt.last["h"]
+    assert h == pytest.approx(max(opt.last["loss_p"] - opt.last["loss"], 0))
+    assert opt.current_rho() == pytest.approx(min(0.5, math.log1p(h)))
+    opt2 = ASGA(m.parameters(), torch.optim.SGD, rho=0.05, rho_max=0.5, h_ema=0.9, lr=0.01)
+    opt2._update_radius(0.2)
+    opt2._update_radius(0.0)
+    assert opt2.current_rho() == pytest.approx(math.log1p(0.9 * 0.2))
+
+
+def test_lr_proportional_radius():
+    p = nn.Parameter(torch.zeros(1))
+    opt = GSAM([p], torch.optim.SGD, rho=0.0, radius="lr", rho_min=0.01, rho_max=0.1, lr=1.0)
+    assert opt.current_rho() == pytest.approx(0.1)  # first lr is both min and max
+    opt.param_groups[0]["lr"] = 0.5
+    assert opt.current_rho() == pytest.approx(0.01)
+    opt.param_groups[0]["lr"] = 0.75
+    assert opt.current_rho() == pytest.approx(0.01 + 0.09 * 0.5)
+
+
+def test_second_pass_leaves_batchnorm_statistics_unchanged():
+    m, x, y = _setup()
+    opt = ASGA(m.parameters(), torch.optim.SGD, lr=0.1, model=m)
+    calls = []
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(m(x), y)
+        loss.backward()
+        calls.append({k: v.clone() for k, v in m.bn1.state_dict().items()})
+        return loss
+
+    start = {k: v.clone() for k, v in m.bn1.state_dict().items()}
+    opt.step(closure)
+    after_first = calls[0]
+    assert not torch.equal(after_first["running_mean"], start["running_mean"])
+    for k in ("running_mean", "running_var", "num_batches_tracked"):  # the second pass changed nothing
+        assert torch.equal(getattr(m.bn1, k), after_first[k]), k
+    assert set(opt.last) >= {"loss", "loss_p", "h", "rho", "grad_norm", "grad_p_norm", "cos", "cos_per_param"}
+    assert -1 <= opt.last["cos"] <= 1 and set(opt.last["cos_per_param"]) == {str(i) for i in range(6)}
+
+
+def test_named_parameters_name_the_per_tensor_cosines():
+    m, x, y = _setup()
+    opt = SAM(m.named_parameters(), torch.optim.SGD, lr=0.1)
+    _two_pass(opt, m, x, y)
+    assert set(opt.last["cos_per_param"]) == {n for n, _ in m.named_parameters()}
+
+
+def test_state_dict_roundtrip_keeps_radius_and_momentum():
+    m, x, y = _setup()
+    opt = ASGA(m.parameters(), torch.optim.SGD, lr=0.1, momentum=0.9)
+    _two_pass(opt, m, x, y)
+    sd = opt.state_dict()
+    opt2 = ASGA(m.parameters(), torch.optim.SGD, lr=0.1, momentum=0.9)
+    opt2.load_state_dict(sd)
+    assert opt2.current_rho() == opt.current_rho()
+    assert opt2.base_optimizer.state_dict()["state"].keys() == opt.base_optimizer.state_dict()["state"].keys()
