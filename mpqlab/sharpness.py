@@ -29,6 +29,11 @@ Radius schedules (``radius=``): ``"fixed"``; ``"adaptive"`` (ASGA's default): af
 exponential moving average of h, ``h_ema=0.9``) **[choice: rho_0 = 0.05, rho_max = 0.1, beta = 0.001]**;
 ``"lr"`` (GSAM's): rho proportional to the learning rate between ``rho_min`` and ``rho_max``.
 
+The adaptive radius is floored at ``rho_min`` (ASGA's default 0.01) **[choice]**: since h is measured at the
+perturbation it produces, h is roughly ``rho * ||g||`` and ``ln(1 + h)`` makes rho shrink geometrically when
+``||g|| < 1``; one step with ``h = 0`` (which the ``-beta * g`` part of the perturbation makes likely once rho is
+small) would otherwise fix rho at 0 for good. ``rho_min=0`` gives the bare formula.
+
 Parameter groups with ``perturb=False`` (e.g. quantizer parameters) are not perturbed, but are updated with the
 same direction rule. After every ``second_step`` ``opt.last`` holds L, L_p, h, rho, ||g||, ||g_p||,
 cos(g, g_p) and cos(g, g_p) per parameter tensor (by name when the optimizer was given named parameters).
@@ -63,9 +68,9 @@ def frozen_bn_stats(model: nn.Module):
                 m.num_batches_tracked.copy_(n)
 
 
-def adaptive_radius(h: float, rho_max: float) -> float:
-    """ASGA's radius from a surrogate gap h >= 0: ``min(rho_max, ln(1 + h))``."""
-    return min(rho_max, math.log1p(max(h, 0.0)))
+def adaptive_radius(h: float, rho_max: float, rho_min: float = 0.0) -> float:
+    """ASGA's radius from a surrogate gap h >= 0: ``min(rho_max, ln(1 + h))``, floored at ``rho_min``."""
+    return max(rho_min, min(rho_max, math.log1p(max(h, 0.0))))
 
 
 def _global_mean(x: float) -> float:
@@ -125,7 +130,7 @@ class _TwoPassOptimizer(torch.optim.Optimizer):
         if self.radius != "adaptive":
             return
         rs["h"] = h if (rs["h"] is None or not self.h_ema) else self.h_ema * rs["h"] + (1 - self.h_ema) * h
-        rs["rho"] = adaptive_radius(rs["h"], self.rho_max)
+        rs["rho"] = adaptive_radius(rs["h"], self.rho_max, self.rho_min)
 
     # -- helpers -------------------------------------------------------------------------------------------------
     def _params(self, perturbed_only: bool = False):
@@ -177,8 +182,8 @@ class _TwoPassOptimizer(torch.optim.Optimizer):
             p.grad.copy_(self.direction(g, gp, ctx))
             d = torch.dot(g.flatten().float(), gp.flatten().float()).item()
             dot += d
-            per_param[name or str(len(per_param))] = d / (torch.linalg.vector_norm(g).item()
-                                                         * torch.linalg.vector_norm(gp).item() + _EPS)
+            c = d / (torch.linalg.vector_norm(g).item() * torch.linalg.vector_norm(gp).item() + _EPS)
+            per_param[name or str(len(per_param))] = max(-1.0, min(1.0, c))
             del self.state[p]["g"]
         gn, gpn = self._norm(grads), self._norm(grads_p)
         self.base_optimizer.step()
@@ -186,7 +191,7 @@ class _TwoPassOptimizer(torch.optim.Optimizer):
         l1 = None if loss is None else _global_mean(float(loss))
         h = None if (l0 is None or l1 is None) else max(l1 - l0, 0.0)
         self.last.update(loss=l0, loss_p=l1, h=h, grad_norm_all=gn, grad_p_norm=gpn,
-                         cos=dot / (gn * gpn + _EPS), cos_per_param=per_param)
+                         cos=max(-1.0, min(1.0, dot / (gn * gpn + _EPS))), cos_per_param=per_param)
         if h is not None:
             self._update_radius(h)
         if zero_grad:
@@ -253,9 +258,9 @@ class ASGA(_TwoPassOptimizer):
     the adaptive radius rho <- min(rho_max, ln(1 + h)) by default (see the module docstring)."""
 
     def __init__(self, params, base_optimizer, rho: float = 0.05, beta: float = 0.001, radius: str = "adaptive",
-                 rho_max: float = 0.1, **kwargs):
+                 rho_max: float = 0.1, rho_min: float = 0.01, **kwargs):
         self.beta = beta
-        super().__init__(params, base_optimizer, rho=rho, radius=radius, rho_max=rho_max, **kwargs)
+        super().__init__(params, base_optimizer, rho=rho, radius=radius, rho_max=rho_max, rho_min=rho_min, **kwargs)
 
     def perturbation(self, g, gnorm, rho):
         return g * (rho / (gnorm + _EPS) - self.beta)

@@ -104,7 +104,9 @@ class Hessian:
 
     # ------------------------------------------------------------------------------------------ products
     def _grads(self, x, y):
-        loss = self.loss_fn(self.model(x), y)
+        # buffers are cloned into the call, so BatchNorm statistics of a model in train mode are not touched
+        buffers = {n: b.clone() for n, b in self.model.named_buffers()}
+        loss = self.loss_fn(torch.func.functional_call(self.model, buffers, (x,), strict=False), y)
         return torch.autograd.grad(loss, self.params, create_graph=True)
 
     def hvp_block(self, vs: Sequence[list[torch.Tensor]]) -> list[list[torch.Tensor]]:

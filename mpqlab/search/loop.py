@@ -73,6 +73,7 @@ class SearchConfig:
     fixed_bits: int = 8
     rho: float = 0.05
     rho_max: float = 0.1
+    rho_min: float = 0.01  # floor of the adaptive radius (see mpqlab.sharpness) [choice]
     beta: float = 0.001
     radius: str | None = None  # fixed | adaptive | lr; None: the optimizer's default
     h_ema: float | None = None
@@ -197,7 +198,7 @@ def run(cfg: SearchConfig, out: str | os.PathLike, show_progress: bool = True,
         base = wopt
     else:
         kw = dict(rho=cfg.rho, radius=cfg.radius or DEFAULT_RADIUS[cfg.sharpness], rho_max=cfg.rho_max,
-                  h_ema=cfg.h_ema, model=net, **sgd_kw)
+                  rho_min=cfg.rho_min, h_ema=cfg.h_ema, model=net, **sgd_kw)
         if cfg.sharpness == "asga":
             kw["beta"] = cfg.beta
         if cfg.sharpness == "gsam":

@@ -1,0 +1,86 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from mpqlab.cost import bitops, layer_table
+from mpqlab.errors import MpqlabError
+from mpqlab.policy import Policy
+from mpqlab.search import SearchConfig, read_metrics, read_softmaxes, run
+from mpqlab.search.budget import meet_budget
+from mpqlab.search.hawq import solve_ilp
+
+
+def test_ilp_picks_the_known_optimum():
+    # three layers, candidates (2, 4, 8) bits; cost = MACs * b^2 with MACs 10, 20, 5
+    sens = np.array([[9.0, 2.0, 0.1], [4.0, 1.0, 0.5], [50.0, 3.5, 0.0]])
+    cost = np.array([[40, 160, 640], [80, 320, 1280], [20, 80, 320]], dtype=float)
+    # budget 560: brute force over 27 choices
+    best = min(((sens[0, a] + sens[1, b] + sens[2, c], (a, b, c)) for a in range(3) for b in range(3) for c in range(3)
+                if cost[0, a] + cost[1, b] + cost[2, c] <= 560))[1]
+    # by hand: (4, 2, 8) bits costs 160 + 80 + 320 = 560 with sensitivity 6.0; (4, 4, 4) costs 560 with 6.5
+    assert tuple(solve_ilp(sens, cost, 560)) == best == (1, 0, 2)
+    assert tuple(solve_ilp(sens, cost, 10_000)) == (2, 2, 2)
+    with pytest.raises(MpqlabError):
+        solve_ilp(sens, cost, 10)
+
+
+def test_meet_budget_lowers_the_least_wanted_bits_then_fills_the_room():
+    table = {"a": {"macs": 100}, "b": {"macs": 100}}
+    soft = {"a": {"w": [0.1, 0.2, 0.7], "a": [0.1, 0.2, 0.7]}, "b": {"w": [0.3, 0.3, 0.4], "a": [0.1, 0.1, 0.8]}}
+    bits = {"a": (8, 8), "b": (8, 8)}
+    budget = 100 * 16 + 100 * 16  # uniform W4A4
+    new, changes = meet_budget(bits, soft, table, budget, [2, 4, 8], [2, 4, 8])
+    assert bitops(table, new) <= budget and bitops(table, new) >= 0.98 * budget
+    assert new["b"][0] <= 4 and changes  # b's weights cared least about 8 bits
+
+
+def _cfg(**kw):
+    base = dict(model="resnet20", data="synthetic", objective="edmips", sharpness="asga", budget=3.0, epochs=2,
+                batch_size=32, max_batches=2, per_layer_telemetry=True, w_candidates=[2, 4, 8], a_candidates=[2, 4, 8])
+    base.update(kw)
+    return SearchConfig(**base)
+
+
+@pytest.mark.parametrize("objective,sharpness", [("edmips", "asga"), ("gmpq", "sam"), ("edmips", "gsam"),
+                                                 ("edmips", "none"), ("hawq", "none")])
+def test_search_on_synthetic_data_gives_a_valid_policy_within_budget(tmp_path, objective, sharpness):
+    cfg = _cfg(objective=objective, sharpness=sharpness, hawq_batches=1, hawq_probes=4)
+    pol = run(cfg, tmp_path / "p.json", show_progress=False)
+    loaded = Policy.load(tmp_path / "p.json")
+    t = loaded.totals()
+    budget = pol.provenance["budget_bitops"]
+    assert t["bitops"] <= budget * 1.02 and t["bitops"] >= 0.9 * budget
+    from mpqlab.models import create_model
+
+    loaded.validate(create_model("resnet20", num_classes=10))
+    assert loaded.provenance["method"] == cfg.method and loaded.provenance["config"]["seed"] == 0
+    if objective != "hawq":
+        df = read_metrics(tmp_path / "p.run")
+        assert len(df) == 4 and {"loss", "expected_bitops", "cos_alpha_task_cost", "step_time_s"} <= set(df.columns)
+        if sharpness != "none":
+            assert df["cos_g_gp"].between(-1, 1).all() and any(c.startswith("cos_layer/") for c in df.columns)
+        sm = read_softmaxes(tmp_path / "p.run")
+        assert set(sm["epoch"]) == {1, 2} and np.allclose(sm.groupby(["epoch", "layer", "kind"])["prob"].sum(), 1)
+
+
+def test_search_resumes_after_an_interruption_with_the_same_result(tmp_path):
+    cfg = _cfg(epochs=3)
+    full = run(cfg, tmp_path / "full.json", show_progress=False)
+    assert run(cfg, tmp_path / "cut.json", show_progress=False, stop_after_epochs=1) is None
+    assert not (tmp_path / "cut.json").exists()
+    resumed = run(cfg, tmp_path / "cut.json", show_progress=False)
+    assert resumed.bits() == full.bits()
+    a = read_metrics(tmp_path / "full.run")
+    b = read_metrics(tmp_path / "cut.run")
+    assert len(a) == len(b) and np.allclose(a["loss"], b["loss"], atol=1e-5)
+    with pytest.raises(MpqlabError, match="other settings"):
+        run(_cfg(epochs=3, seed=1), tmp_path / "cut.json", show_progress=False)
+
+
+def test_bad_search_settings_are_named():
+    for kw, msg in [({"objective": "x"}, "unknown objective"), ({"sharpness": "y"}, "unknown sharpness"),
+                    ({"objective": "hawq", "sharpness": "asga"}, "not a gradient search"), ({"budget": 0}, "budget")]:
+        with pytest.raises(MpqlabError, match=msg):
+            _cfg(**kw).check()

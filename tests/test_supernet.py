@@ -1,0 +1,84 @@
+import math
+
+import torch
+import torch.nn as nn
+
+from conftest import TinyNet
+from mpqlab.cost import bitops, layer_table
+from mpqlab.search.supernet import MixedQuantConv2d, Supernet
+
+
+def _net():
+    torch.manual_seed(0)
+    return Supernet(TinyNet(), w_candidates=[2, 4, 8], a_candidates=[4, 8], input_size=(3, 8, 8))
+
+
+def test_searchable_and_fixed_layers():
+    net = _net()
+    assert net.fixed_layers == ["conv1", "fc"] and net.searchable_layers() == ["conv2", "conv3"]
+    assert isinstance(net.net.conv2, MixedQuantConv2d) and net.net.conv1.w_bits == 8
+    assert len(net.arch_parameters()) == 4
+
+
+def test_expected_bitops_equals_hand_computation_for_fixed_softmaxes():
+    net = _net()
+    with torch.no_grad():
+        net.net.conv2.mixed.alpha_w.copy_(torch.log(torch.tensor([0.5, 0.25, 0.25])))
+        net.net.conv2.mixed.alpha_a.copy_(torch.log(torch.tensor([0.5, 0.5])))
+        net.net.conv3.mixed.alpha_w.copy_(torch.log(torch.tensor([0.0 + 1e-30, 0.0 + 1e-30, 1.0])))
+        net.net.conv3.mixed.alpha_a.copy_(torch.log(torch.tensor([1.0, 1e-30])))
+    t = layer_table(TinyNet(), (3, 8, 8))
+    ew2, ea2 = 0.5 * 2 + 0.25 * 4 + 0.25 * 8, 0.5 * 4 + 0.5 * 8
+    expected = t["conv1"]["macs"] * 64 + t["fc"]["macs"] * 64 + t["conv2"]["macs"] * ew2 * ea2 + t["conv3"]["macs"] * 8 * 4
+    assert math.isclose(net.expected_bitops().item(), expected, rel_tol=1e-5)
+
+
+def test_argmax_policy_cost_equals_the_counter():
+    net = _net()
+    with torch.no_grad():
+        for q in net.mixed().values():
+            q.alpha_w.copy_(torch.randn(3))
+            q.alpha_a.copy_(torch.randn(2))
+    bits = net.argmax_bits()
+    # the counter on a float copy of the model with the argmax bits = the supernet's expectation at one-hot softmaxes
+    with torch.no_grad():
+        for n, q in net.mixed().items():
+            q.alpha_w.copy_(torch.where(torch.arange(3) == q.alpha_w.argmax(), 100.0, -100.0))
+            q.alpha_a.copy_(torch.where(torch.arange(2) == q.alpha_a.argmax(), 100.0, -100.0))
+    assert math.isclose(net.expected_bitops().item(), bitops(layer_table(TinyNet(), (3, 8, 8)), bits), rel_tol=1e-6)
+
+
+def test_one_convolution_per_layer_and_gradients_reach_the_logits():
+    net = _net()
+    calls = []
+    hooks = [m.register_forward_hook(lambda m, i, o: calls.append(1)) for m in net.modules()
+             if isinstance(m, nn.Conv2d)]
+    out = net(torch.randn(4, 3, 8, 8))
+    assert len(calls) == 3  # three convolutions, not one per candidate
+    for h in hooks:
+        h.remove()
+    out.sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.arch_parameters())
+
+
+def test_one_hot_softmax_matches_the_fixed_quantized_layer():
+    from mpqlab.quant import quantize_model
+
+    torch.manual_seed(0)
+    base = TinyNet().eval()
+    fixed = TinyNet().eval()
+    fixed.load_state_dict(base.state_dict())
+    net = Supernet(base, w_candidates=[2, 4, 8], a_candidates=[4, 8], input_size=(3, 8, 8)).eval()
+    x = torch.randn(4, 3, 8, 8)
+    net(x)  # initialise steps and clips
+    with torch.no_grad():
+        for q in net.mixed().values():
+            q.alpha_w.copy_(torch.tensor([-1e4, 1e4, -1e4]))  # 4 bits
+            q.alpha_a.copy_(torch.tensor([-1e4, 1e4]))  # 8 bits
+    quantize_model(fixed, {"conv1": (8, 8), "conv2": (4, 8), "conv3": (4, 8), "fc": (8, 8)})
+    fixed(x)
+    for name in ("conv2", "conv3"):  # same clip as the supernet's calibration
+        getattr(fixed, name).act_quant.clip.data.copy_(getattr(net.net, name).mixed.clip.data)
+    fixed.conv1.act_quant.clip.data.copy_(net.net.conv1.act_quant.clip.data)
+    fixed.fc.act_quant.clip.data.copy_(net.net.fc.act_quant.clip.data)
+    assert torch.allclose(net(x), fixed(x), atol=1e-5)
