@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -32,7 +31,7 @@ from .. import __version__
 from ..checkpoints import load_model
 from ..cost import budget_bitops
 from ..data import create_dataset, make_loader, proxy_subset
-from ..errors import DivergedError, MpqlabError
+from ..errors import MpqlabError
 from ..io import atomic_write_text, load_state, save_state
 from ..models import create_model, feature_layer
 from ..policy import Policy
@@ -40,6 +39,7 @@ from ..quant import calibrate
 from ..sharpness import OPTIMIZERS, frozen_bn_stats
 from ..train import check_finite, dist_info, progress, set_threads
 from .budget import hinge_cost, meet_budget
+from ..telemetry import read_metrics, read_softmaxes  # noqa: F401  (re-exported)
 from .objectives import Objective
 from .supernet import Supernet
 
@@ -345,37 +345,3 @@ def _truncate_jsonl(path: Path, epochs_done: int) -> None:
         except json.JSONDecodeError:
             break
     atomic_write_text(path, "".join(l + "\n" for l in keep))
-
-
-def read_metrics(run_dir: str | os.PathLike):
-    """The per-step telemetry of a search as a pandas DataFrame (per-layer cosines as ``cos_layer/<name>``)."""
-    import pandas as pd
-
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.is_file():
-        raise MpqlabError(f"no search telemetry at {path}")
-    rows = []
-    for line in path.read_text().splitlines():
-        r = json.loads(line)
-        for k, v in (r.pop("cos_layer", None) or {}).items():
-            r[f"cos_layer/{k}"] = v
-        rows.append(r)
-    return pd.DataFrame(rows)
-
-
-def read_softmaxes(run_dir: str | os.PathLike):
-    """Per epoch, layer and kind ('w' / 'a'): the softmax over the bit candidates, as a long DataFrame
-    with columns epoch, layer, kind, bits, prob."""
-    import pandas as pd
-
-    path = Path(run_dir) / "softmaxes.jsonl"
-    if not path.is_file():
-        raise MpqlabError(f"no softmax history at {path}")
-    rows = []
-    for line in path.read_text().splitlines():
-        r = json.loads(line)
-        for layer, sm in r["softmaxes"].items():
-            for kind in ("w", "a"):
-                for b, p in zip(r["candidates"][kind], sm[kind]):
-                    rows.append({"epoch": r["epoch"], "layer": layer, "kind": kind, "bits": b, "prob": p})
-    return pd.DataFrame(rows)

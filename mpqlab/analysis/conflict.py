@@ -1,0 +1,74 @@
+"""Gradient-conflict angles, on demand (the search also logs them per step, see :mod:`mpqlab.telemetry`).
+
+- :func:`perturbation_conflict`: cos(g, g_p) between the gradient at theta and at the (SAM / ASGA) perturbed
+  point, globally and per layer: how much the sharpness term pulls against the loss.
+- :func:`proxy_target_conflict`: cos between the mean gradient on proxy batches and on target batches, globally
+  and per layer: does a policy's gradient on the proxy point where the target's does?
+- :func:`task_cost_conflict`: cos between the bit-logit gradients of the task loss and of the cost term.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import vectors as V
+from .hessian import preserved, select_params
+
+
+def _cos(a, b) -> float:
+    return max(-1.0, min(1.0, (V.dot(a, b) / (V.norm(a) * V.norm(b) + 1e-12)).item()))
+
+
+def per_layer_cosine(names, a, b) -> dict[str, float]:
+    """Cosine per module (parameters of one module concatenated), keyed by module name."""
+    groups: dict[str, list[int]] = {}
+    for i, n in enumerate(names):
+        groups.setdefault(n.rsplit(".", 1)[0], []).append(i)
+    return {k: _cos([a[i] for i in idx], [b[i] for i in idx]) for k, idx in groups.items()}
+
+
+def mean_gradient(model: nn.Module, batches, params="weights") -> tuple[list[str], list[torch.Tensor]]:
+    named = select_params(model, params)
+    ps = [p for _, p in named]
+    total, acc = 0, None
+    with preserved(model):
+        for x, y in batches:
+            g = torch.autograd.grad(F.cross_entropy(model(x), y), ps)
+            g = [t.detach() * len(y) for t in g]
+            acc = g if acc is None else [u + v for u, v in zip(acc, g)]
+            total += len(y)
+    return [n for n, _ in named], [t / total for t in acc]
+
+
+def perturbation_conflict(model: nn.Module, x, y, rho: float = 0.05, beta: float = 0.0, params="weights") -> dict:
+    """cos(g, g_p) with e = (rho / ||g|| - beta) g (beta = 0: SAM's perturbation)."""
+    names, g = mean_gradient(model, [(x, y)], params)
+    ps = [p for _, p in select_params(model, params)]
+    e = V.scale(rho / (V.norm(g).item() + 1e-12) - beta, g)
+    with torch.no_grad():
+        for p, ei in zip(ps, e):
+            p.add_(ei)
+    try:
+        _, gp = mean_gradient(model, [(x, y)], params)
+    finally:
+        with torch.no_grad():
+            for p, ei in zip(ps, e):
+                p.sub_(ei)
+    return {"global": _cos(g, gp), "per_layer": per_layer_cosine(names, g, gp), "rho": rho, "beta": beta}
+
+
+def proxy_target_conflict(model: nn.Module, proxy_batches, target_batches, params="weights") -> dict:
+    names, gp = mean_gradient(model, proxy_batches, params)
+    _, gt = mean_gradient(model, target_batches, params)
+    return {"global": _cos(gp, gt), "per_layer": per_layer_cosine(names, gp, gt)}
+
+
+def task_cost_conflict(supernet, x, y, cost_fn) -> float:
+    """cos between d(CE)/d(alpha) and d(cost_fn(supernet))/d(alpha) for a supernet with ``arch_parameters()``."""
+    alphas = supernet.arch_parameters()
+    with preserved(supernet):
+        gt = torch.autograd.grad(F.cross_entropy(supernet(x), y), alphas)
+        gc = torch.autograd.grad(cost_fn(supernet), alphas, allow_unused=True)
+    gc = [torch.zeros_like(a) if g is None else g for a, g in zip(alphas, gc)]
+    return _cos(list(gt), gc)

@@ -1,0 +1,150 @@
+"""Loss landscapes of a (fake-quantized) model: 1-D and 2-D slices and linear paths.
+
+The latent weights are moved, ``theta = theta_0 + a * d1 + b * d2``, and the model's quantizers re-quantize them at
+every point (their steps and clips stay as trained), so the slice is the landscape the quantized model sees.
+
+Directions: filter-normalised random directions (Li et al., NeurIPS 2018): Gaussian, then each filter (output
+channel) rescaled to the norm of the matching filter of the weights; BatchNorm and bias entries are zero unless
+``include_bn=True`` (then scaled to their parameter's norm). Or the top Hessian eigenvector
+(:func:`eigen_direction`). Loss and accuracy are computed on a fixed evaluation set held in memory, in large
+batches, in eval mode. Results are plain dicts of arrays plus metadata, saved / loaded as ``.npz``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..errors import MpqlabError
+from .hessian import Hessian, preserved, select_params
+
+
+def _targets(model: nn.Module, params="weights") -> list[tuple[str, nn.Parameter]]:
+    return select_params(model, params)
+
+
+def random_direction(model: nn.Module, seed: int = 0, include_bn: bool = False, params="weights") -> dict:
+    """A filter-normalised Gaussian direction, ``{param name: tensor}``."""
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    for name, p in _targets(model, params):
+        d = torch.randn(p.shape, generator=g).to(p.device, p.dtype)
+        if p.dim() <= 1:
+            d = d * (p.detach().norm() / (d.norm() + 1e-10)) if include_bn else torch.zeros_like(p)
+        else:
+            dn = d.flatten(1).norm(dim=1).view(-1, *([1] * (p.dim() - 1)))
+            wn = p.detach().flatten(1).norm(dim=1).view(-1, *([1] * (p.dim() - 1)))
+            d = d * wn / (dn + 1e-10)
+        out[name] = d
+    return out
+
+
+def eigen_direction(model: nn.Module, data, seed: int = 0, max_iter: int = 50, params="weights") -> dict:
+    """The top Hessian eigenvector (unit norm) as a direction; ``data`` is (x, y) or a list of batches."""
+    res = Hessian(model, data, params=params).eigenvalues(top_k=1, max_iter=max_iter, seed=seed)
+    names = [n for n, _ in _targets(model, params)]
+    d = dict(zip(names, res["eigenvectors"][0]))
+    d["__eigenvalue__"] = torch.tensor(res["eigenvalues"][0])
+    return d
+
+
+@torch.no_grad()
+def evaluate_fixed(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> tuple[float, float]:
+    """(mean loss, top-1 %) of ``model`` on in-memory tensors."""
+    loss, correct = 0.0, 0
+    for i in range(0, len(y), batch_size):
+        out = model(x[i:i + batch_size])
+        loss += F.cross_entropy(out, y[i:i + batch_size], reduction="sum").item()
+        correct += (out.argmax(1) == y[i:i + batch_size]).sum().item()
+    return loss / len(y), 100.0 * correct / len(y)
+
+
+def _grid(model, x, y, dirs: list[dict], coords: list[np.ndarray], batch_size: int):
+    named = dict(_targets(model))
+    dirs = [{k: v for k, v in d.items() if not k.startswith("__")} for d in dirs]
+    for d in dirs:
+        unknown = set(d) - set(named)
+        if unknown:
+            raise MpqlabError(f"direction has entries for unknown parameters: {', '.join(sorted(unknown)[:5])}")
+    origin = {k: named[k].detach().clone() for k in dirs[0]}
+    shape = tuple(len(c) for c in coords)
+    loss, acc = np.zeros(shape), np.zeros(shape)
+    with preserved(model):
+        model.eval()
+        try:
+            for idx in np.ndindex(*shape):
+                with torch.no_grad():
+                    for k, w0 in origin.items():
+                        p = named[k]
+                        p.copy_(w0)
+                        for d, c, i in zip(dirs, coords, idx):
+                            p.add_(d[k], alpha=float(c[i]))
+                loss[idx], acc[idx] = evaluate_fixed(model, x, y, batch_size)
+        finally:
+            with torch.no_grad():
+                for k, w0 in origin.items():
+                    named[k].copy_(w0)
+    return loss, acc
+
+
+def slice_1d(model: nn.Module, data, direction: dict, alphas, batch_size: int = 1000, meta: dict | None = None) -> dict:
+    """Loss and accuracy at ``theta_0 + a * d`` for each ``a`` in ``alphas``."""
+    x, y = data
+    alphas = np.asarray(alphas, dtype=float)
+    t0 = time.time()
+    loss, acc = _grid(model, x, y, [direction], [alphas], batch_size)
+    return {"alphas": alphas, "loss": loss, "acc": acc, "n_eval": len(y), "time_s": time.time() - t0,
+            "meta": dict(meta or {}, kind="1d")}
+
+
+def slice_2d(model: nn.Module, data, d1: dict, d2: dict, alphas, betas, batch_size: int = 1000,
+             meta: dict | None = None) -> dict:
+    """Loss and accuracy on the grid ``theta_0 + a * d1 + b * d2``; ``loss[i, j]`` is at (alphas[i], betas[j])."""
+    x, y = data
+    alphas, betas = np.asarray(alphas, dtype=float), np.asarray(betas, dtype=float)
+    t0 = time.time()
+    loss, acc = _grid(model, x, y, [d1, d2], [alphas, betas], batch_size)
+    return {"alphas": alphas, "betas": betas, "loss": loss, "acc": acc, "n_eval": len(y),
+            "time_s": time.time() - t0, "meta": dict(meta or {}, kind="2d")}
+
+
+def linear_path(model_a: nn.Module, model_b: nn.Module, data, ts, batch_size: int = 1000) -> dict:
+    """Loss and accuracy along ``(1 - t) * theta_a + t * theta_b`` (weights; buffers of model_a are kept)."""
+    named_b = dict(_targets(model_b))
+    named_a = dict(_targets(model_a))
+    if set(named_a) != set(named_b):
+        raise MpqlabError("the two models have different parameters; a linear path needs the same architecture")
+    direction = {k: (named_b[k].detach() - named_a[k].detach()) for k in named_a}
+    res = slice_1d(model_a, data, direction, ts, batch_size, meta={"kind": "path"})
+    res["ts"] = res.pop("alphas")
+    return res
+
+
+def save_npz(result: dict, path: str | os.PathLike) -> None:
+    """Arrays as arrays, metadata as JSON (no pickle): ``np.load(path)`` reads it without ``allow_pickle``."""
+    from ..io import atomic_write_bytes
+    import io
+
+    arrays = {k: np.asarray(v) for k, v in result.items() if k != "meta" and not isinstance(v, (str, dict))}
+    arrays["meta_json"] = np.array(json.dumps(result.get("meta", {}), default=str))
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_npz(path: str | os.PathLike) -> dict:
+    if not Path(path).is_file():
+        raise MpqlabError(f"landscape file {path} does not exist")
+    with np.load(path, allow_pickle=False) as z:
+        out = {k: z[k] for k in z.files if k != "meta_json"}
+        out["meta"] = json.loads(str(z["meta_json"]))
+    for k in ("n_eval", "time_s"):
+        if k in out:
+            out[k] = out[k].item()
+    return out

@@ -1,0 +1,97 @@
+import numpy as np
+import pytest
+import torch
+
+from conftest import TinyNet
+from mpqlab.analysis.conflict import perturbation_conflict, proxy_target_conflict, task_cost_conflict
+from mpqlab.analysis.landscape import (eigen_direction, evaluate_fixed, linear_path, load_npz, random_direction,
+                                       save_npz, slice_1d, slice_2d)
+from mpqlab.analysis.sharpness import sharpness_report, surrogate_gap, worst_case_loss
+from mpqlab.quant import calibrate, quantize_model
+
+
+@pytest.fixture
+def qnet():
+    torch.manual_seed(0)
+    m = TinyNet()
+    x, y = torch.randn(64, 3, 8, 8), torch.randint(0, 3, (64,))
+    quantize_model(m, {"conv1": (8, 8), "conv2": (4, 4), "conv3": (4, 4), "fc": (8, 8)})
+    calibrate(m, [x])
+    return m.eval(), x, y
+
+
+def test_filter_normalised_direction(qnet):
+    m, _, _ = qnet
+    d = random_direction(m, seed=1)
+    assert torch.allclose(d["conv3.weight"].flatten(1).norm(dim=1), m.conv3.weight.flatten(1).norm(dim=1), rtol=1e-5)
+    assert d["bn1.weight"].abs().sum() == 0 and d["fc.bias"].abs().sum() == 0
+    assert not any("_quant" in k for k in d)
+    d2 = random_direction(m, seed=1, include_bn=True)
+    assert d2["bn1.weight"].norm().item() == pytest.approx(m.bn1.weight.norm().item(), rel=1e-5)
+    assert torch.equal(random_direction(m, seed=1)["conv1.weight"], d["conv1.weight"])
+
+
+def test_slices_pass_through_the_model_and_restore_it(qnet, tmp_path):
+    m, x, y = qnet
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    l0, a0 = evaluate_fixed(m, x, y)
+    d1, d2 = random_direction(m, 1), random_direction(m, 2)
+    r1 = slice_1d(m, (x, y), d1, np.linspace(-1, 1, 5), batch_size=16)
+    assert r1["loss"][2] == pytest.approx(l0, rel=1e-6) and r1["acc"][2] == a0
+    assert r1["loss"][0] != pytest.approx(l0) and r1["loss"][-1] != pytest.approx(l0)  # the weights did move
+    r2 = slice_2d(m, (x, y), d1, d2, np.linspace(-1, 1, 3), np.linspace(-0.5, 0.5, 3), meta={"seeds": [1, 2]})
+    assert r2["loss"].shape == (3, 3) and r2["loss"][1, 1] == pytest.approx(l0, rel=1e-6)
+    assert r2["loss"][2, 1] == pytest.approx(r1["loss"][4], rel=1e-6)
+    for k, v in m.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    save_npz(r2, tmp_path / "l.npz")
+    back = load_npz(tmp_path / "l.npz")
+    assert np.array_equal(back["loss"], r2["loss"]) and back["meta"]["seeds"] == [1, 2]
+
+
+def test_linear_path_endpoints(qnet):
+    m, x, y = qnet
+    other = TinyNet()
+    quantize_model(other, {"conv1": (8, 8), "conv2": (4, 4), "conv3": (4, 4), "fc": (8, 8)})
+    other.load_state_dict(m.state_dict())
+    with torch.no_grad():
+        other.fc.weight.mul_(-1)
+    res = linear_path(m, other, (x, y), [0.0, 1.0])
+    assert res["loss"][0] == pytest.approx(evaluate_fixed(m, x, y)[0], rel=1e-6)
+    assert res["loss"][1] == pytest.approx(evaluate_fixed(other.eval(), x, y)[0], rel=1e-5)
+
+
+def test_eigen_direction_is_unit(qnet):
+    m, x, y = qnet
+    d = eigen_direction(m, (x, y), max_iter=20)
+    v = torch.cat([t.flatten() for k, t in d.items() if not k.startswith("__")])
+    assert v.norm().item() == pytest.approx(1.0, rel=1e-4)
+
+
+def test_sharpness_measures(qnet):
+    m, x, y = qnet
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    assert surrogate_gap(m, [(x, y)], rho=0.0)["surrogate_gap"] == pytest.approx(0.0, abs=1e-7)
+    one = surrogate_gap(m, [(x, y)], rho=0.05)["surrogate_gap"]
+    many = worst_case_loss(m, x, y, rho=0.05, steps=5)["worst_case_increase"]
+    assert one > 0 and many >= one * 0.9  # ascent in the ball finds at least about as much as one step
+    rep = sharpness_report(m, x, y, rho=0.05, eig_iters=10, trace_probes=6)
+    assert {"surrogate_gap", "worst_case_increase", "sigma_max", "trace", "time_s"} <= set(rep)
+    for k, v in m.state_dict().items():
+        assert torch.equal(v, before[k]), k
+
+
+def test_conflict_angles(qnet):
+    m, x, y = qnet
+    zero = perturbation_conflict(m, x, y, rho=0.0)
+    assert zero["global"] == pytest.approx(1.0, abs=1e-5) and set(zero["per_layer"]) >= {"conv1", "fc"}
+    far = perturbation_conflict(m, x, y, rho=1.0)
+    assert far["global"] < zero["global"]
+    same = proxy_target_conflict(m, [(x, y)], [(x, y)])
+    assert same["global"] == pytest.approx(1.0, abs=1e-5)
+    from mpqlab.search.supernet import Supernet
+
+    torch.manual_seed(0)
+    net = Supernet(TinyNet(), input_size=(3, 8, 8))
+    c = task_cost_conflict(net, x, y, lambda s: s.expected_bitops() / 1e6)
+    assert -1 <= c <= 1
