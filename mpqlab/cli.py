@@ -15,7 +15,8 @@ def _print(obj, as_json: bool):
             print(f"{k}: {v}")
 
 
-from .commands import cost_command, eval_command, search_command, train_command, transfer_command  # noqa: E402
+from .commands import (cost_command, eval_command, hessian_command, landscape_command, search_command,  # noqa: E402
+                       train_command, transfer_command)
 
 
 def cmd_train(a):
@@ -28,6 +29,27 @@ def _quickstart(out, epochs, smoke):
     from .quickstart import quickstart
 
     return quickstart(out, epochs=epochs, smoke=smoke)
+
+
+def _experiment(a):
+    from .errors import MpqlabError
+    from .experiment import load_config, quick_config, run_grid
+
+    if a.quick:
+        cfg = quick_config()
+    elif a.config:
+        cfg = load_config(a.config)
+    else:
+        raise MpqlabError("give a config file or --quick")
+    out = a.out or f"results/{cfg['name']}"
+    csv_path = run_grid(cfg, out, quick=a.quick, root=a.root, max_cells=a.max_cells)
+    return {"results": str(csv_path), "table": str(csv_path.with_suffix(".md"))}
+
+
+def _figures(a):
+    from .notebooks import make_figures
+
+    return make_figures(a.out, smoke=a.smoke, only=a.only.split(",") if a.only else None)
 
 
 def main(argv=None):
@@ -117,6 +139,49 @@ def main(argv=None):
     tr.set_defaults(fn=lambda a: _print(transfer_command(a.policy, a.model, a.data, a.init, a.out, a.epochs, a.lr,
                                                          a.batch_size, a.seed, a.root, a.device, a.max_batches,
                                                          a.subset, sys.argv), a.json))
+
+    h = sub.add_parser("hessian", help="top eigenvalues and trace of the loss Hessian of a (quantized) model")
+    common(h)
+    h.add_argument("--checkpoint", required=True)
+    h.add_argument("--policy", default=None)
+    h.add_argument("--uniform", default=None, metavar="W/A")
+    h.add_argument("--backend", default="mpqlab", choices=["mpqlab", "pyhessian"])
+    h.add_argument("--n", type=int, default=256, help="test images used")
+    h.add_argument("--top-k", type=int, default=1)
+    h.add_argument("--trace-probes", type=int, default=48)
+    h.add_argument("--seed", type=int, default=0)
+    h.set_defaults(fn=lambda a: _print(hessian_command(a.model, a.data, a.checkpoint, a.policy, a.uniform, a.backend,
+                                                       a.n, a.top_k, a.trace_probes, a.root, a.device, a.seed), a.json))
+
+    ls = sub.add_parser("landscape", help="1-D / 2-D loss slice of a (quantized) model, saved as .npz")
+    common(ls)
+    ls.add_argument("--checkpoint", required=True)
+    ls.add_argument("--policy", default=None)
+    ls.add_argument("--uniform", default=None, metavar="W/A")
+    ls.add_argument("--dims", type=int, default=2)
+    ls.add_argument("--points", type=int, default=11)
+    ls.add_argument("--span", type=float, default=1.0)
+    ls.add_argument("--n", type=int, default=1000)
+    ls.add_argument("--direction", default="random", choices=["random", "eigen"])
+    ls.add_argument("--seed", type=int, default=0)
+    ls.add_argument("--out", required=True)
+    ls.set_defaults(fn=lambda a: _print(landscape_command(a.model, a.data, a.checkpoint, a.out, a.policy, a.uniform,
+                                                          a.dims, a.points, a.span, a.n, a.seed, a.direction, a.root,
+                                                          a.device), a.json))
+
+    x = sub.add_parser("experiment", help="a grid of search + transfer cells (resumable) -> results.csv / .md")
+    x.add_argument("config", nargs="?", default=None, help="JSON config (configs/*.json); omit with --quick")
+    x.add_argument("--quick", action="store_true", help="a 2-cell grid on the embedded data (minutes)")
+    x.add_argument("--out", default=None, help="results folder (default results/<name>)")
+    x.add_argument("--root", default=None)
+    x.add_argument("--max-cells", type=int, default=None, help="stop after this many cells (rerun to continue)")
+    x.set_defaults(fn=lambda a: _print(_experiment(a), False))
+
+    f = sub.add_parser("figures", help="execute the notebooks headless and write every figure to figures/")
+    f.add_argument("--smoke", action="store_true", help="run the notebooks in smoke mode")
+    f.add_argument("--out", default="figures")
+    f.add_argument("--only", default=None, help="comma-separated notebook names")
+    f.set_defaults(fn=lambda a: _print(_figures(a), False))
 
     q = sub.add_parser("quickstart", help="the main job on the embedded cifar10-mini: search, transfer, report")
     q.add_argument("--out", default="runs/quickstart")

@@ -166,3 +166,60 @@ def transfer_command(policy: str, model: str, data: str, init: str | None, out: 
                          "subset": subset})
     return {k: res[k] for k in ("top1", "loss", "top1_before_finetune", "top1_float", "bitops", "size_bytes",
                                 "average_bits", "finetune_time_s")}
+
+
+def _analysis_setup(model, data, checkpoint, policy, uniform, root, n, device):
+    set_threads()
+    train = create_dataset(data, "train", root=root)
+    test = create_dataset(data, "test", root=root)
+    net, _ = model_under_policy(model, checkpoint, train.num_classes, policy, uniform, train,
+                                tuple(train.input_size), device)
+    net.eval()
+    x, y = test.tensors(n, device)
+    return net, x, y
+
+
+def hessian_command(model, data, checkpoint, policy=None, uniform=None, backend="mpqlab", n=256, top_k=1,
+                    trace_probes=48, root=None, device="cpu", seed=0) -> dict:
+    """Top-k eigenvalues and trace of the loss Hessian (weights) on the first ``n`` test images."""
+    from .analysis.hessian import Hessian
+
+    net, x, y = _analysis_setup(model, data, checkpoint, policy, uniform, root, n, device)
+    h = Hessian(net, (x, y), backend=backend, device=device)
+    eig = h.eigenvalues(top_k=top_k, max_iter=100, tol=1e-3, seed=seed)
+    tr = h.trace(n_probes=trace_probes, seed=seed)
+    return {"backend": backend, "n": len(y), "eigenvalues": eig["eigenvalues"], "eigenvalues_time_s": round(eig["time_s"], 3),
+            "trace": tr["trace"], "trace_std_error": tr.get("std_error"), "trace_time_s": round(tr["time_s"], 3),
+            "trace_probes": trace_probes, "params": sum(p.numel() for p in h.params)}
+
+
+def landscape_command(model, data, checkpoint, out, policy=None, uniform=None, dims=2, points=11, span=1.0,
+                      n=1000, seed=0, direction="random", root=None, device="cpu") -> dict:
+    """A 1-D or 2-D loss slice along filter-normalised random directions (or the top eigenvector) -> .npz."""
+    import numpy as np
+
+    from .analysis.landscape import eigen_direction, random_direction, save_npz, slice_1d, slice_2d
+
+    if not str(out).endswith(".npz"):
+        raise MpqlabError(f"--out {out} must end in .npz")
+    if dims not in (1, 2):
+        raise MpqlabError(f"--dims must be 1 or 2, got {dims}")
+    net, x, y = _analysis_setup(model, data, checkpoint, policy, uniform, root, n, device)
+    if direction == "eigen":
+        d1 = eigen_direction(net, (x[:256], y[:256]), seed=seed)
+    elif direction == "random":
+        d1 = random_direction(net, seed)
+    else:
+        raise MpqlabError(f"--direction must be random or eigen, got {direction!r}")
+    grid = np.linspace(-span, span, points)
+    meta = {"model": model, "data": data, "checkpoint": checkpoint, "policy": policy, "uniform": uniform,
+            "direction": direction, "seeds": [seed, seed + 1], "n": len(y)}
+    if dims == 1:
+        res = slice_1d(net, (x, y), d1, grid, meta=meta)
+    else:
+        res = slice_2d(net, (x, y), d1, random_direction(net, seed + 1), grid, grid, meta=meta)
+    save_npz(res, out)
+    c = (points - 1) // 2
+    center = res["loss"][c] if dims == 1 else res["loss"][c, c]
+    return {"out": str(out), "dims": dims, "points": points, "span": span, "n": len(y),
+            "loss_center": float(center), "loss_max": float(res["loss"].max()), "time_s": round(res["time_s"], 2)}

@@ -1,0 +1,78 @@
+"""A real browser: JupyterLab on 127.0.0.1, headless Chromium through Playwright, a notebook run live; the
+test checks in the DOM that a plotly figure and an ipywidget rendered, and writes a screenshot."""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (needs root + apt-get)")
+def test_jupyterlab_renders_a_plotly_figure_and_a_widget(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    work = tmp_path / "lab"
+    work.mkdir()
+    shutil.copy(REPO / "notebooks" / "05_bitwidth_policies.ipynb", work / "nb.ipynb")
+    port, token = _free_port(), "mpqlabtest"
+    env = dict(os.environ, MPQLAB_COMPILE="0", PYTHONPATH=str(REPO))
+    lab = subprocess.Popen([sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+                            f"--IdentityProvider.token={token}", "--ServerApp.root_dir=" + str(work),
+                            "--allow-root"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    shots = Path(os.environ.get("MPQLAB_TEST_OUTPUT", REPO / "runs" / "test-output"))
+    shots.mkdir(parents=True, exist_ok=True)
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=2)
+                break
+            except OSError:
+                time.sleep(1)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                "--no-first-run"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"http://127.0.0.1:{port}/lab/tree/nb.ipynb?token={token}")
+            page.wait_for_selector(".jp-NotebookPanel", timeout=120_000)
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+            page.screenshot(path=str(shots / "jupyterlab-opened.png"))
+            page.wait_for_timeout(3000)  # let the kernel connection settle
+            page.locator(".jp-Cell").first.click()
+            page.keyboard.press("Escape")
+            for _ in range(page.locator(".jp-Cell").count()):  # Shift+Enter: run the cell, select the next
+                page.keyboard.press("Shift+Enter")
+                page.wait_for_timeout(300)
+            try:
+                page.wait_for_selector(".js-plotly-plot", timeout=300_000)
+            except Exception:
+                page.screenshot(path=str(shots / "jupyterlab-failed.png"))
+                raise
+            page.wait_for_selector(".widget-dropdown select", timeout=400_000)
+            assert page.locator(".js-plotly-plot .main-svg").count() > 0
+            assert page.locator(".jupyter-widgets").count() > 0
+            page.locator(".widget-dropdown").first.scroll_into_view_if_needed()
+            page.screenshot(path=str(shots / "jupyterlab.png"))
+            browser.close()
+        assert (shots / "jupyterlab.png").stat().st_size > 10_000
+    finally:
+        lab.terminate()
+        try:
+            lab.wait(10)
+        except subprocess.TimeoutExpired:
+            lab.kill()

@@ -1,0 +1,58 @@
+"""The command line: JSON outputs, the shipped checkpoint's recorded accuracy, one-line errors with exit code 2."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+MPQ = [sys.executable, "-m", "mpqlab.cli"]
+
+
+def run(*args, ok=True):
+    p = subprocess.run(MPQ + list(args), capture_output=True, text=True, cwd=REPO, timeout=600)
+    if ok:
+        assert p.returncode == 0, p.stderr
+    return p
+
+
+def test_every_subcommand_has_help():
+    for cmd in ("train", "eval", "cost", "search", "transfer", "hessian", "landscape", "quickstart", "experiment",
+                "figures"):
+        assert run(cmd, "--help").stdout.startswith("usage: mpqlab " + cmd)
+
+
+def test_cost_json():
+    out = json.loads(run("cost", "--model", "resnet20", "--uniform", "4/4", "--json").stdout)
+    assert out["macs"] == 40_813_184 and out["average_bits"] == 4.0
+    assert out["bitops"] == 40_813_184 * 16 + (442368 + 640) * (64 - 16)
+    flt = json.loads(run("cost", "--model", "mobilenet_v2", "--input-size", "224", "--json").stdout)
+    assert flt["bitops"] == flt["macs"] * 1024
+
+
+def test_eval_of_the_shipped_mini_checkpoint_matches_its_card():
+    card = json.loads((REPO / "checkpoints" / "resnet20_cifar10-mini.json").read_text())
+    out = json.loads(run("eval", "--model", "resnet20", "--data", "cifar10-mini", "--checkpoint",
+                         "checkpoints/resnet20_cifar10-mini.safetensors", "--json").stdout)
+    assert out["n"] == 1000 and abs(out["top1"] - card["test_top1"]) <= 0.1
+
+
+@pytest.mark.parametrize("args,msg", [
+    (("cost", "--model", "resnet99"), "unknown model 'resnet99'"),
+    (("cost", "--model", "resnet20", "--uniform", "3/1"), "uniform a_bits must be"),
+    (("cost", "--model", "resnet20", "--uniform", "x"), "--uniform must look like W/A"),
+    (("eval", "--model", "resnet20", "--data", "nope", "--checkpoint", "c.safetensors"), "unknown dataset 'nope'"),
+    (("eval", "--model", "resnet20", "--data", "cifar10", "--root", "/nonexistent", "--checkpoint", "x"),
+     "dataset 'cifar10' not found; looked in: /nonexistent/cifar-10-batches-py"),
+    (("eval", "--model", "resnet32", "--data", "cifar10-mini", "--checkpoint",
+      "checkpoints/resnet20_cifar10-mini.safetensors"), "made for model 'resnet20', not 'resnet32'"),
+    (("cost", "--model", "resnet20", "--policy", "tests/data/bad_version.json"), "version 99 is not supported"),
+    (("search", "--model", "resnet20", "--data", "synthetic", "--objective", "hawq", "--sharpness", "asga", "--out",
+      "/tmp/x.json"), "not a gradient search"),
+])
+def test_bad_input_exits_2_with_one_line(args, msg):
+    p = run(*args, ok=False)
+    assert p.returncode == 2, p.stderr
+    lines = [l for l in p.stderr.splitlines() if l.startswith("mpqlab")]
+    assert len(lines) == 1 and msg in lines[0], p.stderr

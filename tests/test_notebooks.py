@@ -1,0 +1,64 @@
+"""Every notebook runs headless through papermill in smoke mode and writes its figures (CI)."""
+import json
+
+import nbformat
+import pytest
+
+from conftest import REPO
+from mpqlab.notebooks import list_notebooks, make_figures
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("figures")
+    runs = tmp_path_factory.mktemp("runs")
+    return make_figures(out, smoke=True, runs_dir=runs), out, runs
+
+
+def test_all_notebooks_execute_in_smoke_mode_and_write_figures(smoke_run):
+    res, out, runs = smoke_run
+    assert set(res["notebooks"]) == set(list_notebooks()) and len(list_notebooks()) == 7
+    for name in list_notebooks():
+        nb = nbformat.read(runs / "executed" / f"{name}.ipynb", as_version=4)
+        errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+        assert not errors, name
+        assert list(out.glob(f"{name[:2]}_*.html")), f"{name} wrote no figure"
+    pngs = list(out.glob("*.png"))
+    assert pngs and all(p.stat().st_size > 5000 for p in pngs)
+    readme = (out / "README.md").read_text()
+    assert all(f"notebooks/{n}.ipynb" in readme for n in list_notebooks())
+
+
+def test_notebooks_are_thin_and_parameterised():
+    for name in list_notebooks():
+        nb = nbformat.read(REPO / "notebooks" / f"{name}.ipynb", as_version=4)
+        assert nb.cells[0].cell_type == "markdown" and "**Question.**" in nb.cells[0].source
+        params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(params) == 1 and "smoke" in params[0].source and "data_root" in params[0].source
+        assert not any("def " in c.source and "import torch.nn" in c.source for c in nb.cells)
+
+
+def test_committed_notebooks_match_their_generator():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("mk", REPO / "scripts" / "make_notebooks.py")
+    mk = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mk)
+    for name, cells in mk.NOTEBOOKS.items():
+        nb = nbformat.read(REPO / "notebooks" / f"{name}.ipynb", as_version=4)
+        assert [c.source for c in nb.cells] == [src for _, src in cells], name
+
+
+def test_quick_experiment_grid_writes_the_documented_columns(tmp_path):
+    import csv
+
+    from mpqlab.experiment import COLUMNS, quick_config, run_grid
+
+    path = run_grid(quick_config(), tmp_path, show_progress=False)
+    rows = list(csv.DictReader(path.open()))
+    assert list(rows[0]) == COLUMNS and len(rows) == 2
+    assert {r["method"] for r in rows} == {"uniform", "edmips+asga"}
+    assert all(0 <= float(r["target_top1"]) <= 100 for r in rows)
+    assert "| setting | budget | method |" in (tmp_path / "results.md").read_text()
+    again = run_grid(quick_config(), tmp_path, show_progress=False)  # finished cells are skipped
+    assert list(csv.DictReader(again.open())) == rows
