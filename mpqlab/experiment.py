@@ -152,6 +152,7 @@ def run_grid(cfg: dict, out_dir: str | os.PathLike, quick: bool = False, root=No
         t0 = time.time()
         row = run_cell(cfg, setting, method, seed, budget, cell_dir, quick, root)
         rows.append(row)
+        write_results(rows, out, cfg)  # partial results are always on disk
         if show_progress:
             print(f"[{i + 1}/{len(cells)}] {setting} {method} budget={budget:g} seed={seed}: "
                   f"top1={row['target_top1']:.2f} ({time.time() - t0:.0f}s)", flush=True)

@@ -259,7 +259,8 @@ show(viz.softmax_heatmap(sm, kind="w"), "05_softmax_heatmap_w")
 show(viz.softmax_heatmap(sm, kind="a", layer="layer2.0.conv1"), "05_softmax_layer")"""),
 ("md", """## Explore: one layer's bits, its cost and its curvature
 
-Pick a layer and its bits: the control shows the BitOPs of the resulting policy and the layer's Hessian trace."""),
+Pick a layer and its bits: the control shows the BitOPs of the resulting policy, and the layer's Hessian trace
+(from the HAWQ search above) times its weight quantization error at those bits: HAWQ's sensitivity."""),
 ("code", """import ipywidgets as W
 from IPython.display import display
 from mpqlab.cost import bitops
@@ -269,6 +270,11 @@ def layer_cost(layer="layer2.0.conv1", w_bits=4, a_bits=4):
     layers[layer].update(w_bits=w_bits, a_bits=a_bits)
     b = bitops(layers, {n: (r["w_bits"], r["a_bits"]) for n, r in layers.items()})
     print(f"{layer} at W{w_bits}A{a_bits}: policy BitOPs {b / 1e9:.3f} G ({100 * b / base['totals']['bitops'] - 100:+.1f}% vs W4A4)")
+    prov = pols["hawq"]["provenance"]
+    bits_h = prov["hawq_bits"]
+    if w_bits in bits_h:
+        print(f"Hessian trace of {layer}: {prov['hawq_layer_traces'][layer]:.3g}; HAWQ sensitivity at {w_bits} bits: "
+              f"{prov['hawq_sensitivity'][layer][bits_h.index(w_bits)]:.3g}")
 searchable = [n for n, r in base["layers"].items() if r["searchable"]]
 display(W.interactive(layer_cost, layer=W.Dropdown(options=searchable, value="layer2.0.conv1"),
                       w_bits=W.Dropdown(options=[2, 3, 4, 6, 8], value=4), a_bits=W.Dropdown(options=[2, 3, 4, 6, 8], value=4)))"""),
