@@ -170,9 +170,6 @@ def run(cfg: SearchConfig, out: str | os.PathLike, show_progress: bool = True,
             policy.save(out)
         return policy
 
-    fp_model = copy.deepcopy(model) if cfg.objective == "gmpq" else None
-    net = Supernet(model, cfg.w_candidates, cfg.a_candidates, cfg.fixed_bits, input_size=input_size).to(cfg.device)
-    objective = Objective(cfg.objective, feature_layer(cfg.model), fp_model, cfg.gmpq_weight)
     loader = make_loader(train, cfg.batch_size, train=True, seed=cfg.seed, device=cfg.device, rank=rank,
                          world_size=world, max_batches=cfg.max_batches)
     val_loader = (make_loader(val, cfg.batch_size, train=True, seed=cfg.seed + 1, device=cfg.device, rank=rank,
@@ -180,35 +177,10 @@ def run(cfg: SearchConfig, out: str | os.PathLike, show_progress: bool = True,
     steps = len(loader)
     if steps == 0:
         raise MpqlabError(f"proxy set of {len(train)} images gives no batch of {cfg.batch_size}")
-    calibrate(net, [next(iter(make_loader(train, min(256, len(train)), train=False, device=cfg.device)))[0]])
-
-    weights = net.named_weight_parameters()
-    decay = [(n, p) for n, p in weights if p.dim() > 1]
-    no_decay = [(n, p) for n, p in weights if p.dim() <= 1]
-    quant = net.named_quantizer_parameters()
-    groups = [{"params": [p for _, p in decay], "param_names": [n for n, _ in decay], "weight_decay": cfg.weight_decay},
-              {"params": [p for _, p in no_decay], "param_names": [n for n, _ in no_decay], "weight_decay": 0.0},
-              {"params": [p for _, p in quant], "param_names": [n for n, _ in quant], "weight_decay": 0.0,
-               "perturb": cfg.perturb_quantizers}]
-    sgd_kw = dict(lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
-    if cfg.sharpness == "none":
-        for g in groups:
-            g.pop("perturb", None)
-        wopt = torch.optim.SGD(groups, **sgd_kw)
-        base = wopt
-    else:
-        kw = dict(rho=cfg.rho, radius=cfg.radius or DEFAULT_RADIUS[cfg.sharpness], rho_max=cfg.rho_max,
-                  rho_min=cfg.rho_min, h_ema=cfg.h_ema, model=net, **sgd_kw)
-        if cfg.sharpness == "asga":
-            kw["beta"] = cfg.beta
-        if cfg.sharpness == "gsam":
-            kw["gamma"] = cfg.gsam_gamma
-        wopt = OPTIMIZERS[cfg.sharpness](groups, torch.optim.SGD, **kw)
-        base = wopt.base_optimizer
-    alphas = net.arch_parameters()
-    aopt = torch.optim.Adam(alphas, lr=cfg.lr_alpha, betas=(0.5, 0.999))
+    calib = next(iter(make_loader(train, min(256, len(train)), train=False, device=cfg.device)))[0]
+    net, objective, wopt, aopt, alphas, budget = build_search(cfg, model, input_size, calib)
+    base = wopt.base_optimizer if cfg.sharpness != "none" else wopt
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(base, T_max=cfg.epochs * steps)
-    budget = budget_bitops(net.table, cfg.budget, {n: (cfg.fixed_bits,) * 2 for n in net.fixed_layers})
 
     start, wall_before = 0, 0.0
     state_path = run_dir / "state.pt"
@@ -242,7 +214,7 @@ def run(cfg: SearchConfig, out: str | os.PathLike, show_progress: bool = True,
         lines = []
         for i, (x, y) in enumerate(progress(loader, f"search {epoch + 1}/{cfg.epochs}", show_progress, steps)):
             t0 = time.time()
-            rec = _step(cfg, net, objective, wopt, aopt, alphas, x, y, budget, val_iter, val_loader)
+            rec = search_step(cfg, net, objective, wopt, aopt, alphas, x, y, budget, val_iter, val_loader)
             sched.step()
             rec.update(step=epoch * steps + i + 1, epoch=epoch + 1, lr=base.param_groups[0]["lr"],
                        step_time_s=time.time() - t0)
@@ -271,6 +243,40 @@ def run(cfg: SearchConfig, out: str | os.PathLike, show_progress: bool = True,
     return policy
 
 
+def build_search(cfg: SearchConfig, model, input_size, calib_batch):
+    """The supernet, objective, weight optimizer (SGD or SAM / GSAM / ASGA around SGD), bit-logit optimizer
+    (Adam) and BitOPs budget of a search, with quantizers calibrated on ``calib_batch``."""
+    fp_model = copy.deepcopy(model) if cfg.objective == "gmpq" else None
+    net = Supernet(model, cfg.w_candidates, cfg.a_candidates, cfg.fixed_bits, input_size=input_size).to(cfg.device)
+    objective = Objective(cfg.objective, feature_layer(cfg.model), fp_model, cfg.gmpq_weight)
+    calibrate(net, [calib_batch])
+    weights = net.named_weight_parameters()
+    decay = [(n, p) for n, p in weights if p.dim() > 1]
+    no_decay = [(n, p) for n, p in weights if p.dim() <= 1]
+    quant = net.named_quantizer_parameters()
+    groups = [{"params": [p for _, p in decay], "param_names": [n for n, _ in decay], "weight_decay": cfg.weight_decay},
+              {"params": [p for _, p in no_decay], "param_names": [n for n, _ in no_decay], "weight_decay": 0.0},
+              {"params": [p for _, p in quant], "param_names": [n for n, _ in quant], "weight_decay": 0.0,
+               "perturb": cfg.perturb_quantizers}]
+    sgd_kw = dict(lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
+    if cfg.sharpness == "none":
+        for g in groups:
+            g.pop("perturb", None)
+        wopt = torch.optim.SGD(groups, **sgd_kw)
+    else:
+        kw = dict(rho=cfg.rho, radius=cfg.radius or DEFAULT_RADIUS[cfg.sharpness], rho_max=cfg.rho_max,
+                  rho_min=cfg.rho_min, h_ema=cfg.h_ema, model=net, **sgd_kw)
+        if cfg.sharpness == "asga":
+            kw["beta"] = cfg.beta
+        if cfg.sharpness == "gsam":
+            kw["gamma"] = cfg.gsam_gamma
+        wopt = OPTIMIZERS[cfg.sharpness](groups, torch.optim.SGD, **kw)
+    alphas = net.arch_parameters()
+    aopt = torch.optim.Adam(alphas, lr=cfg.lr_alpha, betas=(0.5, 0.999))
+    budget = budget_bitops(net.table, cfg.budget, {n: (cfg.fixed_bits,) * 2 for n in net.fixed_layers})
+    return net, objective, wopt, aopt, alphas, budget
+
+
 def _provenance(cfg: SearchConfig, train, search_time: float) -> dict:
     return {"method": cfg.method, "model": cfg.model, "proxy_dataset": cfg.data, "proxy_size": len(train),
             "seed": cfg.seed, "objective": cfg.objective, "sharpness": cfg.sharpness, "config": asdict(cfg),
@@ -278,7 +284,8 @@ def _provenance(cfg: SearchConfig, train, search_time: float) -> dict:
             "torch": torch.__version__}
 
 
-def _step(cfg, net, objective, wopt, aopt, alphas, x, y, budget, val_iter, val_loader) -> dict:
+def search_step(cfg, net, objective, wopt, aopt, alphas, x, y, budget, val_iter=None, val_loader=None) -> dict:
+    """One search step on batch (x, y); returns its telemetry record."""
     objective.begin_step(x, y)
     rec: dict = {}
     for p in alphas:

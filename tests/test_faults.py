@@ -1,0 +1,73 @@
+"""Fault tolerance: a search killed with SIGKILL at a random moment resumes from its last checkpoint and ends
+with the same policy as an uninterrupted run; diverged runs never write a policy."""
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from conftest import REPO
+from mpqlab.errors import DivergedError
+from mpqlab.search import SearchConfig, run
+
+ARGS = ["search", "--model", "resnet20", "--data", "synthetic", "--objective", "edmips", "--sharpness", "asga",
+        "--budget", "3", "--epochs", "4", "--max-batches", "2", "--batch-size", "32", "--seed", "0"]
+ENV = dict(os.environ, MPQLAB_COMPILE="0", OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+
+
+def _search(out, kill_after=None):
+    p = subprocess.Popen([sys.executable, "-m", "mpqlab.cli", *ARGS, "--out", str(out)], env=ENV, cwd=REPO,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if kill_after is None:
+        assert p.wait(600) == 0, p.stderr.read().decode()
+        return
+    state = out.with_suffix(".run") / "state.pt"
+    t0 = time.time()
+    while not state.exists() and time.time() - t0 < 300:  # at least one checkpoint, then a random moment
+        time.sleep(0.05)
+    time.sleep(kill_after)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+
+
+def test_sigkill_at_random_moments_then_resume_gives_the_same_policy(tmp_path):
+    _search(tmp_path / "ref.json")
+    ref = json.loads((tmp_path / "ref.json").read_text())
+    rng = random.Random(0)
+    out = tmp_path / "killed.json"
+    for _ in range(2):
+        _search(out, kill_after=rng.uniform(0.0, 1.5))
+    _search(out)
+    got = json.loads(out.read_text())
+    assert {n: (r["w_bits"], r["a_bits"]) for n, r in got["layers"].items()} == \
+        {n: (r["w_bits"], r["a_bits"]) for n, r in ref["layers"].items()}
+    a = torch.load(tmp_path / "ref.run" / "state.pt", weights_only=True)["supernet"]
+    b = torch.load(out.with_suffix(".run") / "state.pt", weights_only=True)["supernet"]
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-5) for k in a)
+
+
+def test_nan_during_search_stops_without_writing_a_policy(tmp_path, monkeypatch):
+    import mpqlab.search.loop as loop
+
+    real = loop.search_step
+    calls = {"n": 0}
+
+    def poisoned(cfg, net, *args, **kw):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            with torch.no_grad():
+                net.net.fc.weight.fill_(float("nan"))
+        return real(cfg, net, *args, **kw)
+
+    monkeypatch.setattr(loop, "search_step", poisoned)
+    cfg = SearchConfig(data="synthetic", sharpness="asga", epochs=3, max_batches=2, batch_size=32, budget=3.0)
+    with pytest.raises(DivergedError, match="nan"):
+        run(cfg, tmp_path / "p.json", show_progress=False)
+    assert not (tmp_path / "p.json").exists()
+    state = torch.load(tmp_path / "p.run" / "state.pt", weights_only=True)
+    assert state["epoch"] == 1  # the last good checkpoint is kept
