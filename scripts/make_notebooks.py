@@ -102,11 +102,11 @@ landscape the quantized network actually sees, with its staircase structure.""")
 from mpqlab.data import create_dataset
 from mpqlab.analysis import landscape as L
 train, test = create_dataset("cifar10-mini", "train"), create_dataset("cifar10-mini", "test")
-x, y = test.tensors(128 if smoke else 1000)
+x, y = test.tensors(128 if smoke else 500)
 ckpt = str(pretrained("resnet20_cifar10-mini"))
 policies = {"float": None, "W8A8": "8/8", "W4A4": "4/4", "W2A2": "2/2"}
 models = {k: model_under_policy("resnet20", ckpt, 10, uniform=u, calib_data=train)[0].eval() for k, u in policies.items()}
-points = 7 if smoke else 21
+points = 7 if smoke else 17
 alphas = np.linspace(-1, 1, points)
 curves = {}
 for k, m in models.items():
@@ -117,7 +117,7 @@ show(viz.landscape_curves(curves, title="1-D slices along the same filter-normal
 basin. The curves are step-like at 2 bits because small moves of the latent weights do not change the
 quantized weights until they cross a rounding boundary."""),
 ("code", """m = models["W4A4"]
-grid = np.linspace(-1, 1, 5 if smoke else 21)
+grid = np.linspace(-1, 1, 5 if smoke else 13)
 r2 = L.slice_2d(m, (x, y), L.random_direction(m, 0), L.random_direction(m, 1), grid, grid, meta={"policy": "W4A4"})
 L.save_npz(r2, RUNS / "landscape_w4a4.npz")
 show(viz.landscape_contour(r2["alphas"], r2["betas"], r2["loss"], title="W4A4: 2-D slice (contours)"), "02_landscape_contour")
@@ -152,19 +152,19 @@ PyHessian; both are shown here and cross-checked."""),
 from mpqlab.data import create_dataset
 from mpqlab.analysis.hessian import Hessian, gaussian_density
 train, test = create_dataset("cifar10-mini", "train"), create_dataset("cifar10-mini", "test")
-x, y = test.tensors(64 if smoke else 256)
+x, y = test.tensors(64 if smoke else 128)
 ckpt = str(pretrained("resnet20_cifar10-mini"))
 models = {k: model_under_policy("resnet20", ckpt, 10, uniform=u, calib_data=train)[0].eval()
           for k, u in {"W8A8": "8/8", "W4A4": "4/4", "W2A2": "2/2"}.items()}
-it = 5 if smoke else 50
+it = 5 if smoke else 20
 eigs, traces, dens, layer_tr = {}, {}, {}, {}
 for k, m in models.items():
     h = Hessian(m, (x, y))
     eigs[k] = h.eigenvalues(top_k=3 if not smoke else 2, max_iter=it)["eigenvalues"]
-    traces[k] = h.trace(n_probes=6 if smoke else 60)["trace"]
-    d = h.density(iters=8 if smoke else 60)
+    traces[k] = h.trace(n_probes=6 if smoke else 30)["trace"]
+    d = h.density(iters=8 if smoke else 30)
     dens[k] = gaussian_density(d["nodes"], d["weights"])
-    layer_tr[k] = h.layer_traces(n_probes=3 if smoke else 30)
+    layer_tr[k] = h.layer_traces(n_probes=3 if smoke else 16)
 pd.DataFrame({"top eigenvalues": eigs, "trace": traces})"""),
 ("code", """show(viz.eigenvalue_bars(eigs), "03_eigenvalues")
 show(viz.spectral_density(dens), "03_density")
@@ -180,7 +180,7 @@ rows = []
 for backend in ("mpqlab", "pyhessian"):
     h = Hessian(m, (x, y), backend=backend)
     e = h.eigenvalues(top_k=1, max_iter=it, seed=0)
-    t = h.trace(n_probes=6 if smoke else 60, seed=0, **({"method": "hutch++"} if backend == "mpqlab" else {}))
+    t = h.trace(n_probes=6 if smoke else 30, seed=0, **({"method": "hutch++"} if backend == "mpqlab" else {}))
     rows.append({"backend": backend, "sigma_max": e["eigenvalues"][0], "eig time (s)": e["time_s"],
                  "trace": t["trace"], "trace time (s)": t["time_s"]})
 pd.DataFrame(rows)"""),
@@ -201,7 +201,7 @@ proxy and read the angles from their telemetry."""),
 ckpt = str(pretrained("resnet20_cifar10-mini"))
 runs = {}
 for sharp in ("none", "sam", "asga"):
-    cfg = SearchConfig(data="cifar10-mini", subset=1000, checkpoint=ckpt, sharpness=sharp, epochs=1 if smoke else 3,
+    cfg = SearchConfig(data="cifar10-mini", subset=1000, checkpoint=ckpt, sharpness=sharp, epochs=1 if smoke else 2,
                        max_batches=3 if smoke else None, batch_size=64)
     run(cfg, RUNS / f"conflict_{sharp}.json", show_progress=False)
     runs[sharp] = read_metrics(RUNS / f"conflict_{sharp}.run")
@@ -249,7 +249,7 @@ pols = {"uniform W4A4": Policy.uniform(create_model("resnet20"), 4, 4).to_dict()
 for method in ("edmips", "edmips+asga", "hawq"):
     obj, _, sharp = method.partition("+")
     cfg = SearchConfig(data="cifar10-mini", subset=1000, checkpoint=ckpt, objective=obj, sharpness=sharp or "none",
-                       epochs=1 if smoke else 4, max_batches=3 if smoke else None, batch_size=64,
+                       epochs=1 if smoke else 2, max_batches=3 if smoke else None, batch_size=64,
                        hawq_batches=1, hawq_probes=4 if smoke else 16)
     pols[method] = run(cfg, RUNS / f"policy_{method.replace('+', '_')}.json", show_progress=False).to_dict()
 pd.DataFrame({k: p["totals"] for k, p in pols.items()}).T"""),
@@ -305,7 +305,7 @@ ckpt = str(pretrained("resnet20_cifar10-mini"))
 curves, rhos = {}, {}
 for radius in ("fixed", "adaptive"):
     cfg = SearchConfig(data="cifar10-mini", subset=1000, checkpoint=ckpt, sharpness="asga", radius=radius,
-                       epochs=1 if smoke else 4, max_batches=3 if smoke else None, batch_size=64)
+                       epochs=1 if smoke else 2, max_batches=3 if smoke else None, batch_size=64)
     run(cfg, RUNS / f"radius_{radius}.json", show_progress=False)
     d = read_metrics(RUNS / f"radius_{radius}.run")
     curves[f"ρ {radius}"] = (d.step, d.loss)
@@ -322,8 +322,8 @@ for proxy, name in (("cifar10-mini", "resnet20_cifar10-mini"), ("fashion-mnist",
     except Exception as e:
         rows.append({"proxy": proxy, "note": str(e)}); continue
     m, _ = model_under_policy("resnet20", ck, 10, uniform="4/4", calib_data=tr)
-    x, y = te.tensors(64 if smoke else 512)
-    r = sharpness_report(m.eval(), x, y, eig_iters=5 if smoke else 30, trace_probes=6 if smoke else 30)
+    x, y = te.tensors(64 if smoke else 256)
+    r = sharpness_report(m.eval(), x, y, eig_iters=5 if smoke else 20, trace_probes=6 if smoke else 18)
     rows.append({"proxy": proxy, "sigma_max": r["sigma_max"], "surrogate gap h(0.05)": r["surrogate_gap"],
                  "trace": r["trace"]})
 pd.DataFrame(rows)  # Table 3 analogue"""),
