@@ -1,6 +1,7 @@
 """The library functions behind each CLI subcommand (plain arguments in, a JSON-able dict out)."""
 from __future__ import annotations
 
+import os
 import platform
 import time
 from pathlib import Path
@@ -27,9 +28,14 @@ def train_command(model: str, data: str, out: str, epochs: int = 30, batch_size:
                   seed: int = 0, schedule: str = "onecycle", label_smoothing: float = 0.0, subset: int | None = None,
                   root=None, device="cpu", argv=None) -> dict:
     """Train ``model`` in full precision on ``data`` and write ``out`` (.safetensors) with its card."""
+    from .train import init_distributed
+
     set_threads()
     if not str(out).endswith(".safetensors"):
         raise MpqlabError(f"--out {out} must end in .safetensors")
+    rank, world = init_distributed(device)
+    if world > 1 and str(device).startswith("cuda"):
+        device = f"cuda:{os.environ.get('LOCAL_RANK', 0)}"
     train, test = load_splits(data, root, subset, seed)
     net = create_model(model, num_classes=train.num_classes)
     run_dir = Path(str(out)[: -len(".safetensors")] + ".run")
@@ -43,8 +49,10 @@ def train_command(model: str, data: str, out: str, epochs: int = 30, batch_size:
             "test_loss": round(ev["loss"], 4), "test_n": ev["n"], "train_time_s": round(res["train_time_s"], 1),
             "command": " ".join(["mpqlab"] + list((argv or [])[1:])) if argv else None,
             "mpqlab_version": __version__, "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
-            "threads": torch.get_num_threads(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    save_checkpoint(out, net.to(memory_format=torch.contiguous_format), card)
+            "threads": torch.get_num_threads(), "world_size": world,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    if rank == 0:
+        save_checkpoint(out, net.to(memory_format=torch.contiguous_format), card)
     return card
 
 

@@ -31,6 +31,17 @@ def dist_info() -> tuple[int, int]:
     return 0, 1
 
 
+def init_distributed(device: str = "cpu") -> tuple[int, int]:
+    """Join the process group torchrun set up (``WORLD_SIZE`` > 1): NCCL on GPUs, gloo on CPU."""
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if str(device).startswith("cuda") else "gloo")
+        if str(device).startswith("cuda"):
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    return dist_info()
+
+
 def all_reduce_mean(t: torch.Tensor) -> torch.Tensor:
     rank, world = dist_info()
     if world > 1:
