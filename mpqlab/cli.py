@@ -115,6 +115,7 @@ def main(argv=None):
     s.add_argument("--w-candidates", type=lambda v: [int(b) for b in v.split(",")], default=None)
     s.add_argument("--a-candidates", type=lambda v: [int(b) for b in v.split(",")], default=None)
     s.add_argument("--bilevel", action="store_true", default=None)
+    s.add_argument("--freeze-bn", action="store_true", default=None, help="BatchNorm on running statistics")
     s.add_argument("--max-batches", type=int, default=None)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", required=True, help="policy JSON path (run folder <out>.run beside it)")
@@ -123,6 +124,7 @@ def main(argv=None):
         objective=a.objective, sharpness=a.sharpness, budget=a.budget, epochs=a.epochs, batch_size=a.batch_size,
         lr=a.lr, lr_alpha=a.lr_alpha, cost_weight=a.cost_weight, rho=a.rho, rho_max=a.rho_max, beta=a.beta,
         radius=a.radius, w_candidates=a.w_candidates, a_candidates=a.a_candidates, bilevel=a.bilevel,
+        freeze_bn=a.freeze_bn,
         max_batches=a.max_batches, seed=a.seed, device=a.device), a.json))
 
     tr = sub.add_parser("transfer", help="apply a policy to the target model and fine-tune its weights")

@@ -151,7 +151,9 @@ def search_command(out: str, **kw) -> dict:
     from dataclasses import fields
 
     from .search import SearchConfig, run
+    from .train import init_distributed
 
+    init_distributed(kw.get("device") or "cpu")
     names = {f.name for f in fields(SearchConfig)}
     cfg = SearchConfig(**{k: v for k, v in kw.items() if k in names and v is not None})
     policy = run(cfg, out)
@@ -164,8 +166,10 @@ def search_command(out: str, **kw) -> dict:
 def transfer_command(policy: str, model: str, data: str, init: str | None, out: str, epochs: int = 3,
                      lr: float = 0.01, batch_size: int = 128, seed: int = 0, root=None, device="cpu",
                      max_batches=None, subset=None, argv=None) -> dict:
+    from .train import init_distributed
     from .transfer import transfer
 
+    init_distributed(device)
     train, test = load_splits(data, root, subset, seed)
     res = transfer(policy, model, train, test, init, out, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
                    device=device, max_batches=max_batches,

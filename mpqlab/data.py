@@ -106,16 +106,23 @@ class TensorData:
 
 # --------------------------------------------------------------------------------------------- augmentation
 
-def random_crop_flip(x: torch.Tensor, generator: torch.Generator, padding: int = 4) -> torch.Tensor:
-    """Random crop with zero padding and random horizontal flip, on a whole uint8 batch [B, C, H, W]."""
+def crop_flip_params(n: int, generator: torch.Generator, padding: int = 4):
+    """Random (row offset, column offset, flip) for ``n`` samples."""
+    oy = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
+    ox = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
+    return oy, ox, torch.rand(n, generator=generator) < 0.5
+
+
+def random_crop_flip(x: torch.Tensor, generator: torch.Generator | None = None, padding: int = 4,
+                     params=None) -> torch.Tensor:
+    """Random crop with zero padding and random horizontal flip, on a whole uint8 batch [B, C, H, W]
+    (``params`` = (oy, ox, flip) per sample, else drawn from ``generator``)."""
     b, c, h, w = x.shape
+    oy, ox, flip = params if params is not None else crop_flip_params(b, generator, padding)
     xp = F.pad(x, (padding,) * 4)
-    oy = torch.randint(0, 2 * padding + 1, (b,), generator=generator)
-    ox = torch.randint(0, 2 * padding + 1, (b,), generator=generator)
     rows = (oy[:, None] + torch.arange(h))[:, None, :, None]
     cols = (ox[:, None] + torch.arange(w))[:, None, None, :]
     out = xp[torch.arange(b)[:, None, None, None], torch.arange(c)[None, :, None, None], rows, cols]
-    flip = torch.rand(b, generator=generator) < 0.5
     out[flip] = out[flip].flip(3)
     return out
 
@@ -141,18 +148,25 @@ class TensorLoader:
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def _indices(self) -> torch.Tensor:
+    def _positions(self) -> torch.Tensor:
+        """This rank's positions in the epoch's global order (every rank gets the same number of samples, as
+        DistributedSampler). Rank r takes every world_size-th sample, so a global batch of B = world_size * b
+        holds the same samples as one process's batch of B."""
         n = len(self.data)
-        if self.train:
-            g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-            idx = torch.randperm(n, generator=g)
-        else:
-            idx = torch.arange(n)
-        if self.world_size > 1:  # every rank gets the same number of samples, as DistributedSampler
+        pos = torch.arange(n)
+        if self.world_size > 1:
             per = n // self.world_size if self.drop_last else -(-n // self.world_size)
-            idx = torch.cat([idx, idx[: per * self.world_size - n]]) if per * self.world_size > n else idx
-            idx = idx[self.rank: per * self.world_size: self.world_size]
-        return idx
+            pos = torch.cat([pos, pos[: per * self.world_size - n]]) if per * self.world_size > n else pos
+            pos = pos[: per * self.world_size].view(-1, self.world_size)[:, self.rank]
+        return pos
+
+    def _order(self) -> torch.Tensor:
+        if not self.train:
+            return torch.arange(len(self.data))
+        return torch.randperm(len(self.data), generator=torch.Generator().manual_seed(self.seed * 100_003 + self.epoch))
+
+    def _indices(self) -> torch.Tensor:
+        return self._order()[self._positions()]
 
     def __len__(self) -> int:
         n = len(self._indices())
@@ -160,13 +174,16 @@ class TensorLoader:
         return min(nb, self.max_batches) if self.max_batches else nb
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        idx = self._indices()
-        g = torch.Generator().manual_seed(self.seed * 7919 + self.epoch + 1)
+        order, pos = self._order(), self._positions()
+        if self.augment:  # drawn per global position, so sharding does not change any sample's augmentation
+            g = torch.Generator().manual_seed(self.seed * 7919 + self.epoch + 1)
+            oy, ox, flip = crop_flip_params(len(order), g)
         for i in range(len(self)):
-            j = idx[i * self.batch_size:(i + 1) * self.batch_size]
+            p = pos[i * self.batch_size:(i + 1) * self.batch_size]
+            j = order[p]
             x = self.data.images[j]
             if self.augment:
-                x = random_crop_flip(x, g)
+                x = random_crop_flip(x, params=(oy[p], ox[p], flip[p]))
             yield self.data.normalize(x.to(self.device, non_blocking=True)), self.data.labels[j].to(self.device)
 
 

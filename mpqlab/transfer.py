@@ -69,10 +69,12 @@ def transfer(policy: Policy | str | os.PathLike, model: str, train, test, init: 
               "args": args or {"model": model, "init": init, "epochs": epochs, "lr": lr, "batch_size": batch_size,
                                "seed": seed}, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     from .io import save_weights
+    from .train import dist_info
 
     weights = out.with_suffix(".safetensors")
-    save_weights(weights, net.to(memory_format=torch.contiguous_format).state_dict(),
-                 {"model": model, "num_classes": train.num_classes, "quantized": True})
     result["weights"] = str(weights)
-    write_json(out, result)
+    if dist_info()[0] == 0:
+        save_weights(weights, net.to(memory_format=torch.contiguous_format).state_dict(),
+                     {"model": model, "num_classes": train.num_classes, "quantized": True})
+        write_json(out, result)
     return result

@@ -88,6 +88,7 @@ class SearchConfig:
     device: str = "cpu"
     max_batches: int | None = None  # per epoch (tests, smoke runs)
     per_layer_telemetry: bool = True
+    freeze_bn: bool = False  # BatchNorm on its running statistics (not updated) during the search [option]
 
     def check(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -96,6 +97,9 @@ class SearchConfig:
             raise MpqlabError(f"unknown sharpness {self.sharpness!r}; use one of {', '.join(SHARPNESS)}")
         if self.objective == "hawq" and self.sharpness != "none":
             raise MpqlabError("hawq is not a gradient search; it takes --sharpness none")
+        if self.objective == "gmpq" and dist_info()[1] > 1:
+            raise MpqlabError("gmpq does not run distributed: its attribution maps need autograd.grad inside the "
+                              "forward, which DistributedDataParallel does not synchronise")
         if not self.budget > 0:
             raise MpqlabError(f"budget must be positive average bits, got {self.budget}")
         if self.epochs < 1:
@@ -181,6 +185,11 @@ def run(cfg: SearchConfig, out: str | os.PathLike, show_progress: bool = True,
     net, objective, wopt, aopt, alphas, budget = build_search(cfg, model, input_size, calib)
     base = wopt.base_optimizer if cfg.sharpness != "none" else wopt
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(base, T_max=cfg.epochs * steps)
+    fwd = net
+    if world > 1:  # gradients of weights and bit logits all-reduced in backward; rank 0's buffers broadcast
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        fwd = DDP(net, device_ids=[torch.device(cfg.device).index] if str(cfg.device).startswith("cuda") else None)
 
     start, wall_before = 0, 0.0
     state_path = run_dir / "state.pt"
@@ -209,12 +218,16 @@ def run(cfg: SearchConfig, out: str | os.PathLike, show_progress: bool = True,
         if stop_after_epochs is not None and epoch >= stop_after_epochs:
             return None
         net.train()
+        if cfg.freeze_bn:
+            for m in net.modules():
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                    m.eval()
         loader.set_epoch(epoch)
         val_iter = iter(val_loader) if val_loader else None
         lines = []
         for i, (x, y) in enumerate(progress(loader, f"search {epoch + 1}/{cfg.epochs}", show_progress, steps)):
             t0 = time.time()
-            rec = search_step(cfg, net, objective, wopt, aopt, alphas, x, y, budget, val_iter, val_loader)
+            rec = search_step(cfg, net, objective, wopt, aopt, alphas, x, y, budget, val_iter, val_loader, fwd)
             sched.step()
             rec.update(step=epoch * steps + i + 1, epoch=epoch + 1, lr=base.param_groups[0]["lr"],
                        step_time_s=time.time() - t0)
@@ -284,14 +297,17 @@ def _provenance(cfg: SearchConfig, train, search_time: float) -> dict:
             "torch": torch.__version__}
 
 
-def search_step(cfg, net, objective, wopt, aopt, alphas, x, y, budget, val_iter=None, val_loader=None) -> dict:
-    """One search step on batch (x, y); returns its telemetry record."""
+def search_step(cfg, net, objective, wopt, aopt, alphas, x, y, budget, val_iter=None, val_loader=None,
+                fwd=None) -> dict:
+    """One search step on batch (x, y); returns its telemetry record. ``fwd`` is the module the forward passes
+    go through (the DistributedDataParallel wrapper under torchrun; the supernet itself otherwise)."""
+    fwd = net if fwd is None else fwd
     objective.begin_step(x, y)
     rec: dict = {}
     for p in alphas:
         p.grad = None
     wopt.zero_grad(set_to_none=True)
-    loss, info = objective(net, x, y)
+    loss, info = objective(fwd, x, y)
     check_finite(loss, "search")
     loss.backward()
     a_task = _flat_grads(alphas)
@@ -305,7 +321,7 @@ def search_step(cfg, net, objective, wopt, aopt, alphas, x, y, budget, val_iter=
         for p in alphas:
             p.grad = None
         with frozen_bn_stats(net):
-            loss_p, _ = objective(net, x, y)
+            loss_p, _ = objective(fwd, x, y)
             check_finite(loss_p, "search (perturbed pass)")
             loss_p.backward()
         a_task = (a_task + _flat_grads(alphas)) / 2
@@ -324,7 +340,7 @@ def search_step(cfg, net, objective, wopt, aopt, alphas, x, y, budget, val_iter=
         for p in alphas:
             p.grad = None
         with frozen_bn_stats(net):
-            F.cross_entropy(net(xv), yv).backward()
+            F.cross_entropy(fwd(xv), yv).backward()
         a_task = _flat_grads(alphas)
         wopt.zero_grad(set_to_none=True)
     for p in alphas:
