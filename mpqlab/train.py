@@ -127,7 +127,7 @@ def fit(model: nn.Module, train_data, test_data=None, *, epochs: int = 30, batch
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
-        net = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+        net = DDP(model, device_ids=[torch.cuda.current_device()] if device.type == "cuda" else None)
     loader = make_loader(train_data, batch_size, train=True, seed=seed, device=device, rank=rank, world_size=world,
                          max_batches=max_batches)
     steps = len(loader)

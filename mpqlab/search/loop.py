@@ -189,7 +189,7 @@ def run(cfg: SearchConfig, out: str | os.PathLike, show_progress: bool = True,
     if world > 1:  # gradients of weights and bit logits all-reduced in backward; rank 0's buffers broadcast
         from torch.nn.parallel import DistributedDataParallel as DDP
 
-        fwd = DDP(net, device_ids=[torch.device(cfg.device).index] if str(cfg.device).startswith("cuda") else None)
+        fwd = DDP(net, device_ids=[torch.cuda.current_device()] if str(cfg.device).startswith("cuda") else None)
 
     start, wall_before = 0, 0.0
     state_path = run_dir / "state.pt"
