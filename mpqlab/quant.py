@@ -222,6 +222,16 @@ class ActQuantizer(nn.Module):
         return f"bits={self.bits}, signed={['auto', False, True][int(self.signed.item()) + 1]}"
 
 
+def copy_float_weights(src: nn.Module, dst: nn.Module) -> nn.Module:
+    """Move ``dst`` to ``src``'s device and copy its weight (and bias); returns ``dst``."""
+    dst.to(src.weight.device)
+    with torch.no_grad():
+        dst.weight.copy_(src.weight)
+        if src.bias is not None:
+            dst.bias.copy_(src.bias)
+    return dst
+
+
 class QuantConv2d(nn.Conv2d):
     """A ``Conv2d`` whose weights and input are fake-quantized at fixed (w_bits, a_bits)."""
 
@@ -236,12 +246,7 @@ class QuantConv2d(nn.Conv2d):
     def from_float(cls, m: nn.Conv2d, w_bits: int, a_bits: int, **kw) -> "QuantConv2d":
         q = cls(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, m.dilation, m.groups,
                 m.bias is not None, m.padding_mode, w_bits=w_bits, a_bits=a_bits, **kw)
-        q.to(m.weight.device)
-        with torch.no_grad():
-            q.weight.copy_(m.weight)
-            if m.bias is not None:
-                q.bias.copy_(m.bias)
-        return q
+        return copy_float_weights(m, q)
 
     def forward(self, x):
         return self._conv_forward(self.act_quant(x), self.weight_quant(self.weight), self.bias)
@@ -260,12 +265,7 @@ class QuantLinear(nn.Linear):
     @classmethod
     def from_float(cls, m: nn.Linear, w_bits: int, a_bits: int, **kw) -> "QuantLinear":
         q = cls(m.in_features, m.out_features, m.bias is not None, w_bits=w_bits, a_bits=a_bits, **kw)
-        q.to(m.weight.device)
-        with torch.no_grad():
-            q.weight.copy_(m.weight)
-            if m.bias is not None:
-                q.bias.copy_(m.bias)
-        return q
+        return copy_float_weights(m, q)
 
     def forward(self, x):
         return F.linear(self.act_quant(x), self.weight_quant(self.weight), self.bias)

@@ -1,5 +1,4 @@
 """Every notebook runs headless through papermill in smoke mode and writes its figures (CI)."""
-import json
 
 import nbformat
 import pytest

@@ -4,7 +4,7 @@ import torch.nn as nn
 
 from mpqlab.errors import MpqlabError
 from mpqlab.quant import (ActQuantizer, QuantConv2d, QuantLinear, WeightQuantizer, calibrate, mixed_quantize_clipped,
-                          quantize_clipped, quantize_model, quantize_symmetric, round_ste)
+                          quantize_clipped, quantize_model, round_ste)
 
 
 def test_symmetric_exact_values():

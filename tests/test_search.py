@@ -1,10 +1,7 @@
-import json
-
 import numpy as np
 import pytest
-import torch
 
-from mpqlab.cost import bitops, layer_table
+from mpqlab.cost import bitops
 from mpqlab.errors import MpqlabError
 from mpqlab.policy import Policy
 from mpqlab.search import SearchConfig, read_metrics, read_softmaxes, run

@@ -1,2 +1,4 @@
 """Mixed-precision search: supernet, objectives (edmips, gmpq, hawq), sharpness plug-ins, the search loop."""
-from .loop import SearchConfig, read_metrics, read_softmaxes, run  # noqa: F401
+from .loop import SearchConfig, read_metrics, read_softmaxes, run
+
+__all__ = ["SearchConfig", "read_metrics", "read_softmaxes", "run"]

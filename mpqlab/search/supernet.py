@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from ..cost import layer_table
 from ..errors import MpqlabError
 from ..models import first_last_layers
-from ..quant import (ActQuantizer, QuantConv2d, QuantLinear, check_bits, clip_from, grad_scale, max_abs_step,
+from ..quant import (QuantConv2d, QuantLinear, check_bits, clip_from, copy_float_weights, grad_scale, max_abs_step,
                      mixed_quantize_clipped, quantize_symmetric, set_module)
 
 
@@ -110,12 +110,7 @@ def _mixed_from(m: nn.Module, wc, ac, per_channel) -> nn.Module:
                                per_channel=per_channel)
     else:
         new = MixedQuantLinear(m.in_features, m.out_features, m.bias is not None, wc, ac, per_channel)
-    new.to(m.weight.device)
-    with torch.no_grad():
-        new.weight.copy_(m.weight)
-        if m.bias is not None:
-            new.bias.copy_(m.bias)
-    return new
+    return copy_float_weights(m, new)
 
 
 class Supernet(nn.Module):
