@@ -110,7 +110,7 @@ def run_cell(cfg: dict, setting: str, method: str, seed: int, budget: float, out
         policy = run_search(scfg, pol_path, show_progress=show_progress)
     t_res = transfer(policy, cfg["model"], train, test, target["init"], out / "transfer.json",
                      epochs=target.get("finetune_epochs", 1), lr=target.get("finetune_lr", 0.01), seed=seed,
-                     max_batches=target.get("max_batches"), show_progress=show_progress)
+                     max_batches=target.get("max_batches"), show_progress=show_progress, eval_float=False)
     from .commands import model_under_policy
 
     net, _ = model_under_policy(cfg["model"], t_res["weights"], train.num_classes, str(pol_path), None, None,

@@ -29,7 +29,7 @@ from .train import evaluate, fit, set_threads
 def transfer(policy: Policy | str | os.PathLike, model: str, train, test, init: str | None, out: str | os.PathLike,
              epochs: int = 3, lr: float = 0.01, batch_size: int = 128, weight_decay: float = 4e-5, seed: int = 0,
              device="cpu", calib_batches: int = 4, max_batches: int | None = None, show_progress: bool = True,
-             stop_after_epochs: int | None = None, args: dict | None = None) -> dict | None:
+             stop_after_epochs: int | None = None, args: dict | None = None, eval_float: bool = True) -> dict | None:
     """Fine-tune ``model`` (from ``init``) under ``policy`` on ``train``; write and return the result dict."""
     set_threads()
     pol = policy if isinstance(policy, Policy) else Policy.load(policy)
@@ -42,7 +42,7 @@ def transfer(policy: Policy | str | os.PathLike, model: str, train, test, init: 
         net, card = create_model(model, num_classes=train.num_classes).to(device), {}
     input_size = tuple(train.input_size)
     notes = pol.validate(net, input_size)
-    float_eval = evaluate(net, test, device=device, max_batches=max_batches)
+    float_eval = evaluate(net, test, device=device, max_batches=max_batches) if eval_float else {"top1": None}
     pol.apply(net, input_size)
     net.to(device)
     torch.manual_seed(seed)
