@@ -22,7 +22,10 @@ def list_notebooks() -> list[str]:
 
 
 def make_figures(out: str | os.PathLike = "figures", smoke: bool = False, only: list[str] | None = None,
-                 runs_dir: str | os.PathLike | None = None, timeout: int = 3600) -> dict:
+                 runs_dir: str | os.PathLike | None = None, timeout: int | None = None, retries: int = 1) -> dict:
+    """Run the notebooks; ``timeout`` bounds each cell (default 300 s in smoke mode, 3600 s otherwise). A notebook
+    whose cell times out is run again from the start (``retries`` times): jupyter's kernel messaging
+    occasionally loses an execute reply under heavy load, which would otherwise wait for ever."""
     import papermill as pm
 
     out = Path(out).resolve()
@@ -35,14 +38,24 @@ def make_figures(out: str | os.PathLike = "figures", smoke: bool = False, only: 
     (runs / "executed").mkdir(parents=True, exist_ok=True)
     if smoke:  # tiny runs: compiling the quantizer kernels costs more than it saves
         os.environ.setdefault("MPQLAB_COMPILE", "0")
+    timeout = timeout or (300 if smoke else 3600)
     made, times = {}, {}
     for name in names:
         before = {p: p.stat().st_mtime for p in out.glob(f"{name[:2]}_*")}
         t0 = time.time()
-        pm.execute_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb"), str(runs / "executed" / f"{name}.ipynb"),
-                            parameters={"smoke": smoke, "figures_dir": str(out), "runs_dir": str(runs),
-                                        "data_root": os.environ.get("MPQLAB_DATA")},
-                            cwd=str(NOTEBOOK_DIR), progress_bar=False, execution_timeout=timeout, kernel_name="python3")
+        for attempt in range(retries + 1):
+            try:
+                pm.execute_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb"), str(runs / "executed" / f"{name}.ipynb"),
+                                    parameters={"smoke": smoke, "figures_dir": str(out), "runs_dir": str(runs),
+                                                "data_root": os.environ.get("MPQLAB_DATA")},
+                                    cwd=str(NOTEBOOK_DIR), progress_bar=False, execution_timeout=timeout,
+                                    kernel_name="python3")
+                break
+            except Exception as e:  # only a timed-out cell is retried; a real error in a cell is reported
+                if "timed out" not in str(e).lower() and "timeout" not in type(e).__name__.lower() \
+                        or attempt == retries:
+                    raise
+                print(f"{name}: a cell timed out after {timeout} s; running the notebook again", flush=True)
         times[name] = round(time.time() - t0, 1)
         made[name] = sorted(p.name for p in out.glob(f"{name[:2]}_*") if before.get(p) != p.stat().st_mtime)
     if not smoke or only is None:

@@ -95,6 +95,10 @@ def _kernel(name: str):
     if os.environ.get("MPQLAB_COMPILE", "1") == "0" or _COMPILED.get("failed"):
         return eager
     if name not in _COMPILED:
+        import torch._dynamo
+
+        # one specialisation per (bit candidates, signedness); a policy has a handful, a supernet a few more
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
         _COMPILED[name] = torch.compile(eager, dynamic=True)
     return _COMPILED[name]
 
