@@ -1,65 +1,75 @@
-"""The cost constraint of the search and the final budget check.
+"""The cost constraint of the search and the final policy under the budget.
 
 During the search the cost term is a hinge on the expected BitOPs **[choice]**::
 
     cost_weight * max(0, E[BitOPs](alpha) / B - 1),      B = BitOPs of uniform W{budget}A{budget}
 
-(first / last layers at their fixed bits in both). ``meet_budget`` turns the per-layer argmax into a policy with
-``BitOPs <= B``: while over budget it lowers, one candidate step at a time, the bit choice that loses the least
-log-softmax per BitOP saved; then, while a raise still fits, it raises the choice that gains the most
-log-softmax per BitOP added. Every change is recorded in the policy's provenance.
+(first / last layers at their fixed bits in both).
+
+The final policy is the per-layer argmax of the bit softmaxes when its BitOPs lie in ``[low * B, B]``
+(``low = 0.98``). Otherwise it is the *most probable* policy under the softmaxes that does:
+``max sum_l log p_w[l](b_w) + log p_a[l](b_a)`` subject to ``low * B <= BitOPs <= B``, an integer linear program
+(``scipy.optimize.milp``) over every layer's (b_w, b_a) pairs **[choice]**. A short search leaves the softmaxes
+far from one-hot, and then the argmax alone can land far from the budget; the ILP keeps every preference the
+search expressed. Every layer that differs from the argmax is recorded in the policy's provenance.
 """
 from __future__ import annotations
 
 import math
 from typing import Mapping
 
+import numpy as np
 import torch
 
 from ..cost import bitops
+from ..errors import MpqlabError
 
 
 def hinge_cost(expected: torch.Tensor, budget: float, weight: float) -> torch.Tensor:
     return weight * torch.relu(expected / budget - 1.0)
 
 
-def meet_budget(bits: Mapping[str, tuple[int, int]], softmaxes: Mapping[str, Mapping[str, list[float]]],
-                table: Mapping[str, dict], budget: float, w_candidates, a_candidates) -> tuple[dict, list[str]]:
-    """Adjust searchable layers (those in ``softmaxes``) until ``BitOPs <= budget``; returns (bits, changes)."""
-    bits = {n: list(v) for n, v in bits.items()}
-    cands = (sorted(w_candidates), sorted(a_candidates))
-    changes: list[str] = []
+def solve_ilp(score: np.ndarray, cost: np.ndarray, budget: float, lower: float = -np.inf) -> np.ndarray:
+    """Choose one column per row of ``score`` [L, K] minimising its sum with ``lower <= sum cost <= budget``.
+    Returns the chosen column per row; raises :class:`MpqlabError` if no choice fits."""
+    from scipy.optimize import Bounds, LinearConstraint, milp
 
-    def logp(name, k, b):
-        probs = softmaxes[name]["wa"[k]]
-        return math.log(max(probs[cands[k].index(b)], 1e-12))
+    L, K = score.shape
+    one_each = np.zeros((L, L * K))
+    for l in range(L):
+        one_each[l, l * K:(l + 1) * K] = 1
+    cons = [LinearConstraint(one_each, 1, 1), LinearConstraint(cost.reshape(1, -1), lower, budget)]
+    res = milp(score.reshape(-1), constraints=cons, integrality=np.ones(L * K), bounds=Bounds(0, 1))
+    if res.status != 0 or res.x is None:
+        raise MpqlabError(f"no bit assignment meets the budget ({res.message})")
+    return res.x.reshape(L, K).argmax(1)
 
-    def moves(direction):
-        for name in softmaxes:
-            for k in (0, 1):
-                c = cands[k]
-                i = c.index(bits[name][k]) + direction
-                if 0 <= i < len(c):
-                    other = bits[name][1 - k]
-                    delta = table[name]["macs"] * other * (c[i] - bits[name][k])
-                    yield name, k, c[i], delta, logp(name, k, c[i]) - logp(name, k, bits[name][k])
 
-    def total():
-        return bitops(table, {n: tuple(v) for n, v in bits.items()})
-
-    while total() > budget:
-        options = [m for m in moves(-1) if m[3] < 0]
-        if not options:
-            break
-        name, k, b, delta, gain = max(options, key=lambda m: m[4] / -m[3])  # least loss per BitOP saved
-        changes.append(f"{name} {'wa'[k]}_bits {bits[name][k]}->{b} (over budget)")
-        bits[name][k] = b
-    while True:
-        room = budget - total()
-        options = [m for m in moves(+1) if 0 < m[3] <= room]
-        if not options:
-            break
-        name, k, b, delta, gain = max(options, key=lambda m: m[4] / m[3])
-        changes.append(f"{name} {'wa'[k]}_bits {bits[name][k]}->{b} (room left)")
-        bits[name][k] = b
-    return {n: tuple(v) for n, v in bits.items()}, changes
+def most_probable_policy(bits: Mapping[str, tuple[int, int]], softmaxes: Mapping[str, Mapping[str, list[float]]],
+                         table: Mapping[str, dict], budget: float, w_candidates, a_candidates,
+                         low: float = 0.98) -> tuple[dict, list[str]]:
+    """``bits``: the argmax policy (all layers); the searchable layers are those in ``softmaxes``.
+    Returns (bits within ``[low * budget, budget]``, the layers changed from the argmax)."""
+    total = bitops(table, bits)
+    if low * budget <= total <= budget:
+        return dict(bits), []
+    wc, ac = sorted(w_candidates), sorted(a_candidates)
+    names = list(softmaxes)
+    pairs = [(w, a) for w in wc for a in ac]
+    score = np.array([[-(math.log(max(softmaxes[n]["w"][wc.index(w)], 1e-12))
+                         + math.log(max(softmaxes[n]["a"][ac.index(a)], 1e-12))) for w, a in pairs] for n in names])
+    cost = np.array([[table[n]["macs"] * w * a for w, a in pairs] for n in names], dtype=float)
+    fixed = bitops(table, {n: b for n, b in bits.items() if n not in softmaxes}) - \
+        sum(table[n]["macs"] * 32 * 32 for n in table if n in softmaxes)
+    # ``fixed``: the BitOPs of the non-searchable layers (bitops counts absent layers as float, removed again)
+    try:
+        choice = solve_ilp(score, cost, budget - fixed, low * budget - fixed)
+    except MpqlabError:  # the candidate grid cannot reach the lower bound: stay under the budget only
+        choice = solve_ilp(score, cost, budget - fixed)
+    new = dict(bits)
+    changes = []
+    for n, c in zip(names, choice):
+        if tuple(pairs[c]) != tuple(bits[n]):
+            changes.append(f"{n}: W{bits[n][0]}A{bits[n][1]} -> W{pairs[c][0]}A{pairs[c][1]}")
+        new[n] = tuple(pairs[c])
+    return new, changes

@@ -21,23 +21,7 @@ from ..errors import MpqlabError
 from ..models import first_last_layers
 from ..policy import Policy
 from ..quant import max_abs_step, quantize_symmetric
-
-
-def solve_ilp(sensitivity: np.ndarray, cost: np.ndarray, budget: float) -> np.ndarray:
-    """Choose one column per row of ``sensitivity`` [L, K] minimising its sum with ``sum cost <= budget``.
-    Returns the chosen column index per row; raises if no choice fits."""
-    from scipy.optimize import Bounds, LinearConstraint, milp
-
-    L, K = sensitivity.shape
-    c = sensitivity.reshape(-1)
-    one_each = np.zeros((L, L * K))
-    for l in range(L):
-        one_each[l, l * K:(l + 1) * K] = 1
-    cons = [LinearConstraint(one_each, 1, 1), LinearConstraint(cost.reshape(1, -1), -np.inf, budget)]
-    res = milp(c, constraints=cons, integrality=np.ones(L * K), bounds=Bounds(0, 1))
-    if res.status != 0 or res.x is None:
-        raise MpqlabError(f"no bit assignment meets the budget ({res.message})")
-    return res.x.reshape(L, K).argmax(1)
+from .budget import solve_ilp
 
 
 def hawq_search(model, cfg, train, input_size) -> Policy:

@@ -38,7 +38,7 @@ from ..policy import Policy
 from ..quant import calibrate
 from ..sharpness import OPTIMIZERS, frozen_bn_stats
 from ..train import check_finite, dist_info, progress, set_threads
-from .budget import hinge_cost, meet_budget
+from .budget import hinge_cost, most_probable_policy
 from ..telemetry import read_metrics, read_softmaxes  # noqa: F401  (re-exported)
 from .objectives import Objective
 from .supernet import Supernet
@@ -64,7 +64,7 @@ class SearchConfig:
     epochs: int = 8
     batch_size: int = 128
     lr: float = 0.01  # weights, cosine-annealed (fine-tuning from the checkpoint) [choice]
-    lr_alpha: float = 0.01  # bit logits, Adam [choice]
+    lr_alpha: float = 0.05  # bit logits, Adam [choice: CPU-scale searches are a few hundred steps]
     momentum: float = 0.9
     weight_decay: float = 1e-4
     cost_weight: float = 2.0
@@ -243,8 +243,8 @@ def run(cfg: SearchConfig, out: str | os.PathLike, show_progress: bool = True,
                                     "sched": sched.state_dict(), "epoch": epoch + 1, "config": cfg_json,
                                     "wall_time_s": wall_before + time.time() - t_run})
     search_time = wall_before + time.time() - t_run
-    bits, changes = meet_budget(net.argmax_bits(), net.softmaxes(), net.table, budget, cfg.w_candidates,
-                                cfg.a_candidates)
+    bits, changes = most_probable_policy(net.argmax_bits(), net.softmaxes(), net.table, budget, cfg.w_candidates,
+                                         cfg.a_candidates)
     policy = Policy.from_bits(net.net, bits, model_name=cfg.model, w_candidates=cfg.w_candidates,
                               a_candidates=cfg.a_candidates, fixed_bits=cfg.fixed_bits, input_size=input_size,
                               fixed_layers=set(net.fixed_layers), num_classes=train.num_classes)
