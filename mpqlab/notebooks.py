@@ -39,6 +39,10 @@ def make_figures(out: str | os.PathLike = "figures", smoke: bool = False, only: 
     if smoke:  # tiny runs: compiling the quantizer kernels costs more than it saves
         os.environ.setdefault("MPQLAB_COMPILE", "0")
     timeout = timeout or (300 if smoke else 3600)
+    try:
+        os.getcwd()
+    except FileNotFoundError:  # papermill resolves its paths against the working directory, which must exist
+        os.chdir(REPO)
     made, times = {}, {}
     for name in names:
         before = {p: p.stat().st_mtime for p in out.glob(f"{name[:2]}_*")}

@@ -59,11 +59,11 @@ def test_jupyterlab_renders_a_plotly_figure_and_a_widget(tmp_path):
                 page.keyboard.press("Shift+Enter")
                 page.wait_for_timeout(300)
             try:
-                page.wait_for_selector(".js-plotly-plot", timeout=300_000)
+                page.wait_for_selector(".js-plotly-plot", timeout=600_000)
             except Exception:
                 page.screenshot(path=str(shots / "jupyterlab-failed.png"))
                 raise
-            page.wait_for_selector(".widget-dropdown select", timeout=400_000)
+            page.wait_for_selector(".widget-dropdown select", timeout=600_000)
             assert page.locator(".js-plotly-plot .main-svg").count() > 0
             assert page.locator(".jupyter-widgets").count() > 0
             page.locator(".widget-dropdown").first.scroll_into_view_if_needed()
