@@ -41,7 +41,7 @@ def _experiment(a):
     else:
         raise MpqlabError("give a config file or --quick")
     out = a.out or f"results/{cfg['name']}"
-    csv_path = run_grid(cfg, out, quick=a.quick, root=a.root, max_cells=a.max_cells)
+    csv_path = run_grid(cfg, out, root=a.root, max_cells=a.max_cells)
     return {"results": str(csv_path), "table": str(csv_path.with_suffix(".md"))}
 
 

@@ -81,8 +81,8 @@ def _proxy_top1(policy: Policy, model: str, init: str, proxy: str, root) -> floa
     return evaluate(net, test, max_batches=4)["top1"]
 
 
-def run_cell(cfg: dict, setting: str, method: str, seed: int, budget: float, out: Path, quick: bool = False,
-             root=None, show_progress: bool = False) -> dict:
+def run_cell(cfg: dict, setting: str, method: str, seed: int, budget: float, out: Path, root=None,
+             show_progress: bool = False) -> dict:
     """One cell: search (or uniform / reference) + transfer; returns its CSV row. Skipped when already done."""
     row_path = out / "row.json"
     if row_path.is_file():
@@ -130,7 +130,7 @@ def run_cell(cfg: dict, setting: str, method: str, seed: int, budget: float, out
     return row
 
 
-def run_grid(cfg: dict, out_dir: str | os.PathLike, quick: bool = False, root=None, show_progress: bool = True,
+def run_grid(cfg: dict, out_dir: str | os.PathLike, root=None, show_progress: bool = True,
              max_cells: int | None = None) -> Path:
     """Run every cell not yet done (reference cells first), then write results.csv and results.md."""
     set_threads()
@@ -150,7 +150,7 @@ def run_grid(cfg: dict, out_dir: str | os.PathLike, quick: bool = False, root=No
         if max_cells is not None and i >= max_cells and not (cell_dir / "row.json").is_file():
             continue
         t0 = time.time()
-        row = run_cell(cfg, setting, method, seed, budget, cell_dir, quick, root)
+        row = run_cell(cfg, setting, method, seed, budget, cell_dir, root)
         rows.append(row)
         write_results(rows, out, cfg)  # partial results are always on disk
         if show_progress:

@@ -42,17 +42,6 @@ def init_distributed(device: str = "cpu") -> tuple[int, int]:
     return dist_info()
 
 
-def all_reduce_mean(t: torch.Tensor) -> torch.Tensor:
-    rank, world = dist_info()
-    if world > 1:
-        import torch.distributed as dist
-
-        t = t.clone()
-        dist.all_reduce(t)
-        t /= world
-    return t
-
-
 def check_finite(loss: torch.Tensor, where: str) -> None:
     if not torch.isfinite(loss).all():
         raise DivergedError(f"loss became {loss.item()} during {where}; stopped, the last good checkpoint is kept")
