@@ -37,6 +37,7 @@ def train_command(model: str, data: str, out: str, epochs: int = 30, batch_size:
     if world > 1 and str(device).startswith("cuda"):
         device = f"cuda:{os.environ.get('LOCAL_RANK', 0)}"
     train, test = load_splits(data, root, subset, seed)
+    torch.manual_seed(seed)  # this torch seeds each process at random: initial weights come from --seed
     net = create_model(model, num_classes=train.num_classes)
     run_dir = Path(str(out)[: -len(".safetensors")] + ".run")
     res = fit(net, train, test, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, schedule=schedule,

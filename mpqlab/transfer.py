@@ -36,6 +36,7 @@ def transfer(policy: Policy | str | os.PathLike, model: str, train, test, init: 
     out = Path(out)
     if out.suffix != ".json":
         raise MpqlabError(f"--out {out} must be a .json file")
+    torch.manual_seed(seed)  # a model without ``init`` starts from seeded random weights: reruns and resumes agree
     if init:
         net, card = load_model(model, init, num_classes=train.num_classes, device=device)
     else:

@@ -1,5 +1,6 @@
 """The command line: JSON outputs, the shipped checkpoint's recorded accuracy, one-line errors with exit code 2."""
 import json
+import os
 import subprocess
 import sys
 
@@ -56,3 +57,19 @@ def test_bad_input_exits_2_with_one_line(args, msg):
     assert p.returncode == 2, p.stderr
     lines = [l for l in p.stderr.splitlines() if l.startswith("mpqlab")]
     assert len(lines) == 1 and msg in lines[0], p.stderr
+
+
+@pytest.mark.parametrize("data,layout,msg", [
+    ("cifar10", "cifar10-jpeg/train", "cifar10-jpeg/train has no class folders"),
+    ("cifar10", "cifar10-jpeg/train/airplane", "cifar10-jpeg/train holds no images"),
+    ("imagefolder", "imagenet/train", "imagenet/train is empty or unreadable: Couldn't find any class folder"),
+    ("imagefolder", "imagenet/train/a", "imagenet/train is empty or unreadable: Found no valid file"),
+])
+def test_empty_data_folders_exit_2_naming_the_folder(tmp_path, data, layout, msg):
+    (tmp_path / layout).mkdir(parents=True)
+    p = subprocess.run(MPQ + ["eval", "--model", "resnet20", "--data", data, "--root", str(tmp_path), "--checkpoint",
+                              "checkpoints/resnet20_cifar10-mini.safetensors"], capture_output=True, text=True,
+                       cwd=REPO, timeout=600, env={**os.environ, "MPQLAB_CACHE": str(tmp_path / "c")})
+    assert p.returncode == 2, p.stderr
+    lines = [l for l in p.stderr.splitlines() if l.startswith("mpqlab")]
+    assert len(lines) == 1 and msg in lines[0] and str(tmp_path) in lines[0], p.stderr

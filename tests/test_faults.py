@@ -1,5 +1,5 @@
-"""Fault tolerance: a search killed with SIGKILL at a random moment resumes from its last checkpoint and ends
-with the same policy as an uninterrupted run; diverged runs never write a policy."""
+"""Fault tolerance: a search or a transfer killed with SIGKILL at a random moment resumes from its last checkpoint
+and ends with the same policy / weights as an uninterrupted run; diverged runs never write a policy."""
 import json
 import os
 import random
@@ -20,8 +20,8 @@ ARGS = ["search", "--model", "resnet20", "--data", "synthetic", "--objective", "
 ENV = dict(os.environ, MPQLAB_COMPILE="0", OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
 
 
-def _search(out, kill_after=None):
-    p = subprocess.Popen([sys.executable, "-m", "mpqlab.cli", *ARGS, "--out", str(out)], env=ENV, cwd=REPO,
+def _search(out, kill_after=None, args=ARGS):
+    p = subprocess.Popen([sys.executable, "-m", "mpqlab.cli", *args, "--out", str(out)], env=ENV, cwd=REPO,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if kill_after is None:
         assert p.wait(600) == 0, p.stderr.read().decode()
@@ -49,6 +49,27 @@ def test_sigkill_at_random_moments_then_resume_gives_the_same_policy(tmp_path):
     a = torch.load(tmp_path / "ref.run" / "state.pt", weights_only=True)["supernet"]
     b = torch.load(out.with_suffix(".run") / "state.pt", weights_only=True)["supernet"]
     assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-5) for k in a)
+
+
+def test_sigkill_during_transfer_then_resume_gives_the_same_weights(tmp_path):
+    from mpqlab.io import load_weights
+    from mpqlab.models import create_model
+    from mpqlab.policy import Policy
+
+    Policy.uniform(create_model("resnet20"), 3, 3).save(tmp_path / "p.json")
+    args = ["transfer", "--policy", str(tmp_path / "p.json"), "--model", "resnet20", "--data", "synthetic",
+            "--epochs", "4", "--max-batches", "3", "--batch-size", "32", "--seed", "0"]
+    _search(tmp_path / "ref.json", args=args)
+    rng = random.Random(1)
+    out = tmp_path / "killed.json"
+    for _ in range(2):
+        _search(out, kill_after=rng.uniform(0.0, 1.5), args=args)
+    _search(out, args=args)
+    ref, got = json.loads((tmp_path / "ref.json").read_text()), json.loads(out.read_text())
+    assert [h["epoch"] for h in got["history"]] == [1, 2, 3, 4]
+    assert got["loss"] == pytest.approx(ref["loss"], rel=1e-4) and got["top1"] == pytest.approx(ref["top1"], abs=1e-6)
+    a, b = load_weights(tmp_path / "ref.safetensors")[0], load_weights(tmp_path / "killed.safetensors")[0]
+    assert a.keys() == b.keys() and all(torch.allclose(a[k].float(), b[k].float(), atol=1e-5) for k in a)
 
 
 def test_nan_during_search_stops_without_writing_a_policy(tmp_path, monkeypatch):
