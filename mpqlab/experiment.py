@@ -11,8 +11,11 @@ A config is plain JSON (see ``configs/``)::
      "search": {SearchConfig fields shared by every search}, "reference": {"epochs": 1, ...}}
 
 ``method`` is ``objective[+sharpness]``, ``uniform`` (every searchable layer at the budget's bits, no search),
-or ``edmips@target``: EdMIPS searched on the full target training set, the reference whose search wall time
-is the denominator of every "search cost" ratio (run once per seed and budget, shared by the settings).
+or ``edmips@target``: EdMIPS searched on the full target training set, the reference whose search time is the
+denominator of every "search cost" ratio (run once per seed and budget, shared by the settings). Search cost is
+the search process's CPU time (``time.process_time``, all threads), which stays put when other jobs share the
+machine; the wall time is reported beside it. Run the grid with ``OMP_NUM_THREADS=1`` when anything else runs:
+oversubscribed OpenMP threads make wall times (not results) meaningless.
 
 Significance: a method's mean target top-1 differs from the reference's "beyond the seed spread" when
 ``|mean_m - mean_ref| > 2 * sqrt(s_m^2 / n_m + s_ref^2 / n_ref)`` (about a two-sided 95% Welch interval);
@@ -43,7 +46,7 @@ from .transfer import transfer
 
 COLUMNS = ["setting", "method", "budget", "seed", "proxy", "proxy_size", "target", "target_top1",
            "target_top1_before_finetune", "proxy_top1", "gap", "sharpness", "bitops", "average_bits", "size_bytes",
-           "search_wall_time_s", "transfer_wall_time_s", "search_cost_ratio"]
+           "search_wall_time_s", "search_cpu_time_s", "transfer_wall_time_s", "search_cost_ratio"]
 REFERENCE = "edmips@target"
 
 
@@ -99,7 +102,7 @@ def run_cell(cfg: dict, setting: str, method: str, seed: int, budget: float, out
         k = int(round(budget))
         policy = Policy.uniform(create_model(cfg["model"], num_classes=train.num_classes), k, k,
                                 input_size=tuple(train.input_size))
-        policy.provenance.update(search_wall_time_s=0.0, method="uniform")
+        policy.provenance.update(search_wall_time_s=0.0, search_cpu_time_s=0.0, method="uniform")
         policy.save(pol_path)
     elif pol_path.is_file():
         policy = Policy.load(pol_path)
@@ -125,6 +128,7 @@ def run_cell(cfg: dict, setting: str, method: str, seed: int, budget: float, out
            "proxy_top1": round(proxy_top1, 3), "gap": round(t_res["top1"] - proxy_top1, 3), "sharpness": round(sharp, 5),
            "bitops": t_res["bitops"], "average_bits": round(t_res["average_bits"], 4), "size_bytes": t_res["size_bytes"],
            "search_wall_time_s": round(float(policy.provenance.get("search_wall_time_s", 0.0)), 2),
+           "search_cpu_time_s": round(float(policy.provenance.get("search_cpu_time_s", 0.0)), 2),
            "transfer_wall_time_s": t_res["finetune_time_s"], "search_cost_ratio": ""}
     write_json(row_path, row)
     return row
@@ -161,13 +165,15 @@ def run_grid(cfg: dict, out_dir: str | os.PathLike, root=None, show_progress: bo
 
 
 def write_results(rows: list[dict], out: Path, cfg: dict) -> None:
+    """Search cost ratio = the cell's search CPU time over the mean search CPU time of the budget's reference
+    cells (CPU time, not wall time: it hardly moves when other jobs share the machine)."""
     ref = {}
     for r in rows:
         if r["method"] == REFERENCE:
-            ref.setdefault(r["budget"], []).append(float(r["search_wall_time_s"]))
+            ref.setdefault(r["budget"], []).append(_search_cost(r))
     for r in rows:
         rt = ref.get(r["budget"])
-        r["search_cost_ratio"] = round(float(r["search_wall_time_s"]) / (sum(rt) / len(rt)), 4) if rt else ""
+        r["search_cost_ratio"] = round(_search_cost(r) / (sum(rt) / len(rt)), 4) if rt else ""
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=COLUMNS)
     w.writeheader()
@@ -175,6 +181,11 @@ def write_results(rows: list[dict], out: Path, cfg: dict) -> None:
         w.writerow({k: r.get(k, "") for k in COLUMNS})
     atomic_write_text(out / "results.csv", buf.getvalue())
     atomic_write_text(out / "results.md", markdown_table(rows, cfg))
+
+
+def _search_cost(row: dict) -> float:
+    cpu = row.get("search_cpu_time_s")
+    return float(cpu) if cpu not in ("", None) else float(row["search_wall_time_s"])
 
 
 def _ms(vals):
@@ -196,8 +207,8 @@ def markdown_table(rows: list[dict], cfg: dict) -> str:
              f"mpqlab {__version__}, torch {torch.__version__}, {platform.machine()} {os.cpu_count()} cores, "
              f"{time.strftime('%Y-%m-%d', time.gmtime())}. Target: {cfg['target']['data']}, model {cfg['model']}.", "",
              "| setting | budget | method | seeds | target top-1 (%) | vs reference | BitOPs (G) | avg bits | "
-             "search (s) | search cost vs reference | transfer (s) | proxy→target gap | sharpness h(0.05) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "search wall (s) | search CPU (s) | search cost vs reference | transfer (s) | proxy→target gap | sharpness h(0.05) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     refs = {b: [float(r["target_top1"]) for (s, bb, m), rs in groups.items() for r in rs if m == REFERENCE and bb == b]
             for b in {k[1] for k in groups}}
     for (setting, budget, method), rs in sorted(groups.items(), key=lambda kv: (kv[0][0] != "reference", kv[0])):
@@ -217,6 +228,7 @@ def markdown_table(rows: list[dict], cfg: dict) -> str:
             setting, f"{float(budget):g}", method, str(n), _fmt(m, s), verdict,
             _fmt(*_ms([float(r["bitops"]) / 1e9 for r in rs])[:2], 3), _fmt(*_ms([r["average_bits"] for r in rs])[:2]),
             _fmt(*_ms([r["search_wall_time_s"] for r in rs])[:2], 0),
+            _fmt(*_ms([_search_cost(r) for r in rs])[:2], 0),
             (f"{sum(ratio) / len(ratio):.2f}x" if ratio else "n/a"),
             _fmt(*_ms([r["transfer_wall_time_s"] for r in rs])[:2], 0),
             _fmt(*_ms([r["gap"] for r in rs])[:2]), _fmt(*_ms([r["sharpness"] for r in rs])[:2], 4)]) + " |")

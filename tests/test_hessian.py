@@ -43,6 +43,18 @@ def test_top_eigenvalues(problem, backend):
     assert abs(v @ H @ v / (v @ v) - top[0]) / abs(top[0]) < 1e-3
 
 
+def test_blocked_products_equal_single_products_and_the_exact_hessian(problem):
+    m, data, H, _ = problem
+    g = torch.Generator().manual_seed(3)
+    single, blocked = Hessian(m, data, probe_block=1), Hessian(m, data, probe_block=4)
+    vs = [[torch.randn(p.shape, generator=g, dtype=p.dtype) for p in single.params] for _ in range(6)]
+    for v, a, b in zip(vs, single._hvp_many(vs), blocked._hvp_many(vs)):
+        flat = torch.cat([t.flatten() for t in v])
+        assert torch.allclose(torch.cat([t.flatten() for t in a]), H @ flat, atol=1e-10)
+        assert torch.allclose(torch.cat([t.flatten() for t in b]), H @ flat, atol=1e-10)
+    assert single.probe_block == 1  # the CPU default
+
+
 def test_trace_estimators(problem):
     m, data, H, _ = problem
     exact = torch.trace(H).item()

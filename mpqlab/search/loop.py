@@ -161,7 +161,7 @@ def run(cfg: SearchConfig, out: str | os.PathLike, show_progress: bool = True,
     out = Path(out)
     run_dir = out.with_suffix(".run") if out.suffix == ".json" else Path(str(out) + ".run")
     rank, world = dist_info()
-    t_start = time.time()
+    t_start, c_start = time.time(), time.process_time()
     train, val = prepare_data(cfg)
     model = prepare_model(cfg, train.num_classes)
     input_size = tuple(train.input_size)
@@ -169,7 +169,7 @@ def run(cfg: SearchConfig, out: str | os.PathLike, show_progress: bool = True,
         from .hawq import hawq_search
 
         policy = hawq_search(model, cfg, train, input_size)
-        policy.provenance.update(_provenance(cfg, train, time.time() - t_start))
+        policy.provenance.update(_provenance(cfg, train, time.time() - t_start, time.process_time() - c_start))
         if rank == 0:
             policy.save(out)
         return policy
@@ -191,7 +191,7 @@ def run(cfg: SearchConfig, out: str | os.PathLike, show_progress: bool = True,
 
         fwd = DDP(net, device_ids=[torch.cuda.current_device()] if str(cfg.device).startswith("cuda") else None)
 
-    start, wall_before = 0, 0.0
+    start, wall_before, cpu_before = 0, 0.0, 0.0
     state_path = run_dir / "state.pt"
     cfg_json = json.dumps(asdict(cfg), sort_keys=True)
     if state_path.is_file():
@@ -206,6 +206,7 @@ def run(cfg: SearchConfig, out: str | os.PathLike, show_progress: bool = True,
         aopt.load_state_dict(state["aopt"])
         sched.load_state_dict(state["sched"])
         start, wall_before = int(state["epoch"]), float(state["wall_time_s"])
+        cpu_before = float(state.get("cpu_time_s", 0.0))
         _truncate_jsonl(run_dir / "metrics.jsonl", start)
         _truncate_jsonl(run_dir / "softmaxes.jsonl", start)
     elif rank == 0:
@@ -213,7 +214,7 @@ def run(cfg: SearchConfig, out: str | os.PathLike, show_progress: bool = True,
         for f in ("metrics.jsonl", "softmaxes.jsonl"):
             (run_dir / f).unlink(missing_ok=True)
 
-    t_run = time.time()
+    t_run, c_run = time.time(), time.process_time()
     for epoch in range(start, cfg.epochs):
         if stop_after_epochs is not None and epoch >= stop_after_epochs:
             return None
@@ -241,14 +242,16 @@ def run(cfg: SearchConfig, out: str | os.PathLike, show_progress: bool = True,
                                     "expected_bitops": net.expected_bitops().item()}) + "\n")
             save_state(state_path, {"supernet": net.state_dict(), "wopt": wopt.state_dict(), "aopt": aopt.state_dict(),
                                     "sched": sched.state_dict(), "epoch": epoch + 1, "config": cfg_json,
-                                    "wall_time_s": wall_before + time.time() - t_run})
+                                    "wall_time_s": wall_before + time.time() - t_run,
+                                    "cpu_time_s": cpu_before + time.process_time() - c_run})
     search_time = wall_before + time.time() - t_run
+    cpu_time = cpu_before + time.process_time() - c_run
     bits, changes = most_probable_policy(net.argmax_bits(), net.softmaxes(), net.table, budget, cfg.w_candidates,
                                          cfg.a_candidates)
     policy = Policy.from_bits(net.net, bits, model_name=cfg.model, w_candidates=cfg.w_candidates,
                               a_candidates=cfg.a_candidates, fixed_bits=cfg.fixed_bits, input_size=input_size,
                               fixed_layers=set(net.fixed_layers), num_classes=train.num_classes)
-    policy.provenance.update(_provenance(cfg, train, search_time))
+    policy.provenance.update(_provenance(cfg, train, search_time, cpu_time))
     policy.provenance.update(final_softmaxes=net.softmaxes(), budget_bitops=budget, budget_changes=changes,
                              final_expected_bitops=net.expected_bitops().item(), run_dir=str(run_dir))
     if rank == 0:
@@ -290,10 +293,13 @@ def build_search(cfg: SearchConfig, model, input_size, calib_batch):
     return net, objective, wopt, aopt, alphas, budget
 
 
-def _provenance(cfg: SearchConfig, train, search_time: float) -> dict:
+def _provenance(cfg: SearchConfig, train, search_time: float, cpu_time: float) -> dict:
+    """``search_cpu_time_s`` is this process's CPU time (all its threads): unlike the wall time it hardly moves
+    when other jobs share the machine, so search-cost ratios are taken from it."""
     return {"method": cfg.method, "model": cfg.model, "proxy_dataset": cfg.data, "proxy_size": len(train),
             "seed": cfg.seed, "objective": cfg.objective, "sharpness": cfg.sharpness, "config": asdict(cfg),
-            "search_wall_time_s": round(search_time, 2), "mpqlab_version": __version__,
+            "search_wall_time_s": round(search_time, 2), "search_cpu_time_s": round(cpu_time, 2),
+            "mpqlab_version": __version__,
             "torch": torch.__version__}
 
 
