@@ -2,11 +2,14 @@
 
 ``make_figures("figures")`` (``mpqlab figures`` / ``make figures``) runs each notebook in ``notebooks/`` with
 ``smoke=False`` and regenerates the committed figures; ``smoke=True`` is what CI runs. Executed copies go to
-``runs/notebooks/executed/``; ``figures/README.md`` lists which notebook made each figure.
+``runs/notebooks/executed/``; each notebook's searches and landscapes go to its own scratch folder
+``runs/notebooks/<notebook>/``, emptied before the run, so a rerun after a code change never resumes stale
+state. ``figures/README.md`` lists which notebook made each figure.
 """
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -19,6 +22,17 @@ NOTEBOOK_DIR = REPO / "notebooks"
 
 def list_notebooks() -> list[str]:
     return sorted(p.stem for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+
+
+def _readme_entries(path: Path) -> dict:
+    """The per-notebook lines of an existing figures README (kept when only some notebooks are rerun)."""
+    if not path.is_file():
+        return {}
+    found = {}
+    for line in path.read_text().splitlines():
+        if line.startswith("- `notebooks/") and ".ipynb`" in line:
+            found[line.split("notebooks/", 1)[1].split(".ipynb", 1)[0]] = line
+    return found
 
 
 def make_figures(out: str | os.PathLike = "figures", smoke: bool = False, only: list[str] | None = None,
@@ -48,9 +62,11 @@ def make_figures(out: str | os.PathLike = "figures", smoke: bool = False, only: 
         before = {p: p.stat().st_mtime for p in out.glob(f"{name[:2]}_*")}
         t0 = time.time()
         for attempt in range(retries + 1):
+            scratch = runs / name  # every run starts from an empty scratch folder: nothing stale is resumed
+            shutil.rmtree(scratch, ignore_errors=True)
             try:
                 pm.execute_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb"), str(runs / "executed" / f"{name}.ipynb"),
-                                    parameters={"smoke": smoke, "figures_dir": str(out), "runs_dir": str(runs),
+                                    parameters={"smoke": smoke, "figures_dir": str(out), "runs_dir": str(scratch),
                                                 "data_root": os.environ.get("MPQLAB_DATA")},
                                     cwd=str(NOTEBOOK_DIR), progress_bar=False, execution_timeout=timeout,
                                     kernel_name="python3")
@@ -62,11 +78,12 @@ def make_figures(out: str | os.PathLike = "figures", smoke: bool = False, only: 
                 print(f"{name}: a cell timed out after {timeout} s; running the notebook again", flush=True)
         times[name] = round(time.time() - t0, 1)
         made[name] = sorted(p.name for p in out.glob(f"{name[:2]}_*") if before.get(p) != p.stat().st_mtime)
-    if not smoke or only is None:
-        lines = ["# figures", "", "Every file here is written by `mpqlab figures` (`make figures`), which executes the",
-                 "notebooks with papermill. Which notebook made which figure:", ""]
-        for name, files in made.items():
-            lines.append(f"- `notebooks/{name}.ipynb` ({'smoke' if smoke else 'full'} run, {times[name]} s): "
+    entries = _readme_entries(out / "README.md") if only else {}
+    for name, files in made.items():
+        entries[name] = (f"- `notebooks/{name}.ipynb` ({'smoke' if smoke else 'full'} run, {times[name]} s): "
                          + ", ".join(f"`{f}`" for f in files))
-        atomic_write_text(out / "README.md", "\n".join(lines) + "\n")
+    lines = ["# figures", "", "Every file here is written by `mpqlab figures` (`make figures`), which executes the",
+             "notebooks with papermill. Which notebook made which figure (and how long its run took):", ""]
+    lines += [entries[k] for k in sorted(entries)]
+    atomic_write_text(out / "README.md", "\n".join(lines) + "\n")
     return {"figures": str(out), "notebooks": times, "files": sum(len(v) for v in made.values())}

@@ -28,6 +28,16 @@ def test_all_notebooks_execute_in_smoke_mode_and_write_figures(smoke_run):
     assert all(f"notebooks/{n}.ipynb" in readme for n in list_notebooks())
 
 
+def test_rerunning_one_notebook_keeps_the_others_in_the_figures_readme(smoke_run):
+    _, out, runs = smoke_run
+    before = (out / "README.md").read_text().splitlines()
+    res = make_figures(out, smoke=True, runs_dir=runs, only=["05_bitwidth_policies"])
+    after = (out / "README.md").read_text().splitlines()
+    assert set(res["notebooks"]) == {"05_bitwidth_policies"}
+    assert [l for l in after if "05_" not in l] == [l for l in before if "05_" not in l]
+    assert sum("notebooks/05_bitwidth_policies.ipynb" in l for l in after) == 1
+
+
 def test_notebooks_are_thin_and_parameterised():
     for name in list_notebooks():
         nb = nbformat.read(REPO / "notebooks" / f"{name}.ipynb", as_version=4)
