@@ -107,10 +107,14 @@ class Hessian:
 
     # ------------------------------------------------------------------------------------------ products
     def _grads(self, x, y):
-        # buffers are cloned into the call, so BatchNorm statistics of a model in train mode are not touched
+        # buffers are cloned into the call, so BatchNorm statistics of a model in train mode are not touched;
+        # parameters outside the Hessian (quantizer steps and clips) are detached while the graph is built, so the
+        # retained graph holds only what the products need
         buffers = {n: b.clone() for n, b in self.model.named_buffers()}
-        loss = self.loss_fn(torch.func.functional_call(self.model, buffers, (x,), strict=False), y)
-        return torch.autograd.grad(loss, self.params, create_graph=True)
+        chosen = {id(p) for p in self.params}
+        frozen = {n: p.detach() for n, p in self.model.named_parameters() if id(p) not in chosen}
+        out = torch.func.functional_call(self.model, {**buffers, **frozen}, (x,), strict=False)
+        return torch.autograd.grad(self.loss_fn(out, y), self.params, create_graph=True)
 
     def hvp_block(self, vs: Sequence[list[torch.Tensor]]) -> list[list[torch.Tensor]]:
         """H v for a list of vectors (each a list of tensors shaped like the parameters)."""
