@@ -24,6 +24,22 @@ def list_notebooks() -> list[str]:
     return sorted(p.stem for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 
 
+def controls(fn, **widgets):
+    """``ipywidgets.interactive(fn, **widgets)``, displayed, when a person runs the notebook in Jupyter. Run headless
+    (``MPQLAB_HEADLESS=1``, which :func:`make_figures` sets) it calls ``fn`` once with the widgets' values and says
+    so: without a front end a live widget only adds comm traffic, and under it the notebook client was seen to
+    lose a cell's execute reply and wait until the cell timeout."""
+    if os.environ.get("MPQLAB_HEADLESS") == "1":
+        print("(headless run: the controls appear when the notebook runs in Jupyter; this is the default choice)")
+        return fn(**{k: getattr(w, "value", w) for k, w in widgets.items()})
+    import ipywidgets
+    from IPython.display import display
+
+    w = ipywidgets.interactive(fn, **widgets)
+    display(w)
+    return w
+
+
 def _readme_entries(path: Path) -> dict:
     """The per-notebook lines of an existing figures README (kept when only some notebooks are rerun)."""
     if not path.is_file():
@@ -37,11 +53,9 @@ def _readme_entries(path: Path) -> dict:
 
 def make_figures(out: str | os.PathLike = "figures", smoke: bool = False, only: list[str] | None = None,
                  runs_dir: str | os.PathLike | None = None, timeout: int | None = None, retries: int = 1) -> dict:
-    """Run the notebooks; ``timeout`` bounds each cell (default 300 s in smoke mode, 3600 s otherwise). A notebook
+    """Run the notebooks; ``timeout`` bounds each cell (default 300 s in smoke mode, 1800 s otherwise). A notebook
     whose cell times out is run again from the start (``retries`` times): jupyter's kernel messaging
     occasionally loses an execute reply under heavy load, which would otherwise wait for ever."""
-    import papermill as pm
-
     out = Path(out).resolve()
     runs = Path(runs_dir or REPO / "runs" / ("notebooks-smoke" if smoke else "notebooks")).resolve()
     names = only or list_notebooks()
@@ -52,12 +66,35 @@ def make_figures(out: str | os.PathLike = "figures", smoke: bool = False, only: 
     (runs / "executed").mkdir(parents=True, exist_ok=True)
     if smoke:  # tiny runs: compiling the quantizer kernels costs more than it saves
         os.environ.setdefault("MPQLAB_COMPILE", "0")
-    timeout = timeout or (300 if smoke else 3600)
+    timeout = timeout or (300 if smoke else 1800)
     try:
         os.getcwd()
     except FileNotFoundError:  # papermill resolves its paths against the working directory, which must exist
         os.chdir(REPO)
     made, times = {}, {}
+    headless = os.environ.get("MPQLAB_HEADLESS")
+    os.environ["MPQLAB_HEADLESS"] = "1"  # the kernels inherit it: widgets degrade to static output
+    try:
+        _execute(names, out, runs, smoke, timeout, retries, made, times)
+    finally:
+        if headless is None:
+            os.environ.pop("MPQLAB_HEADLESS", None)
+        else:
+            os.environ["MPQLAB_HEADLESS"] = headless
+    entries = _readme_entries(out / "README.md") if only else {}
+    for name, files in made.items():
+        entries[name] = (f"- `notebooks/{name}.ipynb` ({'smoke' if smoke else 'full'} run, {times[name]} s): "
+                         + ", ".join(f"`{f}`" for f in files))
+    lines = ["# figures", "", "Every file here is written by `mpqlab figures` (`make figures`), which executes the",
+             "notebooks with papermill. Which notebook made which figure (and how long its run took):", ""]
+    lines += [entries[k] for k in sorted(entries)]
+    atomic_write_text(out / "README.md", "\n".join(lines) + "\n")
+    return {"figures": str(out), "notebooks": times, "files": sum(len(v) for v in made.values())}
+
+
+def _execute(names, out, runs, smoke, timeout, retries, made, times):
+    import papermill as pm
+
     for name in names:
         before = {p: p.stat().st_mtime for p in out.glob(f"{name[:2]}_*")}
         t0 = time.time()
@@ -78,12 +115,3 @@ def make_figures(out: str | os.PathLike = "figures", smoke: bool = False, only: 
                 print(f"{name}: a cell timed out after {timeout} s; running the notebook again", flush=True)
         times[name] = round(time.time() - t0, 1)
         made[name] = sorted(p.name for p in out.glob(f"{name[:2]}_*") if before.get(p) != p.stat().st_mtime)
-    entries = _readme_entries(out / "README.md") if only else {}
-    for name, files in made.items():
-        entries[name] = (f"- `notebooks/{name}.ipynb` ({'smoke' if smoke else 'full'} run, {times[name]} s): "
-                         + ", ".join(f"`{f}`" for f in files))
-    lines = ["# figures", "", "Every file here is written by `mpqlab figures` (`make figures`), which executes the",
-             "notebooks with papermill. Which notebook made which figure (and how long its run took):", ""]
-    lines += [entries[k] for k in sorted(entries)]
-    atomic_write_text(out / "README.md", "\n".join(lines) + "\n")
-    return {"figures": str(out), "notebooks": times, "files": sum(len(v) for v in made.values())}

@@ -98,8 +98,8 @@ def bitwidth_bars(policies: Mapping[str, Mapping], title: str = "Per-layer bitwi
         share = [100 * layers[n]["macs"] * layers[n]["w_bits"] * layers[n]["a_bits"] / total for n in names]
         fig.add_trace(go.Scatter(x=names, y=share, mode="lines+markers", name=f"{k}: BitOPs share (%)"),
                       secondary_y=True)
-    fig.update_yaxes(title_text="bits", secondary_y=False)
-    fig.update_yaxes(title_text="share of BitOPs (%)", secondary_y=True)
+    fig.update_yaxes(title_text="bits", secondary_y=False, rangemode="tozero")
+    fig.update_yaxes(title_text="share of BitOPs (%)", secondary_y=True, rangemode="tozero", showgrid=False)
     return _layout(fig, title, barmode="group", xaxis_tickangle=-45)
 
 
@@ -142,12 +142,30 @@ def pareto(df, x: str = "bitops", y: str = "top1", color: str = "method",
     return _layout(fig, title, xaxis_title=x, yaxis_title=y)
 
 
+def _colors() -> list[str]:
+    import plotly.express as px
+
+    return px.colors.qualitative.Plotly
+
+
 def sharpness_vs_generalization(df, sharpness: str = "sharpness", gap: str = "gap", color: str = "method",
+                                symbol: str | None = None,
                                 title: str = "Sharpness vs generalization") -> go.Figure:
-    """The paper's Figure 1: one point per run, sharpness of the proxy model vs accuracy change proxy -> target."""
+    """The paper's Figure 1: one point per run, a sharpness measure vs the accuracy change proxy -> target.
+    ``color`` and the optional ``symbol`` name columns of ``df`` (e.g. method and setting)."""
     fig = go.Figure()
-    for k, d in df.groupby(color):
-        fig.add_trace(go.Scatter(x=d[sharpness], y=d[gap], mode="markers", name=str(k), marker=dict(size=10)))
+    symbols = ["circle", "diamond", "square", "triangle-up", "x", "cross", "star"]
+    kinds = sorted(df[symbol].astype(str).unique()) if symbol else [None]
+    palette = _colors()
+    for i, (k, d) in enumerate(df.groupby(color)):
+        for j, s in enumerate(kinds):
+            part = d if s is None else d[d[symbol].astype(str) == s]
+            if len(part) == 0:
+                continue
+            fig.add_trace(go.Scatter(x=part[sharpness], y=part[gap], mode="markers",
+                                     name=str(k) if s is None else f"{k} · {s}", legendgroup=str(k),
+                                     marker=dict(size=10, symbol=symbols[j % len(symbols)],
+                                                 color=palette[i % len(palette)])))
     return _layout(fig, title, xaxis_title=sharpness, yaxis_title=gap)
 
 

@@ -129,14 +129,14 @@ show(viz.landscape_surface(r2["alphas"], r2["betas"], r2["loss"], title="W4A4: 2
 The control below recomputes the 1-D slice for the chosen policy (run the notebook in JupyterLab to use it;
 run headless it shows the default choice)."""),
 ("code", """import ipywidgets as W
-from IPython.display import display
+from mpqlab.notebooks import controls
 def explore(policy="W4A4", span=1.0):
     mm = models[policy]
     a = np.linspace(-span, span, 5 if smoke else 11)
     r = L.slice_1d(mm, (x, y), L.random_direction(mm, 0), a)
     viz.landscape_curves({policy: (a, r["loss"])}, title=f"{policy}: 1-D slice").show()
-display(W.interactive(explore, policy=W.Dropdown(options=list(models), value="W4A4"),
-                      span=W.FloatSlider(value=1.0, min=0.25, max=2.0, step=0.25)))"""),
+controls(explore, policy=W.Dropdown(options=list(models), value="W4A4"),
+         span=W.FloatSlider(value=1.0, min=0.25, max=2.0, step=0.25));"""),
 ],
 "03_hessian_spectra": [
 ("md", """# 03 · Hessian spectra of quantized models
@@ -264,8 +264,8 @@ show(viz.softmax_heatmap(sm, kind="a", layer="layer2.0.conv1"), "05_softmax_laye
 Pick a layer and its bits: the control shows the BitOPs of the resulting policy, and the layer's Hessian trace
 (from the HAWQ search above) times its weight quantization error at those bits: HAWQ's sensitivity."""),
 ("code", """import ipywidgets as W
-from IPython.display import display
 from mpqlab.cost import bitops
+from mpqlab.notebooks import controls
 base = pols["uniform W4A4"]
 def layer_cost(layer="layer2.0.conv1", w_bits=4, a_bits=4):
     layers = json.loads(json.dumps(base["layers"]))
@@ -278,8 +278,8 @@ def layer_cost(layer="layer2.0.conv1", w_bits=4, a_bits=4):
         print(f"Hessian trace of {layer}: {prov['hawq_layer_traces'][layer]:.3g}; HAWQ sensitivity at {w_bits} bits: "
               f"{prov['hawq_sensitivity'][layer][bits_h.index(w_bits)]:.3g}")
 searchable = [n for n, r in base["layers"].items() if r["searchable"]]
-display(W.interactive(layer_cost, layer=W.Dropdown(options=searchable, value="layer2.0.conv1"),
-                      w_bits=W.Dropdown(options=[2, 3, 4, 6, 8], value=4), a_bits=W.Dropdown(options=[2, 3, 4, 6, 8], value=4)))"""),
+controls(layer_cost, layer=W.Dropdown(options=searchable, value="layer2.0.conv1"),
+         w_bits=W.Dropdown(options=[2, 3, 4, 6, 8], value=4), a_bits=W.Dropdown(options=[2, 3, 4, 6, 8], value=4));"""),
 ],
 "06_paper_figures": [
 ("md", """# 06 · The paper's figures, at CPU scale
@@ -300,7 +300,7 @@ if smoke or not committed.is_file():
     res = pd.read_csv(run_grid(quick_config(), RUNS / "quick_grid", show_progress=False))
 else:
     res = pd.read_csv(committed)
-show(viz.sharpness_vs_generalization(res, sharpness="sharpness", gap="gap",
+show(viz.sharpness_vs_generalization(res, sharpness="sharpness", gap="gap", symbol="setting",
      title="Fig. 1 analogue: sharpness h(ρ=0.05) of the transferred model vs target − proxy top-1"), "06_fig1")"""),
 ("code", """from mpqlab.search import SearchConfig, run, read_metrics
 ckpt = str(pretrained("resnet20_cifar10-mini"))

@@ -1,0 +1,40 @@
+"""Plot functions return plotly Figures built from plain data and never show them; save_figure writes HTML and
+says why a PNG is missing when no browser is available."""
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from mpqlab import viz
+
+
+def test_every_figure_kind_returns_a_figure_with_the_data():
+    a = np.linspace(-1, 1, 5)
+    loss = np.add.outer(a ** 2, a ** 2)
+    figs = [viz.landscape_surface(a, a, loss), viz.landscape_contour(a, a, loss),
+            viz.landscape_curves({"W4A4": (a, a ** 2), "W2A2": (a, 2 * a ** 2)}),
+            viz.eigenvalue_bars({"W4A4": [3.0, 2.0]}), viz.spectral_density({"W4A4": (a, np.exp(-a ** 2))}),
+            viz.layer_trace_bars({"W4A4": {"conv1": 1.0, "fc": 2.0}}),
+            viz.angle_series({"asga": (np.arange(5), np.ones(5))})]
+    assert all(isinstance(f, go.Figure) for f in figs)
+    assert np.allclose(np.asarray(figs[0].data[0].z), loss)
+    assert [t.name for t in figs[2].data] == ["W4A4", "W2A2"]
+
+
+def test_sharpness_vs_generalization_splits_methods_and_settings():
+    df = pd.DataFrame({"method": ["a", "a", "b", "b", "b"], "setting": ["x", "y", "x", "x", "y"],
+                       "sharpness": [0.1, 0.2, 0.3, 0.4, 0.5], "gap": [1, 2, 3, 4, 5]})
+    fig = viz.sharpness_vs_generalization(df, symbol="setting")
+    got = {t.name: list(t.x) for t in fig.data}
+    assert got == {"a · x": [0.1], "a · y": [0.2], "b · x": [0.3, 0.4], "b · y": [0.5]}
+    assert fig.data[0].marker.color == fig.data[1].marker.color != fig.data[2].marker.color
+    assert fig.data[0].marker.symbol != fig.data[1].marker.symbol
+    assert len(viz.sharpness_vs_generalization(df).data) == 2
+
+
+def test_save_figure_without_a_browser_keeps_the_html_and_says_why(tmp_path, monkeypatch):
+    monkeypatch.setattr(viz, "find_browser", lambda: None)
+    out = viz.save_figure(viz.eigenvalue_bars({"m": [1.0]}), tmp_path / "f")
+    html = (tmp_path / "f.html").read_text()
+    assert "<html>" in html and "Plotly.newPlot" in html and "<script src=" not in html  # plotly.js inlined
+    assert out["png"].startswith("not written: no Chromium") and not (tmp_path / "f.png").exists()
