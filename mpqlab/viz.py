@@ -121,16 +121,27 @@ def softmax_heatmap(df, kind: str = "w", layer: str | None = None, title: str | 
 
 # ---------------------------------------------------------------------------------------------- result tables
 
-def pareto(df, x: str = "bitops", y: str = "top1", color: str = "method",
-           title: str = "Accuracy vs BitOPs") -> go.Figure:
-    """Mean and standard deviation over seeds per ``color`` group, and the Pareto front of the means."""
-    g = df.groupby(color).agg(xm=(x, "mean"), ym=(y, "mean"), ys=(y, "std"), n=(y, "size")).reset_index()
+def pareto(df, x: str = "bitops", y: str = "top1", color: str = "method", symbol: str | None = None,
+           title: str = "Accuracy vs BitOPs", labels: bool | None = None) -> go.Figure:
+    """Mean and standard deviation over seeds per ``color`` group (and ``symbol`` group: e.g. method and
+    setting), and the Pareto front of the means. Points carry text labels when there are few of them
+    (``labels=None``: at most 8 groups)."""
+    keys = [color] + ([symbol] if symbol else [])
+    g = df.groupby(keys).agg(xm=(x, "mean"), ym=(y, "mean"), ys=(y, "std"), n=(y, "size")).reset_index()
     g["ys"] = g["ys"].fillna(0.0)
+    labels = len(g) <= 8 if labels is None else labels
+    symbols = ["circle", "diamond", "square", "triangle-up", "x", "cross", "star"]
+    kinds = sorted(g[symbol].astype(str).unique()) if symbol else []
+    colors = {k: c for k, c in zip(sorted(g[color].astype(str).unique()), _colors() * 4)}
     fig = go.Figure()
     for _, r in g.iterrows():
-        fig.add_trace(go.Scatter(x=[r.xm], y=[r.ym], error_y=dict(type="data", array=[r.ys]), mode="markers+text",
-                                 text=[r[color]], textposition="top center", name=str(r[color]),
-                                 marker=dict(size=11)))
+        name = str(r[color]) + (f" · {r[symbol]}" if symbol else "")
+        fig.add_trace(go.Scatter(x=[r.xm], y=[r.ym], error_y=dict(type="data", array=[r.ys]),
+                                 mode="markers+text" if labels else "markers", text=[name] if labels else None,
+                                 textposition="top center", name=name, legendgroup=str(r[color]),
+                                 marker=dict(size=11, color=colors[str(r[color])],
+                                             symbol=symbols[kinds.index(str(r[symbol])) % len(symbols)]
+                                             if symbol else "circle")))
     front, best = [], -np.inf
     for _, r in g.sort_values("xm").iterrows():
         if r.ym > best:

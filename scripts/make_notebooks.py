@@ -84,7 +84,7 @@ reference* is the search's CPU time over the reference's (CPU time barely moves 
 machine; the wall time is in the table too). The reference here searches one epoch of 120 batches of the target
 (15,360 images), so against a full multi-epoch search on the target the proxy searches would look cheaper still."""),
 ("code", """fig = viz.pareto(df.assign(bitops_g=df.bitops / 1e9), x="bitops_g", y="target_top1", color="method",
-                 title="Target top-1 vs BitOPs (mean ± std over seeds)")
+                 symbol="setting", title="Target top-1 vs BitOPs (mean ± std over seeds; symbol = proxy setting)")
 show(fig, "01_pareto")"""),
 ],
 "02_loss_landscape": [

@@ -38,3 +38,13 @@ def test_save_figure_without_a_browser_keeps_the_html_and_says_why(tmp_path, mon
     html = (tmp_path / "f.html").read_text()
     assert "<html>" in html and "Plotly.newPlot" in html and "<script src=" not in html  # plotly.js inlined
     assert out["png"].startswith("not written: no Chromium") and not (tmp_path / "f.png").exists()
+
+
+def test_pareto_means_spreads_and_front():
+    df = pd.DataFrame({"method": ["a", "a", "b", "b", "c"], "setting": ["x", "x", "x", "y", "x"],
+                       "bitops": [1.0, 1.0, 2.0, 2.0, 3.0], "top1": [70.0, 72.0, 80.0, 60.0, 75.0]})
+    fig = viz.pareto(df, symbol="setting")
+    pts = {t.name: (t.x[0], t.y[0], t.error_y.array[0]) for t in fig.data if t.name != "Pareto front"}
+    assert pts["a · x"] == (1.0, 71.0, pytest.approx(2 ** 0.5)) and pts["b · y"] == (2.0, 60.0, 0.0)
+    front = [t for t in fig.data if t.name == "Pareto front"][0]
+    assert list(front.x) == [1.0, 2.0] and list(front.y) == [71.0, 80.0]  # c (3.0, 75) is dominated by b · x
