@@ -130,7 +130,6 @@ def pareto(df, x: str = "bitops", y: str = "top1", color: str = "method", symbol
     g = df.groupby(keys).agg(xm=(x, "mean"), ym=(y, "mean"), ys=(y, "std"), n=(y, "size")).reset_index()
     g["ys"] = g["ys"].fillna(0.0)
     labels = len(g) <= 8 if labels is None else labels
-    symbols = ["circle", "diamond", "square", "triangle-up", "x", "cross", "star"]
     kinds = sorted(g[symbol].astype(str).unique()) if symbol else []
     colors = {k: c for k, c in zip(sorted(g[color].astype(str).unique()), _colors() * 4)}
     fig = go.Figure()
@@ -140,7 +139,7 @@ def pareto(df, x: str = "bitops", y: str = "top1", color: str = "method", symbol
                                  mode="markers+text" if labels else "markers", text=[name] if labels else None,
                                  textposition="top center", name=name, legendgroup=str(r[color]),
                                  marker=dict(size=11, color=colors[str(r[color])],
-                                             symbol=symbols[kinds.index(str(r[symbol])) % len(symbols)]
+                                             symbol=_SYMBOLS[kinds.index(str(r[symbol])) % len(_SYMBOLS)]
                                              if symbol else "circle")))
     front, best = [], -np.inf
     for _, r in g.sort_values("xm").iterrows():
@@ -151,6 +150,9 @@ def pareto(df, x: str = "bitops", y: str = "top1", color: str = "method", symbol
         fig.add_trace(go.Scatter(x=[p[0] for p in front], y=[p[1] for p in front], mode="lines",
                                  line=dict(dash="dot", color="grey"), name="Pareto front"))
     return _layout(fig, title, xaxis_title=x, yaxis_title=y)
+
+
+_SYMBOLS = ["circle", "diamond", "square", "triangle-up", "x", "cross", "star"]  # marker per group of a 2nd column
 
 
 def _colors() -> list[str]:
@@ -165,7 +167,6 @@ def sharpness_vs_generalization(df, sharpness: str = "sharpness", gap: str = "ga
     """The paper's Figure 1: one point per run, a sharpness measure vs the accuracy change proxy -> target.
     ``color`` and the optional ``symbol`` name columns of ``df`` (e.g. method and setting)."""
     fig = go.Figure()
-    symbols = ["circle", "diamond", "square", "triangle-up", "x", "cross", "star"]
     kinds = sorted(df[symbol].astype(str).unique()) if symbol else [None]
     palette = _colors()
     for i, (k, d) in enumerate(df.groupby(color)):
@@ -175,7 +176,7 @@ def sharpness_vs_generalization(df, sharpness: str = "sharpness", gap: str = "ga
                 continue
             fig.add_trace(go.Scatter(x=part[sharpness], y=part[gap], mode="markers",
                                      name=str(k) if s is None else f"{k} · {s}", legendgroup=str(k),
-                                     marker=dict(size=10, symbol=symbols[j % len(symbols)],
+                                     marker=dict(size=10, symbol=_SYMBOLS[j % len(_SYMBOLS)],
                                                  color=palette[i % len(palette)])))
     return _layout(fig, title, xaxis_title=sharpness, yaxis_title=gap)
 
