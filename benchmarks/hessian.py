@@ -1,32 +1,42 @@
-"""Hessian trace of ResNet-20 on 256 CIFAR-10 images under a uniform 4-bit policy: wall time of each backend
-to reach the same relative error against a long reference run; top-1 eigenvalue time for both.
+"""Hessian trace of ResNet-20 on 256 CIFAR-10 images under a uniform 4-bit policy: wall time of each backend to
+reach the same relative error against a long reference run; top-1 eigenvalue time and accuracy for both.
 
-    python benchmarks/hessian.py [n_images] [max_products]
-The reference is mpqlab's Hutch++ with 240 products (kept in benchmarks/results/hessian_reference.json and reused
-while the images, checkpoint and policy are the same). For pyhessian's Hutchinson and mpqlab's Hutch++ the number of
-products doubles from 6 until the median relative error over 3 seeds is at most 5%; mpqlab's Hutchinson (the same
-estimator as pyhessian's) runs at pyhessian's final size. The time reported is the median time at that size.
+    python benchmarks/hessian.py [n_images] [samples]
+
+Method. Every trace estimator here is a mean of independent samples, one pass of Hessian-vector products over
+the data each, so its error after n passes is set by the samples' standard deviation s: the median relative error
+is 0.6745 s / (sqrt(n) |trace|). For each estimator the script
+1. draws ``samples`` samples (default 128) and times them: seconds per pass and s;
+2. predicts n_5%, the passes for a median relative error of 5% against the reference, and the time t = n_5% x
+   seconds per pass; the speed-up over pyhessian is the ratio of these times, with a bootstrap 90% interval
+   (resampling both estimators' samples);
+3. checks the prediction: runs the estimator with ceil(n_5%) passes for 3 seeds and prints their errors and times.
+The reference is mpqlab's Hutch++ with 240 shared-probe products (benchmarks/results/hessian_reference.json, reused
+while images, checkpoint and policy are unchanged); the pooled mean of all samples is printed beside it.
+Top-1 eigenvalue: each method's value, its error against a Lanczos run to tolerance 1e-6, passes and time.
 """
 import json
+import math
 import statistics
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from _common import table
 
-from mpqlab.io import write_json
-
 from mpqlab.analysis.hessian import Hessian
-from mpqlab.commands import model_under_policy
 from mpqlab.checkpoints import pretrained
+from mpqlab.commands import model_under_policy
 from mpqlab.data import create_dataset
+from mpqlab.io import write_json
 from mpqlab.train import set_threads
 
 set_threads()
 n = int(sys.argv[1]) if len(sys.argv) > 1 else 256
-MAX_PRODUCTS = int(sys.argv[2]) if len(sys.argv) > 2 else 96  # a ladder that has not reached the target stops here
+N = int(sys.argv[2]) if len(sys.argv) > 2 else 128
+TARGET = 0.05
 try:
     train, test, ck = create_dataset("cifar10", "train"), create_dataset("cifar10", "test"), pretrained("resnet20_cifar10")
 except Exception:
@@ -43,50 +53,71 @@ if saved.get("key") == key:
     print(f"reference trace {ref:.2f} (from {cache.name}), {test.name}, {n} images, {torch.get_num_threads()} threads")
 else:
     t0 = time.time()
-    ref = Hessian(model, data).trace(n_probes=240, method="hutch++", seed=100)["trace"]
-    write_json(cache, {"key": key, "trace": ref, "time_s": round(time.time() - t0, 1)})
-    print(f"reference trace {ref:.2f} ({time.time() - t0:.0f} s), {test.name}, {n} images, {torch.get_num_threads()} threads")
-TARGET = 0.05
+    r = Hessian(model, data, chunk_size=n).trace(n_probes=240, method="hutch++", seed=100)
+    ref = r["trace"]
+    write_json(cache, {"key": key, "trace": ref, "std_error": r["std_error"], "time_s": round(time.time() - t0, 1)})
+    print(f"reference trace {ref:.2f} ({time.time() - t0:.0f} s), {test.name}, {n} images, "
+          f"{torch.get_num_threads()} threads")
+
+ESTIMATORS = {  # name: (backend, Hessian options, trace options)
+    "pyhessian Hutchinson": ("pyhessian", {}, {}),
+    "mpqlab Hutchinson, shared probe": ("mpqlab", {}, {"method": "hutchinson", "decouple": False}),
+    "mpqlab Hutchinson, decoupled, chunks of 32": ("mpqlab", {"chunk_size": 32}, {"method": "hutchinson"}),
+    "mpqlab Hutchinson, decoupled, chunks of 16 (default)": ("mpqlab", {}, {"method": "hutchinson"}),
+}
 
 
-def at_size(backend, method, probes):
-    errs, ts = [], []
-    for seed in range(3):
-        kw = {"method": method} if method else {}
-        r = Hessian(model, data, backend=backend).trace(n_probes=probes, seed=seed, **kw)
-        errs.append(abs(r["trace"] - ref) / abs(ref))
-        ts.append(r["time_s"])
-    print(f"  {backend} {method or ''} {probes} products: errors {[round(e, 3) for e in errs]}, times {ts}", flush=True)
-    return statistics.median(errs), statistics.median(ts)
+def run(name, probes, seed):
+    backend, hkw, tkw = ESTIMATORS[name]
+    return Hessian(model, data, backend=backend, **hkw).trace(n_probes=probes, seed=seed, **tkw)
 
 
-def ladder(backend, method):
-    probes = 6
-    while True:
-        err, t = at_size(backend, method, probes)
-        if err <= TARGET or probes >= MAX_PRODUCTS:
-            return probes, err, t
-        probes *= 2
+def passes_to_target(sd):
+    return (0.6745 * sd / (TARGET * abs(ref))) ** 2
 
 
+draws = {}
+for i, name in enumerate(ESTIMATORS):
+    r = run(name, N, seed=1000 + i)
+    draws[name] = (np.array(r["samples"]), r["time_s"] / N)
+    print(f"  {name}: {N} samples, mean {np.mean(r['samples']):.1f}, sd {np.std(r['samples'], ddof=1):.1f}, "
+          f"{r['time_s'] / N:.2f} s / pass", flush=True)
+pooled = np.concatenate([s for s, _ in draws.values()])
+print(f"pooled mean of all {len(pooled)} samples {pooled.mean():.1f} +- {pooled.std(ddof=1) / math.sqrt(len(pooled)):.1f} "
+      f"(reference {ref:.1f})")
+
+rng = np.random.default_rng(0)
+base_s, base_t = draws["pyhessian Hutchinson"]
 rows = []
-p_py, e, t = ladder("pyhessian", None)
-rows.append(["pyhessian Hutchinson", p_py, f"{e:.3f}", f"{t:.1f}"])
-e, t = at_size("mpqlab", "hutchinson", p_py)
-rows.append(["mpqlab Hutchinson", p_py, f"{e:.3f}", f"{t:.1f}"])
-p, e, t = ladder("mpqlab", "hutch++")
-rows.append(["mpqlab Hutch++", p, f"{e:.3f}", f"{t:.1f}"])
-base = float(rows[0][3])
-for r in rows:
-    reached = float(r[2]) <= TARGET
-    r.append(f"{base / float(r[3]):.2f}x" if reached else "target not reached")
-    r.append(f"{float(r[3]) / r[1]:.2f}")
-table(rows, ["trace estimator", "products", "median rel. error", "time (s)", f"speed-up vs pyhessian at {TARGET:.0%}",
-             "s / product"])
+for name, (s, per) in draws.items():
+    need = passes_to_target(s.std(ddof=1))
+    t_pred = need * per
+    boot = []
+    for _ in range(2000):
+        a, b = rng.choice(base_s, len(base_s)), rng.choice(s, len(s))
+        boot.append(passes_to_target(a.std(ddof=1)) * base_t / (passes_to_target(b.std(ddof=1)) * per))
+    lo, hi = np.percentile(boot, [5, 95])
+    k = max(2, math.ceil(need))
+    checks = [run(name, k, seed) for seed in range(3)]
+    errs = [abs(c["trace"] - ref) / abs(ref) for c in checks]
+    rows.append([name, f"{s.std(ddof=1):.0f}", f"{per:.2f}", f"{need:.1f}", f"{t_pred:.1f}",
+                 "1.00x (baseline)" if s is base_s else
+                 f"{passes_to_target(base_s.std(ddof=1)) * base_t / t_pred:.2f}x [{lo:.2f}, {hi:.2f}]",
+                 k, " ".join(f"{e:.3f}" for e in errs), f"{statistics.median(c['time_s'] for c in checks):.1f}"])
+    print(f"  checked {name}", flush=True)
+table(rows, ["trace estimator", "sd / sample", "s / pass", f"passes to {TARGET:.0%}", "time to 5% (s)",
+             "speed-up vs pyhessian [90% CI]", "check: passes", "check: rel. errors (3 seeds)", "check: median time (s)"])
+
+ref_eig = Hessian(model, data).eigenvalues(top_k=1, max_iter=200, tol=1e-6, seed=7)
+lam = ref_eig["eigenvalues"][0]
 eig = []
-for backend in ("pyhessian", "mpqlab"):
-    r = Hessian(model, data, backend=backend).eigenvalues(top_k=1, max_iter=100, tol=1e-3, seed=0)
-    eig.append([backend, f"{r['eigenvalues'][0]:.3f}", f"{r['time_s']:.1f}"])
-eig[1].append(f"{float(eig[0][2]) / float(eig[1][2]):.2f}x")
-eig[0].append("1.00x")
-table(eig, ["top-1 eigenvalue", "value", "time (s)", "speed-up vs pyhessian"])
+for label, backend, kw in (("pyhessian power iteration", "pyhessian", {}),
+                           ("mpqlab power iteration", "mpqlab", {"method": "power"}),
+                           ("mpqlab Lanczos", "mpqlab", {"method": "lanczos"})):
+    r = Hessian(model, data, backend=backend).eigenvalues(top_k=1, max_iter=100, tol=1e-3, seed=0, **kw)
+    eig.append([label, f"{r['eigenvalues'][0]:.3f}", f"{abs(r['eigenvalues'][0] - lam) / abs(lam):.1e}",
+                r.get("hvps", "-"), f"{r['time_s']:.1f}"])
+for r in eig:
+    r.append(f"{float(eig[0][4]) / float(r[4]):.2f}x")
+print(f"top eigenvalue reference {lam:.4f} (Lanczos, residual <= 1e-6 |lambda|, {ref_eig['hvps']:.0f} passes)")
+table(eig, ["top-1 eigenvalue, tol 1e-3", "value", "rel. error", "passes", "time (s)", "speed-up vs pyhessian"])

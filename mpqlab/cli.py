@@ -149,10 +149,13 @@ def main(argv=None):
     h.add_argument("--backend", default="mpqlab", choices=["mpqlab", "pyhessian"])
     h.add_argument("--n", type=int, default=256, help="test images used")
     h.add_argument("--top-k", type=int, default=1)
-    h.add_argument("--trace-probes", type=int, default=48)
+    h.add_argument("--trace-probes", type=int, default=48, help="trace passes over the data")
+    h.add_argument("--chunk-size", type=int, default=None,
+                   help="samples per gradient graph (mpqlab backend; default 16 on CPU, 256 on CUDA)")
     h.add_argument("--seed", type=int, default=0)
     h.set_defaults(fn=lambda a: _print(hessian_command(a.model, a.data, a.checkpoint, a.policy, a.uniform, a.backend,
-                                                       a.n, a.top_k, a.trace_probes, a.root, a.device, a.seed), a.json))
+                                                       a.n, a.top_k, a.trace_probes, a.root, a.device, a.seed,
+                                                       a.chunk_size), a.json))
 
     ls = sub.add_parser("landscape", help="1-D / 2-D loss slice of a (quantized) model, saved as .npz")
     common(ls)

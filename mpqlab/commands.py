@@ -193,17 +193,24 @@ def _analysis_setup(model, data, checkpoint, policy, uniform, root, n, device):
 
 
 def hessian_command(model, data, checkpoint, policy=None, uniform=None, backend="mpqlab", n=256, top_k=1,
-                    trace_probes=48, root=None, device="cpu", seed=0) -> dict:
+                    trace_probes=48, root=None, device="cpu", seed=0, chunk_size=None) -> dict:
     """Top-k eigenvalues and trace of the loss Hessian (weights) on the first ``n`` test images."""
     from .analysis.hessian import Hessian
 
+    if backend == "pyhessian" and chunk_size is not None:
+        raise MpqlabError("--chunk-size applies to the mpqlab backend; pyhessian takes the images as one batch")
     net, x, y = _analysis_setup(model, data, checkpoint, policy, uniform, root, n, device)
-    h = Hessian(net, (x, y), backend=backend, device=device)
+    h = Hessian(net, (x, y), backend=backend, device=device, chunk_size=chunk_size)
     eig = h.eigenvalues(top_k=top_k, max_iter=100, tol=1e-3, seed=seed)
     tr = h.trace(n_probes=trace_probes, seed=seed)
-    return {"backend": backend, "n": len(y), "eigenvalues": eig["eigenvalues"], "eigenvalues_time_s": round(eig["time_s"], 3),
-            "trace": tr["trace"], "trace_std_error": tr.get("std_error"), "trace_time_s": round(tr["time_s"], 3),
-            "trace_probes": trace_probes, "params": sum(p.numel() for p in h.params)}
+    out = {"backend": backend, "n": len(y), "eigenvalues": eig["eigenvalues"],
+           "eigenvalues_time_s": round(eig["time_s"], 3), "trace": tr["trace"], "trace_std_error": tr.get("std_error"),
+           "trace_time_s": round(tr["time_s"], 3), "trace_probes": trace_probes,
+           "params": sum(p.numel() for p in h.params)}
+    if backend == "mpqlab":
+        out.update(chunk_size=h.chunk_size, eigen_method=eig["method"], eigen_passes=eig["hvps"],
+                   trace_method=tr["method"], trace_decoupled=tr["decoupled"])
+    return out
 
 
 def landscape_command(model, data, checkpoint, out, policy=None, uniform=None, dims=2, points=11, span=1.0,

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from conftest import REPO
@@ -39,7 +40,37 @@ def test_eval_of_the_shipped_mini_checkpoint_matches_its_card():
     assert out["n"] == 1000 and abs(out["top1"] - card["test_top1"]) <= 0.1
 
 
+def test_hessian_json_both_backends_agree():
+    common = ["hessian", "--model", "resnet20", "--data", "cifar10-mini", "--checkpoint",
+              "checkpoints/resnet20_cifar10-mini.safetensors", "--uniform", "4/4", "--n", "64", "--json"]
+    ours = json.loads(run(*common, "--trace-probes", "40", "--chunk-size", "16").stdout)
+    theirs = json.loads(run(*common, "--trace-probes", "40", "--backend", "pyhessian").stdout)
+    assert ours["chunk_size"] == 16 and ours["trace_decoupled"] and ours["eigen_method"] == "lanczos"
+    assert ours["params"] == theirs["params"] > 250_000
+    # top eigenvalue: Lanczos (residual <= 1e-3) vs power iteration (relative change < 1e-3)
+    assert ours["eigenvalues"][0] == pytest.approx(theirs["eigenvalues"][0], rel=0.02)
+    # two independent 40-sample trace estimates agree within 4 combined standard errors
+    gap = abs(ours["trace"] - theirs["trace"])
+    assert gap < 4 * (ours["trace_std_error"] ** 2 + theirs["trace_std_error"] ** 2) ** 0.5
+
+
+def test_landscape_json_and_npz(tmp_path):
+    out = tmp_path / "slice.npz"
+    res = json.loads(run("landscape", "--model", "resnet20", "--data", "cifar10-mini", "--checkpoint",
+                         "checkpoints/resnet20_cifar10-mini.safetensors", "--uniform", "4/4", "--dims", "1",
+                         "--points", "5", "--n", "64", "--out", str(out), "--json").stdout)
+    from mpqlab.analysis.landscape import load_npz
+
+    z = load_npz(out)
+    assert z["loss"].shape == (5,) and z["meta"]["uniform"] == "4/4" and res["out"] == str(out)
+    assert res["loss_center"] == pytest.approx(z["loss"][2]) and res["loss_max"] == pytest.approx(z["loss"].max())
+    assert np.all(np.isfinite(z["loss"])) and np.ptp(z["loss"]) > 0.1  # the slice leaves the trained point
+
+
 @pytest.mark.parametrize("args,msg", [
+    (("hessian", "--model", "resnet20", "--data", "cifar10-mini", "--checkpoint",
+      "checkpoints/resnet20_cifar10-mini.safetensors", "--backend", "pyhessian", "--chunk-size", "8"),
+     "--chunk-size applies to the mpqlab backend"),
     (("cost", "--model", "resnet99"), "unknown model 'resnet99'"),
     (("cost", "--model", "resnet20", "--uniform", "3/1"), "uniform a_bits must be"),
     (("cost", "--model", "resnet20", "--uniform", "x"), "--uniform must look like W/A"),

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 from conftest import TinyNet
 from mpqlab.analysis.hessian import Hessian, exact_hessian, gaussian_density
+from mpqlab.errors import MpqlabError
 
 
 class Mlp(nn.Module):
@@ -33,10 +34,11 @@ def test_exact_hessian_is_symmetric(problem):
     assert H.shape == (43, 43) and torch.allclose(H, H.T, atol=1e-10)
 
 
-@pytest.mark.parametrize("backend", ["mpqlab", "pyhessian"])
-def test_top_eigenvalues(problem, backend):
+@pytest.mark.parametrize("backend,method", [("mpqlab", "lanczos"), ("mpqlab", "power"), ("pyhessian", None)])
+def test_top_eigenvalues(problem, backend, method):
     m, data, H, ev = problem
-    res = Hessian(m, data, backend=backend).eigenvalues(top_k=2, max_iter=500, tol=1e-8)
+    kw = {"method": method} if method else {}
+    res = Hessian(m, data, backend=backend).eigenvalues(top_k=2, max_iter=500, tol=1e-8, **kw)
     top = ev[ev.abs().argsort(descending=True)][:2]
     assert np.allclose(res["eigenvalues"], top.numpy(), rtol=1e-3)  # 0.1% after convergence
     v = torch.cat([t.flatten() for t in res["eigenvectors"][0]]).double()
@@ -53,6 +55,71 @@ def test_blocked_products_equal_single_products_and_the_exact_hessian(problem):
         assert torch.allclose(torch.cat([t.flatten() for t in a]), H @ flat, atol=1e-10)
         assert torch.allclose(torch.cat([t.flatten() for t in b]), H @ flat, atol=1e-10)
     assert single.probe_block == 1  # the CPU default
+
+
+def test_lanczos_stops_at_the_residual_bound(problem):
+    m, data, H, ev = problem
+    top = ev[ev.abs().argsort(descending=True)][:3]
+    for tol in (1e-2, 1e-4):
+        res = Hessian(m, data, chunk_size=8).eigenvalues(top_k=3, max_iter=43, tol=tol)
+        # ||H u - theta u|| <= tol |theta| bounds each eigenvalue's relative error by tol
+        assert np.all(np.abs(np.array(res["eigenvalues"]) - top.numpy()) <= tol * top.abs().numpy())
+        assert np.all(np.array(res["residuals"]) <= tol * np.abs(res["eigenvalues"]))
+        for lam, u in zip(res["eigenvalues"], res["eigenvectors"]):
+            u = torch.cat([t.flatten() for t in u]).double()
+            assert torch.linalg.norm(H @ u - lam * u) <= tol * abs(lam) * 1.01
+    assert res["iterations"][0] < 43 and res["hvps"] == res["iterations"][0]  # stopped early, passes counted
+
+
+def _chunk_hessians(m, data, size):
+    x, y = data
+    out = []
+    for i in range(0, len(y), size):
+        out.append((len(y[i:i + size]) / len(y), exact_hessian(m, (x[i:i + size], y[i:i + size]))))
+    return out
+
+
+def test_chunked_products_equal_the_exact_hessian(problem):
+    m, data, H, _ = problem
+    g = torch.Generator().manual_seed(4)
+    h = Hessian(m, data, chunk_size=5)  # 32 samples: six chunks of 5 and one of 2, weighted by size
+    assert len(h.chunks) == 7 and h.weights[-1] == pytest.approx(2 / 32)
+    assert sum(w * Hb for w, Hb in _chunk_hessians(m, data, 5)).allclose(H, atol=1e-12)
+    for _ in range(3):
+        v = [torch.randn(p.shape, generator=g, dtype=p.dtype) for p in h.params]
+        flat = torch.cat([t.flatten() for t in v])
+        assert torch.allclose(torch.cat([t.flatten() for t in h.hvp(v)]), H @ flat, atol=1e-10)
+    assert h.n_hvp == pytest.approx(3.0) and len(h._graphs) == 7  # one pass per product; graphs kept
+
+
+def test_decoupled_hutchinson_is_unbiased_with_the_predicted_variance(problem):
+    m, data, H, _ = problem
+    exact = torch.trace(H).item()
+
+    def hutchinson_var(A):  # Var(v^T A v) for a Rademacher v: 2 (||A||_F^2 - sum_i A_ii^2)
+        return 2 * ((A ** 2).sum() - (torch.diagonal(A) ** 2).sum()).item()
+
+    chunks = _chunk_hessians(m, data, 8)
+    predicted = {True: sum(w ** 2 * hutchinson_var(Hb) for w, Hb in chunks), False: hutchinson_var(H)}
+    h = Hessian(m, data, chunk_size=8)
+    for decouple in (True, False):
+        r = h.trace(n_probes=3000, method="hutchinson", seed=5, decouple=decouple)
+        assert abs(r["trace"] - exact) < 4 * r["std_error"]  # within 4 standard errors
+        # the sample variance of 3,000 samples is within 15% of the exact variance
+        assert np.var(r["samples"], ddof=1) == pytest.approx(predicted[decouple], rel=0.15)
+        assert r["hvps"] == pytest.approx(3000) and r["decoupled"] is decouple
+
+
+def test_decoupled_hutch_plus_plus(problem):
+    m, data, H, _ = problem
+    exact = torch.trace(H).item()
+    h = Hessian(m, data, chunk_size=8)
+    assert h.trace(n_probes=129, method="hutch++")["trace"] == pytest.approx(exact, rel=1e-8)  # spans the space
+    r = h.trace(n_probes=900, method="hutch++", seed=6)  # a 300-dim Q: again the whole space
+    assert r["trace"] == pytest.approx(exact, rel=1e-8)
+    r = h.trace(n_probes=30, method="hutch++", seed=6)  # Q of rank 10, 10 decoupled residual samples
+    assert abs(r["trace"] - exact) < 4 * r["std_error"] + 1e-9
+    assert 0 < r["low_rank_part"] < exact
 
 
 def test_trace_estimators(problem):
@@ -73,9 +140,10 @@ def test_layer_traces_match_diagonal_blocks(problem):
     idx = np.cumsum([0] + sizes)
     d = torch.diagonal(H)
     exact = {"l1": d[idx[0]:idx[2]].sum().item(), "l2": d[idx[2]:idx[4]].sum().item()}
-    est = Hessian(m, data).layer_traces(n_probes=2000, seed=2)
-    for k in exact:  # 5% with 2,000 shared probes
-        assert est[k] == pytest.approx(exact[k], rel=0.05)
+    for chunk in (None, 8):  # one chunk (shared probes) and four decoupled chunks
+        est = Hessian(m, data, chunk_size=chunk).layer_traces(n_probes=2000, seed=2)
+        for k in exact:  # 5% with 2,000 probes
+            assert est[k] == pytest.approx(exact[k], rel=0.05)
 
 
 @pytest.mark.parametrize("backend", ["mpqlab", "pyhessian"])
@@ -115,6 +183,19 @@ def test_mode_grads_and_bn_statistics_are_restored():
         assert all(torch.equal(p.grad, g) and p.grad.grad_fn is None for p, g in zip(m.parameters(), grads))
 
 
+def test_batch_statistics_keep_the_data_whole():
+    torch.manual_seed(0)
+    m = TinyNet().train()
+    x, y = torch.randn(8, 3, 8, 8), torch.randint(0, 3, (8,))
+    assert len(Hessian(m, (x, y)).chunks) == 1  # BatchNorm in train mode couples the samples: not split
+    with pytest.raises(MpqlabError, match="chunk_size .* training mode"):
+        Hessian(m, (x, y), chunk_size=4)
+    with pytest.raises(MpqlabError, match="chunk_size must be a positive"):
+        Hessian(m.eval(), (x, y), chunk_size=0)
+    m.eval()
+    assert len(Hessian(m, (x, y), chunk_size=4).chunks) == 2
+
+
 def test_quantized_model_hessian_through_the_fake_quantizers():
     from mpqlab.quant import calibrate, quantize_model
 
@@ -125,7 +206,10 @@ def test_quantized_model_hessian_through_the_fake_quantizers():
     calibrate(m, [x])
     assert not any("_quant" in n for n in Hessian(m, (x, y)).names)  # weights only by default
     chosen = ["conv2.weight", "conv3.weight"]
-    h = Hessian(m, (x, y), params=chosen)
+    h = Hessian(m, (x, y), params=chosen, chunk_size=4)
     H = exact_hessian(m, (x, y), params=chosen)
+    v = [torch.randn_like(p) for p in h.params]
+    hv = torch.cat([t.flatten() for t in h.hvp(v)])
+    assert torch.allclose(hv, H @ torch.cat([t.flatten() for t in v]), rtol=1e-4, atol=1e-5)  # float32
     exact = torch.trace(H).item()
     assert h.trace(n_probes=3 * H.shape[0], method="hutch++")["trace"] == pytest.approx(exact, rel=1e-3)

@@ -95,7 +95,7 @@ def sharpness_report(model: nn.Module, x: torch.Tensor, y: torch.Tensor, rho: fl
     try:
         h = Hessian(model, batches[0])
         out["sigma_max"] = h.eigenvalues(top_k=1, max_iter=eig_iters, seed=seed)["eigenvalues"][0]
-        out["trace"] = h.trace(n_probes=trace_probes, method="hutch++", seed=seed)["trace"]
+        out["trace"] = h.trace(n_probes=trace_probes, seed=seed)["trace"]
     finally:
         model.train(was)
     out["time_s"] = time.time() - t0
