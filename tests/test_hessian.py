@@ -92,22 +92,41 @@ def test_chunked_products_equal_the_exact_hessian(problem):
     assert h.n_hvp == pytest.approx(3.0) and len(h._graphs) == 7  # one pass per product; graphs kept
 
 
-def test_decoupled_hutchinson_is_unbiased_with_the_predicted_variance(problem):
+@pytest.mark.parametrize("exact", [None, "auto"])
+def test_decoupled_hutchinson_is_unbiased_with_the_predicted_variance(problem, exact):
     m, data, H, _ = problem
-    exact = torch.trace(H).item()
+    exact_trace = torch.trace(H).item()
+    R = slice(0, 43) if exact is None else slice(0, 25)  # "auto" takes l2 (the last module, 18 entries) exactly
 
     def hutchinson_var(A):  # Var(v^T A v) for a Rademacher v: 2 (||A||_F^2 - sum_i A_ii^2)
+        A = A[R, R]
         return 2 * ((A ** 2).sum() - (torch.diagonal(A) ** 2).sum()).item()
 
     chunks = _chunk_hessians(m, data, 8)
     predicted = {True: sum(w ** 2 * hutchinson_var(Hb) for w, Hb in chunks), False: hutchinson_var(H)}
     h = Hessian(m, data, chunk_size=8)
     for decouple in (True, False):
-        r = h.trace(n_probes=3000, method="hutchinson", seed=5, decouple=decouple)
-        assert abs(r["trace"] - exact) < 4 * r["std_error"]  # within 4 standard errors
+        r = h.trace(n_probes=3000, method="hutchinson", seed=5, decouple=decouple, exact=exact)
+        assert abs(r["trace"] - exact_trace) < 4 * r["std_error"]  # within 4 standard errors
         # the sample variance of 3,000 samples is within 15% of the exact variance
         assert np.var(r["samples"], ddof=1) == pytest.approx(predicted[decouple], rel=0.15)
         assert r["hvps"] == pytest.approx(3000) and r["decoupled"] is decouple
+        assert r["exact_params"] == ([] if exact is None else ["l2.weight", "l2.bias"])
+        assert r["exact_part"] == pytest.approx(torch.diagonal(H)[25:].sum().item() if exact else 0.0, rel=1e-10)
+
+
+def test_exact_diagonal_blocks(problem):
+    m, data, H, _ = problem
+    d = torch.diagonal(H)
+    h = Hessian(m, data, chunk_size=5)
+    got = h.exact_diagonal(["l2.weight", "l2.bias", "l1.bias"])
+    assert got["l2.weight"] == pytest.approx(d[25:40].sum().item(), rel=1e-10)
+    assert got["l2.bias"] == pytest.approx(d[40:43].sum().item(), rel=1e-10)
+    assert got["l1.bias"] == pytest.approx(d[20:25].sum().item(), rel=1e-10)
+    with pytest.raises(MpqlabError, match="no parameters named l3.weight"):
+        h.exact_diagonal(["l3.weight"])
+    layers = h.layer_traces(n_probes=3, exact="auto")  # the last module, l2, exact even with 3 probes
+    assert layers["l2"] == pytest.approx(d[25:43].sum().item(), rel=1e-10)
 
 
 def test_decoupled_hutch_plus_plus(problem):

@@ -19,7 +19,8 @@ Backends, same API:
   (``probe_block``: 8 on CUDA; 1 on CPU, where blocks measured slower per product).
   Trace: Hutchinson or Hutch++ (Meyer et al., 2021) with *decoupled probes*: every chunk gets its own Rademacher
   probe, sum_b w_b v_b^T H_b v_b, which has the same expectation and cost as v^T H v but drops the cross-chunk
-  covariances from the variance (on ResNet-20 / CIFAR-10 several times fewer passes for the same error).
+  covariances from the variance (on ResNet-20 / CIFAR-10 3.4x fewer passes for the same error). Optionally
+  (``exact=``) the diagonal blocks of a few parameters, e.g. a classifier head, are taken exactly.
   Eigenvalues: Lanczos with a residual-based stop (or power iteration with deflation, PyHessian's method).
   Density: stochastic Lanczos quadrature with full re-orthogonalisation.
 - ``"pyhessian"``: the PyHessian 0.1 package from PyPI; its ``density()`` calls the removed ``torch.eig``, which
@@ -97,6 +98,17 @@ def _uses_batch_statistics(model: nn.Module) -> bool:
                for m in model.modules())
 
 
+EXACT_AUTO_MAX = 4096  # entries of the last module taken exactly by default (trace(exact="auto"))
+
+
+def _zeroing(idx: Sequence[int]):
+    """The map v -> v with the parameters at ``idx`` set to zero (None when there are none)."""
+    if not idx:
+        return None
+    skip = set(idx)
+    return lambda v: [torch.zeros_like(t) if j in skip else t for j, t in enumerate(v)]
+
+
 def _split(batches, size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return [(x[i:i + size], y[i:i + size]) for x, y in batches for i in range(0, len(y), size)]
 
@@ -116,15 +128,17 @@ class Hessian:
             raise MpqlabError("no parameters to take the Hessian with respect to")
         self.params = [p for _, p in self.named]
         self.names = [n for n, _ in self.named]
-        # vmapped blocks of probes are meant for GPUs; on a CPU one product at a time is faster
-        # (benchmarks/hessian_blocks.py: ResNet-20, 256 images, 1 thread: blocks of 4 / 8 take 1.7x / 1.9x per product)
+        # vmapped blocks of probes are meant for GPUs; on a CPU they do not pay (benchmarks/hessian_blocks.py,
+        # ResNet-20, 256 images, 1 thread: one graph, blocks of 4 / 8: 1.7x / 1.9x the time per product; chunks of 32,
+        # blocks of 4 / 8: 1.45 / 1.41 s per pass against 1.45 s one probe at a time)
         self.probe_block = probe_block or (8 if self.device.type == "cuda" else 1)
         # The data is cut into chunks, each with its own retained gradient graph: H = sum_b w_b H_b with w_b the
         # chunk's share of the samples (the loss is a per-chunk mean), and the trace uses independent probes per
         # chunk (see trace()). CPU default 16: on ResNet-20 / 256 CIFAR-10 images (1 thread) a pass over chunks of
-        # 16 / 32 costs 1.51 / 1.43 s against 1.66 s for pyhessian's single graph, and the decoupled trace sample's
-        # standard deviation is 279 / 324 against 519 for a shared probe (benchmarks/hessian.py,
-        # benchmarks/hessian_blocks.py). The CUDA default (256) is a guess: not measured, no GPU was available.
+        # 16 costs 1.46 s against 1.49 s for pyhessian's single graph, and the decoupled trace sample's standard
+        # deviation is 276 against 496 for one shared probe (334 with chunks of 32, 296 with chunks of 8, whose pass
+        # costs 1.8 s) (benchmarks/hessian.py, benchmarks/hessian_blocks.py). The CUDA default (256) is a guess:
+        # not measured, no GPU was available.
         # A model whose BatchNorm uses batch statistics (train mode) couples the samples: its data is not split.
         coupled = _uses_batch_statistics(model)
         if chunk_size is not None:
@@ -157,13 +171,17 @@ class Hessian:
         out = torch.func.functional_call(self.model, {**buffers, **frozen}, (x,), strict=False)
         return torch.autograd.grad(self.loss_fn(out, y), self.params, create_graph=True)
 
-    def _chunk_hvps(self, i: int, vs: Sequence[list[torch.Tensor]]) -> list[list[torch.Tensor]]:
-        """H_i v (unweighted) for chunk i and each vector of ``vs``; call inside ``preserved(self.model)``."""
+    def _chunk_graph(self, i: int):
         grads = self._graphs.get(i)
         if grads is None:
             grads = self._grads(*self.chunks[i])
             if self.keep_graphs:
                 self._graphs[i] = grads
+        return grads
+
+    def _chunk_hvps(self, i: int, vs: Sequence[list[torch.Tensor]]) -> list[list[torch.Tensor]]:
+        """H_i v (unweighted) for chunk i and each vector of ``vs``; call inside ``preserved(self.model)``."""
+        grads = self._chunk_graph(i)
         self.n_hvp += self.weights[i] * len(vs)
         if len(vs) == 1:
             hv = torch.autograd.grad(grads, self.params, vs[0], retain_graph=True)
@@ -298,26 +316,81 @@ class Hessian:
                 "hvps": round(self.n_hvp - n0, 6), "time_s": time.time() - t0, "method": "lanczos"}
 
     # -------------------------------------------------------------------------------------------- trace
-    def trace(self, n_probes: int = 64, method: str = "hutchinson", seed: int = 0, decouple: bool = True) -> dict:
+    def _exact_indices(self, exact) -> list[int]:
+        if exact is None:
+            return []
+        if exact == "auto":  # the last module's parameters (a classifier head), when they are few
+            last = self.names[-1].rsplit(".", 1)[0]
+            idx = [i for i, n in enumerate(self.names) if n.rsplit(".", 1)[0] == last]
+            return idx if sum(self.params[i].numel() for i in idx) <= EXACT_AUTO_MAX else []
+        wanted = set(exact)
+        unknown = wanted - set(self.names)
+        if unknown:
+            raise MpqlabError(f"exact: no parameters named {', '.join(sorted(unknown))} in this Hessian")
+        return [i for i, n in enumerate(self.names) if n in wanted]
+
+    def exact_diagonal(self, names: Sequence[str]) -> dict[str, float]:
+        """tr(H_pp) of each named parameter's diagonal block, exactly: one basis vector per entry, all pushed at once
+        (vmapped) through the part of each chunk's gradient graph that leads to these parameters: cheap for the
+        last layers, whose gradients depend on few operations; for an early layer it costs one pass per entry."""
+        idx = self._exact_indices(list(names))
+        if not idx:
+            return {}
+        d = sum(self.params[k].numel() for k in idx)
+        out = {self.names[k]: 0.0 for k in idx}
+        with preserved(self.model):
+            for i, w in enumerate(self.weights):
+                grads = self._chunk_graph(i)
+                basis, off = [], 0
+                for k in idx:
+                    p = self.params[k]
+                    e = torch.zeros(d, p.numel(), dtype=p.dtype, device=p.device)
+                    e[torch.arange(off, off + p.numel()), torch.arange(p.numel())] = 1
+                    basis.append(e.view(d, *p.shape))
+                    off += p.numel()
+                hv = torch.autograd.grad([grads[k] for k in idx], [self.params[k] for k in idx], basis,
+                                         retain_graph=True, is_grads_batched=True, allow_unused=True)
+                off = 0
+                for k, h in zip(idx, hv):
+                    n = self.params[k].numel()
+                    if h is not None:
+                        out[self.names[k]] += w * h.reshape(d, n)[torch.arange(off, off + n), torch.arange(n)].sum().item()
+                    off += n
+        return out
+
+    def trace(self, n_probes: int = 64, method: str = "hutchinson", seed: int = 0, decouple: bool = True,
+              exact=None) -> dict:
         """Trace estimate from ``n_probes`` passes of Hessian-vector products over the data.
 
         ``"hutchinson"`` (default): Rademacher probes; with ``decouple=True`` (default) each chunk of the data gets
         its own probe in every pass, sum_b w_b v_b^T H_b v_b: unbiased like v^T H v, same cost, lower variance
-        whenever the chunks' Hessians are aligned (benchmarks/hessian.py measures it on ResNet-20).
+        whenever the chunks' Hessians are aligned (benchmarks/hessian.py measures it on ResNet-20). The diagonal
+        blocks of the parameters in ``exact`` (names, or ``"auto"``: the last module's parameters if they have at
+        most 4,096 entries, a CIFAR classifier head) are taken exactly (:meth:`exact_diagonal`) with the probes zero
+        there, which removes those blocks and their couplings to the rest from the variance. Off by default: on
+        ResNet-20 the head's share of the decoupled variance measured nil (sd 278 vs 276, benchmarks/hessian.py).
         ``"hutch++"`` (Meyer et al., 2021): a third of the passes find the dominant subspace Q, whose trace is taken
-        exactly; the rest estimate the trace of the deflated (I - QQ^T) H (I - QQ^T), decoupled as above.
-        One chunk (or ``decouple=False``) gives the textbook estimators.
-        Returns {"trace", "std_error" (of the stochastic part), "samples", "hvps" (passes), "time_s", "method"}."""
+        exactly; the rest estimate the trace of the deflated (I - QQ^T) H (I - QQ^T), decoupled as above (``exact``
+        is not used).
+        One chunk, ``decouple=False`` and ``exact=None`` give the textbook estimators.
+        Returns {"trace", "std_error" (of the stochastic part), "samples", "hvps" (passes), "time_s", "method",
+        "decoupled", "exact_part", "exact_params", "exact_time_s"}."""
         if self.backend == "pyhessian":
             return self._pyhessian("trace", n_probes=n_probes, seed=seed)
         t0, n0 = time.time(), self.n_hvp
         g = torch.Generator().manual_seed(seed)
+        decoupled = decouple and len(self.chunks) > 1
         if method == "hutchinson":
-            samples = self._quadratic_samples(n_probes, g, decouple)
-            est = float(np.mean(samples))
+            idx = self._exact_indices(exact)
+            names = [self.names[k] for k in idx]
+            exact_part = sum(self.exact_diagonal(names).values())
+            t_exact = time.time() - t0
+            samples = self._quadratic_samples(n_probes, g, decouple, project=_zeroing(idx))
+            est = exact_part + float(np.mean(samples))
             se = float(np.std(samples, ddof=1) / math.sqrt(len(samples))) if len(samples) > 1 else float("nan")
             return {"trace": est, "std_error": se, "samples": samples, "hvps": round(self.n_hvp - n0, 6),
-                    "time_s": time.time() - t0, "method": method, "decoupled": decouple and len(self.chunks) > 1}
+                    "time_s": time.time() - t0, "method": method, "decoupled": decoupled, "exact_part": exact_part,
+                    "exact_params": names, "exact_time_s": t_exact}
         if method != "hutch++":
             raise MpqlabError(f"unknown trace method {method!r}; use 'hutchinson' or 'hutch++'")
         m = max(3, n_probes) // 3
@@ -326,28 +399,30 @@ class Hessian:
         Q, _ = torch.linalg.qr(AS)
         Qv = [V.unflatten(Q[:, j], self.params) for j in range(Q.shape[1])]
         AQ = torch.stack([V.flatten(v) for v in self._hvp_many(Qv)], 1)
-        exact = torch.trace(Q.T @ AQ).item()
+        low_rank = torch.trace(Q.T @ AQ).item()
 
         def deflate(v):
             f = V.flatten(v)
             return V.unflatten(f - Q @ (Q.T @ f), self.params)
 
         samples = self._quadratic_samples(m, g, decouple, project=deflate)
-        est = exact + float(np.mean(samples))
+        est = low_rank + float(np.mean(samples))
         se = float(np.std(samples, ddof=1) / math.sqrt(m)) if m > 1 else float("nan")
-        return {"trace": est, "std_error": se, "samples": samples, "low_rank_part": exact,
+        return {"trace": est, "std_error": se, "samples": samples, "low_rank_part": low_rank,
                 "hvps": round(self.n_hvp - n0, 6), "time_s": time.time() - t0, "method": method,
-                "decoupled": decouple and len(self.chunks) > 1}
+                "decoupled": decoupled}
 
-    def layer_traces(self, n_probes: int = 32, seed: int = 0, decouple: bool = True) -> dict:
+    def layer_traces(self, n_probes: int = 32, seed: int = 0, decouple: bool = True, exact=None) -> dict:
         """Per-layer trace of the diagonal Hessian block, tr(H_ll), from Rademacher probes
-        (E[v_l^T (H v)_l] = tr(H_ll)), decoupled over chunks as in :meth:`trace`. Keys are module names
-        (parameters of one module are summed)."""
+        (E[v_l^T (H v)_l] = tr(H_ll)), decoupled over chunks and with the ``exact`` blocks taken exactly, as in
+        :meth:`trace`. Keys are module names (parameters of one module are summed)."""
         g = torch.Generator().manual_seed(seed)
+        idx = self._exact_indices(exact)
+        exact_vals = self.exact_diagonal([self.names[k] for k in idx])
         sums: dict[str, list[float]] = {}
-        for sample in self._quadratic_samples(n_probes, g, decouple, per_layer=True):
+        for sample in self._quadratic_samples(n_probes, g, decouple, project=_zeroing(idx), per_layer=True):
             per: dict[str, float] = {}
-            for name, val in sample.items():
+            for name, val in {**sample, **exact_vals}.items():
                 layer = name.rsplit(".", 1)[0]
                 per[layer] = per.get(layer, 0.0) + val
             for k, val in per.items():

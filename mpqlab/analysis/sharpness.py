@@ -4,7 +4,7 @@
   approximation of ``max_{||delta|| <= rho} L``), averaged over batches: the paper's h at a fixed rho.
 - ``worst_case``: the loss increase after ``steps`` projected gradient-ascent steps inside the rho-ball
   (a tighter lower bound on the true worst case than one step).
-- ``sigma_max`` (top Hessian eigenvalue) and ``trace`` (Hutch++), from :class:`~mpqlab.analysis.hessian.Hessian`.
+- ``sigma_max`` (top Hessian eigenvalue, Lanczos) and ``trace`` (Hutchinson, decoupled probes), from :class:`~mpqlab.analysis.hessian.Hessian`.
 
 Perturbations move the latent weights (network weights, BatchNorm, biases; not quantizer steps or clips); the
 model is evaluated in eval mode and restored exactly afterwards.
