@@ -131,7 +131,8 @@ def pareto(df, x: str = "bitops", y: str = "top1", color: str = "method", symbol
     g["ys"] = g["ys"].fillna(0.0)
     labels = len(g) <= 8 if labels is None else labels
     kinds = sorted(g[symbol].astype(str).unique()) if symbol else []
-    colors = {k: c for k, c in zip(sorted(g[color].astype(str).unique()), _colors() * 4)}
+    palette = _colors()
+    colors = {k: palette[i % len(palette)] for i, k in enumerate(sorted(g[color].astype(str).unique()))}
     fig = go.Figure()
     for _, r in g.iterrows():
         name = str(r[color]) + (f" · {r[symbol]}" if symbol else "")

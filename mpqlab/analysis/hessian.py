@@ -109,6 +109,10 @@ def _zeroing(idx: Sequence[int]):
     return lambda v: [torch.zeros_like(t) if j in skip else t for j, t in enumerate(v)]
 
 
+def _tridiagonal(alphas, betas) -> np.ndarray:
+    return np.diag(alphas) + np.diag(betas, 1) + np.diag(betas, -1)
+
+
 def _split(batches, size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return [(x[i:i + size], y[i:i + size]) for x, y in batches for i in range(0, len(y), size)]
 
@@ -190,14 +194,18 @@ class Hessian:
         hv = torch.autograd.grad(grads, self.params, stacked, retain_graph=True, is_grads_batched=True)
         return [[h[k].detach() for h in hv] for k in range(len(vs))]
 
+    def _weighted_hvps(self, vs: Sequence[list[torch.Tensor]]) -> list[list[torch.Tensor]]:
+        """H v = sum_b w_b H_b v for each vector of ``vs``; call inside ``preserved(self.model)``."""
+        out = None
+        for i, w in enumerate(self.weights):
+            res = [[w * h for h in r] for r in self._chunk_hvps(i, vs)]
+            out = res if out is None else [[a + b for a, b in zip(o, r)] for o, r in zip(out, res)]
+        return out
+
     def hvp_block(self, vs: Sequence[list[torch.Tensor]]) -> list[list[torch.Tensor]]:
         """H v for a list of vectors (each a list of tensors shaped like the parameters)."""
-        out = None
         with preserved(self.model):
-            for i, w in enumerate(self.weights):
-                res = [[w * h for h in r] for r in self._chunk_hvps(i, vs)]
-                out = res if out is None else [[a + b for a, b in zip(o, r)] for o, r in zip(out, res)]
-        return out
+            return self._weighted_hvps(vs)
 
     def hvp(self, v: list[torch.Tensor]) -> list[torch.Tensor]:
         return self.hvp_block([v])[0]
@@ -236,11 +244,7 @@ class Hessian:
                         fold(vs, self._chunk_hvps(i, vs), w, acc)
                 else:
                     vs = [prep(V.rademacher(self.params, g)) for _ in range(k)]
-                    total = None
-                    for i, w in enumerate(self.weights):
-                        res = [[w * h for h in r] for r in self._chunk_hvps(i, vs)]
-                        total = res if total is None else [[a + b for a, b in zip(o, r)] for o, r in zip(total, res)]
-                    fold(vs, total, 1.0, acc)
+                    fold(vs, self._weighted_hvps(vs), 1.0, acc)
                 samples += acc
         return samples
 
@@ -286,25 +290,19 @@ class Hessian:
     def _eig_lanczos(self, top_k: int, max_iter: int, tol: float, seed: int) -> dict:
         t0, n0 = time.time(), self.n_hvp
         g = torch.Generator().manual_seed(seed)
-        basis, alphas, betas = [V.normalize(V.gaussian(self.params, g))], [], []
-        steps = min(max(max_iter, top_k), self.dim)
-        for j in range(steps):
-            hv = self.hvp(basis[-1])
-            alphas.append(V.dot(hv, basis[-1]).item())
-            w = V.axpy(-alphas[-1], basis[-1], hv)
-            if j > 0:
-                w = V.axpy(-betas[-1], basis[-2], w)
-            w = V.orthogonalize(V.orthogonalize(w, basis), basis)  # twice: keeps the basis orthonormal in float32
-            beta = V.norm(w).item()
-            T = np.diag(alphas) + np.diag(betas, 1) + np.diag(betas, -1)
-            theta, S = np.linalg.eigh(T)
+        ritz = {}
+
+        def converged(alphas, betas, beta):
+            theta, S = np.linalg.eigh(_tridiagonal(alphas, betas))
             order = np.argsort(-np.abs(theta))[:top_k]
             resid = np.abs(beta * S[-1, order])
+            ritz.update(theta=theta, S=S, order=order, resid=resid)
             done = len(alphas) >= top_k and bool(np.all(resid <= tol * np.abs(theta[order])))
-            if done or beta < 1e-12 * max(1.0, np.abs(theta).max()) or j == steps - 1:
-                break
-            betas.append(beta)
-            basis.append(V.scale(1.0 / beta, w))
+            return done or beta < 1e-12 * max(1.0, np.abs(theta).max())
+
+        alphas, _, basis = self._lanczos_run(V.normalize(V.gaussian(self.params, g)),
+                                             min(max(max_iter, top_k), self.dim), converged)
+        theta, S, order, resid = ritz["theta"], ritz["S"], ritz["order"], ritz["resid"]
         vecs = []
         for i in order:
             u = [torch.zeros_like(p) for p in self.params]
@@ -338,16 +336,16 @@ class Hessian:
             return {}
         d = sum(self.params[k].numel() for k in idx)
         out = {self.names[k]: 0.0 for k in idx}
+        basis, off = [], 0  # row j of the stacked basis is the unit vector of entry j
+        for k in idx:
+            p = self.params[k]
+            e = torch.zeros(d, p.numel(), dtype=p.dtype, device=p.device)
+            e[torch.arange(off, off + p.numel()), torch.arange(p.numel())] = 1
+            basis.append(e.view(d, *p.shape))
+            off += p.numel()
         with preserved(self.model):
             for i, w in enumerate(self.weights):
                 grads = self._chunk_graph(i)
-                basis, off = [], 0
-                for k in idx:
-                    p = self.params[k]
-                    e = torch.zeros(d, p.numel(), dtype=p.dtype, device=p.device)
-                    e[torch.arange(off, off + p.numel()), torch.arange(p.numel())] = 1
-                    basis.append(e.view(d, *p.shape))
-                    off += p.numel()
                 hv = torch.autograd.grad([grads[k] for k in idx], [self.params[k] for k in idx], basis,
                                          retain_graph=True, is_grads_batched=True, allow_unused=True)
                 off = 0
@@ -430,27 +428,32 @@ class Hessian:
         return {k: float(np.mean(v)) for k, v in sums.items()}
 
     # ------------------------------------------------------------------------------------------ density
+    def _lanczos_run(self, v: list[torch.Tensor], steps: int, stop) -> tuple[list[float], list[float], list]:
+        """Lanczos from the unit vector ``v``, at most ``steps`` products, with full re-orthogonalisation (twice:
+        keeps the basis orthonormal in float32). After each product ``stop(alphas, betas, beta)``, with beta the
+        norm of the next residual, says whether to end. Returns (alphas, betas, basis); len(betas) = len(alphas) - 1."""
+        basis, alphas, betas = [v], [], []
+        for j in range(steps):
+            hv = self.hvp(basis[-1])
+            alphas.append(V.dot(hv, basis[-1]).item())
+            w = V.axpy(-alphas[-1], basis[-1], hv)
+            if j > 0:
+                w = V.axpy(-betas[-1], basis[-2], w)
+            w = V.orthogonalize(V.orthogonalize(w, basis), basis)
+            beta = V.norm(w).item()
+            if stop(alphas, betas, beta) or j == steps - 1:
+                break
+            betas.append(beta)
+            basis.append(V.scale(1.0 / beta, w))
+        return alphas, betas, basis
+
     def lanczos(self, iters: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Lanczos tridiagonalisation from a Rademacher start vector (full re-orthogonalisation).
         Returns (alphas, betas)."""
         g = torch.Generator().manual_seed(seed)
-        v = V.normalize(V.rademacher(self.params, g))
-        basis, alphas, betas = [v], [], []
-        w = None
-        for i in range(min(iters, self.dim)):
-            hv = self.hvp(basis[-1])
-            a = V.dot(hv, basis[-1]).item()
-            alphas.append(a)
-            w = V.axpy(-a, basis[-1], hv)
-            if i > 0:
-                w = V.axpy(-betas[-1], basis[-2], w)
-            w = V.orthogonalize(w, basis)
-            b = V.norm(w).item()
-            if i == min(iters, self.dim) - 1 or b < 1e-10:
-                break
-            betas.append(b)
-            basis.append(V.scale(1.0 / b, w))
-        return np.array(alphas), np.array(betas[: len(alphas) - 1])
+        alphas, betas, _ = self._lanczos_run(V.normalize(V.rademacher(self.params, g)), min(iters, self.dim),
+                                             lambda a, b, beta: beta < 1e-10)
+        return np.array(alphas), np.array(betas)
 
     def density(self, iters: int = 50, n_v: int = 1, seed: int = 0) -> dict:
         """Spectral density by stochastic Lanczos quadrature: Ritz values (nodes) and weights (squared first
@@ -461,9 +464,7 @@ class Hessian:
         t0, n0 = time.time(), self.n_hvp
         nodes, weights = [], []
         for k in range(n_v):
-            a, b = self.lanczos(iters, seed + k)
-            T = np.diag(a) + np.diag(b, 1) + np.diag(b, -1)
-            evals, evecs = np.linalg.eigh(T)
+            evals, evecs = np.linalg.eigh(_tridiagonal(*self.lanczos(iters, seed + k)))
             nodes.append(evals.tolist())
             weights.append((evecs[0] ** 2).tolist())
         return {"nodes": nodes, "weights": weights, "hvps": self.n_hvp - n0, "time_s": time.time() - t0}
