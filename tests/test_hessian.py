@@ -215,6 +215,38 @@ def test_batch_statistics_keep_the_data_whole():
     assert len(Hessian(m, (x, y), chunk_size=4).chunks) == 2
 
 
+def test_products_equal_pyhessians_on_a_quantized_model():
+    """The same probe through PyHessian's product and mpqlab's (one graph, and chunks): the same vector, so the two
+    backends' trace samples differ only by their random probes."""
+    from pyhessian import hessian as PyHessian
+    from pyhessian.utils import hessian_vector_product
+
+    from mpqlab.quant import calibrate, quantize_model
+
+    torch.manual_seed(0)
+    m = TinyNet().eval()
+    x, y = torch.randn(16, 3, 8, 8), torch.randint(0, 3, (16,))
+    quantize_model(m, {"conv1": (8, 8), "conv2": (4, 4), "conv3": (4, 4), "fc": (8, 8)})
+    calibrate(m, [x])
+    whole, chunked = Hessian(m, (x, y), chunk_size=16), Hessian(m, (x, y), chunk_size=4)
+    chosen = {id(p) for p in whole.params}
+    frozen = [p for p in m.parameters() if p.requires_grad and id(p) not in chosen]
+    for p in frozen:
+        p.requires_grad_(False)
+    try:
+        py = PyHessian(m, F.cross_entropy, data=(x, y), cuda=False)
+        v = [torch.randn_like(p) for p in whole.params]
+        theirs = torch.cat([t.flatten() for t in hessian_vector_product(py.gradsH, py.params, v)])
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
+        for p in m.parameters():
+            p.grad = None
+    assert [p.shape for p in py.params] == [p.shape for p in whole.params]
+    assert torch.equal(torch.cat([t.flatten() for t in whole.hvp(v)]), theirs)  # bit for bit
+    assert torch.allclose(torch.cat([t.flatten() for t in chunked.hvp(v)]), theirs, rtol=1e-4, atol=1e-6)
+
+
 def test_quantized_model_hessian_through_the_fake_quantizers():
     from mpqlab.quant import calibrate, quantize_model
 

@@ -140,9 +140,9 @@ class Hessian:
         # chunk's share of the samples (the loss is a per-chunk mean), and the trace uses independent probes per
         # chunk (see trace()). CPU default 16: on ResNet-20 / 256 CIFAR-10 images (1 thread) a pass over chunks of
         # 16 costs 1.46 s against 1.49 s for pyhessian's single graph, and the decoupled trace sample's standard
-        # deviation is 276 against 496 for one shared probe (334 with chunks of 32, 296 with chunks of 8, whose pass
-        # costs 1.8 s) (benchmarks/hessian.py, benchmarks/hessian_blocks.py). The CUDA default (256) is a guess:
-        # not measured, no GPU was available.
+        # deviation is 276 against 496 for one shared probe (benchmarks/hessian.py; chunks of 32 gave 334 in an
+        # earlier run of it); smaller chunks cost more per pass (benchmarks/hessian_blocks.py). The CUDA default
+        # (256) is a guess: not measured, no GPU was available.
         # A model whose BatchNorm uses batch statistics (train mode) couples the samples: its data is not split.
         coupled = _uses_batch_statistics(model)
         if chunk_size is not None:
