@@ -21,7 +21,7 @@ from .commands import (cost_command, eval_command, hessian_command, landscape_co
 def cmd_train(a):
     _print(train_command(a.model, a.data, a.out, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, seed=a.seed,
                          schedule=a.schedule, label_smoothing=a.label_smoothing, subset=a.subset, root=a.root,
-                         device=a.device, argv=sys.argv), a.json)
+                         device=a.device, argv=sys.argv, cutout=a.cutout), a.json)
 
 
 def _quickstart(out, epochs, smoke):
@@ -73,6 +73,7 @@ def main(argv=None):
     t.add_argument("--schedule", default="onecycle", choices=["onecycle", "cosine", "constant"])
     t.add_argument("--label-smoothing", type=float, default=0.0)
     t.add_argument("--subset", type=int, default=None, help="class-balanced subset of the training set")
+    t.add_argument("--cutout", type=int, default=0, help="Cutout square size in pixels (0: off; 16 for CIFAR-10)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", required=True, help="checkpoint path, NAME.safetensors (card NAME.json beside it)")
     t.set_defaults(fn=cmd_train)

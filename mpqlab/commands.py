@@ -26,7 +26,7 @@ def load_splits(data: str, root=None, subset: int | None = None, seed: int = 0):
 
 def train_command(model: str, data: str, out: str, epochs: int = 30, batch_size: int = 128, lr: float = 0.2,
                   seed: int = 0, schedule: str = "onecycle", label_smoothing: float = 0.0, subset: int | None = None,
-                  root=None, device="cpu", argv=None) -> dict:
+                  root=None, device="cpu", argv=None, cutout: int = 0) -> dict:
     """Train ``model`` in full precision on ``data`` and write ``out`` (.safetensors) with its card."""
     from .train import init_distributed
 
@@ -41,12 +41,12 @@ def train_command(model: str, data: str, out: str, epochs: int = 30, batch_size:
     net = create_model(model, num_classes=train.num_classes)
     run_dir = Path(str(out)[: -len(".safetensors")] + ".run")
     res = fit(net, train, test, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, schedule=schedule,
-              label_smoothing=label_smoothing, out_dir=run_dir, device=device,
+              label_smoothing=label_smoothing, out_dir=run_dir, device=device, cutout=cutout,
               config={"model": model, "data": data, "subset": subset})
     ev = evaluate(net, test, device=device)
     card = {"model": model, "num_classes": train.num_classes, "dataset": data, "train_size": len(train),
             "subset": subset, "epochs": epochs, "batch_size": batch_size, "lr": lr, "schedule": schedule,
-            "label_smoothing": label_smoothing, "seed": seed, "test_top1": round(ev["top1"], 2),
+            "label_smoothing": label_smoothing, "cutout": cutout, "seed": seed, "test_top1": round(ev["top1"], 2),
             "test_loss": round(ev["loss"], 4), "test_n": ev["n"], "train_time_s": round(res["train_time_s"], 1),
             "command": " ".join(["mpqlab"] + list((argv or [])[1:])) if argv else None,
             "mpqlab_version": __version__, "torch": torch.__version__, "machine": platform.processor() or platform.machine(),

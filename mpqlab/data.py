@@ -127,6 +127,22 @@ def random_crop_flip(x: torch.Tensor, generator: torch.Generator | None = None, 
     return out
 
 
+def cutout_params(n: int, generator: torch.Generator, size: int, h: int, w: int):
+    """Random square centres (row, column) for Cutout, anywhere in the image (the square may be clipped)."""
+    return torch.randint(0, h, (n,), generator=generator), torch.randint(0, w, (n,), generator=generator)
+
+
+def cutout(x: torch.Tensor, centres, size: int, fill: torch.Tensor) -> torch.Tensor:
+    """Cutout (DeVries & Taylor, 2017): a ``size`` x ``size`` square around each sample's centre is set to
+    ``fill`` (uint8 per channel: the dataset mean, i.e. zero after standardisation). Returns a new batch."""
+    b, c, h, w = x.shape
+    cy, cx = centres
+    rows, cols = torch.arange(h), torch.arange(w)
+    top, left = (cy - size // 2)[:, None], (cx - size // 2)[:, None]
+    inside = (((rows >= top) & (rows < top + size))[:, :, None] & ((cols >= left) & (cols < left + size))[:, None, :])
+    return torch.where(inside[:, None], fill.view(1, -1, 1, 1).to(x.dtype), x)
+
+
 class TensorLoader:
     """Batches from a :class:`TensorData`: shuffled and augmented when ``train``; sharded over ``world_size``.
 
@@ -136,7 +152,7 @@ class TensorLoader:
 
     def __init__(self, data: TensorData, batch_size: int, train: bool, seed: int = 0, augment: bool | None = None,
                  drop_last: bool | None = None, device="cpu", rank: int = 0, world_size: int = 1,
-                 max_batches: int | None = None):
+                 max_batches: int | None = None, cutout: int = 0):
         if batch_size <= 0:
             raise MpqlabError(f"batch_size must be positive, got {batch_size}")
         self.data, self.batch_size, self.train, self.seed = data, batch_size, train, seed
@@ -144,6 +160,9 @@ class TensorLoader:
         self.drop_last = train if drop_last is None else drop_last
         self.device, self.rank, self.world_size = torch.device(device), rank, world_size
         self.max_batches, self.epoch = max_batches, 0
+        if cutout < 0 or cutout > min(data.images.shape[-2:]):
+            raise MpqlabError(f"cutout must be between 0 and the image size {min(data.images.shape[-2:])}, got {cutout}")
+        self.cutout = cutout
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -178,21 +197,30 @@ class TensorLoader:
         if self.augment:  # drawn per global position, so sharding does not change any sample's augmentation
             g = torch.Generator().manual_seed(self.seed * 7919 + self.epoch + 1)
             oy, ox, flip = crop_flip_params(len(order), g)
+            if self.cutout:  # its own stream, so crops and flips do not depend on whether Cutout is on
+                gc = torch.Generator().manual_seed(self.seed * 7907 + self.epoch + 2)
+                cy, cx = cutout_params(len(order), gc, self.cutout, *self.data.images.shape[-2:])
+                fill = torch.tensor([round(255 * m) for m in self.data.mean], dtype=torch.uint8)
         for i in range(len(self)):
             p = pos[i * self.batch_size:(i + 1) * self.batch_size]
             j = order[p]
             x = self.data.images[j]
             if self.augment:
                 x = random_crop_flip(x, params=(oy[p], ox[p], flip[p]))
+                if self.cutout:
+                    x = cutout(x, (cy[p], cx[p]), self.cutout, fill)
             yield self.data.normalize(x.to(self.device, non_blocking=True)), self.data.labels[j].to(self.device)
 
 
 def make_loader(data, batch_size: int, train: bool, seed: int = 0, device="cpu", rank: int = 0,
-                world_size: int = 1, max_batches: int | None = None, num_workers: int = 2):
-    """A loader for any dataset :func:`create_dataset` returns (in-memory tensors or an ``ImageFolder``)."""
+                world_size: int = 1, max_batches: int | None = None, num_workers: int = 2, cutout: int = 0):
+    """A loader for any dataset :func:`create_dataset` returns (in-memory tensors or an ``ImageFolder``);
+    ``cutout`` > 0 adds Cutout squares of that size to training batches (in-memory data only)."""
     if isinstance(data, TensorData):
         return TensorLoader(data, batch_size, train, seed=seed, device=device, rank=rank, world_size=world_size,
-                            max_batches=max_batches)
+                            max_batches=max_batches, cutout=cutout)
+    if cutout:
+        raise MpqlabError("cutout is implemented for in-memory datasets only (cifar10, fashion-mnist, ...)")
     return _FolderLoader(data, batch_size, train, seed, device, rank, world_size, max_batches, num_workers)
 
 

@@ -100,7 +100,7 @@ def fit(model: nn.Module, train_data, test_data=None, *, epochs: int = 30, batch
         momentum: float = 0.9, weight_decay: float = 5e-4, schedule: str = "onecycle", label_smoothing: float = 0.0,
         out_dir: str | os.PathLike | None = None, seed: int = 0, device="cpu", show_progress: bool = True,
         max_batches: int | None = None, eval_every: int = 1, config: dict | None = None,
-        stop_after_epochs: int | None = None, channels_last: bool = True) -> dict:
+        stop_after_epochs: int | None = None, channels_last: bool = True, cutout: int = 0) -> dict:
     """Train ``model`` in place; returns the final metrics. With ``out_dir`` the run checkpoints after every
     epoch and a rerun with the same ``config`` resumes where it stopped (``stop_after_epochs`` stops early on
     purpose, for tests of resumption)."""
@@ -118,7 +118,7 @@ def fit(model: nn.Module, train_data, test_data=None, *, epochs: int = 30, batch
 
         net = DDP(model, device_ids=[torch.cuda.current_device()] if device.type == "cuda" else None)
     loader = make_loader(train_data, batch_size, train=True, seed=seed, device=device, rank=rank, world_size=world,
-                         max_batches=max_batches)
+                         max_batches=max_batches, cutout=cutout)
     steps = len(loader)
     if steps == 0:
         raise MpqlabError(f"training set of {len(train_data)} samples gives no batch of {batch_size}")
@@ -128,6 +128,8 @@ def fit(model: nn.Module, train_data, test_data=None, *, epochs: int = 30, batch
     out = Path(out_dir) if out_dir else None
     config = dict(config or {}, epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule, seed=seed,
                   weight_decay=weight_decay, label_smoothing=label_smoothing, world_size=world)
+    if cutout:  # only when on, so run folders made before the option existed still resume
+        config["cutout"] = cutout
     if out and (out / "state.pt").is_file():
         state = load_state(out / "state.pt", "training state")
         saved = json.loads(state["config"])

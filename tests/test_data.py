@@ -137,3 +137,16 @@ def test_tensor_loader_epochs_and_shards_are_reproducible():
     assert len(s0) == len(s1) == 5
     x, _ = next(iter(TensorLoader(d, 8, train=False)))
     assert torch.allclose(x, d.normalize(d.images[:8]))
+
+
+def test_cutout_blanks_one_square_per_sample_and_leaves_crops_unchanged():
+    data = create_dataset("synthetic", n=64)
+    plain = next(iter(TensorLoader(data, 64, train=True, seed=3)))[0]
+    cut = next(iter(TensorLoader(data, 64, train=True, seed=3, cutout=8)))[0]
+    changed = (plain != cut).any(1)  # [B, H, W] pixels Cutout touched
+    fill = (torch.tensor([round(255 * m) for m in data.mean]) / 255.0 - torch.tensor(data.mean)) / torch.tensor(data.std)
+    assert torch.allclose(cut.permute(0, 2, 3, 1)[changed], fill.expand(int(changed.sum()), 3), atol=1e-6)
+    rows, cols = changed.any(2).sum(1), changed.any(1).sum(1)
+    assert (rows <= 8).all() and (cols <= 8).all() and changed.flatten(1).any(1).float().mean() > 0.9
+    with pytest.raises(MpqlabError, match="cutout"):
+        TensorLoader(data, 64, train=True, cutout=33)

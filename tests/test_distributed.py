@@ -11,17 +11,23 @@ from conftest import REPO
 
 
 def test_train_under_torchrun_two_cpu_processes(tmp_path):
+    """Two gloo processes train together. What is asserted holds for any float rounding: the signal dominates
+    (4 epochs at lr 0.05 on learnable synthetic data; over seeds 0, 2, 3 the train loss fell from 2.0-2.2 to
+    0.14-0.42 and test top-1 reached 86-99 %), so the margins below are several times the seed-to-seed spread."""
     torchrun = Path(sys.executable).parent / "torchrun"
     env = dict(os.environ, OMP_NUM_THREADS="1", MPQLAB_COMPILE="0", PYTHONPATH=str(REPO))
     out = tmp_path / "m.safetensors"
     p = subprocess.run([str(torchrun), "--nproc_per_node", "2", "-m", "mpqlab.cli", "train", "--model", "resnet20",
-                        "--data", "synthetic", "--epochs", "2", "--batch-size", "32", "--out", str(out), "--json"],
+                        "--data", "synthetic", "--epochs", "4", "--lr", "0.05", "--batch-size", "32", "--out", str(out),
+                        "--json"],
                        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr[-2000:]
     card = json.loads(out.with_suffix(".json").read_text())
     assert card["world_size"] == 2 and out.is_file()
     hist = [json.loads(l) for l in (tmp_path / "m.run" / "metrics.jsonl").read_text().splitlines()]
-    assert len(hist) == 2 and hist[1]["train_loss"] < hist[0]["train_loss"]
+    assert len(hist) == 4
+    assert hist[-1]["train_loss"] < 0.5 * hist[0]["train_loss"], [h["train_loss"] for h in hist]
+    assert card["test_top1"] >= 40.0, card["test_top1"]  # chance is 10 %
 
 
 def _search_pair(tmp_path, extra, tag):
