@@ -5,7 +5,7 @@ from mpqlab.cost import bitops
 from mpqlab.errors import MpqlabError
 from mpqlab.policy import Policy
 from mpqlab.search import SearchConfig, read_metrics, read_softmaxes, run
-from mpqlab.search.budget import most_probable_policy
+from mpqlab.search.budget import final_policy
 from mpqlab.search.hawq import solve_ilp
 
 
@@ -29,9 +29,10 @@ def test_final_policy_is_the_argmax_when_it_fits_else_the_most_probable_one_that
     fixed = 10 * 64
     budget = fixed + 100 * 16 + 100 * 16  # uniform W4A4 over a and b
     fits = {"first": (8, 8), "a": (4, 4), "b": (4, 4)}
-    assert most_probable_policy(fits, soft, table, budget, [2, 4, 8], [2, 4, 8]) == (fits, [])
+    for repair in ("fewest", "most_probable"):
+        assert final_policy(fits, soft, table, budget, [2, 4, 8], [2, 4, 8], repair=repair) == (fits, [])
     argmax = {"first": (8, 8), "a": (8, 8), "b": (8, 8)}
-    new, changes = most_probable_policy(argmax, soft, table, budget, [2, 4, 8], [2, 4, 8])
+    new, changes = final_policy(argmax, soft, table, budget, [2, 4, 8], [2, 4, 8], repair="most_probable")
     assert 0.98 * budget <= bitops(table, new) <= budget and new["first"] == (8, 8)
     # by hand: products w*a summing to 32 (= 16 + 16); a at W8A2 (0.7 * 0.15) with b at W2A8 (0.3 * 0.8) has
     # likelihood 0.0252, more than W2A8/W2A8 (0.0156), W8A2/W8A2 (0.0042) or W4A4/W4A4 (0.0012)
@@ -40,6 +41,28 @@ def test_final_policy_is_the_argmax_when_it_fits_else_the_most_probable_one_that
                key=lambda p: soft["a"]["w"][[2, 4, 8].index(p[0][0])] * soft["a"]["a"][[2, 4, 8].index(p[0][1])]
                * soft["b"]["w"][[2, 4, 8].index(p[1][0])] * soft["b"]["a"][[2, 4, 8].index(p[1][1])])
     assert (new["a"], new["b"]) == best == ((8, 2), (2, 8)) and len(changes) == 2
+
+
+def test_fewest_repair_changes_the_fewest_layers_then_keeps_the_most_probable():
+    """Four layers of equal MACs, argmax W8A8 W4A4 W4A4 W4A4 against a budget of uniform W4A4 (w * a summing to
+    64). 'a' must move. By hand: the most probable repair takes 'a' to W8A4 (0.16) and two near-flat layers
+    down to W4A2 or W2A4 (0.108 each): likelihood 2.4e-4 against 8.7e-5 for moving 'a' alone to W8A2: 3
+    layers; the fewest repair changes 'a' only."""
+    table = {n: {"macs": 100} for n in "abcd"}
+    flat = {"w": [0.3, 0.36, 0.34], "a": [0.3, 0.36, 0.34]}  # near-flat: the most probable choice is W4A4
+    soft = {"a": {"w": [0.05, 0.15, 0.8], "a": [0.05, 0.2, 0.75]}, "b": flat, "c": flat, "d": flat}
+    argmax = {"a": (8, 8), "b": (4, 4), "c": (4, 4), "d": (4, 4)}
+    budget = 4 * 100 * 16
+    new, changes = final_policy(argmax, soft, table, budget, [2, 4, 8], [2, 4, 8], repair="fewest")
+    assert 0.98 * budget <= bitops(table, new) <= budget
+    assert len(changes) == 1 and changes[0].startswith("a:")
+    # brute force over 'a' alone: products w * a <= 16 with the others kept, within [0.98 B, B] -> exactly 16;
+    # the most probable such pair for 'a' is W8A2 (0.8 * 0.05 = 0.04) over W2A8 (0.0375) and W4A4 (0.03)
+    assert new["a"] == (8, 2)
+    mp, mp_changes = final_policy(argmax, soft, table, budget, [2, 4, 8], [2, 4, 8], repair="most_probable")
+    assert len(mp_changes) == 3 and mp["a"] == (8, 4)
+    with pytest.raises(MpqlabError, match="repair"):
+        final_policy(argmax, soft, table, budget, [2, 4, 8], [2, 4, 8], repair="nearest")
 
 
 def _cfg(**kw):

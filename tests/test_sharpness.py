@@ -6,7 +6,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from conftest import TinyNet
-from mpqlab.sharpness import ASGA, GSAM, SAM, adaptive_radius, frozen_bn_stats
+from mpqlab.sharpness import ASGA, GSAM, SAM, adaptive_radius, curvature_radius, frozen_bn_stats
 
 
 def _setup(seed=0):
@@ -92,12 +92,13 @@ def test_adaptive_radius_follows_its_formula():
     assert adaptive_radius(5.0, 0.1) == 0.1
     assert adaptive_radius(0.0, 0.1, rho_min=0.01) == 0.01
     m, x, y = _setup()
-    opt = ASGA(m.parameters(), torch.optim.SGD, rho=0.05, rho_max=0.5, rho_min=0.0, lr=0.01)
+    opt = ASGA(m.parameters(), torch.optim.SGD, rho=0.05, rho_max=0.5, rho_min=0.0, radius="adaptive", lr=0.01)
     _two_pass(opt, m, x, y)
     h = opt.last["h"]
     assert h == pytest.approx(max(opt.last["loss_p"] - opt.last["loss"], 0))
     assert opt.current_rho() == pytest.approx(min(0.5, math.log1p(h)))
-    opt2 = ASGA(m.parameters(), torch.optim.SGD, rho=0.05, rho_max=0.5, rho_min=0.0, h_ema=0.9, lr=0.01)
+    opt2 = ASGA(m.parameters(), torch.optim.SGD, rho=0.05, rho_max=0.5, rho_min=0.0, h_ema=0.9, radius="adaptive",
+                lr=0.01)
     opt2._update_radius(0.2)
     opt2._update_radius(0.0)
     assert opt2.current_rho() == pytest.approx(math.log1p(0.9 * 0.2))
@@ -152,3 +153,59 @@ def test_state_dict_roundtrip_keeps_radius_and_momentum():
     opt2.load_state_dict(sd)
     assert opt2.current_rho() == opt.current_rho()
     assert opt2.base_optimizer.state_dict()["state"].keys() == opt.base_optimizer.state_dict()["state"].keys()
+
+
+def _quadratic_steps(opt, theta, hess, tilt, steps):
+    """Two-pass steps on L = 1/2 theta^T H theta + tilt^T theta (float64); returns the radii used."""
+    rhos = []
+    for _ in range(steps):
+        loss = 0.5 * theta @ hess @ theta + tilt @ theta
+        loss.backward()
+        opt.first_step(loss.detach(), zero_grad=True)
+        lp = 0.5 * theta @ hess @ theta + tilt @ theta
+        lp.backward()
+        rhos.append(opt.last["rho"])
+        opt.second_step(lp.detach(), zero_grad=True)
+    return rhos
+
+
+def test_curvature_estimate_is_exact_on_a_quadratic():
+    torch.manual_seed(0)
+    hess = torch.diag(torch.tensor([1.0, 2.0, 5.0, 10.0, 50.0], dtype=torch.float64))
+    theta = nn.Parameter(torch.randn(5, dtype=torch.float64))
+    g = hess @ theta.detach()
+    opt = ASGA([theta], torch.optim.SGD, rho=0.05, beta=0.001, lr=0.0)
+    _quadratic_steps(opt, theta, hess, torch.zeros(5, dtype=torch.float64), 1)
+    # e is parallel to g, so the curvature along it is g^T H g / ||g||^2, whatever rho and beta are
+    assert opt.last["curvature"] == pytest.approx(float(g @ hess @ g / (g @ g)), rel=1e-9)
+
+
+def test_curvature_radius_answers_the_landscape_not_the_gradient_scale():
+    """On a steeply tilted quadratic (||g|| ~ 100, curvature unchanged) the literal rule ln(1 + h) sits at
+    rho_max on every step while the curvature rule stays at rho_0; when the landscape becomes twice as sharp the
+    curvature rule's radius rises by the formula, and when it becomes twice as flat it falls, inside the bounds."""
+    torch.manual_seed(0)
+    hess = torch.diag(torch.tensor([1.0, 2.0, 5.0, 10.0, 50.0], dtype=torch.float64))
+    tilt = 100.0 * torch.ones(5, dtype=torch.float64)
+    radii = {}
+    for radius in ("adaptive", "curvature"):
+        theta = nn.Parameter(torch.zeros(5, dtype=torch.float64))
+        opt = ASGA([theta], torch.optim.SGD, rho=0.05, beta=0.0, radius=radius, lr=0.0)
+        radii[radius] = _quadratic_steps(opt, theta, hess, tilt, 10)
+    assert all(r == 0.1 for r in radii["adaptive"][1:])
+    assert all(r == pytest.approx(0.05) for r in radii["curvature"])
+    # the same direction (lr = 0), the landscape scaled: sharper, then flatter
+    theta = nn.Parameter(torch.ones(5, dtype=torch.float64))
+    opt = ASGA([theta], torch.optim.SGD, rho=0.05, beta=0.0, lr=0.0)
+    _quadratic_steps(opt, theta, hess, torch.zeros(5, dtype=torch.float64), 5)
+    assert opt.current_rho() == pytest.approx(0.05)
+    kappa = opt.last["curvature"]
+    _quadratic_steps(opt, theta, 2 * hess, torch.zeros(5, dtype=torch.float64), 1)
+    kbar = 0.9 * kappa + 0.1 * 2 * kappa
+    assert opt.current_rho() == pytest.approx(0.05 * math.log1p((math.e - 1) * 2 * kappa / kbar))
+    assert 0.05 < opt.current_rho() < 0.1
+    _quadratic_steps(opt, theta, 0.5 * hess, torch.zeros(5, dtype=torch.float64), 1)
+    assert 0.01 < opt.current_rho() < 0.05
+    # negative curvature (the loss bends down along e) gives the floor
+    assert curvature_radius(-1.0, 1.0, 0.05, 0.1, 0.01) == 0.01
+    assert curvature_radius(1.0, 0.0, 0.05, 0.1, 0.01) == 0.05

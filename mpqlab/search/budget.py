@@ -7,11 +7,15 @@ During the search the cost term is a hinge on the expected BitOPs **[choice]**::
 (first / last layers at their fixed bits in both).
 
 The final policy is the per-layer argmax of the bit softmaxes when its BitOPs lie in ``[low * B, B]``
-(``low = 0.98``). Otherwise it is the *most probable* policy under the softmaxes that does:
-``max sum_l log p_w[l](b_w) + log p_a[l](b_a)`` subject to ``low * B <= BitOPs <= B``, an integer linear program
-(``scipy.optimize.milp``) over every layer's (b_w, b_a) pairs **[choice]**. A short search leaves the softmaxes
-far from one-hot, and then the argmax alone can land far from the budget; the ILP keeps every preference the
-search expressed. Every layer that differs from the argmax is recorded in the policy's provenance.
+(``low = 0.98``). Otherwise an integer linear program (``scipy.optimize.milp``) over every layer's (b_w, b_a)
+pairs, subject to ``low * B <= BitOPs <= B``, repairs it (``repair=``):
+
+- ``"fewest"`` (default) **[choice]**: the smallest change, i.e. the fewest layers that differ from the argmax;
+  among those, the most probable under the softmaxes. The policy stays the search's own.
+- ``"most_probable"``: ``max sum_l log p_w[l](b_w) + log p_a[l](b_a)``, which may rewrite many layers when the
+  softmaxes are flat (mpqlab's first grid: 14-16 of 19 layers).
+
+Every layer that differs from the argmax is recorded in the policy's provenance.
 """
 from __future__ import annotations
 
@@ -45,11 +49,13 @@ def solve_ilp(score: np.ndarray, cost: np.ndarray, budget: float, lower: float =
     return res.x.reshape(L, K).argmax(1)
 
 
-def most_probable_policy(bits: Mapping[str, tuple[int, int]], softmaxes: Mapping[str, Mapping[str, list[float]]],
-                         table: Mapping[str, dict], budget: float, w_candidates, a_candidates,
-                         low: float = 0.98) -> tuple[dict, list[str]]:
+def final_policy(bits: Mapping[str, tuple[int, int]], softmaxes: Mapping[str, Mapping[str, list[float]]],
+                 table: Mapping[str, dict], budget: float, w_candidates, a_candidates,
+                 low: float = 0.98, repair: str = "fewest") -> tuple[dict, list[str]]:
     """``bits``: the argmax policy (all layers); the searchable layers are those in ``softmaxes``.
     Returns (bits within ``[low * budget, budget]``, the layers changed from the argmax)."""
+    if repair not in ("fewest", "most_probable"):
+        raise MpqlabError(f"unknown budget repair {repair!r}; use fewest or most_probable")
     total = bitops(table, bits)
     if low * budget <= total <= budget:
         return dict(bits), []
@@ -58,6 +64,9 @@ def most_probable_policy(bits: Mapping[str, tuple[int, int]], softmaxes: Mapping
     pairs = [(w, a) for w in wc for a in ac]
     score = np.array([[-(math.log(max(softmaxes[n]["w"][wc.index(w)], 1e-12))
                          + math.log(max(softmaxes[n]["a"][ac.index(a)], 1e-12))) for w, a in pairs] for n in names])
+    if repair == "fewest":  # one unit per changed layer; the log-probabilities only break ties (sum < 1)
+        changed = np.array([[float(tuple(p) != tuple(bits[n])) for p in pairs] for n in names])
+        score = changed + score / (score.sum() + 1.0)
     cost = np.array([[table[n]["macs"] * w * a for w, a in pairs] for n in names], dtype=float)
     fixed = bitops(table, {n: b for n, b in bits.items() if n not in softmaxes}) - \
         sum(table[n]["macs"] * 32 * 32 for n in table if n in softmaxes)

@@ -36,16 +36,18 @@ from ..io import atomic_write_text, load_state, save_state
 from ..models import create_model, feature_layer
 from ..policy import Policy
 from ..quant import calibrate
-from ..sharpness import OPTIMIZERS, frozen_bn_stats
+from ..sharpness import OPTIMIZERS, RADII, frozen_bn_stats
 from ..train import check_finite, dist_info, progress, set_threads
-from .budget import hinge_cost, most_probable_policy
+from .budget import final_policy, hinge_cost
 from ..telemetry import read_metrics, read_softmaxes  # noqa: F401  (re-exported)
 from .objectives import Objective
 from .supernet import Supernet
 
 OBJECTIVES = ("edmips", "gmpq", "hawq")
 SHARPNESS = ("none", "sam", "gsam", "asga")
-DEFAULT_RADIUS = {"sam": "fixed", "gsam": "lr", "asga": "adaptive"}
+DEFAULT_RADIUS = {"sam": "fixed", "gsam": "lr", "asga": "curvature"}
+COST_TERMS = ("expected", "realised")
+REPAIRS = ("fewest", "most_probable")
 
 
 @dataclass
@@ -75,7 +77,7 @@ class SearchConfig:
     rho_max: float = 0.1
     rho_min: float = 0.01  # floor of the adaptive radius (see mpqlab.sharpness) [choice]
     beta: float = 0.001
-    radius: str | None = None  # fixed | adaptive | lr; None: the optimizer's default
+    radius: str | None = None  # fixed | adaptive (literal ln(1+h)) | curvature | lr; None: the optimizer's default
     h_ema: float | None = None
     gsam_gamma: float = 0.1
     perturb_quantizers: bool = False
@@ -89,6 +91,13 @@ class SearchConfig:
     max_batches: int | None = None  # per epoch (tests, smoke runs)
     per_layer_telemetry: bool = True
     freeze_bn: bool = False  # BatchNorm on its running statistics (not updated) during the search [option]
+    # -- making the search decide (see "A search that decides" in the module docstring) --------------------
+    tau_start: float = 1.0  # softmax temperature of the bit logits when they start to move
+    tau_end: float = 0.1  # ... at the last step, annealed geometrically (1.0 and 1.0: no annealing) [choice]
+    warmup_fraction: float = 0.0  # share of the steps that train the weights only, logits still [option]
+    cost_on: str = "realised"  # cost hinge on the argmax policy (straight-through) or on the expected cost [choice]
+    entropy_weight: float = 0.0  # weight of the bit distributions' entropy in the logits' loss [option]
+    repair: str = "fewest"  # budget step: fewest layers changed, else the most probable policy in budget [choice]
 
     def check(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -104,12 +113,37 @@ class SearchConfig:
             raise MpqlabError(f"budget must be positive average bits, got {self.budget}")
         if self.epochs < 1:
             raise MpqlabError(f"epochs must be at least 1, got {self.epochs}")
-        if self.radius not in (None, "fixed", "adaptive", "lr"):
-            raise MpqlabError(f"unknown radius schedule {self.radius!r}; use fixed, adaptive or lr")
+        if self.radius not in (None, *RADII):
+            raise MpqlabError(f"unknown radius schedule {self.radius!r}; use one of {', '.join(RADII)}")
+        if self.cost_on not in COST_TERMS:
+            raise MpqlabError(f"unknown cost_on {self.cost_on!r}; use one of {', '.join(COST_TERMS)}")
+        if self.repair not in REPAIRS:
+            raise MpqlabError(f"unknown repair {self.repair!r}; use one of {', '.join(REPAIRS)}")
+        if not (self.tau_start > 0 and self.tau_end > 0):
+            raise MpqlabError(f"softmax temperatures must be positive, got tau_start={self.tau_start}, "
+                              f"tau_end={self.tau_end}")
+        if not 0 <= self.warmup_fraction < 1:
+            raise MpqlabError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
+        if not self.entropy_weight >= 0:
+            raise MpqlabError(f"entropy_weight must be non-negative, got {self.entropy_weight}")
 
     @property
     def method(self) -> str:
         return self.objective + ("" if self.sharpness == "none" else f"+{self.sharpness}")
+
+
+def warmup_steps(cfg: SearchConfig, total_steps: int) -> int:
+    """Steps at the start that train the weights only (the bit logits do not move)."""
+    return int(cfg.warmup_fraction * total_steps)
+
+
+def temperature(cfg: SearchConfig, step: int, total_steps: int) -> float:
+    """Softmax temperature at ``step`` (0-based): ``tau_start`` through the warm-up, then geometric to ``tau_end``
+    at the last step."""
+    w = warmup_steps(cfg, total_steps)
+    span = max(total_steps - 1 - w, 1)
+    frac = min(max((step - w) / span, 0.0), 1.0)
+    return cfg.tau_start * (cfg.tau_end / cfg.tau_start) ** frac
 
 
 def _cos(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -228,7 +262,10 @@ def run(cfg: SearchConfig, out: str | os.PathLike, show_progress: bool = True,
         lines = []
         for i, (x, y) in enumerate(progress(loader, f"search {epoch + 1}/{cfg.epochs}", show_progress, steps)):
             t0 = time.time()
-            rec = search_step(cfg, net, objective, wopt, aopt, alphas, x, y, budget, val_iter, val_loader, fwd)
+            t = epoch * steps + i
+            net.set_temperature(temperature(cfg, t, cfg.epochs * steps))
+            rec = search_step(cfg, net, objective, wopt, aopt, alphas, x, y, budget, val_iter, val_loader, fwd,
+                              move_logits=t >= warmup_steps(cfg, cfg.epochs * steps))
             sched.step()
             rec.update(step=epoch * steps + i + 1, epoch=epoch + 1, lr=base.param_groups[0]["lr"],
                        step_time_s=time.time() - t0)
@@ -239,21 +276,28 @@ def run(cfg: SearchConfig, out: str | os.PathLike, show_progress: bool = True,
             with open(run_dir / "softmaxes.jsonl", "a") as f:
                 f.write(json.dumps({"epoch": epoch + 1, "softmaxes": net.softmaxes(),
                                     "candidates": {"w": net.w_candidates, "a": net.a_candidates},
-                                    "expected_bitops": net.expected_bitops().item()}) + "\n")
+                                    "tau": float(temperature(cfg, (epoch + 1) * steps - 1, cfg.epochs * steps)),
+                                    "decisiveness": net.decisiveness(),
+                                    "expected_bitops": net.expected_bitops().item(),
+                                    "realised_bitops": net.realised_bitops().item()}) + "\n")
             save_state(state_path, {"supernet": net.state_dict(), "wopt": wopt.state_dict(), "aopt": aopt.state_dict(),
                                     "sched": sched.state_dict(), "epoch": epoch + 1, "config": cfg_json,
                                     "wall_time_s": wall_before + time.time() - t_run,
                                     "cpu_time_s": cpu_before + time.process_time() - c_run})
     search_time = wall_before + time.time() - t_run
     cpu_time = cpu_before + time.process_time() - c_run
-    bits, changes = most_probable_policy(net.argmax_bits(), net.softmaxes(), net.table, budget, cfg.w_candidates,
-                                         cfg.a_candidates)
+    net.set_temperature(temperature(cfg, cfg.epochs * steps - 1, cfg.epochs * steps))
+    bits, changes = final_policy(net.argmax_bits(), net.softmaxes(), net.table, budget, cfg.w_candidates,
+                                 cfg.a_candidates, repair=cfg.repair)
     policy = Policy.from_bits(net.net, bits, model_name=cfg.model, w_candidates=cfg.w_candidates,
                               a_candidates=cfg.a_candidates, fixed_bits=cfg.fixed_bits, input_size=input_size,
                               fixed_layers=set(net.fixed_layers), num_classes=train.num_classes)
     policy.provenance.update(_provenance(cfg, train, search_time, cpu_time))
     policy.provenance.update(final_softmaxes=net.softmaxes(), budget_bitops=budget, budget_changes=changes,
-                             final_expected_bitops=net.expected_bitops().item(), run_dir=str(run_dir))
+                             final_expected_bitops=net.expected_bitops().item(),
+                             final_realised_bitops=net.realised_bitops().item(), decisiveness=net.decisiveness(),
+                             layers_changed_by_budget=len(changes), searchable_layers=len(net.searchable_layers()),
+                             run_dir=str(run_dir), **radius_summary(run_dir / "metrics.jsonl", cfg))
     if rank == 0:
         policy.save(out)
     return policy
@@ -303,10 +347,25 @@ def _provenance(cfg: SearchConfig, train, search_time: float, cpu_time: float) -
             "torch": torch.__version__}
 
 
+def radius_summary(metrics_path: Path, cfg: SearchConfig) -> dict:
+    """Share of the steps whose radius sat at a bound (rho_min or rho_max, relative tolerance 1e-6), the median
+    rho and its range: whether an adaptive radius adapted."""
+    if cfg.sharpness == "none" or not metrics_path.is_file():
+        return {}
+    rhos = [r["rho"] for r in map(json.loads, metrics_path.read_text().splitlines()) if r.get("rho") is not None]
+    if not rhos:
+        return {}
+    at = [min(abs(r - cfg.rho_min), abs(r - cfg.rho_max)) <= 1e-6 * cfg.rho_max for r in rhos]
+    srt = sorted(rhos)
+    return {"rho_at_bound_share": round(sum(at) / len(at), 4), "rho_median": srt[len(srt) // 2],
+            "rho_range": [srt[0], srt[-1]]}
+
+
 def search_step(cfg, net, objective, wopt, aopt, alphas, x, y, budget, val_iter=None, val_loader=None,
-                fwd=None) -> dict:
+                fwd=None, move_logits: bool = True) -> dict:
     """One search step on batch (x, y); returns its telemetry record. ``fwd`` is the module the forward passes
-    go through (the DistributedDataParallel wrapper under torchrun; the supernet itself otherwise)."""
+    go through (the DistributedDataParallel wrapper under torchrun; the supernet itself otherwise);
+    ``move_logits=False`` (warm-up) trains the weights only."""
     fwd = net if fwd is None else fwd
     objective.begin_step(x, y)
     rec: dict = {}
@@ -334,7 +393,7 @@ def search_step(cfg, net, objective, wopt, aopt, alphas, x, y, budget, val_iter=
         wopt.second_step(loss_p.detach(), zero_grad=True)
         last = wopt.last
         rec.update(loss_p=last["loss_p"], h=last["h"], rho=last["rho"], grad_norm=last["grad_norm"],
-                   grad_p_norm=last["grad_p_norm"], cos_g_gp=last["cos"])
+                   grad_p_norm=last["grad_p_norm"], cos_g_gp=last["cos"], curvature=last.get("curvature"))
         if cfg.per_layer_telemetry:
             rec["cos_layer"] = {_layer_of(n): round(c, 5) for n, c in last["cos_per_param"].items()
                                 if _layer_of(n) in net.table}
@@ -351,14 +410,22 @@ def search_step(cfg, net, objective, wopt, aopt, alphas, x, y, budget, val_iter=
         wopt.zero_grad(set_to_none=True)
     for p in alphas:
         p.grad = None
-    expected = net.expected_bitops()
-    hinge_cost(expected, budget, cfg.cost_weight).backward()
+    expected, realised = net.expected_bitops(), net.realised_bitops()
+    reg = hinge_cost(realised if cfg.cost_on == "realised" else expected, budget, cfg.cost_weight)
+    if cfg.entropy_weight:
+        reg = reg + cfg.entropy_weight * net.entropy()
+    if reg.requires_grad:
+        reg.backward()
     a_cost = _flat_grads(alphas)
     rec["cos_alpha_task_cost"] = _cos(a_task, a_cost) if a_cost.abs().sum() > 0 else None
-    _set_grads(alphas, a_task + a_cost)
-    aopt.step()
+    if move_logits:
+        _set_grads(alphas, a_task + a_cost)
+        aopt.step()
+    for p in alphas:
+        p.grad = None
     rec.update(expected_bitops=expected.item(), expected_over_budget=expected.item() / budget,
-               alpha_task_grad_norm=a_task.norm().item())
+               realised_bitops=realised.item(), realised_over_budget=realised.item() / budget,
+               tau=float(net.mixed()[net.searchable_layers()[0]].tau), alpha_task_grad_norm=a_task.norm().item())
     return rec
 
 

@@ -11,9 +11,15 @@ softmax). Its forward mixes the *quantized tensors*, then runs ONE convolution::
 **[choice]**. The first conv and the last linear layer are fixed :class:`~mpqlab.quant.QuantConv2d` /
 ``QuantLinear`` at ``fixed_bits`` (8) and count in the cost. ``expected_bitops()`` is differentiable:
 ``sum_l MACs_l * E[b_w] * E[b_a]`` with MACs from :func:`mpqlab.cost.layer_table`, the one counter.
+
+Softmax temperature: every mixture uses ``softmax(alpha / tau)``; :meth:`Supernet.set_temperature` sets tau
+(the search anneals it, EdMIPS / FBNet style, so the mixtures end near one-hot). ``realised_bitops()`` is the
+BitOPs of the argmax policy with the expected cost's gradient (straight-through): a cost term on it acts on the
+policy the search will hand over, not on an average of policies.
 """
 from __future__ import annotations
 
+import statistics
 from typing import Sequence
 
 import torch
@@ -46,9 +52,19 @@ class MixedQuantizers(nn.Module):
         self.register_buffer("signed", torch.tensor(-1, dtype=torch.int8))
         self.register_buffer("w_bits_t", torch.tensor(self.w_candidates, dtype=torch.float32))
         self.register_buffer("a_bits_t", torch.tensor(self.a_candidates, dtype=torch.float32))
+        self.register_buffer("tau", torch.tensor(1.0))  # softmax temperature
 
     def probs(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return F.softmax(self.alpha_w, 0), F.softmax(self.alpha_a, 0)
+        """The bit distributions the layer mixes with: ``softmax(alpha / tau)`` for weights and activations."""
+        return F.softmax(self.alpha_w / self.tau, 0), F.softmax(self.alpha_a / self.tau, 0)
+
+    def realised_bits(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The argmax bits in value, the expected bits' gradient (straight-through estimator)."""
+        out = []
+        for p, bits in zip(self.probs(), (self.w_bits_t, self.a_bits_t)):
+            hard = F.one_hot(p.argmax(), len(p)).to(p.dtype)
+            out.append(((hard + p - p.detach()) * bits).sum())
+        return out[0], out[1]
 
     def expected_bits(self) -> tuple[torch.Tensor, torch.Tensor]:
         pw, pa = self.probs()
@@ -63,7 +79,7 @@ class MixedQuantizers(nn.Module):
                 for i, b in enumerate(self.w_candidates):
                     self.steps[i].copy_(max_abs_step(w, b, self.per_channel) if b < 32 else 1.0)
                 self.w_initialized.fill_(True)
-        pw = F.softmax(self.alpha_w, 0)
+        pw = self.probs()[0]
         out = 0
         for i, b in enumerate(self.w_candidates):
             if b >= 32:
@@ -80,7 +96,7 @@ class MixedQuantizers(nn.Module):
                     self.signed.fill_(int(bool((x.detach() < 0).any())))
                 self.clip.fill_(clip_from(x, self.init_clip))
                 self.a_initialized.fill_(True)
-        return mixed_quantize_clipped(x, self.clip, F.softmax(self.alpha_a, 0), self.a_candidates,
+        return mixed_quantize_clipped(x, self.clip, self.probs()[1], self.a_candidates,
                                       bool(self.signed.item()))
 
 
@@ -167,10 +183,33 @@ class Supernet(nn.Module):
 
     def expected_bitops(self) -> torch.Tensor:
         """Differentiable ``sum_l MACs_l E[b_w] E[b_a]`` (+ the fixed layers' BitOPs)."""
-        eb = [q.expected_bits() for q in self.mixed().values()]
-        ew = torch.stack([w for w, _ in eb])
-        ea = torch.stack([a for _, a in eb])
+        return self._bitops([q.expected_bits() for q in self.mixed().values()])
+
+    def realised_bitops(self) -> torch.Tensor:
+        """BitOPs of the argmax policy, differentiable through the straight-through estimator."""
+        return self._bitops([q.realised_bits() for q in self.mixed().values()])
+
+    def _bitops(self, bits) -> torch.Tensor:
+        ew = torch.stack([w for w, _ in bits])
+        ea = torch.stack([a for _, a in bits])
         return (self.macs * ew * ea).sum() + self.fixed_bitops
+
+    def set_temperature(self, tau: float) -> None:
+        """Softmax temperature of every searchable layer (1: plain softmax; towards 0: towards the argmax)."""
+        if not tau > 0:
+            raise MpqlabError(f"softmax temperature must be positive, got {tau}")
+        for q in self.mixed().values():
+            q.tau.fill_(float(tau))
+
+    def entropy(self) -> torch.Tensor:
+        """Sum over searchable layers of the entropies (nats) of the weight and activation bit distributions."""
+        return sum(-(p * p.clamp_min(1e-12).log()).sum() for q in self.mixed().values() for p in q.probs())
+
+    def decisiveness(self) -> float:
+        """Median over searchable layers and over (weights, activations) of the largest bit probability:
+        1 / len(candidates) for an untouched softmax, 1 for a search that has decided."""
+        tops = [float(p.max()) for q in self.mixed().values() for p in q.probs()]
+        return statistics.median(tops) if tops else float("nan")
 
     def softmaxes(self) -> dict[str, dict[str, list[float]]]:
         out = {}
