@@ -17,23 +17,21 @@ the search process's CPU time (``time.process_time``, all threads), which stays 
 machine; the wall time is reported beside it. Run the grid with ``OMP_NUM_THREADS=1`` when anything else runs:
 oversubscribed OpenMP threads make wall times (not results) meaningless.
 
-Significance: a method's mean target top-1 differs from the reference's "beyond the seed spread" when
-``|mean_m - mean_ref| > 2 * sqrt(s_m^2 / n_m + s_ref^2 / n_ref)`` (about a two-sided 95% Welch interval);
-with a single seed there is no spread and the table says so.
+``uniform`` is matched to the budget (mixed W/A bits when it is fractional) and ``random`` draws a random
+budget-matched policy per seed: the null baselines no search should lose to. The Markdown report
+(:mod:`mpqlab.report`) prints validity gates, pre-declared paired comparisons with Holm correction and a verdict
+per claim.
 """
 from __future__ import annotations
 
 import csv
 import io
-import math
 import os
-import platform
 import time
 from pathlib import Path
 
-import torch
-
-from . import __version__
+from . import report
+from .report import NULLS, REFERENCE
 from .analysis.sharpness import surrogate_gap
 from .data import create_dataset, proxy_subset
 from .errors import MpqlabError
@@ -46,8 +44,9 @@ from .transfer import transfer
 
 COLUMNS = ["setting", "method", "budget", "seed", "proxy", "proxy_size", "target", "target_top1",
            "target_top1_before_finetune", "proxy_top1", "gap", "sharpness", "bitops", "average_bits", "size_bytes",
-           "search_wall_time_s", "search_cpu_time_s", "transfer_wall_time_s", "search_cost_ratio"]
-REFERENCE = "edmips@target"
+           "search_wall_time_s", "search_cpu_time_s", "transfer_wall_time_s", "search_cost_ratio",
+           "decisiveness", "layers_changed_by_budget", "rho_at_bound_share", "policy_bits"]
+
 
 
 def load_config(path: str | os.PathLike) -> dict:
@@ -57,7 +56,7 @@ def load_config(path: str | os.PathLike) -> dict:
             raise MpqlabError(f"experiment config {path} lacks {key!r}")
     for m in cfg["methods"]:
         obj = m.split("+")[0].split("@")[0]
-        if m != "uniform" and obj not in ("edmips", "gmpq", "hawq"):
+        if m not in NULLS and obj not in ("edmips", "gmpq", "hawq"):
             raise MpqlabError(f"experiment config {path}: unknown method {m!r}")
     return cfg
 
@@ -98,11 +97,8 @@ def run_cell(cfg: dict, setting: str, method: str, seed: int, budget: float, out
     if target.get("finetune_subset"):
         train, _ = proxy_subset(train, size=target["finetune_subset"], seed=seed)
     pol_path = out / "policy.json"
-    if method == "uniform":
-        k = int(round(budget))
-        policy = Policy.uniform(create_model(cfg["model"], num_classes=train.num_classes), k, k,
-                                input_size=tuple(train.input_size))
-        policy.provenance.update(search_wall_time_s=0.0, search_cpu_time_s=0.0, method="uniform")
+    if method in NULLS:
+        policy = null_policy(cfg, method, budget, seed, train.num_classes, tuple(train.input_size))
         policy.save(pol_path)
     elif pol_path.is_file():
         policy = Policy.load(pol_path)
@@ -129,9 +125,45 @@ def run_cell(cfg: dict, setting: str, method: str, seed: int, budget: float, out
            "bitops": t_res["bitops"], "average_bits": round(t_res["average_bits"], 4), "size_bytes": t_res["size_bytes"],
            "search_wall_time_s": round(float(policy.provenance.get("search_wall_time_s", 0.0)), 2),
            "search_cpu_time_s": round(float(policy.provenance.get("search_cpu_time_s", 0.0)), 2),
-           "transfer_wall_time_s": t_res["finetune_time_s"], "search_cost_ratio": ""}
+           "transfer_wall_time_s": t_res["finetune_time_s"], "search_cost_ratio": "",
+           "decisiveness": _round(policy.provenance.get("decisiveness"), 4),
+           "layers_changed_by_budget": policy.provenance.get("layers_changed_by_budget", ""),
+           "rho_at_bound_share": _round(policy.provenance.get("rho_at_bound_share"), 4),
+           "policy_bits": " ".join(f"{l['w_bits']}/{l['a_bits']}" for l in policy.layers.values() if l["searchable"])}
     write_json(row_path, row)
     return row
+
+
+def _round(v, digits):
+    return "" if v is None else round(float(v), digits)
+
+
+def null_policy(cfg: dict, method: str, budget: float, seed: int, num_classes: int, input_size) -> Policy:
+    """``uniform``: every searchable layer at the budget-matched (w, a) (mixed W/A bits when the budget is
+    fractional); ``random``: a random budget-matched policy drawn with ``seed``. Candidates from the config's
+    search section (default {2, 3, 4, 6, 8})."""
+    from .cost import budget_bitops, layer_table
+    from .models import first_last_layers
+    from .search.budget import random_policy, uniform_bits
+
+    search = cfg.get("search", {})
+    wc, ac = search.get("w_candidates", [2, 3, 4, 6, 8]), search.get("a_candidates", [2, 3, 4, 6, 8])
+    fixed_bits = search.get("fixed_bits", 8)
+    model = create_model(cfg["model"], num_classes=num_classes)
+    table = layer_table(model, input_size)
+    fixed = set(first_last_layers(model))
+    if method == "uniform":
+        w, a = uniform_bits(budget, wc, ac)
+        bits = {n: (w, a) for n in table if n not in fixed}
+        label = f"uniform W{w}A{a}"
+    else:
+        b = budget_bitops(table, budget, {n: (fixed_bits,) * 2 for n in fixed})
+        bits = {n: v for n, v in random_policy(table, [n for n in table if n not in fixed], b, wc, ac, seed,
+                                               fixed_bits).items() if n not in fixed}
+        label = f"random (seed {seed})"
+    return Policy.from_bits(model, bits, model_name=cfg["model"], w_candidates=wc, a_candidates=ac,
+                            fixed_bits=fixed_bits, input_size=input_size, num_classes=num_classes,
+                            provenance={"method": label, "search_wall_time_s": 0.0, "search_cpu_time_s": 0.0})
 
 
 def run_grid(cfg: dict, out_dir: str | os.PathLike, root=None, show_progress: bool = True,
@@ -180,59 +212,12 @@ def write_results(rows: list[dict], out: Path, cfg: dict) -> None:
     for r in rows:
         w.writerow({k: r.get(k, "") for k in COLUMNS})
     atomic_write_text(out / "results.csv", buf.getvalue())
-    atomic_write_text(out / "results.md", markdown_table(rows, cfg))
+    atomic_write_text(out / "results.md", report.markdown(rows, cfg))
 
 
 def _search_cost(row: dict) -> float:
     cpu = row.get("search_cpu_time_s")
     return float(cpu) if cpu not in ("", None) else float(row["search_wall_time_s"])
-
-
-def _ms(vals):
-    vals = [float(v) for v in vals]
-    m = sum(vals) / len(vals)
-    s = math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else float("nan")
-    return m, s, len(vals)
-
-
-def _fmt(m, s, digits=2):
-    return f"{m:.{digits}f}" if math.isnan(s) else f"{m:.{digits}f} ± {s:.{digits}f}"
-
-
-def markdown_table(rows: list[dict], cfg: dict) -> str:
-    groups: dict[tuple, list[dict]] = {}
-    for r in rows:
-        groups.setdefault((r["setting"], r["budget"], r["method"]), []).append(r)
-    lines = [f"# {cfg['name']}: mean ± std over seeds", "",
-             f"mpqlab {__version__}, torch {torch.__version__}, {platform.machine()} {os.cpu_count()} cores, "
-             f"{time.strftime('%Y-%m-%d', time.gmtime())}. Target: {cfg['target']['data']}, model {cfg['model']}.", "",
-             "| setting | budget | method | seeds | target top-1 (%) | vs reference | BitOPs (G) | avg bits | "
-             "search wall (s) | search CPU (s) | search cost vs reference | transfer (s) | proxy→target gap | sharpness h(0.05) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    refs = {b: [float(r["target_top1"]) for (s, bb, m), rs in groups.items() for r in rs if m == REFERENCE and bb == b]
-            for b in {k[1] for k in groups}}
-    for (setting, budget, method), rs in sorted(groups.items(), key=lambda kv: (kv[0][0] != "reference", kv[0])):
-        m, s, n = _ms([r["target_top1"] for r in rs])
-        ref = refs.get(budget) or []
-        if method == REFERENCE or not ref:
-            verdict = "reference" if method == REFERENCE else "no reference"
-        else:
-            rm, rsd, rn = _ms(ref)
-            if n < 2 or rn < 2:
-                verdict = f"{m - rm:+.2f} (1 seed: no spread)"
-            else:
-                bound = 2 * math.sqrt(s ** 2 / n + rsd ** 2 / rn)
-                verdict = f"{m - rm:+.2f} " + ("beyond spread" if abs(m - rm) > bound else "within spread")
-        ratio = [float(r["search_cost_ratio"]) for r in rs if r.get("search_cost_ratio") not in ("", None)]
-        lines.append("| " + " | ".join([
-            setting, f"{float(budget):g}", method, str(n), _fmt(m, s), verdict,
-            _fmt(*_ms([float(r["bitops"]) / 1e9 for r in rs])[:2], 3), _fmt(*_ms([r["average_bits"] for r in rs])[:2]),
-            _fmt(*_ms([r["search_wall_time_s"] for r in rs])[:2], 0),
-            _fmt(*_ms([_search_cost(r) for r in rs])[:2], 0),
-            (f"{sum(ratio) / len(ratio):.2f}x" if ratio else "n/a"),
-            _fmt(*_ms([r["transfer_wall_time_s"] for r in rs])[:2], 0),
-            _fmt(*_ms([r["gap"] for r in rs])[:2]), _fmt(*_ms([r["sharpness"] for r in rs])[:2], 4)]) + " |")
-    return "\n".join(lines) + "\n"
 
 
 def quick_config() -> dict:

@@ -34,16 +34,21 @@ Radius schedules (``radius=``): ``"fixed"``; ``"lr"`` (GSAM's): rho proportional
   ``||g|| > 1`` and decays to the floor whenever ``||g|| < 1``. It answers the gradient's scale, not the
   landscape (in mpqlab's first grid 85-100 % of ASGA steps sat at a bound). The floor (0.01) keeps one step with
   ``h = 0`` from fixing rho at 0 for good.
-- ``"curvature"`` (ASGA's default), a reconstruction **[choice]**: the part of the gap that the gradient's scale
-  does not explain is the curvature along the perturbation,
-  ``kappa_t = 2 (h_t - e^T g) / ||e||^2`` (exact on a quadratic: ``e^T H e / ||e||^2``), measured at no extra
-  cost. Relative to its running scale ``kbar`` (an exponential moving average of ``max(kappa, 0)``, decay
-  ``h_ema`` or 0.9) it sets ``rho_{t+1} = rho_0 * ln(1 + (e - 1) * max(kappa_t, 0) / kbar_t)``, clipped to
-  ``[rho_min, rho_max]``. Reasoning: the paper wants the radius to grow with the sharpness the gap measures and
-  shrink where the landscape is flat, through the concave ``ln(1 + .)``; dividing by the running scale makes the
-  rule free of the loss's and the gradient's units, so rho sits at ``rho_0`` for typical curvature, rises
-  towards ``rho_max`` where the landscape is several times sharper than usual (3.7x reaches 0.1 from 0.05) and
-  falls where it is flatter (or bends down: negative curvature gives ``rho_min``).
+- ``"relative"`` (ASGA's default), a reconstruction **[choice]**: the gap per unit radius ``u_t = h_t / rho_t``
+  (how fast the loss rises towards the worst case in the ball: the slope plus ``rho kappa / 2``), relative to its
+  running scale ``ubar`` (an exponential moving average, decay ``h_ema`` or 0.9), sets
+  ``rho_{t+1} = rho_0 * ln(1 + (e - 1) * u_t / ubar_t)``, clipped to ``[rho_min, rho_max]``. Reasoning: the paper
+  wants the radius to grow with the sharpness the gap measures and shrink where the landscape is flat, through
+  the concave ``ln(1 + .)``. Dividing h by rho removes the feedback that makes the literal rule bang-bang (h is
+  measured at the radius it sets), and dividing by the running scale removes the loss's and the gradient's
+  units: rho sits at ``rho_0`` on a typical batch, rises on batches several times sharper than usual (3.7x
+  reaches 0.1 from 0.05) and falls on flatter ones. Near ``rho_0`` the map is contracting when
+  ``0.63 rho_0 |du/drho| / u < 1``, so rho moves around ``rho_0`` instead of running to a bound.
+- ``"curvature"``: the part of the gap the gradient does not explain, ``kappa_t = 2 (h_t - e^T g) / ||e||^2``
+  (exact on a quadratic: ``e^T H e / ||e||^2``), relative to its running scale (a moving average of
+  ``max(kappa, 0)``), in the same formula. **Measured:** through fake quantizers the straight-through gradient
+  overstates the first-order rise (rounding makes the loss locally flat), so kappa is noisy and often negative
+  and the radius sat at ``rho_min`` on about half the steps of a ResNet-20 search; kept as an option.
 
 Defaults **[choice]**: ``rho_0 = 0.05``, ``rho_max = 0.1``, ``rho_min = 0.01``, ``beta = 0.001``.
 
@@ -86,12 +91,12 @@ def adaptive_radius(h: float, rho_max: float, rho_min: float = 0.0) -> float:
     return max(rho_min, min(rho_max, math.log1p(max(h, 0.0))))
 
 
-def curvature_radius(kappa: float, kbar: float, rho0: float, rho_max: float, rho_min: float) -> float:
-    """The ``"curvature"`` rule: ``rho0 * ln(1 + (e - 1) * max(kappa, 0) / kbar)`` clipped to [rho_min, rho_max]
-    (``rho0`` when the curvature equals its running scale ``kbar``; ``rho_min`` when ``kbar`` is not positive)."""
-    if not kbar > 0:
+def scaled_radius(x: float, scale: float, rho0: float, rho_max: float, rho_min: float) -> float:
+    """The ``"relative"`` and ``"curvature"`` rules: ``rho0 * ln(1 + (e - 1) * max(x, 0) / scale)`` clipped to
+    [rho_min, rho_max]: ``rho0`` when ``x`` equals its running scale; ``rho0`` too while the scale is not positive."""
+    if not scale > 0:
         return max(rho_min, min(rho_max, rho0))
-    return max(rho_min, min(rho_max, rho0 * math.log1p((math.e - 1.0) * max(kappa, 0.0) / kbar)))
+    return max(rho_min, min(rho_max, rho0 * math.log1p((math.e - 1.0) * max(x, 0.0) / scale)))
 
 
 def directional_curvature(gap: float, e_dot_g: float, e_norm_sq: float) -> float | None:
@@ -102,7 +107,7 @@ def directional_curvature(gap: float, e_dot_g: float, e_norm_sq: float) -> float
     return 2.0 * (gap - e_dot_g) / e_norm_sq
 
 
-RADII = ("fixed", "adaptive", "curvature", "lr")
+RADII = ("fixed", "adaptive", "relative", "curvature", "lr")
 
 
 def _global_mean(x: float) -> float:
@@ -132,7 +137,7 @@ class _TwoPassOptimizer(torch.optim.Optimizer):
         self.radius, self.rho_max, self.rho_min, self.h_ema = radius, rho_max, rho_min, h_ema
         self.model = model
         self.rho0 = rho
-        self.radius_state = {"rho": rho, "h": None, "lr_max": None, "lr_min": None, "kbar": None}
+        self.radius_state = {"rho": rho, "h": None, "lr_max": None, "lr_min": None, "kbar": None, "ubar": None}
         self.last: dict = {}
         self._loss0 = None
 
@@ -158,19 +163,23 @@ class _TwoPassOptimizer(torch.optim.Optimizer):
             return self.rho_min + (self.rho_max - self.rho_min) * frac
         return rs["rho"]
 
-    def _update_radius(self, h: float, kappa: float | None = None) -> None:
+    def _update_radius(self, h: float, kappa: float | None = None, rho_used: float | None = None) -> None:
         rs = self.radius_state
-        if self.radius == "adaptive":
+        decay = 0.9 if self.h_ema is None else self.h_ema
+        if self.radius == "relative" and rho_used:
+            u = h / rho_used
+            rs["ubar"] = u if not (rs["ubar"] or 0) > 0 else decay * rs["ubar"] + (1 - decay) * u
+            rs["rho"] = scaled_radius(u, rs["ubar"], self.rho0, self.rho_max, self.rho_min)
+        elif self.radius == "adaptive":
             rs["h"] = h if (rs["h"] is None or not self.h_ema) else self.h_ema * rs["h"] + (1 - self.h_ema) * h
             rs["rho"] = adaptive_radius(rs["h"], self.rho_max, self.rho_min)
         elif self.radius == "curvature" and kappa is not None:
-            decay = 0.9 if self.h_ema is None else self.h_ema
             k = max(kappa, 0.0)
             if rs["kbar"] is None or not rs["kbar"] > 0:
                 rs["kbar"] = k
             else:
                 rs["kbar"] = decay * rs["kbar"] + (1 - decay) * k
-            rs["rho"] = curvature_radius(kappa, rs["kbar"], self.rho0, self.rho_max, self.rho_min)
+            rs["rho"] = scaled_radius(kappa, rs["kbar"], self.rho0, self.rho_max, self.rho_min)
 
     # -- helpers -------------------------------------------------------------------------------------------------
     def _params(self, perturbed_only: bool = False):
@@ -239,7 +248,7 @@ class _TwoPassOptimizer(torch.optim.Optimizer):
                          cos=max(-1.0, min(1.0, dot / (gn * gpn + _EPS))), cos_per_param=per_param,
                          curvature=kappa, perturbation_norm=math.sqrt(e_sq))
         if h is not None:
-            self._update_radius(h, kappa)
+            self._update_radius(h, kappa, self.last["rho"])
         if zero_grad:
             self.zero_grad(set_to_none=True)
 
@@ -301,10 +310,10 @@ class GSAM(_TwoPassOptimizer):
 
 class ASGA(_TwoPassOptimizer):
     """Adaptive Sharpness-aware Gradient Aligning: e = (rho / ||g|| - beta) g, update with (g + g_p) / 2, and
-    the curvature-relative adaptive radius by default (``radius="adaptive"``: the paper's rule taken literally;
-    see the module docstring)."""
+    the relative adaptive radius by default (``radius="adaptive"``: the paper's rule taken literally; see the
+    module docstring)."""
 
-    def __init__(self, params, base_optimizer, rho: float = 0.05, beta: float = 0.001, radius: str = "curvature",
+    def __init__(self, params, base_optimizer, rho: float = 0.05, beta: float = 0.001, radius: str = "relative",
                  rho_max: float = 0.1, rho_min: float = 0.01, **kwargs):
         self.beta = beta
         super().__init__(params, base_optimizer, rho=rho, radius=radius, rho_max=rho_max, rho_min=rho_min, **kwargs)

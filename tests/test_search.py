@@ -113,3 +113,46 @@ def test_bad_search_settings_are_named():
                     ({"objective": "hawq", "sharpness": "asga"}, "not a gradient search"), ({"budget": 0}, "budget")]:
         with pytest.raises(MpqlabError, match=msg):
             _cfg(**kw).check()
+
+
+def test_temperature_schedule_and_warmup():
+    from mpqlab.search.loop import temperature, warmup_steps
+
+    cfg = SearchConfig(tau_start=1.0, tau_end=0.1, warmup_fraction=0.2)
+    assert warmup_steps(cfg, 50) == 10
+    assert temperature(cfg, 0, 50) == temperature(cfg, 10, 50) == 1.0
+    assert temperature(cfg, 49, 50) == pytest.approx(0.1)
+    assert temperature(cfg, 10 + 39 // 2, 50) == pytest.approx(0.1 ** ((39 // 2) / 39))
+    assert temperature(SearchConfig(tau_end=1.0), 7, 10) == 1.0
+
+
+def test_budget_outside_the_candidates_range_is_refused_before_any_work():
+    with pytest.raises(MpqlabError, match=r"outside the range .*\[2, 4\]"):
+        _cfg(budget=1.5, w_candidates=[2, 3, 4], a_candidates=[2, 3, 4]).check()
+    with pytest.raises(MpqlabError, match="outside the range"):
+        _cfg(budget=99).check()
+    with pytest.raises(MpqlabError, match="budget"):
+        _cfg(budget=float("nan")).check()
+
+
+def test_null_baselines_are_budget_matched():
+    from mpqlab.cost import budget_bitops, layer_table
+    from mpqlab.experiment import null_policy
+    from mpqlab.models import create_model, first_last_layers
+    from mpqlab.search.budget import uniform_bits
+
+    assert uniform_bits(2.5, [2, 3, 4], [2, 3, 4]) == (2, 3)
+    assert uniform_bits(4, [2, 3, 4, 6, 8], [2, 3, 4, 6, 8]) == (4, 4)
+    assert uniform_bits(3, [2, 3, 4], [2, 3, 4]) == (3, 3)
+    cfg = {"model": "resnet20", "search": {"w_candidates": [2, 3, 4], "a_candidates": [2, 3, 4]}}
+    model = create_model("resnet20")
+    table = layer_table(model, (3, 32, 32))
+    budget = budget_bitops(table, 2.5, {n: (8, 8) for n in first_last_layers(model)})
+    uni = null_policy(cfg, "uniform", 2.5, 0, 10, (3, 32, 32))
+    assert {(l["w_bits"], l["a_bits"]) for l in uni.layers.values() if l["searchable"]} == {(2, 3)}
+    draws = [null_policy(cfg, "random", 2.5, s, 10, (3, 32, 32)) for s in (0, 1, 0)]
+    for p in draws:
+        assert 0.98 * budget <= p.totals()["bitops"] <= budget
+    bits = [[(l["w_bits"], l["a_bits"]) for l in p.layers.values()] for p in draws]
+    assert bits[0] == bits[2] and bits[0] != bits[1]
+    assert len(set(bits[1])) > 3  # mixed, not a disguised uniform policy

@@ -6,7 +6,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from conftest import TinyNet
-from mpqlab.sharpness import ASGA, GSAM, SAM, adaptive_radius, curvature_radius, frozen_bn_stats
+from mpqlab.sharpness import ASGA, GSAM, SAM, adaptive_radius, frozen_bn_stats, scaled_radius
 
 
 def _setup(seed=0):
@@ -180,32 +180,33 @@ def test_curvature_estimate_is_exact_on_a_quadratic():
     assert opt.last["curvature"] == pytest.approx(float(g @ hess @ g / (g @ g)), rel=1e-9)
 
 
-def test_curvature_radius_answers_the_landscape_not_the_gradient_scale():
+@pytest.mark.parametrize("rule", ["relative", "curvature"])
+def test_adaptive_radius_answers_the_landscape_not_the_gradient_scale(rule):
     """On a steeply tilted quadratic (||g|| ~ 100, curvature unchanged) the literal rule ln(1 + h) sits at
-    rho_max on every step while the curvature rule stays at rho_0; when the landscape becomes twice as sharp the
-    curvature rule's radius rises by the formula, and when it becomes twice as flat it falls, inside the bounds."""
+    rho_max on every step while the reconstructed rules stay at rho_0; when the landscape becomes twice as sharp
+    (h and kappa double at the same point) the radius rises by the formula, and when it becomes twice as flat it
+    falls, inside the bounds."""
     torch.manual_seed(0)
     hess = torch.diag(torch.tensor([1.0, 2.0, 5.0, 10.0, 50.0], dtype=torch.float64))
     tilt = 100.0 * torch.ones(5, dtype=torch.float64)
     radii = {}
-    for radius in ("adaptive", "curvature"):
+    for radius in ("adaptive", rule):
         theta = nn.Parameter(torch.zeros(5, dtype=torch.float64))
         opt = ASGA([theta], torch.optim.SGD, rho=0.05, beta=0.0, radius=radius, lr=0.0)
         radii[radius] = _quadratic_steps(opt, theta, hess, tilt, 10)
     assert all(r == 0.1 for r in radii["adaptive"][1:])
-    assert all(r == pytest.approx(0.05) for r in radii["curvature"])
-    # the same direction (lr = 0), the landscape scaled: sharper, then flatter
+    assert all(r == pytest.approx(0.05) for r in radii[rule])
+    # the same point (lr = 0), the landscape scaled: sharper, then flatter
     theta = nn.Parameter(torch.ones(5, dtype=torch.float64))
-    opt = ASGA([theta], torch.optim.SGD, rho=0.05, beta=0.0, lr=0.0)
+    opt = ASGA([theta], torch.optim.SGD, rho=0.05, beta=0.0, radius=rule, lr=0.0)
     _quadratic_steps(opt, theta, hess, torch.zeros(5, dtype=torch.float64), 5)
     assert opt.current_rho() == pytest.approx(0.05)
-    kappa = opt.last["curvature"]
     _quadratic_steps(opt, theta, 2 * hess, torch.zeros(5, dtype=torch.float64), 1)
-    kbar = 0.9 * kappa + 0.1 * 2 * kappa
-    assert opt.current_rho() == pytest.approx(0.05 * math.log1p((math.e - 1) * 2 * kappa / kbar))
+    # the doubled quantity over its running scale 0.9 * 1 + 0.1 * 2 = 1.1 (in units of its old value)
+    assert opt.current_rho() == pytest.approx(0.05 * math.log1p((math.e - 1) * 2 / 1.1))
     assert 0.05 < opt.current_rho() < 0.1
     _quadratic_steps(opt, theta, 0.5 * hess, torch.zeros(5, dtype=torch.float64), 1)
     assert 0.01 < opt.current_rho() < 0.05
-    # negative curvature (the loss bends down along e) gives the floor
-    assert curvature_radius(-1.0, 1.0, 0.05, 0.1, 0.01) == 0.01
-    assert curvature_radius(1.0, 0.0, 0.05, 0.1, 0.01) == 0.05
+    # a negative value (the loss bends down along e) gives the floor; no scale yet gives rho_0
+    assert scaled_radius(-1.0, 1.0, 0.05, 0.1, 0.01) == 0.01
+    assert scaled_radius(1.0, 0.0, 0.05, 0.1, 0.01) == 0.05

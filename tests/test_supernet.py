@@ -82,3 +82,32 @@ def test_one_hot_softmax_matches_the_fixed_quantized_layer():
     fixed.conv1.act_quant.clip.data.copy_(net.net.conv1.act_quant.clip.data)
     fixed.fc.act_quant.clip.data.copy_(net.net.fc.act_quant.clip.data)
     assert torch.allclose(net(x), fixed(x), atol=1e-5)
+
+
+def test_temperature_sharpens_the_mixture_and_realised_bits_are_the_argmax_with_the_expected_gradient():
+    net = _net()
+    q = next(iter(net.mixed().values()))
+    with torch.no_grad():
+        q.alpha_w.copy_(torch.tensor([0.1, 0.3, 0.2]))
+        q.alpha_a.copy_(torch.tensor([0.5, 0.4]))
+    net.set_temperature(0.1)
+    pw, pa = q.probs()
+    assert torch.allclose(pw, torch.softmax(torch.tensor([1.0, 3.0, 2.0]), 0))
+    rw, ra = q.realised_bits()
+    assert (rw.item(), ra.item()) == (4.0, 4.0)  # argmax: weights 4 bits, activations 4 bits
+    ew, ea = q.expected_bits()
+    g_real = torch.autograd.grad(rw * ra, [q.alpha_w, q.alpha_a])
+    g_exp_w = torch.autograd.grad(ew, q.alpha_w)[0] * ra.item()
+    assert torch.allclose(g_real[0], g_exp_w)
+    # the realised BitOPs of the supernet are the cost counter's BitOPs of its argmax policy
+    assert net.realised_bitops().item() == bitops(net.table, net.argmax_bits())
+    tops = sorted([float(pw.max()), float(pa.max())] + [float(p.max()) for o in list(net.mixed().values())[1:]
+                                                        for p in o.probs()])
+    assert net.decisiveness() == (tops[len(tops) // 2 - 1] + tops[len(tops) // 2]) / 2 if len(tops) % 2 == 0 \
+        else tops[len(tops) // 2]
+    try:
+        net.set_temperature(0)
+    except Exception as e:
+        assert "temperature" in str(e)
+    else:
+        raise AssertionError("a zero temperature was accepted")

@@ -82,3 +82,47 @@ def final_policy(bits: Mapping[str, tuple[int, int]], softmaxes: Mapping[str, Ma
             changes.append(f"{n}: W{bits[n][0]}A{bits[n][1]} -> W{pairs[c][0]}A{pairs[c][1]}")
         new[n] = tuple(pairs[c])
     return new, changes
+
+
+def uniform_bits(budget: float, w_candidates, a_candidates) -> tuple[int, int]:
+    """The uniform (w, a) matched to a budget of ``budget`` average bits: the largest w * a <= budget^2 from the
+    candidates (every layer then has the same MACs share as the budget); ties go to more activation bits
+    **[choice: 2-bit activations hurt ResNets more than 2-bit weights]**, then to more weight bits. An integer
+    budget gives W{budget}A{budget} when both candidate sets hold it."""
+    pairs = [(w, a) for w in w_candidates for a in a_candidates if w * a <= budget ** 2 + 1e-9]
+    if not pairs:
+        raise MpqlabError(f"no uniform policy from candidates W{sorted(w_candidates)} A{sorted(a_candidates)} "
+                          f"fits a budget of {budget:g} average bits")
+    return max(pairs, key=lambda p: (p[0] * p[1], min(p), p[1], p[0]))
+
+
+def random_policy(table: Mapping[str, dict], searchable, budget: float, w_candidates, a_candidates, seed: int,
+                  fixed_bits: int = 8, low: float = 0.98) -> dict:
+    """A random budget-matched policy (the null baseline of a search): every searchable layer gets i.i.d.
+    Gumbel scores over its (w, a) pairs and the ILP picks the highest-scoring assignment with BitOPs in
+    ``[low * budget, budget]``; i.e. a draw from random softmaxes repaired to the budget like a search's."""
+    gen = np.random.default_rng(seed)
+    wc, ac = sorted(w_candidates), sorted(a_candidates)
+    pairs = [(w, a) for w in wc for a in ac]
+    names = [n for n in table if n in set(searchable)]
+    score = gen.gumbel(size=(len(names), len(pairs)))
+    cost = np.array([[table[n]["macs"] * w * a for w, a in pairs] for n in names], dtype=float)
+    fixed = sum(table[n]["macs"] * fixed_bits ** 2 for n in table if n not in set(searchable))
+    choice = solve_ilp(-score, cost, budget - fixed, low * budget - fixed)
+    bits = {n: (fixed_bits, fixed_bits) for n in table if n not in set(searchable)}
+    bits.update({n: tuple(pairs[c]) for n, c in zip(names, choice)})
+    return {n: bits[n] for n in table}
+
+
+def reachable_average_bits(w_candidates, a_candidates) -> tuple[float, float]:
+    """The range of budgets (average bits) the candidate grid can meet: sqrt(min w * min a) to
+    sqrt(max w * max a)."""
+    return math.sqrt(min(w_candidates) * min(a_candidates)), math.sqrt(max(w_candidates) * max(a_candidates))
+
+
+def check_budget(budget: float, w_candidates, a_candidates) -> None:
+    """Refuse, before any work, a budget the candidates cannot meet, naming the range they can."""
+    lo, hi = reachable_average_bits(w_candidates, a_candidates)
+    if not (isinstance(budget, (int, float)) and math.isfinite(budget) and lo - 1e-9 <= budget <= hi + 1e-9):
+        raise MpqlabError(f"budget {budget} average bits is outside the range the candidates "
+                          f"W{sorted(w_candidates)} A{sorted(a_candidates)} can reach: [{lo:g}, {hi:g}]")

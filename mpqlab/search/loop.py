@@ -38,14 +38,14 @@ from ..policy import Policy
 from ..quant import calibrate
 from ..sharpness import OPTIMIZERS, RADII, frozen_bn_stats
 from ..train import check_finite, dist_info, progress, set_threads
-from .budget import final_policy, hinge_cost
+from .budget import check_budget, final_policy, hinge_cost
 from ..telemetry import read_metrics, read_softmaxes  # noqa: F401  (re-exported)
 from .objectives import Objective
 from .supernet import Supernet
 
 OBJECTIVES = ("edmips", "gmpq", "hawq")
 SHARPNESS = ("none", "sam", "gsam", "asga")
-DEFAULT_RADIUS = {"sam": "fixed", "gsam": "lr", "asga": "curvature"}
+DEFAULT_RADIUS = {"sam": "fixed", "gsam": "lr", "asga": "relative"}
 COST_TERMS = ("expected", "realised")
 REPAIRS = ("fewest", "most_probable")
 
@@ -77,7 +77,7 @@ class SearchConfig:
     rho_max: float = 0.1
     rho_min: float = 0.01  # floor of the adaptive radius (see mpqlab.sharpness) [choice]
     beta: float = 0.001
-    radius: str | None = None  # fixed | adaptive (literal ln(1+h)) | curvature | lr; None: the optimizer's default
+    radius: str | None = None  # fixed | adaptive (literal ln(1+h)) | relative | curvature | lr; None: optimizer's default
     h_ema: float | None = None
     gsam_gamma: float = 0.1
     perturb_quantizers: bool = False
@@ -111,6 +111,7 @@ class SearchConfig:
                               "forward, which DistributedDataParallel does not synchronise")
         if not self.budget > 0:
             raise MpqlabError(f"budget must be positive average bits, got {self.budget}")
+        check_budget(self.budget, self.w_candidates, self.a_candidates)
         if self.epochs < 1:
             raise MpqlabError(f"epochs must be at least 1, got {self.epochs}")
         if self.radius not in (None, *RADII):

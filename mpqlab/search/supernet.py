@@ -208,7 +208,7 @@ class Supernet(nn.Module):
     def decisiveness(self) -> float:
         """Median over searchable layers and over (weights, activations) of the largest bit probability:
         1 / len(candidates) for an untouched softmax, 1 for a search that has decided."""
-        tops = [float(p.max()) for q in self.mixed().values() for p in q.probs()]
+        tops = [float(p.detach().max()) for q in self.mixed().values() for p in q.probs()]
         return statistics.median(tops) if tops else float("nan")
 
     def softmaxes(self) -> dict[str, dict[str, list[float]]]:

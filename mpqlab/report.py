@@ -1,0 +1,208 @@
+"""The Markdown report of an experiment grid: per-method summary, validity gates, pre-declared paired comparisons
+with Holm correction, and a verdict per claim. Plain rows (dicts, as in ``results.csv``) in, text out.
+
+Gates (printed above the comparisons; any failed gate turns every verdict into "cannot answer"):
+
+1. **search matters**: the reference (EdMIPS on the full target set) beats uniform-at-budget by at least
+   ``gate_margin`` points (default 1.0), paired by seed, paired-t p < 0.05;
+2. **searches decide**: over the gradient-search cells, the median of the median largest bit probability is at least
+   0.6 and the median number of layers the budget step changed is at most 3;
+3. **the radius adapts**: in the ASGA cells the median share of steps with rho at a bound is below 0.5.
+
+Comparisons are pre-declared (config ``comparisons``: ``[[A, B], ...]``, default: EdMIPS+ASGA against the reference,
+EdMIPS and EdMIPS+SAM, and every method against uniform), paired by seed within a setting and budget (the reference
+cells are shared by the settings), one Holm family per budget. The primary test is the paired t-test **[choice]**:
+with 8 seeds the exact sign-flip test cannot go below 2/256, which Holm over six or more comparisons needs; its
+p-value is printed beside as a check that does not assume normal differences.
+"""
+from __future__ import annotations
+
+import math
+import os
+import platform
+import statistics
+import time
+
+from . import __version__
+from .stats import holm, paired, paired_test, verdict
+
+REFERENCE = "edmips@target"
+NULLS = ("uniform", "random")
+DEFAULT_COMPARISONS = [["edmips+asga", REFERENCE], ["edmips+asga", "edmips"], ["edmips+asga", "edmips+sam"]]
+
+
+def _num(v):
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(x) else x
+
+
+def _ms(vals):
+    vals = [v for v in (_num(x) for x in vals) if v is not None]
+    if not vals:
+        return float("nan"), float("nan"), 0
+    m = sum(vals) / len(vals)
+    s = statistics.stdev(vals) if len(vals) > 1 else float("nan")
+    return m, s, len(vals)
+
+
+def _fmt(m, s, digits=2):
+    if math.isnan(m):
+        return "n/a"
+    return f"{m:.{digits}f}" if math.isnan(s) else f"{m:.{digits}f} ± {s:.{digits}f}"
+
+
+def _by_seed(rows, setting, method, budget):
+    """{seed: target top-1} of one method; reference cells match any setting."""
+    return {int(r["seed"]): float(r["target_top1"]) for r in rows
+            if r["method"] == method and float(r["budget"]) == budget
+            and (method == REFERENCE or r["setting"] == setting)}
+
+
+def comparisons(rows: list[dict], cfg: dict) -> list[dict]:
+    """Every pre-declared comparison present in ``rows``: effect (A - B, points), 95 % CI, p (t, sign-flip),
+    Holm-adjusted p within its budget, verdict."""
+    methods = {r["method"] for r in rows}
+    pairs = cfg.get("comparisons") or (DEFAULT_COMPARISONS + [[m, "uniform"] for m in cfg.get("methods", [])
+                                                               if m != "uniform"])
+    settings = sorted({r["setting"] for r in rows if r["method"] != REFERENCE})
+    out = []
+    for budget in sorted({float(r["budget"]) for r in rows}):
+        family = []
+        for setting in settings:
+            for a, b in pairs:
+                if a not in methods or b not in methods:
+                    continue
+                if a == REFERENCE and b == "uniform" and setting != settings[0]:
+                    continue  # the reference-vs-uniform pair does not depend on the setting: count it once
+                seeds, d = paired(_by_seed(rows, setting, a, budget), _by_seed(rows, setting, b, budget))
+                if not seeds:
+                    continue
+                t = paired_test(d)
+                family.append(dict(t, budget=budget, setting="all" if a == REFERENCE and b == "uniform" else setting,
+                                   a=a, b=b, seeds=seeds))
+        for c, p in zip(family, holm([c["p_t"] for c in family])):
+            c["p_holm"] = p
+            c["verdict"] = verdict(c["mean"], p)
+        out += family
+    return out
+
+
+def gates(rows: list[dict], cfg: dict, comps: list[dict]) -> list[dict]:
+    """The validity gates: name, passed (True / False / None when not measurable), what was measured."""
+    margin = float(cfg.get("gate_margin", 1.0))
+    out = []
+    ref_u = [c for c in comps if c["a"] == REFERENCE and c["b"] == "uniform"]
+    if ref_u:
+        ok = all(c["mean"] >= margin and c["p_t"] < 0.05 for c in ref_u)
+        what = "; ".join(f"budget {c['budget']:g}: {c['mean']:+.2f} points [{c['ci_low']:+.2f}, {c['ci_high']:+.2f}], "
+                         f"p = {c['p_t']:.3g}, {c['n']} seeds" for c in ref_u)
+        out.append({"gate": f"search matters: reference - uniform >= {margin:g} points, paired p < 0.05",
+                    "passed": ok, "measured": what})
+    else:
+        out.append({"gate": "search matters", "passed": None, "measured": "needs reference and uniform cells"})
+    searched = [r for r in rows if r["method"] not in NULLS and not r["method"].startswith("hawq")]
+    dec = [v for v in (_num(r.get("decisiveness")) for r in searched) if v is not None]
+    chg = [v for v in (_num(r.get("layers_changed_by_budget")) for r in searched) if v is not None]
+    if dec and chg:
+        ok = statistics.median(dec) >= 0.6 and statistics.median(chg) <= 3
+        out.append({"gate": "searches decide: median largest bit probability >= 0.6, median layers changed <= 3",
+                    "passed": ok, "measured": f"largest probability median {statistics.median(dec):.2f} "
+                    f"(min {min(dec):.2f}); layers changed median {statistics.median(chg):g} (max {max(chg):g}), "
+                    f"{len(dec)} searches"})
+    else:
+        out.append({"gate": "searches decide", "passed": None, "measured": "no search cell reports it"})
+    asga = [v for v in (_num(r.get("rho_at_bound_share")) for r in rows if r["method"].endswith("+asga"))
+            if v is not None]
+    if asga:
+        med = statistics.median(asga)
+        out.append({"gate": "radius adapts: median share of ASGA steps with rho at a bound < 0.5", "passed": med < 0.5,
+                    "measured": f"median {med:.2f} (max {max(asga):.2f}), {len(asga)} searches"})
+    else:
+        out.append({"gate": "radius adapts", "passed": None, "measured": "no ASGA cell reports it"})
+    return out
+
+
+def claims(comps: list[dict], rows: list[dict], cfg: dict, gates_ok: bool) -> list[dict]:
+    """A plain verdict per claim of the paper: supported / not supported / cannot tell."""
+    m = float(cfg.get("equivalence_margin", 0.5))
+    out = []
+    for c in comps:
+        if c["a"] != "edmips+asga" or c["b"] not in (REFERENCE, "edmips"):
+            continue
+        if c["b"] == REFERENCE:
+            ratio = [_num(r.get("search_cost_ratio")) for r in rows if r["method"] == "edmips+asga"
+                     and r["setting"] == c["setting"] and float(r["budget"]) == c["budget"]]
+            ratio = [x for x in ratio if x is not None]
+            cost = sum(ratio) / len(ratio) if ratio else float("nan")
+            claim = (f"proxy search ({c['setting']}) matches the target search (not worse by more than {m:g} "
+                     f"points) at a fraction of its cost ({cost:.2f}x)")
+            if c["ci_low"] > -m and cost < 1:
+                word = "supported"
+            elif c["verdict"] == "worse" and c["ci_low"] <= -m:
+                word = "not supported"
+            else:
+                word = "cannot tell"
+        else:
+            claim = f"ASGA improves its base, EdMIPS ({c['setting']})"
+            if c["verdict"] == "better":
+                word = "supported"
+            elif c["verdict"] == "worse" or (c["ci_low"] > -m and c["ci_high"] < m):
+                word = "not supported"
+            else:
+                word = "cannot tell"
+        out.append({"claim": claim, "budget": c["budget"],
+                    "verdict": word if gates_ok else "cannot answer (a validity gate failed)",
+                    "evidence": f"{c['mean']:+.2f} points [{c['ci_low']:+.2f}, {c['ci_high']:+.2f}], "
+                                f"Holm p = {c['p_holm']:.3g}"})
+    return out
+
+
+def markdown(rows: list[dict], cfg: dict) -> str:
+    """The whole report."""
+    lines = [f"# {cfg['name']}", "",
+             f"mpqlab {__version__}, {platform.machine()} {os.cpu_count()} cores, "
+             f"{time.strftime('%Y-%m-%d', time.gmtime())}. Target: {cfg['target']['data']}, model {cfg['model']}. "
+             "Target top-1 after fine-tuning, mean ± sd over seeds.", "",
+             "| setting | budget | method | seeds | target top-1 (%) | avg bits | search CPU (s) | search cost vs reference "
+             "| largest bit prob. | layers changed by budget | rho at a bound | proxy→target gap | h(0.05) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["setting"], float(r["budget"]), r["method"]), []).append(r)
+    for (setting, budget, method), rs in sorted(groups.items(), key=lambda kv: (kv[0][0] != "reference", kv[0])):
+        ratio = _ms([r.get("search_cost_ratio") for r in rs])[0]
+        lines.append("| " + " | ".join([
+            setting, f"{budget:g}", method, str(len(rs)), _fmt(*_ms([r["target_top1"] for r in rs])[:2]),
+            _fmt(*_ms([r["average_bits"] for r in rs])[:2]),
+            _fmt(*_ms([r.get("search_cpu_time_s") for r in rs])[:2], 0),
+            "n/a" if math.isnan(ratio) else f"{ratio:.2f}x",
+            _fmt(*_ms([r.get("decisiveness") for r in rs])[:2]),
+            _fmt(*_ms([r.get("layers_changed_by_budget") for r in rs])[:2], 1),
+            _fmt(*_ms([r.get("rho_at_bound_share") for r in rs])[:2]),
+            _fmt(*_ms([r.get("gap") for r in rs])[:2]), _fmt(*_ms([r.get("sharpness") for r in rs])[:2], 4)]) + " |")
+    comps = comparisons(rows, cfg)
+    gs = gates(rows, cfg, comps)
+    ok = all(g["passed"] for g in gs)
+    lines += ["", "## Validity gates", ""]
+    for g in gs:
+        mark = {True: "PASS", False: "FAIL", None: "NOT MEASURED"}[g["passed"]]
+        lines.append(f"- **{mark}** {g['gate']}: {g['measured']}")
+    lines += ["", ("All gates pass: the comparisons below can answer the question." if ok else
+                   "**A gate failed or was not measured: this grid cannot answer the paper's question; the effects "
+                   "below are printed for the record, without verdicts.**"),
+              "", "## Pre-declared comparisons (paired by seed; Holm over each budget's family)", "",
+              "| budget | setting | A | B | seeds | A − B (points) | 95 % CI | p (paired t) | p (sign-flip) | "
+              "p (Holm) | verdict |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for c in comps:
+        ci = "n/a" if math.isnan(c["ci_low"]) else f"[{c['ci_low']:+.2f}, {c['ci_high']:+.2f}]"
+        lines.append(f"| {c['budget']:g} | {c['setting']} | {c['a']} | {c['b']} | {c['n']} | {c['mean']:+.2f} | {ci} | "
+                     f"{c['p_t']:.3g} | {c['p_sign_flip']:.3g} | {c['p_holm']:.3g} | "
+                     f"{c['verdict'] if ok else '—'} |")
+    cl = claims(comps, rows, cfg, ok)
+    if cl:
+        lines += ["", "## Claims", ""]
+        lines += [f"- {c['claim']}, budget {c['budget']:g}: **{c['verdict']}** ({c['evidence']})" for c in cl]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,82 @@
+"""Paired statistics for experiment grids: cells that share a seed share the proxy subset, the batch order and the
+fine-tune subset, so methods are compared by their per-seed differences, never as two independent samples.
+
+- :func:`paired` matches two ``{seed: value}`` maps on their common seeds and returns the differences.
+- :func:`paired_test`: mean difference, its 95 % t interval, and two p-values: the paired t-test and the
+  sign-flip permutation test (exact over all 2^n sign patterns up to n = 16, else 100,000 seeded draws).
+- :func:`holm`: Holm's step-down adjustment of a family of p-values (controls the family-wise error rate).
+- :func:`verdict`: the plain word for one comparison, after correction.
+
+Pure functions of plain numbers (scipy for the t distribution), so they can be tested against hand computations.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from typing import Mapping, Sequence
+
+
+def paired(a: Mapping, b: Mapping) -> tuple[list, list[float]]:
+    """Seeds present in both maps (sorted) and the differences ``a[s] - b[s]``."""
+    seeds = sorted(set(a) & set(b))
+    return seeds, [float(a[s]) - float(b[s]) for s in seeds]
+
+
+def sign_flip_p(diffs: Sequence[float], draws: int = 100_000, seed: int = 0) -> float:
+    """Two-sided p-value of the sign-flip permutation test of a zero mean difference: the share of sign patterns
+    whose |mean| is at least the observed one (exact up to 16 differences, else ``draws`` seeded patterns)."""
+    d = [float(x) for x in diffs]
+    n = len(d)
+    if n == 0:
+        return float("nan")
+    obs = abs(sum(d)) - 1e-12 * (1 + sum(abs(x) for x in d))  # ties count as extreme
+    if n <= 16:
+        hits = sum(abs(sum(s * x for s, x in zip(signs, d))) >= obs for signs in itertools.product((1, -1), repeat=n))
+        return hits / 2 ** n
+    rng = random.Random(seed)
+    hits = sum(abs(sum(x if rng.random() < 0.5 else -x for x in d)) >= obs for _ in range(draws))
+    return (hits + 1) / (draws + 1)
+
+
+def paired_test(diffs: Sequence[float], level: float = 0.95) -> dict:
+    """Mean of paired differences with its t interval, the paired t-test's p and the sign-flip p."""
+    from scipy import stats
+
+    d = [float(x) for x in diffs]
+    n = len(d)
+    out = {"n": n, "mean": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "p_t": float("nan"),
+           "p_sign_flip": sign_flip_p(d) if n else float("nan")}
+    if n == 0:
+        return out
+    mean = sum(d) / n
+    out["mean"] = mean
+    if n < 2:
+        return out
+    sd = math.sqrt(sum((x - mean) ** 2 for x in d) / (n - 1))
+    se = sd / math.sqrt(n)
+    q = float(stats.t.ppf(0.5 + level / 2, n - 1))
+    out.update(ci_low=mean - q * se, ci_high=mean + q * se, sd=sd)
+    out["p_t"] = 1.0 if se == 0 and mean == 0 else (0.0 if se == 0 else float(2 * stats.t.sf(abs(mean) / se, n - 1)))
+    return out
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm-adjusted p-values, in the input order (NaN stays NaN and does not count in the family)."""
+    idx = [i for i, p in enumerate(pvalues) if not math.isnan(p)]
+    m = len(idx)
+    out = [float("nan")] * len(pvalues)
+    running = 0.0
+    for rank, i in enumerate(sorted(idx, key=lambda i: pvalues[i])):
+        running = max(running, min(1.0, (m - rank) * pvalues[i]))
+        out[i] = running
+    return out
+
+
+def verdict(mean: float, p_adjusted: float, alpha: float = 0.05) -> str:
+    """'better' / 'worse' (for A in A - B) when the adjusted p is below ``alpha``, else 'no difference shown'."""
+    if math.isnan(p_adjusted):
+        return "cannot tell (too few seeds)"
+    if p_adjusted < alpha:
+        return "better" if mean > 0 else "worse"
+    return "no difference shown"

@@ -1,0 +1,50 @@
+from mpqlab.report import comparisons, gates, markdown
+
+CFG = {"name": "t", "model": "resnet20", "target": {"data": "cifar10"}, "methods": ["uniform", "edmips+asga",
+       "edmips", "edmips@target"], "equivalence_margin": 0.5}
+NOISE = [0.3, -0.2, 0.1, -0.4, 0.2, 0.0, -0.1, 0.35]  # per-seed noise shared by every method of a seed
+
+
+def _rows(ref_gain, asga_gain, dec=0.9, changed=1, at_bound=0.1):
+    rows = []
+    for s, e in enumerate(NOISE):
+        base = 80.0 + 3 * e  # seed effect, common to all methods of the seed: pairing removes it
+        for m, gain in (("uniform", 0.0), ("edmips@target", ref_gain), ("edmips", asga_gain - 0.05 * (s % 3)),
+                        ("edmips+asga", asga_gain)):
+            rows.append({"setting": "reference" if m == "edmips@target" else "subset-control", "method": m,
+                         "budget": 2.5, "seed": s, "target_top1": base + gain + 0.05 * ((s * 7 + len(m)) % 5),
+                         "average_bits": 2.5, "search_cpu_time_s": 10.0 if m != "edmips@target" else 100.0,
+                         "search_cost_ratio": 0.1, "decisiveness": dec if m != "uniform" else "",
+                         "layers_changed_by_budget": changed if m != "uniform" else "",
+                         "rho_at_bound_share": at_bound if m.endswith("asga") else "", "gap": 1.0,
+                         "sharpness": 0.1})
+    return rows
+
+
+def test_gates_pass_when_search_matters_and_comparisons_are_paired():
+    rows = _rows(ref_gain=2.0, asga_gain=2.0)
+    comps = comparisons(rows, CFG)
+    ref_u = [c for c in comps if c["a"] == "edmips@target" and c["b"] == "uniform"]
+    assert len(ref_u) == 1 and abs(ref_u[0]["mean"] - 2.0) < 0.2 and ref_u[0]["p_t"] < 1e-6  # the seed effect cancels
+    assert all(g["passed"] for g in gates(rows, CFG, comps))
+    text = markdown(rows, CFG)
+    assert "All gates pass" in text and "cannot answer" not in text
+    assert "proxy search (subset-control) matches the target search" in text and "**supported**" in text
+
+
+def test_a_failed_gate_withholds_every_verdict():
+    for rows in (_rows(ref_gain=0.2, asga_gain=0.2), _rows(2.0, 2.0, dec=0.3), _rows(2.0, 2.0, changed=12),
+                 _rows(2.0, 2.0, at_bound=0.9)):
+        text = markdown(rows, CFG)
+        assert "cannot answer the paper's question" in text and "**FAIL**" in text
+        assert "better |" not in text and "**supported**" not in text
+
+
+def test_holm_family_and_verdict_words():
+    rows = _rows(ref_gain=2.0, asga_gain=2.0)
+    comps = comparisons(rows, CFG)
+    ps = sorted(c["p_t"] for c in comps)
+    assert all(c["p_holm"] >= c["p_t"] for c in comps) and len(comps) == 5  # no edmips+sam cells
+    assert min(c["p_holm"] for c in comps) == min(1.0, len(comps) * ps[0])
+    better = [c for c in comps if c["a"] == "edmips+asga" and c["b"] == "edmips"][0]
+    assert better["mean"] > 0 and better["verdict"] == "better"

@@ -1,0 +1,40 @@
+import math
+
+import pytest
+
+from mpqlab.stats import holm, paired, paired_test, sign_flip_p, verdict
+
+
+def test_paired_matches_common_seeds():
+    seeds, d = paired({0: 90.0, 1: 91.0, 3: 92.0}, {1: 90.5, 0: 89.0, 2: 80.0})
+    assert seeds == [0, 1] and d == [1.0, 0.5]
+
+
+def test_paired_test_against_hand_computation():
+    r = paired_test([1.0, 2.0, 3.0])
+    # mean 2, sd 1, se 1/sqrt(3), t = 2 sqrt(3) = 3.4641 on 2 df: two-sided p = 0.07418; t_0.975,2 = 4.3027
+    assert r["mean"] == 2.0 and r["sd"] == pytest.approx(1.0)
+    assert r["p_t"] == pytest.approx(0.07418, abs=1e-4)
+    assert (r["ci_low"], r["ci_high"]) == pytest.approx((2 - 4.3027 / math.sqrt(3), 2 + 4.3027 / math.sqrt(3)), abs=1e-3)
+    assert r["p_sign_flip"] == pytest.approx(2 / 8)  # only all-plus and all-minus reach |sum| = 6
+    assert math.isnan(paired_test([1.0])["p_t"])
+
+
+def test_sign_flip_counts_ties_and_is_exact():
+    # [1, 1, -1, 1]: |sum| = 2; patterns with |sum| >= 2 among 16: sums are +-4 (2 patterns), +-2 (8 patterns)
+    assert sign_flip_p([1, 1, -1, 1]) == pytest.approx(10 / 16)
+    assert sign_flip_p([0.3] * 8) == pytest.approx(2 / 256)
+    big = sign_flip_p([0.5] * 20, draws=20_000)
+    assert big < 0.001
+
+
+def test_holm_adjusts_in_order_and_keeps_monotone():
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    out = holm([0.2, float("nan"), 0.001])
+    assert out[2] == pytest.approx(0.002) and out[0] == pytest.approx(0.2) and math.isnan(out[1])
+
+
+def test_verdict_words():
+    assert verdict(0.5, 0.01) == "better" and verdict(-0.5, 0.01) == "worse"
+    assert verdict(0.5, 0.2) == "no difference shown"
+    assert verdict(0.5, float("nan")).startswith("cannot tell")
