@@ -38,6 +38,7 @@ from .errors import MpqlabError
 from .io import atomic_write_text, read_json, write_json
 from .models import create_model
 from .policy import Policy
+from .runlock import run_lock
 from .search import SearchConfig, run as run_search
 from .train import evaluate, set_threads
 from .transfer import transfer
@@ -85,7 +86,15 @@ def _proxy_top1(policy: Policy, model: str, init: str, proxy: str, root) -> floa
 
 def run_cell(cfg: dict, setting: str, method: str, seed: int, budget: float, out: Path, root=None,
              show_progress: bool = False) -> dict:
-    """One cell: search (or uniform / reference) + transfer; returns its CSV row. Skipped when already done."""
+    """One cell: search (or a null baseline / the reference) + transfer; returns its CSV row. Skipped when already
+    done; its folder is held by one process at a time."""
+    if (out / "row.json").is_file():
+        return read_json(out / "row.json")
+    with run_lock(out):
+        return _run_cell(cfg, setting, method, seed, budget, out, root, show_progress)
+
+
+def _run_cell(cfg, setting, method, seed, budget, out: Path, root, show_progress) -> dict:
     row_path = out / "row.json"
     if row_path.is_file():
         return read_json(row_path)

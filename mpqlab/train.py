@@ -96,14 +96,26 @@ def build_schedule(opt, schedule: str, total_steps: int, lr: float):
     raise MpqlabError(f"unknown schedule {schedule!r}; use onecycle, cosine or constant")
 
 
-def fit(model: nn.Module, train_data, test_data=None, *, epochs: int = 30, batch_size: int = 128, lr: float = 0.1,
+def fit(model: nn.Module, train_data, test_data=None, **kw) -> dict:
+    """Train ``model`` in place; returns the final metrics. With ``out_dir`` the run checkpoints after every
+    epoch, holds its folder exclusively while it runs (:mod:`mpqlab.runlock`), and a rerun with the same
+    ``config`` resumes where it stopped (``stop_after_epochs`` stops early on purpose, for tests of resumption).
+    Keyword arguments: see :func:`_fit`."""
+    out_dir = kw.get("out_dir")
+    if out_dir is None or dist_info()[0] != 0:
+        return _fit(model, train_data, test_data, **kw)
+    from .runlock import run_lock
+
+    with run_lock(out_dir):
+        return _fit(model, train_data, test_data, **kw)
+
+
+def _fit(model: nn.Module, train_data, test_data=None, *, epochs: int = 30, batch_size: int = 128, lr: float = 0.1,
         momentum: float = 0.9, weight_decay: float = 5e-4, schedule: str = "onecycle", label_smoothing: float = 0.0,
         out_dir: str | os.PathLike | None = None, seed: int = 0, device="cpu", show_progress: bool = True,
         max_batches: int | None = None, eval_every: int = 1, config: dict | None = None,
         stop_after_epochs: int | None = None, channels_last: bool = True, cutout: int = 0) -> dict:
-    """Train ``model`` in place; returns the final metrics. With ``out_dir`` the run checkpoints after every
-    epoch and a rerun with the same ``config`` resumes where it stopped (``stop_after_epochs`` stops early on
-    purpose, for tests of resumption)."""
+    """SGD (Nesterov) under a one-cycle / cosine / constant schedule, metrics per epoch, resumable state."""
     if epochs < 1:
         raise MpqlabError(f"epochs must be at least 1, got {epochs}")
     rank, world = dist_info()

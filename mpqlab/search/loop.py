@@ -36,6 +36,7 @@ from ..io import atomic_write_text, load_state, save_state
 from ..models import create_model, feature_layer
 from ..policy import Policy
 from ..quant import calibrate
+from ..runlock import run_lock
 from ..sharpness import OPTIMIZERS, RADII, frozen_bn_stats
 from ..train import check_finite, dist_info, progress, set_threads
 from .budget import check_budget, final_policy, hinge_cost
@@ -186,15 +187,26 @@ def prepare_model(cfg: SearchConfig, num_classes: int):
     return model
 
 
+def run_dir_of(out: str | os.PathLike) -> Path:
+    """The run folder of a search writing ``out``: ``<out>.run`` beside it."""
+    out = Path(out)
+    return out.with_suffix(".run") if out.suffix == ".json" else Path(str(out) + ".run")
+
+
 def run(cfg: SearchConfig, out: str | os.PathLike, show_progress: bool = True,
         stop_after_epochs: int | None = None) -> Policy | None:
-    """Search a policy and write it to ``out`` (run folder ``<out>.run`` beside it). Returns the policy, or
-    None when ``stop_after_epochs`` stopped the run early on purpose."""
+    """Search a policy and write it to ``out`` (run folder ``<out>.run`` beside it, held exclusively while the
+    search runs). Returns the policy, or None when ``stop_after_epochs`` stopped the run early on purpose."""
     cfg.check()
+    if dist_info()[0] != 0:
+        return _run(cfg, Path(out), run_dir_of(out), show_progress, stop_after_epochs)
+    with run_lock(run_dir_of(out)):
+        return _run(cfg, Path(out), run_dir_of(out), show_progress, stop_after_epochs)
+
+
+def _run(cfg: SearchConfig, out: Path, run_dir: Path, show_progress: bool, stop_after_epochs: int | None):
     set_threads()
     torch.manual_seed(cfg.seed)
-    out = Path(out)
-    run_dir = out.with_suffix(".run") if out.suffix == ".json" else Path(str(out) + ".run")
     rank, world = dist_info()
     t_start, c_start = time.time(), time.process_time()
     train, val = prepare_data(cfg)
