@@ -6,6 +6,51 @@ import json
 import sys
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports bad input in one line (no usage block) and exits with code 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+class Bounded:
+    """An argparse type: a finite int or float in [lo, hi] (``lo_open``: lo itself excluded), checked before any
+    work starts. ``lo`` and ``hi`` are read by the test that feeds every numeric option bad values."""
+
+    def __init__(self, kind: type, lo: float, hi: float, lo_open: bool = False):
+        self.kind, self.lo, self.hi, self.lo_open = kind, lo, hi, lo_open
+        self.__name__ = kind.__name__
+
+    def __call__(self, text: str):
+        import math
+
+        try:
+            v = self.kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if self.kind is int else 'a number'}")
+        low_ok = v > self.lo if self.lo_open else v >= self.lo
+        if not (math.isfinite(v) and low_ok and v <= self.hi):
+            raise argparse.ArgumentTypeError(f"{text} is outside {'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}]")
+        return v
+
+
+def _bits_list(text: str) -> list[int]:
+    try:
+        bits = [int(b) for b in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of bit widths, e.g. 2,3,4")
+    bad = [b for b in bits if not 1 <= b <= 32]
+    if bad:
+        raise argparse.ArgumentTypeError(f"bit widths must be between 1 and 32, got {bad}")
+    return bits
+
+
+COUNT = Bounded(int, 1, 10 ** 9)  # epochs, batches, images, probes ...
+SEED = Bounded(int, 0, 2 ** 32 - 1)
+LR = Bounded(float, 0, 10, lo_open=True)
+NONNEG = Bounded(float, 0, 1e6)
+
+
 def _print(obj, as_json: bool):
     if as_json:
         print(json.dumps(obj, indent=2))
@@ -51,10 +96,9 @@ def _figures(a):
     return make_figures(a.out, smoke=a.smoke, only=a.only.split(",") if a.only else None)
 
 
-def main(argv=None):
-    from .errors import MpqlabError
-
-    p = argparse.ArgumentParser(prog="mpqlab", description="generalizable mixed-precision quantization (ASGA)")
+def build_parser() -> OneLineParser:
+    """The ``mpqlab`` argument parser (every subcommand, every option)."""
+    p = OneLineParser(prog="mpqlab", description="generalizable mixed-precision quantization (ASGA)")
     sub = p.add_subparsers(dest="cmd", required=True)
 
     def common(sp, data=True):
@@ -67,14 +111,14 @@ def main(argv=None):
 
     t = sub.add_parser("train", help="train a full-precision model; checkpoint each epoch, resume")
     common(t)
-    t.add_argument("--epochs", type=int, default=30)
-    t.add_argument("--batch-size", type=int, default=128)
-    t.add_argument("--lr", type=float, default=0.2)
+    t.add_argument("--epochs", type=COUNT, default=30)
+    t.add_argument("--batch-size", type=COUNT, default=128)
+    t.add_argument("--lr", type=LR, default=0.2, help="peak learning rate")
     t.add_argument("--schedule", default="onecycle", choices=["onecycle", "cosine", "constant"])
-    t.add_argument("--label-smoothing", type=float, default=0.0)
-    t.add_argument("--subset", type=int, default=None, help="class-balanced subset of the training set")
-    t.add_argument("--cutout", type=int, default=0, help="Cutout square size in pixels (0: off; 16 for CIFAR-10)")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--label-smoothing", type=Bounded(float, 0, 0.99), default=0.0)
+    t.add_argument("--subset", type=COUNT, default=None, help="class-balanced subset of the training set")
+    t.add_argument("--cutout", type=Bounded(int, 0, 4096), default=0, help="Cutout square size in pixels (0: off; 16 for CIFAR-10)")
+    t.add_argument("--seed", type=SEED, default=0)
     t.add_argument("--out", required=True, help="checkpoint path, NAME.safetensors (card NAME.json beside it)")
     t.set_defaults(fn=cmd_train)
 
@@ -83,14 +127,14 @@ def main(argv=None):
     e.add_argument("--checkpoint", required=True)
     e.add_argument("--policy", default=None, help="policy JSON file")
     e.add_argument("--uniform", default=None, metavar="W/A", help="uniform policy, e.g. 4/4")
-    e.add_argument("--max-batches", type=int, default=None)
+    e.add_argument("--max-batches", type=COUNT, default=None)
     e.set_defaults(fn=lambda a: _print(eval_command(a.model, a.data, a.checkpoint, a.policy, a.uniform, a.root,
                                                     a.device, a.max_batches), a.json))
 
     c = sub.add_parser("cost", help="MACs, BitOPs and size of a model, float or under a policy")
     c.add_argument("--model", required=True)
-    c.add_argument("--input-size", type=int, default=None, help="image side (default: the model's)")
-    c.add_argument("--num-classes", type=int, default=10)
+    c.add_argument("--input-size", type=Bounded(int, 8, 4096), default=None, help="image side (default: the model's)")
+    c.add_argument("--num-classes", type=Bounded(int, 2, 10 ** 6), default=10)
     c.add_argument("--policy", default=None)
     c.add_argument("--uniform", default=None, metavar="W/A")
     c.add_argument("--json", action="store_true")
@@ -98,26 +142,27 @@ def main(argv=None):
 
     s = sub.add_parser("search", help="search a mixed-precision policy on a proxy dataset")
     common(s)
-    s.add_argument("--subset", type=int, default=None, help="class-balanced proxy subset size")
+    s.add_argument("--subset", type=COUNT, default=None, help="class-balanced proxy subset size")
     s.add_argument("--checkpoint", default=None, help="full-precision proxy checkpoint to start from")
     s.add_argument("--objective", default="edmips", choices=["edmips", "gmpq", "hawq"])
     s.add_argument("--sharpness", default="none", choices=["none", "sam", "gsam", "asga"])
-    s.add_argument("--budget", type=float, default=4.0, help="average bits (BitOPs of uniform WbAb)")
-    s.add_argument("--epochs", type=int, default=None)
-    s.add_argument("--batch-size", type=int, default=None)
-    s.add_argument("--lr", type=float, default=None)
-    s.add_argument("--lr-alpha", type=float, default=None)
-    s.add_argument("--cost-weight", type=float, default=None)
-    s.add_argument("--rho", type=float, default=None)
-    s.add_argument("--rho-max", type=float, default=None)
-    s.add_argument("--beta", type=float, default=None)
-    s.add_argument("--radius", default=None, choices=["fixed", "adaptive", "lr"])
-    s.add_argument("--w-candidates", type=lambda v: [int(b) for b in v.split(",")], default=None)
-    s.add_argument("--a-candidates", type=lambda v: [int(b) for b in v.split(",")], default=None)
+    s.add_argument("--budget", type=Bounded(float, 0, 32, lo_open=True), default=4.0,
+                   help="average bits B (BitOPs of uniform WbAb); must lie in the range the candidates reach")
+    s.add_argument("--epochs", type=COUNT, default=None)
+    s.add_argument("--batch-size", type=COUNT, default=None)
+    s.add_argument("--lr", type=LR, default=None, help="weights' learning rate")
+    s.add_argument("--lr-alpha", type=LR, default=None, help="bit logits' (alpha) learning rate")
+    s.add_argument("--cost-weight", type=NONNEG, default=None, help="lambda of the cost hinge")
+    s.add_argument("--rho", type=Bounded(float, 0, 10), default=None, help="rho_0, the perturbation radius")
+    s.add_argument("--rho-max", type=Bounded(float, 0, 10), default=None, help="rho_max")
+    s.add_argument("--beta", type=Bounded(float, 0, 10), default=None, help="beta, the alignment step")
+    s.add_argument("--radius", default=None, choices=["fixed", "adaptive", "relative", "curvature", "lr"])
+    s.add_argument("--w-candidates", type=_bits_list, default=None)
+    s.add_argument("--a-candidates", type=_bits_list, default=None)
     s.add_argument("--bilevel", action="store_true", default=None)
     s.add_argument("--freeze-bn", action="store_true", default=None, help="BatchNorm on running statistics")
-    s.add_argument("--max-batches", type=int, default=None)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--max-batches", type=COUNT, default=None)
+    s.add_argument("--seed", type=SEED, default=0)
     s.add_argument("--out", required=True, help="policy JSON path (run folder <out>.run beside it)")
     s.set_defaults(fn=lambda a: _print(search_command(
         a.out, model=a.model, data=a.data, root=a.root, subset=a.subset, checkpoint=a.checkpoint,
@@ -131,12 +176,12 @@ def main(argv=None):
     common(tr)
     tr.add_argument("--policy", required=True)
     tr.add_argument("--init", default=None, help="the target's full-precision checkpoint")
-    tr.add_argument("--epochs", type=int, default=3)
-    tr.add_argument("--lr", type=float, default=0.01)
-    tr.add_argument("--batch-size", type=int, default=128)
-    tr.add_argument("--subset", type=int, default=None)
-    tr.add_argument("--max-batches", type=int, default=None)
-    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--epochs", type=COUNT, default=3)
+    tr.add_argument("--lr", type=LR, default=0.01)
+    tr.add_argument("--batch-size", type=COUNT, default=128)
+    tr.add_argument("--subset", type=COUNT, default=None)
+    tr.add_argument("--max-batches", type=COUNT, default=None)
+    tr.add_argument("--seed", type=SEED, default=0)
     tr.add_argument("--out", required=True, help="RESULT.json")
     tr.set_defaults(fn=lambda a: _print(transfer_command(a.policy, a.model, a.data, a.init, a.out, a.epochs, a.lr,
                                                          a.batch_size, a.seed, a.root, a.device, a.max_batches,
@@ -148,12 +193,12 @@ def main(argv=None):
     h.add_argument("--policy", default=None)
     h.add_argument("--uniform", default=None, metavar="W/A")
     h.add_argument("--backend", default="mpqlab", choices=["mpqlab", "pyhessian"])
-    h.add_argument("--n", type=int, default=256, help="test images used")
-    h.add_argument("--top-k", type=int, default=1)
-    h.add_argument("--trace-probes", type=int, default=48, help="trace passes over the data")
-    h.add_argument("--chunk-size", type=int, default=None,
+    h.add_argument("--n", type=COUNT, default=256, help="test images used")
+    h.add_argument("--top-k", type=Bounded(int, 1, 10 ** 4), default=1)
+    h.add_argument("--trace-probes", type=COUNT, default=48, help="trace passes over the data")
+    h.add_argument("--chunk-size", type=COUNT, default=None,
                    help="samples per gradient graph (mpqlab backend; default 16 on CPU, 256 on CUDA)")
-    h.add_argument("--seed", type=int, default=0)
+    h.add_argument("--seed", type=SEED, default=0)
     h.set_defaults(fn=lambda a: _print(hessian_command(a.model, a.data, a.checkpoint, a.policy, a.uniform, a.backend,
                                                        a.n, a.top_k, a.trace_probes, a.root, a.device, a.seed,
                                                        a.chunk_size), a.json))
@@ -163,12 +208,12 @@ def main(argv=None):
     ls.add_argument("--checkpoint", required=True)
     ls.add_argument("--policy", default=None)
     ls.add_argument("--uniform", default=None, metavar="W/A")
-    ls.add_argument("--dims", type=int, default=2)
-    ls.add_argument("--points", type=int, default=11)
-    ls.add_argument("--span", type=float, default=1.0)
-    ls.add_argument("--n", type=int, default=1000)
+    ls.add_argument("--dims", type=int, default=2, choices=[1, 2])
+    ls.add_argument("--points", type=Bounded(int, 2, 10 ** 4), default=11)
+    ls.add_argument("--span", type=Bounded(float, 0, 1e3, lo_open=True), default=1.0)
+    ls.add_argument("--n", type=COUNT, default=1000)
     ls.add_argument("--direction", default="random", choices=["random", "eigen"])
-    ls.add_argument("--seed", type=int, default=0)
+    ls.add_argument("--seed", type=SEED, default=0)
     ls.add_argument("--out", required=True)
     ls.set_defaults(fn=lambda a: _print(landscape_command(a.model, a.data, a.checkpoint, a.out, a.policy, a.uniform,
                                                           a.dims, a.points, a.span, a.n, a.seed, a.direction, a.root,
@@ -179,7 +224,7 @@ def main(argv=None):
     x.add_argument("--quick", action="store_true", help="a 2-cell grid on the embedded data (minutes)")
     x.add_argument("--out", default=None, help="results folder (default results/<name>)")
     x.add_argument("--root", default=None)
-    x.add_argument("--max-cells", type=int, default=None, help="stop after this many cells (rerun to continue)")
+    x.add_argument("--max-cells", type=COUNT, default=None, help="stop after this many cells (rerun to continue)")
     x.set_defaults(fn=lambda a: _print(_experiment(a), False))
 
     f = sub.add_parser("figures", help="execute the notebooks headless and write every figure to figures/")
@@ -190,12 +235,18 @@ def main(argv=None):
 
     q = sub.add_parser("quickstart", help="the main job on the embedded cifar10-mini: search, transfer, report")
     q.add_argument("--out", default="runs/quickstart")
-    q.add_argument("--epochs", type=int, default=3)
+    q.add_argument("--epochs", type=Bounded(int, 1, 10 ** 4), default=3)
     q.add_argument("--smoke", action="store_true", help="a few batches only")
     q.add_argument("--json", action="store_true")
     q.set_defaults(fn=lambda a: _print(_quickstart(a.out, a.epochs, a.smoke), a.json))
 
-    a = p.parse_args(argv)
+    return p
+
+
+def main(argv=None):
+    from .errors import MpqlabError
+
+    a = build_parser().parse_args(argv)
     try:
         a.fn(a)
     except MpqlabError as e:

@@ -217,3 +217,17 @@ def save_figure(fig: go.Figure, stem: str | os.PathLike, formats: Sequence[str] 
         except Exception as e:  # kaleido / browser failure: keep the HTML, say why
             out[fmt] = f"not written: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
     return out
+
+
+def band_series(df, group: str = "radius", x: str = "step", title: str = "", yaxis: str = "") -> go.Figure:
+    """Median lines with shaded bands: ``df`` has columns ``group``, ``x``, median, low, high (one row per group
+    and x), as :func:`mpqlab.search.radius_study.bands` returns."""
+    fig = go.Figure()
+    for color, (name, d) in zip(_colors(), df.groupby(group, sort=False)):
+        d = d.sort_values(x)
+        xs = list(d[x])
+        fig.add_trace(go.Scatter(x=xs + xs[::-1], y=list(d["high"]) + list(d["low"])[::-1], fill="toself",
+                                 fillcolor=color, opacity=0.2, line={"width": 0}, hoverinfo="skip",
+                                 showlegend=False, name=f"{name} band"))
+        fig.add_trace(go.Scatter(x=xs, y=list(d["median"]), mode="lines", name=str(name), line={"color": color}))
+    return _layout(fig, title, xaxis_title=x, yaxis_title=yaxis)
