@@ -46,7 +46,8 @@ from .transfer import transfer
 COLUMNS = ["setting", "method", "budget", "seed", "proxy", "proxy_size", "target", "target_top1",
            "target_top1_before_finetune", "proxy_top1", "gap", "sharpness", "bitops", "average_bits", "size_bytes",
            "search_wall_time_s", "search_cpu_time_s", "transfer_wall_time_s", "search_cost_ratio",
-           "decisiveness", "layers_changed_by_budget", "rho_at_bound_share", "policy_bits"]
+           "decisiveness", "layers_changed_by_budget", "rho_at_bound_share", "proxy_h", "proxy_sigma_max",
+           "proxy_trace", "policy_bits"]
 
 
 
@@ -70,18 +71,31 @@ def _search_cfg(cfg: dict, method: str, data: str, subset, init, seed: int, budg
                         sharpness=sharp or "none", budget=budget, seed=seed, proxy_seed=seed, **kw)
 
 
-def _proxy_top1(policy: Policy, model: str, init: str, proxy: str, root) -> float:
-    """Accuracy of the policy on the proxy test set (proxy checkpoint quantized, calibrated, not fine-tuned)."""
+def proxy_side(policy: Policy, model: str, init: str, proxy: str, proxy_subset_size, seed: int, root,
+               n: int = 128) -> dict:
+    """The policy on the proxy side, where the search saw it: the proxy checkpoint quantized by the policy and
+    calibrated (not fine-tuned), in eval mode. Top-1 on (up to 4 batches of) the proxy test set; sharpness on ``n``
+    images of the cell's proxy search subset: surrogate gap h at rho = 0.05, sigma_max (Lanczos, 6 passes) and the
+    Hessian trace (decoupled Hutchinson, 4 probes). Fig. 1 sets these against the policy's target penalty."""
+    from .analysis.hessian import Hessian
     from .commands import model_under_policy
-
     from .data import make_loader
     from .quant import calibrate
 
     train, test = create_dataset(proxy, "train", root=root), create_dataset(proxy, "test", root=root)
+    if proxy_subset_size:
+        train, _ = proxy_subset(train, size=proxy_subset_size, seed=seed)
     net, _ = model_under_policy(model, init, train.num_classes, None, None, train, tuple(train.input_size))
     policy.apply(net, tuple(train.input_size))
     calibrate(net, [x for x, _ in make_loader(train, 128, train=False, max_batches=4)])
-    return evaluate(net, test, max_batches=4)["top1"]
+    net.eval()
+    top1 = evaluate(net, test, max_batches=4)["top1"]
+    x, y = train.tensors(n)
+    h = surrogate_gap(net, [(x, y)], rho=0.05)["surrogate_gap"]
+    hess = Hessian(net, (x, y))
+    sigma = hess.eigenvalues(top_k=1, max_iter=6, seed=seed)["eigenvalues"][0]
+    trace = hess.trace(n_probes=4, seed=seed)["trace"]
+    return {"proxy_top1": top1, "proxy_h": h, "proxy_sigma_max": sigma, "proxy_trace": trace}
 
 
 def run_cell(cfg: dict, setting: str, method: str, seed: int, budget: float, out: Path, root=None,
@@ -126,7 +140,8 @@ def _run_cell(cfg, setting, method, seed, budget, out: Path, root, show_progress
     net.eval()
     x, y = test.tensors(512)
     sharp = surrogate_gap(net, [(x[:256], y[:256]), (x[256:], y[256:])], rho=0.05)["surrogate_gap"]
-    proxy_top1 = _proxy_top1(policy, cfg["model"], st["proxy_init"], st["proxy"], root)
+    prox = proxy_side(policy, cfg["model"], st["proxy_init"], st["proxy"], st.get("proxy_subset"), seed, root)
+    proxy_top1 = prox["proxy_top1"]
     row = {"setting": setting, "method": method, "budget": budget, "seed": seed, "proxy": st["proxy"],
            "proxy_size": policy.provenance.get("proxy_size", ""), "target": target["data"],
            "target_top1": round(t_res["top1"], 3), "target_top1_before_finetune": round(t_res["top1_before_finetune"], 3),
@@ -138,6 +153,8 @@ def _run_cell(cfg, setting, method, seed, budget, out: Path, root, show_progress
            "decisiveness": _round(policy.provenance.get("decisiveness"), 4),
            "layers_changed_by_budget": policy.provenance.get("layers_changed_by_budget", ""),
            "rho_at_bound_share": _round(policy.provenance.get("rho_at_bound_share"), 4),
+           "proxy_h": round(prox["proxy_h"], 5), "proxy_sigma_max": round(prox["proxy_sigma_max"], 3),
+           "proxy_trace": round(prox["proxy_trace"], 2),
            "policy_bits": " ".join(f"{l['w_bits']}/{l['a_bits']}" for l in policy.layers.values() if l["searchable"])}
     write_json(row_path, row)
     return row

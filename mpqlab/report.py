@@ -24,7 +24,9 @@ import statistics
 import time
 
 from . import __version__
-from .stats import holm, paired, paired_test, verdict
+from .stats import bootstrap_ci, holm, paired, paired_test, spearman, verdict
+
+SHARPNESS = {"proxy_h": "surrogate gap h(0.05)", "proxy_sigma_max": "σ_max", "proxy_trace": "Hessian trace"}
 
 REFERENCE = "edmips@target"
 NULLS = ("uniform", "random")
@@ -160,6 +162,47 @@ def claims(comps: list[dict], rows: list[dict], cfg: dict, gates_ok: bool) -> li
     return out
 
 
+def fig1_points(rows: list[dict]) -> list[dict]:
+    """Fig. 1's points: every non-reference cell with proxy-side sharpness, and its target penalty = its target
+    top-1 minus the same seed's (and budget's) reference top-1."""
+    ref = {(int(r["seed"]), float(r["budget"])): float(r["target_top1"]) for r in rows if r["method"] == REFERENCE}
+    out = []
+    for r in rows:
+        key = (int(r["seed"]), float(r["budget"]))
+        if r["method"] == REFERENCE or key not in ref or _num(r.get("proxy_h")) is None:
+            continue
+        out.append({"method": r["method"], "setting": r["setting"], "seed": key[0], "budget": key[1],
+                    "penalty": float(r["target_top1"]) - ref[key],
+                    **{k: _num(r.get(k)) for k in SHARPNESS}})
+    return out
+
+
+def fig1_correlations(points: list[dict], seed: int = 0) -> list[dict]:
+    """Spearman correlation of each proxy-side sharpness with the target penalty, with a 95 % bootstrap CI."""
+    out = []
+    for key, label in SHARPNESS.items():
+        pts = [p for p in points if p[key] is not None]
+        x, y = [p[key] for p in pts], [p["penalty"] for p in pts]
+        lo, hi = bootstrap_ci(spearman, x, y, seed=seed) if len(pts) >= 3 else (float("nan"), float("nan"))
+        out.append({"measure": key, "label": label, "n": len(pts), "spearman": spearman(x, y), "ci_low": lo,
+                    "ci_high": hi})
+    return out
+
+
+def sharpness_claim(corr: dict, gates_ok: bool, min_points: int = 30, weak: float = 0.3) -> str:
+    """'sharper proxy landscapes transfer worse' from the primary measure (h): supported when the whole CI is
+    below 0; not supported when it is above 0, or when it excludes correlations stronger than -``weak``."""
+    if not gates_ok:
+        return "cannot answer (a validity gate failed)"
+    if corr["n"] < min_points or math.isnan(corr["ci_low"]):
+        return f"cannot tell (fewer than {min_points} policies)"
+    if corr["ci_high"] < 0:
+        return "supported"
+    if corr["ci_low"] > 0 or corr["ci_low"] > -weak:
+        return "not supported"
+    return "cannot tell"
+
+
 def markdown(rows: list[dict], cfg: dict) -> str:
     """The whole report."""
     lines = [f"# {cfg['name']}", "",
@@ -202,7 +245,17 @@ def markdown(rows: list[dict], cfg: dict) -> str:
                      f"{c['p_t']:.3g} | {c['p_sign_flip']:.3g} | {c['p_holm']:.3g} | "
                      f"{c['verdict'] if ok else '—'} |")
     cl = claims(comps, rows, cfg, ok)
-    if cl:
+    corr = fig1_correlations(fig1_points(rows))
+    if cl or corr[0]["n"]:
         lines += ["", "## Claims", ""]
         lines += [f"- {c['claim']}, budget {c['budget']:g}: **{c['verdict']}** ({c['evidence']})" for c in cl]
+    if corr[0]["n"]:
+        c0 = corr[0]
+        lines.append(f"- sharper proxy landscapes transfer worse (Spearman of proxy-side {c0['label']} with the target "
+                     f"penalty, {c0['n']} policies): **{sharpness_claim(c0, ok)}** ({c0['spearman']:+.2f} "
+                     f"[{c0['ci_low']:+.2f}, {c0['ci_high']:+.2f}])")
+        lines += ["", "## Fig. 1: proxy-side sharpness vs target penalty (target top-1 − same seed's reference)", "",
+                  "| sharpness measure | policies | Spearman | 95 % bootstrap CI |", "|---|---|---|---|"]
+        lines += [f"| {c['label']} | {c['n']} | {c['spearman']:+.3f} | [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}] |"
+                  for c in corr]
     return "\n".join(lines) + "\n"

@@ -80,3 +80,31 @@ def verdict(mean: float, p_adjusted: float, alpha: float = 0.05) -> str:
     if p_adjusted < alpha:
         return "better" if mean > 0 else "worse"
     return "no difference shown"
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rank correlation (average ranks for ties)."""
+    from scipy import stats
+
+    if len(x) < 3:
+        return float("nan")
+    return float(stats.spearmanr(x, y).statistic)
+
+
+def bootstrap_ci(stat, x: Sequence[float], y: Sequence[float], n: int = 2000, level: float = 0.95,
+                 seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``stat(x, y)`` over resampled (x, y) pairs (seeded; NaN draws dropped)."""
+    rng = random.Random(seed)
+    pairs = list(zip(x, y))
+    vals = []
+    for _ in range(n):
+        s = [pairs[rng.randrange(len(pairs))] for _ in pairs]
+        v = stat([a for a, _ in s], [b for _, b in s])
+        if not math.isnan(v):
+            vals.append(v)
+    if not vals:
+        return float("nan"), float("nan")
+    vals.sort()
+    lo = vals[int((1 - level) / 2 * (len(vals) - 1))]
+    hi = vals[int((1 + level) / 2 * (len(vals) - 1))]
+    return lo, hi

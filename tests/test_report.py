@@ -48,3 +48,23 @@ def test_holm_family_and_verdict_words():
     assert min(c["p_holm"] for c in comps) == min(1.0, len(comps) * ps[0])
     better = [c for c in comps if c["a"] == "edmips+asga" and c["b"] == "edmips"][0]
     assert better["mean"] > 0 and better["verdict"] == "better"
+
+
+def test_fig1_points_and_the_sharpness_claim():
+    from mpqlab.report import fig1_correlations, fig1_points, sharpness_claim
+
+    rows = _rows(ref_gain=2.0, asga_gain=2.0)
+    for i, r in enumerate(rows):  # sharper (larger h) policies lose more against their seed's reference
+        pen_proxy = -r["target_top1"] if r["method"] != "edmips@target" else 0.0
+        r.update(proxy_h=0.01 * pen_proxy + 0.001 * (i % 3), proxy_sigma_max=5.0, proxy_trace=float(i))
+    pts = fig1_points(rows)
+    assert len(pts) == 24 and all(p["method"] != "edmips@target" for p in pts)
+    ref = {r["seed"]: r["target_top1"] for r in rows if r["method"] == "edmips@target"}
+    p0 = pts[0]
+    src = [r for r in rows if r["method"] == p0["method"] and r["seed"] == p0["seed"]][0]
+    assert p0["penalty"] == src["target_top1"] - ref[p0["seed"]]
+    corr = {c["measure"]: c for c in fig1_correlations(pts)}
+    assert corr["proxy_h"]["spearman"] < -0.5 and corr["proxy_h"]["ci_high"] < 0
+    assert sharpness_claim(corr["proxy_h"], True, min_points=20) == "supported"
+    assert sharpness_claim(corr["proxy_h"], True).startswith("cannot tell")  # 24 < 30 policies
+    assert sharpness_claim(corr["proxy_h"], False).startswith("cannot answer")

@@ -38,3 +38,15 @@ def test_verdict_words():
     assert verdict(0.5, 0.01) == "better" and verdict(-0.5, 0.01) == "worse"
     assert verdict(0.5, 0.2) == "no difference shown"
     assert verdict(0.5, float("nan")).startswith("cannot tell")
+
+
+def test_spearman_and_bootstrap():
+    from mpqlab.stats import bootstrap_ci, spearman
+
+    x = [1, 2, 3, 4, 5, 6]
+    assert spearman(x, [10, 20, 30, 40, 50, 60]) == pytest.approx(1.0)
+    assert spearman(x, [x_ ** 3 for x_ in x][::-1]) == pytest.approx(-1.0)
+    assert spearman(x, [1, 3, 2, 4, 6, 5]) == pytest.approx(1 - 6 * 4 / (6 * 35))  # sum of squared rank gaps 4
+    lo, hi = bootstrap_ci(spearman, x, [1, 3, 2, 4, 6, 5], n=500)
+    assert lo <= spearman(x, [1, 3, 2, 4, 6, 5]) <= hi and hi <= 1.0
+    assert bootstrap_ci(spearman, x, x, n=200, seed=1) == bootstrap_ci(spearman, x, x, n=200, seed=1)
