@@ -83,10 +83,10 @@ def verdict(mean: float, p_adjusted: float, alpha: float = 0.05) -> str:
 
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> float:
-    """Spearman's rank correlation (average ranks for ties)."""
+    """Spearman's rank correlation (average ranks for ties); NaN for fewer than 3 points or a constant input."""
     from scipy import stats
 
-    if len(x) < 3:
+    if len(x) < 3 or len(set(x)) < 2 or len(set(y)) < 2:
         return float("nan")
     return float(stats.spearmanr(x, y).statistic)
 
