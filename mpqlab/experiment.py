@@ -140,7 +140,8 @@ def _run_cell(cfg, setting, method, seed, budget, out: Path, root, show_progress
     net.eval()
     x, y = test.tensors(512)
     sharp = surrogate_gap(net, [(x[:256], y[:256]), (x[256:], y[256:])], rho=0.05)["surrogate_gap"]
-    prox = proxy_side(policy, cfg["model"], st["proxy_init"], st["proxy"], st.get("proxy_subset"), seed, root)
+    prox = proxy_side(policy, cfg["model"], st["proxy_init"], st["proxy"], st.get("proxy_subset"), seed, root,
+                      n=cfg.get("proxy_sharpness_images", 128))
     proxy_top1 = prox["proxy_top1"]
     row = {"setting": setting, "method": method, "budget": budget, "seed": seed, "proxy": st["proxy"],
            "proxy_size": policy.provenance.get("proxy_size", ""), "target": target["data"],
@@ -247,12 +248,16 @@ def _search_cost(row: dict) -> float:
 
 
 def quick_config() -> dict:
-    """A 2-cell grid on the embedded data (CI): uniform and edmips+asga, proxy = 500 images of cifar10-mini."""
+    """A 4-cell grid on the embedded data (CI, smoke runs; a few minutes): uniform, random, edmips+asga and the
+    reference, proxy = 500 images of cifar10-mini, candidates {2, 3, 4} at 2.5 average bits."""
     from .checkpoints import pretrained
 
     ck = str(pretrained("resnet20_cifar10-mini"))
-    return {"name": "quick", "model": "resnet20", "seeds": [0], "budgets": [4.0], "methods": ["uniform", "edmips+asga"],
+    return {"name": "quick", "model": "resnet20", "seeds": [0], "budgets": [2.5],
+            "methods": ["uniform", "random", "edmips+asga", REFERENCE],
             "target": {"data": "cifar10-mini", "init": ck, "finetune_epochs": 1, "finetune_subset": 1000,
                        "max_batches": 3},
             "settings": {"subset-control": {"proxy": "cifar10-mini", "proxy_subset": 500, "proxy_init": ck}},
-            "search": {"epochs": 1, "max_batches": 3, "batch_size": 64}}
+            "search": {"epochs": 1, "max_batches": 3, "batch_size": 64, "w_candidates": [2, 3, 4],
+                       "a_candidates": [2, 3, 4]},
+            "reference": {"max_batches": 4}, "proxy_sharpness_images": 32}

@@ -50,6 +50,10 @@ def _ms(vals):
     return m, s, len(vals)
 
 
+def _ci(lo, hi) -> str:
+    return "n/a" if math.isnan(lo) or math.isnan(hi) else f"[{lo:+.2f}, {hi:+.2f}]"
+
+
 def _fmt(m, s, digits=2):
     if math.isnan(m):
         return "n/a"
@@ -99,7 +103,7 @@ def gates(rows: list[dict], cfg: dict, comps: list[dict]) -> list[dict]:
     ref_u = [c for c in comps if c["a"] == REFERENCE and c["b"] == "uniform"]
     if ref_u:
         ok = all(c["mean"] >= margin and c["p_t"] < 0.05 for c in ref_u)
-        what = "; ".join(f"budget {c['budget']:g}: {c['mean']:+.2f} points [{c['ci_low']:+.2f}, {c['ci_high']:+.2f}], "
+        what = "; ".join(f"budget {c['budget']:g}: {c['mean']:+.2f} points {_ci(c['ci_low'], c['ci_high'])}, "
                          f"p = {c['p_t']:.3g}, {c['n']} seeds" for c in ref_u)
         out.append({"gate": f"search matters: reference - uniform >= {margin:g} points, paired p < 0.05",
                     "passed": ok, "measured": what})
@@ -157,7 +161,7 @@ def claims(comps: list[dict], rows: list[dict], cfg: dict, gates_ok: bool) -> li
                 word = "cannot tell"
         out.append({"claim": claim, "budget": c["budget"],
                     "verdict": word if gates_ok else "cannot answer (a validity gate failed)",
-                    "evidence": f"{c['mean']:+.2f} points [{c['ci_low']:+.2f}, {c['ci_high']:+.2f}], "
+                    "evidence": f"{c['mean']:+.2f} points {_ci(c['ci_low'], c['ci_high'])}, "
                                 f"Holm p = {c['p_holm']:.3g}"})
     return out
 
@@ -210,7 +214,7 @@ def markdown(rows: list[dict], cfg: dict) -> str:
              f"{time.strftime('%Y-%m-%d', time.gmtime())}. Target: {cfg['target']['data']}, model {cfg['model']}. "
              "Target top-1 after fine-tuning, mean ± sd over seeds.", "",
              "| setting | budget | method | seeds | target top-1 (%) | avg bits | search CPU (s) | search cost vs reference "
-             "| largest bit prob. | layers changed by budget | rho at a bound | proxy→target gap | h(0.05) |",
+             "| largest bit prob. | layers changed by budget | rho at a bound | proxy→target gap | target h(0.05) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
@@ -240,7 +244,7 @@ def markdown(rows: list[dict], cfg: dict) -> str:
               "| budget | setting | A | B | seeds | A − B (points) | 95 % CI | p (paired t) | p (sign-flip) | "
               "p (Holm) | verdict |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for c in comps:
-        ci = "n/a" if math.isnan(c["ci_low"]) else f"[{c['ci_low']:+.2f}, {c['ci_high']:+.2f}]"
+        ci = _ci(c["ci_low"], c["ci_high"])
         lines.append(f"| {c['budget']:g} | {c['setting']} | {c['a']} | {c['b']} | {c['n']} | {c['mean']:+.2f} | {ci} | "
                      f"{c['p_t']:.3g} | {c['p_sign_flip']:.3g} | {c['p_holm']:.3g} | "
                      f"{c['verdict'] if ok else '—'} |")
@@ -253,9 +257,8 @@ def markdown(rows: list[dict], cfg: dict) -> str:
         c0 = corr[0]
         lines.append(f"- sharper proxy landscapes transfer worse (Spearman of proxy-side {c0['label']} with the target "
                      f"penalty, {c0['n']} policies): **{sharpness_claim(c0, ok)}** ({c0['spearman']:+.2f} "
-                     f"[{c0['ci_low']:+.2f}, {c0['ci_high']:+.2f}])")
+                     f"{_ci(c0['ci_low'], c0['ci_high'])})")
         lines += ["", "## Fig. 1: proxy-side sharpness vs target penalty (target top-1 − same seed's reference)", "",
                   "| sharpness measure | policies | Spearman | 95 % bootstrap CI |", "|---|---|---|---|"]
-        lines += [f"| {c['label']} | {c['n']} | {c['spearman']:+.3f} | [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}] |"
-                  for c in corr]
+        lines += [f"| {c['label']} | {c['n']} | {c['spearman']:+.3f} | {_ci(c['ci_low'], c['ci_high'])} |" for c in corr]
     return "\n".join(lines) + "\n"

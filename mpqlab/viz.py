@@ -163,8 +163,8 @@ def _colors() -> list[str]:
 
 
 def sharpness_vs_generalization(df, sharpness: str = "sharpness", gap: str = "gap", color: str = "method",
-                                symbol: str | None = None,
-                                title: str = "Sharpness vs generalization") -> go.Figure:
+                                symbol: str | None = None, title: str = "Sharpness vs generalization",
+                                xaxis: str | None = None, yaxis: str | None = None) -> go.Figure:
     """The paper's Figure 1: one point per run, a sharpness measure vs the accuracy change proxy -> target.
     ``color`` and the optional ``symbol`` name columns of ``df`` (e.g. method and setting)."""
     fig = go.Figure()
@@ -179,7 +179,7 @@ def sharpness_vs_generalization(df, sharpness: str = "sharpness", gap: str = "ga
                                      name=str(k) if s is None else f"{k} · {s}", legendgroup=str(k),
                                      marker=dict(size=10, symbol=_SYMBOLS[j % len(_SYMBOLS)],
                                                  color=palette[i % len(palette)])))
-    return _layout(fig, title, xaxis_title=sharpness, yaxis_title=gap)
+    return _layout(fig, title, xaxis_title=xaxis or sharpness, yaxis_title=yaxis or gap)
 
 
 # ----------------------------------------------------------------------------------------------------- saving

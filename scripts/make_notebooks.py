@@ -42,15 +42,20 @@ accuracy. Searching the policy on the target dataset is expensive; ASGA searches
 *flat* minima of the quantized loss, because flat minima are the ones that generalise to other data.
 
 This notebook runs mpqlab's main job on the embedded `cifar10-mini` data: an EdMIPS+ASGA search on a 2,000-image
-proxy subset, then a short fine-tune of the target model under the found policy."""),
+proxy subset at 2.5 average bits (candidates {2, 3, 4}), then a short fine-tune of the target model under the
+found policy, next to uniform bits at the same budget fine-tuned the same way."""),
 ("code", PARAMS),
 ("code", SETUP),
 ("code", """from mpqlab.quickstart import quickstart
 summary = quickstart(out=str(RUNS / "quickstart"), smoke=smoke)
 summary"""),
-("md", """**Reading the result.** `average_bits` is the uniform bitwidth with the same BitOPs (4.0 = as costly as
-W4A4 everywhere). `target_top1_float` is the full-precision model, `target_top1_before_finetune` the same weights
-quantized by the policy, `target_top1` after fine-tuning the weights under the fixed policy."""),
+("md", """**Reading the result.** `average_bits` is the uniform bitwidth with the same BitOPs (2.5 = as costly as
+W2.5A2.5 everywhere; uniform W2A3 is the closest uniform policy under it). Per policy, `top1_before_finetune` is
+the full-precision weights quantized by the policy and `top1` the same after fine-tuning the weights under the
+fixed policy; `target_top1_float` is the full-precision model. `decisiveness` is the median largest bit
+probability at the end of the search and `layers_changed_by_budget` how many layers the budget step had to
+change: a search whose policy is its own has the first near 1 and the second near 0. One seed on 1,000 test
+images demonstrates the workflow; comparing methods is the experiment grid's job (notebook 01)."""),
 ("code", """import json
 policy = json.loads((RUNS / "quickstart" / "policy.json").read_text())
 show(viz.bitwidth_bars({"edmips+asga": policy}, title="Bits per layer found by EdMIPS+ASGA"), "00_quickstart_bitwidths")"""),
@@ -63,26 +68,30 @@ the search saves the most by going low; small layers (the 1×1 shortcuts) cost l
 
 **Question.** Does ASGA-on-proxy match a search on the target itself, and at what fraction of the search cost?
 
-Each cell of the experiment grid searches a policy on a proxy (or, for the reference `edmips@target`, on the full
-target training set), transfers it to CIFAR-10 and fine-tunes. The table is produced by `mpqlab experiment` and
-committed under `results/`; in smoke mode a 2-cell grid runs here instead."""),
+Each cell of the experiment grid searches a policy on a proxy (or, for the reference `edmips@target`, on one full
+epoch of the target training set), transfers it to CIFAR-10 and fine-tunes. Two null baselines search nothing:
+`uniform` (every layer at the budget-matched bits) and `random` (random budget-matched policies). The report is
+written by `mpqlab experiment` and committed under `results/`; in smoke mode a 4-cell grid runs here instead."""),
 ("code", PARAMS),
 ("code", SETUP),
 ("code", """from mpqlab.experiment import run_grid, quick_config
-committed = Path("../results/paper_cpu/results.csv")
-if smoke or not committed.is_file():
+candidates = [Path("../results/grid_v2/results.csv"), Path("../results/grid_v2_pilot/results.csv")]
+committed = next((c for c in candidates if c.is_file()), None)
+if smoke or committed is None:
     csv_path = run_grid(quick_config(), RUNS / "quick_grid", show_progress=False)
 else:
     csv_path = committed
+print("results:", csv_path)
 df = pd.read_csv(csv_path)
 df"""),
 ("code", """from IPython.display import Markdown
 Markdown(Path(csv_path).with_suffix(".md").read_text())"""),
-("md", """**How to read it.** *vs reference* is the difference in mean top-1 to `edmips@target`; it is marked
-*beyond spread* when larger than twice the standard error of the difference over seeds. *Search cost vs
-reference* is the search's CPU time over the reference's (CPU time barely moves when other jobs share the
-machine; the wall time is in the table too). The reference here searches one epoch of 120 batches of the target
-(15,360 images), so against a full multi-epoch search on the target the proxy searches would look cheaper still."""),
+("md", """**How to read it.** The gates come first: the comparisons mean something only if the reference beats
+uniform bits by at least a point (search matters at this budget), the searches ended decisive (their policy is
+their own, not the budget step's) and ASGA's radius moved inside its bounds. Cells that share a seed share the
+proxy subset, batch order and fine-tune subset, so every comparison is a paired difference over seeds, with a
+95 % interval and a Holm-corrected p-value over the pre-declared family; a failed gate withholds every verdict.
+*Search cost vs reference* is search CPU time over the reference's."""),
 ("code", """fig = viz.pareto(df.assign(bitops_g=df.bitops / 1e9), x="bitops_g", y="target_top1", color="method",
                  symbol="setting", title="Target top-1 vs BitOPs (mean ± std over seeds; symbol = proxy setting)")
 show(fig, "01_pareto")"""),
@@ -290,20 +299,33 @@ controls(layer_cost, layer=W.Dropdown(options=searchable, value="layer2.0.conv1"
 
 | paper | here |
 |---|---|
-| Fig. 1: sharpness vs generalization | target-model sharpness vs proxy→target accuracy change, per method, from the experiment grid |
+| Fig. 1: sharpness vs generalization | proxy-side sharpness of each policy vs its target penalty against the same seed's reference, from the experiment grid |
 | Fig. 4: fixed vs adaptive ρ | ASGA searches with fixed ρ, the literal adaptive rule and mpqlab's reconstruction, 3 seeds: loss and ρ with bands |
 | Table 3: σ_max per proxy dataset | σ_max and surrogate gap of the W4A4-quantized proxy models |
 | Table 4: search on a target subset | the `subset-control` rows of the experiment grid |"""),
 ("code", PARAMS),
 ("code", SETUP),
-("code", """committed = Path("../results/paper_cpu/results.csv")
-if smoke or not committed.is_file():
+("md", """**Fig. 1 analogue.** For every policy of the grid (searched or null), its sharpness *on the proxy side*
+(the proxy checkpoint under the policy, on the images the search saw: surrogate gap h at ρ = 0.05) against its
+*target penalty*: its target top-1 minus the same seed's reference. The paper's claim is a negative relation:
+sharper proxy landscapes transfer worse. The correlation and its bootstrap interval are printed from the data."""),
+("code", """from mpqlab.report import fig1_correlations, fig1_points
+candidates = [Path("../results/grid_v2/results.csv"), Path("../results/grid_v2_pilot/results.csv")]
+committed = next((c for c in candidates if c.is_file()), None)
+if smoke or committed is None:
     from mpqlab.experiment import run_grid, quick_config
     res = pd.read_csv(run_grid(quick_config(), RUNS / "quick_grid", show_progress=False))
 else:
     res = pd.read_csv(committed)
-show(viz.sharpness_vs_generalization(res, sharpness="sharpness", gap="gap", symbol="setting",
-     title="Fig. 1 analogue: sharpness h(ρ=0.05) of the transferred model vs target − proxy top-1"), "06_fig1")"""),
+points = pd.DataFrame(fig1_points(res.to_dict("records")))
+if len(points):
+    show(viz.sharpness_vs_generalization(points, sharpness="proxy_h", gap="penalty", color="method",
+         title="Fig. 1 analogue: proxy-side sharpness vs target penalty", xaxis="proxy-side surrogate gap h(ρ=0.05)",
+         yaxis="target penalty: top-1 − same seed's reference (points)"), "06_fig1")
+    corr = pd.DataFrame(fig1_correlations(points.to_dict("records")))
+    print(corr[["label", "n", "spearman", "ci_low", "ci_high"]].round(3).to_string(index=False))
+else:
+    print("no cell with proxy-side sharpness and a reference yet")"""),
 ("md", """**Fig. 4 analogue.** Three ASGA searches per seed on the grid's proxy (2,000 cifar10-mini images, 2.5 average
 bits): a fixed radius ρ = 0.05, the paper's rule ρ ← min(ρ_max, ln(1 + h)) taken literally, and mpqlab's
 reconstruction (`radius="relative"`: the gap per unit radius over its running scale, see `mpqlab.sharpness`).
