@@ -8,6 +8,8 @@
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -17,7 +19,11 @@ from .hessian import preserved, select_params
 
 
 def _cos(a, b) -> float:
-    return max(-1.0, min(1.0, (V.dot(a, b) / (V.norm(a) * V.norm(b) + 1e-12)).item()))
+    """cos(a, b) of two tensor lists; NaN when either is zero or not finite (an undefined angle is not 1)."""
+    na, nb = V.norm(a).item(), V.norm(b).item()
+    if not (na > 0 and nb > 0 and math.isfinite(na) and math.isfinite(nb)):
+        return float("nan")
+    return max(-1.0, min(1.0, V.dot(a, b).item() / (na * nb)))
 
 
 def per_layer_cosine(names, a, b) -> dict[str, float]:
