@@ -7,7 +7,7 @@ SHARED_DATA := $(abspath ../shared/datasets)
 export MPQLAB_DATA ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),$(HOME)/.cache/mpqlab/data)
 export BROWSER_PATH ?= /usr/bin/chromium
 
-.PHONY: setup system quickstart test figures benchmarks clean
+.PHONY: setup system quickstart test test-fast figures benchmarks clean
 
 setup: system $(VENV)/.installed
 
@@ -28,6 +28,10 @@ quickstart: setup
 
 test: setup
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+# The inner loop: everything but the end-to-end tests marked slow (real processes, papermill, the browser).
+test-fast: setup
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow and not browser" tests
 
 figures: setup
 	$(BIN)/mpqlab figures

@@ -1,8 +1,9 @@
 """Search step time on ResNet-20, batch 128, CPU, as ratios to edmips measured in the same run (medians).
 
     python benchmarks/search_step.py
-Goals: ASGA at most 2.05x edmips (two passes are the floor); the supernet step at most 1.3x a fixed-policy
-(uniform W4A4) quantized model's training step.
+Goals: ASGA at most 2.05x edmips (two passes are the floor); amortised ASGA with the ascent pass every 5 steps
+(``edmips+asga/k5``) at most 1.3x edmips; the supernet step at most 1.3x a fixed-policy (uniform W4A4) quantized
+model's training step. An amortised method's time is the mean step over blocks of k steps (median of 5 blocks).
 """
 import torch
 import torch.nn.functional as F
@@ -23,6 +24,15 @@ for method in ("edmips", "edmips+sam", "edmips+asga", "gmpq", "gmpq+asga"):
     cfg = SearchConfig(objective=obj, sharpness=sharp or "none", per_layer_telemetry=True)
     net, objective, wopt, aopt, alphas, budget = build_search(cfg, create_model("resnet20"), (3, 32, 32), x)
     times[method] = median_time(lambda: search_step(cfg, net, objective, wopt, aopt, alphas, x, y, budget), 5, 2)
+for k in (2, 5, 10):
+    cfg = SearchConfig(objective="edmips", sharpness="asga", ascent_every=k, per_layer_telemetry=True)
+    net, objective, wopt, aopt, alphas, budget = build_search(cfg, create_model("resnet20"), (3, 32, 32), x)
+
+    def block():
+        for _ in range(k):
+            search_step(cfg, net, objective, wopt, aopt, alphas, x, y, budget)
+
+    times[f"edmips+asga/k{k}"] = median_time(block, 5, 1) / k
 
 fixed = create_model("resnet20")
 Policy.uniform(fixed, 4, 4).apply(fixed)

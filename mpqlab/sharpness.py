@@ -52,6 +52,13 @@ Radius schedules (``radius=``): ``"fixed"``; ``"lr"`` (GSAM's): rho proportional
 
 Defaults **[choice]**: ``rho_0 = 0.05``, ``rho_max = 0.1``, ``rho_min = 0.01``, ``beta = 0.001``.
 
+Amortised two-pass steps (``ascent_every=k``, **[choice]**, LookSAM-style, Liu et al. CVPR 2022): the ascent pass
+runs on every k-th step only. A full step stores the gradient change per unit radius, ``Delta = (g_p - g) / rho``
+(about ``H e / rho``: the curvature the perturbation saw); in between, the loop calls :meth:`amortised_step`,
+which estimates ``g_p ~ g + rho * Delta`` from the current gradient and applies the same update rule (ASGA:
+``d = g + rho Delta / 2``), at the cost of one pass. Where the Hessian along the perturbation changes slowly
+between steps the estimate is good; on a quadratic at a fixed point it is exact. ``k = 1`` is the full method.
+
 Parameter groups with ``perturb=False`` (e.g. quantizer parameters) are not perturbed, but are updated with the
 same direction rule. After every ``second_step`` ``opt.last`` holds L, L_p, h, rho, ||g||, ||g_p||,
 cos(g, g_p) and cos(g, g_p) per parameter tensor (by name when the optimizer was given named parameters).
@@ -124,9 +131,13 @@ class _TwoPassOptimizer(torch.optim.Optimizer):
     """Shared machinery; subclasses define ``perturbation`` and ``direction``."""
 
     def __init__(self, params, base_optimizer, rho: float = 0.05, radius: str = "fixed", rho_max: float = 0.1,
-                 rho_min: float = 0.0, h_ema: float | None = None, model: nn.Module | None = None, **kwargs):
+                 rho_min: float = 0.0, h_ema: float | None = None, model: nn.Module | None = None,
+                 ascent_every: int = 1, **kwargs):
         if rho < 0:
             raise ValueError(f"rho must be non-negative, got {rho}")
+        if int(ascent_every) < 1:
+            raise ValueError(f"ascent_every must be at least 1, got {ascent_every}")
+        self.ascent_every, self.steps_taken = int(ascent_every), 0
         if radius not in RADII:
             raise ValueError(f"radius must be one of {', '.join(RADII)}, got {radius!r}")
         defaults = dict(rho=rho, perturb=True, **kwargs)
@@ -199,6 +210,31 @@ class _TwoPassOptimizer(torch.optim.Optimizer):
         return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(t.float()) for t in tensors])).item()
 
     # -- the steps ---------------------------------------------------------------------------------------------
+    def needs_ascent(self) -> bool:
+        """Whether this step takes both passes (every ``ascent_every``-th step, and whenever no Delta is stored)."""
+        if self.ascent_every <= 1 or self.steps_taken % self.ascent_every == 0:
+            return True
+        return not any("delta" in self.state[p] for _, p in self._params())
+
+    @torch.no_grad()
+    def amortised_step(self, loss=None, zero_grad: bool = False) -> None:
+        """One-pass step: ``g_p`` estimated as ``g + rho * Delta`` from the last full step, then the rule's update."""
+        rho = self.current_rho()
+        items = [(n, p) for n, p in self._params()]
+        grads = [p.grad.detach().clone() for _, p in items]
+        grads_p = [g + rho * self.state[p]["delta"] if "delta" in self.state[p] else g.clone()
+                   for (_, p), g in zip(items, grads)]
+        ctx = self.direction_context(grads, grads_p)
+        for (_, p), g, gp in zip(items, grads, grads_p):
+            p.grad.copy_(self.direction(g, gp, ctx))
+        self.base_optimizer.step()
+        self.steps_taken += 1
+        self.last = {"rho": rho, "loss": None if loss is None else _global_mean(float(loss)), "loss_p": None,
+                     "h": None, "grad_norm": None, "grad_p_norm": None, "cos": None, "cos_per_param": {},
+                     "curvature": None, "amortised": True}
+        if zero_grad:
+            self.zero_grad(set_to_none=True)
+
     @torch.no_grad()
     def first_step(self, loss=None, zero_grad: bool = False) -> None:
         """Store g, move the perturbed parameters to theta + e."""
@@ -229,6 +265,11 @@ class _TwoPassOptimizer(torch.optim.Optimizer):
             if "e" in self.state[p]:
                 p.sub_(self.state[p].pop("e"))
         ctx = self.direction_context(grads, grads_p)
+        rho_used = self.last.get("rho") or 0.0
+        if self.ascent_every > 1 and rho_used > 0:  # the curvature the perturbation saw, per unit radius
+            for (_, p), g, gp in zip(items, grads, grads_p):
+                self.state[p]["delta"] = (gp - g) / rho_used
+        self.steps_taken += 1
         dot, per_param = 0.0, {}
         for (name, p), g, gp in zip(items, grads, grads_p):
             p.grad.copy_(self.direction(g, gp, ctx))
@@ -246,7 +287,7 @@ class _TwoPassOptimizer(torch.optim.Optimizer):
         kappa = None if h is None else directional_curvature(l1 - l0, e_dot_g, e_sq)
         self.last.update(loss=l0, loss_p=l1, h=h, grad_norm_all=gn, grad_p_norm=gpn,
                          cos=max(-1.0, min(1.0, dot / (gn * gpn + _EPS))), cos_per_param=per_param,
-                         curvature=kappa, perturbation_norm=math.sqrt(e_sq))
+                         curvature=kappa, perturbation_norm=math.sqrt(e_sq), amortised=False)
         if h is not None:
             self._update_radius(h, kappa, self.last["rho"])
         if zero_grad:
@@ -265,12 +306,20 @@ class _TwoPassOptimizer(torch.optim.Optimizer):
         return loss0
 
     def state_dict(self):
-        return {"base": self.base_optimizer.state_dict(), "radius_state": dict(self.radius_state)}
+        out = {"base": self.base_optimizer.state_dict(), "radius_state": dict(self.radius_state),
+               "steps_taken": self.steps_taken}
+        if self.ascent_every > 1:  # the stored Delta, in parameter order, so an amortised run resumes exactly
+            out["delta"] = [self.state[p].get("delta") for g in self.param_groups for p in g["params"]]
+        return out
 
     def load_state_dict(self, state_dict):
         self.base_optimizer.load_state_dict(state_dict["base"])
         self.param_groups = self.base_optimizer.param_groups
         self.radius_state.update(state_dict["radius_state"])
+        self.steps_taken = int(state_dict.get("steps_taken", 0))
+        for p, d in zip([p for g in self.param_groups for p in g["params"]], state_dict.get("delta") or []):
+            if d is not None:
+                self.state[p]["delta"] = d
 
 
 class SAM(_TwoPassOptimizer):

@@ -13,6 +13,8 @@ import pytest
 
 from conftest import REPO
 
+pytestmark = [pytest.mark.slow, pytest.mark.browser]  # JupyterLab in chromium
+
 CHROMIUM = "/usr/bin/chromium"
 
 

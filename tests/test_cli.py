@@ -40,6 +40,7 @@ def test_eval_of_the_shipped_mini_checkpoint_matches_its_card():
     assert out["n"] == 1000 and abs(out["top1"] - card["test_top1"]) <= 0.1
 
 
+@pytest.mark.slow
 def test_hessian_json_both_backends_agree():
     common = ["hessian", "--model", "resnet20", "--data", "cifar10-mini", "--checkpoint",
               "checkpoints/resnet20_cifar10-mini.safetensors", "--uniform", "4/4", "--n", "64", "--json"]
@@ -54,6 +55,7 @@ def test_hessian_json_both_backends_agree():
     assert gap < 4 * (ours["trace_std_error"] ** 2 + theirs["trace_std_error"] ** 2) ** 0.5
 
 
+@pytest.mark.slow
 def test_landscape_json_and_npz(tmp_path):
     out = tmp_path / "slice.npz"
     res = json.loads(run("landscape", "--model", "resnet20", "--data", "cifar10-mini", "--checkpoint",

@@ -5,9 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from conftest import REPO
+
+pytestmark = pytest.mark.slow  # torchrun with real processes
 
 
 def test_train_under_torchrun_two_cpu_processes(tmp_path):

@@ -15,6 +15,8 @@ from conftest import REPO
 from mpqlab.errors import DivergedError
 from mpqlab.search import SearchConfig, run
 
+pytestmark = pytest.mark.slow  # SIGKILL at random moments, then resume
+
 ARGS = ["search", "--model", "resnet20", "--data", "synthetic", "--objective", "edmips", "--sharpness", "asga",
         "--budget", "3", "--epochs", "4", "--max-batches", "2", "--batch-size", "32", "--seed", "0"]
 ENV = dict(os.environ, MPQLAB_COMPILE="0", OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))

@@ -6,6 +6,8 @@ import pytest
 from conftest import REPO
 from mpqlab.notebooks import list_notebooks, make_figures
 
+pytestmark = pytest.mark.slow  # papermill runs and the quick grid
+
 
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory):

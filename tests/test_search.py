@@ -156,3 +156,12 @@ def test_null_baselines_are_budget_matched():
     bits = [[(l["w_bits"], l["a_bits"]) for l in p.layers.values()] for p in draws]
     assert bits[0] == bits[2] and bits[0] != bits[1]
     assert len(set(bits[1])) > 3  # mixed, not a disguised uniform policy
+
+
+def test_amortised_asga_search_takes_the_ascent_pass_every_k_steps(tmp_path):
+    pol = run(_cfg(ascent_every=2, epochs=1, max_batches=4), tmp_path / "p.json", show_progress=False)
+    df = read_metrics(tmp_path / "p.run")
+    assert list(df.loss_p.isna()) == [False, True, False, True]
+    assert df.rho.notna().all() and pol.provenance["config"]["ascent_every"] == 2
+    with pytest.raises(MpqlabError, match="ascent_every"):
+        _cfg(ascent_every=0).check()

@@ -210,3 +210,55 @@ def test_adaptive_radius_answers_the_landscape_not_the_gradient_scale(rule):
     # a negative value (the loss bends down along e) gives the floor; no scale yet gives rho_0
     assert scaled_radius(-1.0, 1.0, 0.05, 0.1, 0.01) == 0.01
     assert scaled_radius(1.0, 0.0, 0.05, 0.1, 0.01) == 0.05
+
+
+def test_amortised_steps_are_exact_at_a_fixed_point_of_a_quadratic_and_k1_is_the_full_rule():
+    """On L = 1/2 theta^T H theta with lr = 0 the gradient and the curvature along e never change, so g + rho Delta
+    from the last full step is the true g_p: amortised and full steps give the same update direction."""
+    torch.manual_seed(0)
+    hess = torch.diag(torch.tensor([1.0, 2.0, 5.0, 10.0, 50.0], dtype=torch.float64))
+    theta = nn.Parameter(torch.randn(5, dtype=torch.float64))
+    opt = ASGA([theta], torch.optim.SGD, rho=0.05, beta=0.001, radius="fixed", ascent_every=3, lr=0.0)
+    flags, dirs = [], []
+    for _ in range(6):
+        loss = 0.5 * theta @ hess @ theta
+        loss.backward()
+        if opt.needs_ascent():
+            opt.first_step(loss.detach(), zero_grad=True)
+            (0.5 * theta @ hess @ theta).backward()
+            opt.second_step(None)
+        else:
+            opt.amortised_step(loss.detach())
+        flags.append(opt.last["amortised"])
+        dirs.append(theta.grad.clone())
+        opt.zero_grad(set_to_none=True)
+    assert flags == [False, True, True, False, True, True]
+    for d in dirs[1:]:
+        assert torch.allclose(d, dirs[0], rtol=1e-10, atol=1e-12)
+    full = ASGA([theta], torch.optim.SGD, rho=0.05, beta=0.001, radius="fixed", lr=0.0)
+    assert full.ascent_every == 1 and all(full.needs_ascent() for _ in range(3))
+
+
+def test_amortised_step_with_zero_radius_is_the_base_step():
+    torch.manual_seed(0)
+    m1, x, y = _setup()
+    m2 = TinyNet()
+    m2.load_state_dict(m1.state_dict())
+    o1 = ASGA(m1.parameters(), torch.optim.SGD, rho=0.0, beta=0.0, radius="fixed", ascent_every=2, lr=0.1)
+    o2 = torch.optim.SGD(m2.parameters(), lr=0.1)
+    for i in range(4):
+        for m, o in ((m1, o1), (m2, o2)):
+            loss = F.cross_entropy(m(x), y)
+            loss.backward()
+            if o is o2:
+                o.step()
+            elif o.needs_ascent():
+                o.first_step(loss.detach(), zero_grad=True)
+                with frozen_bn_stats(m):
+                    F.cross_entropy(m(x), y).backward()
+                o.second_step(None)
+            else:
+                o.amortised_step(loss.detach())
+            o.zero_grad(set_to_none=True)
+    for a, b in zip(m1.parameters(), m2.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)

@@ -99,6 +99,7 @@ class SearchConfig:
     cost_on: str = "realised"  # cost hinge on the argmax policy (straight-through) or on the expected cost [choice]
     entropy_weight: float = 0.0  # weight of the bit distributions' entropy in the logits' loss [option]
     repair: str = "fewest"  # budget step: fewest layers changed, else the most probable policy in budget [choice]
+    ascent_every: int = 1  # amortised two-pass rule: the ascent pass every k steps, Delta reused between [option]
 
     def check(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -126,6 +127,8 @@ class SearchConfig:
                               f"tau_end={self.tau_end}")
         if not 0 <= self.warmup_fraction < 1:
             raise MpqlabError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
+        if not (isinstance(self.ascent_every, int) and self.ascent_every >= 1):
+            raise MpqlabError(f"ascent_every must be an integer >= 1, got {self.ascent_every}")
         if not self.entropy_weight >= 0:
             raise MpqlabError(f"entropy_weight must be non-negative, got {self.entropy_weight}")
 
@@ -338,7 +341,7 @@ def build_search(cfg: SearchConfig, model, input_size, calib_batch):
         wopt = torch.optim.SGD(groups, **sgd_kw)
     else:
         kw = dict(rho=cfg.rho, radius=cfg.radius or DEFAULT_RADIUS[cfg.sharpness], rho_max=cfg.rho_max,
-                  rho_min=cfg.rho_min, h_ema=cfg.h_ema, model=net, **sgd_kw)
+                  rho_min=cfg.rho_min, h_ema=cfg.h_ema, model=net, ascent_every=cfg.ascent_every, **sgd_kw)
         if cfg.sharpness == "asga":
             kw["beta"] = cfg.beta
         if cfg.sharpness == "gsam":
@@ -394,6 +397,10 @@ def search_step(cfg, net, objective, wopt, aopt, alphas, x, y, budget, val_iter=
     if cfg.sharpness == "none":
         wopt.step()
         rec.update(loss_p=None, h=None, rho=None, grad_norm=None, grad_p_norm=None, cos_g_gp=None)
+    elif not wopt.needs_ascent():  # amortised step: one pass, g_p estimated from the last full step
+        wopt.amortised_step(loss.detach(), zero_grad=True)
+        rec.update(loss_p=None, h=None, rho=wopt.last["rho"], grad_norm=None, grad_p_norm=None, cos_g_gp=None,
+                   curvature=None, amortised=True)
     else:
         wopt.first_step(loss.detach(), zero_grad=True)
         for p in alphas:
