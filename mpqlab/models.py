@@ -23,6 +23,9 @@ from .errors import MpqlabError
 
 
 class BasicBlock(nn.Module):
+    """He et al.'s CIFAR basic block: two 3x3 convolutions with BatchNorm and ReLU, and a 1x1 projection
+    shortcut (``downsample``, torchvision's name) when the shape changes."""
+
     expansion = 1
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1):

@@ -48,6 +48,11 @@ _LAYER_KEYS = {"w_bits": int, "a_bits": int, "searchable": bool, "kind": str, "i
 
 @dataclass
 class Policy:
+    """A mixed-precision policy: per layer *name* its weight and activation bits (``layers[name]["w_bits"]`` /
+    ``["a_bits"]``, with MACs, parameters and whether it was searchable), the candidate sets, the fixed first /
+    last layers' bits, the model's class count and input size, and provenance (how it was found). Saved as
+    versioned JSON; :meth:`validate` / :meth:`apply` match a model by layer name and refuse any mismatch."""
+
     model: str
     layers: dict[str, dict]
     w_candidates: list[int]

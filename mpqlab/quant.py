@@ -174,6 +174,9 @@ def clip_from(x: torch.Tensor, init_clip="percentile") -> float:
 
 
 class WeightQuantizer(nn.Module):
+    """Symmetric uniform weight fake-quantizer at ``bits`` with a learned LSQ step (per output channel by default),
+    initialised from max |W| / (2^(b-1) - 1); straight-through rounding. ``bits >= 32`` passes weights through."""
+
     def __init__(self, bits: int, out_channels: int, weight_dim: int = 4, per_channel: bool = True,
                  learn_step: bool = True):
         super().__init__()
@@ -200,6 +203,10 @@ class WeightQuantizer(nn.Module):
 
 
 class ActQuantizer(nn.Module):
+    """Uniform activation fake-quantizer at ``bits`` with a learnable PACT clip, initialised from a calibration
+    batch (99.9th percentile of |x| by default); unsigned after a ReLU, signed when the calibration batch has
+    negative values (``signed=None``). Straight-through rounding; ``bits >= 32`` passes activations through."""
+
     def __init__(self, bits: int, signed: bool | None = None, init_clip="percentile", learn_clip: bool = True):
         super().__init__()
         self.bits, self.init_clip = check_bits(bits, "a_bits"), init_clip

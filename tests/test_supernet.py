@@ -101,7 +101,7 @@ def test_temperature_sharpens_the_mixture_and_realised_bits_are_the_argmax_with_
     assert torch.allclose(g_real[0], g_exp_w)
     # the realised BitOPs of the supernet are the cost counter's BitOPs of its argmax policy
     assert net.realised_bitops().item() == bitops(net.table, net.argmax_bits())
-    tops = sorted([float(pw.max()), float(pa.max())] + [float(p.max()) for o in list(net.mixed().values())[1:]
+    tops = sorted([float(pw.max()), float(pa.max())] + [float(p.detach().max()) for o in list(net.mixed().values())[1:]
                                                         for p in o.probs()])
     assert net.decisiveness() == (tops[len(tops) // 2 - 1] + tops[len(tops) // 2]) / 2 if len(tops) % 2 == 0 \
         else tops[len(tops) // 2]

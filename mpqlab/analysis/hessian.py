@@ -118,6 +118,13 @@ def _split(batches, size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 
 class Hessian:
+    """The loss Hessian of ``model`` on ``data`` (one (x, y) batch or a list), with respect to ``params``
+    ("weights" by default), computed through whatever the model does in its forward (fake quantizers included).
+    Methods are named after the quantities: :meth:`hvp` (H v), :meth:`eigenvalues` (top-k, Lanczos or power
+    iteration), :meth:`trace` (Hutchinson with decoupled per-chunk probes, or Hutch++), :meth:`layer_traces`,
+    :meth:`density` (stochastic Lanczos quadrature). ``backend="pyhessian"`` routes products and estimators
+    through PyHessian 0.1 for cross-checks."""
+
     def __init__(self, model: nn.Module, data, loss_fn: Callable = F.cross_entropy, device=None,
                  params="weights", backend: str = "mpqlab", probe_block: int | None = None,
                  chunk_size: int | None = None, keep_graphs: bool | None = None):
@@ -208,6 +215,7 @@ class Hessian:
             return self._weighted_hvps(vs)
 
     def hvp(self, v: list[torch.Tensor]) -> list[torch.Tensor]:
+        """H v for ``v`` shaped like the parameters (a list of tensors), summed over the data with sample weights."""
         return self.hvp_block([v])[0]
 
     def _hvp_many(self, vs):

@@ -101,6 +101,8 @@ class MixedQuantizers(nn.Module):
 
 
 class MixedQuantConv2d(nn.Conv2d):
+    """A Conv2d whose input and weight are softmax mixtures of their quantized versions (one convolution)."""
+
     def __init__(self, *args, w_candidates=(2, 3, 4, 6, 8), a_candidates=(2, 3, 4, 6, 8), per_channel=True, **kw):
         super().__init__(*args, **kw)
         self.mixed = MixedQuantizers(self.out_channels, 4, w_candidates, a_candidates, per_channel)
@@ -110,6 +112,8 @@ class MixedQuantConv2d(nn.Conv2d):
 
 
 class MixedQuantLinear(nn.Linear):
+    """A Linear layer whose input and weight are softmax mixtures of their quantized versions."""
+
     def __init__(self, in_features, out_features, bias=True, w_candidates=(2, 3, 4, 6, 8),
                  a_candidates=(2, 3, 4, 6, 8), per_channel=True):
         super().__init__(in_features, out_features, bias)
