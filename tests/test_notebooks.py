@@ -60,16 +60,22 @@ def test_committed_notebooks_match_their_generator():
         assert [c.source for c in nb.cells] == [src for _, src in cells], name
 
 
-def test_quick_experiment_grid_writes_the_documented_columns(tmp_path):
+def test_quick_experiment_grid_writes_the_documented_columns(tmp_path, monkeypatch):
     import csv
 
     from mpqlab.experiment import COLUMNS, quick_config, run_grid
 
+    monkeypatch.setenv("MPQLAB_COMPILE", "0")  # a few batches: compiling the quantizer kernels would not pay
     path = run_grid(quick_config(), tmp_path, show_progress=False)
     rows = list(csv.DictReader(path.open()))
-    assert list(rows[0]) == COLUMNS and len(rows) == 2
-    assert {r["method"] for r in rows} == {"uniform", "edmips+asga"}
+    assert list(rows[0]) == COLUMNS and len(rows) == 4
+    assert {r["method"] for r in rows} == {"uniform", "random", "edmips+asga", "edmips@target"}
     assert all(0 <= float(r["target_top1"]) <= 100 for r in rows)
-    assert "| setting | budget | method |" in (tmp_path / "results.md").read_text()
+    searched = [r for r in rows if r["method"] in ("edmips+asga", "edmips@target")]
+    assert all(0 < float(r["decisiveness"]) <= 1 and r["layers_changed_by_budget"] != "" for r in searched)
+    assert all(float(r["proxy_sigma_max"]) > 0 for r in rows)
+    md = (tmp_path / "results.md").read_text()
+    assert "| setting | budget | method |" in md and "## Validity gates" in md
+    assert "cannot answer" in md  # one seed: the search-matters gate cannot pass
     again = run_grid(quick_config(), tmp_path, show_progress=False)  # finished cells are skipped
     assert list(csv.DictReader(again.open())) == rows
