@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from . import report
-from .report import NULLS, REFERENCE
+from .report import REFERENCE, is_null
 from .analysis.sharpness import surrogate_gap
 from .data import create_dataset, proxy_subset
 from .errors import MpqlabError
@@ -58,7 +58,7 @@ def load_config(path: str | os.PathLike) -> dict:
             raise MpqlabError(f"experiment config {path} lacks {key!r}")
     for m in cfg["methods"]:
         obj = m.split("+")[0].split("@")[0]
-        if m not in NULLS and obj not in ("edmips", "gmpq", "hawq"):
+        if not is_null(m) and obj not in ("edmips", "gmpq", "hawq"):
             raise MpqlabError(f"experiment config {path}: unknown method {m!r}")
     return cfg
 
@@ -120,7 +120,7 @@ def _run_cell(cfg, setting, method, seed, budget, out: Path, root, show_progress
     if target.get("finetune_subset"):
         train, _ = proxy_subset(train, size=target["finetune_subset"], seed=seed)
     pol_path = out / "policy.json"
-    if method in NULLS:
+    if is_null(method):
         policy = null_policy(cfg, method, budget, seed, train.num_classes, tuple(train.input_size))
         policy.save(pol_path)
     elif pol_path.is_file():
@@ -165,10 +165,23 @@ def _round(v, digits):
     return "" if v is None else round(float(v), digits)
 
 
+def parse_uniform_method(method: str, budget: float) -> tuple[int, int]:
+    """``uniform:W3A2`` -> (3, 2), refused when it does not fit the budget (w * a <= budget^2)."""
+    import re
+
+    m = re.fullmatch(r"uniform:W(\d+)A(\d+)", method)
+    if not m:
+        raise MpqlabError(f"method {method!r}: write an explicit uniform baseline as uniform:W<bits>A<bits>")
+    w, a = int(m.group(1)), int(m.group(2))
+    if w * a > budget ** 2 + 1e-9:
+        raise MpqlabError(f"method {method!r} does not fit a budget of {budget:g} average bits")
+    return w, a
+
+
 def null_policy(cfg: dict, method: str, budget: float, seed: int, num_classes: int, input_size) -> Policy:
     """``uniform``: every searchable layer at the budget-matched (w, a) (mixed W/A bits when the budget is
-    fractional); ``random``: a random budget-matched policy drawn with ``seed``. Candidates from the config's
-    search section (default {2, 3, 4, 6, 8})."""
+    fractional); ``uniform:WxAy``: every searchable layer at (x, y), which must fit the budget; ``random``: a random
+    budget-matched policy drawn with ``seed``. Candidates from the config's search section (default {2, 3, 4, 6, 8})."""
     from .cost import budget_bitops, layer_table
     from .models import first_last_layers
     from .search.budget import random_policy, uniform_bits
@@ -179,8 +192,8 @@ def null_policy(cfg: dict, method: str, budget: float, seed: int, num_classes: i
     model = create_model(cfg["model"], num_classes=num_classes)
     table = layer_table(model, input_size)
     fixed = set(first_last_layers(model))
-    if method == "uniform":
-        w, a = uniform_bits(budget, wc, ac)
+    if method == "uniform" or method.startswith("uniform:"):
+        w, a = uniform_bits(budget, wc, ac) if method == "uniform" else parse_uniform_method(method, budget)
         bits = {n: (w, a) for n in table if n not in fixed}
         label = f"uniform W{w}A{a}"
     else:

@@ -150,6 +150,10 @@ def test_null_baselines_are_budget_matched():
     budget = budget_bitops(table, 2.5, {n: (8, 8) for n in first_last_layers(model)})
     uni = null_policy(cfg, "uniform", 2.5, 0, 10, (3, 32, 32))
     assert {(l["w_bits"], l["a_bits"]) for l in uni.layers.values() if l["searchable"]} == {(2, 3)}
+    explicit = null_policy(cfg, "uniform:W3A2", 2.5, 0, 10, (3, 32, 32))
+    assert {(l["w_bits"], l["a_bits"]) for l in explicit.layers.values() if l["searchable"]} == {(3, 2)}
+    with pytest.raises(MpqlabError, match="does not fit"):
+        null_policy(cfg, "uniform:W3A3", 2.5, 0, 10, (3, 32, 32))
     draws = [null_policy(cfg, "random", 2.5, s, 10, (3, 32, 32)) for s in (0, 1, 0)]
     for p in draws:
         assert 0.98 * budget <= p.totals()["bitops"] <= budget
