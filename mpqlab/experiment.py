@@ -206,6 +206,12 @@ def null_policy(cfg: dict, method: str, budget: float, seed: int, num_classes: i
                             provenance={"method": label, "search_wall_time_s": 0.0, "search_cpu_time_s": 0.0})
 
 
+def cell_name(method: str) -> str:
+    """A method's folder name: 'edmips+asga' -> 'edmips_asga', 'edmips@target' -> 'edmips_at_target',
+    'uniform:W3A2' -> 'uniform_W3A2'."""
+    return method.replace("+", "_").replace("@", "_at_").replace(":", "_")
+
+
 def run_grid(cfg: dict, out_dir: str | os.PathLike, root=None, show_progress: bool = True,
              max_cells: int | None = None) -> Path:
     """Run every cell not yet done (reference cells first), then write results.csv and results.md."""
@@ -222,7 +228,7 @@ def run_grid(cfg: dict, out_dir: str | os.PathLike, root=None, show_progress: bo
                         cells.append((setting, method, seed, budget))
     rows = []
     for i, (setting, method, seed, budget) in enumerate(cells):
-        cell_dir = out / "cells" / setting / method.replace("+", "_").replace("@", "_at_") / f"b{budget:g}_s{seed}"
+        cell_dir = out / "cells" / setting / cell_name(method) / f"b{budget:g}_s{seed}"
         if max_cells is not None and i >= max_cells and not (cell_dir / "row.json").is_file():
             continue
         t0 = time.time()

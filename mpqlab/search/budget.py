@@ -86,14 +86,15 @@ def final_policy(bits: Mapping[str, tuple[int, int]], softmaxes: Mapping[str, Ma
 
 def uniform_bits(budget: float, w_candidates, a_candidates) -> tuple[int, int]:
     """The uniform (w, a) matched to a budget of ``budget`` average bits: the largest w * a <= budget^2 from the
-    candidates (every layer then has the same MACs share as the budget); ties go to more activation bits
-    **[choice: 2-bit activations hurt ResNets more than 2-bit weights]**, then to more weight bits. An integer
-    budget gives W{budget}A{budget} when both candidate sets hold it."""
+    candidates (every layer then has the same MACs share as the budget); ties go to the more balanced pair, then to
+    more weight bits **[choice, measured: at 2.5 bits on ResNet-20 / CIFAR-10, grid v2 pilot seed 0, uniform
+    W3A2 reached 78.77 % against 70.01 % for W2A3]**. An integer budget gives W{budget}A{budget} when both
+    candidate sets hold it."""
     pairs = [(w, a) for w in w_candidates for a in a_candidates if w * a <= budget ** 2 + 1e-9]
     if not pairs:
         raise MpqlabError(f"no uniform policy from candidates W{sorted(w_candidates)} A{sorted(a_candidates)} "
                           f"fits a budget of {budget:g} average bits")
-    return max(pairs, key=lambda p: (p[0] * p[1], min(p), p[1], p[0]))
+    return max(pairs, key=lambda p: (p[0] * p[1], min(p), p[0]))
 
 
 def random_policy(table: Mapping[str, dict], searchable, budget: float, w_candidates, a_candidates, seed: int,
