@@ -4,7 +4,8 @@ the choice of bits matters), transfer it to the whole ``cifar10-mini`` training 
 full-precision checkpoint, and put it next to uniform bits at the same budget, transferred the same way.
 
 Prints one table: average bits, BitOPs, top-1 before and after the fine-tune, for the found policy and for
-uniform W2A3. One seed on 1,000 test images: a demonstration of the workflow, not evidence for a method (the
+uniform bits at the same budget (W3A2, the stronger uniform policy under 2.5 bits; see
+:func:`mpqlab.search.budget.uniform_bits`). One seed on 1,000 test images: a demonstration of the workflow, not evidence for a method (the
 experiment grid, with paired seeds and gates, is where methods are compared).
 """
 from __future__ import annotations

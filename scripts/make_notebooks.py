@@ -50,7 +50,7 @@ found policy, next to uniform bits at the same budget fine-tuned the same way.""
 summary = quickstart(out=str(RUNS / "quickstart"), smoke=smoke)
 summary"""),
 ("md", """**Reading the result.** `average_bits` is the uniform bitwidth with the same BitOPs (2.5 = as costly as
-W2.5A2.5 everywhere; uniform W2A3 is the closest uniform policy under it). Per policy, `top1_before_finetune` is
+W2.5A2.5 everywhere; uniform W3A2 is the closest uniform policy under it). Per policy, `top1_before_finetune` is
 the full-precision weights quantized by the policy and `top1` the same after fine-tuning the weights under the
 fixed policy; `target_top1_float` is the full-precision model. `decisiveness` is the median largest bit
 probability at the end of the search and `layers_changed_by_budget` how many layers the budget step had to
