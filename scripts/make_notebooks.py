@@ -311,7 +311,8 @@ controls(layer_cost, layer=W.Dropdown(options=searchable, value="layer2.0.conv1"
 sharper proxy landscapes transfer worse. The correlation and its bootstrap interval are printed from the data."""),
 ("code", """from mpqlab.report import fig1_correlations, fig1_points
 candidates = [Path("../results/grid_v2/results.csv"), Path("../results/grid_v2_pilot/results.csv")]
-committed = next((c for c in candidates if c.is_file()), None)
+committed = next((c for c in candidates if c.is_file() and fig1_points(pd.read_csv(c).to_dict("records"))), None)
+print("results:", committed if committed and not smoke else "the quick grid")
 if smoke or committed is None:
     from mpqlab.experiment import run_grid, quick_config
     res = pd.read_csv(run_grid(quick_config(), RUNS / "quick_grid", show_progress=False))
