@@ -71,13 +71,13 @@ the search saves the most by going low; small layers (the 1×1 shortcuts) cost l
 Each cell of the experiment grid searches a policy on a proxy (or, for the reference `edmips@target`, on one full
 epoch of the target training set), transfers it to CIFAR-10 and fine-tunes. Two null baselines search nothing:
 `uniform` (every layer at the budget-matched bits) and `random` (random budget-matched policies). The report is
-written by `mpqlab experiment` and committed under `results/`; in smoke mode a 4-cell grid runs here instead."""),
+written by `mpqlab experiment` and committed under `results/` (a checkout without them runs a 4-cell grid on the embedded data here instead)."""),
 ("code", PARAMS),
 ("code", SETUP),
 ("code", """from mpqlab.experiment import run_grid, quick_config
 candidates = [Path("../results/grid_v2/results.csv"), Path("../results/grid_v2_pilot/results.csv")]
 committed = next((c for c in candidates if c.is_file()), None)
-if smoke or committed is None:
+if committed is None:  # a checkout without committed results: a 4-cell grid on the embedded data, here
     csv_path = run_grid(quick_config(), RUNS / "quick_grid", show_progress=False)
 else:
     csv_path = committed
@@ -312,8 +312,8 @@ sharper proxy landscapes transfer worse. The correlation and its bootstrap inter
 ("code", """from mpqlab.report import fig1_correlations, fig1_points
 candidates = [Path("../results/grid_v2/results.csv"), Path("../results/grid_v2_pilot/results.csv")]
 committed = next((c for c in candidates if c.is_file() and fig1_points(pd.read_csv(c).to_dict("records"))), None)
-print("results:", committed if committed and not smoke else "the quick grid")
-if smoke or committed is None:
+print("results:", committed or "the quick grid")
+if committed is None:
     from mpqlab.experiment import run_grid, quick_config
     res = pd.read_csv(run_grid(quick_config(), RUNS / "quick_grid", show_progress=False))
 else:
@@ -334,7 +334,7 @@ Lines are medians over seeds, bands the 10th to 90th percentiles. The numbers pr
 computed from the same runs."""),
 ("code", """from mpqlab.search.radius_study import bands, radius_study
 committed = Path("../results/radius_study")
-study_dir = committed if (committed.is_dir() and not smoke) else RUNS / "radius_study"
+study_dir = committed if committed.is_dir() else RUNS / "radius_study"  # committed runs are reused, not rerun
 study = radius_study(study_dir, seeds=(0, 1) if smoke else (0, 1, 2), max_batches=2 if smoke else None)
 show(viz.band_series(bands(study, "loss"), title="Fig. 4 analogue: training loss over the search (median, 10-90 % band)",
                      yaxis="cross-entropy loss"), "06_fig4_loss")

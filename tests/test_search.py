@@ -169,3 +169,16 @@ def test_amortised_asga_search_takes_the_ascent_pass_every_k_steps(tmp_path):
     assert df.rho.notna().all() and pol.provenance["config"]["ascent_every"] == 2
     with pytest.raises(MpqlabError, match="ascent_every"):
         _cfg(ascent_every=0).check()
+
+
+def test_radius_study_runs_reuses_and_summarises(tmp_path, monkeypatch):
+    from mpqlab.search.radius_study import bands, radius_study
+
+    monkeypatch.setenv("MPQLAB_COMPILE", "0")
+    df = radius_study(tmp_path, seeds=(0, 1), radii=("fixed", "relative"), max_batches=2)
+    assert set(df.radius) == {"fixed", "relative"} and set(df.seed) == {0, 1} and len(df) == 16  # 4 steps each
+    assert (df[df.radius == "fixed"].rho == 0.05).all()
+    again = radius_study(tmp_path, seeds=(0, 1), radii=("fixed", "relative"), max_batches=2)  # reused, not rerun
+    assert again.equals(df)
+    b = bands(df, "rho")
+    assert len(b) == 8 and (b["low"] <= b["median"]).all() and (b["median"] <= b["high"]).all()
