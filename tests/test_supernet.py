@@ -1,5 +1,6 @@
 import math
 
+import pytest
 import torch
 import torch.nn as nn
 
@@ -100,11 +101,11 @@ def test_temperature_sharpens_the_mixture_and_realised_bits_are_the_argmax_with_
     g_exp_w = torch.autograd.grad(ew, q.alpha_w)[0] * ra.item()
     assert torch.allclose(g_real[0], g_exp_w)
     # the realised BitOPs of the supernet are the cost counter's BitOPs of its argmax policy
-    assert net.realised_bitops().item() == bitops(net.table, net.argmax_bits())
-    tops = sorted([float(pw.max()), float(pa.max())] + [float(p.detach().max()) for o in list(net.mixed().values())[1:]
-                                                        for p in o.probs()])
-    assert net.decisiveness() == (tops[len(tops) // 2 - 1] + tops[len(tops) // 2]) / 2 if len(tops) % 2 == 0 \
-        else tops[len(tops) // 2]
+    assert net.realised_bitops().item() == pytest.approx(bitops(net.table, net.argmax_bits()), rel=1e-6)
+    rest = [float(p.detach().max()) for o in list(net.mixed().values())[1:] for p in o.probs()]
+    tops = sorted([float(pw.detach().max()), float(pa.detach().max())] + rest)
+    mid = len(tops) // 2
+    assert net.decisiveness() == pytest.approx((tops[mid - 1] + tops[mid]) / 2 if len(tops) % 2 == 0 else tops[mid])
     try:
         net.set_temperature(0)
     except Exception as e:
