@@ -48,7 +48,8 @@ Radius schedules (``radius=``): ``"fixed"``; ``"lr"`` (GSAM's): rho proportional
   (exact on a quadratic: ``e^T H e / ||e||^2``), relative to its running scale (a moving average of
   ``max(kappa, 0)``), in the same formula. **Measured:** through fake quantizers the straight-through gradient
   overstates the first-order rise (rounding makes the loss locally flat), so kappa is noisy and often negative
-  and the radius sat at ``rho_min`` on about half the steps of a ResNet-20 search; kept as an option.
+  and in one exploratory 15-step ResNet-20 search (not a committed result) the radius sat at ``rho_min`` on about
+  half the steps; kept as an option.
 
 Defaults **[choice]**: ``rho_0 = 0.05``, ``rho_max = 0.1``, ``rho_min = 0.01``, ``beta = 0.001``.
 
