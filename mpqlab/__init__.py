@@ -7,7 +7,7 @@ Layering (each module imports only from the floors below it):
 3. ``policy``
 4. ``transfer``, ``analysis``
 5. ``search``
-6. ``experiment``
+6. ``experiment`` (a grid's config, cells, merge), then ``grid`` (who runs the cells: local workers, submitit)
 7. ``cli``
 """
 

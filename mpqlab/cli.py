@@ -61,6 +61,7 @@ def _print(obj, as_json: bool):
 
 from .commands import (cost_command, eval_command, hessian_command, landscape_command, search_command,  # noqa: E402
                        train_command, transfer_command)
+from .grid import EXECUTORS  # noqa: E402
 
 
 def cmd_train(a):
@@ -77,7 +78,8 @@ def _quickstart(out, epochs, smoke):
 
 def _experiment(a):
     from .errors import MpqlabError
-    from .experiment import load_config, quick_config, run_grid
+    from .experiment import load_config, quick_config
+    from .grid import run_grid
 
     if a.quick:
         cfg = quick_config()
@@ -86,7 +88,9 @@ def _experiment(a):
     else:
         raise MpqlabError("give a config file or --quick")
     out = a.out or f"results/{cfg['name']}"
-    csv_path = run_grid(cfg, out, root=a.root, max_cells=a.max_cells)
+    csv_path = run_grid(cfg, out, root=a.root, max_cells=a.max_cells, executor=a.executor, workers=a.workers,
+                        threads=a.threads_per_cell, cluster=a.cluster, timeout_min=a.timeout_min,
+                        partition=a.partition, wait_jobs=not a.no_wait)
     return {"results": str(csv_path), "table": str(csv_path.with_suffix(".md"))}
 
 
@@ -225,10 +229,21 @@ def build_parser() -> OneLineParser:
 
     x = sub.add_parser("experiment", help="a grid of search + transfer cells (resumable) -> results.csv / .md")
     x.add_argument("config", nargs="?", default=None, help="JSON config (configs/*.json); omit with --quick")
-    x.add_argument("--quick", action="store_true", help="a 2-cell grid on the embedded data (minutes)")
+    x.add_argument("--quick", action="store_true", help="a 4-cell grid on the embedded data (minutes)")
     x.add_argument("--out", default=None, help="results folder (default results/<name>)")
     x.add_argument("--root", default=None)
     x.add_argument("--max-cells", type=COUNT, default=None, help="stop after this many cells (rerun to continue)")
+    x.add_argument("--executor", choices=EXECUTORS, default="local",
+                   help="local: worker processes on this machine; submitit: one job per cell (Slurm, or local)")
+    x.add_argument("--workers", type=COUNT, default=1, help="local executor: cells run at once (1 = in this process)")
+    x.add_argument("--threads-per-cell", type=COUNT, default=1,
+                   help="intra-op threads of each cell (results do not depend on --workers)")
+    x.add_argument("--cluster", choices=("slurm", "local", "debug"), default=None,
+                   help="submitit: where jobs run (default: Slurm when sbatch is found, else local processes)")
+    x.add_argument("--timeout-min", type=COUNT, default=240, help="submitit: time limit of one cell job, minutes")
+    x.add_argument("--partition", default=None, help="submitit on Slurm: the partition")
+    x.add_argument("--no-wait", action="store_true",
+                   help="submitit: submit and return; rerun the same command later to merge finished cells")
     x.set_defaults(fn=lambda a: _print(_experiment(a), False))
 
     f = sub.add_parser("figures", help="execute the notebooks headless and write every figure to figures/")

@@ -418,6 +418,15 @@ def synthetic(split="train", root=None, n: int = 512, num_classes: int = 10, ima
                       (0.5,) * channels, (0.25,) * channels, {"seed": seed})
 
 
+@register_dataset("synthetic-tiny")
+def synthetic_tiny(split="train", root=None, **kw):
+    """``synthetic`` at 16x16, 256 images a split: smoke runs of whole pipelines (grids, executors) in seconds."""
+    kw = {"n": 256, "image_size": 16, **kw}
+    data = synthetic(split, root, **kw)
+    data.name = "synthetic-tiny"
+    return data
+
+
 @register_dataset("imagefolder")
 def imagefolder(split="train", root=None, path: str | None = None, image_size: int = 224, **_):
     """An ImageNet-style tree ``<path>/{train,val}/<class>/*.JPEG`` (``val`` or ``test`` for the test split)

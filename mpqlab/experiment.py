@@ -8,7 +8,9 @@ A config is plain JSON (see ``configs/``)::
      "methods": ["uniform", "edmips", "gmpq", "hawq", "edmips+sam", "edmips+asga", "gmpq+asga", "edmips@target"],
      "target": {"data": "cifar10", "init": CKPT, "finetune_epochs": 1, "finetune_subset": null},
      "settings": {"cross-dataset": {"proxy": "fashion-mnist", "proxy_subset": 2000, "proxy_init": CKPT}, ...},
-     "search": {SearchConfig fields shared by every search}, "reference": {"epochs": 1, ...}}
+     "search": {SearchConfig fields shared by every search}, "reference": {"epochs": 1, ...},
+     "sharpness_images": 512,        # target test images for the fine-tuned model's surrogate gap h(0.05)
+     "proxy_sharpness_images": 128}  # proxy search images for the proxy-side h, sigma_max and trace (Fig. 1)
 
 ``method`` is ``objective[+sharpness]``, ``uniform`` (every searchable layer at the budget's bits, no search),
 or ``edmips@target``: EdMIPS searched on the full target training set, the reference whose search time is the
@@ -27,7 +29,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import report
@@ -40,7 +42,7 @@ from .models import create_model
 from .policy import Policy
 from .runlock import run_lock
 from .search import SearchConfig, run as run_search
-from .train import evaluate, set_threads
+from .train import evaluate
 from .transfer import transfer
 
 COLUMNS = ["setting", "method", "budget", "seed", "proxy", "proxy_size", "target", "target_top1",
@@ -138,8 +140,9 @@ def _run_cell(cfg, setting, method, seed, budget, out: Path, root, show_progress
     net, _ = model_under_policy(cfg["model"], t_res["weights"], train.num_classes, str(pol_path), None, None,
                                 tuple(train.input_size))
     net.eval()
-    x, y = test.tensors(512)
-    sharp = surrogate_gap(net, [(x[:256], y[:256]), (x[256:], y[256:])], rho=0.05)["surrogate_gap"]
+    n = cfg.get("sharpness_images", 512)
+    x, y = test.tensors(n)
+    sharp = surrogate_gap(net, [(x[:n // 2], y[:n // 2]), (x[n // 2:], y[n // 2:])], rho=0.05)["surrogate_gap"]
     prox = proxy_side(policy, cfg["model"], st["proxy_init"], st["proxy"], st.get("proxy_subset"), seed, root,
                       n=cfg.get("proxy_sharpness_images", 128))
     proxy_top1 = prox["proxy_top1"]
@@ -206,38 +209,46 @@ def null_policy(cfg: dict, method: str, budget: float, seed: int, num_classes: i
                             provenance={"method": label, "search_wall_time_s": 0.0, "search_cpu_time_s": 0.0})
 
 
+@dataclass(frozen=True)
+class Cell:
+    """One grid cell: a method at one budget and seed, in one proxy setting (``reference`` for the target search)."""
+
+    setting: str
+    method: str
+    seed: int
+    budget: float
+
+    def folder(self, out: str | os.PathLike) -> Path:
+        """``out/cells/<setting>/<method>/b<budget>_s<seed>``."""
+        return Path(out) / "cells" / self.setting / cell_name(self.method) / f"b{self.budget:g}_s{self.seed}"
+
+    def label(self) -> str:
+        return f"{self.setting} {self.method} budget={self.budget:g} seed={self.seed}"
+
+
 def cell_name(method: str) -> str:
     """A method's folder name: 'edmips+asga' -> 'edmips_asga', 'edmips@target' -> 'edmips_at_target',
     'uniform:W3A2' -> 'uniform_W3A2'."""
     return method.replace("+", "_").replace("@", "_at_").replace(":", "_")
 
 
-def run_grid(cfg: dict, out_dir: str | os.PathLike, root=None, show_progress: bool = True,
-             max_cells: int | None = None) -> Path:
-    """Run every cell not yet done (reference cells first), then write results.csv and results.md."""
-    set_threads()
-    out = Path(out_dir)
+def grid_cells(cfg: dict) -> list[Cell]:
+    """Every cell of a config in canonical order: per budget and seed, the reference first, then settings x methods."""
     cells = []
     for budget in cfg["budgets"]:
         for seed in cfg["seeds"]:
             if REFERENCE in cfg["methods"]:
-                cells.append(("reference", REFERENCE, seed, budget))
+                cells.append(Cell("reference", REFERENCE, seed, budget))
             for setting in cfg["settings"]:
-                for method in cfg["methods"]:
-                    if method != REFERENCE:
-                        cells.append((setting, method, seed, budget))
-    rows = []
-    for i, (setting, method, seed, budget) in enumerate(cells):
-        cell_dir = out / "cells" / setting / cell_name(method) / f"b{budget:g}_s{seed}"
-        if max_cells is not None and i >= max_cells and not (cell_dir / "row.json").is_file():
-            continue
-        t0 = time.time()
-        row = run_cell(cfg, setting, method, seed, budget, cell_dir, root)
-        rows.append(row)
-        write_results(rows, out, cfg)  # partial results are always on disk
-        if show_progress:
-            print(f"[{i + 1}/{len(cells)}] {setting} {method} budget={budget:g} seed={seed}: "
-                  f"top1={row['target_top1']:.2f} ({time.time() - t0:.0f}s)", flush=True)
+                cells.extend(Cell(setting, m, seed, budget) for m in cfg["methods"] if m != REFERENCE)
+    return cells
+
+
+def merge(cfg: dict, out_dir: str | os.PathLike) -> Path:
+    """Read every finished cell's ``row.json`` in the grid's canonical order and write ``results.csv`` and
+    ``results.md``: the one merge for every executor (sequential, local workers, cluster jobs)."""
+    out = Path(out_dir)
+    rows = [read_json(c.folder(out) / "row.json") for c in grid_cells(cfg) if (c.folder(out) / "row.json").is_file()]
     write_results(rows, out, cfg)
     return out / "results.csv"
 
@@ -280,3 +291,15 @@ def quick_config() -> dict:
             "search": {"epochs": 1, "max_batches": 3, "batch_size": 64, "w_candidates": [2, 3, 4],
                        "a_candidates": [2, 3, 4]},
             "reference": {"max_batches": 4}, "proxy_sharpness_images": 32}
+
+
+def smoke_config() -> dict:
+    """The quick grid's shape on synthetic images and random initial weights, a few batches per stage (seconds of
+    CPU per cell): the executors' tests and ``benchmarks/grid.py``. Its numbers mean nothing about quantization."""
+    return {"name": "smoke", "model": "resnet20", "seeds": [0], "budgets": [2.5],
+            "methods": ["uniform", "random", "edmips+asga", REFERENCE],
+            "target": {"data": "synthetic-tiny", "init": None, "finetune_epochs": 1, "max_batches": 2},
+            "settings": {"proxy-subset": {"proxy": "synthetic-tiny", "proxy_subset": 128, "proxy_init": None}},
+            "search": {"epochs": 1, "max_batches": 2, "batch_size": 32, "w_candidates": [2, 3, 4],
+                       "a_candidates": [2, 3, 4]},
+            "reference": {"max_batches": 3}, "sharpness_images": 32, "proxy_sharpness_images": 16}

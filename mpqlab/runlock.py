@@ -36,6 +36,24 @@ def _holder(path: Path) -> str:
         return "an unknown process"
 
 
+def holder_alive(lock_path: str | os.PathLike) -> bool:
+    """Whether a LOCK file names a live holder: on this host, its PID is running; on another host, the file is
+    non-empty (a clean exit empties it). Advisory, for progress reports; :func:`run_lock` is what excludes."""
+    text = _holder(Path(lock_path)) if Path(lock_path).is_file() else ""
+    parts = text.split()
+    if len(parts) < 4 or parts[0] != "PID":
+        return False
+    if parts[3] != socket.gethostname():
+        return True
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True
+
+
 @contextlib.contextmanager
 def run_lock(folder: str | os.PathLike, quiet: bool = False):
     """Hold ``folder`` exclusively for the duration of the block (the folder is created if missing)."""

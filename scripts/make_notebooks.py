@@ -74,7 +74,8 @@ epoch of the target training set), transfers it to CIFAR-10 and fine-tunes. Two 
 written by `mpqlab experiment` and committed under `results/` (a checkout without them runs a 4-cell grid on the embedded data here instead)."""),
 ("code", PARAMS),
 ("code", SETUP),
-("code", """from mpqlab.experiment import run_grid, quick_config
+("code", """from mpqlab.experiment import quick_config
+from mpqlab.grid import run_grid
 candidates = [Path("../results/grid_v2/results.csv"), Path("../results/grid_v2_pilot/results.csv")]
 committed = next((c for c in candidates if c.is_file()), None)
 if committed is None:  # a checkout without committed results: a 4-cell grid on the embedded data, here
@@ -314,7 +315,8 @@ candidates = [Path("../results/grid_v2/results.csv"), Path("../results/grid_v2_p
 committed = next((c for c in candidates if c.is_file() and fig1_points(pd.read_csv(c).to_dict("records"))), None)
 print("results:", committed or "the quick grid")
 if committed is None:
-    from mpqlab.experiment import run_grid, quick_config
+    from mpqlab.experiment import quick_config
+    from mpqlab.grid import run_grid
     res = pd.read_csv(run_grid(quick_config(), RUNS / "quick_grid", show_progress=False))
 else:
     res = pd.read_csv(committed)

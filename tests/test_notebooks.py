@@ -64,7 +64,8 @@ def test_quick_experiment_grid_writes_the_documented_columns(tmp_path, monkeypat
     import csv
     import math
 
-    from mpqlab.experiment import COLUMNS, quick_config, run_grid
+    from mpqlab.experiment import COLUMNS, quick_config
+    from mpqlab.grid import run_grid
 
     monkeypatch.setenv("MPQLAB_COMPILE", "0")  # a few batches: compiling the quantizer kernels would not pay
     path = run_grid(quick_config(), tmp_path, show_progress=False)

@@ -1,0 +1,97 @@
+"""Grid executors: cells in parallel on this machine and as submitit jobs give the table a sequential run gives,
+a cell killed mid-run resumes, a held cell is left to its holder."""
+import csv
+import os
+import signal
+import time
+
+import pytest
+
+from mpqlab.experiment import grid_cells, smoke_config
+from mpqlab.grid import cell_states, run_claimed, run_grid
+from mpqlab.runlock import LOCK_NAME, holder_alive, run_lock
+
+TIMES = {"search_wall_time_s", "search_cpu_time_s", "transfer_wall_time_s", "search_cost_ratio"}
+
+
+def _table(path):
+    return [{k: v for k, v in r.items() if k not in TIMES} for r in csv.DictReader(open(path))]
+
+
+@pytest.fixture(scope="module")
+def sequential(tmp_path_factory):
+    os.environ["MPQLAB_COMPILE"] = "0"  # a few batches: compiling the quantizer kernels would not pay
+    out = tmp_path_factory.mktemp("sequential")
+    return run_grid(smoke_config(), out, show_progress=False)  # one worker, in this process
+
+
+def test_cells_are_listed_reference_first_and_states_add_up(tmp_path):
+    cfg = smoke_config()
+    cells = grid_cells(cfg)
+    assert cells[0].method == "edmips@target" and len(cells) == 4 and len(set(cells)) == 4
+    assert cell_states(cfg, tmp_path) == {"done": 0, "running": 0, "left": 4}
+
+
+@pytest.mark.slow
+def test_two_local_workers_give_the_sequential_table(sequential, tmp_path, capsys):
+    path = run_grid(smoke_config(), tmp_path, workers=2)
+    assert _table(path) == _table(sequential)
+    lines = [l for l in capsys.readouterr().out.splitlines() if "top1=" in l]
+    assert len(lines) == 4 and all("done" in l and "running" in l and "left" in l for l in lines)
+
+
+def test_a_cell_held_by_a_live_process_is_left_to_it(tmp_path):
+    cfg = smoke_config()
+    cell = grid_cells(cfg)[1]
+    with run_lock(cell.folder(tmp_path)):
+        # the lock is re-entrant within one process; look at it as another process would
+        assert holder_alive(cell.folder(tmp_path) / LOCK_NAME)
+    assert not holder_alive(cell.folder(tmp_path) / LOCK_NAME)  # a clean exit empties the LOCK file
+    (cell.folder(tmp_path) / LOCK_NAME).write_text("PID 1 on elsewhere.example since 2026-01-01T00:00:00Z\n")
+    assert holder_alive(cell.folder(tmp_path) / LOCK_NAME)  # another host: believed alive until emptied
+
+
+@pytest.mark.slow
+def test_a_cell_locked_by_another_process_is_skipped(tmp_path):
+    import subprocess
+    import sys
+
+    cfg = smoke_config()
+    cell = grid_cells(cfg)[2]
+    folder = cell.folder(tmp_path)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from mpqlab.runlock import run_lock\n"
+        f"with run_lock({str(folder)!r}):\n    print('held', flush=True); time.sleep(60)")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert run_claimed(cfg, cell, tmp_path) is None
+        assert cell_states(cfg, tmp_path)["running"] == 1
+    finally:
+        holder.kill()
+        holder.wait()
+    assert cell_states(cfg, tmp_path)["running"] == 0
+
+
+@pytest.mark.slow
+def test_submitit_jobs_with_one_killed_mid_run_resume_to_the_sequential_table(sequential, tmp_path):
+    pytest.importorskip("submitit")
+    cfg = smoke_config()
+    run_grid(cfg, tmp_path, executor="submitit", cluster="local", wait_jobs=False, show_progress=False)
+    ref = grid_cells(cfg)[0].folder(tmp_path)  # the longest cell: search 4 batches, then transfer
+    deadline, killed = time.time() + 300, None
+    while time.time() < deadline and killed is None:
+        lock = ref / LOCK_NAME
+        started = any(ref.rglob("metrics.jsonl"))
+        if started and holder_alive(lock) and not (ref / "row.json").exists():
+            pid = int(lock.read_text().split()[1])
+            os.kill(pid, signal.SIGKILL)  # the job's process, mid-cell
+            killed = pid
+        time.sleep(0.05)
+    assert killed, "the reference cell's job never got under way"
+    time.sleep(1.0)
+    assert not (ref / "row.json").exists()
+    path = run_grid(cfg, tmp_path, executor="submitit", cluster="local", show_progress=False)  # waits, merges
+    assert _table(path) == _table(sequential)
+    logs = "".join(p.read_text() for p in (tmp_path / "submitit").rglob("*.err"))
+    assert f"from a run that is no longer alive (PID {killed}" in logs  # the rerun took the dead job's cell over
