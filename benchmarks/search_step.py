@@ -13,7 +13,7 @@ from mpqlab.models import create_model
 from mpqlab.policy import Policy
 from mpqlab.quant import calibrate
 from mpqlab.search.loop import SearchConfig, build_search, search_step
-from mpqlab.train import set_threads
+from mpqlab.runtime import set_threads
 
 set_threads()
 torch.manual_seed(0)

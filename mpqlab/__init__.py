@@ -1,14 +1,30 @@
 """mpqlab: a research kit for generalizable mixed-precision quantization (ASGA and its baselines).
 
-Layering (each module imports only from the floors below it):
-
-1. ``errors``, ``io``, ``data``, ``models``, ``quant``, ``sharpness``, ``viz``   (leaves)
-2. ``cost``, ``train``
-3. ``policy``
-4. ``transfer``, ``analysis``
-5. ``search``
-6. ``experiment`` (a grid's config, cells, merge), then ``grid`` (who runs the cells: local workers, submitit)
-7. ``cli``
+Data flows one way: data, model, supernet, search, policy file, transfer, analysis, figures. The modules sit on
+the floors of ``LAYERS``; a module imports only from its own floor or the floors below it, and the import graph
+has no cycles (``tests/test_packaging.py`` reads every import, function-level ones included, and checks both).
 """
 
 __version__ = "0.1.0"
+
+LAYERS = [
+    # 1. base: errors, atomic files, statistics, run-time plumbing, the run-folder lock, telemetry, and the
+    #    sharpness-aware optimizers (SAM / GSAM / ASGA), which need only torch
+    ["errors", "io", "stats", "runtime", "runlock", "telemetry", "sharpness"],
+    # 2. what is quantized and what it costs: datasets, models, quantizers, BitOPs, checkpoints, plots, reports
+    ["data", "models", "quant", "cost", "checkpoints", "viz", "notebooks", "report"],
+    # 3. a bit policy and what starts from one: the policy file, loading a model under it, the training loop
+    ["policy", "loading", "train"],
+    # 4. measuring a model (Hessian, landscape, sharpness, gradient conflict) and fine-tuning it under a policy
+    ["analysis", "analysis.vectors", "analysis.hessian", "analysis.landscape", "analysis.sharpness",
+     "analysis.conflict", "transfer"],
+    # 5. the search: supernet, objectives, budget, HAWQ, the loop, the radius study
+    ["search", "search.supernet", "search.objectives", "search.budget", "search.hawq", "search.loop",
+     "search.radius_study"],
+    # 6. search + transfer together: an experiment grid's cells and report, the quickstart job
+    ["experiment", "quickstart"],
+    # 7. who runs it: grid executors, the functions behind each subcommand
+    ["grid", "commands"],
+    # 8. the command line
+    ["cli"],
+]

@@ -10,25 +10,19 @@ import torch
 
 from . import __version__
 from .checkpoints import save_checkpoint
-from .data import create_dataset, proxy_subset
+from .data import create_dataset
 from .errors import MpqlabError
 from .models import create_model
-from .train import evaluate, fit, set_threads
-
-
-def load_splits(data: str, root=None, subset: int | None = None, seed: int = 0):
-    train = create_dataset(data, "train", root=root)
-    test = create_dataset(data, "test", root=root)
-    if subset:
-        train, _ = proxy_subset(train, size=subset, seed=seed)
-    return train, test
+from .loading import load_splits, model_under_policy, parse_uniform
+from .runtime import set_threads
+from .train import evaluate, fit
 
 
 def train_command(model: str, data: str, out: str, epochs: int = 30, batch_size: int = 128, lr: float = 0.2,
                   seed: int = 0, schedule: str = "onecycle", label_smoothing: float = 0.0, subset: int | None = None,
                   root=None, device="cpu", argv=None, cutout: int = 0) -> dict:
     """Train ``model`` in full precision on ``data`` and write ``out`` (.safetensors) with its card."""
-    from .train import init_distributed
+    from .runtime import init_distributed
 
     set_threads()
     if not str(out).endswith(".safetensors"):
@@ -55,64 +49,6 @@ def train_command(model: str, data: str, out: str, epochs: int = 30, batch_size:
     if rank == 0:
         save_checkpoint(out, net.to(memory_format=torch.contiguous_format), card)
     return card
-
-
-def parse_uniform(spec: str) -> tuple[int, int]:
-    """'4/8' -> (4, 8); '4' -> (4, 4)."""
-    from .quant import check_bits
-
-    parts = str(spec).split("/")
-    try:
-        w, a = (int(parts[0]), int(parts[-1])) if len(parts) in (1, 2) else (None, None)
-    except ValueError:
-        w = a = None
-    if w is None:
-        raise MpqlabError(f"--uniform must look like W/A (e.g. 4/4), got {spec!r}")
-    return check_bits(w, "uniform w_bits"), check_bits(a, "uniform a_bits")
-
-
-def model_under_policy(model: str, checkpoint: str | None, num_classes: int, policy: str | None = None,
-                       uniform: str | None = None, calib_data=None, input_size=(3, 32, 32), device="cpu"):
-    """Build ``model`` from a float checkpoint (or a quantized one written by ``transfer``), quantized by a
-    policy file or a uniform W/A policy, calibrated on ``calib_data`` when its quantizers are fresh.
-    Returns (model, Policy or None)."""
-    from .checkpoints import load_model
-    from .io import load_weights
-    from .policy import Policy
-    from .quant import calibrate
-
-    if policy and uniform:
-        raise MpqlabError("give --policy or --uniform, not both")
-    sd = meta = None
-    if checkpoint:
-        sd, meta = load_weights(checkpoint)
-    quantized_ckpt = sd is not None and any("_quant." in k for k in sd)
-    if quantized_ckpt:
-        net = create_model(model, num_classes=num_classes)
-    elif checkpoint:
-        net, _ = load_model(model, checkpoint, num_classes=num_classes)
-    else:
-        net = create_model(model, num_classes=num_classes)
-    pol = None
-    if policy:
-        pol = Policy.load(policy)
-    elif uniform:
-        w, a = parse_uniform(uniform)
-        pol = Policy.uniform(net, w, a, input_size=input_size)
-    if quantized_ckpt and pol is None:
-        raise MpqlabError(f"checkpoint {checkpoint} holds a quantized model; give the --policy it was trained with")
-    if pol is not None:
-        pol.apply(net, input_size)
-    if quantized_ckpt:
-        missing, unexpected = net.load_state_dict(sd, strict=False)
-        if missing or unexpected:
-            raise MpqlabError(f"checkpoint {checkpoint} does not fit {model} under this policy: missing "
-                              f"{missing[:5]}, unexpected {unexpected[:5]}")
-    elif pol is not None and calib_data is not None:
-        from .data import make_loader
-
-        calibrate(net, [x for x, _ in make_loader(calib_data, 128, train=False, device=device, max_batches=4)])
-    return net.to(device), pol
 
 
 def eval_command(model: str, data: str, checkpoint: str, policy=None, uniform=None, root=None, device="cpu",
@@ -152,7 +88,7 @@ def search_command(out: str, **kw) -> dict:
     from dataclasses import fields
 
     from .search import SearchConfig, run
-    from .train import init_distributed
+    from .runtime import init_distributed
 
     init_distributed(kw.get("device") or "cpu")
     names = {f.name for f in fields(SearchConfig)}
@@ -167,7 +103,7 @@ def search_command(out: str, **kw) -> dict:
 def transfer_command(policy: str, model: str, data: str, init: str | None, out: str, epochs: int = 3,
                      lr: float = 0.01, batch_size: int = 128, seed: int = 0, root=None, device="cpu",
                      max_batches=None, subset=None, argv=None) -> dict:
-    from .train import init_distributed
+    from .runtime import init_distributed
     from .transfer import transfer
 
     init_distributed(device)

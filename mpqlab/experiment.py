@@ -80,7 +80,7 @@ def proxy_side(policy: Policy, model: str, init: str, proxy: str, proxy_subset_s
     images of the cell's proxy search subset: surrogate gap h at rho = 0.05, sigma_max (Lanczos, 6 passes) and the
     Hessian trace (decoupled Hutchinson, 4 probes). Fig. 1 sets these against the policy's target penalty."""
     from .analysis.hessian import Hessian
-    from .commands import model_under_policy
+    from .loading import model_under_policy
     from .data import make_loader
     from .quant import calibrate
 
@@ -135,7 +135,7 @@ def _run_cell(cfg, setting, method, seed, budget, out: Path, root, show_progress
     t_res = transfer(policy, cfg["model"], train, test, target["init"], out / "transfer.json",
                      epochs=target.get("finetune_epochs", 1), lr=target.get("finetune_lr", 0.01), seed=seed,
                      max_batches=target.get("max_batches"), show_progress=show_progress, eval_float=False)
-    from .commands import model_under_policy
+    from .loading import model_under_policy
 
     net, _ = model_under_policy(cfg["model"], t_res["weights"], train.num_classes, str(pol_path), None, None,
                                 tuple(train.input_size))

@@ -29,12 +29,11 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from pathlib import Path
 
-import torch
-
 from .errors import MpqlabError
 from .experiment import Cell, grid_cells, merge, run_cell
 from .io import read_json
 from .runlock import LOCK_NAME, RunFolderBusy, holder_alive
+from .runtime import pinned_threads
 
 EXECUTORS = ("local", "submitit")
 
@@ -63,17 +62,14 @@ def cell_states(cfg: dict, out) -> dict[str, int]:
 
 def run_claimed(cfg: dict, cell: Cell, out, root=None, threads: int = 1) -> dict | None:
     """Run one cell if no live process holds its folder; returns its row, or ``None`` when it is held elsewhere.
-    Runs with ``threads`` intra-op threads (restored afterwards)."""
+    Runs with ``threads`` intra-op threads whatever the search or transfer inside would pick (restored after)."""
     if is_done(cell, out):
         return read_json(cell.folder(out) / "row.json")
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
     try:
-        return run_cell(cfg, cell.setting, cell.method, cell.seed, cell.budget, cell.folder(out), root)
+        with pinned_threads(threads):
+            return run_cell(cfg, cell.setting, cell.method, cell.seed, cell.budget, cell.folder(out), root)
     except RunFolderBusy:
         return None
-    finally:
-        torch.set_num_threads(before)
 
 
 def _timed_claim(cfg: dict, cell: Cell, out, root=None, threads: int = 1) -> tuple[dict | None, float]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -18,43 +17,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .data import make_loader
-from .errors import DivergedError, MpqlabError
+from .errors import MpqlabError
 from .io import atomic_write_text, load_state, save_state
-
-
-def dist_info() -> tuple[int, int]:
-    """(rank, world_size); (0, 1) outside ``torch.distributed``."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def init_distributed(device: str = "cpu") -> tuple[int, int]:
-    """Join the process group torchrun set up (``WORLD_SIZE`` > 1): NCCL on GPUs, gloo on CPU."""
-    import torch.distributed as dist
-
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if str(device).startswith("cuda") else "gloo")
-        if str(device).startswith("cuda"):
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-    return dist_info()
-
-
-def check_finite(loss: torch.Tensor, where: str) -> None:
-    if not torch.isfinite(loss).all():
-        raise DivergedError(f"loss became {loss.item()} during {where}; stopped, the last good checkpoint is kept")
-
-
-def progress(iterable, desc: str, enabled: bool = True, total: int | None = None):
-    """A tqdm progress bar on an interactive terminal (or when MPQLAB_PROGRESS=1), plain iteration otherwise."""
-    on = enabled and (sys.stderr.isatty() or os.environ.get("MPQLAB_PROGRESS") == "1") and dist_info()[0] == 0
-    if not on:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True)
+from .runtime import check_finite, dist_info, progress
 
 
 @torch.no_grad()
@@ -187,9 +152,3 @@ def _fit(model: nn.Module, train_data, test_data=None, *, epochs: int = 30, batc
     done = len(history) >= epochs
     return {"history": history, "finished": done, "train_time_s": sum(h["epoch_time_s"] for h in history),
             "wall_time_s": time.time() - t_start}
-
-
-def set_threads():
-    """Use every core for intra-op parallelism unless the user set OMP_NUM_THREADS."""
-    if "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(max(1, os.cpu_count() or 1))

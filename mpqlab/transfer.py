@@ -23,7 +23,8 @@ from .io import write_json
 from .models import create_model
 from .policy import Policy
 from .quant import calibrate
-from .train import evaluate, fit, set_threads
+from .runtime import set_threads
+from .train import evaluate, fit
 
 
 def transfer(policy: Policy | str | os.PathLike, model: str, train, test, init: str | None, out: str | os.PathLike,
@@ -70,7 +71,7 @@ def transfer(policy: Policy | str | os.PathLike, model: str, train, test, init: 
               "args": args or {"model": model, "init": init, "epochs": epochs, "lr": lr, "batch_size": batch_size,
                                "seed": seed}, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     from .io import save_weights
-    from .train import dist_info
+    from .runtime import dist_info
 
     weights = out.with_suffix(".safetensors")
     result["weights"] = str(weights)

@@ -110,7 +110,7 @@ same for every layer. The latent weights move and the quantizers re-quantize the
 landscape the quantized network actually sees, with its staircase structure."""),
 ("code", PARAMS),
 ("code", SETUP),
-("code", """from mpqlab.commands import model_under_policy
+("code", """from mpqlab.loading import model_under_policy
 from mpqlab.data import create_dataset
 from mpqlab.analysis import landscape as L
 train, test = create_dataset("cifar10-mini", "train"), create_dataset("cifar10-mini", "test")
@@ -162,7 +162,7 @@ every chunk of 16 images its own random vector, which keeps the estimate unbiase
 the standard errors in the last table."""),
 ("code", PARAMS),
 ("code", SETUP),
-("code", """from mpqlab.commands import model_under_policy
+("code", """from mpqlab.loading import model_under_policy
 from mpqlab.data import create_dataset
 from mpqlab.analysis.hessian import Hessian, gaussian_density
 train, test = create_dataset("cifar10-mini", "train"), create_dataset("cifar10-mini", "test")
@@ -235,7 +235,7 @@ budget is the compromise.
 ## Proxy vs target gradients
 Does the quantized model's gradient on the proxy point where its gradient on the target does?"""),
 ("code", """from mpqlab.analysis.conflict import proxy_target_conflict
-from mpqlab.commands import model_under_policy
+from mpqlab.loading import model_under_policy
 from mpqlab.data import create_dataset
 target = create_dataset("cifar10-mini", "test")
 proxy = create_dataset("cifar10-mini", "train")
@@ -349,7 +349,7 @@ summary = at_bound.groupby("radius").agg(share_at_bound=("at", "mean"), rho_medi
 print(summary.round(4).to_string())
 assert summary.loc["relative", "share_at_bound"] < 0.5, 'the reconstructed radius sat at a bound on most steps'"""),
 ("code", """from mpqlab.analysis.sharpness import sharpness_report
-from mpqlab.commands import model_under_policy
+from mpqlab.loading import model_under_policy
 from mpqlab.data import create_dataset
 rows = []
 for proxy, name in (("cifar10-mini", "resnet20_cifar10-mini"), ("fashion-mnist", "resnet20_fashion-mnist")):

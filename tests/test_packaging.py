@@ -27,3 +27,77 @@ def test_readme_opens_with_the_two_commands_and_ci_runs_the_test_one():
     assert first == ["make quickstart", "make test"]
     ci = [l for l in (REPO / ".ci" / "run").read_text().splitlines() if l.strip() and not l.startswith("#")]
     assert ci[-1].strip() == "make test" and all(not l.startswith(("pip", "apt")) for l in ci)
+
+
+def _mpqlab_imports():
+    """{module: {imported mpqlab modules}} from every import statement, function-level ones included."""
+    import ast
+
+    root = REPO / "mpqlab"
+    names = {".".join(p.relative_to(root).with_suffix("").parts).removesuffix("__init__").rstrip(".") or "": p
+             for p in root.rglob("*.py")}
+    graph = {}
+    for name, path in names.items():
+        pkg = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        pkg = [p for p in pkg if p]
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = pkg[:len(pkg) - node.level + 1]
+                elif node.module and node.module.split(".")[0] == "mpqlab":
+                    base = []
+                    node = ast.ImportFrom(module=node.module.partition(".")[2] or None, names=node.names, level=1)
+                else:
+                    continue
+                mod = ".".join(base + ([node.module] if node.module else []))
+                for alias in node.names:  # `from . import x` imports module x when it exists
+                    sub = f"{mod}.{alias.name}".lstrip(".")
+                    deps.add(sub if sub in names else mod)
+            elif isinstance(node, ast.Import):
+                deps |= {a.name.partition(".")[2] for a in node.names if a.name.split(".")[0] == "mpqlab"}
+        graph[name] = {d for d in deps if d != name}
+    return graph
+
+
+def _violations(graph, floor):
+    """(modules missing a floor, imports pointing up, one import cycle or None)."""
+    missing = set(graph) - set(floor)
+    up = sorted((m, d) for m, ds in graph.items() for d in ds if floor.get(d, -1) > floor.get(m, -1))
+    state, cycle = {}, []
+
+    def visit(m, path):
+        if state.get(m) == "open":
+            cycle.append(path + [m])
+            return
+        if state.get(m) == "done" or cycle:
+            return
+        state[m] = "open"
+        for d in sorted(graph.get(m, ())):
+            visit(d, path + [m])
+        state[m] = "done"
+
+    for m in sorted(graph):
+        visit(m, [])
+    return missing, up, (cycle[0] if cycle else None)
+
+
+def test_every_import_points_down_the_layers_and_none_form_a_cycle():
+    import mpqlab
+
+    floor = {m: i for i, ms in enumerate(mpqlab.LAYERS) for m in ms}
+    floor[""] = -1  # the package itself (__version__, LAYERS) imports nothing
+    graph = _mpqlab_imports()
+    assert "grid" in graph["cli"] and "experiment" in graph["grid"] and "runtime" in graph["train"]
+    assert "analysis.hessian" in graph["search.hawq"]  # function-level imports are read too
+    missing, up, cycle = _violations(graph, floor)
+    assert missing == set(), f"modules missing from mpqlab.LAYERS: {missing}"
+    assert up == [], f"imports pointing up the layers: {up}"
+    assert cycle is None, f"import cycle: {' -> '.join(cycle)}"
+
+
+def test_the_layering_check_flags_an_upward_import_and_a_cycle():
+    floor = {"a": 0, "b": 1, "c": 1}
+    assert _violations({"a": {"b"}, "b": set(), "c": set()}, floor)[1] == [("a", "b")]
+    assert _violations({"a": set(), "b": {"c"}, "c": {"b"}}, floor)[2] == ["b", "c", "b"]
+    assert _violations({"a": set(), "d": set()}, floor)[0] == {"d"}

@@ -38,7 +38,7 @@ from ..policy import Policy
 from ..quant import calibrate
 from ..runlock import run_lock
 from ..sharpness import OPTIMIZERS, RADII, frozen_bn_stats
-from ..train import check_finite, dist_info, progress, set_threads
+from ..runtime import check_finite, dist_info, progress, set_threads
 from .budget import check_budget, final_policy, hinge_cost
 from ..telemetry import read_metrics, read_softmaxes  # noqa: F401  (re-exported)
 from .objectives import Objective
