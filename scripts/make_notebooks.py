@@ -164,7 +164,8 @@ the standard errors in the last table."""),
 ("code", SETUP),
 ("code", """from mpqlab.loading import model_under_policy
 from mpqlab.data import create_dataset
-from mpqlab.analysis.hessian import Hessian, gaussian_density
+from mpqlab.analysis.density import gaussian_density
+from mpqlab.analysis.hessian import Hessian
 train, test = create_dataset("cifar10-mini", "train"), create_dataset("cifar10-mini", "test")
 x, y = test.tensors(64 if smoke else 128)
 ckpt = str(pretrained("resnet20_cifar10-mini"))

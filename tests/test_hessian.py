@@ -6,7 +6,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from conftest import TinyNet
-from mpqlab.analysis.hessian import Hessian, exact_hessian, gaussian_density
+from mpqlab.analysis.density import gaussian_density
+from mpqlab.analysis.exact import exact_hessian
+from mpqlab.analysis.hessian import Hessian
 from mpqlab.errors import MpqlabError
 
 

@@ -15,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import vectors as V
-from .hessian import preserved, select_params
+from .params import preserved, select_params
 
 
 def _cos(a, b) -> float:

@@ -32,7 +32,6 @@ number of samples. Graphs are kept across products when the data is one batch (`
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from typing import Callable, Sequence
@@ -44,59 +43,8 @@ import torch.nn.functional as F
 
 from ..errors import MpqlabError
 from . import vectors as V
-
-_QUANT_KEYS = ("weight_quant.", "act_quant.", "mixed.steps", "mixed.clip", "alpha_")
-
-
-def select_params(model: nn.Module, params="weights") -> list[tuple[str, nn.Parameter]]:
-    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    if params == "all":
-        return named
-    if params == "weights":
-        return [(n, p) for n, p in named if not any(k in n for k in _QUANT_KEYS)]
-    if isinstance(params, (list, tuple)):
-        wanted = set(params)
-        unknown = wanted - {n for n, _ in named}
-        if unknown:
-            raise MpqlabError(f"no trainable parameters named {', '.join(sorted(unknown))}")
-        return [(n, p) for n, p in named if n in wanted]
-    raise MpqlabError(f"params must be 'weights', 'all' or a list of names, got {params!r}")
-
-
-@contextlib.contextmanager
-def preserved(model: nn.Module):
-    """Restore train/eval mode of every module, every buffer (BatchNorm statistics) and every ``.grad``."""
-    modes = [(m, m.training) for m in model.modules()]
-    buffers = [(b, b.detach().clone()) for b in model.buffers()]
-    grads = [(p, None if p.grad is None else p.grad.detach().clone()) for p in model.parameters()]
-    try:
-        yield
-    finally:
-        for m, t in modes:
-            m.training = t
-        with torch.no_grad():
-            for b, v in buffers:
-                if not torch.equal(b, v):  # an unchanged buffer keeps its version (it may be in a saved graph)
-                    b.copy_(v)
-        for p, g in grads:
-            p.grad = g
-
-
-def _as_batches(data) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], torch.Tensor):
-        return [data]
-    batches = list(data)
-    if not batches:
-        raise MpqlabError("Hessian needs at least one (inputs, targets) batch")
-    return batches
-
-
-def _uses_batch_statistics(model: nn.Module) -> bool:
-    """True when a normalisation layer in training mode couples the samples of a batch (then the Hessian of a
-    batch is not the average of the Hessians of its parts, and the data must not be split)."""
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) and (m.training or m.running_mean is None)
-               for m in model.modules())
-
+from .density import tridiagonal
+from .params import as_batches, preserved, select_params, uses_batch_statistics
 
 EXACT_AUTO_MAX = 4096  # entries of the last module taken exactly by default (trace(exact="auto"))
 
@@ -107,10 +55,6 @@ def _zeroing(idx: Sequence[int]):
         return None
     skip = set(idx)
     return lambda v: [torch.zeros_like(t) if j in skip else t for j, t in enumerate(v)]
-
-
-def _tridiagonal(alphas, betas) -> np.ndarray:
-    return np.diag(alphas) + np.diag(betas, 1) + np.diag(betas, -1)
 
 
 def _split(batches, size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -132,7 +76,7 @@ class Hessian:
             raise MpqlabError(f"unknown Hessian backend {backend!r}; use 'mpqlab' or 'pyhessian'")
         self.model, self.loss_fn, self.backend = model, loss_fn, backend
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
-        given = _as_batches(data)
+        given = as_batches(data)
         self.batches = [(x.to(self.device), y.to(self.device)) for x, y in given]
         self.named = select_params(model, params)
         if not self.named:
@@ -151,7 +95,7 @@ class Hessian:
         # earlier run of it); smaller chunks cost more per pass (benchmarks/hessian_blocks.py). The CUDA default
         # (256) is a guess: not measured, no GPU was available.
         # A model whose BatchNorm uses batch statistics (train mode) couples the samples: its data is not split.
-        coupled = _uses_batch_statistics(model)
+        coupled = uses_batch_statistics(model)
         if chunk_size is not None:
             if int(chunk_size) < 1:
                 raise MpqlabError(f"chunk_size must be a positive number of samples, got {chunk_size!r}")
@@ -301,7 +245,7 @@ class Hessian:
         ritz = {}
 
         def converged(alphas, betas, beta):
-            theta, S = np.linalg.eigh(_tridiagonal(alphas, betas))
+            theta, S = np.linalg.eigh(tridiagonal(alphas, betas))
             order = np.argsort(-np.abs(theta))[:top_k]
             resid = np.abs(beta * S[-1, order])
             ritz.update(theta=theta, S=S, order=order, resid=resid)
@@ -455,6 +399,11 @@ class Hessian:
             basis.append(V.scale(1.0 / beta, w))
         return alphas, betas, basis
 
+    def _pyhessian(self, what: str, seed: int = 0, **kw) -> dict:
+        from .pyhessian_backend import pyhessian_quantity
+
+        return pyhessian_quantity(self.model, self.loss_fn, self.batches, self.params, self.device, what, seed, **kw)
+
     def lanczos(self, iters: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Lanczos tridiagonalisation from a Rademacher start vector (full re-orthogonalisation).
         Returns (alphas, betas)."""
@@ -472,96 +421,7 @@ class Hessian:
         t0, n0 = time.time(), self.n_hvp
         nodes, weights = [], []
         for k in range(n_v):
-            evals, evecs = np.linalg.eigh(_tridiagonal(*self.lanczos(iters, seed + k)))
+            evals, evecs = np.linalg.eigh(tridiagonal(*self.lanczos(iters, seed + k)))
             nodes.append(evals.tolist())
             weights.append((evecs[0] ** 2).tolist())
         return {"nodes": nodes, "weights": weights, "hvps": self.n_hvp - n0, "time_s": time.time() - t0}
-
-    # --------------------------------------------------------------------------------------- pyhessian
-    def _pyhessian(self, what: str, seed: int = 0, **kw) -> dict:
-        if len(self.batches) != 1:
-            raise MpqlabError("the pyhessian backend is used here with one batch; concatenate the data")
-        if self.device.type not in ("cpu", "cuda"):
-            raise MpqlabError(f"pyhessian supports cpu and cuda devices, not {self.device.type}")
-        from pyhessian import hessian as PyHessian
-
-        t0 = time.time()
-        chosen = {id(p) for p in self.params}
-        with preserved(self.model), _eig_shim():
-            frozen = [p for p in self.model.parameters() if p.requires_grad and id(p) not in chosen]
-            for p in frozen:
-                p.requires_grad_(False)
-            for p in self.model.parameters():
-                p.grad = None
-            try:
-                torch.manual_seed(seed)
-                h = PyHessian(self.model, self.loss_fn, data=self.batches[0], cuda=self.device.type == "cuda")
-                if what == "eigenvalues":
-                    vals, vecs = h.eigenvalues(maxIter=kw["max_iter"], tol=kw["tol"], top_n=kw["top_k"])
-                    res = {"eigenvalues": [float(v) for v in vals],
-                           "eigenvectors": [[t.detach() for t in v] for v in vecs]}
-                elif what == "trace":
-                    samples = h.trace(maxIter=kw["n_probes"], tol=0.0)
-                    res = {"trace": float(np.mean(samples)), "samples": [float(s) for s in samples],
-                           "std_error": float(np.std(samples, ddof=1) / math.sqrt(len(samples)))
-                           if len(samples) > 1 else float("nan")}
-                else:
-                    nodes, weights = h.density(iter=kw["iters"], n_v=kw["n_v"])
-                    res = {"nodes": [[float(v) for v in n] for n in nodes],
-                           "weights": [[float(v) for v in w] for w in weights]}
-            finally:
-                for p in frozen:
-                    p.requires_grad_(True)
-        res["time_s"] = time.time() - t0
-        return res
-
-
-@contextlib.contextmanager
-def _eig_shim():
-    """PyHessian 0.1 calls ``torch.eig`` (removed in torch 2.0) on a symmetric tridiagonal matrix; supply it."""
-    had = hasattr(torch, "eig")
-    old = getattr(torch, "eig", None)
-
-    def eig(T, eigenvectors=False):
-        vals, vecs = torch.linalg.eigh(T)
-        return torch.stack([vals, torch.zeros_like(vals)], 1), vecs
-
-    torch.eig = eig
-    try:
-        yield
-    finally:
-        if had:
-            torch.eig = old
-        else:
-            del torch.eig
-
-
-def gaussian_density(nodes, weights, grid: np.ndarray | None = None, sigma: float | None = None,
-                     n_grid: int = 1000) -> tuple[np.ndarray, np.ndarray]:
-    """Smooth SLQ nodes / weights into a density on a grid (Gaussian kernels, averaged over runs)."""
-    allv = np.concatenate([np.asarray(n) for n in nodes])
-    lo, hi = allv.min(), allv.max()
-    pad = 0.05 * (hi - lo + 1e-12)
-    if grid is None:
-        grid = np.linspace(lo - pad, hi + pad, n_grid)
-    if sigma is None:
-        sigma = max((hi - lo) / 200.0, 1e-6)
-    dens = np.zeros_like(grid)
-    for nd, wt in zip(nodes, weights):
-        nd, wt = np.asarray(nd), np.asarray(wt)
-        dens += (wt[None, :] * np.exp(-(grid[:, None] - nd[None, :]) ** 2 / (2 * sigma ** 2))).sum(1)
-    dens /= len(nodes) * sigma * math.sqrt(2 * math.pi)
-    return grid, dens
-
-
-def exact_hessian(model: nn.Module, data, loss_fn: Callable = F.cross_entropy, params="weights") -> torch.Tensor:
-    """The dense Hessian of a tiny model (reference for tests), in the parameter order of ``Hessian``."""
-    named = select_params(model, params)
-    ps = [p for _, p in named]
-    x, y = _as_batches(data)[0]
-    with preserved(model):
-        grads = torch.autograd.grad(loss_fn(model(x), y), ps, create_graph=True)
-        flat = torch.cat([g.reshape(-1) for g in grads])
-        rows = [torch.cat([h.reshape(-1) for h in torch.autograd.grad(flat[i], ps, retain_graph=True)])
-                for i in range(flat.numel())]
-    return torch.stack(rows).detach()

@@ -22,7 +22,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import MpqlabError
-from .hessian import Hessian, preserved, select_params
+from .hessian import Hessian
+from .params import preserved, select_params
 
 
 def _targets(model: nn.Module, params="weights") -> list[tuple[str, nn.Parameter]]:

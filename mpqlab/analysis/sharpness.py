@@ -18,7 +18,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import vectors as V
-from .hessian import Hessian, preserved, select_params
+from .hessian import Hessian
+from .params import preserved, select_params
 
 
 def _loss_grad(model, params, x, y, need_grad=True):
