@@ -94,6 +94,12 @@ def _experiment(a):
     return {"results": str(csv_path), "table": str(csv_path.with_suffix(".md"))}
 
 
+def _notebooks(check: bool):
+    from .notebooks import build_notebooks
+
+    return {"notebooks": " ".join(build_notebooks(check=check)), "checked" if check else "written": "yes"}
+
+
 def _figures(a):
     from .notebooks import make_figures
 
@@ -245,6 +251,10 @@ def build_parser() -> OneLineParser:
     x.add_argument("--no-wait", action="store_true",
                    help="submitit: submit and return; rerun the same command later to merge finished cells")
     x.set_defaults(fn=lambda a: _print(_experiment(a), False))
+
+    nb = sub.add_parser("notebooks", help="write notebooks/*.ipynb from their jupytext sources notebooks/*.py")
+    nb.add_argument("--check", action="store_true", help="write nothing; exit 1 naming any notebook that differs")
+    nb.set_defaults(fn=lambda a: _print(_notebooks(a.check), False))
 
     f = sub.add_parser("figures", help="execute the notebooks headless and write every figure to figures/")
     f.add_argument("--smoke", action="store_true", help="run the notebooks in smoke mode")

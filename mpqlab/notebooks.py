@@ -24,6 +24,55 @@ def list_notebooks() -> list[str]:
     return sorted(p.stem for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 
 
+def notebook_setup(data_root=None, figures_dir="../figures", runs_dir="../runs/notebooks"):
+    """The setup every notebook shares, after its papermill parameters: point ``MPQLAB_DATA`` at ``data_root``
+    when given, create the runs folder, and return ``(FIG, RUNS, show)``, where ``show(fig, name)`` saves a plotly
+    figure as HTML + PNG in ``FIG`` (:func:`mpqlab.viz.save_figure`), displays it and returns the saved paths."""
+    from . import viz
+
+    if data_root:
+        os.environ["MPQLAB_DATA"] = str(data_root)
+    fig_dir, runs = Path(figures_dir), Path(runs_dir)
+    runs.mkdir(parents=True, exist_ok=True)
+
+    def show(fig, name: str):
+        saved = viz.save_figure(fig, fig_dir / name)
+        fig.show()
+        return saved
+
+    return fig_dir, runs, show
+
+
+def build_notebooks(check: bool = False) -> list[str]:
+    """Write ``notebooks/NN_*.ipynb`` from their jupytext percent-format sources ``notebooks/NN_*.py`` (the source
+    of truth: review, lint and edit those). Cell ids are stable, so an unchanged source writes an unchanged
+    notebook. With ``check``, write nothing and raise naming every notebook that differs from its source.
+    Returns the notebooks' names."""
+    import jupytext
+    import nbformat
+
+    names, stale = [], []
+    for src in sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.py")):
+        nb = jupytext.read(src, fmt="py:percent")
+        nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+        for i, c in enumerate(nb.cells):
+            c.id = f"{src.stem[:2]}-cell-{i:02d}"
+            if c.cell_type == "code":
+                c.outputs, c.execution_count = [], None
+            c.metadata = {k: v for k, v in c.metadata.items() if k == "tags"}
+        text = nbformat.writes(nb) + "\n"
+        out = src.with_suffix(".ipynb")
+        if check:
+            if not out.is_file() or out.read_text() != text:
+                stale.append(out.name)
+        else:
+            atomic_write_text(out, text)
+        names.append(src.stem)
+    if stale:
+        raise MpqlabError(f"notebooks differ from their sources: {', '.join(stale)}; run `mpqlab notebooks`")
+    return names
+
+
 def controls(fn, **widgets):
     """``ipywidgets.interactive(fn, **widgets)``, displayed, when a person runs the notebook in Jupyter. Run headless
     (``MPQLAB_HEADLESS=1``, which :func:`make_figures` sets) it calls ``fn`` once with the widgets' values and says

@@ -6,7 +6,6 @@ import pytest
 from conftest import REPO
 from mpqlab.notebooks import list_notebooks, make_figures
 
-pytestmark = pytest.mark.slow  # papermill runs and the quick grid
 
 
 @pytest.fixture(scope="session")
@@ -16,6 +15,7 @@ def smoke_run(tmp_path_factory):
     return make_figures(out, smoke=True, runs_dir=runs), out, runs
 
 
+@pytest.mark.slow  # papermill runs / the quick grid
 def test_all_notebooks_execute_in_smoke_mode_and_write_figures(smoke_run):
     res, out, runs = smoke_run
     assert set(res["notebooks"]) == set(list_notebooks()) and len(list_notebooks()) == 7
@@ -30,6 +30,7 @@ def test_all_notebooks_execute_in_smoke_mode_and_write_figures(smoke_run):
     assert all(f"notebooks/{n}.ipynb" in readme for n in list_notebooks())
 
 
+@pytest.mark.slow  # papermill runs / the quick grid
 def test_rerunning_one_notebook_keeps_the_others_in_the_figures_readme(smoke_run):
     _, out, runs = smoke_run
     before = (out / "README.md").read_text().splitlines()
@@ -41,25 +42,47 @@ def test_rerunning_one_notebook_keeps_the_others_in_the_figures_readme(smoke_run
 
 
 def test_notebooks_are_thin_and_parameterised():
+    import re
+
     for name in list_notebooks():
         nb = nbformat.read(REPO / "notebooks" / f"{name}.ipynb", as_version=4)
         assert nb.cells[0].cell_type == "markdown" and "**Question.**" in nb.cells[0].source
         params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
         assert len(params) == 1 and "smoke" in params[0].source and "data_root" in params[0].source
-        assert not any("def " in c.source and "import torch.nn" in c.source for c in nb.cells)
+        code = [c.source for c in nb.cells if c.cell_type == "code"]
+        assert sum("notebook_setup(data_root, figures_dir, runs_dir)" in c for c in code) == 1, name
+        for src in code:
+            assert not re.search(r"^\s*class ", src, re.M), f"{name} defines a class: it belongs in the library"
+            assert not re.search(r"except( Exception|\s*:)", src), f"{name} swallows every error"
+            for fn in re.findall(r"^def (\w+)\(", src, re.M):  # only widget callbacks, handed to controls()
+                assert f"controls({fn}," in src, f"{name} defines {fn}() for something other than a control"
 
 
-def test_committed_notebooks_match_their_generator():
-    import importlib.util
+def test_committed_notebooks_match_their_jupytext_sources():
+    from mpqlab.notebooks import build_notebooks
 
-    spec = importlib.util.spec_from_file_location("mk", REPO / "scripts" / "make_notebooks.py")
-    mk = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mk)
-    for name, cells in mk.NOTEBOOKS.items():
-        nb = nbformat.read(REPO / "notebooks" / f"{name}.ipynb", as_version=4)
-        assert [c.source for c in nb.cells] == [src for _, src in cells], name
+    assert build_notebooks(check=True) == list_notebooks()
 
 
+def test_the_source_check_sees_a_stale_notebook(tmp_path, monkeypatch):
+    import shutil
+
+    from mpqlab import notebooks
+    from mpqlab.errors import MpqlabError
+
+    for p in (REPO / "notebooks").glob("00_quickstart.*"):
+        shutil.copy(p, tmp_path / p.name)
+    monkeypatch.setattr(notebooks, "NOTEBOOK_DIR", tmp_path)
+    assert notebooks.build_notebooks(check=True) == ["00_quickstart"]
+    src = tmp_path / "00_quickstart.py"
+    src.write_text(src.read_text().replace("**Question.**", "**Question?**"))
+    with pytest.raises(MpqlabError, match="00_quickstart.ipynb"):
+        notebooks.build_notebooks(check=True)
+    notebooks.build_notebooks()
+    assert "**Question?**" in (tmp_path / "00_quickstart.ipynb").read_text()
+
+
+@pytest.mark.slow  # papermill runs / the quick grid
 def test_quick_experiment_grid_writes_the_documented_columns(tmp_path, monkeypatch):
     import csv
     import math
