@@ -8,15 +8,15 @@ has no cycles (``tests/test_packaging.py`` reads every import, function-level on
 __version__ = "0.1.0"
 
 LAYERS = [
-    # 1. base: errors, atomic files, statistics, run-time plumbing, the run-folder lock, telemetry, and the
-    #    sharpness-aware optimizers (SAM / GSAM / ASGA), which need only torch
-    ["errors", "io", "stats", "runtime", "runlock", "telemetry", "sharpness"],
+    # 1. base: errors, atomic files, statistics, run-time plumbing, the run-folder lock, telemetry, vector algebra
+    #    on tensor lists, and the sharpness-aware optimizers (SAM / GSAM / ASGA), which need only torch
+    ["errors", "io", "stats", "runtime", "runlock", "telemetry", "analysis.vectors", "sharpness"],
     # 2. what is quantized and what it costs: datasets, models, quantizers, BitOPs, checkpoints, plots, reports
     ["data", "models", "quant", "cost", "checkpoints", "viz", "notebooks", "report"],
     # 3. a bit policy and what starts from one: the policy file, loading a model under it, the training loop
     ["policy", "loading", "train"],
     # 4. measuring a model (Hessian, landscape, sharpness, gradient conflict) and fine-tuning it under a policy
-    ["analysis", "analysis.vectors", "analysis.params", "analysis.density", "analysis.exact",
+    ["analysis", "analysis.params", "analysis.density", "analysis.exact",
      "analysis.pyhessian_backend", "analysis.hessian", "analysis.landscape", "analysis.sharpness", "analysis.conflict",
      "transfer"],
     # 5. the search: supernet, objectives, budget, HAWQ, the loop, the radius study

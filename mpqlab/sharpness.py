@@ -74,6 +74,8 @@ import math
 import torch
 import torch.nn as nn
 
+from .analysis.vectors import cosine_of
+
 _EPS = 1e-12
 
 
@@ -204,11 +206,19 @@ class _TwoPassOptimizer(torch.optim.Optimizer):
                     yield name, p
 
     @staticmethod
-    def _norm(tensors) -> float:
+    def _norm(tensors) -> torch.Tensor:
+        """The global 2-norm of a list of tensors, as a 0-d float64 tensor on their device (no host sync)."""
         tensors = list(tensors)
         if not tensors:
-            return 0.0
-        return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(t.float()) for t in tensors])).item()
+            return torch.zeros((), dtype=torch.float64)
+        return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(t.float()) for t in tensors])).double()
+
+    @staticmethod
+    def _scalar(x, like: torch.Tensor) -> torch.Tensor:
+        """``x`` (a float, a tensor or None -> nan) as a 0-d float64 tensor on ``like``'s device."""
+        if x is None:
+            x = float("nan")
+        return torch.as_tensor(x, dtype=torch.float64, device=like.device).detach().reshape(())
 
     # -- the steps ---------------------------------------------------------------------------------------------
     def needs_ascent(self) -> bool:
@@ -239,20 +249,20 @@ class _TwoPassOptimizer(torch.optim.Optimizer):
     @torch.no_grad()
     def first_step(self, loss=None, zero_grad: bool = False) -> None:
         """Store g, move the perturbed parameters to theta + e."""
-        self._loss0 = None if loss is None else float(loss)
+        self._loss0 = None if loss is None else (loss.detach() if torch.is_tensor(loss) else float(loss))
         pert = list(self._params(perturbed_only=True))
-        gnorm = self._norm(p.grad for _, p in pert)
+        gnorm = self._norm(p.grad for _, p in pert)  # a device tensor: no host sync in the first pass
         rho = self.current_rho()
         for _, p in self._params():
             self.state[p]["g"] = p.grad.detach().clone()
-        e_dot_g, e_sq = 0.0, 0.0
+        e_dot_g = e_sq = torch.zeros((), dtype=torch.float64, device=gnorm.device)
         for _, p in pert:
             e = self.perturbation(p.grad, gnorm, rho)
             self.state[p]["e"] = e
             e_dot_g = e_dot_g + torch.dot(e.flatten().double(), p.grad.flatten().double())
             e_sq = e_sq + torch.dot(e.flatten().double(), e.flatten().double())
             p.add_(e)
-        self.last = {"rho": rho, "grad_norm": gnorm, "_e_dot_g": e_dot_g, "_e_sq": e_sq}
+        self.last = {"rho": rho, "_gnorm": gnorm, "_e_dot_g": e_dot_g, "_e_sq": e_sq}
         if zero_grad:
             self.zero_grad(set_to_none=True)
 
@@ -271,23 +281,33 @@ class _TwoPassOptimizer(torch.optim.Optimizer):
             for (_, p), g, gp in zip(items, grads, grads_p):
                 self.state[p]["delta"] = (gp - g) / rho_used
         self.steps_taken += 1
-        dot, per_param = 0.0, {}
+        # telemetry stays on the device until one transfer at the end: one host sync per optimizer step
+        dots, norms_g, norms_gp = [], [], []
         for (name, p), g, gp in zip(items, grads, grads_p):
             p.grad.copy_(self.direction(g, gp, ctx))
-            d = torch.dot(g.flatten().float(), gp.flatten().float()).item()
-            dot += d
-            c = d / (torch.linalg.vector_norm(g).item() * torch.linalg.vector_norm(gp).item() + _EPS)
-            per_param[name or str(len(per_param))] = max(-1.0, min(1.0, c))
+            dots.append(torch.dot(g.flatten().float(), gp.flatten().float()).double())
+            norms_g.append(torch.linalg.vector_norm(g.float()).double())
+            norms_gp.append(torch.linalg.vector_norm(gp.float()).double())
             del self.state[p]["g"]
-        gn, gpn = self._norm(grads), self._norm(grads_p)
         self.base_optimizer.step()
-        l0 = None if self._loss0 is None else _global_mean(self._loss0)
-        l1 = None if loss is None else _global_mean(float(loss))
+        like = grads[0] if grads else torch.zeros(())
+        head = [self.last.pop("_gnorm", None), self.last.pop("_e_dot_g", 0.0), self.last.pop("_e_sq", 0.0),
+                self._loss0, loss, self._norm(grads), self._norm(grads_p)]
+        vals = torch.stack([self._scalar(v, like) for v in head] + dots + norms_g + norms_gp).tolist()
+        gnorm0, e_dot_g, e_sq, l0, l1, gn, gpn = vals[:7]
+        n = len(items)
+        d_list, ng_list, ngp_list = vals[7:7 + n], vals[7 + n:7 + 2 * n], vals[7 + 2 * n:]
+        per_param = {}
+        for (name, _), d, a, b in zip(items, d_list, ng_list, ngp_list):
+            per_param[name or str(len(per_param))] = cosine_of(d, a, b)
+        dot = sum(d_list)
+        self.last["grad_norm"] = gnorm0
+        l0 = None if self._loss0 is None else _global_mean(l0)
+        l1 = None if loss is None else _global_mean(l1)
         h = None if (l0 is None or l1 is None) else max(l1 - l0, 0.0)
-        e_dot_g, e_sq = float(self.last.pop("_e_dot_g", 0.0)), float(self.last.pop("_e_sq", 0.0))
         kappa = None if h is None else directional_curvature(l1 - l0, e_dot_g, e_sq)
         self.last.update(loss=l0, loss_p=l1, h=h, grad_norm_all=gn, grad_p_norm=gpn,
-                         cos=max(-1.0, min(1.0, dot / (gn * gpn + _EPS))), cos_per_param=per_param,
+                         cos=cosine_of(dot, gn, gpn), cos_per_param=per_param,
                          curvature=kappa, perturbation_norm=math.sqrt(e_sq), amortised=False)
         if h is not None:
             self._update_radius(h, kappa, self.last["rho"])
@@ -347,7 +367,7 @@ class GSAM(_TwoPassOptimizer):
     def direction_context(self, grads, grads_p):
         dot = sum(torch.dot(g.flatten(), gp.flatten()) for g, gp in zip(grads, grads_p))
         gp2 = sum(torch.dot(gp.flatten(), gp.flatten()) for gp in grads_p)
-        return {"coef": (dot / (gp2 + _EPS)).item()}
+        return {"coef": dot / (gp2 + _EPS)}  # a device tensor: no host sync
 
     @staticmethod
     def orthogonal_part(g, gp, coef):

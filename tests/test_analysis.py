@@ -1,3 +1,4 @@
+import math
 import numpy as np
 import pytest
 import torch
@@ -116,3 +117,14 @@ def test_conflict_angles(qnet):
     import math
 
     assert math.isnan(task_cost_conflict(net, x, y, lambda s: 0.0 * s.expected_bitops()))
+
+
+def test_the_one_cosine_helper_knows_undefined_angles_and_clamps():
+    from mpqlab.analysis.vectors import cosine, cosine_of
+
+    a, b = [torch.tensor([1.0, 0.0]), torch.tensor([2.0])], [torch.tensor([-1.0, 0.0]), torch.tensor([-2.0])]
+    assert cosine(a, b) == pytest.approx(-1.0) and cosine(a, a) == pytest.approx(1.0)
+    assert cosine(torch.tensor([1.0, 0.0]), torch.tensor([0.0, 3.0])) == pytest.approx(0.0, abs=1e-12)
+    assert math.isnan(cosine(a, [torch.zeros(2), torch.zeros(1)]))  # undefined, not 0 or 1
+    assert math.isnan(cosine_of(1.0, float("inf"), 1.0)) and math.isnan(cosine_of(float("nan"), 1.0, 1.0))
+    assert cosine_of(1.0 + 1e-9, 1.0, 1.0) == 1.0  # rounding past 1 is clamped

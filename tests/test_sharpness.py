@@ -262,3 +262,61 @@ def test_amortised_step_with_zero_radius_is_the_base_step():
             o.zero_grad(set_to_none=True)
     for a, b in zip(m1.parameters(), m2.parameters()):
         assert torch.allclose(a, b, atol=1e-6)
+
+
+class _SyncCounter:
+    """Counts the host transfers a CPU run can see: Tensor.item / tolist / float() / int() / bool() on a tensor
+    (on a GPU each is a device synchronisation)."""
+
+    NAMES = ("item", "tolist", "__float__", "__int__", "__bool__")
+
+    def __init__(self, monkeypatch):
+        import torch
+
+        self.n = 0
+        for name in self.NAMES:
+            orig = getattr(torch.Tensor, name)
+
+            def counted(t, *a, _orig=orig, **k):
+                self.n += 1
+                return _orig(t, *a, **k)
+
+            monkeypatch.setattr(torch.Tensor, name, counted)
+
+
+@pytest.mark.parametrize("name", ["sam", "gsam", "asga"])
+def test_one_optimizer_step_makes_at_most_one_host_sync(name, monkeypatch):
+    import torch
+    import torch.nn.functional as F
+
+    from mpqlab.sharpness import OPTIMIZERS
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    x, y = torch.randn(16, 6), torch.randint(0, 3, (16,))
+    opt = OPTIMIZERS[name](net.parameters(), torch.optim.SGD, lr=0.1, rho=0.05)
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(net(x), y)
+        loss.backward()
+        return loss
+
+    opt.step(closure)  # warm-up: the first step may set up state
+    counter = _SyncCounter(monkeypatch)
+    opt.step(closure)
+    assert counter.n <= 1, f"{name}: {counter.n} host syncs in one step"
+    assert opt.last["h"] is not None and -1 <= opt.last["cos"] <= 1 and len(opt.last["cos_per_param"]) == 4
+    monkeypatch.undo()
+    before = counter.n
+    (torch.ones(()) * 2).item()
+    assert counter.n == before  # undone: the counter saw only the step
+
+
+def test_the_sync_counter_counts(monkeypatch):
+    import torch
+
+    counter = _SyncCounter(monkeypatch)
+    t = torch.ones(3)
+    t.sum().item(), t.tolist(), float(t[0]), bool(t[1])
+    assert counter.n == 4

@@ -8,7 +8,6 @@
 """
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn as nn
@@ -18,20 +17,12 @@ from . import vectors as V
 from .params import preserved, select_params
 
 
-def _cos(a, b) -> float:
-    """cos(a, b) of two tensor lists; NaN when either is zero or not finite (an undefined angle is not 1)."""
-    na, nb = V.norm(a).item(), V.norm(b).item()
-    if not (na > 0 and nb > 0 and math.isfinite(na) and math.isfinite(nb)):
-        return float("nan")
-    return max(-1.0, min(1.0, V.dot(a, b).item() / (na * nb)))
-
-
 def per_layer_cosine(names, a, b) -> dict[str, float]:
     """Cosine per module (parameters of one module concatenated), keyed by module name."""
     groups: dict[str, list[int]] = {}
     for i, n in enumerate(names):
         groups.setdefault(n.rsplit(".", 1)[0], []).append(i)
-    return {k: _cos([a[i] for i in idx], [b[i] for i in idx]) for k, idx in groups.items()}
+    return {k: V.cosine([a[i] for i in idx], [b[i] for i in idx]) for k, idx in groups.items()}
 
 
 def mean_gradient(model: nn.Module, batches, params="weights") -> tuple[list[str], list[torch.Tensor]]:
@@ -61,13 +52,13 @@ def perturbation_conflict(model: nn.Module, x, y, rho: float = 0.05, beta: float
         with torch.no_grad():
             for p, ei in zip(ps, e):
                 p.sub_(ei)
-    return {"global": _cos(g, gp), "per_layer": per_layer_cosine(names, g, gp), "rho": rho, "beta": beta}
+    return {"global": V.cosine(g, gp), "per_layer": per_layer_cosine(names, g, gp), "rho": rho, "beta": beta}
 
 
 def proxy_target_conflict(model: nn.Module, proxy_batches, target_batches, params="weights") -> dict:
     names, gp = mean_gradient(model, proxy_batches, params)
     _, gt = mean_gradient(model, target_batches, params)
-    return {"global": _cos(gp, gt), "per_layer": per_layer_cosine(names, gp, gt)}
+    return {"global": V.cosine(gp, gt), "per_layer": per_layer_cosine(names, gp, gt)}
 
 
 def task_cost_conflict(supernet, x, y, cost_fn) -> float:
@@ -77,4 +68,4 @@ def task_cost_conflict(supernet, x, y, cost_fn) -> float:
         gt = torch.autograd.grad(F.cross_entropy(supernet(x), y), alphas)
         gc = torch.autograd.grad(cost_fn(supernet), alphas, allow_unused=True)
     gc = [torch.zeros_like(a) if g is None else g for a, g in zip(alphas, gc)]
-    return _cos(list(gt), gc)
+    return V.cosine(list(gt), gc)

@@ -1,7 +1,27 @@
-"""Vector algebra on lists of tensors (one tensor per parameter): small pure helpers."""
+"""Vector algebra on lists of tensors (one tensor per parameter): small pure helpers. ``cosine`` / ``cosine_of``
+are mpqlab's one definition of the angle between two gradients (search telemetry, the sharpness-aware
+optimizers' telemetry, the gradient-conflict analysis)."""
 from __future__ import annotations
 
+import math
+
 import torch
+
+
+def cosine_of(dot_ab: float, norm_a: float, norm_b: float) -> float:
+    """cos(a, b) from <a, b>, |a| and |b|, clamped to [-1, 1]; NaN when either vector is zero or not finite
+    (an undefined angle is reported as undefined, not as 0 or 1)."""
+    if not (norm_a > 0 and norm_b > 0 and math.isfinite(norm_a) and math.isfinite(norm_b) and math.isfinite(dot_ab)):
+        return float("nan")
+    return max(-1.0, min(1.0, dot_ab / (norm_a * norm_b)))
+
+
+def cosine(xs, ys) -> float:
+    """cos of two tensors or two lists of tensors (one host transfer); see :func:`cosine_of`."""
+    xs = [xs] if torch.is_tensor(xs) else list(xs)
+    ys = [ys] if torch.is_tensor(ys) else list(ys)
+    d, na, nb = torch.stack([dot(xs, ys).double(), norm(xs).double(), norm(ys).double()]).tolist()
+    return cosine_of(d, na, nb)
 
 
 def dot(xs, ys) -> torch.Tensor:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -28,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import __version__
+from ..analysis.vectors import cosine
 from ..checkpoints import load_model
 from ..cost import budget_bitops
 from ..data import create_dataset, make_loader, proxy_subset
@@ -142,6 +144,13 @@ def warmup_steps(cfg: SearchConfig, total_steps: int) -> int:
     return int(cfg.warmup_fraction * total_steps)
 
 
+def _defined(x, digits: int | None = None):
+    """A telemetry number, None when undefined (NaN: e.g. the angle to a zero gradient), so JSON stays strict."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return None
+    return x if digits is None else round(x, digits)
+
+
 def temperature(cfg: SearchConfig, step: int, total_steps: int) -> float:
     """Softmax temperature at ``step`` (0-based): ``tau_start`` through the warm-up, then geometric to ``tau_end``
     at the last step."""
@@ -149,10 +158,6 @@ def temperature(cfg: SearchConfig, step: int, total_steps: int) -> float:
     span = max(total_steps - 1 - w, 1)
     frac = min(max((step - w) / span, 0.0), 1.0)
     return cfg.tau_start * (cfg.tau_end / cfg.tau_start) ** frac
-
-
-def _cos(a: torch.Tensor, b: torch.Tensor) -> float:
-    return (torch.dot(a, b) / (a.norm() * b.norm() + 1e-12)).item()
 
 
 def _flat_grads(params) -> torch.Tensor:
@@ -413,9 +418,9 @@ def search_step(cfg, net, objective, wopt, aopt, alphas, x, y, budget, val_iter=
         wopt.second_step(loss_p.detach(), zero_grad=True)
         last = wopt.last
         rec.update(loss_p=last["loss_p"], h=last["h"], rho=last["rho"], grad_norm=last["grad_norm"],
-                   grad_p_norm=last["grad_p_norm"], cos_g_gp=last["cos"], curvature=last.get("curvature"))
+                   grad_p_norm=last["grad_p_norm"], cos_g_gp=_defined(last["cos"]), curvature=last.get("curvature"))
         if cfg.per_layer_telemetry:
-            rec["cos_layer"] = {_layer_of(n): round(c, 5) for n, c in last["cos_per_param"].items()
+            rec["cos_layer"] = {_layer_of(n): _defined(c, 5) for n, c in last["cos_per_param"].items()
                                 if _layer_of(n) in net.table}
     if val_iter is not None:  # first-order bi-level: the task gradient of the logits from held-out data
         try:
@@ -437,7 +442,7 @@ def search_step(cfg, net, objective, wopt, aopt, alphas, x, y, budget, val_iter=
     if reg.requires_grad:
         reg.backward()
     a_cost = _flat_grads(alphas)
-    rec["cos_alpha_task_cost"] = _cos(a_task, a_cost) if a_cost.abs().sum() > 0 else None
+    rec["cos_alpha_task_cost"] = _defined(cosine(a_task, a_cost))  # undefined while the cost hinge is inactive
     if move_logits:
         _set_grads(alphas, a_task + a_cost)
         aopt.step()
