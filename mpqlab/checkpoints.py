@@ -14,6 +14,7 @@ from .models import create_model
 
 
 def card_path(ckpt: str | os.PathLike) -> Path:
+    """The model card beside a checkpoint: ``NAME.safetensors`` -> ``NAME.json``."""
     return Path(ckpt).with_suffix(".json")
 
 

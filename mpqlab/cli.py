@@ -65,6 +65,7 @@ from .grid import EXECUTORS  # noqa: E402
 
 
 def cmd_train(a):
+    """``mpqlab train``: parsed arguments in, the run's card out."""
     _print(train_command(a.model, a.data, a.out, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, seed=a.seed,
                          schedule=a.schedule, label_smoothing=a.label_smoothing, subset=a.subset, root=a.root,
                          device=a.device, argv=sys.argv, cutout=a.cutout), a.json)
@@ -273,6 +274,7 @@ def build_parser() -> OneLineParser:
 
 
 def main(argv=None):
+    """The ``mpqlab`` entry point: parse, check every option, run the subcommand; exit 2 on bad input."""
     from .errors import MpqlabError
 
     a = build_parser().parse_args(argv)

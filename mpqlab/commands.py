@@ -53,6 +53,7 @@ def train_command(model: str, data: str, out: str, epochs: int = 30, batch_size:
 
 def eval_command(model: str, data: str, checkpoint: str, policy=None, uniform=None, root=None, device="cpu",
                  max_batches=None) -> dict:
+    """``mpqlab eval``: top-1 and loss of a checkpoint, float or under a policy / uniform bits."""
     set_threads()
     train = create_dataset(data, "train", root=root)
     test = create_dataset(data, "test", root=root)
@@ -63,6 +64,7 @@ def eval_command(model: str, data: str, checkpoint: str, policy=None, uniform=No
 
 
 def cost_command(model: str, input_size: int | None = None, num_classes: int = 10, policy=None, uniform=None) -> dict:
+    """``mpqlab cost``: MACs, BitOPs, size and average bits of a model under a policy / uniform bits."""
     from .cost import model_cost
     from .models import default_input_size, first_last_layers
     from .policy import Policy
@@ -85,6 +87,7 @@ def cost_command(model: str, input_size: int | None = None, num_classes: int = 1
 
 
 def search_command(out: str, **kw) -> dict:
+    """``mpqlab search``: run a policy search from SearchConfig fields; returns the policy's summary."""
     from dataclasses import fields
 
     from .search import SearchConfig, run
@@ -103,6 +106,7 @@ def search_command(out: str, **kw) -> dict:
 def transfer_command(policy: str, model: str, data: str, init: str | None, out: str, epochs: int = 3,
                      lr: float = 0.01, batch_size: int = 128, seed: int = 0, root=None, device="cpu",
                      max_batches=None, subset=None, argv=None) -> dict:
+    """``mpqlab transfer``: fine-tune a model's weights on the target data under a fixed policy."""
     from .runtime import init_distributed
     from .transfer import transfer
 

@@ -255,6 +255,7 @@ _REGISTRY: dict[str, Callable] = {}
 
 
 def register_dataset(name: str):
+    """Decorator: register a dataset builder ``fn(split, root, **kw)`` under ``name``."""
     def deco(fn):
         _REGISTRY[name] = fn
         return fn
@@ -262,6 +263,7 @@ def register_dataset(name: str):
 
 
 def list_datasets() -> list[str]:
+    """The registered dataset names."""
     return sorted(_REGISTRY)
 
 

@@ -54,6 +54,7 @@ COLUMNS = ["setting", "method", "budget", "seed", "proxy", "proxy_size", "target
 
 
 def load_config(path: str | os.PathLike) -> dict:
+    """Read and check an experiment config (JSON): required keys, known methods."""
     cfg = read_json(path, "experiment config")
     for key in ("name", "model", "seeds", "budgets", "methods", "target", "settings"):
         if key not in cfg:
@@ -290,7 +291,7 @@ def quick_config() -> dict:
             "settings": {"subset-control": {"proxy": "cifar10-mini", "proxy_subset": 500, "proxy_init": ck}},
             "search": {"epochs": 1, "max_batches": 3, "batch_size": 64, "w_candidates": [2, 3, 4],
                        "a_candidates": [2, 3, 4]},
-            "reference": {"max_batches": 4}, "proxy_sharpness_images": 32}
+            "reference": {"max_batches": 4}, "sharpness_images": 128, "proxy_sharpness_images": 32}
 
 
 def smoke_config() -> dict:

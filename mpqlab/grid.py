@@ -39,6 +39,7 @@ EXECUTORS = ("local", "submitit")
 
 
 def is_done(cell: Cell, out) -> bool:
+    """Whether a cell has finished (its ``row.json`` exists)."""
     return (cell.folder(out) / "row.json").is_file()
 
 

@@ -85,6 +85,7 @@ _INPUT_SIZE: dict[str, tuple[int, int, int]] = {}
 
 
 def register_model(name: str, feature_layer: str, input_size=(3, 32, 32)):
+    """Decorator: register a model builder under ``name`` with its feature layer and input size."""
     def deco(fn):
         _REGISTRY[name], _FEATURE_LAYER[name], _INPUT_SIZE[name] = fn, feature_layer, tuple(input_size)
         return fn
@@ -92,6 +93,7 @@ def register_model(name: str, feature_layer: str, input_size=(3, 32, 32)):
 
 
 def list_models() -> list[str]:
+    """The registered model names."""
     return sorted(_REGISTRY)
 
 
@@ -114,6 +116,7 @@ def feature_layer(name: str) -> str:
 
 
 def default_input_size(name: str) -> tuple[int, int, int]:
+    """The (C, H, W) input a registered model was built for."""
     if name not in _INPUT_SIZE:
         raise MpqlabError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
     return _INPUT_SIZE[name]

@@ -21,6 +21,7 @@ NOTEBOOK_DIR = REPO / "notebooks"
 
 
 def list_notebooks() -> list[str]:
+    """The notebooks' names (``NN_*``), in order."""
     return sorted(p.stem for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 
 

@@ -27,6 +27,7 @@ FLOAT_BITS = 32
 
 
 def check_bits(bits: int, what: str = "bits") -> int:
+    """``bits`` as an int in the supported range, or MpqlabError naming ``what``."""
     if isinstance(bits, bool) or not isinstance(bits, int) or not (2 <= bits <= 16 or bits == FLOAT_BITS):
         raise MpqlabError(f"{what} must be an integer in 2..16 or {FLOAT_BITS} (float), got {bits!r}")
     return bits
@@ -283,6 +284,7 @@ class QuantLinear(nn.Linear):
 
 
 def set_module(model: nn.Module, name: str, new: nn.Module) -> None:
+    """Replace the submodule at dotted ``name`` of ``model`` by ``new``."""
     parent, _, leaf = name.rpartition(".")
     setattr(model.get_submodule(parent) if parent else model, leaf, new)
 

@@ -25,6 +25,7 @@ CANDIDATES = [2, 3, 4]
 
 def quickstart(out: str = "runs/quickstart", epochs: int = 3, finetune_epochs: int = 2, budget: float = 2.5,
                max_batches: int | None = None, smoke: bool = False) -> dict:
+    """mpqlab's main job on the embedded data: search on a proxy, transfer, compare with uniform bits at the same budget."""
     out_p = Path(out)
     ckpt = str(pretrained("resnet20_cifar10-mini"))
     cfg = SearchConfig(model="resnet20", data="cifar10-mini", subset=2000, checkpoint=ckpt, objective="edmips",

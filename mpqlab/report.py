@@ -38,6 +38,7 @@ def is_null(method: str) -> bool:
 
 
 def is_uniform(method: str) -> bool:
+    """Whether a grid method is a uniform-bits baseline (``uniform`` or ``uniform:WxAy``)."""
     return method == "uniform" or method.startswith("uniform:")
 DEFAULT_COMPARISONS = [["edmips+asga", REFERENCE], ["edmips+asga", "edmips"], ["edmips+asga", "edmips+sam"]]
 

@@ -34,6 +34,7 @@ def init_distributed(device: str = "cpu") -> tuple[int, int]:
 
 
 def check_finite(loss: torch.Tensor, where: str) -> None:
+    """Raise DivergedError when the loss is NaN or infinite (the last good checkpoint is kept)."""
     if not torch.isfinite(loss).all():
         raise DivergedError(f"loss became {loss.item()} during {where}; stopped, the last good checkpoint is kept")
 

@@ -51,6 +51,7 @@ def build_optimizer(params, lr: float, momentum: float, weight_decay: float, nes
 
 
 def build_schedule(opt, schedule: str, total_steps: int, lr: float):
+    """The learning-rate schedule per step: ``onecycle``, ``cosine`` or ``constant``."""
     if schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(total_steps, 2),
                                                    pct_start=0.15, div_factor=10.0, final_div_factor=100.0)

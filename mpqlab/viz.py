@@ -34,6 +34,7 @@ def landscape_surface(alphas, betas, loss, title: str = "Loss landscape (2-D sli
 
 
 def landscape_contour(alphas, betas, loss, title: str = "Loss landscape (contours)") -> go.Figure:
+    """A 2-D loss slice as a contour plot (plotly Figure)."""
     fig = go.Figure(go.Contour(x=np.asarray(betas), y=np.asarray(alphas), z=np.asarray(loss), colorscale="Viridis",
                                contours=dict(showlabels=True), colorbar=dict(title="loss")))
     fig.add_trace(go.Scatter(x=[0], y=[0], mode="markers", marker=dict(color="red", size=9), name="trained point"))
@@ -50,6 +51,7 @@ def landscape_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]
 # ------------------------------------------------------------------------------------------------- Hessian
 
 def eigenvalue_bars(eigs: Mapping[str, Sequence[float]], title: str = "Top Hessian eigenvalues") -> go.Figure:
+    """Top Hessian eigenvalues per model as grouped bars (plotly Figure)."""
     fig = go.Figure([go.Bar(x=[f"λ{i + 1}" for i in range(len(v))], y=list(v), name=k) for k, v in eigs.items()])
     return _layout(fig, title, barmode="group", yaxis_title="eigenvalue")
 
@@ -63,6 +65,7 @@ def spectral_density(densities: Mapping[str, tuple[Sequence[float], Sequence[flo
 
 
 def layer_trace_bars(traces: Mapping[str, Mapping[str, float]], title: str = "Per-layer Hessian trace") -> go.Figure:
+    """Per-layer Hessian traces per model as grouped bars on a log axis (plotly Figure)."""
     fig = go.Figure([go.Bar(x=list(t), y=list(t.values()), name=k) for k, t in traces.items()])
     return _layout(fig, title, barmode="group", yaxis_title="tr(H_ll)", xaxis_tickangle=-45)
 
@@ -185,6 +188,7 @@ def sharpness_vs_generalization(df, sharpness: str = "sharpness", gap: str = "ga
 # ----------------------------------------------------------------------------------------------------- saving
 
 def find_browser() -> str | None:
+    """The chromium / chrome executable static figure export can use, or None."""
     for cand in (os.environ.get("BROWSER_PATH"), "/usr/bin/chromium", shutil.which("chromium"),
                  shutil.which("google-chrome"), shutil.which("chromium-browser")):
         if cand and Path(cand).exists():

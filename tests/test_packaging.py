@@ -101,3 +101,15 @@ def test_the_layering_check_flags_an_upward_import_and_a_cycle():
     assert _violations({"a": {"b"}, "b": set(), "c": set()}, floor)[1] == [("a", "b")]
     assert _violations({"a": set(), "b": {"c"}, "c": {"b"}}, floor)[2] == ["b", "c", "b"]
     assert _violations({"a": set(), "d": set()}, floor)[0] == {"d"}
+
+
+def test_public_classes_and_functions_have_docstrings():
+    import ast
+
+    missing = []
+    for path in sorted((REPO / "mpqlab").rglob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and not node.name.startswith("_"):
+                if not ast.get_docstring(node):
+                    missing.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name}")
+    assert missing == [], missing

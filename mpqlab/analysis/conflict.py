@@ -26,6 +26,7 @@ def per_layer_cosine(names, a, b) -> dict[str, float]:
 
 
 def mean_gradient(model: nn.Module, batches, params="weights") -> tuple[list[str], list[torch.Tensor]]:
+    """The mean loss gradient over ``batches`` w.r.t. the selected parameters (a list of tensors)."""
     named = select_params(model, params)
     ps = [p for _, p in named]
     total, acc = 0, None
@@ -56,6 +57,7 @@ def perturbation_conflict(model: nn.Module, x, y, rho: float = 0.05, beta: float
 
 
 def proxy_target_conflict(model: nn.Module, proxy_batches, target_batches, params="weights") -> dict:
+    """Angle between the proxy and the target loss gradients at the same weights: global and per layer."""
     names, gp = mean_gradient(model, proxy_batches, params)
     _, gt = mean_gradient(model, target_batches, params)
     return {"global": V.cosine(gp, gt), "per_layer": per_layer_cosine(names, gp, gt)}

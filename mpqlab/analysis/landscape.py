@@ -140,6 +140,7 @@ def save_npz(result: dict, path: str | os.PathLike) -> None:
 
 
 def load_npz(path: str | os.PathLike) -> dict:
+    """Read a landscape ``.npz`` written by :func:`save_npz` back into a dict of arrays and metadata."""
     if not Path(path).is_file():
         raise MpqlabError(f"landscape file {path} does not exist")
     with np.load(path, allow_pickle=False) as z:

@@ -25,10 +25,12 @@ def cosine(xs, ys) -> float:
 
 
 def dot(xs, ys) -> torch.Tensor:
+    """<xs, ys> summed over the tensors of two lists (a 0-d tensor)."""
     return sum((x * y).sum() for x, y in zip(xs, ys))
 
 
 def norm(xs) -> torch.Tensor:
+    """The 2-norm of a tensor list (a 0-d tensor)."""
     return dot(xs, xs).sqrt()
 
 
@@ -38,10 +40,12 @@ def axpy(a: float, xs, ys) -> list[torch.Tensor]:
 
 
 def scale(a: float, xs) -> list[torch.Tensor]:
+    """a * xs, tensor by tensor."""
     return [a * x for x in xs]
 
 
 def normalize(xs) -> list[torch.Tensor]:
+    """xs / ||xs|| (a unit vector of tensors)."""
     n = norm(xs)
     return [x / (n + 1e-12) for x in xs]
 
@@ -54,19 +58,23 @@ def orthogonalize(xs, basis) -> list[torch.Tensor]:
 
 
 def rademacher(like, generator: torch.Generator) -> list[torch.Tensor]:
+    """A random +-1 vector shaped like ``like`` (one tensor per parameter), drawn from ``generator``."""
     return [(torch.randint(0, 2, p.shape, generator=generator, dtype=torch.int8).to(p.device, p.dtype) * 2 - 1)
             for p in like]
 
 
 def gaussian(like, generator: torch.Generator) -> list[torch.Tensor]:
+    """A standard normal vector shaped like ``like``, drawn from ``generator``."""
     return [torch.randn(p.shape, generator=generator).to(p.device, p.dtype) for p in like]
 
 
 def flatten(xs) -> torch.Tensor:
+    """A tensor list as one flat vector."""
     return torch.cat([x.reshape(-1) for x in xs])
 
 
 def unflatten(flat: torch.Tensor, like) -> list[torch.Tensor]:
+    """A flat vector cut back into tensors shaped like ``like``."""
     out, i = [], 0
     for p in like:
         out.append(flat[i:i + p.numel()].view_as(p))

@@ -30,6 +30,7 @@ from ..errors import MpqlabError
 
 
 def hinge_cost(expected: torch.Tensor, budget: float, weight: float) -> torch.Tensor:
+    """The cost term ``weight * max(expected / budget - 1, 0)``: zero under the budget."""
     return weight * torch.relu(expected / budget - 1.0)
 
 

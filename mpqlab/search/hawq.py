@@ -25,6 +25,7 @@ from .budget import solve_ilp
 
 
 def hawq_search(model, cfg, train, input_size) -> Policy:
+    """HAWQ-style policy: per-layer Hessian traces x quantization error, then the budgeted ILP."""
     bits_set = sorted(set(cfg.w_candidates) & set(cfg.a_candidates))
     if not bits_set:
         raise MpqlabError("hawq ties weight and activation bits: the candidate sets share no bitwidth")

@@ -178,6 +178,7 @@ def _layer_of(param_name: str) -> str | None:
 
 
 def prepare_data(cfg: SearchConfig):
+    """The search's train (and held-out) data from its config: dataset, proxy subset, split."""
     train = create_dataset(cfg.data, "train", root=cfg.root)
     if cfg.subset or cfg.bilevel:
         train, val = proxy_subset(train, size=cfg.subset, seed=cfg.proxy_seed,
@@ -188,6 +189,7 @@ def prepare_data(cfg: SearchConfig):
 
 
 def prepare_model(cfg: SearchConfig, num_classes: int):
+    """The model a search starts from: the checkpoint's weights, or seeded random ones."""
     if cfg.checkpoint:
         model, _ = load_model(cfg.model, cfg.checkpoint, num_classes=num_classes, device=cfg.device)
     else:
