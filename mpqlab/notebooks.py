@@ -27,8 +27,9 @@ def list_notebooks() -> list[str]:
 
 def notebook_setup(data_root=None, figures_dir="../figures", runs_dir="../runs/notebooks"):
     """The setup every notebook shares, after its papermill parameters: point ``MPQLAB_DATA`` at ``data_root``
-    when given, create the runs folder, and return ``(FIG, RUNS, show)``, where ``show(fig, name)`` saves a plotly
-    figure as HTML + PNG in ``FIG`` (:func:`mpqlab.viz.save_figure`), displays it and returns the saved paths."""
+    when given, create the runs folder, and return ``(RUNS, show)``: the runs folder, and ``show(fig, name)``, which
+    saves a plotly figure as HTML + PNG in ``figures_dir`` (:func:`mpqlab.viz.save_figure`), displays it and
+    returns the saved paths. (Run from a checkout, ``make setup`` installs mpqlab into the notebooks' kernel.)"""
     from . import viz
 
     if data_root:
@@ -41,7 +42,7 @@ def notebook_setup(data_root=None, figures_dir="../figures", runs_dir="../runs/n
         fig.show()
         return saved
 
-    return fig_dir, runs, show
+    return runs, show
 
 
 def build_notebooks(check: bool = False) -> list[str]:

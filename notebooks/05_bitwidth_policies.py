@@ -1,13 +1,3 @@
-# ---
-# jupyter:
-#   jupytext:
-#     formats: ipynb,py:percent
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
-# ---
-
 # %% [markdown]
 # # 05 · Bitwidth policies side by side
 #
@@ -18,21 +8,14 @@
 # searched ones and watch the search's softmaxes evolve.
 
 # %% tags=["parameters"]
-# Parameters (papermill): smoke = a few batches / a tiny evaluation set; the data root; where figures go.
-smoke = True
-data_root = None
-figures_dir = "../figures"
-runs_dir = "../runs/notebooks"
+smoke, data_root, figures_dir, runs_dir = True, None, "../figures", "../runs/notebooks"  # papermill parameters
 
 # %%
-import sys
-from pathlib import Path
-sys.path.insert(0, str(Path.cwd().parent))  # run from a checkout without installing
-import numpy as np, pandas as pd, torch
+import pandas as pd
 from mpqlab import viz
 from mpqlab.checkpoints import pretrained
 from mpqlab.notebooks import notebook_setup
-FIG, RUNS, show = notebook_setup(data_root, figures_dir, runs_dir)
+RUNS, show = notebook_setup(data_root, figures_dir, runs_dir)  # MPQLAB_DATA, folders; show() saves + displays
 
 # %%
 import json
