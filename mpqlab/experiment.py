@@ -16,8 +16,8 @@ A config is plain JSON (see ``configs/``)::
 or ``edmips@target``: EdMIPS searched on the full target training set, the reference whose search time is the
 denominator of every "search cost" ratio (run once per seed and budget, shared by the settings). Search cost is
 the search process's CPU time (``time.process_time``, all threads), which stays put when other jobs share the
-machine; the wall time is reported beside it. Run the grid with ``OMP_NUM_THREADS=1`` when anything else runs:
-oversubscribed OpenMP threads make wall times (not results) meaningless.
+machine; the wall time is reported beside it. Each cell runs with ``threads_per_cell`` intra-op threads (default
+1, :mod:`mpqlab.grid`): oversubscribed OpenMP threads would make wall times (not results) meaningless.
 
 ``uniform`` is matched to the budget (mixed W/A bits when it is fractional) and ``random`` draws a random
 budget-matched policy per seed: the null baselines no search should lose to. The Markdown report

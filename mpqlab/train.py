@@ -7,6 +7,7 @@ wrapped in ``DistributedDataParallel``, loaders are sharded and only rank 0 writ
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -18,7 +19,7 @@ import torch.nn.functional as F
 
 from .data import make_loader
 from .errors import MpqlabError
-from .io import atomic_write_text, load_state, save_state
+from .runfolder import RunFolder
 from .runtime import check_finite, dist_info, progress
 
 
@@ -67,13 +68,7 @@ def fit(model: nn.Module, train_data, test_data=None, **kw) -> dict:
     epoch, holds its folder exclusively while it runs (:mod:`mpqlab.runlock`), and a rerun with the same
     ``config`` resumes where it stopped (``stop_after_epochs`` stops early on purpose, for tests of resumption).
     Keyword arguments: see :func:`_fit`."""
-    out_dir = kw.get("out_dir")
-    if out_dir is None or dist_info()[0] != 0:
-        return _fit(model, train_data, test_data, **kw)
-    from .runlock import run_lock
-
-    with run_lock(out_dir):
-        return _fit(model, train_data, test_data, **kw)
+    return _fit(model, train_data, test_data, **kw)
 
 
 def _fit(model: nn.Module, train_data, test_data=None, *, epochs: int = 30, batch_size: int = 128, lr: float = 0.1,
@@ -102,19 +97,23 @@ def _fit(model: nn.Module, train_data, test_data=None, *, epochs: int = 30, batc
         raise MpqlabError(f"training set of {len(train_data)} samples gives no batch of {batch_size}")
     opt = build_optimizer(model.named_parameters(), lr, momentum, weight_decay)
     sched = build_schedule(opt, schedule, epochs * steps, lr)
-    start, history = 0, []
     out = Path(out_dir) if out_dir else None
     config = dict(config or {}, epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule, seed=seed,
                   weight_decay=weight_decay, label_smoothing=label_smoothing, world_size=world)
     if cutout:  # only when on, so run folders made before the option existed still resume
         config["cutout"] = cutout
-    if out and (out / "state.pt").is_file():
-        state = load_state(out / "state.pt", "training state")
-        saved = json.loads(state["config"])
-        if saved != json.loads(json.dumps(config)):
-            diff = sorted(k for k in set(saved) | set(config) if saved.get(k) != config.get(k))
-            raise MpqlabError(f"run folder {out} holds a run with other settings ({', '.join(diff)}); "
-                              "use another --out or delete it")
+    rf = RunFolder(out, config, "training run", writer=rank == 0) if out else None
+    with rf if rf else contextlib.nullcontext():
+        return _epochs(model, net, loader, opt, sched, rf, test_data, epochs, steps, device, eval_every,
+                       label_smoothing, channels_last, show_progress, stop_after_epochs)
+
+
+def _epochs(model, net, loader, opt, sched, rf, test_data, epochs, steps, device, eval_every, label_smoothing,
+            channels_last, show_progress, stop_after_epochs) -> dict:
+    """The epochs of :func:`fit` from where its run folder stopped (inside the folder's lock)."""
+    start, history = 0, []
+    state = rf.resume() if rf else None
+    if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -145,11 +144,10 @@ def _fit(model: nn.Module, train_data, test_data=None, *, epochs: int = 30, batc
             ev = evaluate(model, test_data, device=device)
             rec.update(test_top1=ev["top1"], test_loss=ev["loss"])
         history.append(rec)
-        if out and rank == 0:
-            save_state(out / "state.pt", {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                                          "scheduler": sched.state_dict(), "epoch": epoch + 1,
-                                          "config": json.dumps(config), "history": json.dumps(history)})
-            atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(h) + "\n" for h in history))
+        if rf:
+            rf.save(epoch + 1, {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                                "scheduler": sched.state_dict(), "history": json.dumps(history)})
+            rf.rewrite("metrics.jsonl", history)
     done = len(history) >= epochs
     return {"history": history, "finished": done, "train_time_s": sum(h["epoch_time_s"] for h in history),
             "wall_time_s": time.time() - t_start}

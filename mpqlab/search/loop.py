@@ -34,11 +34,10 @@ from ..checkpoints import load_model
 from ..cost import budget_bitops
 from ..data import create_dataset, make_loader, proxy_subset
 from ..errors import MpqlabError
-from ..io import atomic_write_text, load_state, save_state
 from ..models import create_model, feature_layer
 from ..policy import Policy
 from ..quant import calibrate
-from ..runlock import run_lock
+from ..runfolder import RunFolder
 from ..sharpness import OPTIMIZERS, RADII, frozen_bn_stats
 from ..runtime import check_finite, dist_info, progress, set_threads
 from .budget import check_budget, final_policy, hinge_cost
@@ -208,13 +207,13 @@ def run(cfg: SearchConfig, out: str | os.PathLike, show_progress: bool = True,
     """Search a policy and write it to ``out`` (run folder ``<out>.run`` beside it, held exclusively while the
     search runs). Returns the policy, or None when ``stop_after_epochs`` stopped the run early on purpose."""
     cfg.check()
-    if dist_info()[0] != 0:
-        return _run(cfg, Path(out), run_dir_of(out), show_progress, stop_after_epochs)
-    with run_lock(run_dir_of(out)):
-        return _run(cfg, Path(out), run_dir_of(out), show_progress, stop_after_epochs)
+    rf = RunFolder(run_dir_of(out), asdict(cfg), "search", telemetry=("metrics.jsonl", "softmaxes.jsonl"),
+                   writer=dist_info()[0] == 0)
+    with rf:
+        return _run(cfg, Path(out), rf, show_progress, stop_after_epochs)
 
 
-def _run(cfg: SearchConfig, out: Path, run_dir: Path, show_progress: bool, stop_after_epochs: int | None):
+def _run(cfg: SearchConfig, out: Path, rf: RunFolder, show_progress: bool, stop_after_epochs: int | None):
     set_threads()
     torch.manual_seed(cfg.seed)
     rank, world = dist_info()
@@ -249,27 +248,15 @@ def _run(cfg: SearchConfig, out: Path, run_dir: Path, show_progress: bool, stop_
         fwd = DDP(net, device_ids=[torch.cuda.current_device()] if str(cfg.device).startswith("cuda") else None)
 
     start, wall_before, cpu_before = 0, 0.0, 0.0
-    state_path = run_dir / "state.pt"
-    cfg_json = json.dumps(asdict(cfg), sort_keys=True)
-    if state_path.is_file():
-        state = load_state(state_path, "search state")
-        if state["config"] != cfg_json:
-            saved = json.loads(state["config"])
-            diff = sorted(k for k in saved if saved[k] != asdict(cfg).get(k))
-            raise MpqlabError(f"run folder {run_dir} holds a search with other settings ({', '.join(diff)}); "
-                              "use another --out or delete it")
+    run_dir = rf.path
+    state = rf.resume()
+    if state is not None:
         net.load_state_dict(state["supernet"])
         wopt.load_state_dict(state["wopt"])
         aopt.load_state_dict(state["aopt"])
         sched.load_state_dict(state["sched"])
         start, wall_before = int(state["epoch"]), float(state["wall_time_s"])
         cpu_before = float(state.get("cpu_time_s", 0.0))
-        _truncate_jsonl(run_dir / "metrics.jsonl", start)
-        _truncate_jsonl(run_dir / "softmaxes.jsonl", start)
-    elif rank == 0:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        for f in ("metrics.jsonl", "softmaxes.jsonl"):
-            (run_dir / f).unlink(missing_ok=True)
 
     t_run, c_run = time.time(), time.process_time()
     for epoch in range(start, cfg.epochs):
@@ -292,21 +279,16 @@ def _run(cfg: SearchConfig, out: Path, run_dir: Path, show_progress: bool, stop_
             sched.step()
             rec.update(step=epoch * steps + i + 1, epoch=epoch + 1, lr=base.param_groups[0]["lr"],
                        step_time_s=time.time() - t0)
-            lines.append(json.dumps(rec))
-        if rank == 0:
-            with open(run_dir / "metrics.jsonl", "a") as f:
-                f.write("\n".join(lines) + "\n")
-            with open(run_dir / "softmaxes.jsonl", "a") as f:
-                f.write(json.dumps({"epoch": epoch + 1, "softmaxes": net.softmaxes(),
-                                    "candidates": {"w": net.w_candidates, "a": net.a_candidates},
-                                    "tau": float(temperature(cfg, (epoch + 1) * steps - 1, cfg.epochs * steps)),
-                                    "decisiveness": net.decisiveness(),
-                                    "expected_bitops": net.expected_bitops().item(),
-                                    "realised_bitops": net.realised_bitops().item()}) + "\n")
-            save_state(state_path, {"supernet": net.state_dict(), "wopt": wopt.state_dict(), "aopt": aopt.state_dict(),
-                                    "sched": sched.state_dict(), "epoch": epoch + 1, "config": cfg_json,
-                                    "wall_time_s": wall_before + time.time() - t_run,
-                                    "cpu_time_s": cpu_before + time.process_time() - c_run})
+            lines.append(rec)
+        rf.append("metrics.jsonl", lines)
+        rf.append("softmaxes.jsonl", [{
+            "epoch": epoch + 1, "softmaxes": net.softmaxes(), "candidates": {"w": net.w_candidates, "a": net.a_candidates},
+            "tau": float(temperature(cfg, (epoch + 1) * steps - 1, cfg.epochs * steps)),
+            "decisiveness": net.decisiveness(), "expected_bitops": net.expected_bitops().item(),
+            "realised_bitops": net.realised_bitops().item()}])
+        rf.save(epoch + 1, {"supernet": net.state_dict(), "wopt": wopt.state_dict(), "aopt": aopt.state_dict(),
+                            "sched": sched.state_dict(), "wall_time_s": wall_before + time.time() - t_run,
+                            "cpu_time_s": cpu_before + time.process_time() - c_run})
     search_time = wall_before + time.time() - t_run
     cpu_time = cpu_before + time.process_time() - c_run
     net.set_temperature(temperature(cfg, cfg.epochs * steps - 1, cfg.epochs * steps))
@@ -454,17 +436,3 @@ def search_step(cfg, net, objective, wopt, aopt, alphas, x, y, budget, val_iter=
                realised_bitops=realised.item(), realised_over_budget=realised.item() / budget,
                tau=float(net.mixed()[net.searchable_layers()[0]].tau), alpha_task_grad_norm=a_task.norm().item())
     return rec
-
-
-def _truncate_jsonl(path: Path, epochs_done: int) -> None:
-    """Keep the lines of finished epochs only (a killed run may have written part of the next one)."""
-    if not path.is_file():
-        return
-    keep = []
-    for line in path.read_text().splitlines():
-        try:
-            if json.loads(line).get("epoch", 0) <= epochs_done:
-                keep.append(line)
-        except json.JSONDecodeError:
-            break
-    atomic_write_text(path, "".join(l + "\n" for l in keep))
