@@ -79,6 +79,15 @@ def _timed_claim(cfg: dict, cell: Cell, out, root=None, threads: int = 1) -> tup
     return run_claimed(cfg, cell, out, root, threads), time.time() - t0
 
 
+def _finished(cfg, out, cell: Cell, row, seconds: float, show_progress: bool) -> None:
+    """A cell came back: bring the merged table on disk up to date (partial results are always on disk) and print
+    one line with its time and how many cells are done, running and left."""
+    if row is not None:
+        merge(cfg, out)
+    if show_progress:
+        print(_line(cfg, out, cell, row, seconds), flush=True)
+
+
 def _line(cfg, out, cell: Cell, row, seconds: float) -> str:
     s = cell_states(cfg, out)
     what = f"top1={row['target_top1']:.2f}" if row else "held by another process, left to it"
@@ -96,8 +105,7 @@ def run_local(cfg: dict, out, workers: int = 1, root=None, threads: int = 1, max
             t0 = time.time()
             row = run_claimed(cfg, cell, out, root, threads)
             ran += row is not None
-            if show_progress:
-                print(_line(cfg, out, cell, row, time.time() - t0), flush=True)
+            _finished(cfg, out, cell, row, time.time() - t0, show_progress)
         return ran
     ran = 0
     # spawn, not fork: a forked child would inherit this process's OpenMP and data-loader state
@@ -109,8 +117,7 @@ def run_local(cfg: dict, out, workers: int = 1, root=None, threads: int = 1, max
             for fut in finished:
                 row, seconds = fut.result()  # a cell's error stops the grid, with its traceback
                 ran += row is not None
-                if show_progress:
-                    print(_line(cfg, out, started[fut], row, seconds), flush=True)
+                _finished(cfg, out, started[fut], row, seconds, show_progress)
     return ran
 
 
@@ -178,8 +185,7 @@ def run_submitit(cfg: dict, out, root=None, threads: int = 1, max_cells: int | N
                           f"{job.paths.stderr}", file=sys.stderr, flush=True)
                     continue
                 ran += row is not None
-                if show_progress:
-                    print(_line(cfg, out, cell, row, seconds), flush=True)
+                _finished(cfg, out, cell, row, seconds, show_progress)
         time.sleep(1.0)
     return ran
 
