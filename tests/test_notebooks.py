@@ -83,15 +83,15 @@ def test_the_source_check_sees_a_stale_notebook(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow  # papermill runs / the quick grid
-def test_quick_experiment_grid_writes_the_documented_columns(tmp_path, monkeypatch):
+def test_a_grid_writes_the_documented_columns(tmp_path, monkeypatch):
     import csv
     import math
 
-    from mpqlab.experiment import COLUMNS, quick_config
+    from mpqlab.experiment import COLUMNS, smoke_config
     from mpqlab.grid import run_grid
 
     monkeypatch.setenv("MPQLAB_COMPILE", "0")  # a few batches: compiling the quantizer kernels would not pay
-    path = run_grid(quick_config(), tmp_path, show_progress=False)
+    path = run_grid(smoke_config(), tmp_path, show_progress=False)
     rows = list(csv.DictReader(path.open()))
     assert list(rows[0]) == COLUMNS and len(rows) == 4
     assert {r["method"] for r in rows} == {"uniform", "random", "edmips+asga", "edmips@target"}
@@ -102,5 +102,5 @@ def test_quick_experiment_grid_writes_the_documented_columns(tmp_path, monkeypat
     md = (tmp_path / "results.md").read_text()
     assert "| setting | budget | method |" in md and "## Validity gates" in md
     assert "cannot answer" in md  # one seed: the search-matters gate cannot pass
-    again = run_grid(quick_config(), tmp_path, show_progress=False)  # finished cells are skipped
+    again = run_grid(smoke_config(), tmp_path, show_progress=False)  # finished cells are skipped
     assert list(csv.DictReader(again.open())) == rows
