@@ -31,7 +31,6 @@ from pathlib import Path
 
 from .errors import MpqlabError
 from .experiment import Cell, grid_cells, merge, run_cell
-from .io import read_json
 from .runlock import LOCK_NAME, RunFolderBusy, holder_alive
 from .runtime import pinned_threads
 
@@ -64,9 +63,7 @@ def cell_states(cfg: dict, out) -> dict[str, int]:
 def run_claimed(cfg: dict, cell: Cell, out, root=None, threads: int = 1) -> dict | None:
     """Run one cell if no live process holds its folder; returns its row, or ``None`` when it is held elsewhere.
     Runs with ``threads`` intra-op threads whatever the search or transfer inside would pick (restored after)."""
-    if is_done(cell, out):
-        return read_json(cell.folder(out) / "row.json")
-    try:
+    try:  # a finished cell's row is read back by run_cell itself
         with pinned_threads(threads):
             return run_cell(cfg, cell.setting, cell.method, cell.seed, cell.budget, cell.folder(out), root)
     except RunFolderBusy:
@@ -102,10 +99,9 @@ def run_local(cfg: dict, out, workers: int = 1, root=None, threads: int = 1, max
     if workers == 1:
         ran = 0
         for cell in todo:
-            t0 = time.time()
-            row = run_claimed(cfg, cell, out, root, threads)
+            row, seconds = _timed_claim(cfg, cell, out, root, threads)
             ran += row is not None
-            _finished(cfg, out, cell, row, time.time() - t0, show_progress)
+            _finished(cfg, out, cell, row, seconds, show_progress)
         return ran
     ran = 0
     # spawn, not fork: a forked child would inherit this process's OpenMP and data-loader state
