@@ -10,7 +10,9 @@ A config is plain JSON (see ``configs/``)::
      "settings": {"cross-dataset": {"proxy": "fashion-mnist", "proxy_subset": 2000, "proxy_init": CKPT}, ...},
      "search": {SearchConfig fields shared by every search}, "reference": {"epochs": 1, ...},
      "sharpness_images": 512,        # target test images for the fine-tuned model's surrogate gap h(0.05)
-     "proxy_sharpness_images": 128}  # proxy search images for the proxy-side h, sigma_max and trace (Fig. 1)
+     "proxy_sharpness_images": 128,  # proxy search images for the proxy-side h, sigma_max and trace (Fig. 1)
+     "policies_from": null}          # another grid's folder: reuse its cells' policies (no search), e.g. to
+                                     # check that a longer fine-tune ranks the methods the same
 
 ``method`` is ``objective[+sharpness]``, ``uniform`` (every searchable layer at the budget's bits, no search),
 or ``edmips@target``: EdMIPS searched on the full target training set, the reference whose search time is the
@@ -63,6 +65,8 @@ def load_config(path: str | os.PathLike) -> dict:
         obj = m.split("+")[0].split("@")[0]
         if not is_null(m) and obj not in ("edmips", "gmpq", "hawq"):
             raise MpqlabError(f"experiment config {path}: unknown method {m!r}")
+    if cfg.get("policies_from") and not Path(cfg["policies_from"]).is_dir():
+        raise MpqlabError(f"experiment config {path}: policies_from {cfg['policies_from']!r} is not a folder")
     return cfg
 
 
@@ -123,7 +127,13 @@ def _run_cell(cfg, setting, method, seed, budget, out: Path, root, show_progress
     if target.get("finetune_subset"):
         train, _ = proxy_subset(train, size=target["finetune_subset"], seed=seed)
     pol_path = out / "policy.json"
-    if is_null(method):
+    source = _source_cell(cfg, setting, method, seed, budget)
+    if source is not None and not pol_path.is_file():
+        Policy.load(source / "policy.json")  # checked, then copied byte for byte
+        atomic_write_text(pol_path, (source / "policy.json").read_text())
+    if pol_path.is_file() and source is not None:
+        policy = Policy.load(pol_path)
+    elif is_null(method):
         policy = null_policy(cfg, method, budget, seed, train.num_classes, tuple(train.input_size))
         policy.save(pol_path)
     elif pol_path.is_file():
@@ -144,8 +154,12 @@ def _run_cell(cfg, setting, method, seed, budget, out: Path, root, show_progress
     n = cfg.get("sharpness_images", 512)
     x, y = test.tensors(n)
     sharp = surrogate_gap(net, [(x[:n // 2], y[:n // 2]), (x[n // 2:], y[n // 2:])], rho=0.05)["surrogate_gap"]
-    prox = proxy_side(policy, cfg["model"], st["proxy_init"], st["proxy"], st.get("proxy_subset"), seed, root,
-                      n=cfg.get("proxy_sharpness_images", 128))
+    src_row = source / "row.json" if source is not None else None
+    if src_row is not None and src_row.is_file():  # the proxy side does not depend on the fine-tune: reuse it
+        prox = {k: float(read_json(src_row)[k]) for k in ("proxy_top1", "proxy_h", "proxy_sigma_max", "proxy_trace")}
+    else:
+        prox = proxy_side(policy, cfg["model"], st["proxy_init"], st["proxy"], st.get("proxy_subset"), seed, root,
+                          n=cfg.get("proxy_sharpness_images", 128))
     proxy_top1 = prox["proxy_top1"]
     row = {"setting": setting, "method": method, "budget": budget, "seed": seed, "proxy": st["proxy"],
            "proxy_size": policy.provenance.get("proxy_size", ""), "target": target["data"],
@@ -163,6 +177,24 @@ def _run_cell(cfg, setting, method, seed, budget, out: Path, root, show_progress
            "policy_bits": " ".join(f"{l['w_bits']}/{l['a_bits']}" for l in policy.layers.values() if l["searchable"])}
     write_json(row_path, row)
     return row
+
+
+def _source_cell(cfg: dict, setting: str, method: str, seed: int, budget: float) -> Path | None:
+    """With ``policies_from`` (another grid's output folder), the same cell's folder there: its policy is reused
+    (no search), so only the transfer differs, e.g. a fine-tune-length check."""
+    src = cfg.get("policies_from")
+    return None if not src else Cell(setting, method, seed, budget).folder(src)
+
+
+def check_policies_from(cfg: dict) -> None:
+    """Every cell of a ``policies_from`` grid must find its policy there, checked before any work starts."""
+    if not cfg.get("policies_from"):
+        return
+    missing = [c.label() for c in grid_cells(cfg)
+               if not (Cell(c.setting, c.method, c.seed, c.budget).folder(cfg["policies_from"]) / "policy.json").is_file()]
+    if missing:
+        raise MpqlabError(f"policies_from {cfg['policies_from']}: no policy.json for {len(missing)} cell(s), e.g. "
+                          f"{missing[0]}; run that grid first or drop those seeds")
 
 
 def _round(v, digits):
@@ -249,14 +281,20 @@ def merge(cfg: dict, out_dir: str | os.PathLike) -> Path:
     """Read every finished cell's ``row.json`` in the grid's canonical order and write ``results.csv`` and
     ``results.md``: the one merge for every executor (sequential, local workers, cluster jobs)."""
     out = Path(out_dir)
-    rows = [read_json(c.folder(out) / "row.json") for c in grid_cells(cfg) if (c.folder(out) / "row.json").is_file()]
-    write_results(rows, out, cfg)
+    cells = [c for c in grid_cells(cfg) if (c.folder(out) / "row.json").is_file()]
+    rows = [read_json(c.folder(out) / "row.json") for c in cells]
+    source = None
+    if cfg.get("policies_from"):
+        found = [c.folder(cfg["policies_from"]) / "row.json" for c in cells]
+        source = [read_json(f) for f in found if f.is_file()]
+    write_results(rows, out, cfg, source)
     return out / "results.csv"
 
 
-def write_results(rows: list[dict], out: Path, cfg: dict) -> None:
+def write_results(rows: list[dict], out: Path, cfg: dict, source_rows: list[dict] | None = None) -> None:
     """Search cost ratio = the cell's search CPU time over the mean search CPU time of the budget's reference
-    cells (CPU time, not wall time: it hardly moves when other jobs share the machine)."""
+    cells (CPU time, not wall time: it hardly moves when other jobs share the machine). ``source_rows``: the same
+    cells in the ``policies_from`` grid, for the report's ranking check."""
     ref = {}
     for r in rows:
         if r["method"] == REFERENCE:
@@ -270,7 +308,7 @@ def write_results(rows: list[dict], out: Path, cfg: dict) -> None:
     for r in rows:
         w.writerow({k: r.get(k, "") for k in COLUMNS})
     atomic_write_text(out / "results.csv", buf.getvalue())
-    atomic_write_text(out / "results.md", report.markdown(rows, cfg))
+    atomic_write_text(out / "results.md", report.markdown(rows, cfg, source_rows))
 
 
 def _search_cost(row: dict) -> float:

@@ -24,7 +24,7 @@ import statistics
 import time
 
 from . import __version__
-from .stats import bootstrap_ci, holm, paired, paired_test, spearman, verdict
+from .stats import bootstrap_ci, discordant_pairs, holm, kendall_tau, paired, paired_test, spearman, verdict
 
 SHARPNESS = {"proxy_h": "surrogate gap h(0.05)", "proxy_sigma_max": "σ_max", "proxy_trace": "Hessian trace"}
 
@@ -177,13 +177,15 @@ def claims(comps: list[dict], rows: list[dict], cfg: dict, gates_ok: bool) -> li
 
 
 def fig1_points(rows: list[dict]) -> list[dict]:
-    """Fig. 1's points: every non-reference cell with proxy-side sharpness, and its target penalty = its target
-    top-1 minus the same seed's (and budget's) reference top-1."""
+    """Fig. 1's points: every searched or random policy with proxy-side sharpness, and its target penalty = its
+    target top-1 minus the same seed's (and budget's) reference top-1. Uniform baselines are left out: they are
+    one policy repeated over seeds, so they would enter the correlation as several copies of the same point."""
     ref = {(int(r["seed"]), float(r["budget"])): float(r["target_top1"]) for r in rows if r["method"] == REFERENCE}
     out = []
     for r in rows:
         key = (int(r["seed"]), float(r["budget"]))
-        if r["method"] == REFERENCE or key not in ref or _num(r.get("proxy_h")) is None:
+        if (r["method"] == REFERENCE or is_uniform(r["method"]) or key not in ref
+                or _num(r.get("proxy_h")) is None):
             continue
         out.append({"method": r["method"], "setting": r["setting"], "seed": key[0], "budget": key[1],
                     "penalty": float(r["target_top1"]) - ref[key],
@@ -217,8 +219,58 @@ def sharpness_claim(corr: dict, gates_ok: bool, min_points: int = 30, weak: floa
     return "cannot tell"
 
 
-def markdown(rows: list[dict], cfg: dict) -> str:
-    """The whole report."""
+def ranking_check(rows: list[dict], source_rows: list[dict]) -> list[dict]:
+    """The same cells scored twice (here and in the ``policies_from`` grid, which differ only in the transfer):
+    per budget, setting and seed, and on the seed means, the methods' order by target top-1 in each, Kendall's
+    tau and the method pairs the two order differently, with their top-1 in both."""
+    def scores(rs, budget, setting, seed=None):
+        out: dict[str, list[float]] = {}
+        for r in rs:
+            if float(r["budget"]) == budget and (seed is None or int(r["seed"]) == seed) and (
+                    r["method"] == REFERENCE or r["setting"] == setting):
+                out.setdefault(r["method"], []).append(float(r["target_top1"]))
+        return {m: sum(v) / len(v) for m, v in out.items()}
+
+    out = []
+    settings = sorted({r["setting"] for r in rows if r["method"] != REFERENCE})
+    for budget in sorted({float(r["budget"]) for r in rows}):
+        for setting in settings:
+            seeds = sorted({int(r["seed"]) for r in rows} & {int(r["seed"]) for r in source_rows})
+            for seed in seeds + [None]:
+                if seed is None:  # seed means over the seeds both grids have
+                    a = scores([r for r in rows if int(r["seed"]) in seeds], budget, setting)
+                    b = scores([r for r in source_rows if int(r["seed"]) in seeds], budget, setting)
+                else:
+                    a, b = scores(rows, budget, setting, seed), scores(source_rows, budget, setting, seed)
+                n, swapped = discordant_pairs(a, b)
+                if not n:
+                    continue
+                out.append({"budget": budget, "setting": setting, "seed": seed, "here": a, "there": b,
+                            "tau": kendall_tau(a, b), "pairs": n, "swapped": swapped})
+    return out
+
+
+def _ranking_lines(checks: list[dict], cfg: dict) -> list[str]:
+    order = lambda s: " > ".join(m for m in sorted(s, key=lambda m: -s[m]))  # noqa: E731
+    lines = ["", f"## Ranking check: this grid against {cfg['policies_from']} (same policies, other transfer)", "",
+             "| budget | setting | seed | order here (best first) | order there | Kendall τ | pairs ordered differently |",
+             "|---|---|---|---|---|---|---|"]
+    for c in checks:
+        sw = "; ".join(f"{i} vs {j} ({c['here'][i] - c['here'][j]:+.2f} here, {c['there'][i] - c['there'][j]:+.2f} "
+                       "there)" for i, j in c["swapped"]) or "none"
+        lines.append(f"| {c['budget']:g} | {c['setting']} | {'mean' if c['seed'] is None else c['seed']} | "
+                     f"{order(c['here'])} | {order(c['there'])} | {c['tau']:+.2f} | {len(c['swapped'])} of "
+                     f"{c['pairs']}: {sw} |")
+    per_seed = [c for c in checks if c["seed"] is not None]
+    same = [c for c in per_seed if not c["swapped"]]
+    lines += ["", f"Same order on {len(same)} of {len(per_seed)} seeds; "
+              f"{sum(len(c['swapped']) for c in per_seed)} of {sum(c['pairs'] for c in per_seed)} method pairs "
+              "ordered differently over all seeds."]
+    return lines
+
+
+def markdown(rows: list[dict], cfg: dict, source_rows: list[dict] | None = None) -> str:
+    """The whole report (with ``source_rows``, the ``policies_from`` grid's same cells: a ranking check)."""
     lines = [f"# {cfg['name']}", "",
              f"mpqlab {__version__}, {platform.machine()} {os.cpu_count()} cores, "
              f"{time.strftime('%Y-%m-%d', time.gmtime())}. Target: {cfg['target']['data']}, model {cfg['model']}. "
@@ -271,4 +323,6 @@ def markdown(rows: list[dict], cfg: dict) -> str:
         lines += ["", "## Fig. 1: proxy-side sharpness vs target penalty (target top-1 − same seed's reference)", "",
                   "| sharpness measure | policies | Spearman | 95 % bootstrap CI |", "|---|---|---|---|"]
         lines += [f"| {c['label']} | {c['n']} | {c['spearman']:+.3f} | {_ci(c['ci_low'], c['ci_high'])} |" for c in corr]
+    if source_rows:
+        lines += _ranking_lines(ranking_check(rows, source_rows), cfg)
     return "\n".join(lines) + "\n"

@@ -108,3 +108,19 @@ def bootstrap_ci(stat, x: Sequence[float], y: Sequence[float], n: int = 2000, le
     lo = vals[int((1 - level) / 2 * (len(vals) - 1))]
     hi = vals[int((1 + level) / 2 * (len(vals) - 1))]
     return lo, hi
+
+
+def discordant_pairs(a: Mapping, b: Mapping) -> tuple[int, list[tuple]]:
+    """Two scorings of the same items (``{item: score}``, higher is better): the number of item pairs compared and
+    the pairs the two order differently (a tie in one and not the other counts as different)."""
+    items = sorted(set(a) & set(b))
+    pairs = [(i, j) for k, i in enumerate(items) for j in items[k + 1:]]
+    sign = lambda v: (v > 0) - (v < 0)  # noqa: E731
+    swapped = [(i, j) for i, j in pairs if sign(a[i] - a[j]) != sign(b[i] - b[j])]
+    return len(pairs), swapped
+
+
+def kendall_tau(a: Mapping, b: Mapping) -> float:
+    """Kendall's tau-a of two scorings of the same items: 1 - 2 x (share of pairs ordered differently)."""
+    n, swapped = discordant_pairs(a, b)
+    return float("nan") if n == 0 else 1 - 2 * len(swapped) / n

@@ -95,3 +95,24 @@ def test_submitit_jobs_with_one_killed_mid_run_resume_to_the_sequential_table(se
     assert _table(path) == _table(sequential)
     logs = "".join(p.read_text() for p in (tmp_path / "submitit").rglob("*.err"))
     assert f"from a run that is no longer alive (PID {killed}" in logs  # the rerun took the dead job's cell over
+
+
+@pytest.mark.slow
+def test_policies_from_reuses_another_grids_policies_and_checks_its_ranking(sequential, tmp_path):
+    from mpqlab.errors import MpqlabError
+
+    src = sequential.parent
+    cfg = smoke_config()
+    cfg["target"] = dict(cfg["target"], finetune_epochs=2)
+    with pytest.raises(MpqlabError, match="no policy.json for 4 cell"):
+        run_grid(dict(cfg, policies_from=str(tmp_path / "nowhere")), tmp_path / "out", show_progress=False)
+    assert not (tmp_path / "out").exists()  # refused before any work
+    path = run_grid(dict(cfg, policies_from=str(src)), tmp_path / "out", show_progress=False)
+    for cell in grid_cells(cfg):
+        assert (cell.folder(tmp_path / "out") / "policy.json").read_text() == (
+            cell.folder(src) / "policy.json").read_text()
+        assert not (cell.folder(tmp_path / "out") / "policy.run").exists()  # no search ran
+    here, there = _table(path), _table(sequential)
+    assert [r["policy_bits"] for r in here] == [r["policy_bits"] for r in there]
+    assert [r["proxy_h"] for r in here] == [r["proxy_h"] for r in there]  # the proxy side is reused
+    assert "Ranking check: this grid against" in (path.parent / "results.md").read_text()

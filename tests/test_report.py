@@ -54,17 +54,33 @@ def test_fig1_points_and_the_sharpness_claim():
     from mpqlab.report import fig1_correlations, fig1_points, sharpness_claim
 
     rows = _rows(ref_gain=2.0, asga_gain=2.0)
+    seed_ref = {r["seed"]: r["target_top1"] for r in rows if r["method"] == "edmips@target"}
     for i, r in enumerate(rows):  # sharper (larger h) policies lose more against their seed's reference
-        pen_proxy = -r["target_top1"] if r["method"] != "edmips@target" else 0.0
+        pen_proxy = seed_ref[r["seed"]] - r["target_top1"]
         r.update(proxy_h=0.01 * pen_proxy + 0.001 * (i % 3), proxy_sigma_max=5.0, proxy_trace=float(i))
     pts = fig1_points(rows)
-    assert len(pts) == 24 and all(p["method"] != "edmips@target" for p in pts)
+    assert len(pts) == 16 and all(p["method"] in ("edmips", "edmips+asga") for p in pts)  # no reference, no uniform
     ref = {r["seed"]: r["target_top1"] for r in rows if r["method"] == "edmips@target"}
     p0 = pts[0]
     src = [r for r in rows if r["method"] == p0["method"] and r["seed"] == p0["seed"]][0]
     assert p0["penalty"] == src["target_top1"] - ref[p0["seed"]]
     corr = {c["measure"]: c for c in fig1_correlations(pts)}
     assert corr["proxy_h"]["spearman"] < -0.5 and corr["proxy_h"]["ci_high"] < 0
-    assert sharpness_claim(corr["proxy_h"], True, min_points=20) == "supported"
-    assert sharpness_claim(corr["proxy_h"], True).startswith("cannot tell")  # 24 < 30 policies
+    assert sharpness_claim(corr["proxy_h"], True, min_points=15) == "supported"
+    assert sharpness_claim(corr["proxy_h"], True).startswith("cannot tell")  # 16 < 30 policies
     assert sharpness_claim(corr["proxy_h"], False).startswith("cannot answer")
+
+
+def test_ranking_check_names_the_pairs_a_longer_fine_tune_swaps():
+    from mpqlab.report import ranking_check
+
+    rows = _rows(ref_gain=2.0, asga_gain=1.0)
+    same = [dict(r, target_top1=r["target_top1"] + 1.5) for r in rows]  # every method gains alike: same order
+    assert all(c["tau"] == 1.0 and not c["swapped"] for c in ranking_check(same, rows))
+    swapped = [dict(r, target_top1=r["target_top1"] + (3.0 if r["method"] == "uniform" else 0.0)) for r in rows]
+    checks = ranking_check(swapped, rows)
+    assert len(checks) == len(NOISE) + 1 and checks[-1]["seed"] is None  # every seed, then the seed means
+    assert all(("edmips", "uniform") in c["swapped"] and ("edmips+asga", "uniform") in c["swapped"] for c in checks)
+    assert all(c["pairs"] == 6 and c["tau"] < 1.0 for c in checks)
+    text = markdown(swapped, dict(CFG, policies_from="elsewhere"), rows)
+    assert "Ranking check: this grid against elsewhere" in text and f"Same order on 0 of {len(NOISE)} seeds" in text

@@ -50,3 +50,14 @@ def test_spearman_and_bootstrap():
     lo, hi = bootstrap_ci(spearman, x, [1, 3, 2, 4, 6, 5], n=500)
     assert lo <= spearman(x, [1, 3, 2, 4, 6, 5]) <= hi and hi <= 1.0
     assert bootstrap_ci(spearman, x, x, n=200, seed=1) == bootstrap_ci(spearman, x, x, n=200, seed=1)
+
+
+def test_kendall_tau_and_discordant_pairs():
+    from mpqlab.stats import discordant_pairs, kendall_tau
+
+    a = {"x": 3.0, "y": 2.0, "z": 1.0}
+    assert kendall_tau(a, a) == 1.0 and discordant_pairs(a, a) == (3, [])
+    assert kendall_tau(a, {"x": 1.0, "y": 2.0, "z": 3.0}) == -1.0
+    n, swapped = discordant_pairs(a, {"x": 3.0, "y": 0.5, "z": 1.0, "w": 9.0})  # "w" is in one only: ignored
+    assert n == 3 and swapped == [("y", "z")] and abs(kendall_tau(a, {"x": 3.0, "y": 0.5, "z": 1.0}) - 1 / 3) < 1e-12
+    assert discordant_pairs(a, {"x": 3.0, "y": 1.0, "z": 1.0})[1] == [("y", "z")]  # a tie on one side only
