@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from typing import Mapping
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -69,9 +70,27 @@ def _bits(bits: Mapping | None, name: str) -> tuple[int, int]:
     return int(w), int(a)
 
 
-def bitops(table: Mapping[str, dict], bits: Mapping | None = None) -> int:
-    """``sum_l MACs_l * w_bits * a_bits`` (layers missing from ``bits`` count as float, 32 x 32)."""
-    return sum(rec["macs"] * math.prod(_bits(bits, n)) for n, rec in table.items())
+def layer_bitops(table: Mapping[str, dict], bits: Mapping | None = None, names=None) -> dict[str, int]:
+    """BitOPs per layer, ``MACs_l * w_bits * a_bits`` (layers missing from ``bits`` count as float, 32 x 32);
+    ``names``: only those layers. The one place the BitOPs formula is written."""
+    return {n: table[n]["macs"] * math.prod(_bits(bits, n)) for n in (table if names is None else names)}
+
+
+def bitops(table: Mapping[str, dict], bits: Mapping | None = None, names=None) -> int:
+    """``sum_l MACs_l * w_bits * a_bits`` over the table (or ``names``); see :func:`layer_bitops`."""
+    return sum(layer_bitops(table, bits, names).values())
+
+
+def candidate_bitops(table: Mapping[str, dict], names, pairs) -> np.ndarray:
+    """The ILP's cost matrix: BitOPs of each layer in ``names`` (rows) at each (w, a) in ``pairs`` (columns)."""
+    return np.array([[bitops(table, {n: p}, [n]) for p in pairs] for n in names], dtype=float)
+
+
+def bitops_shares(table: Mapping[str, dict], bits: Mapping) -> dict[str, float]:
+    """Each layer's share of the policy's BitOPs, in percent."""
+    per = layer_bitops(table, bits)
+    total = sum(per.values())
+    return {n: 100.0 * b / total for n, b in per.items()}
 
 
 def size_bytes(table: Mapping[str, dict], bits: Mapping | None = None) -> float:
@@ -85,8 +104,7 @@ def average_bits(table: Mapping[str, dict], bits: Mapping | None, fixed: set[str
     macs = sum(table[n]["macs"] for n in searchable)
     if macs == 0:
         raise MpqlabError("no searchable layer with MACs to average over")
-    b = sum(table[n]["macs"] * math.prod(_bits(bits, n)) for n in searchable)
-    return math.sqrt(b / macs)
+    return math.sqrt(bitops(table, bits, searchable) / macs)
 
 
 def budget_bitops(table: Mapping[str, dict], avg_bits: float, fixed: Mapping[str, tuple[int, int]]) -> float:
@@ -95,6 +113,7 @@ def budget_bitops(table: Mapping[str, dict], avg_bits: float, fixed: Mapping[str
     if not avg_bits > 0:
         raise MpqlabError(f"budget must be a positive number of average bits, got {avg_bits}")
     return sum(rec["macs"] * (math.prod(fixed[n]) if n in fixed else avg_bits ** 2) for n, rec in table.items())
+    # (a fractional "average bits" policy: the one BitOPs sum that is not over integer bit pairs)
 
 
 def cost_summary(table: Mapping[str, dict], bits: Mapping | None = None, fixed: set[str] | frozenset = frozenset(),

@@ -291,6 +291,23 @@ def merge(cfg: dict, out_dir: str | os.PathLike) -> Path:
     return out / "results.csv"
 
 
+def finished_cells(out_dir: str | os.PathLike) -> dict[str, dict]:
+    """Every finished cell under a grid's output folder, labelled ``"<method> · seed <s>"`` (with the setting when
+    the grid has several): its CSV row and its policy dict, ``{label: {"row": ..., "policy": ...}}``. Empty when
+    the folder has no finished cell."""
+    found = []
+    for row_file in sorted(Path(out_dir).glob("cells/*/*/*/row.json")):
+        pol = row_file.parent / "policy.json"
+        if pol.is_file():
+            found.append((read_json(row_file), read_json(pol)))
+    settings = {r["setting"] for r, _ in found if r["method"] != REFERENCE}
+    out = {}
+    for row, pol in sorted(found, key=lambda rp: (int(rp[0]["seed"]), rp[0]["method"])):
+        where = f"{row['setting']} " if len(settings) > 1 and row["method"] != REFERENCE else ""
+        out[f"{where}{row['method']} · seed {row['seed']}"] = {"row": row, "policy": pol}
+    return out
+
+
 def write_results(rows: list[dict], out: Path, cfg: dict, source_rows: list[dict] | None = None) -> None:
     """Search cost ratio = the cell's search CPU time over the mean search CPU time of the budget's reference
     cells (CPU time, not wall time: it hardly moves when other jobs share the machine). ``source_rows``: the same

@@ -72,3 +72,22 @@ def model_under_policy(model: str, checkpoint: str | None, num_classes: int, pol
 
         calibrate(net, [x for x, _ in make_loader(calib_data, 128, train=False, device=device, max_batches=4)])
     return net.to(device), pol
+
+
+def analysis_target(smoke: bool, root=None) -> tuple[str, str, object, object]:
+    """What the analysis notebooks study: ResNet-20 on full CIFAR-10 (its shipped checkpoint) when that data is on
+    this machine and ``smoke`` is off, else on the embedded ``cifar10-mini``. Returns (dataset name, checkpoint
+    path, train split, test split) and prints which one and why."""
+    from .checkpoints import pretrained
+
+    if not smoke:
+        try:
+            train, test = create_dataset("cifar10", "train", root=root), create_dataset("cifar10", "test", root=root)
+            print("studying ResNet-20 on full CIFAR-10 (checkpoints/resnet20_cifar10)")
+            return "cifar10", str(pretrained("resnet20_cifar10")), train, test
+        except MpqlabError as e:
+            print(f"full CIFAR-10 is not here ({e}); studying the cifar10-mini model instead")
+    else:
+        print("smoke run: studying the cifar10-mini model")
+    train, test = create_dataset("cifar10-mini", "train", root=root), create_dataset("cifar10-mini", "test", root=root)
+    return "cifar10-mini", str(pretrained("resnet20_cifar10-mini")), train, test

@@ -76,17 +76,25 @@ def build_notebooks(check: bool = False) -> list[str]:
 
 
 def controls(fn, **widgets):
-    """``ipywidgets.interactive(fn, **widgets)``, displayed, when a person runs the notebook in Jupyter. Run headless
-    (``MPQLAB_HEADLESS=1``, which :func:`make_figures` sets) it calls ``fn`` once with the widgets' values and says
-    so: without a front end a live widget only adds comm traffic, and under it the notebook client was seen to
-    lose a cell's execute reply and wait until the cell timeout."""
-    if os.environ.get("MPQLAB_HEADLESS") == "1":
-        print("(headless run: the controls appear when the notebook runs in Jupyter; this is the default choice)")
-        return fn(**{k: getattr(w, "value", w) for k, w in widgets.items()})
-    import ipywidgets
+    """``ipywidgets.interactive(fn, **widgets)``, displayed, when a person runs the notebook in Jupyter: each change
+    of a control calls ``fn`` again and what it returns (e.g. a plotly Figure) replaces the previous output. Run
+    headless (``MPQLAB_HEADLESS=1``, which :func:`make_figures` sets) it calls ``fn`` once with the widgets' values,
+    displays the result and says so: without a front end a live widget only adds comm traffic, and under it the
+    notebook client was seen to lose a cell's execute reply and wait until the cell timeout."""
     from IPython.display import display
 
-    w = ipywidgets.interactive(fn, **widgets)
+    def call(**kw):
+        result = fn(**kw)
+        if result is not None:
+            display(result)
+        return result
+
+    if os.environ.get("MPQLAB_HEADLESS") == "1":
+        print("(headless run: the controls appear when the notebook runs in Jupyter; this is the default choice)")
+        return call(**{k: getattr(w, "value", w) for k, w in widgets.items()})
+    import ipywidgets
+
+    w = ipywidgets.interactive(call, **widgets)
     display(w)
     return w
 

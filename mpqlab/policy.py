@@ -122,6 +122,19 @@ class Policy:
         table = layer_table(model, kw.get("input_size", (3, 32, 32)))
         return cls.from_bits(model, {n: (w_bits, a_bits) for n in table if n not in fixed}, provenance=prov, **kw)
 
+    def with_layer_bits(self, layer: str, w_bits: int, a_bits: int) -> "Policy":
+        """A copy with one searchable layer at (w_bits, a_bits) (checked against the candidates); provenance says
+        what changed."""
+        if layer not in self.layers:
+            raise MpqlabError(f"policy for {self.model} has no layer {layer!r}")
+        if not self.layers[layer]["searchable"]:
+            raise MpqlabError(f"layer {layer} is fixed at {self.fixed_bits} bits; pick a searchable layer")
+        p = copy.deepcopy(self)
+        p.layers[layer].update(w_bits=int(w_bits), a_bits=int(a_bits))
+        p.provenance["edited"] = p.provenance.get("edited", []) + [f"{layer}: W{w_bits}A{a_bits}"]
+        p.check()
+        return p
+
     # --------------------------------------------------------------------------------------------- checking
     def check(self) -> None:
         """Internal consistency: bits in the candidate sets (fixed layers: fixed_bits or 32)."""

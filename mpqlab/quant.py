@@ -283,6 +283,23 @@ class QuantLinear(nn.Linear):
         return F.linear(self.act_quant(x), self.weight_quant(self.weight), self.bias)
 
 
+def set_layer_bits(model: nn.Module, name: str, w_bits: int, a_bits: int) -> nn.Module:
+    """Re-quantize one quantized layer of a (trained) model at new bits, in place, keeping what it learned: the
+    weight step is rescaled so the clipping range step x (2^(b-1) - 1) stays the same, the activation clip stays
+    as it is (only the number of levels inside it changes). Returns ``model``."""
+    layer = model.get_submodule(name)
+    if not isinstance(layer, (QuantConv2d, QuantLinear)):
+        raise MpqlabError(f"layer {name} is not a fixed-bits quantized layer ({type(layer).__name__})")
+    w_bits, a_bits = check_bits(w_bits, f"w_bits of {name}"), check_bits(a_bits, f"a_bits of {name}")
+    wq = layer.weight_quant
+    if wq.bits < FLOAT_BITS and w_bits < FLOAT_BITS and bool(wq.initialized):
+        with torch.no_grad():
+            wq.step.mul_((2 ** (wq.bits - 1) - 1) / (2 ** (w_bits - 1) - 1))
+    wq.bits = layer.w_bits = w_bits
+    layer.act_quant.bits = layer.a_bits = a_bits
+    return model
+
+
 def set_module(model: nn.Module, name: str, new: nn.Module) -> None:
     """Replace the submodule at dotted ``name`` of ``model`` by ``new``."""
     parent, _, leaf = name.rpartition(".")

@@ -50,9 +50,11 @@ def quickstart(out: str = "runs/quickstart", epochs: int = 3, finetune_epochs: i
             float_top1 = round(res["top1_float"], 2)
     print(comparison_table(rows, float_top1))
     try:
-        from .viz import bitwidth_bars, save_figure
+        from .viz import bitwidth_heatmap, save_figure
 
-        fig = bitwidth_bars({"edmips+asga": found.to_dict(), f"uniform W{w}A{a}": uniform.to_dict()})
+        fig = bitwidth_heatmap({"edmips+asga": found.to_dict(), f"uniform W{w}A{a}": uniform.to_dict()},
+                               notes={k: f"top-1 {r['top1']:.2f} %, {r['gbitops']:.3f} GBitOPs" for k, r in zip(
+                                   ("edmips+asga", f"uniform W{w}A{a}"), rows.values())})
         saved = save_figure(fig, out_p / "bitwidths", formats=("html",))
     except ImportError as e:  # plotly missing: the numbers above still stand
         saved = {"html": f"not written ({e})"}

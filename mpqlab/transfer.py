@@ -80,3 +80,29 @@ def transfer(policy: Policy | str | os.PathLike, model: str, train, test, init: 
                      {"model": model, "num_classes": train.num_classes, "quantized": True})
         write_json(out, result)
     return result
+
+
+def finetuned(policy: Policy, model: str, train, test, init: str, out: str | os.PathLike, epochs: int = 1,
+              max_batches: int | None = None, seed: int = 0, lr: float = 0.01):
+    """The model a user would deploy under ``policy``: ``init`` quantized by it and fine-tuned (:func:`transfer`),
+    cached in ``out`` (a finished ``transfer.json`` there is reused, an interrupted one resumes). Returns
+    (model in eval mode, the transfer result)."""
+    from .io import read_json
+    from .loading import model_under_policy
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    res_path, pol_path = out / "transfer.json", out / "policy.json"
+    if pol_path.is_file() and Policy.load(pol_path).bits() != policy.bits():
+        raise MpqlabError(f"{out} holds a fine-tune under another policy; give each policy its own folder")
+    policy.save(pol_path)
+    if res_path.is_file():
+        res = read_json(res_path)
+        if res.get("epochs") != epochs:
+            raise MpqlabError(f"{out} holds a {res.get('epochs')}-epoch fine-tune, not {epochs}; use another folder")
+    else:
+        res = transfer(policy, model, train, test, init, res_path, epochs=epochs, lr=lr, seed=seed,
+                       max_batches=max_batches, show_progress=False, eval_float=False)
+    net, _ = model_under_policy(model, res["weights"], train.num_classes, str(pol_path), None, None,
+                                tuple(train.input_size))
+    return net.eval(), res

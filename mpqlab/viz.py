@@ -50,6 +50,26 @@ def landscape_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]
 
 # ------------------------------------------------------------------------------------------------- Hessian
 
+def layer_change(result: Mapping, title: str | None = None) -> go.Figure:
+    """From :func:`mpqlab.analysis.landscape.layer_bits_change`: the 1-D slices before and after one layer's bits
+    change, the layer's BitOPs, and its Hessian trace, side by side."""
+    (wb, ab), (wa, aa) = result["bits_before"], result["bits_after"]
+    names = [f"W{wb}A{ab} (as trained)", f"W{wa}A{aa}"]
+    fig = make_subplots(rows=1, cols=3, column_widths=[0.5, 0.25, 0.25], horizontal_spacing=0.09,
+                        subplot_titles=("loss along one direction", "the layer's GBitOPs", "the layer's Hessian trace"))
+    for name, tag in zip(names, ("before", "after")):
+        fig.add_trace(go.Scatter(x=list(result["alphas"]), y=list(result[f"loss_{tag}"]), mode="lines+markers",
+                                 name=name, legendgroup=tag), row=1, col=1)
+    fig.add_trace(go.Bar(x=names, y=[result["layer_bitops_before"] / 1e9, result["layer_bitops_after"] / 1e9],
+                         showlegend=False), row=1, col=2)
+    fig.add_trace(go.Bar(x=names, y=[result["trace_before"], result["trace_after"]], showlegend=False), row=1, col=3)
+    fig.update_xaxes(title_text="step a along the direction (filter-normalised units)", row=1, col=1)
+    fig.update_yaxes(title_text="cross-entropy loss", row=1, col=1)
+    fig.update_yaxes(title_text="GBitOPs", row=1, col=2)
+    fig.update_yaxes(title_text="tr(H) of the layer's weights", row=1, col=3)
+    return _layout(fig, title or f"{result['layer']}: W{wb}A{ab} -> W{wa}A{aa}", height=380)
+
+
 def eigenvalue_bars(eigs: Mapping[str, Sequence[float]], title: str = "Top Hessian eigenvalues") -> go.Figure:
     """Top Hessian eigenvalues per model as grouped bars (plotly Figure)."""
     fig = go.Figure([go.Bar(x=[f"λ{i + 1}" for i in range(len(v))], y=list(v), name=k) for k, v in eigs.items()])
@@ -87,23 +107,47 @@ def angle_series(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], 
 
 # -------------------------------------------------------------------------------------------------- bitwidths
 
-def bitwidth_bars(policies: Mapping[str, Mapping], title: str = "Per-layer bitwidths") -> go.Figure:
-    """Weight and activation bits per layer for each policy dict (``Policy.to_dict()``), with each layer's
-    share of the policy's BitOPs on a second axis."""
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
+def _bits_of(pol: Mapping) -> dict:
+    return {n: (r["w_bits"], r["a_bits"]) for n, r in pol["layers"].items()}
+
+
+def bitwidth_heatmap(policies: Mapping[str, Mapping], title: str = "Bits per layer",
+                     notes: Mapping[str, str] | None = None) -> go.Figure:
+    """Layers (rows, forward order) x policies (columns) for weight bits and activation bits side by side, one
+    shared colour scale, the bits written in each cell. ``policies``: label -> ``Policy.to_dict()``; ``notes``:
+    label -> a second line under the column label (e.g. its BitOPs and top-1)."""
+    labels = list(policies)
+    layers = list(next(iter(policies.values()))["layers"]) if labels else []
+    cols = [f"{k}<br>{notes[k]}" if notes and k in notes else k for k in labels]
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.03,
+                        subplot_titles=("weight bits", "activation bits"))
+    for c, key in enumerate(("w_bits", "a_bits"), start=1):
+        z = [[policies[k]["layers"][n][key] for k in labels] for n in layers]
+        fig.add_trace(go.Heatmap(z=z, x=cols, y=layers, zmin=2, zmax=8, colorscale="Viridis", text=z,
+                                 texttemplate="%{text}", showscale=c == 2, colorbar=dict(title="bits"),
+                                 hovertemplate="%{y}<br>%{x}<br>%{z} bits<extra></extra>"), row=1, col=c)
+    fig.update_yaxes(autorange="reversed", title_text="layer (forward order)", row=1, col=1)
+    return _layout(fig, title, height=max(360, 22 * len(layers) + 160))
+
+
+def compare_cells(cells: Mapping[str, Mapping], title: str = "Two policies of the experiment grid") -> go.Figure:
+    """:func:`bitwidth_heatmap` of grid cells (``{label: {"row": csv row, "policy": policy dict}}``, as from
+    :func:`mpqlab.experiment.finished_cells`), each column labelled with its BitOPs and target top-1."""
+    notes = {k: f"{float(c['row']['bitops']) / 1e9:.3f} GBitOPs, top-1 {float(c['row']['target_top1']):.2f} %"
+             for k, c in cells.items()}
+    return bitwidth_heatmap({k: c["policy"] for k, c in cells.items()}, title=title, notes=notes)
+
+
+def bitops_share(policies: Mapping[str, Mapping], title: str = "Share of each layer in the policy's BitOPs") -> go.Figure:
+    """Per layer, its share (%) of the policy's BitOPs (:func:`mpqlab.cost.bitops_shares`), one line per policy."""
+    from .cost import bitops_shares
+
+    fig = go.Figure()
     for k, pol in policies.items():
-        layers = pol["layers"]
-        names = list(layers)
-        total = sum(r["macs"] * r["w_bits"] * r["a_bits"] for r in layers.values())
-        fig.add_trace(go.Bar(x=names, y=[layers[n]["w_bits"] for n in names], name=f"{k}: W bits"), secondary_y=False)
-        fig.add_trace(go.Bar(x=names, y=[layers[n]["a_bits"] for n in names], name=f"{k}: A bits", opacity=0.6),
-                      secondary_y=False)
-        share = [100 * layers[n]["macs"] * layers[n]["w_bits"] * layers[n]["a_bits"] / total for n in names]
-        fig.add_trace(go.Scatter(x=names, y=share, mode="lines+markers", name=f"{k}: BitOPs share (%)"),
-                      secondary_y=True)
-    fig.update_yaxes(title_text="bits", secondary_y=False, rangemode="tozero")
-    fig.update_yaxes(title_text="share of BitOPs (%)", secondary_y=True, rangemode="tozero", showgrid=False)
-    return _layout(fig, title, barmode="group", xaxis_tickangle=-45)
+        share = bitops_shares(pol["layers"], _bits_of(pol))
+        fig.add_trace(go.Scatter(x=list(share), y=list(share.values()), mode="lines+markers", name=k))
+    return _layout(fig, title, height=320, xaxis_tickangle=-45, xaxis_title="layer (forward order)",
+                   yaxis_title="share of BitOPs (%)", yaxis_rangemode="tozero")
 
 
 def softmax_heatmap(df, kind: str = "w", layer: str | None = None, title: str | None = None) -> go.Figure:

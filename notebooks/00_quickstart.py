@@ -36,10 +36,26 @@ summary
 
 # %%
 import json
-policy = json.loads((RUNS / "quickstart" / "policy.json").read_text())
-show(viz.bitwidth_bars({"edmips+asga": policy}, title="Bits per layer found by EdMIPS+ASGA"), "00_quickstart_bitwidths")
+found, uniform = summary["policies"]  # the two labels, in the table's order
+pols = {found: json.loads((RUNS / "quickstart" / "policy.json").read_text()),
+        uniform: json.loads((RUNS / "quickstart" / "uniform.json").read_text())}
+notes = {k: f"top-1 {r['top1']:.2f} %, {r['gbitops']:.3f} GBitOPs" for k, r in summary["policies"].items()}
+show(viz.bitwidth_heatmap(pols, title="Bits per layer: the found policy and uniform bits at the same budget",
+                          notes=notes), "00_quickstart_bitwidths")
+fixed = [n for n, r in pols[found]["layers"].items() if not r["searchable"]]
+assert all(p["layers"][n]["w_bits"] == p["layers"][n]["a_bits"] == 8 for p in pols.values() for n in fixed)
+print("fixed at W8A8:", ", ".join(fixed))
 
 # %% [markdown]
-# Each pair of bars is one layer's weight and activation bits; the line is the layer's share of all BitOPs.
-# The first convolution and the classifier are fixed at 8 bits. Layers with a large share of the BitOPs are where
-# the search saves the most by going low; small layers (the 1×1 shortcuts) cost little at any precision.
+# **How to read it.** One row per layer in forward order, one column per policy (labelled with its top-1 after
+# fine-tuning and its BitOPs); the left panel is the weight bits, the right one the activation bits. The first
+# convolution and the classifier are fixed at 8 bits (printed above). Notebook 05 compares more policies and shows
+# each layer's share of the BitOPs.
+#
+# ## Try this
+#
+# 1. Rerun with `smoke = False` (a few minutes): the search sees 2,000 proxy images for two epochs. Before running,
+#    predict whether the found policy's lead over uniform bits grows or shrinks; then compare the two tables.
+# 2. Outside smoke mode `quickstart` takes `finetune_epochs` (default 2): run it with 1 and with 3 into two folders
+#    and compare `top1_before_finetune` with `top1` for both policies. Which policy gains more from fine-tuning,
+#    and does the order of the two policies change?

@@ -47,3 +47,19 @@ Markdown(Path(csv_path).with_suffix(".md").read_text())
 fig = viz.pareto(df.assign(bitops_g=df.bitops / 1e9), x="bitops_g", y="target_top1", color="method",
                  symbol="setting", title="Target top-1 vs BitOPs (mean ± std over seeds; symbol = proxy setting)")
 show(fig, "01_pareto")
+
+# %% [markdown]
+# **How to read it.** One marker per method and proxy setting: the mean target top-1 over seeds against the mean
+# BitOPs, error bars one standard deviation; the line joins the Pareto front of the means (no other point is both
+# cheaper and more accurate).
+#
+# ## Try this
+#
+# 1. In the Markdown report above, find EdMIPS+ASGA vs EdMIPS. Before reading its interval, guess from the table of
+#    means whether it will exclude zero; then read it. Why can two means differ by more than their pooled spread
+#    and still not be a shown difference (or the reverse)?
+# 2. Run `mpqlab experiment --quick --out runs/my_quick` in a terminal (a few minutes) and open its `results.md`.
+#    Which gates can a 1-seed grid pass at all?
+# 3. Copy `configs/grid_v2.json`, set `"budgets": [3.0]` and `"seeds": [0, 1]`, and run it with `mpqlab experiment`
+#    (about 40 CPU minutes). Predict first: does the reference's lead over uniform bits grow or shrink when the
+#    budget allows uniform W3A3?

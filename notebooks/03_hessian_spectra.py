@@ -17,20 +17,23 @@ smoke, data_root, figures_dir, runs_dir = True, None, "../figures", "../runs/not
 # %%
 import pandas as pd
 from mpqlab import viz
-from mpqlab.checkpoints import pretrained
 from mpqlab.notebooks import notebook_setup
 RUNS, show = notebook_setup(data_root, figures_dir, runs_dir)  # MPQLAB_DATA, folders; show() saves + displays
 
 # %%
-from mpqlab.loading import model_under_policy
-from mpqlab.data import create_dataset
 from mpqlab.analysis.density import gaussian_density
 from mpqlab.analysis.hessian import Hessian
-train, test = create_dataset("cifar10-mini", "train"), create_dataset("cifar10-mini", "test")
+from mpqlab.data import proxy_subset
+from mpqlab.loading import analysis_target
+from mpqlab.models import create_model
+from mpqlab.policy import Policy
+from mpqlab.transfer import finetuned
+data, ckpt, train, test = analysis_target(smoke)
+ft_train, _ = proxy_subset(train, size=min(len(train), 10000), seed=0)  # the same cached fine-tunes as notebook 02
 x, y = test.tensors(64 if smoke else 128)
-ckpt = str(pretrained("resnet20_cifar10-mini"))
-models = {k: model_under_policy("resnet20", ckpt, 10, uniform=u, calib_data=train)[0].eval()
-          for k, u in {"W8A8": "8/8", "W4A4": "4/4", "W2A2": "2/2"}.items()}
+models = {name: finetuned(Policy.uniform(create_model("resnet20"), b, b), "resnet20", ft_train, test, ckpt,
+                          RUNS / f"finetuned_{data}_{name}", epochs=1, max_batches=2 if smoke else None)[0]
+          for name, b in (("W8A8", 8), ("W4A4", 4), ("W2A2", 2))}
 it = 5 if smoke else 20
 eigs, traces, dens, layer_tr = {}, {}, {}, {}
 for k, m in models.items():
@@ -40,6 +43,9 @@ for k, m in models.items():
     d = h.density(iters=8 if smoke else 30)
     dens[k] = gaussian_density(d["nodes"], d["weights"])
     layer_tr[k] = h.layer_traces(n_probes=3 if smoke else 16)
+order = lambda d: " < ".join(f"{k} {v:.3g}" for k, v in sorted(d.items(), key=lambda kv: kv[1]))
+print("σ_max, smallest first:", order({k: e[0] for k, e in eigs.items()}))
+print("trace, smallest first:", order(traces))
 pd.DataFrame({"top eigenvalues": eigs, "trace": traces})
 
 # %%
@@ -49,9 +55,11 @@ show(viz.layer_trace_bars({k: {n: v for n, v in t.items() if n.endswith(("conv1"
      "03_layer_traces")
 
 # %% [markdown]
-# **Reading the spectra.** Most eigenvalues sit near zero (the bulk); a few outliers carry most of the
-# curvature. Fewer bits typically raise σ_max and the trace. The per-layer traces tell which layers' weights the
-# loss is most sensitive to: HAWQ uses exactly this (trace × quantization error) to choose bits.
+# **How to read them.** The bars are the top Hessian eigenvalues of each fine-tuned model; the density is the
+# smoothed spectrum (log scale: most eigenvalues sit near zero, a few outliers carry most of the curvature); the
+# last chart is the Hessian trace per layer. Which policy has the larger σ_max and trace is printed above the
+# figures, from the same numbers. The per-layer traces tell which layers' weights the loss is most sensitive to:
+# HAWQ uses exactly this (trace × quantization error) to choose bits.
 #
 # ## Two backends, one answer
 
@@ -65,3 +73,16 @@ for backend in ("mpqlab", "pyhessian"):
     rows.append({"backend": backend, "sigma_max": e["eigenvalues"][0], "eig time (s)": e["time_s"],
                  "trace": t["trace"], "trace std. error": t["std_error"], "trace time (s)": t["time_s"]})
 pd.DataFrame(rows)
+
+# %% [markdown]
+# **How to read it.** One row per backend on the same W4A4 model and images: σ_max and the trace with their times;
+# the trace's standard error is over its probes, so the two backends' traces should agree within a few of them.
+#
+# ## Try this
+#
+# 1. Double `n_probes` of the trace in the last cell. Predict how much the standard error shrinks (hint: 1/√n),
+#    then check.
+# 2. Add `"W3A3"` (3 bits) to the models in the first cell. Before running, place it among the printed orders of
+#    σ_max and trace.
+# 3. Compare the per-layer traces with the bits HAWQ gives each layer in notebook 05: do the layers with the
+#    largest trace keep the most bits?

@@ -35,14 +35,20 @@ show(viz.angle_series({k: (d.step, d.cos_g_gp) for k, d in runs.items() if k != 
 show(viz.angle_series({k: (d.step, d.cos_alpha_task_cost) for k, d in runs.items()},
                       title="cos between the bit-logit gradients of the task loss and of the cost", smooth=1 if smoke else 5),
      "04_cos_alpha_task_cost")
+for k, d in runs.items():  # where the cost hinge is inactive its gradient is zero and the cosine is undefined (a gap)
+    c = d.cos_alpha_task_cost
+    print(f"{k}: task-vs-cost cosine defined on {c.notna().sum()} of {len(c)} steps"
+          + (f", median {c.median():+.2f}, {(c < 0).mean():.0%} of those negative" if c.notna().any() else ""))
 last = runs["asga"].filter(like="cos_layer/").iloc[-1]
 show(viz.layer_trace_bars({"ASGA, last step": last.rename(lambda c: c.split("/", 1)[1]).to_dict()},
                           title="cos(g, g_p) per layer at the last ASGA step"), "04_cos_per_layer")
 
 # %% [markdown]
-# **Reading the angles.** cos(g, g_p) near 1 means the perturbed gradient points where the plain one does.
-# The task-vs-cost cosine is negative while the cost term pushes bits down and the task loss pushes them up: the
-# budget is the compromise.
+# **How to read them.** The first chart is cos(g, g_p) per step for SAM and ASGA: near 1, the perturbed gradient
+# points where the plain one does. The second is the cosine between the bit logits' gradients from the task loss
+# and from the cost hinge; it is negative when the cost pushes bits down while the task loss pushes them up. The
+# hinge is zero while the realised cost is under the budget, and then the cosine is undefined: those steps are gaps
+# in the line, and the lines printed above count them. The bars are cos(g, g_p) per layer at the last ASGA step.
 #
 # ## Proxy vs target gradients
 # Does the quantized model's gradient on the proxy point where its gradient on the target does?
@@ -57,3 +63,17 @@ m, _ = model_under_policy("resnet20", ckpt, 10, str(RUNS / "conflict_asga.json")
 n = 64 if smoke else 512
 c = proxy_target_conflict(m.eval(), [proxy.tensors(n)], [target.tensors(n)])
 print("global cosine, proxy vs target gradient:", round(c["global"], 3))
+
+# %% [markdown]
+# **How to read it.** One number: the cosine between the quantized model's loss gradient on proxy images and on
+# target images (here both from cifar10-mini, train vs test split). Near 1, a step that helps the proxy helps the
+# target.
+#
+# ## Try this
+#
+# 1. Rerun the searches with `epochs=2` and `max_batches=None`. Predict whether cos(g, g_p) for ASGA ends higher or
+#    lower than for SAM, then compare the first chart.
+# 2. Set `cost_weight=0.5` in the `SearchConfig` (a weaker cost term). What happens to the number of steps on which
+#    the task-vs-cost cosine is defined, and why?
+# 3. Replace the proxy in the last cell by `create_dataset("fashion-mnist", "train")` (if it is installed): does
+#    the proxy-target cosine drop?

@@ -4,8 +4,8 @@
 # **Question.** Where do different searches spend their bits, and how did the choice form during the search?
 #
 # A policy file (`mpqlab.policy`) stores, per layer *name*, the weight and activation bits, plus cost totals and
-# provenance (including the final softmaxes over the bit candidates). We compare the uniform W4A4 policy with the
-# searched ones and watch the search's softmaxes evolve.
+# provenance (including the final softmaxes over the bit candidates). We search three policies at the same budget
+# as uniform W4A4 (EdMIPS, EdMIPS+ASGA and HAWQ), look at their bits, and watch a search's softmaxes evolve.
 
 # %% tags=["parameters"]
 smoke, data_root, figures_dir, runs_dir = True, None, "../figures", "../runs/notebooks"  # papermill parameters
@@ -18,7 +18,6 @@ from mpqlab.notebooks import notebook_setup
 RUNS, show = notebook_setup(data_root, figures_dir, runs_dir)  # MPQLAB_DATA, folders; show() saves + displays
 
 # %%
-import json
 from mpqlab.models import create_model
 from mpqlab.policy import Policy
 from mpqlab.search import SearchConfig, run, read_softmaxes
@@ -33,32 +32,95 @@ for method in ("edmips", "edmips+asga", "hawq"):
 pd.DataFrame({k: p["totals"] for k, p in pols.items()}).T
 
 # %%
-show(viz.bitwidth_bars(pols, title="Per-layer bits of four policies at the same budget"), "05_bitwidths")
+show(viz.bitwidth_heatmap(pols, title="Bits per layer: four policies at the same budget"), "05_bitwidths")
+
+# %% [markdown]
+# **How to read it.** One row per layer in forward order, one column per policy; the left panel is the weight
+# bits, the right one the activation bits, and the colour and the number in each cell are the bits. The first
+# convolution and the classifier are fixed at 8 bits in every policy (checked below).
+
+# %%
+fixed = [n for n, r in pols["uniform W4A4"]["layers"].items() if not r["searchable"]]
+assert all(p["layers"][n]["w_bits"] == p["layers"][n]["a_bits"] == 8 for p in pols.values() for n in fixed)
+print("fixed at W8A8 in every policy:", ", ".join(fixed))
+show(viz.bitops_share(pols), "05_bitops_share")
+
+# %% [markdown]
+# **How to read it.** Each line is one policy; a point is a layer's share (%) of that policy's BitOPs. Under uniform
+# bits the shares follow the layers' MACs; a searched policy that lowers a layer's bits lowers its share. The
+# layers with the largest share under uniform W4A4 are where going low saves the most:
+
+# %%
+from mpqlab.cost import bitops_shares
+share = pd.DataFrame({k: bitops_shares(p["layers"], {n: (r["w_bits"], r["a_bits"]) for n, r in p["layers"].items()})
+                      for k, p in pols.items()})
+share.sort_values("uniform W4A4", ascending=False).head(5).round(2)
+
+# %%
 sm = read_softmaxes(RUNS / "policy_edmips_asga.run")
 show(viz.softmax_heatmap(sm, kind="w"), "05_softmax_heatmap_w")
 show(viz.softmax_heatmap(sm, kind="a", layer="layer2.0.conv1"), "05_softmax_layer")
 
 # %% [markdown]
-# ## Explore: one layer's bits, its cost and its curvature
+# **How to read them.** The first map is the expected weight bits (softmax-weighted) per layer after each epoch of
+# the EdMIPS+ASGA search; the second is one layer's probability for each activation bitwidth per epoch. A search
+# that decides ends with one candidate near probability 1.
 #
-# Pick a layer and its bits: the control shows the BitOPs of the resulting policy, and the layer's Hessian trace
-# (from the HAWQ search above) times its weight quantization error at those bits: HAWQ's sensitivity.
+# ## Explore: two policies of the experiment grid, with their cost and accuracy
+#
+# Pick two finished cells of the committed experiment grid (a method and a seed each): their bits side by side,
+# each column labelled with the policy's BitOPs and its target top-1 after fine-tuning. Without a committed grid,
+# the four policies above are compared (no target accuracy for them).
 
 # %%
 import ipywidgets as W
-from mpqlab.cost import bitops
+from pathlib import Path
+from mpqlab.experiment import finished_cells
 from mpqlab.notebooks import controls
+cells = finished_cells(Path("../results/grid_v2"))
+print(f"{len(cells)} finished cells of results/grid_v2" if cells else "no committed grid here: the four policies above")
+if cells:
+    def pair(first, second):
+        return viz.compare_cells({first: cells[first], second: cells[second]})
+    labels = list(cells)
+    controls(pair, first=W.Dropdown(options=labels, value=labels[0], description="first"),
+             second=W.Dropdown(options=labels, value=labels[1], description="second"));
+else:
+    def pair(first, second):
+        return viz.bitwidth_heatmap({first: pols[first], second: pols[second]})
+    controls(pair, first=W.Dropdown(options=list(pols), value="uniform W4A4", description="first"),
+             second=W.Dropdown(options=list(pols), value="edmips+asga", description="second"));
+
+# %% [markdown]
+# ## Explore: one layer's bits, its cost and its curvature
+#
+# Pick a layer and its bits: the chart re-plots every layer's share of the BitOPs of uniform W4A4 with that one
+# layer changed (its line against uniform W4A4's), and the lines under the controls give the policy's BitOPs and the
+# layer's Hessian trace (from the HAWQ search above) times its weight quantization error at those bits: HAWQ's
+# sensitivity.
+
+# %%
 base = pols["uniform W4A4"]
 def layer_cost(layer="layer2.0.conv1", w_bits=4, a_bits=4):
-    layers = json.loads(json.dumps(base["layers"]))
-    layers[layer].update(w_bits=w_bits, a_bits=a_bits)
-    b = bitops(layers, {n: (r["w_bits"], r["a_bits"]) for n, r in layers.items()})
-    print(f"{layer} at W{w_bits}A{a_bits}: policy BitOPs {b / 1e9:.3f} G ({100 * b / base['totals']['bitops'] - 100:+.1f}% vs W4A4)")
+    changed = Policy.from_dict(base).with_layer_bits(layer, w_bits, a_bits).to_dict()
+    print(f"{layer} at W{w_bits}A{a_bits}: policy BitOPs {changed['totals']['bitops'] / 1e9:.3f} G "
+          f"({100 * changed['totals']['bitops'] / base['totals']['bitops'] - 100:+.1f}% vs W4A4)")
     prov = pols["hawq"]["provenance"]
-    bits_h = prov["hawq_bits"]
-    if w_bits in bits_h:
+    if w_bits in prov["hawq_bits"]:
         print(f"Hessian trace of {layer}: {prov['hawq_layer_traces'][layer]:.3g}; HAWQ sensitivity at {w_bits} bits: "
-              f"{prov['hawq_sensitivity'][layer][bits_h.index(w_bits)]:.3g}")
+              f"{prov['hawq_sensitivity'][layer][prov['hawq_bits'].index(w_bits)]:.3g}")
+    return viz.bitops_share({"uniform W4A4": base, f"{layer} at W{w_bits}A{a_bits}": changed},
+                            title=f"BitOPs share with {layer} at W{w_bits}A{a_bits}")
 searchable = [n for n, r in base["layers"].items() if r["searchable"]]
 controls(layer_cost, layer=W.Dropdown(options=searchable, value="layer2.0.conv1"),
          w_bits=W.Dropdown(options=[2, 3, 4, 6, 8], value=4), a_bits=W.Dropdown(options=[2, 3, 4, 6, 8], value=4));
+
+# %% [markdown]
+# ## Try this
+#
+# 1. In the first explorer, put a seed's `uniform:W3A2` next to the same seed's `edmips+asga`. Before looking:
+#    which layers do you expect the search to give 4 bits? Which does it take down to 2?
+# 2. In the second explorer, set `layer3.2.conv2` to W2A2, then `layer1.0.conv1` to W2A2. Predict which change
+#    lowers the BitOPs more, and why (compare their MACs in `pols["uniform W4A4"]["layers"]`).
+# 3. Rerun the search cell with `epochs=3` (and `max_batches=None`) and look at the softmax maps again: does the
+#    search end more decided?

@@ -22,7 +22,8 @@ from mpqlab.notebooks import notebook_setup
 RUNS, show = notebook_setup(data_root, figures_dir, runs_dir)  # MPQLAB_DATA, folders; show() saves + displays
 
 # %% [markdown]
-# **Fig. 1 analogue.** For every policy of the grid (searched or null), its sharpness *on the proxy side*
+# **Fig. 1 analogue.** For every searched or random policy of the grid (the uniform baselines are left out: each is
+# one policy repeated over the seeds), its sharpness *on the proxy side*
 # (the proxy checkpoint under the policy, on the images the search saw: surrogate gap h at ρ = 0.05) against its
 # *target penalty*: its target top-1 minus the same seed's reference. The paper's claim is a negative relation:
 # sharper proxy landscapes transfer worse. The correlation and its bootstrap interval are printed from the data.
@@ -92,3 +93,16 @@ pd.DataFrame(rows)  # Table 3 analogue
 # %%
 t4 = res[res.setting.isin(["subset-control", "reference"])]
 t4.groupby(["setting", "method"])[["target_top1", "bitops", "search_cpu_time_s"]].agg(["mean", "std"])  # Table 4 analogue
+
+# %% [markdown]
+# **How to read it.** Table 4 analogue: per setting and method, the mean and standard deviation over seeds of the
+# target top-1, the BitOPs and the search CPU time; the `reference` rows are the search on the target itself.
+#
+# ## Try this
+#
+# 1. In the Fig. 1 analogue, colour by seed instead of method (`color="seed"`). Does the negative relation hold
+#    within a seed, or does it come from differences between seeds?
+# 2. Fig. 1 uses the surrogate gap h; the table under it also gives σ_max and the Hessian trace. Predict which of
+#    the three correlates most strongly with the target penalty before reading it.
+# 3. In the Fig. 4 analogue, what share of steps does the literal rule (`adaptive`) spend at a bound? Read it from
+#    the printed summary and explain it from ρ ← min(ρ_max, ln(1 + h)) with h ≈ ρ‖g‖.

@@ -128,3 +128,34 @@ def test_the_one_cosine_helper_knows_undefined_angles_and_clamps():
     assert math.isnan(cosine(a, [torch.zeros(2), torch.zeros(1)]))  # undefined, not 0 or 1
     assert math.isnan(cosine_of(1.0, float("inf"), 1.0)) and math.isnan(cosine_of(float("nan"), 1.0, 1.0))
     assert cosine_of(1.0 + 1e-9, 1.0, 1.0) == 1.0  # rounding past 1 is clamped
+
+
+def test_slice_summary_and_its_sentences_follow_the_curves():
+    from mpqlab.analysis.landscape import describe_slices, slice_summary
+
+    a = np.linspace(-1, 1, 5)
+    rows = {r["policy"]: r for r in slice_summary({"flat": (a, 1 + 0.5 * a ** 2), "sharp": (a, 0.5 + 3 * a ** 2)})}
+    assert rows["flat"]["centre_loss"] == pytest.approx(1.0) and rows["sharp"]["edge_rise"] == pytest.approx(3.0)
+    assert rows["flat"]["curvature"] == pytest.approx(0.5) and rows["sharp"]["curvature"] == pytest.approx(3.0)
+    text = describe_slices(list(rows.values()))
+    assert "lowest first: sharp 0.5 < flat 1" in text and "smallest first: flat 0.5 < sharp 3" in text
+
+
+def test_layer_bits_change_compares_one_layer_at_new_bits(qnet):
+    from mpqlab.analysis.landscape import layer_bits_change
+    from mpqlab.cost import layer_table
+
+    m, x, y = qnet
+    table = layer_table(TinyNet(), (3, 8, 8))
+    bits = {"conv1": (8, 8), "conv2": (4, 4), "conv3": (4, 4), "fc": (8, 8)}
+    policy = {"layers": {n: dict(r, w_bits=bits[n][0], a_bits=bits[n][1], searchable=n in ("conv2", "conv3"))
+                         for n, r in table.items()}}
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    r = layer_bits_change(m, policy, "conv3", 2, 2, (x, y), np.linspace(-0.5, 0.5, 3), trace_probes=4)
+    assert all(torch.equal(before[k], v) for k, v in m.state_dict().items())  # the model itself is untouched
+    assert m.conv3.w_bits == 4
+    assert r["layer_bitops_after"] * 4 == r["layer_bitops_before"]  # 4 x 4 -> 2 x 2
+    assert r["bitops_before"] - r["bitops_after"] == r["layer_bitops_before"] - r["layer_bitops_after"]
+    assert r["loss_after"][1] != r["loss_before"][1] and r["trace_before"] > 0
+    with pytest.raises(Exception, match="not a searchable layer"):
+        layer_bits_change(m, policy, "fc", 2, 2, (x, y), [0.0])

@@ -1,5 +1,6 @@
 """A real browser: JupyterLab on 127.0.0.1, headless Chromium through Playwright, a notebook run live; the
-test checks in the DOM that a plotly figure and an ipywidget rendered, and writes a screenshot."""
+test checks in the DOM that a plotly figure and an ipywidget rendered, changes an explorer's control and checks
+that the plot under it re-plotted with other data, with screenshots before and after."""
 import os
 import shutil
 import socket
@@ -16,6 +17,13 @@ from conftest import REPO
 pytestmark = [pytest.mark.slow, pytest.mark.browser]  # JupyterLab in chromium
 
 CHROMIUM = "/usr/bin/chromium"
+
+
+def _plot_data(locator):
+    """The x labels and z values of every trace of the plotly figure inside ``locator`` (None before it renders)."""
+    return locator.evaluate("""el => {
+        const gd = el.querySelector('.js-plotly-plot');
+        return gd && gd.data ? JSON.stringify(gd.data.map(t => [t.x, t.z])) : null; }""")
 
 
 def _free_port():
@@ -65,12 +73,26 @@ def test_jupyterlab_renders_a_plotly_figure_and_a_widget(tmp_path):
             except Exception:
                 page.screenshot(path=str(shots / "jupyterlab-failed.png"))
                 raise
-            page.wait_for_selector(".widget-dropdown select", timeout=600_000)
+            page.wait_for_selector(".widget-interact .js-plotly-plot", timeout=600_000)
             assert page.locator(".js-plotly-plot .main-svg").count() > 0
             assert page.locator(".jupyter-widgets").count() > 0
-            page.locator(".widget-dropdown").first.scroll_into_view_if_needed()
+            explorer = page.locator(".widget-interact").first  # 05's first explorer: two policies side by side
+            explorer.scroll_into_view_if_needed()
             page.screenshot(path=str(shots / "jupyterlab.png"))
+            before = _plot_data(explorer)
+            select = explorer.locator("select").nth(1)  # the second policy
+            options = select.locator("option").all_inner_texts()
+            current = select.input_value()
+            select.select_option(label=next(o for o in reversed(options) if o != current))
+            after = before
+            for _ in range(120):  # the kernel re-plots: wait until the figure under the controls has other data
+                page.wait_for_timeout(500)
+                after = _plot_data(explorer)
+                if after and after != before:
+                    break
+            page.screenshot(path=str(shots / "jupyterlab-after-control.png"))
             browser.close()
+        assert before and after and after != before, "changing the control did not re-plot the figure"
         assert (shots / "jupyterlab.png").stat().st_size > 10_000
     finally:
         lab.terminate()

@@ -47,3 +47,15 @@ def test_resnet20_and_mobilenet_v2_known_macs():
     assert model_cost(create_model("resnet20"))["macs"] == 40_813_184
     mb = model_cost(create_model("mobilenet_v2", num_classes=1000), input_size=(3, 224, 224))
     assert abs(mb["macs"] - 300.8e6) / 300.8e6 < 0.01  # torchvision reports 0.30 GFLOPs (MACs)
+
+
+def test_layer_bitops_is_the_one_formula_behind_totals_and_the_ilp_matrix():
+    from mpqlab.cost import bitops, bitops_shares, candidate_bitops, layer_bitops
+
+    table = {"a": {"macs": 10, "params": 1}, "b": {"macs": 100, "params": 1}}
+    bits = {"a": (2, 3), "b": (4, 4)}
+    assert layer_bitops(table, bits) == {"a": 60, "b": 1600} and bitops(table, bits) == 1660
+    assert bitops(table, bits, ["b"]) == 1600 and layer_bitops(table, {"a": (2, 2)})["b"] == 100 * 32 * 32
+    assert candidate_bitops(table, ["b", "a"], [(2, 2), (4, 3)]).tolist() == [[400, 1200], [40, 120]]
+    shares = bitops_shares(table, bits)
+    assert abs(shares["a"] - 6000 / 1660) < 1e-9 and abs(sum(shares.values()) - 100) < 1e-9

@@ -116,3 +116,15 @@ def test_policies_from_reuses_another_grids_policies_and_checks_its_ranking(sequ
     assert [r["policy_bits"] for r in here] == [r["policy_bits"] for r in there]
     assert [r["proxy_h"] for r in here] == [r["proxy_h"] for r in there]  # the proxy side is reused
     assert "Ranking check: this grid against" in (path.parent / "results.md").read_text()
+
+
+def test_finished_cells_lists_each_cell_with_its_row_and_policy(sequential, tmp_path):
+    from mpqlab.experiment import finished_cells
+
+    cells = finished_cells(sequential.parent)
+    assert sorted(cells) == sorted(f"{c.method} · seed 0" for c in grid_cells(smoke_config()))
+    for label, c in cells.items():
+        assert label.startswith(c["row"]["method"]) and "layers" in c["policy"]
+        searchable = [r for r in c["policy"]["layers"].values() if r["searchable"]]
+        assert c["row"]["policy_bits"] == " ".join(f"{r['w_bits']}/{r['a_bits']}" for r in searchable)
+    assert finished_cells(tmp_path) == {}

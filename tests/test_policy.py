@@ -101,3 +101,23 @@ def test_fuzzed_policy_files_load_or_raise_mpqlab_error(r20_policy, data):
         return
     p.totals()  # a policy that loads is usable
     p.bits()
+
+
+def test_with_layer_bits_edits_one_searchable_layer_and_refuses_fixed_or_unknown_ones():
+    import pytest
+
+    from mpqlab.errors import MpqlabError
+    from mpqlab.models import create_model
+    from mpqlab.policy import Policy
+
+    p = Policy.uniform(create_model("resnet20"), 4, 4)
+    q = p.with_layer_bits("layer1.0.conv1", 2, 3)
+    assert q.layers["layer1.0.conv1"]["w_bits"] == 2 and q.layers["layer1.0.conv1"]["a_bits"] == 3
+    assert p.layers["layer1.0.conv1"]["w_bits"] == 4  # a copy
+    assert q.totals()["bitops"] < p.totals()["bitops"] and q.provenance["edited"] == ["layer1.0.conv1: W2A3"]
+    with pytest.raises(MpqlabError, match="fixed at 8 bits"):
+        p.with_layer_bits("conv1", 2, 2)
+    with pytest.raises(MpqlabError, match="no layer 'nope'"):
+        p.with_layer_bits("nope", 2, 2)
+    with pytest.raises(MpqlabError):
+        p.with_layer_bits("layer1.0.conv1", 5, 2)  # 5 is not a candidate

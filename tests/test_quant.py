@@ -112,3 +112,23 @@ def test_calibrate_sets_clips_from_data(tiny):
     calibrate(tiny, [x])
     assert bool(tiny.conv1.act_quant.signed) and tiny.conv1.act_quant.clip.item() > 5
     assert not bool(tiny.conv3.act_quant.signed)
+
+
+def test_set_layer_bits_keeps_the_learned_weight_range_and_the_activation_clip(tiny):
+    from mpqlab.errors import MpqlabError
+    from mpqlab.quant import max_abs_step, set_layer_bits
+
+    quantize_model(tiny, {"conv1": (8, 8), "conv2": (4, 4), "conv3": (4, 4), "fc": (8, 8)})
+    calibrate(tiny, [torch.randn(16, 3, 8, 8)])
+    layer = tiny.conv3
+    range_before = layer.weight_quant.step.detach().clone() * (2 ** 3 - 1)
+    clip = layer.act_quant.clip.item()
+    set_layer_bits(tiny, "conv3", 2, 3)
+    assert (layer.w_bits, layer.a_bits, layer.weight_quant.bits, layer.act_quant.bits) == (2, 3, 2, 3)
+    assert torch.allclose(layer.weight_quant.step * (2 ** 1 - 1), range_before)  # same clipping range, fewer levels
+    assert layer.act_quant.clip.item() == clip
+    w = layer.weight_quant(layer.weight)
+    assert len(torch.unique(w[0])) <= 3  # signed 2 bits: -1, 0, +1 steps
+    assert torch.allclose(max_abs_step(layer.weight, 4, True) * 7, range_before)  # calibrated from max |W|
+    with pytest.raises(MpqlabError, match="not a fixed-bits quantized layer"):
+        set_layer_bits(tiny, "bn1", 2, 2)

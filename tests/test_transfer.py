@@ -57,3 +57,21 @@ def test_transfer_refuses_mismatched_models(tmp_path, synth):
     with pytest.raises(MpqlabError, match="made for model 'resnet20', not 'resnet32'"):
         transfer(pol, "resnet32", train, test, str(tmp_path / "ten.safetensors"), tmp_path / "r.json", epochs=1,
                  show_progress=False)
+
+
+def test_finetuned_is_cached_per_policy_and_refuses_another_one_in_its_folder(tmp_path, synth):
+    from mpqlab.transfer import finetuned
+
+    train, test = synth
+    pol = Policy.uniform(create_model("resnet20", num_classes=4), 4, 4)
+    kw = dict(epochs=1, max_batches=2)
+    net, res = finetuned(pol, "resnet20", train, test, None, tmp_path / "ft", **kw)
+    assert not net.training and (tmp_path / "ft" / "transfer.json").is_file()
+    stamp = (tmp_path / "ft" / "transfer.json").stat().st_mtime_ns
+    net2, res2 = finetuned(pol, "resnet20", train, test, None, tmp_path / "ft", **kw)  # cached: nothing rerun
+    assert (tmp_path / "ft" / "transfer.json").stat().st_mtime_ns == stamp and res2["top1"] == res["top1"]
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), net2.state_dict().values()))
+    with pytest.raises(MpqlabError, match="another policy"):
+        finetuned(pol.with_layer_bits("layer1.0.conv1", 2, 2), "resnet20", train, test, None, tmp_path / "ft", **kw)
+    with pytest.raises(MpqlabError, match="1-epoch fine-tune, not 2"):
+        finetuned(pol, "resnet20", train, test, None, tmp_path / "ft", epochs=2, max_batches=2)

@@ -48,3 +48,37 @@ def test_pareto_means_spreads_and_front():
     assert pts["a · x"] == (1.0, 71.0, pytest.approx(2 ** 0.5)) and pts["b · y"] == (2.0, 60.0, 0.0)
     front = [t for t in fig.data if t.name == "Pareto front"][0]
     assert list(front.x) == [1.0, 2.0] and list(front.y) == [71.0, 80.0]  # c (3.0, 75) is dominated by b · x
+
+
+def _policy(bits):
+    from mpqlab.models import create_model
+    from mpqlab.policy import Policy
+
+    model = create_model("resnet20")
+    return Policy.uniform(model, 4, 4) if bits is None else Policy.uniform(model, 4, 4).with_layer_bits(*bits)
+
+
+def test_bitwidth_heatmap_is_layers_by_policies_for_w_and_a():
+    a, b = _policy(None).to_dict(), _policy(("layer2.0.conv1", 2, 3)).to_dict()
+    fig = viz.bitwidth_heatmap({"a": a, "b": b}, notes={"b": "edited"})
+    w, act = fig.data
+    layers = list(a["layers"])
+    assert list(w.y) == layers and list(w.x) == ["a", "b<br>edited"]
+    row = layers.index("layer2.0.conv1")
+    assert w.z[row] == [4, 2] and act.z[row] == [4, 3] and w.z[0] == [8, 8]  # conv1 fixed at 8 bits
+
+
+def test_bitops_share_sums_to_100_and_follows_the_edit():
+    a, b = _policy(None).to_dict(), _policy(("layer3.2.conv2", 2, 2)).to_dict()
+    fig = viz.bitops_share({"a": a, "b": b})
+    ya, yb = (dict(zip(t.x, t.y)) for t in fig.data)
+    assert abs(sum(ya.values()) - 100) < 1e-9 and abs(sum(yb.values()) - 100) < 1e-9
+    assert yb["layer3.2.conv2"] < ya["layer3.2.conv2"] / 3  # 4 x 4 -> 2 x 2 is a quarter of the BitOPs
+
+
+def test_compare_cells_labels_each_column_with_cost_and_accuracy():
+    a = _policy(None).to_dict()
+    cells = {"x": {"row": {"bitops": 2.5e9, "target_top1": 81.25}, "policy": a},
+             "y": {"row": {"bitops": 1e9, "target_top1": 70.0}, "policy": a}}
+    assert list(viz.compare_cells(cells).data[0].x) == ["x<br>2.500 GBitOPs, top-1 81.25 %",
+                                                        "y<br>1.000 GBitOPs, top-1 70.00 %"]

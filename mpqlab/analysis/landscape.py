@@ -115,6 +115,59 @@ def slice_2d(model: nn.Module, data, d1: dict, d2: dict, alphas, betas, batch_si
             "time_s": time.time() - t0, "meta": dict(meta or {}, kind="2d")}
 
 
+def layer_bits_change(model: nn.Module, policy: dict, layer: str, w_bits: int, a_bits: int, data, alphas,
+                      seed: int = 0, trace_probes: int = 8) -> dict:
+    """What one layer's bits do to a trained quantized model (``policy``: its ``Policy.to_dict()``): the model
+    with ``layer`` re-quantized at (w_bits, a_bits) (:func:`mpqlab.quant.set_layer_bits`, learned ranges kept)
+    against the model as it is. Returns the 1-D slices of both along the same filter-normalised direction
+    (``seed``), the layer's BitOPs and the policy's, and the layer's Hessian trace tr(H_ll) (Hutchinson,
+    ``trace_probes`` probes, the same probes for both)."""
+    import copy
+
+    from ..cost import bitops, layer_bitops
+    from ..quant import set_layer_bits
+
+    if layer not in policy["layers"] or not policy["layers"][layer]["searchable"]:
+        raise MpqlabError(f"{layer!r} is not a searchable layer of this policy")
+    changed = set_layer_bits(copy.deepcopy(model), layer, w_bits, a_bits).eval()
+    before_bits = {n: (r["w_bits"], r["a_bits"]) for n, r in policy["layers"].items()}
+    after_bits = dict(before_bits, **{layer: (int(w_bits), int(a_bits))})
+    direction = random_direction(model, seed=seed)
+    out = {"layer": layer, "bits_before": before_bits[layer], "bits_after": after_bits[layer],
+           "alphas": np.asarray(alphas, dtype=float)}
+    for tag, net, bits in (("before", model, before_bits), ("after", changed, after_bits)):
+        out[f"loss_{tag}"] = slice_1d(net, data, direction, alphas)["loss"]
+        out[f"layer_bitops_{tag}"] = layer_bitops(policy["layers"], bits, [layer])[layer]
+        out[f"bitops_{tag}"] = bitops(policy["layers"], bits)
+        out[f"trace_{tag}"] = Hessian(net, data, params=[f"{layer}.weight"]).layer_traces(
+            n_probes=trace_probes, seed=seed)[layer]
+    return out
+
+
+def slice_summary(curves: dict) -> list[dict]:
+    """Per 1-D slice (``{name: (alphas, loss)}``, alphas symmetric around 0): the loss at the centre, the rise at
+    the edges (mean of the two end losses minus the centre) and the curvature ``k`` of the least-squares fit
+    ``loss ~ c + k a^2``; what a sentence about the slices may say, computed."""
+    out = []
+    for name, (a, loss) in curves.items():
+        a, loss = np.asarray(a, dtype=float), np.asarray(loss, dtype=float)
+        centre = float(loss[int(np.argmin(np.abs(a)))])
+        design = np.stack([np.ones_like(a), a ** 2], axis=1)
+        k = float(np.linalg.lstsq(design, loss, rcond=None)[0][1])
+        out.append({"policy": name, "centre_loss": centre, "edge_rise": float((loss[0] + loss[-1]) / 2 - centre),
+                    "curvature": k})
+    return out
+
+
+def describe_slices(summary: list[dict]) -> str:
+    """Two sentences printed under a figure of 1-D slices, from :func:`slice_summary`'s rows."""
+    def order(key):
+        rows = sorted(summary, key=lambda r: r[key])
+        return " < ".join(f"{r['policy']} {r[key]:.3g}" for r in rows)
+    return (f"Loss at the centre, lowest first: {order('centre_loss')}.\n"
+            f"Rise from the centre to the two ends of the slice, smallest first: {order('edge_rise')}.")
+
+
 def linear_path(model_a: nn.Module, model_b: nn.Module, data, ts, batch_size: int = 1000) -> dict:
     """Loss and accuracy along ``(1 - t) * theta_a + t * theta_b`` (weights; buffers of model_a are kept)."""
     named_b = dict(_targets(model_b))

@@ -25,7 +25,7 @@ from typing import Mapping
 import numpy as np
 import torch
 
-from ..cost import bitops
+from ..cost import bitops, candidate_bitops
 from ..errors import MpqlabError
 
 
@@ -68,10 +68,8 @@ def final_policy(bits: Mapping[str, tuple[int, int]], softmaxes: Mapping[str, Ma
     if repair == "fewest":  # one unit per changed layer; the log-probabilities only break ties (sum < 1)
         changed = np.array([[float(tuple(p) != tuple(bits[n])) for p in pairs] for n in names])
         score = changed + score / (score.sum() + 1.0)
-    cost = np.array([[table[n]["macs"] * w * a for w, a in pairs] for n in names], dtype=float)
-    fixed = bitops(table, {n: b for n, b in bits.items() if n not in softmaxes}) - \
-        sum(table[n]["macs"] * 32 * 32 for n in table if n in softmaxes)
-    # ``fixed``: the BitOPs of the non-searchable layers (bitops counts absent layers as float, removed again)
+    cost = candidate_bitops(table, names, pairs)
+    fixed = bitops(table, bits, [n for n in table if n not in softmaxes])  # the non-searchable layers' BitOPs
     try:
         choice = solve_ilp(score, cost, budget - fixed, low * budget - fixed)
     except MpqlabError:  # the candidate grid cannot reach the lower bound: stay under the budget only
@@ -108,8 +106,9 @@ def random_policy(table: Mapping[str, dict], searchable, budget: float, w_candid
     pairs = [(w, a) for w in wc for a in ac]
     names = [n for n in table if n in set(searchable)]
     score = gen.gumbel(size=(len(names), len(pairs)))
-    cost = np.array([[table[n]["macs"] * w * a for w, a in pairs] for n in names], dtype=float)
-    fixed = sum(table[n]["macs"] * fixed_bits ** 2 for n in table if n not in set(searchable))
+    cost = candidate_bitops(table, names, pairs)
+    others = [n for n in table if n not in set(searchable)]
+    fixed = bitops(table, {n: (fixed_bits, fixed_bits) for n in others}, others)
     choice = solve_ilp(-score, cost, budget - fixed, low * budget - fixed)
     bits = {n: (fixed_bits, fixed_bits) for n in table if n not in set(searchable)}
     bits.update({n: tuple(pairs[c]) for n, c in zip(names, choice)})

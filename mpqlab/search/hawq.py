@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..analysis.hessian import Hessian
-from ..cost import budget_bitops, layer_table
+from ..cost import bitops, budget_bitops, candidate_bitops, layer_table
 from ..data import make_loader
 from ..errors import MpqlabError
 from ..models import first_last_layers
@@ -39,16 +39,15 @@ def hawq_search(model, cfg, train, input_size) -> Policy:
     weight_names = [f"{n}.weight" for n in searchable]
     traces = Hessian(model, (x, y), params=weight_names).layer_traces(n_probes=cfg.hawq_probes, seed=cfg.seed)
     sens = np.zeros((len(searchable), len(bits_set)))
-    cost = np.zeros_like(sens)
     for i, name in enumerate(searchable):
         w = model.get_submodule(name).weight.detach()
         for k, b in enumerate(bits_set):
             err = (quantize_symmetric(w, max_abs_step(w, b, True), b) - w).pow(2).sum().item()
             sens[i, k] = traces[name] / w.numel() * err
-            cost[i, k] = table[name]["macs"] * b * b
     fixed_bits = {n: (cfg.fixed_bits, cfg.fixed_bits) for n in fixed}
     budget = budget_bitops(table, cfg.budget, fixed_bits)
-    fixed_cost = sum(table[n]["macs"] * cfg.fixed_bits ** 2 for n in fixed)
+    cost = candidate_bitops(table, searchable, [(b, b) for b in bits_set])
+    fixed_cost = bitops(table, fixed_bits, list(fixed))
     choice = solve_ilp(sens, cost, budget - fixed_cost)
     bits = {n: (bits_set[c], bits_set[c]) for n, c in zip(searchable, choice)}
     policy = Policy.from_bits(model, bits, model_name=cfg.model, w_candidates=cfg.w_candidates,

@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..cost import layer_table
+from ..cost import bitops, layer_table
 from ..errors import MpqlabError
 from ..models import first_last_layers
 from ..quant import (QuantConv2d, QuantLinear, check_bits, clip_from, copy_float_weights, grad_scale, max_abs_step,
@@ -160,7 +160,8 @@ class Supernet(nn.Module):
         self.model_name = getattr(model, "mpqlab_name", type(model).__name__)
         macs = torch.tensor([float(self.table[n]["macs"]) for n in self.searchable_layers()])
         self.register_buffer("macs", macs)
-        self.fixed_bitops = float(sum(self.table[n]["macs"] * fixed_bits ** 2 for n in self.fixed_layers))
+        self.fixed_bitops = float(bitops(self.table, {n: (fixed_bits, fixed_bits) for n in self.fixed_layers},
+                                         list(self.fixed_layers)))
 
     def forward(self, x):
         return self.net(x)
