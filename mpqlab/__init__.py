@@ -11,8 +11,9 @@ LAYERS = [
     # 1. base: errors, atomic files, statistics, run-time plumbing, the run-folder lock, telemetry, vector algebra
     #    on tensor lists, and the sharpness-aware optimizers (SAM / GSAM / ASGA), which need only torch
     ["errors", "io", "stats", "runtime", "runlock", "runfolder", "telemetry", "analysis.vectors", "sharpness"],
-    # 2. what is quantized and what it costs: datasets, models, quantizers, BitOPs, checkpoints, plots, reports
-    ["data", "models", "quant", "cost", "checkpoints", "viz", "notebooks", "report"],
+    # 2. what is quantized and what it costs: datasets, models, quantizers, BitOPs, checkpoints, plots, reports,
+    #    and the registry of objectives, sharpness rules and grid methods
+    ["data", "models", "quant", "cost", "checkpoints", "viz", "notebooks", "registry", "report"],
     # 3. a bit policy and what starts from one: the policy file, loading a model under it, the training loop
     ["policy", "loading", "train"],
     # 4. measuring a model (Hessian, landscape, sharpness, gradient conflict) and fine-tuning it under a policy

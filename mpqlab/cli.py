@@ -109,8 +109,7 @@ def _figures(a):
 
 def build_parser() -> OneLineParser:
     """The ``mpqlab`` argument parser (every subcommand, every option)."""
-    from .search.loop import OBJECTIVES, SHARPNESS
-    from .sharpness import RADII
+    from .registry import OBJECTIVES, RULES, list_radii
 
     p = OneLineParser(prog="mpqlab", description="generalizable mixed-precision quantization (ASGA)")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -158,8 +157,10 @@ def build_parser() -> OneLineParser:
     common(s)
     s.add_argument("--subset", type=COUNT, default=None, help="class-balanced proxy subset size")
     s.add_argument("--checkpoint", default=None, help="full-precision proxy checkpoint to start from")
-    s.add_argument("--objective", default="edmips", choices=list(OBJECTIVES))
-    s.add_argument("--sharpness", default="none", choices=list(SHARPNESS), help="the two-pass rule (ASGA: the paper's)")
+    s.add_argument("--objective", default="edmips", choices=list(OBJECTIVES),
+                   help="; ".join(f"{k}: {v.help}" for k, v in OBJECTIVES.items()))
+    s.add_argument("--sharpness", default="none", choices=list(RULES),
+                   help="the weight-update rule; " + "; ".join(f"{k}: {v}" for k, v in RULES.items()))
     s.add_argument("--budget", type=Bounded(float, 0, 32, lo_open=True), default=4.0,
                    help="average bits B (BitOPs of uniform WbAb); must lie in the range the candidates reach")
     s.add_argument("--epochs", type=COUNT, default=None)
@@ -170,7 +171,7 @@ def build_parser() -> OneLineParser:
     s.add_argument("--rho", type=Bounded(float, 0, 10), default=None, help="rho_0, the perturbation radius")
     s.add_argument("--rho-max", type=Bounded(float, 0, 10), default=None, help="rho_max")
     s.add_argument("--beta", type=Bounded(float, 0, 10), default=None, help="beta, the alignment step")
-    s.add_argument("--radius", default=None, choices=list(RADII),
+    s.add_argument("--radius", default=None, choices=list_radii(),
                    help="rho schedule (default: the optimizer's; ASGA: relative, the literal ln(1+h) rule is adaptive)")
     s.add_argument("--w-candidates", type=_bits_list, default=None)
     s.add_argument("--a-candidates", type=_bits_list, default=None)

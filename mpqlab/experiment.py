@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import report
-from .report import REFERENCE, is_null
+from .registry import REFERENCE, is_null, parse_method
 from .analysis.sharpness import surrogate_gap
 from .data import create_dataset, proxy_subset
 from .errors import MpqlabError
@@ -47,6 +47,7 @@ from .search import SearchConfig, run as run_search
 from .train import evaluate
 from .transfer import transfer
 
+ROW = "row.json"  # a cell's result, written last: its presence marks the cell done
 COLUMNS = ["setting", "method", "budget", "seed", "proxy", "proxy_size", "target", "target_top1",
            "target_top1_before_finetune", "proxy_top1", "gap", "sharpness", "bitops", "average_bits", "size_bytes",
            "search_wall_time_s", "search_cpu_time_s", "transfer_wall_time_s", "search_cost_ratio",
@@ -62,20 +63,21 @@ def load_config(path: str | os.PathLike) -> dict:
         if key not in cfg:
             raise MpqlabError(f"experiment config {path} lacks {key!r}")
     for m in cfg["methods"]:
-        obj = m.split("+")[0].split("@")[0]
-        if not is_null(m) and obj not in ("edmips", "gmpq", "hawq"):
-            raise MpqlabError(f"experiment config {path}: unknown method {m!r}")
+        try:
+            parse_method(m)
+        except MpqlabError as e:
+            raise MpqlabError(f"experiment config {path}: {e}") from None
     if cfg.get("policies_from") and not Path(cfg["policies_from"]).is_dir():
         raise MpqlabError(f"experiment config {path}: policies_from {cfg['policies_from']!r} is not a folder")
     return cfg
 
 
 def _search_cfg(cfg: dict, method: str, data: str, subset, init, seed: int, budget: float, extra: dict) -> SearchConfig:
-    objective, _, sharp = method.partition("+")
+    m = parse_method(method)
     kw = dict(cfg.get("search", {}))
     kw.update(extra)
-    return SearchConfig(model=cfg["model"], data=data, subset=subset, checkpoint=init, objective=objective,
-                        sharpness=sharp or "none", budget=budget, seed=seed, proxy_seed=seed, **kw)
+    return SearchConfig(model=cfg["model"], data=data, subset=subset, checkpoint=init, objective=m.objective,
+                        sharpness=m.rule, budget=budget, seed=seed, proxy_seed=seed, **kw)
 
 
 def proxy_side(policy: Policy, model: str, init: str, proxy: str, proxy_subset_size, seed: int, root,
@@ -109,14 +111,14 @@ def run_cell(cfg: dict, setting: str, method: str, seed: int, budget: float, out
              show_progress: bool = False) -> dict:
     """One cell: search (or a null baseline / the reference) + transfer; returns its CSV row. Skipped when already
     done; its folder is held by one process at a time."""
-    if (out / "row.json").is_file():
-        return read_json(out / "row.json")
+    if (out / ROW).is_file():
+        return read_json(out / ROW)
     with run_lock(out):
         return _run_cell(cfg, setting, method, seed, budget, out, root, show_progress)
 
 
 def _run_cell(cfg, setting, method, seed, budget, out: Path, root, show_progress) -> dict:
-    row_path = out / "row.json"
+    row_path = out / ROW
     if row_path.is_file():
         return read_json(row_path)
     target = cfg["target"]
@@ -140,7 +142,7 @@ def _run_cell(cfg, setting, method, seed, budget, out: Path, root, show_progress
         policy = Policy.load(pol_path)
     else:
         extra = dict(cfg.get("reference", {})) if method == REFERENCE else {}
-        scfg = _search_cfg(cfg, method.replace("@target", ""), st["proxy"], st.get("proxy_subset"), st["proxy_init"],
+        scfg = _search_cfg(cfg, method, st["proxy"], st.get("proxy_subset"), st["proxy_init"],
                            seed, budget, extra)
         policy = run_search(scfg, pol_path, show_progress=show_progress)
     t_res = transfer(policy, cfg["model"], train, test, target["init"], out / "transfer.json",
@@ -154,7 +156,7 @@ def _run_cell(cfg, setting, method, seed, budget, out: Path, root, show_progress
     n = cfg.get("sharpness_images", 512)
     x, y = test.tensors(n)
     sharp = surrogate_gap(net, [(x[:n // 2], y[:n // 2]), (x[n // 2:], y[n // 2:])], rho=0.05)["surrogate_gap"]
-    src_row = source / "row.json" if source is not None else None
+    src_row = source / ROW if source is not None else None
     if src_row is not None and src_row.is_file():  # the proxy side does not depend on the fine-tune: reuse it
         prox = {k: float(read_json(src_row)[k]) for k in ("proxy_top1", "proxy_h", "proxy_sigma_max", "proxy_trace")}
     else:
@@ -205,10 +207,8 @@ def parse_uniform_method(method: str, budget: float) -> tuple[int, int]:
     """``uniform:W3A2`` -> (3, 2), refused when it does not fit the budget (w * a <= budget^2)."""
     import re
 
-    m = re.fullmatch(r"uniform:W(\d+)A(\d+)", method)
-    if not m:
-        raise MpqlabError(f"method {method!r}: write an explicit uniform baseline as uniform:W<bits>A<bits>")
-    w, a = int(m.group(1)), int(m.group(2))
+    parse_method(method)  # the form uniform:W<w>A<a>
+    w, a = (int(g) for g in re.fullmatch(r"uniform:W(\d+)A(\d+)", method).groups())
     if w * a > budget ** 2 + 1e-9:
         raise MpqlabError(f"method {method!r} does not fit a budget of {budget:g} average bits")
     return w, a
@@ -255,6 +255,10 @@ class Cell:
         """``out/cells/<setting>/<method>/b<budget>_s<seed>``."""
         return Path(out) / "cells" / self.setting / cell_name(self.method) / f"b{self.budget:g}_s{self.seed}"
 
+    def row_path(self, out: str | os.PathLike) -> Path:
+        """The cell's finished result: ``row.json`` in its folder (written last, atomically: it marks the cell done)."""
+        return self.folder(out) / ROW
+
     def label(self) -> str:
         return f"{self.setting} {self.method} budget={self.budget:g} seed={self.seed}"
 
@@ -281,11 +285,11 @@ def merge(cfg: dict, out_dir: str | os.PathLike) -> Path:
     """Read every finished cell's ``row.json`` in the grid's canonical order and write ``results.csv`` and
     ``results.md``: the one merge for every executor (sequential, local workers, cluster jobs)."""
     out = Path(out_dir)
-    cells = [c for c in grid_cells(cfg) if (c.folder(out) / "row.json").is_file()]
-    rows = [read_json(c.folder(out) / "row.json") for c in cells]
+    cells = [c for c in grid_cells(cfg) if c.row_path(out).is_file()]
+    rows = [read_json(c.row_path(out)) for c in cells]
     source = None
     if cfg.get("policies_from"):
-        found = [c.folder(cfg["policies_from"]) / "row.json" for c in cells]
+        found = [c.row_path(cfg["policies_from"]) for c in cells]
         source = [read_json(f) for f in found if f.is_file()]
     write_results(rows, out, cfg, source)
     return out / "results.csv"
@@ -296,7 +300,7 @@ def finished_cells(out_dir: str | os.PathLike) -> dict[str, dict]:
     the grid has several): its CSV row and its policy dict, ``{label: {"row": ..., "policy": ...}}``. Empty when
     the folder has no finished cell."""
     found = []
-    for row_file in sorted(Path(out_dir).glob("cells/*/*/*/row.json")):
+    for row_file in sorted(Path(out_dir).glob(f"cells/*/*/*/{ROW}")):
         pol = row_file.parent / "policy.json"
         if pol.is_file():
             found.append((read_json(row_file), read_json(pol)))

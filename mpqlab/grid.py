@@ -39,7 +39,7 @@ EXECUTORS = ("local", "submitit")
 
 def is_done(cell: Cell, out) -> bool:
     """Whether a cell has finished (its ``row.json`` exists)."""
-    return (cell.folder(out) / "row.json").is_file()
+    return cell.row_path(out).is_file()
 
 
 def pending_cells(cfg: dict, out) -> list[Cell]:

@@ -24,22 +24,11 @@ import statistics
 import time
 
 from . import __version__
+from .registry import REFERENCE, is_null, is_uniform
 from .stats import bootstrap_ci, discordant_pairs, holm, kendall_tau, paired, paired_test, spearman, verdict
 
 SHARPNESS = {"proxy_h": "surrogate gap h(0.05)", "proxy_sigma_max": "σ_max", "proxy_trace": "Hessian trace"}
 
-REFERENCE = "edmips@target"
-NULLS = ("uniform", "random")  # and "uniform:WxAy", a uniform policy with explicit bits
-
-
-def is_null(method: str) -> bool:
-    """A baseline that searches nothing: uniform (budget-matched or explicit ``uniform:WxAy``) or random."""
-    return method in NULLS or method.startswith("uniform:")
-
-
-def is_uniform(method: str) -> bool:
-    """Whether a grid method is a uniform-bits baseline (``uniform`` or ``uniform:WxAy``)."""
-    return method == "uniform" or method.startswith("uniform:")
 DEFAULT_COMPARISONS = [["edmips+asga", REFERENCE], ["edmips+asga", "edmips"], ["edmips+asga", "edmips+sam"]]
 
 

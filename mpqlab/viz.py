@@ -42,7 +42,7 @@ def landscape_contour(alphas, betas, loss, title: str = "Loss landscape (contour
 
 
 def landscape_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], title: str = "1-D loss slices",
-                     yaxis: str = "loss") -> go.Figure:
+                     yaxis: str = "cross-entropy loss (nats)") -> go.Figure:
     """One line per policy / model: ``{label: (alphas, values)}``."""
     fig = go.Figure([go.Scatter(x=list(a), y=list(v), mode="lines+markers", name=k) for k, (a, v) in curves.items()])
     return _layout(fig, title, xaxis_title="step along the direction (filter-normalised units)", yaxis_title=yaxis)
@@ -132,9 +132,10 @@ def bitwidth_heatmap(policies: Mapping[str, Mapping], title: str = "Bits per lay
 
 def compare_cells(cells: Mapping[str, Mapping], title: str = "Two policies of the experiment grid") -> go.Figure:
     """:func:`bitwidth_heatmap` of grid cells (``{label: {"row": csv row, "policy": policy dict}}``, as from
-    :func:`mpqlab.experiment.finished_cells`), each column labelled with its BitOPs and target top-1."""
+    :func:`mpqlab.experiment.finished_cells`), each column labelled with its BitOPs and target top-1 (a cell
+    without a ``row`` gets its policy's BitOPs only)."""
     notes = {k: f"{float(c['row']['bitops']) / 1e9:.3f} GBitOPs, top-1 {float(c['row']['target_top1']):.2f} %"
-             for k, c in cells.items()}
+             if c.get("row") else f"{c['policy']['totals']['bitops'] / 1e9:.3f} GBitOPs" for k, c in cells.items()}
     return bitwidth_heatmap({k: c["policy"] for k, c in cells.items()}, title=title, notes=notes)
 
 

@@ -77,19 +77,14 @@ import ipywidgets as W
 from pathlib import Path
 from mpqlab.experiment import finished_cells
 from mpqlab.notebooks import controls
-cells = finished_cells(Path("../results/grid_v2"))
-print(f"{len(cells)} finished cells of results/grid_v2" if cells else "no committed grid here: the four policies above")
-if cells:
-    def pair(first, second):
-        return viz.compare_cells({first: cells[first], second: cells[second]})
-    labels = list(cells)
-    controls(pair, first=W.Dropdown(options=labels, value=labels[0], description="first"),
-             second=W.Dropdown(options=labels, value=labels[1], description="second"));
-else:
-    def pair(first, second):
-        return viz.bitwidth_heatmap({first: pols[first], second: pols[second]})
-    controls(pair, first=W.Dropdown(options=list(pols), value="uniform W4A4", description="first"),
-             second=W.Dropdown(options=list(pols), value="edmips+asga", description="second"));
+grid = finished_cells(Path("../results/grid_v2"))
+print(f"{len(grid)} finished cells of results/grid_v2" if grid else "no committed grid here: the four policies above")
+cells = grid or {k: {"policy": p} for k, p in pols.items()}
+def pair(first, second):
+    return viz.compare_cells({first: cells[first], second: cells[second]})
+labels = list(cells)
+controls(pair, first=W.Dropdown(options=labels, value=labels[0], description="first"),
+         second=W.Dropdown(options=labels, value=labels[-1], description="second"));
 
 # %% [markdown]
 # ## Explore: one layer's bits, its cost and its curvature

@@ -82,3 +82,5 @@ def test_compare_cells_labels_each_column_with_cost_and_accuracy():
              "y": {"row": {"bitops": 1e9, "target_top1": 70.0}, "policy": a}}
     assert list(viz.compare_cells(cells).data[0].x) == ["x<br>2.500 GBitOPs, top-1 81.25 %",
                                                         "y<br>1.000 GBitOPs, top-1 70.00 %"]
+    no_row = viz.compare_cells({"p": {"policy": a}})
+    assert list(no_row.data[0].x) == [f"p<br>{a['totals']['bitops'] / 1e9:.3f} GBitOPs"]

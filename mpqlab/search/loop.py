@@ -38,6 +38,7 @@ from ..models import create_model, feature_layer
 from ..policy import Policy
 from ..quant import calibrate
 from ..runfolder import RunFolder
+from ..registry import RULES, objective_spec
 from ..sharpness import OPTIMIZERS, RADII, frozen_bn_stats
 from ..runtime import check_finite, dist_info, progress, set_threads
 from .budget import check_budget, final_policy, hinge_cost
@@ -45,8 +46,6 @@ from ..telemetry import read_metrics, read_softmaxes  # noqa: F401  (re-exported
 from .objectives import Objective
 from .supernet import Supernet
 
-OBJECTIVES = ("edmips", "gmpq", "hawq")
-SHARPNESS = ("none", "sam", "gsam", "asga")
 DEFAULT_RADIUS = {"sam": "fixed", "gsam": "lr", "asga": "relative"}
 COST_TERMS = ("expected", "realised")
 REPAIRS = ("fewest", "most_probable")
@@ -103,12 +102,11 @@ class SearchConfig:
     ascent_every: int = 1  # amortised two-pass rule: the ascent pass every k steps, Delta reused between [option]
 
     def check(self) -> None:
-        if self.objective not in OBJECTIVES:
-            raise MpqlabError(f"unknown objective {self.objective!r}; use one of {', '.join(OBJECTIVES)}")
-        if self.sharpness not in SHARPNESS:
-            raise MpqlabError(f"unknown sharpness {self.sharpness!r}; use one of {', '.join(SHARPNESS)}")
-        if self.objective == "hawq" and self.sharpness != "none":
-            raise MpqlabError("hawq is not a gradient search; it takes --sharpness none")
+        spec = objective_spec(self.objective)
+        if self.sharpness not in RULES:
+            raise MpqlabError(f"unknown sharpness {self.sharpness!r}; use one of {', '.join(RULES)}")
+        if spec.searcher and self.sharpness != "none":
+            raise MpqlabError(f"{self.objective} is not a gradient search; it takes --sharpness none")
         if self.objective == "gmpq" and dist_info()[1] > 1:
             raise MpqlabError("gmpq does not run distributed: its attribution maps need autograd.grad inside the "
                               "forward, which DistributedDataParallel does not synchronise")
@@ -221,10 +219,9 @@ def _run(cfg: SearchConfig, out: Path, rf: RunFolder, show_progress: bool, stop_
     train, val = prepare_data(cfg)
     model = prepare_model(cfg, train.num_classes)
     input_size = tuple(train.input_size)
-    if cfg.objective == "hawq":
-        from .hawq import hawq_search
-
-        policy = hawq_search(model, cfg, train, input_size)
+    searcher = objective_spec(cfg.objective).search_function()
+    if searcher is not None:  # not a gradient search on the supernet (HAWQ): the registry names its function
+        policy = searcher(model, cfg, train, input_size)
         policy.provenance.update(_provenance(cfg, train, time.time() - t_start, time.process_time() - c_start))
         if rank == 0:
             policy.save(out)

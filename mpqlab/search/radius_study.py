@@ -14,12 +14,12 @@ from pathlib import Path
 from ..telemetry import read_metrics
 from .loop import SearchConfig, run
 
-RADII = ("fixed", "adaptive", "relative")  # fixed rho_0, the paper's rule taken literally, mpqlab's default
+STUDIED_RADII = ("fixed", "adaptive", "relative")  # fixed rho_0, the paper's rule taken literally, mpqlab's default
 BASE = SearchConfig(data="cifar10-mini", subset=2000, sharpness="asga", budget=2.5, epochs=2, batch_size=128,
                     w_candidates=[2, 3, 4], a_candidates=[2, 3, 4])  # the grid_v2 proxy search
 
 
-def radius_study(out_dir: str | os.PathLike, seeds=(0, 1, 2), radii=RADII, base: SearchConfig = BASE,
+def radius_study(out_dir: str | os.PathLike, seeds=(0, 1, 2), radii=STUDIED_RADII, base: SearchConfig = BASE,
                  checkpoint: str | None = None, max_batches: int | None = None, root=None):
     """Run (or reuse) one ASGA search per radius rule and seed; returns the per-step telemetry of all of them."""
     import pandas as pd
