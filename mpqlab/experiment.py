@@ -11,8 +11,10 @@ A config is plain JSON (see ``configs/``)::
      "search": {SearchConfig fields shared by every search}, "reference": {"epochs": 1, ...},
      "sharpness_images": 512,        # target test images for the fine-tuned model's surrogate gap h(0.05)
      "proxy_sharpness_images": 128,  # proxy search images for the proxy-side h, sigma_max and trace (Fig. 1)
-     "policies_from": null}          # another grid's folder: reuse its cells' policies (no search), e.g. to
+     "policies_from": null,          # another grid's folder: reuse its cells' policies (no search), e.g. to
                                      # check that a longer fine-tune ranks the methods the same
+     "compare_with": null}           # another grid's folder: compare each cell with the same cell there (e.g. a
+                                     # search option changed in "search": do the policies and top-1 agree?)
 
 ``method`` is ``objective[+sharpness]``, ``uniform`` (every searchable layer at the budget's bits, no search),
 or ``edmips@target``: EdMIPS searched on the full target training set, the reference whose search time is the
@@ -67,8 +69,11 @@ def load_config(path: str | os.PathLike) -> dict:
             parse_method(m)
         except MpqlabError as e:
             raise MpqlabError(f"experiment config {path}: {e}") from None
-    if cfg.get("policies_from") and not Path(cfg["policies_from"]).is_dir():
-        raise MpqlabError(f"experiment config {path}: policies_from {cfg['policies_from']!r} is not a folder")
+    for key in ("policies_from", "compare_with"):
+        if cfg.get(key) and not Path(cfg[key]).is_dir():
+            raise MpqlabError(f"experiment config {path}: {key} {cfg[key]!r} is not a folder")
+    if cfg.get("policies_from") and cfg.get("compare_with"):
+        raise MpqlabError(f"experiment config {path}: give policies_from or compare_with, not both")
     return cfg
 
 
@@ -288,8 +293,9 @@ def merge(cfg: dict, out_dir: str | os.PathLike) -> Path:
     cells = [c for c in grid_cells(cfg) if c.row_path(out).is_file()]
     rows = [read_json(c.row_path(out)) for c in cells]
     source = None
-    if cfg.get("policies_from"):
-        found = [c.row_path(cfg["policies_from"]) for c in cells]
+    other = cfg.get("policies_from") or cfg.get("compare_with")
+    if other:
+        found = [c.row_path(other) for c in cells]
         source = [read_json(f) for f in found if f.is_file()]
     write_results(rows, out, cfg, source)
     return out / "results.csv"
@@ -315,7 +321,7 @@ def finished_cells(out_dir: str | os.PathLike) -> dict[str, dict]:
 def write_results(rows: list[dict], out: Path, cfg: dict, source_rows: list[dict] | None = None) -> None:
     """Search cost ratio = the cell's search CPU time over the mean search CPU time of the budget's reference
     cells (CPU time, not wall time: it hardly moves when other jobs share the machine). ``source_rows``: the same
-    cells in the ``policies_from`` grid, for the report's ranking check."""
+    cells in the ``policies_from`` or ``compare_with`` grid, for the report's ranking check / cell comparison."""
     ref = {}
     for r in rows:
         if r["method"] == REFERENCE:

@@ -258,8 +258,47 @@ def _ranking_lines(checks: list[dict], cfg: dict) -> list[str]:
     return lines
 
 
+def cell_agreement(rows: list[dict], other_rows: list[dict]) -> dict:
+    """Each cell against the same cell (setting, method, budget, seed) of another grid: searchable layers with the
+    same (w, a) bits, target top-1 in both, search CPU in both; and the paired difference of top-1 over cells."""
+    key = lambda r: (r["setting"], r["method"], float(r["budget"]), int(r["seed"]))  # noqa: E731
+    there = {key(r): r for r in other_rows}
+    cells = []
+    for r in rows:
+        o = there.get(key(r))
+        if o is None:
+            continue
+        a, b = str(r.get("policy_bits", "")).split(), str(o.get("policy_bits", "")).split()
+        cells.append({"setting": r["setting"], "method": r["method"], "budget": float(r["budget"]),
+                      "seed": int(r["seed"]), "layers": len(a), "same": sum(x == y for x, y in zip(a, b)),
+                      "top1_here": float(r["target_top1"]), "top1_there": float(o["target_top1"]),
+                      "cpu_here": _num(r.get("search_cpu_time_s")), "cpu_there": _num(o.get("search_cpu_time_s"))})
+    diffs = [c["top1_here"] - c["top1_there"] for c in cells]
+    return {"cells": cells, "test": paired_test(diffs) if len(diffs) >= 2 else None}
+
+
+def _agreement_lines(agree: dict, cfg: dict) -> list[str]:
+    lines = ["", f"## Against {cfg['compare_with']} (the same cells there)", "",
+             "| setting | method | seed | layers with the same bits | top-1 here | top-1 there | here − there | "
+             "search CPU here / there |", "|---|---|---|---|---|---|---|---|"]
+    for c in agree["cells"]:
+        cpu = (f"{c['cpu_here']:.0f} / {c['cpu_there']:.0f} s ({c['cpu_here'] / c['cpu_there']:.2f}x)"
+               if c["cpu_here"] and c["cpu_there"] else "n/a")
+        lines.append(f"| {c['setting']} | {c['method']} | {c['seed']} | {c['same']} of {c['layers']} | "
+                     f"{c['top1_here']:.2f} | {c['top1_there']:.2f} | {c['top1_here'] - c['top1_there']:+.2f} | {cpu} |")
+    t = agree["test"]
+    if t is not None:
+        same = sum(c["same"] for c in agree["cells"])
+        total = sum(c["layers"] for c in agree["cells"])
+        lines += ["", f"Over {t['n']} cells: {same} of {total} layers ({100 * same / max(total, 1):.0f} %) with the same "
+                  f"bits; top-1 here − there {t['mean']:+.2f} points {_ci(t['ci_low'], t['ci_high'])}, paired t "
+                  f"p = {t['p_t']:.3g}."]
+    return lines
+
+
 def markdown(rows: list[dict], cfg: dict, source_rows: list[dict] | None = None) -> str:
-    """The whole report (with ``source_rows``, the ``policies_from`` grid's same cells: a ranking check)."""
+    """The whole report (with ``source_rows``, the same cells of the ``policies_from`` grid: a ranking check; or of
+    the ``compare_with`` grid: a cell-by-cell comparison)."""
     lines = [f"# {cfg['name']}", "",
              f"mpqlab {__version__}, {platform.machine()} {os.cpu_count()} cores, "
              f"{time.strftime('%Y-%m-%d', time.gmtime())}. Target: {cfg['target']['data']}, model {cfg['model']}. "
@@ -309,9 +348,14 @@ def markdown(rows: list[dict], cfg: dict, source_rows: list[dict] | None = None)
         lines.append(f"- sharper proxy landscapes transfer worse (Spearman of proxy-side {c0['label']} with the target "
                      f"penalty, {c0['n']} policies): **{sharpness_claim(c0, ok)}** ({c0['spearman']:+.2f} "
                      f"{_ci(c0['ci_low'], c0['ci_high'])})")
+        searched = fig1_correlations([p for p in fig1_points(rows) if not is_null(p["method"])])
         lines += ["", "## Fig. 1: proxy-side sharpness vs target penalty (target top-1 − same seed's reference)", "",
-                  "| sharpness measure | policies | Spearman | 95 % bootstrap CI |", "|---|---|---|---|"]
-        lines += [f"| {c['label']} | {c['n']} | {c['spearman']:+.3f} | {_ci(c['ci_low'], c['ci_high'])} |" for c in corr]
-    if source_rows:
+                  "| policies | sharpness measure | n | Spearman | 95 % bootstrap CI |", "|---|---|---|---|---|"]
+        for who, cs in (("searched + random (primary)", corr), ("searched only", searched)):
+            lines += [f"| {who} | {c['label']} | {c['n']} | {c['spearman']:+.3f} | {_ci(c['ci_low'], c['ci_high'])} |"
+                      for c in cs if c["n"]]
+    if source_rows and cfg.get("policies_from"):
         lines += _ranking_lines(ranking_check(rows, source_rows), cfg)
+    if source_rows and cfg.get("compare_with"):
+        lines += _agreement_lines(cell_agreement(rows, source_rows), cfg)
     return "\n".join(lines) + "\n"

@@ -1,3 +1,5 @@
+import pytest
+
 from mpqlab.report import comparisons, gates, markdown
 
 CFG = {"name": "t", "model": "resnet20", "target": {"data": "cifar10"}, "methods": ["uniform", "edmips+asga",
@@ -84,3 +86,20 @@ def test_ranking_check_names_the_pairs_a_longer_fine_tune_swaps():
     assert all(c["pairs"] == 6 and c["tau"] < 1.0 for c in checks)
     text = markdown(swapped, dict(CFG, policies_from="elsewhere"), rows)
     assert "Ranking check: this grid against elsewhere" in text and f"Same order on 0 of {len(NOISE)} seeds" in text
+
+
+def test_cell_agreement_counts_equal_layers_and_pairs_top1_by_cell():
+    from mpqlab.report import cell_agreement
+
+    rows = _rows(ref_gain=2.0, asga_gain=1.0)
+    for r in rows:
+        r["policy_bits"] = "3/2 3/2 2/3 4/2"
+    other = [dict(r, target_top1=r["target_top1"] - 0.5, policy_bits="3/2 2/2 2/3 4/2",
+                  search_cpu_time_s=2 * r["search_cpu_time_s"]) for r in rows]
+    agree = cell_agreement(rows, other[1:])  # one cell has no partner there
+    assert len(agree["cells"]) == len(rows) - 1
+    assert all(c["same"] == 3 and c["layers"] == 4 for c in agree["cells"])
+    assert agree["test"]["mean"] == pytest.approx(0.5) and agree["test"]["n"] == len(rows) - 1
+    text = markdown(rows, dict(CFG, compare_with="there"), other)
+    assert "## Against there (the same cells there)" in text and "3 of 4" in text and "(0.50x)" in text
+    assert "75 %) with the same bits" in text
