@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 LAYERS = [
     # 1. base: errors, atomic files, statistics, run-time plumbing, the run-folder lock, telemetry, vector algebra
     #    on tensor lists, and the sharpness-aware optimizers (SAM / GSAM / ASGA), which need only torch
-    ["errors", "io", "stats", "runtime", "runlock", "runfolder", "telemetry", "analysis.vectors", "sharpness"],
+    ["errors", "options", "io", "stats", "runtime", "runlock", "runfolder", "telemetry", "analysis.vectors", "sharpness"],
     # 2. what is quantized and what it costs: datasets, models, quantizers, BitOPs, checkpoints, plots, reports,
     #    and the registry of objectives, sharpness rules and grid methods
     ["data", "models", "quant", "cost", "checkpoints", "viz", "notebooks", "registry", "report"],

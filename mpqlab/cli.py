@@ -51,6 +51,36 @@ LR = Bounded(float, 0, 10, lo_open=True)
 NONNEG = Bounded(float, 0, 1e6)
 
 
+def add_config_options(parser, cls) -> None:
+    """One option per field of the config dataclass ``cls`` declared with :func:`mpqlab.options.knob`: its help (with
+    the default), its range checked before any work starts, its choices. Every option defaults to None: the
+    dataclass's own default applies unless the option is given."""
+    from .options import default_of, options_of
+
+    for f in options_of(cls):
+        m, kind = f.metadata, str(f.type)
+        help_text = m["help"]
+        if isinstance(m["choices"], dict):
+            help_text += "; " + "; ".join(f"{k}: {getattr(v, 'help', v)}" for k, v in m["choices"].items())
+        default = default_of(f)
+        if isinstance(default, list):
+            default = ",".join(map(str, default))
+        shown = "" if default is None else f" (default: {default})"
+        kw = {"default": None, "help": f"{help_text}{shown}".replace("%", "%%")}
+        flag = "--" + f.name.replace("_", "-")
+        if kind == "bool":
+            parser.add_argument(flag, action="store_true", **kw)
+        elif kind == "list":
+            parser.add_argument(flag, type=_bits_list, **kw)
+        elif m["choices"] is not None:
+            parser.add_argument(flag, choices=list(m["choices"]), **kw)
+        elif m["lo"] is not None and ("int" in kind or "float" in kind):
+            parser.add_argument(flag, type=Bounded(int if "int" in kind else float, m["lo"], m["hi"], m["lo_open"]),
+                                **kw)
+        else:
+            parser.add_argument(flag, **kw)
+
+
 def _print(obj, as_json: bool):
     if as_json:
         print(json.dumps(obj, indent=2))
@@ -109,7 +139,8 @@ def _figures(a):
 
 def build_parser() -> OneLineParser:
     """The ``mpqlab`` argument parser (every subcommand, every option)."""
-    from .registry import OBJECTIVES, RULES, list_radii
+    from .options import options_of
+    from .search import SearchConfig
 
     p = OneLineParser(prog="mpqlab", description="generalizable mixed-precision quantization (ASGA)")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -155,38 +186,11 @@ def build_parser() -> OneLineParser:
 
     s = sub.add_parser("search", help="search a mixed-precision policy on a proxy dataset")
     common(s)
-    s.add_argument("--subset", type=COUNT, default=None, help="class-balanced proxy subset size")
-    s.add_argument("--checkpoint", default=None, help="full-precision proxy checkpoint to start from")
-    s.add_argument("--objective", default="edmips", choices=list(OBJECTIVES),
-                   help="; ".join(f"{k}: {v.help}" for k, v in OBJECTIVES.items()))
-    s.add_argument("--sharpness", default="none", choices=list(RULES),
-                   help="the weight-update rule; " + "; ".join(f"{k}: {v}" for k, v in RULES.items()))
-    s.add_argument("--budget", type=Bounded(float, 0, 32, lo_open=True), default=4.0,
-                   help="average bits B (BitOPs of uniform WbAb); must lie in the range the candidates reach")
-    s.add_argument("--epochs", type=COUNT, default=None)
-    s.add_argument("--batch-size", type=COUNT, default=None)
-    s.add_argument("--lr", type=LR, default=None, help="weights' learning rate")
-    s.add_argument("--lr-alpha", type=LR, default=None, help="bit logits' (alpha) learning rate")
-    s.add_argument("--cost-weight", type=NONNEG, default=None, help="lambda of the cost hinge")
-    s.add_argument("--rho", type=Bounded(float, 0, 10), default=None, help="rho_0, the perturbation radius")
-    s.add_argument("--rho-max", type=Bounded(float, 0, 10), default=None, help="rho_max")
-    s.add_argument("--beta", type=Bounded(float, 0, 10), default=None, help="beta, the alignment step")
-    s.add_argument("--radius", default=None, choices=list_radii(),
-                   help="rho schedule (default: the optimizer's; ASGA: relative, the literal ln(1+h) rule is adaptive)")
-    s.add_argument("--w-candidates", type=_bits_list, default=None)
-    s.add_argument("--a-candidates", type=_bits_list, default=None)
-    s.add_argument("--bilevel", action="store_true", default=None)
-    s.add_argument("--freeze-bn", action="store_true", default=None, help="BatchNorm on running statistics")
-    s.add_argument("--max-batches", type=COUNT, default=None)
-    s.add_argument("--seed", type=SEED, default=0)
+    add_config_options(s, SearchConfig)  # every SearchConfig field declared with mpqlab.options.knob
     s.add_argument("--out", required=True, help="policy JSON path (run folder <out>.run beside it)")
     s.set_defaults(fn=lambda a: _print(search_command(
-        a.out, model=a.model, data=a.data, root=a.root, subset=a.subset, checkpoint=a.checkpoint,
-        objective=a.objective, sharpness=a.sharpness, budget=a.budget, epochs=a.epochs, batch_size=a.batch_size,
-        lr=a.lr, lr_alpha=a.lr_alpha, cost_weight=a.cost_weight, rho=a.rho, rho_max=a.rho_max, beta=a.beta,
-        radius=a.radius, w_candidates=a.w_candidates, a_candidates=a.a_candidates, bilevel=a.bilevel,
-        freeze_bn=a.freeze_bn,
-        max_batches=a.max_batches, seed=a.seed, device=a.device), a.json))
+        a.out, model=a.model, data=a.data, root=a.root, device=a.device,
+        **{f.name: getattr(a, f.name) for f in options_of(SearchConfig)}), a.json))
 
     tr = sub.add_parser("transfer", help="apply a policy to the target model and fine-tune its weights")
     common(tr)

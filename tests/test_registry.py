@@ -44,3 +44,21 @@ def test_non_gradient_objectives_are_dispatched_through_the_registry(monkeypatch
     spec = register_objective("dummy", "a stand-in", searcher="mpqlab.search.hawq:hawq_search")
     assert OBJECTIVES["dummy"] is spec and parse_method("dummy").objective == "dummy"
     assert set(RULES) >= {"none", "sam", "gsam", "asga"}
+
+
+def test_search_options_are_generated_from_the_config_dataclass():
+    from mpqlab.cli import build_parser
+    from mpqlab.options import default_of, options_of
+    from mpqlab.search import SearchConfig
+
+    sub = next(a for a in build_parser()._actions if a.dest == "cmd").choices["search"]
+    flags = {a.dest: a for a in sub._actions}
+    for f in options_of(SearchConfig):
+        assert f.name in flags and flags[f.name].default is None  # unset: the dataclass's default applies
+        assert f.metadata["help"].split(";")[0] in flags[f.name].help
+    assert "(default: 0.05)" in flags["rho"].help and "rho_0" in flags["rho"].help
+    assert flags["ascent_every"].type.lo == 1 and default_of(dict((f.name, f) for f in options_of(SearchConfig))[
+        "w_candidates"]) == [2, 3, 4, 6, 8]
+    args = build_parser().parse_args(["search", "--model", "resnet20", "--data", "synthetic", "--out", "p.json",
+                                      "--rho", "0.2", "--w-candidates", "2,4", "--freeze-bn"])
+    assert (args.rho, args.w_candidates, args.freeze_bn, args.budget) == (0.2, [2, 4], True, None)

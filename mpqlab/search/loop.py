@@ -22,7 +22,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -38,7 +38,8 @@ from ..models import create_model, feature_layer
 from ..policy import Policy
 from ..quant import calibrate
 from ..runfolder import RunFolder
-from ..registry import RULES, objective_spec
+from ..options import knob
+from ..registry import OBJECTIVES, RULES, objective_spec
 from ..sharpness import OPTIMIZERS, RADII, frozen_bn_stats
 from ..runtime import check_finite, dist_info, progress, set_threads
 from .budget import check_budget, final_policy, hinge_cost
@@ -58,48 +59,61 @@ class SearchConfig:
     model: str = "resnet20"
     data: str = "cifar10-mini"
     root: str | None = None
-    subset: int | None = None  # class-balanced proxy subset of the training split (None: all of it)
+    subset: int | None = knob(None, "class-balanced proxy subset of the training split; unset: all of it",
+                              lo=1, hi=10 ** 9)
     proxy_seed: int = 0
-    checkpoint: str | None = None  # full-precision weights to start from (the proxy checkpoint)
-    objective: str = "edmips"
-    sharpness: str = "none"
-    budget: float = 4.0  # average bits: the BitOPs of uniform W{budget}A{budget}
-    epochs: int = 8
-    batch_size: int = 128
-    lr: float = 0.01  # weights, cosine-annealed (fine-tuning from the checkpoint) [choice]
-    lr_alpha: float = 0.05  # bit logits, Adam [choice: CPU-scale searches are a few hundred steps]
+    checkpoint: str | None = knob(None, "full-precision weights to start from (the proxy checkpoint); unset: random init")
+    objective: str = knob("edmips", "the search objective", choices=OBJECTIVES)
+    sharpness: str = knob("none", "the weight-update rule", choices=RULES)
+    budget: float = knob(4.0, "average bits B: the BitOPs of uniform WbAb; must lie in the range the candidates "
+                              "reach", lo=0, hi=32, lo_open=True)
+    epochs: int = knob(8, "search epochs over the proxy set", lo=1, hi=10 ** 6)
+    batch_size: int = knob(128, "images per step", lo=1, hi=10 ** 6)
+    lr: float = knob(0.01, "weights' learning rate, cosine-annealed from the checkpoint [choice]", lo=0, hi=10,
+                     lo_open=True)
+    lr_alpha: float = knob(0.05, "bit logits' (alpha) learning rate, Adam [choice: CPU-scale searches are a few "
+                                 "hundred steps]", lo=0, hi=10, lo_open=True)
     momentum: float = 0.9
     weight_decay: float = 1e-4
-    cost_weight: float = 2.0
-    w_candidates: list = field(default_factory=lambda: [2, 3, 4, 6, 8])
-    a_candidates: list = field(default_factory=lambda: [2, 3, 4, 6, 8])
+    cost_weight: float = knob(2.0, "lambda, the weight of the cost hinge", lo=0, hi=1e6)
+    w_candidates: list = knob([2, 3, 4, 6, 8], "candidate weight bits, e.g. 2,3,4")
+    a_candidates: list = knob([2, 3, 4, 6, 8], "candidate activation bits, e.g. 2,3,4")
     fixed_bits: int = 8
-    rho: float = 0.05
-    rho_max: float = 0.1
-    rho_min: float = 0.01  # floor of the adaptive radius (see mpqlab.sharpness) [choice]
-    beta: float = 0.001
-    radius: str | None = None  # fixed | adaptive (literal ln(1+h)) | relative | curvature | lr; None: optimizer's default
+    rho: float = knob(0.05, "rho_0, the perturbation radius (the fixed rule's rho, the adaptive rules' start)",
+                      lo=0, hi=10)
+    rho_max: float = knob(0.1, "rho_max, the adaptive radius's ceiling", lo=0, hi=10)
+    rho_min: float = knob(0.01, "rho_min, the adaptive radius's floor (see mpqlab.sharpness) [choice]", lo=0, hi=10)
+    beta: float = knob(0.001, "beta, ASGA's alignment step in the perturbation (rho/|g| - beta) g", lo=0, hi=10)
+    radius: str | None = knob(None, "rho schedule; unset: the rule's own (SAM fixed, GSAM lr, ASGA relative); the "
+                                    "paper's ln(1+h) rule taken literally is adaptive", choices=RADII)
     h_ema: float | None = None
-    gsam_gamma: float = 0.1
+    gsam_gamma: float = knob(0.1, "alpha of GSAM, the weight of the surrogate gap's orthogonal component", lo=0, hi=10)
     perturb_quantizers: bool = False
     gmpq_weight: float = 40.0
-    bilevel: bool = False
+    bilevel: bool = knob(False, "first-order bi-level search: the bit logits' task gradient on a held-out split")
     val_fraction: float = 0.1
     hawq_probes: int = 16
     hawq_batches: int = 2
-    seed: int = 0
+    seed: int = knob(0, "seed of the search (weights' init, batch order)", lo=0, hi=2 ** 32 - 1)
     device: str = "cpu"
-    max_batches: int | None = None  # per epoch (tests, smoke runs)
+    max_batches: int | None = knob(None, "batches per epoch (tests, smoke runs); unset: all", lo=1, hi=10 ** 9)
     per_layer_telemetry: bool = True
-    freeze_bn: bool = False  # BatchNorm on its running statistics (not updated) during the search [option]
+    freeze_bn: bool = knob(False, "BatchNorm on its running statistics (not updated) during the search [option]")
     # -- making the search decide (see "A search that decides" in the module docstring) --------------------
-    tau_start: float = 1.0  # softmax temperature of the bit logits when they start to move
-    tau_end: float = 0.1  # ... at the last step, annealed geometrically (1.0 and 1.0: no annealing) [choice]
-    warmup_fraction: float = 0.0  # share of the steps that train the weights only, logits still [option]
-    cost_on: str = "realised"  # cost hinge on the argmax policy (straight-through) or on the expected cost [choice]
-    entropy_weight: float = 0.0  # weight of the bit distributions' entropy in the logits' loss [option]
-    repair: str = "fewest"  # budget step: fewest layers changed, else the most probable policy in budget [choice]
-    ascent_every: int = 1  # amortised two-pass rule: the ascent pass every k steps, Delta reused between [option]
+    tau_start: float = knob(1.0, "tau_0, the bit logits' softmax temperature when they start to move", lo=0, hi=100,
+                            lo_open=True)
+    tau_end: float = knob(0.1, "tau_T, the temperature at the last step, annealed geometrically (1 and 1: none) "
+                               "[choice]", lo=0, hi=100, lo_open=True)
+    warmup_fraction: float = knob(0.0, "share of the steps that train the weights only, logits still [option]",
+                                  lo=0, hi=0.99)
+    cost_on: str = knob("realised", "cost hinge on the argmax policy (straight-through) or the expected cost [choice]",
+                        choices=COST_TERMS)
+    entropy_weight: float = knob(0.0, "weight of the bit distributions' entropy in the logits' loss [option]",
+                                 lo=0, hi=1e6)
+    repair: str = knob("fewest", "budget step: fewest layers changed, or the most probable policy in budget [choice]",
+                       choices=REPAIRS)
+    ascent_every: int = knob(1, "k: the ascent pass every k steps, the perturbation reused between (amortised, "
+                                "LookSAM-style) [option]", lo=1, hi=10 ** 6)
 
     def check(self) -> None:
         spec = objective_spec(self.objective)

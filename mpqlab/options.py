@@ -1,0 +1,27 @@
+"""Config fields that carry their own command-line option: ``knob(default, help, lo=..., hi=...)`` is a dataclass
+field whose metadata holds the help text (naming the paper's symbol), the valid range and the choices.
+:mod:`mpqlab.cli` generates the options of a subcommand from such a dataclass, so a setting is declared once."""
+from __future__ import annotations
+
+import dataclasses
+
+
+def knob(default, help: str, *, lo: float | None = None, hi: float | None = None, lo_open: bool = False,
+         choices=None):
+    """A dataclass field with a command-line option: ``help`` (shown with the default), the closed range
+    [lo, hi] (``lo_open``: lo itself excluded) for numbers, ``choices`` (a list, or a dict name -> description
+    whose descriptions join the help). A list default is copied per instance."""
+    meta = {"help": help, "lo": lo, "hi": hi, "lo_open": lo_open, "choices": choices}
+    if isinstance(default, list):
+        return dataclasses.field(default_factory=lambda: list(default), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def options_of(cls) -> list[dataclasses.Field]:
+    """The fields of a config dataclass declared with :func:`knob`, in declaration order."""
+    return [f for f in dataclasses.fields(cls) if "help" in f.metadata]
+
+
+def default_of(f: dataclasses.Field):
+    """A field's default value (calling its factory)."""
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
