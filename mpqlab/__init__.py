@@ -13,7 +13,8 @@ LAYERS = [
     ["errors", "options", "io", "stats", "runtime", "runlock", "runfolder", "telemetry", "analysis.vectors", "sharpness"],
     # 2. what is quantized and what it costs: datasets, models, quantizers, BitOPs, checkpoints, plots, reports,
     #    and the registry of objectives, sharpness rules and grid methods
-    ["data", "models", "quant", "cost", "checkpoints", "viz", "notebooks", "registry", "report"],
+    ["data", "data.tensors", "data.loaders", "data.sources", "data.subsets", "models", "quant", "cost", "checkpoints",
+     "viz", "notebooks", "registry", "report"],
     # 3. a bit policy and what starts from one: the policy file, loading a model under it, the training loop
     ["policy", "loading", "train"],
     # 4. measuring a model (Hessian, landscape, sharpness, gradient conflict) and fine-tuning it under a policy
