@@ -51,7 +51,7 @@ from .transfer import transfer
 
 ROW = "row.json"  # a cell's result, written last: its presence marks the cell done
 COLUMNS = ["setting", "method", "budget", "seed", "proxy", "proxy_size", "target", "target_top1",
-           "target_top1_before_finetune", "proxy_top1", "gap", "sharpness", "bitops", "average_bits", "size_bytes",
+           "target_top1_before_finetune", "proxy_top1", "gap", "target_surrogate_gap", "bitops", "average_bits", "size_bytes",
            "search_wall_time_s", "search_cpu_time_s", "transfer_wall_time_s", "search_cost_ratio",
            "decisiveness", "layers_changed_by_budget", "rho_at_bound_share", "proxy_h", "proxy_sigma_max",
            "proxy_trace", "policy_bits"]
@@ -117,7 +117,7 @@ def run_cell(cfg: dict, setting: str, method: str, seed: int, budget: float, out
     """One cell: search (or a null baseline / the reference) + transfer; returns its CSV row. Skipped when already
     done; its folder is held by one process at a time."""
     if (out / ROW).is_file():
-        return read_json(out / ROW)
+        return read_row(out / ROW)
     with run_lock(out):
         return _run_cell(cfg, setting, method, seed, budget, out, root, show_progress)
 
@@ -171,7 +171,7 @@ def _run_cell(cfg, setting, method, seed, budget, out: Path, root, show_progress
     row = {"setting": setting, "method": method, "budget": budget, "seed": seed, "proxy": st["proxy"],
            "proxy_size": policy.provenance.get("proxy_size", ""), "target": target["data"],
            "target_top1": round(t_res["top1"], 3), "target_top1_before_finetune": round(t_res["top1_before_finetune"], 3),
-           "proxy_top1": round(proxy_top1, 3), "gap": round(t_res["top1"] - proxy_top1, 3), "sharpness": round(sharp, 5),
+           "proxy_top1": round(proxy_top1, 3), "gap": round(t_res["top1"] - proxy_top1, 3), "target_surrogate_gap": round(sharp, 5),
            "bitops": t_res["bitops"], "average_bits": round(t_res["average_bits"], 4), "size_bytes": t_res["size_bytes"],
            "search_wall_time_s": round(float(policy.provenance.get("search_wall_time_s", 0.0)), 2),
            "search_cpu_time_s": round(float(policy.provenance.get("search_cpu_time_s", 0.0)), 2),
@@ -202,6 +202,15 @@ def check_policies_from(cfg: dict) -> None:
     if missing:
         raise MpqlabError(f"policies_from {cfg['policies_from']}: no policy.json for {len(missing)} cell(s), e.g. "
                           f"{missing[0]}; run that grid first or drop those seeds")
+
+
+def read_row(path: str | os.PathLike) -> dict:
+    """A finished cell's row. Rows written before the column was renamed call the fine-tuned model's surrogate gap
+    h(0.05) on target test images ``sharpness``; it is read as ``target_surrogate_gap``."""
+    row = read_json(path)
+    if "sharpness" in row and "target_surrogate_gap" not in row:
+        row["target_surrogate_gap"] = row.pop("sharpness")
+    return row
 
 
 def _round(v, digits):
@@ -291,12 +300,12 @@ def merge(cfg: dict, out_dir: str | os.PathLike) -> Path:
     ``results.md``: the one merge for every executor (sequential, local workers, cluster jobs)."""
     out = Path(out_dir)
     cells = [c for c in grid_cells(cfg) if c.row_path(out).is_file()]
-    rows = [read_json(c.row_path(out)) for c in cells]
+    rows = [read_row(c.row_path(out)) for c in cells]
     source = None
     other = cfg.get("policies_from") or cfg.get("compare_with")
     if other:
         found = [c.row_path(other) for c in cells]
-        source = [read_json(f) for f in found if f.is_file()]
+        source = [read_row(f) for f in found if f.is_file()]
     write_results(rows, out, cfg, source)
     return out / "results.csv"
 
@@ -309,7 +318,7 @@ def finished_cells(out_dir: str | os.PathLike) -> dict[str, dict]:
     for row_file in sorted(Path(out_dir).glob(f"cells/*/*/*/{ROW}")):
         pol = row_file.parent / "policy.json"
         if pol.is_file():
-            found.append((read_json(row_file), read_json(pol)))
+            found.append((read_row(row_file), read_json(pol)))
     settings = {r["setting"] for r, _ in found if r["method"] != REFERENCE}
     out = {}
     for row, pol in sorted(found, key=lambda rp: (int(rp[0]["seed"]), rp[0]["method"])):

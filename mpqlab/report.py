@@ -319,7 +319,7 @@ def markdown(rows: list[dict], cfg: dict, source_rows: list[dict] | None = None)
             _fmt(*_ms([r.get("decisiveness") for r in rs])[:2]),
             _fmt(*_ms([r.get("layers_changed_by_budget") for r in rs])[:2], 1),
             _fmt(*_ms([r.get("rho_at_bound_share") for r in rs])[:2]),
-            _fmt(*_ms([r.get("gap") for r in rs])[:2]), _fmt(*_ms([r.get("sharpness") for r in rs])[:2], 4)]) + " |")
+            _fmt(*_ms([r.get("gap") for r in rs])[:2]), _fmt(*_ms([r.get("target_surrogate_gap") for r in rs])[:2], 4)]) + " |")
     comps = comparisons(rows, cfg)
     gs = gates(rows, cfg, comps)
     ok = all(g["passed"] for g in gs)

@@ -210,7 +210,7 @@ def _colors() -> list[str]:
     return px.colors.qualitative.Plotly
 
 
-def sharpness_vs_generalization(df, sharpness: str = "sharpness", gap: str = "gap", color: str = "method",
+def sharpness_vs_generalization(df, sharpness: str = "target_surrogate_gap", gap: str = "gap", color: str = "method",
                                 symbol: str | None = None, title: str = "Sharpness vs generalization",
                                 xaxis: str | None = None, yaxis: str | None = None) -> go.Figure:
     """The paper's Figure 1: one point per run, a sharpness measure vs the accuracy change proxy -> target.

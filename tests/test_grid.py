@@ -128,3 +128,13 @@ def test_finished_cells_lists_each_cell_with_its_row_and_policy(sequential, tmp_
         searchable = [r for r in c["policy"]["layers"].values() if r["searchable"]]
         assert c["row"]["policy_bits"] == " ".join(f"{r['w_bits']}/{r['a_bits']}" for r in searchable)
     assert finished_cells(tmp_path) == {}
+
+
+def test_rows_written_before_the_column_rename_read_as_target_surrogate_gap(tmp_path):
+    from mpqlab.experiment import read_row
+    from mpqlab.io import write_json
+
+    write_json(tmp_path / "old.json", {"method": "edmips", "sharpness": 0.25})
+    write_json(tmp_path / "new.json", {"method": "edmips", "target_surrogate_gap": 0.5})
+    assert read_row(tmp_path / "old.json") == {"method": "edmips", "target_surrogate_gap": 0.25}
+    assert read_row(tmp_path / "new.json")["target_surrogate_gap"] == 0.5

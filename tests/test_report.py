@@ -19,7 +19,7 @@ def _rows(ref_gain, asga_gain, dec=0.9, changed=1, at_bound=0.1):
                          "search_cost_ratio": 0.1, "decisiveness": dec if m != "uniform" else "",
                          "layers_changed_by_budget": changed if m != "uniform" else "",
                          "rho_at_bound_share": at_bound if m.endswith("asga") else "", "gap": 1.0,
-                         "sharpness": 0.1})
+                         "target_surrogate_gap": 0.1})
     return rows
 
 

@@ -23,7 +23,7 @@ def test_every_figure_kind_returns_a_figure_with_the_data():
 
 def test_sharpness_vs_generalization_splits_methods_and_settings():
     df = pd.DataFrame({"method": ["a", "a", "b", "b", "b"], "setting": ["x", "y", "x", "x", "y"],
-                       "sharpness": [0.1, 0.2, 0.3, 0.4, 0.5], "gap": [1, 2, 3, 4, 5]})
+                       "target_surrogate_gap": [0.1, 0.2, 0.3, 0.4, 0.5], "gap": [1, 2, 3, 4, 5]})
     fig = viz.sharpness_vs_generalization(df, symbol="setting")
     got = {t.name: list(t.x) for t in fig.data}
     assert got == {"a · x": [0.1], "a · y": [0.2], "b · x": [0.3, 0.4], "b · y": [0.5]}
