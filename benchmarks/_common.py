@@ -27,3 +27,31 @@ def table(rows, headers):
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for r in rows:
         print(line(r))
+
+
+def interleaved(fns: dict, repeats: int = 15, warmup: int = 2) -> dict:
+    """Time every callable of ``fns`` round-robin (a, b, c, a, b, c, ...) so drift in machine load hits them alike;
+    returns {name: [seconds per repeat]}."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return times
+
+
+def spread(ts) -> str:
+    """Median with the interquartile range, e.g. '0.412 s (0.405-0.420)'."""
+    q = statistics.quantiles(ts, n=4)
+    return f"{statistics.median(ts):.3f} s ({q[0]:.3f}-{q[2]:.3f})"
+
+
+def ratio_spread(num, den) -> str:
+    """Median of the per-round ratios num[i] / den[i] with their interquartile range."""
+    r = [a / b for a, b in zip(num, den)]
+    q = statistics.quantiles(r, n=4)
+    return f"{statistics.median(r):.2f}x ({q[0]:.2f}-{q[2]:.2f})"

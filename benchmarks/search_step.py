@@ -14,7 +14,7 @@ from _common import median_time, table
 from mpqlab.models import create_model
 from mpqlab.policy import Policy
 from mpqlab.quant import calibrate
-from mpqlab.search.loop import SearchConfig, build_search, search_step
+from mpqlab.search.loop import Search, SearchConfig
 from mpqlab.runtime import set_threads
 
 ap = argparse.ArgumentParser()
@@ -43,16 +43,16 @@ times = {}
 for method in ("edmips", "edmips+sam", "edmips+asga", "gmpq", "gmpq+asga"):
     obj, _, sharp = method.partition("+")
     cfg = SearchConfig(objective=obj, sharpness=sharp or "none", per_layer_telemetry=True, device=args.device)
-    net, objective, wopt, aopt, alphas, budget = build_search(cfg, create_model("resnet20").to(dev), (3, 32, 32), x)
-    times[method] = timed(lambda: search_step(cfg, net, objective, wopt, aopt, alphas, x, y, budget), args.repeats, 2)
+    search = Search(cfg, create_model("resnet20").to(dev), (3, 32, 32), x)
+    times[method] = timed(lambda: search.step(x, y), args.repeats, 2)
 for k in (2, 5, 10):
     cfg = SearchConfig(objective="edmips", sharpness="asga", ascent_every=k, per_layer_telemetry=True,
                        device=args.device)
-    net, objective, wopt, aopt, alphas, budget = build_search(cfg, create_model("resnet20").to(dev), (3, 32, 32), x)
+    search = Search(cfg, create_model("resnet20").to(dev), (3, 32, 32), x)
 
     def block():
         for _ in range(k):
-            search_step(cfg, net, objective, wopt, aopt, alphas, x, y, budget)
+            search.step(x, y)
 
     times[f"edmips+asga/k{k}"] = timed(block, args.repeats, 1) / k
 

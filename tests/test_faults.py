@@ -77,17 +77,17 @@ def test_sigkill_during_transfer_then_resume_gives_the_same_weights(tmp_path):
 def test_nan_during_search_stops_without_writing_a_policy(tmp_path, monkeypatch):
     import mpqlab.search.loop as loop
 
-    real = loop.search_step
+    real = loop.Search.step
     calls = {"n": 0}
 
-    def poisoned(cfg, net, *args, **kw):
+    def poisoned(self, *args, **kw):
         calls["n"] += 1
         if calls["n"] == 3:
             with torch.no_grad():
-                net.net.fc.weight.fill_(float("nan"))
-        return real(cfg, net, *args, **kw)
+                self.net.net.fc.weight.fill_(float("nan"))
+        return real(self, *args, **kw)
 
-    monkeypatch.setattr(loop, "search_step", poisoned)
+    monkeypatch.setattr(loop.Search, "step", poisoned)
     cfg = SearchConfig(data="synthetic", sharpness="asga", epochs=3, max_batches=2, batch_size=32, budget=3.0)
     with pytest.raises(DivergedError, match="nan"):
         run(cfg, tmp_path / "p.json", show_progress=False)

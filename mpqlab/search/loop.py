@@ -249,22 +249,20 @@ def _run(cfg: SearchConfig, out: Path, rf: RunFolder, show_progress: bool, stop_
     if steps == 0:
         raise MpqlabError(f"proxy set of {len(train)} images gives no batch of {cfg.batch_size}")
     calib = next(iter(make_loader(train, min(256, len(train)), train=False, device=cfg.device)))[0]
-    net, objective, wopt, aopt, alphas, budget = build_search(cfg, model, input_size, calib)
+    search = Search(cfg, model, input_size, calib)
+    net, wopt, budget = search.net, search.wopt, search.budget
     base = wopt.base_optimizer if cfg.sharpness != "none" else wopt
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(base, T_max=cfg.epochs * steps)
-    fwd = net
     if world > 1:  # gradients of weights and bit logits all-reduced in backward; rank 0's buffers broadcast
         from torch.nn.parallel import DistributedDataParallel as DDP
 
-        fwd = DDP(net, device_ids=[torch.cuda.current_device()] if str(cfg.device).startswith("cuda") else None)
+        search.fwd = DDP(net, device_ids=[torch.cuda.current_device()] if str(cfg.device).startswith("cuda") else None)
 
     start, wall_before, cpu_before = 0, 0.0, 0.0
     run_dir = rf.path
     state = rf.resume()
     if state is not None:
-        net.load_state_dict(state["supernet"])
-        wopt.load_state_dict(state["wopt"])
-        aopt.load_state_dict(state["aopt"])
+        search.load_state_dict(state)
         sched.load_state_dict(state["sched"])
         start, wall_before = int(state["epoch"]), float(state["wall_time_s"])
         cpu_before = float(state.get("cpu_time_s", 0.0))
@@ -285,8 +283,7 @@ def _run(cfg: SearchConfig, out: Path, rf: RunFolder, show_progress: bool, stop_
             t0 = time.time()
             t = epoch * steps + i
             net.set_temperature(temperature(cfg, t, cfg.epochs * steps))
-            rec = search_step(cfg, net, objective, wopt, aopt, alphas, x, y, budget, val_iter, val_loader, fwd,
-                              move_logits=t >= warmup_steps(cfg, cfg.epochs * steps))
+            rec = search.step(x, y, val_iter, val_loader, move_logits=t >= warmup_steps(cfg, cfg.epochs * steps))
             sched.step()
             rec.update(step=epoch * steps + i + 1, epoch=epoch + 1, lr=base.param_groups[0]["lr"],
                        step_time_s=time.time() - t0)
@@ -297,8 +294,8 @@ def _run(cfg: SearchConfig, out: Path, rf: RunFolder, show_progress: bool, stop_
             "tau": float(temperature(cfg, (epoch + 1) * steps - 1, cfg.epochs * steps)),
             "decisiveness": net.decisiveness(), "expected_bitops": net.expected_bitops().item(),
             "realised_bitops": net.realised_bitops().item()}])
-        rf.save(epoch + 1, {"supernet": net.state_dict(), "wopt": wopt.state_dict(), "aopt": aopt.state_dict(),
-                            "sched": sched.state_dict(), "wall_time_s": wall_before + time.time() - t_run,
+        rf.save(epoch + 1, {**search.state_dict(), "sched": sched.state_dict(),
+                            "wall_time_s": wall_before + time.time() - t_run,
                             "cpu_time_s": cpu_before + time.process_time() - c_run})
     search_time = wall_before + time.time() - t_run
     cpu_time = cpu_before + time.process_time() - c_run
@@ -317,40 +314,6 @@ def _run(cfg: SearchConfig, out: Path, rf: RunFolder, show_progress: bool, stop_
     if rank == 0:
         policy.save(out)
     return policy
-
-
-def build_search(cfg: SearchConfig, model, input_size, calib_batch):
-    """The supernet, objective, weight optimizer (SGD or SAM / GSAM / ASGA around SGD), bit-logit optimizer
-    (Adam) and BitOPs budget of a search, with quantizers calibrated on ``calib_batch``."""
-    fp_model = copy.deepcopy(model) if cfg.objective == "gmpq" else None
-    net = Supernet(model, cfg.w_candidates, cfg.a_candidates, cfg.fixed_bits, input_size=input_size).to(cfg.device)
-    objective = Objective(cfg.objective, feature_layer(cfg.model), fp_model, cfg.gmpq_weight)
-    calibrate(net, [calib_batch])
-    weights = net.named_weight_parameters()
-    decay = [(n, p) for n, p in weights if p.dim() > 1]
-    no_decay = [(n, p) for n, p in weights if p.dim() <= 1]
-    quant = net.named_quantizer_parameters()
-    groups = [{"params": [p for _, p in decay], "param_names": [n for n, _ in decay], "weight_decay": cfg.weight_decay},
-              {"params": [p for _, p in no_decay], "param_names": [n for n, _ in no_decay], "weight_decay": 0.0},
-              {"params": [p for _, p in quant], "param_names": [n for n, _ in quant], "weight_decay": 0.0,
-               "perturb": cfg.perturb_quantizers}]
-    sgd_kw = dict(lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
-    if cfg.sharpness == "none":
-        for g in groups:
-            g.pop("perturb", None)
-        wopt = torch.optim.SGD(groups, **sgd_kw)
-    else:
-        kw = dict(rho=cfg.rho, radius=cfg.radius or DEFAULT_RADIUS[cfg.sharpness], rho_max=cfg.rho_max,
-                  rho_min=cfg.rho_min, h_ema=cfg.h_ema, model=net, ascent_every=cfg.ascent_every, **sgd_kw)
-        if cfg.sharpness == "asga":
-            kw["beta"] = cfg.beta
-        if cfg.sharpness == "gsam":
-            kw["gamma"] = cfg.gsam_gamma
-        wopt = OPTIMIZERS[cfg.sharpness](groups, torch.optim.SGD, **kw)
-    alphas = net.arch_parameters()
-    aopt = torch.optim.Adam(alphas, lr=cfg.lr_alpha, betas=(0.5, 0.999))
-    budget = budget_bitops(net.table, cfg.budget, {n: (cfg.fixed_bits,) * 2 for n in net.fixed_layers})
-    return net, objective, wopt, aopt, alphas, budget
 
 
 def _provenance(cfg: SearchConfig, train, search_time: float, cpu_time: float) -> dict:
@@ -377,73 +340,120 @@ def radius_summary(metrics_path: Path, cfg: SearchConfig) -> dict:
             "rho_range": [srt[0], srt[-1]]}
 
 
-def search_step(cfg, net, objective, wopt, aopt, alphas, x, y, budget, val_iter=None, val_loader=None,
-                fwd=None, move_logits: bool = True) -> dict:
-    """One search step on batch (x, y); returns its telemetry record. ``fwd`` is the module the forward passes
-    go through (the DistributedDataParallel wrapper under torchrun; the supernet itself otherwise);
-    ``move_logits=False`` (warm-up) trains the weights only."""
-    fwd = net if fwd is None else fwd
-    objective.begin_step(x, y)
-    rec: dict = {}
-    for p in alphas:
-        p.grad = None
-    wopt.zero_grad(set_to_none=True)
-    loss, info = objective(fwd, x, y)
-    check_finite(loss, "search")
-    loss.backward()
-    a_task = _flat_grads(alphas)
-    rec.update(loss=loss.item(), ce=info["ce"], attribution=info.get("attribution"),
-               top1=(info["logits"].argmax(1) == y).float().mean().item() * 100)
-    if cfg.sharpness == "none":
-        wopt.step()
-        rec.update(loss_p=None, h=None, rho=None, grad_norm=None, grad_p_norm=None, cos_g_gp=None)
-    elif not wopt.needs_ascent():  # amortised step: one pass, g_p estimated from the last full step
-        wopt.amortised_step(loss.detach(), zero_grad=True)
-        rec.update(loss_p=None, h=None, rho=wopt.last["rho"], grad_norm=None, grad_p_norm=None, cos_g_gp=None,
-                   curvature=None, amortised=True)
-    else:
-        wopt.first_step(loss.detach(), zero_grad=True)
-        for p in alphas:
+class Search:
+    """One search's state: the supernet (``net``, weights, quantizers and bit logits ``alphas``), the objective, the
+    weight optimizer (SGD, or SAM / GSAM / ASGA around SGD), the bit logits' optimizer (Adam) and the BitOPs
+    budget, with quantizers calibrated on ``calib_batch``. :meth:`step` is one search step. ``fwd`` is the module
+    the forward passes go through: the supernet, or its DistributedDataParallel wrapper under torchrun."""
+
+    def __init__(self, cfg: SearchConfig, model, input_size, calib_batch):
+        self.cfg = cfg
+        fp_model = copy.deepcopy(model) if cfg.objective == "gmpq" else None
+        self.net = Supernet(model, cfg.w_candidates, cfg.a_candidates, cfg.fixed_bits,
+                            input_size=input_size).to(cfg.device)
+        self.objective = Objective(cfg.objective, feature_layer(cfg.model), fp_model, cfg.gmpq_weight)
+        calibrate(self.net, [calib_batch])
+        weights = self.net.named_weight_parameters()
+        decay = [(n, p) for n, p in weights if p.dim() > 1]
+        no_decay = [(n, p) for n, p in weights if p.dim() <= 1]
+        quant = self.net.named_quantizer_parameters()
+        groups = [{"params": [p for _, p in decay], "param_names": [n for n, _ in decay], "weight_decay": cfg.weight_decay},
+                  {"params": [p for _, p in no_decay], "param_names": [n for n, _ in no_decay], "weight_decay": 0.0},
+                  {"params": [p for _, p in quant], "param_names": [n for n, _ in quant], "weight_decay": 0.0,
+                   "perturb": cfg.perturb_quantizers}]
+        sgd_kw = dict(lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
+        if cfg.sharpness == "none":
+            for g in groups:
+                g.pop("perturb", None)
+            self.wopt = torch.optim.SGD(groups, **sgd_kw)
+        else:
+            kw = dict(rho=cfg.rho, radius=cfg.radius or DEFAULT_RADIUS[cfg.sharpness], rho_max=cfg.rho_max,
+                      rho_min=cfg.rho_min, h_ema=cfg.h_ema, model=self.net, ascent_every=cfg.ascent_every, **sgd_kw)
+            if cfg.sharpness == "asga":
+                kw["beta"] = cfg.beta
+            if cfg.sharpness == "gsam":
+                kw["gamma"] = cfg.gsam_gamma
+            self.wopt = OPTIMIZERS[cfg.sharpness](groups, torch.optim.SGD, **kw)
+        self.alphas = self.net.arch_parameters()
+        self.aopt = torch.optim.Adam(self.alphas, lr=cfg.lr_alpha, betas=(0.5, 0.999))
+        self.budget = budget_bitops(self.net.table, cfg.budget,
+                                    {n: (cfg.fixed_bits,) * 2 for n in self.net.fixed_layers})
+        self.fwd = self.net
+
+    def state_dict(self) -> dict:
+        """The supernet's and both optimizers' states (what a resumed search needs besides its schedule)."""
+        return {"supernet": self.net.state_dict(), "wopt": self.wopt.state_dict(), "aopt": self.aopt.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`'s output."""
+        self.net.load_state_dict(state["supernet"])
+        self.wopt.load_state_dict(state["wopt"])
+        self.aopt.load_state_dict(state["aopt"])
+
+    def step(self, x, y, val_iter=None, val_loader=None, move_logits: bool = True) -> dict:
+        """One search step on batch (x, y); returns its telemetry record. ``val_iter`` / ``val_loader``: the
+        held-out proxy batches of the bi-level option; ``move_logits=False`` (warm-up) trains the weights only."""
+        self.objective.begin_step(x, y)
+        rec: dict = {}
+        for p in self.alphas:
             p.grad = None
-        with frozen_bn_stats(net):
-            loss_p, _ = objective(fwd, x, y)
-            check_finite(loss_p, "search (perturbed pass)")
-            loss_p.backward()
-        a_task = (a_task + _flat_grads(alphas)) / 2
-        wopt.second_step(loss_p.detach(), zero_grad=True)
-        last = wopt.last
-        rec.update(loss_p=last["loss_p"], h=last["h"], rho=last["rho"], grad_norm=last["grad_norm"],
-                   grad_p_norm=last["grad_p_norm"], cos_g_gp=_defined(last["cos"]), curvature=last.get("curvature"))
-        if cfg.per_layer_telemetry:
-            rec["cos_layer"] = {_layer_of(n): _defined(c, 5) for n, c in last["cos_per_param"].items()
-                                if _layer_of(n) in net.table}
-    if val_iter is not None:  # first-order bi-level: the task gradient of the logits from held-out data
-        try:
-            xv, yv = next(val_iter)
-        except StopIteration:
-            xv, yv = next(iter(val_loader))
-        for p in alphas:
+        self.wopt.zero_grad(set_to_none=True)
+        loss, info = self.objective(self.fwd, x, y)
+        check_finite(loss, "search")
+        loss.backward()
+        a_task = _flat_grads(self.alphas)
+        rec.update(loss=loss.item(), ce=info["ce"], attribution=info.get("attribution"),
+                   top1=(info["logits"].argmax(1) == y).float().mean().item() * 100)
+        if self.cfg.sharpness == "none":
+            self.wopt.step()
+            rec.update(loss_p=None, h=None, rho=None, grad_norm=None, grad_p_norm=None, cos_g_gp=None)
+        elif not self.wopt.needs_ascent():  # amortised step: one pass, g_p estimated from the last full step
+            self.wopt.amortised_step(loss.detach(), zero_grad=True)
+            rec.update(loss_p=None, h=None, rho=self.wopt.last["rho"], grad_norm=None, grad_p_norm=None, cos_g_gp=None,
+                       curvature=None, amortised=True)
+        else:
+            self.wopt.first_step(loss.detach(), zero_grad=True)
+            for p in self.alphas:
+                p.grad = None
+            with frozen_bn_stats(self.net):
+                loss_p, _ = self.objective(self.fwd, x, y)
+                check_finite(loss_p, "search (perturbed pass)")
+                loss_p.backward()
+            a_task = (a_task + _flat_grads(self.alphas)) / 2
+            self.wopt.second_step(loss_p.detach(), zero_grad=True)
+            last = self.wopt.last
+            rec.update(loss_p=last["loss_p"], h=last["h"], rho=last["rho"], grad_norm=last["grad_norm"],
+                       grad_p_norm=last["grad_p_norm"], cos_g_gp=_defined(last["cos"]), curvature=last.get("curvature"))
+            if self.cfg.per_layer_telemetry:
+                rec["cos_layer"] = {_layer_of(n): _defined(c, 5) for n, c in last["cos_per_param"].items()
+                                    if _layer_of(n) in self.net.table}
+        if val_iter is not None:  # first-order bi-level: the task gradient of the logits from held-out data
+            try:
+                xv, yv = next(val_iter)
+            except StopIteration:
+                xv, yv = next(iter(val_loader))
+            for p in self.alphas:
+                p.grad = None
+            with frozen_bn_stats(self.net):
+                F.cross_entropy(self.fwd(xv), yv).backward()
+            a_task = _flat_grads(self.alphas)
+            self.wopt.zero_grad(set_to_none=True)
+        for p in self.alphas:
             p.grad = None
-        with frozen_bn_stats(net):
-            F.cross_entropy(fwd(xv), yv).backward()
-        a_task = _flat_grads(alphas)
-        wopt.zero_grad(set_to_none=True)
-    for p in alphas:
-        p.grad = None
-    expected, realised = net.expected_bitops(), net.realised_bitops()
-    reg = hinge_cost(realised if cfg.cost_on == "realised" else expected, budget, cfg.cost_weight)
-    if cfg.entropy_weight:
-        reg = reg + cfg.entropy_weight * net.entropy()
-    if reg.requires_grad:
-        reg.backward()
-    a_cost = _flat_grads(alphas)
-    rec["cos_alpha_task_cost"] = _defined(cosine(a_task, a_cost))  # undefined while the cost hinge is inactive
-    if move_logits:
-        _set_grads(alphas, a_task + a_cost)
-        aopt.step()
-    for p in alphas:
-        p.grad = None
-    rec.update(expected_bitops=expected.item(), expected_over_budget=expected.item() / budget,
-               realised_bitops=realised.item(), realised_over_budget=realised.item() / budget,
-               tau=float(net.mixed()[net.searchable_layers()[0]].tau), alpha_task_grad_norm=a_task.norm().item())
-    return rec
+        expected, realised = self.net.expected_bitops(), self.net.realised_bitops()
+        reg = hinge_cost(realised if self.cfg.cost_on == "realised" else expected, self.budget, self.cfg.cost_weight)
+        if self.cfg.entropy_weight:
+            reg = reg + self.cfg.entropy_weight * self.net.entropy()
+        if reg.requires_grad:
+            reg.backward()
+        a_cost = _flat_grads(self.alphas)
+        rec["cos_alpha_task_cost"] = _defined(cosine(a_task, a_cost))  # undefined while the cost hinge is inactive
+        if move_logits:
+            _set_grads(self.alphas, a_task + a_cost)
+            self.aopt.step()
+        for p in self.alphas:
+            p.grad = None
+        rec.update(expected_bitops=expected.item(), expected_over_budget=expected.item() / self.budget,
+                   realised_bitops=realised.item(), realised_over_budget=realised.item() / self.budget,
+                   tau=float(self.net.mixed()[self.net.searchable_layers()[0]].tau), alpha_task_grad_norm=a_task.norm().item())
+        return rec

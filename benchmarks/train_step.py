@@ -1,0 +1,71 @@
+"""One ResNet-20 training step (batch 128, CIFAR-size images, SGD) as ``mpqlab train`` takes it today
+(channels-last memory format, eager) against the alternatives: the default memory format, and torch.compile.
+Interleaved repeats, medians with interquartile ranges, ratios per round. Goal: a variant >= 1.5x today's step;
+correctness: the same loss curve over ``--check-steps`` steps from the same weights and batches (max relative
+difference printed).
+
+    OMP_NUM_THREADS=1 python benchmarks/train_step.py [--repeats 15] [--threads 1]
+"""
+import argparse
+import copy
+
+import torch
+import torch.nn.functional as F
+
+from _common import interleaved, ratio_spread, spread, table
+
+from mpqlab.models import create_model  # noqa: E402
+
+
+def make_step(model, channels_last: bool, compiled: bool, x, y):
+    model = copy.deepcopy(model)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    fwd = torch.compile(model) if compiled else model
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    model.train()
+
+    def step(xb=x, yb=y):
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(fwd(xb), yb)
+        loss.backward()
+        opt.step()
+        return loss.detach()
+    return step
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--check-steps", type=int, default=10)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    model = create_model("resnet20")
+    x, y = torch.randn(128, 3, 32, 32), torch.randint(0, 10, (128,))
+    variants = {"today: eager, channels-last": (True, False), "eager, default layout": (False, False),
+                "compiled, channels-last": (True, True), "compiled, default layout": (False, True)}
+    steps = {k: make_step(model, *v, x, y) for k, v in variants.items()}
+    times = interleaved(steps, repeats=a.repeats, warmup=3)
+    base = times["today: eager, channels-last"]
+    print(f"ResNet-20 training step, batch 128, {a.threads} thread(s), torch {torch.__version__}, "
+          f"{a.repeats} interleaved repeats")
+    table([[k, spread(t), ratio_spread(base, t)] for k, t in times.items()],
+          ["variant", "median step (IQR)", "speed-up vs today (IQR)"])
+    gen = torch.Generator().manual_seed(1)  # the same batches for every variant
+    batches = [(torch.randn(128, 3, 32, 32, generator=gen), torch.randint(0, 10, (128,), generator=gen))
+               for _ in range(a.check_steps)]
+    curves = {}
+    for k, v in variants.items():
+        step = make_step(model, *v, x, y)
+        curves[k] = [float(step(xb.contiguous(memory_format=torch.channels_last) if v[0] else xb, yb))
+                     for xb, yb in batches]
+    ref = curves["today: eager, channels-last"]
+    table([[k, f"{c[0]:.4f} -> {c[-1]:.4f}", f"{max(abs(p - q) / abs(q) for p, q in zip(c, ref)):.1e}"]
+           for k, c in curves.items()], ["variant", f"loss, step 1 -> {a.check_steps}", "max rel. diff vs today"])
+
+
+if __name__ == "__main__":
+    main()
