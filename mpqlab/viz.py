@@ -170,10 +170,11 @@ def softmax_heatmap(df, kind: str = "w", layer: str | None = None, title: str | 
 # ---------------------------------------------------------------------------------------------- result tables
 
 def pareto(df, x: str = "bitops", y: str = "top1", color: str = "method", symbol: str | None = None,
-           title: str = "Accuracy vs BitOPs", labels: bool | None = None) -> go.Figure:
+           title: str = "Accuracy vs BitOPs", labels: bool | None = None, xaxis: str | None = None,
+           yaxis: str | None = None) -> go.Figure:
     """Mean and standard deviation over seeds per ``color`` group (and ``symbol`` group: e.g. method and
     setting), and the Pareto front of the means. Points carry text labels when there are few of them
-    (``labels=None``: at most 8 groups)."""
+    (``labels=None``: at most 8 groups). ``xaxis`` / ``yaxis``: axis titles with units (default: the columns)."""
     keys = [color] + ([symbol] if symbol else [])
     g = df.groupby(keys).agg(xm=(x, "mean"), ym=(y, "mean"), ys=(y, "std"), n=(y, "size")).reset_index()
     g["ys"] = g["ys"].fillna(0.0)
@@ -198,7 +199,7 @@ def pareto(df, x: str = "bitops", y: str = "top1", color: str = "method", symbol
     if front:
         fig.add_trace(go.Scatter(x=[p[0] for p in front], y=[p[1] for p in front], mode="lines",
                                  line=dict(dash="dot", color="grey"), name="Pareto front"))
-    return _layout(fig, title, xaxis_title=x, yaxis_title=y)
+    return _layout(fig, title, xaxis_title=xaxis or x, yaxis_title=yaxis or y)
 
 
 _SYMBOLS = ["circle", "diamond", "square", "triangle-up", "x", "cross", "star"]  # marker per group of a 2nd column
