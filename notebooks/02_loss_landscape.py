@@ -31,12 +31,14 @@ from mpqlab.policy import Policy
 from mpqlab.transfer import finetuned
 data, ckpt, train, test = analysis_target(smoke)
 ft_train, _ = proxy_subset(train, size=min(len(train), 10000), seed=0)  # one short fine-tune per policy, cached
+ft_test = test.subset(range(256)) if smoke else test  # the fine-tune's own before / after top-1
 x, y = test.tensors(128 if smoke else 500)
 models, results, pols = {"float": model_under_policy("resnet20", ckpt, 10)[0].eval()}, {}, {}
 for name, bits in (("W8A8", 8), ("W4A4", 4), ("W2A2", 2)):
     pols[name] = Policy.uniform(create_model("resnet20"), bits, bits)
-    models[name], results[name] = finetuned(pols[name], "resnet20", ft_train, test, ckpt, RUNS / f"finetuned_{data}_{name}",
-                                            epochs=1, max_batches=2 if smoke else None)
+    models[name], results[name] = finetuned(pols[name], "resnet20", ft_train, ft_test, ckpt,
+                                            RUNS / f"finetuned_{data}_{name}", epochs=1,
+                                            max_batches=2 if smoke else None)
 pd.DataFrame({k: {"top-1 before fine-tune": r["top1_before_finetune"], "top-1 after": r["top1"]}
               for k, r in results.items()}).T.round(2)
 
@@ -98,7 +100,7 @@ controls(explore, policy=W.Dropdown(options=list(models), value="W4A4"),
 # %%
 def one_layer(layer="layer3.2.conv2", w_bits=2, a_bits=4):
     r = L.layer_bits_change(models["W4A4"], pols["W4A4"].to_dict(), layer, w_bits, a_bits, (x, y),
-                            np.linspace(-1, 1, 5 if smoke else 11), trace_probes=4 if smoke else 16)
+                            np.linspace(-1, 1, 3 if smoke else 11), trace_probes=2 if smoke else 16)
     print(f"policy BitOPs {r['bitops_before'] / 1e9:.3f} G -> {r['bitops_after'] / 1e9:.3f} G; "
           f"loss at the centre {r['loss_before'][len(r['alphas']) // 2]:.3f} -> {r['loss_after'][len(r['alphas']) // 2]:.3f}")
     return viz.layer_change(r)
