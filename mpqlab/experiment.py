@@ -197,8 +197,7 @@ def check_policies_from(cfg: dict) -> None:
     """Every cell of a ``policies_from`` grid must find its policy there, checked before any work starts."""
     if not cfg.get("policies_from"):
         return
-    missing = [c.label() for c in grid_cells(cfg)
-               if not (Cell(c.setting, c.method, c.seed, c.budget).folder(cfg["policies_from"]) / "policy.json").is_file()]
+    missing = [c.label() for c in grid_cells(cfg) if not (c.folder(cfg["policies_from"]) / "policy.json").is_file()]
     if missing:
         raise MpqlabError(f"policies_from {cfg['policies_from']}: no policy.json for {len(missing)} cell(s), e.g. "
                           f"{missing[0]}; run that grid first or drop those seeds")
