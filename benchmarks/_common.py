@@ -44,10 +44,11 @@ def interleaved(fns: dict, repeats: int = 15, warmup: int = 2) -> dict:
     return times
 
 
-def spread(ts) -> str:
-    """Median with the interquartile range, e.g. '0.412 s (0.405-0.420)'."""
-    q = statistics.quantiles(ts, n=4)
-    return f"{statistics.median(ts):.3f} s ({q[0]:.3f}-{q[2]:.3f})"
+def spread(ts, unit: str = "s") -> str:
+    """Median with the interquartile range, e.g. '0.412 s (0.405-0.420)'; ``unit="ms"`` prints milliseconds."""
+    k, fmt = (1000.0, ".0f") if unit == "ms" else (1.0, ".3f")
+    q = [v * k for v in statistics.quantiles(ts, n=4)]
+    return f"{statistics.median(ts) * k:{fmt}} {unit} ({q[0]:{fmt}}-{q[2]:{fmt}})"
 
 
 def ratio_spread(num, den) -> str:

@@ -1,15 +1,17 @@
-"""Search step time on ResNet-20, batch 128, CPU, as ratios to edmips measured in the same run (medians).
+"""Search step time on ResNet-20, batch 128, as ratios to edmips measured in the same run: every method is timed
+round-robin (interleaved repeats, so drift in machine load hits them alike), medians over ``--repeats`` rounds of the
+per-round ratio with their interquartile range.
 
-    python benchmarks/search_step.py [--device cuda] [--repeats 5]
+    python benchmarks/search_step.py [--device cuda] [--repeats 15]
 Goals: ASGA at most 2.05x edmips (two passes are the floor); amortised ASGA with the ascent pass every 5 steps
 (``edmips+asga/k5``) at most 1.3x edmips; the supernet step at most 1.3x a fixed-policy (uniform W4A4) quantized
-model's training step. An amortised method's time is the mean step over blocks of k steps (median of 5 blocks).
+model's training step. An amortised method's time per round is the mean step over one block of k steps.
 """
 import argparse
 
 import torch
 import torch.nn.functional as F
-from _common import median_time, table
+from _common import interleaved, ratio_spread, spread, table
 
 from mpqlab.models import create_model
 from mpqlab.policy import Policy
@@ -19,7 +21,7 @@ from mpqlab.runtime import set_threads
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--device", default="cpu")
-ap.add_argument("--repeats", type=int, default=5)
+ap.add_argument("--repeats", type=int, default=15)
 args = ap.parse_args()
 dev = torch.device(args.device)
 set_threads()
@@ -27,34 +29,37 @@ torch.manual_seed(0)
 x, y = torch.randn(128, 3, 32, 32, device=dev), torch.randint(0, 10, (128,), device=dev)
 
 
-def timed(fn, repeats, warmup):
-    """median_time, with the device drained before and after each call on a GPU."""
+def synced(fn):
+    """On a GPU, drain the device after each call so the time is the work's, not the launch's."""
     if dev.type != "cuda":
-        return median_time(fn, repeats, warmup)
+        return fn
 
-    def synced():
+    def run():
         fn()
         torch.cuda.synchronize()
+    return run
 
-    torch.cuda.synchronize()
-    return median_time(synced, repeats, warmup)
 
-times = {}
-for method in ("edmips", "edmips+sam", "edmips+asga", "gmpq", "gmpq+asga"):
-    obj, _, sharp = method.partition("+")
-    cfg = SearchConfig(objective=obj, sharpness=sharp or "none", per_layer_telemetry=True, device=args.device)
-    search = Search(cfg, create_model("resnet20").to(dev), (3, 32, 32), x)
-    times[method] = timed(lambda: search.step(x, y), args.repeats, 2)
-for k in (2, 5, 10):
-    cfg = SearchConfig(objective="edmips", sharpness="asga", ascent_every=k, per_layer_telemetry=True,
-                       device=args.device)
+def search_step(cfg: SearchConfig, k: int = 1):
+    """A block of k search steps of one fresh search."""
     search = Search(cfg, create_model("resnet20").to(dev), (3, 32, 32), x)
 
     def block():
         for _ in range(k):
             search.step(x, y)
+    return synced(block)
 
-    times[f"edmips+asga/k{k}"] = timed(block, args.repeats, 1) / k
+
+fns, steps = {}, {}
+for method in ("edmips", "edmips+sam", "edmips+asga", "gmpq", "gmpq+asga"):
+    obj, _, sharp = method.partition("+")
+    fns[method] = search_step(SearchConfig(objective=obj, sharpness=sharp or "none", per_layer_telemetry=True,
+                                           device=args.device))
+    steps[method] = 1
+for k in (2, 5, 10):
+    fns[f"edmips+asga/k{k}"] = search_step(SearchConfig(objective="edmips", sharpness="asga", ascent_every=k,
+                                                        per_layer_telemetry=True, device=args.device), k)
+    steps[f"edmips+asga/k{k}"] = k
 
 fixed = create_model("resnet20")
 Policy.uniform(fixed, 4, 4).apply(fixed)
@@ -70,9 +75,11 @@ def fixed_step():
     opt.step()
 
 
-t_fixed = timed(fixed_step, args.repeats, 2)
-rows = [[m, f"{t * 1000:.0f}", f"{t / times['edmips']:.2f}x"] for m, t in times.items()]
-rows.append(["fixed-policy W4A4 QAT step", f"{t_fixed * 1000:.0f}", f"{t_fixed / times['edmips']:.2f}x"])
-print(f"ResNet-20, batch 128, {args.device}, {torch.get_num_threads()} threads; supernet (edmips) / fixed-policy step = "
-      f"{times['edmips'] / t_fixed:.2f}x")
-table(rows, ["method", f"step (ms, median of {args.repeats})", "vs edmips"])
+fns["fixed-policy W4A4 QAT step"], steps["fixed-policy W4A4 QAT step"] = synced(fixed_step), 1
+raw = interleaved(fns, repeats=args.repeats, warmup=2)
+per_step = {m: [t / steps[m] for t in ts] for m, ts in raw.items()}
+ed = per_step["edmips"]
+rows = [[m, spread(ts, "ms"), ratio_spread(ts, ed)] for m, ts in per_step.items()]
+print(f"ResNet-20, batch 128, {args.device}, {torch.get_num_threads()} threads, {args.repeats} interleaved rounds; "
+      f"supernet (edmips) / fixed-policy step = {ratio_spread(ed, per_step['fixed-policy W4A4 QAT step'])}")
+table(rows, ["method", "step: median (IQR)", "vs edmips: median (IQR) of per-round ratios"])

@@ -26,16 +26,16 @@ def _layout(fig: go.Figure, title: str, **kw) -> go.Figure:
 
 # ------------------------------------------------------------------------------------------------ landscape
 
-def landscape_surface(alphas, betas, loss, title: str = "Loss landscape (2-D slice)") -> go.Figure:
-    """3-D surface of ``loss[i, j]`` at ``alphas[i]`` (direction 1) and ``betas[j]`` (direction 2)."""
-    fig = go.Figure(go.Surface(x=np.asarray(betas), y=np.asarray(alphas), z=np.asarray(loss), colorscale="Viridis",
+def landscape_surface(ts1, ts2, loss, title: str = "Loss landscape (2-D slice)") -> go.Figure:
+    """3-D surface of ``loss[i, j]`` at ``ts1[i]`` (direction 1) and ``ts2[j]`` (direction 2)."""
+    fig = go.Figure(go.Surface(x=np.asarray(ts2), y=np.asarray(ts1), z=np.asarray(loss), colorscale="Viridis",
                                colorbar=dict(title="loss")))
     return _layout(fig, title, scene=dict(xaxis_title="direction 2", yaxis_title="direction 1", zaxis_title="loss"))
 
 
-def landscape_contour(alphas, betas, loss, title: str = "Loss landscape (contours)") -> go.Figure:
+def landscape_contour(ts1, ts2, loss, title: str = "Loss landscape (contours)") -> go.Figure:
     """A 2-D loss slice as a contour plot (plotly Figure)."""
-    fig = go.Figure(go.Contour(x=np.asarray(betas), y=np.asarray(alphas), z=np.asarray(loss), colorscale="Viridis",
+    fig = go.Figure(go.Contour(x=np.asarray(ts2), y=np.asarray(ts1), z=np.asarray(loss), colorscale="Viridis",
                                contours=dict(showlabels=True), colorbar=dict(title="loss")))
     fig.add_trace(go.Scatter(x=[0], y=[0], mode="markers", marker=dict(color="red", size=9), name="trained point"))
     return _layout(fig, title, xaxis_title="direction 2", yaxis_title="direction 1")
@@ -43,7 +43,7 @@ def landscape_contour(alphas, betas, loss, title: str = "Loss landscape (contour
 
 def landscape_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], title: str = "1-D loss slices",
                      yaxis: str = "cross-entropy loss (nats)") -> go.Figure:
-    """One line per policy / model: ``{label: (alphas, values)}``."""
+    """One line per policy / model: ``{label: (ts, values)}``."""
     fig = go.Figure([go.Scatter(x=list(a), y=list(v), mode="lines+markers", name=k) for k, (a, v) in curves.items()])
     return _layout(fig, title, xaxis_title="step along the direction (filter-normalised units)", yaxis_title=yaxis)
 
@@ -58,7 +58,7 @@ def layer_change(result: Mapping, title: str | None = None) -> go.Figure:
     fig = make_subplots(rows=1, cols=3, column_widths=[0.5, 0.25, 0.25], horizontal_spacing=0.09,
                         subplot_titles=("loss along one direction", "the layer's GBitOPs", "the layer's Hessian trace"))
     for name, tag in zip(names, ("before", "after")):
-        fig.add_trace(go.Scatter(x=list(result["alphas"]), y=list(result[f"loss_{tag}"]), mode="lines+markers",
+        fig.add_trace(go.Scatter(x=list(result["ts"]), y=list(result[f"loss_{tag}"]), mode="lines+markers",
                                  name=name, legendgroup=tag), row=1, col=1)
     fig.add_trace(go.Bar(x=names, y=[result["layer_bitops_before"] / 1e9, result["layer_bitops_after"] / 1e9],
                          showlegend=False), row=1, col=2)

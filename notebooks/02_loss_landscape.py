@@ -44,8 +44,8 @@ pd.DataFrame({k: {"top-1 before fine-tune": r["top1_before_finetune"], "top-1 af
 
 # %%
 points = 7 if smoke else 17
-alphas = np.linspace(-1, 1, points)
-curves = {k: (alphas, L.slice_1d(m, (x, y), L.random_direction(m, seed=0), alphas)["loss"]) for k, m in models.items()}
+ts = np.linspace(-1, 1, points)
+curves = {k: (ts, L.slice_1d(m, (x, y), L.random_direction(m, seed=0), ts)["loss"]) for k, m in models.items()}
 show(viz.landscape_curves(curves, title="1-D slices along the same filter-normalised direction"), "02_landscape_1d")
 summary = L.slice_summary(curves)
 print(L.describe_slices(summary))
@@ -63,8 +63,8 @@ m = models["W4A4"]
 grid = np.linspace(-1, 1, 5 if smoke else 13)
 r2 = L.slice_2d(m, (x, y), L.random_direction(m, 0), L.random_direction(m, 1), grid, grid, meta={"policy": "W4A4"})
 L.save_npz(r2, RUNS / "landscape_w4a4.npz")
-show(viz.landscape_contour(r2["alphas"], r2["betas"], r2["loss"], title="W4A4: 2-D slice (contours)"), "02_landscape_contour")
-show(viz.landscape_surface(r2["alphas"], r2["betas"], r2["loss"], title="W4A4: 2-D slice (surface)"), "02_landscape_surface")
+show(viz.landscape_contour(r2["ts1"], r2["ts2"], r2["loss"], title="W4A4: 2-D slice (contours)"), "02_landscape_contour")
+show(viz.landscape_surface(r2["ts1"], r2["ts2"], r2["loss"], title="W4A4: 2-D slice (surface)"), "02_landscape_surface")
 print(f"W4A4 2-D slice: loss {r2['loss'].min():.3f} to {r2['loss'].max():.3f}; lowest at "
       f"(a, b) = ({grid[np.unravel_index(r2['loss'].argmin(), r2['loss'].shape)[0]]:+.2f}, "
       f"{grid[np.unravel_index(r2['loss'].argmin(), r2['loss'].shape)[1]]:+.2f})")
@@ -102,7 +102,7 @@ def one_layer(layer="layer3.2.conv2", w_bits=2, a_bits=4):
     r = L.layer_bits_change(models["W4A4"], pols["W4A4"].to_dict(), layer, w_bits, a_bits, (x, y),
                             np.linspace(-1, 1, 3 if smoke else 11), trace_probes=2 if smoke else 16)
     print(f"policy BitOPs {r['bitops_before'] / 1e9:.3f} G -> {r['bitops_after'] / 1e9:.3f} G; "
-          f"loss at the centre {r['loss_before'][len(r['alphas']) // 2]:.3f} -> {r['loss_after'][len(r['alphas']) // 2]:.3f}")
+          f"loss at the centre {r['loss_before'][len(r['ts']) // 2]:.3f} -> {r['loss_after'][len(r['ts']) // 2]:.3f}")
     return viz.layer_change(r)
 searchable = [n for n, r in pols["W4A4"].layers.items() if r["searchable"]]
 controls(one_layer, layer=W.Dropdown(options=searchable, value="layer3.2.conv2"),

@@ -109,9 +109,9 @@ def test_conflict_angles(qnet):
     torch.manual_seed(0)
     net = Supernet(TinyNet(), input_size=(3, 8, 8))
     c = task_cost_conflict(net, x, y, lambda s: s.expected_bitops() / 1e6)
-    alphas = net.arch_parameters()
-    gt = torch.cat([g.flatten() for g in torch.autograd.grad(torch.nn.functional.cross_entropy(net(x), y), alphas)])
-    gc = torch.cat([g.flatten() for g in torch.autograd.grad(net.expected_bitops() / 1e6, alphas)])
+    logits = net.bit_logits()
+    gt = torch.cat([g.flatten() for g in torch.autograd.grad(torch.nn.functional.cross_entropy(net(x), y), logits)])
+    gc = torch.cat([g.flatten() for g in torch.autograd.grad(net.expected_bitops() / 1e6, logits)])
     assert c == pytest.approx(torch.nn.functional.cosine_similarity(gt, gc, dim=0).item(), abs=1e-5)
     # an undefined angle (the cost does not depend on the logits) is NaN, not a perfect agreement
     import math

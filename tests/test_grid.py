@@ -138,3 +138,20 @@ def test_rows_written_before_the_column_rename_read_as_target_surrogate_gap(tmp_
     write_json(tmp_path / "new.json", {"method": "edmips", "target_surrogate_gap": 0.5})
     assert read_row(tmp_path / "old.json") == {"method": "edmips", "target_surrogate_gap": 0.25}
     assert read_row(tmp_path / "new.json")["target_surrogate_gap"] == 0.5
+
+
+@pytest.mark.slow
+def test_the_quick_grid_with_two_local_workers_gives_the_one_worker_table(tmp_path, capsys):
+    """``mpqlab experiment --quick`` (cifar10-mini, the embedded checkpoint) with 2 workers and with 1: every column
+    but the times is equal. Each cell seeds its own generators and runs single-threaded, so the order in which
+    cells run, and in which process, cannot change a number."""
+    from mpqlab.experiment import quick_config
+
+    os.environ["MPQLAB_COMPILE"] = "0"
+    one = run_grid(quick_config(), tmp_path / "one", workers=1, show_progress=False)
+    two = run_grid(quick_config(), tmp_path / "two", workers=2)
+    rows = _table(two)
+    assert rows == _table(one) and len(rows) == 4
+    assert len({r["method"] for r in rows}) == 4 and all(r["policy_bits"] for r in rows)
+    lines = [l for l in capsys.readouterr().out.splitlines() if "top1=" in l]
+    assert len(lines) == 4

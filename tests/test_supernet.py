@@ -18,7 +18,7 @@ def test_searchable_and_fixed_layers():
     net = _net()
     assert net.fixed_layers == ["conv1", "fc"] and net.searchable_layers() == ["conv2", "conv3"]
     assert isinstance(net.net.conv2, MixedQuantConv2d) and net.net.conv1.w_bits == 8
-    assert len(net.arch_parameters()) == 4
+    assert len(net.bit_logits()) == 4
 
 
 def test_expected_bitops_equals_hand_computation_for_fixed_softmaxes():
@@ -59,7 +59,7 @@ def test_one_convolution_per_layer_and_gradients_reach_the_logits():
     for h in hooks:
         h.remove()
     out.sum().backward()
-    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.arch_parameters())
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.bit_logits())
 
 
 def test_one_hot_softmax_matches_the_fixed_quantized_layer():

@@ -64,10 +64,10 @@ def proxy_target_conflict(model: nn.Module, proxy_batches, target_batches, param
 
 
 def task_cost_conflict(supernet, x, y, cost_fn) -> float:
-    """cos between d(CE)/d(alpha) and d(cost_fn(supernet))/d(alpha) for a supernet with ``arch_parameters()``."""
-    alphas = supernet.arch_parameters()
+    """cos between d(CE)/d(alpha) and d(cost_fn(supernet))/d(alpha) for a supernet with ``bit_logits()``."""
+    logits = supernet.bit_logits()
     with preserved(supernet):
-        gt = torch.autograd.grad(F.cross_entropy(supernet(x), y), alphas)
-        gc = torch.autograd.grad(cost_fn(supernet), alphas, allow_unused=True)
-    gc = [torch.zeros_like(a) if g is None else g for a, g in zip(alphas, gc)]
+        gt = torch.autograd.grad(F.cross_entropy(supernet(x), y), logits)
+        gc = torch.autograd.grad(cost_fn(supernet), logits, allow_unused=True)
+    gc = [torch.zeros_like(a) if g is None else g for a, g in zip(logits, gc)]
     return V.cosine(list(gt), gc)

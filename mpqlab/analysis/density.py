@@ -6,9 +6,9 @@ import math
 import numpy as np
 
 
-def tridiagonal(alphas, betas) -> np.ndarray:
-    """The symmetric tridiagonal matrix with diagonal ``alphas`` and off-diagonals ``betas``."""
-    return np.diag(alphas) + np.diag(betas, 1) + np.diag(betas, -1)
+def tridiagonal(diag, off_diag) -> np.ndarray:
+    """The symmetric tridiagonal matrix with diagonal ``diag`` and off-diagonals ``off_diag``."""
+    return np.diag(diag) + np.diag(off_diag, 1) + np.diag(off_diag, -1)
 
 
 def gaussian_density(nodes, weights, grid: np.ndarray | None = None, sigma: float | None = None,

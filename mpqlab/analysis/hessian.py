@@ -244,16 +244,16 @@ class Hessian:
         g = torch.Generator().manual_seed(seed)
         ritz = {}
 
-        def converged(alphas, betas, beta):
-            theta, S = np.linalg.eigh(tridiagonal(alphas, betas))
+        def converged(diag, off_diag, beta):
+            theta, S = np.linalg.eigh(tridiagonal(diag, off_diag))
             order = np.argsort(-np.abs(theta))[:top_k]
             resid = np.abs(beta * S[-1, order])
             ritz.update(theta=theta, S=S, order=order, resid=resid)
-            done = len(alphas) >= top_k and bool(np.all(resid <= tol * np.abs(theta[order])))
+            done = len(diag) >= top_k and bool(np.all(resid <= tol * np.abs(theta[order])))
             return done or beta < 1e-12 * max(1.0, np.abs(theta).max())
 
-        alphas, _, basis = self._lanczos_run(V.normalize(V.gaussian(self.params, g)),
-                                             min(max(max_iter, top_k), self.dim), converged)
+        diag, _, basis = self._lanczos_run(V.normalize(V.gaussian(self.params, g)),
+                                           min(max(max_iter, top_k), self.dim), converged)
         theta, S, order, resid = ritz["theta"], ritz["S"], ritz["order"], ritz["resid"]
         vecs = []
         for i in order:
@@ -262,7 +262,7 @@ class Hessian:
                 u = V.axpy(float(c), b, u)
             vecs.append(V.normalize(u))
         return {"eigenvalues": [float(theta[i]) for i in order], "eigenvectors": vecs,
-                "iterations": [len(alphas)] * len(order), "residuals": [float(r) for r in resid],
+                "iterations": [len(diag)] * len(order), "residuals": [float(r) for r in resid],
                 "hvps": round(self.n_hvp - n0, 6), "time_s": time.time() - t0, "method": "lanczos"}
 
     # -------------------------------------------------------------------------------------------- trace
@@ -382,22 +382,22 @@ class Hessian:
     # ------------------------------------------------------------------------------------------ density
     def _lanczos_run(self, v: list[torch.Tensor], steps: int, stop) -> tuple[list[float], list[float], list]:
         """Lanczos from the unit vector ``v``, at most ``steps`` products, with full re-orthogonalisation (twice:
-        keeps the basis orthonormal in float32). After each product ``stop(alphas, betas, beta)``, with beta the
-        norm of the next residual, says whether to end. Returns (alphas, betas, basis); len(betas) = len(alphas) - 1."""
-        basis, alphas, betas = [v], [], []
+        keeps the basis orthonormal in float32). After each product ``stop(diag, off_diag, beta)``, with beta the
+        norm of the next residual, says whether to end. Returns (diag, off_diag, basis); len(off_diag) = len(diag) - 1."""
+        basis, diag, off_diag = [v], [], []
         for j in range(steps):
             hv = self.hvp(basis[-1])
-            alphas.append(V.dot(hv, basis[-1]).item())
-            w = V.axpy(-alphas[-1], basis[-1], hv)
+            diag.append(V.dot(hv, basis[-1]).item())
+            w = V.axpy(-diag[-1], basis[-1], hv)
             if j > 0:
-                w = V.axpy(-betas[-1], basis[-2], w)
+                w = V.axpy(-off_diag[-1], basis[-2], w)
             w = V.orthogonalize(V.orthogonalize(w, basis), basis)
             beta = V.norm(w).item()
-            if stop(alphas, betas, beta) or j == steps - 1:
+            if stop(diag, off_diag, beta) or j == steps - 1:
                 break
-            betas.append(beta)
+            off_diag.append(beta)
             basis.append(V.scale(1.0 / beta, w))
-        return alphas, betas, basis
+        return diag, off_diag, basis
 
     def _pyhessian(self, what: str, seed: int = 0, **kw) -> dict:
         from .pyhessian_backend import pyhessian_quantity
@@ -406,11 +406,11 @@ class Hessian:
 
     def lanczos(self, iters: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Lanczos tridiagonalisation from a Rademacher start vector (full re-orthogonalisation).
-        Returns (alphas, betas)."""
+        Returns (diag, off_diag)."""
         g = torch.Generator().manual_seed(seed)
-        alphas, betas, _ = self._lanczos_run(V.normalize(V.rademacher(self.params, g)), min(iters, self.dim),
-                                             lambda a, b, beta: beta < 1e-10)
-        return np.array(alphas), np.array(betas)
+        diag, off_diag, _ = self._lanczos_run(V.normalize(V.rademacher(self.params, g)), min(iters, self.dim),
+                                              lambda a, b, beta: beta < 1e-10)
+        return np.array(diag), np.array(off_diag)
 
     def density(self, iters: int = 50, n_v: int = 1, seed: int = 0) -> dict:
         """Spectral density by stochastic Lanczos quadrature: Ritz values (nodes) and weights (squared first

@@ -94,28 +94,28 @@ def _grid(model, x, y, dirs: list[dict], coords: list[np.ndarray], batch_size: i
     return loss, acc
 
 
-def slice_1d(model: nn.Module, data, direction: dict, alphas, batch_size: int = 1000, meta: dict | None = None) -> dict:
-    """Loss and accuracy at ``theta_0 + a * d`` for each ``a`` in ``alphas``."""
+def slice_1d(model: nn.Module, data, direction: dict, ts, batch_size: int = 1000, meta: dict | None = None) -> dict:
+    """Loss and accuracy at ``theta_0 + t * d`` for each ``t`` in ``ts``."""
     x, y = data
-    alphas = np.asarray(alphas, dtype=float)
+    ts = np.asarray(ts, dtype=float)
     t0 = time.time()
-    loss, acc = _grid(model, x, y, [direction], [alphas], batch_size)
-    return {"alphas": alphas, "loss": loss, "acc": acc, "n_eval": len(y), "time_s": time.time() - t0,
+    loss, acc = _grid(model, x, y, [direction], [ts], batch_size)
+    return {"ts": ts, "loss": loss, "acc": acc, "n_eval": len(y), "time_s": time.time() - t0,
             "meta": dict(meta or {}, kind="1d")}
 
 
-def slice_2d(model: nn.Module, data, d1: dict, d2: dict, alphas, betas, batch_size: int = 1000,
+def slice_2d(model: nn.Module, data, d1: dict, d2: dict, ts1, ts2, batch_size: int = 1000,
              meta: dict | None = None) -> dict:
-    """Loss and accuracy on the grid ``theta_0 + a * d1 + b * d2``; ``loss[i, j]`` is at (alphas[i], betas[j])."""
+    """Loss and accuracy on the grid ``theta_0 + s * d1 + t * d2``; ``loss[i, j]`` is at (ts1[i], ts2[j])."""
     x, y = data
-    alphas, betas = np.asarray(alphas, dtype=float), np.asarray(betas, dtype=float)
+    ts1, ts2 = np.asarray(ts1, dtype=float), np.asarray(ts2, dtype=float)
     t0 = time.time()
-    loss, acc = _grid(model, x, y, [d1, d2], [alphas, betas], batch_size)
-    return {"alphas": alphas, "betas": betas, "loss": loss, "acc": acc, "n_eval": len(y),
+    loss, acc = _grid(model, x, y, [d1, d2], [ts1, ts2], batch_size)
+    return {"ts1": ts1, "ts2": ts2, "loss": loss, "acc": acc, "n_eval": len(y),
             "time_s": time.time() - t0, "meta": dict(meta or {}, kind="2d")}
 
 
-def layer_bits_change(model: nn.Module, policy: dict, layer: str, w_bits: int, a_bits: int, data, alphas,
+def layer_bits_change(model: nn.Module, policy: dict, layer: str, w_bits: int, a_bits: int, data, ts,
                       seed: int = 0, trace_probes: int = 8) -> dict:
     """What one layer's bits do to a trained quantized model (``policy``: its ``Policy.to_dict()``): the model
     with ``layer`` re-quantized at (w_bits, a_bits) (:func:`mpqlab.quant.set_layer_bits`, learned ranges kept)
@@ -134,9 +134,9 @@ def layer_bits_change(model: nn.Module, policy: dict, layer: str, w_bits: int, a
     after_bits = dict(before_bits, **{layer: (int(w_bits), int(a_bits))})
     direction = random_direction(model, seed=seed)
     out = {"layer": layer, "bits_before": before_bits[layer], "bits_after": after_bits[layer],
-           "alphas": np.asarray(alphas, dtype=float)}
+           "ts": np.asarray(ts, dtype=float)}
     for tag, net, bits in (("before", model, before_bits), ("after", changed, after_bits)):
-        out[f"loss_{tag}"] = slice_1d(net, data, direction, alphas)["loss"]
+        out[f"loss_{tag}"] = slice_1d(net, data, direction, ts)["loss"]
         out[f"layer_bitops_{tag}"] = layer_bitops(policy["layers"], bits, [layer])[layer]
         out[f"bitops_{tag}"] = bitops(policy["layers"], bits)
         out[f"trace_{tag}"] = Hessian(net, data, params=[f"{layer}.weight"]).layer_traces(
@@ -145,7 +145,7 @@ def layer_bits_change(model: nn.Module, policy: dict, layer: str, w_bits: int, a
 
 
 def slice_summary(curves: dict) -> list[dict]:
-    """Per 1-D slice (``{name: (alphas, loss)}``, alphas symmetric around 0): the loss at the centre, the rise at
+    """Per 1-D slice (``{name: (ts, loss)}``, ts symmetric around 0): the loss at the centre, the rise at
     the edges (mean of the two end losses minus the centre) and the curvature ``k`` of the least-squares fit
     ``loss ~ c + k a^2``; what a sentence about the slices may say, computed."""
     out = []
@@ -176,7 +176,6 @@ def linear_path(model_a: nn.Module, model_b: nn.Module, data, ts, batch_size: in
         raise MpqlabError("the two models have different parameters; a linear path needs the same architecture")
     direction = {k: (named_b[k].detach() - named_a[k].detach()) for k in named_a}
     res = slice_1d(model_a, data, direction, ts, batch_size, meta={"kind": "path"})
-    res["ts"] = res.pop("alphas")
     return res
 
 

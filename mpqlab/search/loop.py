@@ -341,7 +341,7 @@ def radius_summary(metrics_path: Path, cfg: SearchConfig) -> dict:
 
 
 class Search:
-    """One search's state: the supernet (``net``, weights, quantizers and bit logits ``alphas``), the objective, the
+    """One search's state: the supernet (``net``, weights, quantizers and bit logits ``bit_logits``), the objective, the
     weight optimizer (SGD, or SAM / GSAM / ASGA around SGD), the bit logits' optimizer (Adam) and the BitOPs
     budget, with quantizers calibrated on ``calib_batch``. :meth:`step` is one search step. ``fwd`` is the module
     the forward passes go through: the supernet, or its DistributedDataParallel wrapper under torchrun."""
@@ -374,8 +374,8 @@ class Search:
             if cfg.sharpness == "gsam":
                 kw["gamma"] = cfg.gsam_gamma
             self.wopt = OPTIMIZERS[cfg.sharpness](groups, torch.optim.SGD, **kw)
-        self.alphas = self.net.arch_parameters()
-        self.aopt = torch.optim.Adam(self.alphas, lr=cfg.lr_alpha, betas=(0.5, 0.999))
+        self.bit_logits = self.net.bit_logits()
+        self.aopt = torch.optim.Adam(self.bit_logits, lr=cfg.lr_alpha, betas=(0.5, 0.999))
         self.budget = budget_bitops(self.net.table, cfg.budget,
                                     {n: (cfg.fixed_bits,) * 2 for n in self.net.fixed_layers})
         self.fwd = self.net
@@ -395,13 +395,13 @@ class Search:
         held-out proxy batches of the bi-level option; ``move_logits=False`` (warm-up) trains the weights only."""
         self.objective.begin_step(x, y)
         rec: dict = {}
-        for p in self.alphas:
+        for p in self.bit_logits:
             p.grad = None
         self.wopt.zero_grad(set_to_none=True)
         loss, info = self.objective(self.fwd, x, y)
         check_finite(loss, "search")
         loss.backward()
-        a_task = _flat_grads(self.alphas)
+        a_task = _flat_grads(self.bit_logits)
         rec.update(loss=loss.item(), ce=info["ce"], attribution=info.get("attribution"),
                    top1=(info["logits"].argmax(1) == y).float().mean().item() * 100)
         if self.cfg.sharpness == "none":
@@ -413,13 +413,13 @@ class Search:
                        curvature=None, amortised=True)
         else:
             self.wopt.first_step(loss.detach(), zero_grad=True)
-            for p in self.alphas:
+            for p in self.bit_logits:
                 p.grad = None
             with frozen_bn_stats(self.net):
                 loss_p, _ = self.objective(self.fwd, x, y)
                 check_finite(loss_p, "search (perturbed pass)")
                 loss_p.backward()
-            a_task = (a_task + _flat_grads(self.alphas)) / 2
+            a_task = (a_task + _flat_grads(self.bit_logits)) / 2
             self.wopt.second_step(loss_p.detach(), zero_grad=True)
             last = self.wopt.last
             rec.update(loss_p=last["loss_p"], h=last["h"], rho=last["rho"], grad_norm=last["grad_norm"],
@@ -432,13 +432,13 @@ class Search:
                 xv, yv = next(val_iter)
             except StopIteration:
                 xv, yv = next(iter(val_loader))
-            for p in self.alphas:
+            for p in self.bit_logits:
                 p.grad = None
             with frozen_bn_stats(self.net):
                 F.cross_entropy(self.fwd(xv), yv).backward()
-            a_task = _flat_grads(self.alphas)
+            a_task = _flat_grads(self.bit_logits)
             self.wopt.zero_grad(set_to_none=True)
-        for p in self.alphas:
+        for p in self.bit_logits:
             p.grad = None
         expected, realised = self.net.expected_bitops(), self.net.realised_bitops()
         reg = hinge_cost(realised if self.cfg.cost_on == "realised" else expected, self.budget, self.cfg.cost_weight)
@@ -446,12 +446,12 @@ class Search:
             reg = reg + self.cfg.entropy_weight * self.net.entropy()
         if reg.requires_grad:
             reg.backward()
-        a_cost = _flat_grads(self.alphas)
+        a_cost = _flat_grads(self.bit_logits)
         rec["cos_alpha_task_cost"] = _defined(cosine(a_task, a_cost))  # undefined while the cost hinge is inactive
         if move_logits:
-            _set_grads(self.alphas, a_task + a_cost)
+            _set_grads(self.bit_logits, a_task + a_cost)
             self.aopt.step()
-        for p in self.alphas:
+        for p in self.bit_logits:
             p.grad = None
         rec.update(expected_bitops=expected.item(), expected_over_budget=expected.item() / self.budget,
                    realised_bitops=realised.item(), realised_over_budget=realised.item() / self.budget,

@@ -172,7 +172,7 @@ class Supernet(nn.Module):
     def mixed(self) -> dict[str, MixedQuantizers]:
         return {n: self.net.get_submodule(n).mixed for n in self.searchable_layers()}
 
-    def arch_parameters(self) -> list[nn.Parameter]:
+    def bit_logits(self) -> list[nn.Parameter]:
         return [p for q in self.mixed().values() for p in (q.alpha_w, q.alpha_a)]
 
     _QUANT_KEYS = ("mixed.steps", "mixed.clip", "weight_quant.", "act_quant.")
