@@ -92,13 +92,26 @@ def _print(obj, as_json: bool):
 from .commands import (cost_command, eval_command, hessian_command, landscape_command, search_command,  # noqa: E402
                        train_command, transfer_command)
 from .grid import EXECUTORS  # noqa: E402
+from .options import options_of  # noqa: E402
+from .train import TrainConfig  # noqa: E402
+from .transfer import TransferConfig  # noqa: E402
+
+
+def _given(a, cls) -> dict:
+    """The options of config dataclass ``cls`` given on the command line (the others keep the dataclass's default)."""
+    return {f.name: getattr(a, f.name) for f in options_of(cls) if getattr(a, f.name) is not None}
 
 
 def cmd_train(a):
     """``mpqlab train``: parsed arguments in, the run's card out."""
-    _print(train_command(a.model, a.data, a.out, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, seed=a.seed,
-                         schedule=a.schedule, label_smoothing=a.label_smoothing, subset=a.subset, root=a.root,
-                         device=a.device, argv=sys.argv, cutout=a.cutout), a.json)
+    _print(train_command(a.model, a.data, a.out, TrainConfig(**_given(a, TrainConfig)), root=a.root,
+                         device=a.device, argv=sys.argv), a.json)
+
+
+def cmd_transfer(a):
+    """``mpqlab transfer``: parsed arguments in, the fine-tune's result out."""
+    _print(transfer_command(a.policy, a.model, a.data, a.init, a.out, TransferConfig(**_given(a, TransferConfig)),
+                            root=a.root, device=a.device, argv=sys.argv), a.json)
 
 
 def _quickstart(out, epochs, smoke):
@@ -139,7 +152,6 @@ def _figures(a):
 
 def build_parser() -> OneLineParser:
     """The ``mpqlab`` argument parser (every subcommand, every option)."""
-    from .options import options_of
     from .search import SearchConfig
 
     p = OneLineParser(prog="mpqlab", description="generalizable mixed-precision quantization (ASGA)")
@@ -155,14 +167,7 @@ def build_parser() -> OneLineParser:
 
     t = sub.add_parser("train", help="train a full-precision model; checkpoint each epoch, resume")
     common(t)
-    t.add_argument("--epochs", type=COUNT, default=30)
-    t.add_argument("--batch-size", type=COUNT, default=128)
-    t.add_argument("--lr", type=LR, default=0.2, help="peak learning rate")
-    t.add_argument("--schedule", default="onecycle", choices=["onecycle", "cosine", "constant"])
-    t.add_argument("--label-smoothing", type=Bounded(float, 0, 0.99), default=0.0)
-    t.add_argument("--subset", type=COUNT, default=None, help="class-balanced subset of the training set")
-    t.add_argument("--cutout", type=Bounded(int, 0, 4096), default=0, help="Cutout square size in pixels (0: off; 16 for CIFAR-10)")
-    t.add_argument("--seed", type=SEED, default=0)
+    add_config_options(t, TrainConfig)  # every TrainConfig field
     t.add_argument("--out", required=True, help="checkpoint path, NAME.safetensors (card NAME.json beside it)")
     t.set_defaults(fn=cmd_train)
 
@@ -196,16 +201,9 @@ def build_parser() -> OneLineParser:
     common(tr)
     tr.add_argument("--policy", required=True)
     tr.add_argument("--init", default=None, help="the target's full-precision checkpoint")
-    tr.add_argument("--epochs", type=COUNT, default=3)
-    tr.add_argument("--lr", type=LR, default=0.01)
-    tr.add_argument("--batch-size", type=COUNT, default=128)
-    tr.add_argument("--subset", type=COUNT, default=None)
-    tr.add_argument("--max-batches", type=COUNT, default=None)
-    tr.add_argument("--seed", type=SEED, default=0)
+    add_config_options(tr, TransferConfig)  # every TransferConfig field
     tr.add_argument("--out", required=True, help="RESULT.json")
-    tr.set_defaults(fn=lambda a: _print(transfer_command(a.policy, a.model, a.data, a.init, a.out, a.epochs, a.lr,
-                                                         a.batch_size, a.seed, a.root, a.device, a.max_batches,
-                                                         a.subset, sys.argv), a.json))
+    tr.set_defaults(fn=cmd_transfer)
 
     h = sub.add_parser("hessian", help="top eigenvalues and trace of the loss Hessian of a (quantized) model")
     common(h)

@@ -15,15 +15,19 @@ from .errors import MpqlabError
 from .models import create_model
 from .loading import load_splits, model_under_policy, parse_uniform
 from .runtime import set_threads
-from .train import evaluate, fit
+from .train import TrainConfig, evaluate, fit
+from .transfer import TransferConfig
 
 
-def train_command(model: str, data: str, out: str, epochs: int = 30, batch_size: int = 128, lr: float = 0.2,
-                  seed: int = 0, schedule: str = "onecycle", label_smoothing: float = 0.0, subset: int | None = None,
-                  root=None, device="cpu", argv=None, cutout: int = 0) -> dict:
-    """Train ``model`` in full precision on ``data`` and write ``out`` (.safetensors) with its card."""
+def train_command(model: str, data: str, out: str, cfg: TrainConfig | None = None, root=None, device="cpu",
+                  argv=None) -> dict:
+    """Train ``model`` in full precision on ``data`` under ``cfg`` (default :class:`TrainConfig`) and write ``out``
+    (.safetensors) with its card."""
     from .runtime import init_distributed
 
+    cfg = cfg or TrainConfig()
+    epochs, batch_size, lr, seed, subset = cfg.epochs, cfg.batch_size, cfg.lr, cfg.seed, cfg.subset
+    schedule, label_smoothing, cutout = cfg.schedule, cfg.label_smoothing, cfg.cutout
     set_threads()
     if not str(out).endswith(".safetensors"):
         raise MpqlabError(f"--out {out} must end in .safetensors")
@@ -103,20 +107,22 @@ def search_command(out: str, **kw) -> dict:
             "search_wall_time_s": policy.provenance["search_wall_time_s"]}
 
 
-def transfer_command(policy: str, model: str, data: str, init: str | None, out: str, epochs: int = 3,
-                     lr: float = 0.01, batch_size: int = 128, seed: int = 0, root=None, device="cpu",
-                     max_batches=None, subset=None, argv=None) -> dict:
-    """``mpqlab transfer``: fine-tune a model's weights on the target data under a fixed policy."""
+def transfer_command(policy: str, model: str, data: str, init: str | None, out: str,
+                     cfg: TransferConfig | None = None, root=None, device="cpu", argv=None) -> dict:
+    """``mpqlab transfer``: fine-tune a model's weights on the target data under a fixed policy, with ``cfg``
+    (default :class:`TransferConfig`)."""
+    from dataclasses import asdict
+
     from .runtime import init_distributed
     from .transfer import transfer
 
+    cfg = cfg or TransferConfig()
     init_distributed(device)
-    train, test = load_splits(data, root, subset, seed)
-    res = transfer(policy, model, train, test, init, out, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
-                   device=device, max_batches=max_batches,
+    train, test = load_splits(data, root, cfg.subset, cfg.seed)
+    settings = {k: v for k, v in asdict(cfg).items() if k != "subset"}
+    res = transfer(policy, model, train, test, init, out, device=device, **settings,
                    args={"argv": " ".join(argv) if argv else None, "policy": policy, "model": model, "data": data,
-                         "init": init, "epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed,
-                         "subset": subset})
+                         "init": init, **asdict(cfg)})
     return {k: res[k] for k in ("top1", "loss", "top1_before_finetune", "top1_float", "bitops", "size_bytes",
                                 "average_bits", "finetune_time_s")}
 

@@ -64,19 +64,23 @@ class Policy:
 
     # ------------------------------------------------------------------------------------------------ views
     def bits(self) -> dict[str, tuple[int, int]]:
+        """``{layer: (w_bits, a_bits)}`` for every layer, fixed ones included."""
         return {n: (r["w_bits"], r["a_bits"]) for n, r in self.layers.items()}
 
     @property
     def fixed_layers(self) -> set[str]:
+        """The layers the search does not choose bits for (first and last, at the fixed bit width)."""
         return {n for n, r in self.layers.items() if not r["searchable"]}
 
     def totals(self) -> dict:
+        """MACs, BitOPs, size in bytes and average bits of the policy, all through :mod:`mpqlab.cost`."""
         b = self.bits()
         return {"macs": sum(r["macs"] for r in self.layers.values()), "bitops": bitops(self.layers, b),
                 "size_bytes": size_bytes(self.layers, b),
                 "average_bits": round(average_bits(self.layers, b, self.fixed_layers), 6)}
 
     def summary(self) -> str:
+        """A printable table: totals, then one line per layer with its bits and MACs."""
         t = self.totals()
         lines = [f"policy for {self.model}: {t['bitops'] / 1e9:.3f} GBitOPs, {t['size_bytes'] / 1024:.1f} KiB, "
                  f"average bits {t['average_bits']:.3f}", f"{'layer':<28} {'W':>3} {'A':>3} {'MACs':>10}"]
@@ -190,6 +194,7 @@ class Policy:
 
     # ------------------------------------------------------------------------------------------------ files
     def to_dict(self) -> dict:
+        """The JSON form (schema, version, model, candidates, layers, provenance) that :meth:`from_dict` reads."""
         return {"schema": SCHEMA, "version": VERSION, "model": self.model, "num_classes": self.num_classes,
                 "input_size": list(self.input_size), "w_candidates": list(self.w_candidates),
                 "a_candidates": list(self.a_candidates), "fixed_bits": self.fixed_bits, "cost_model": COST_MODEL,
@@ -248,7 +253,9 @@ class Policy:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Policy":
+        """Read and check a policy file; a bad file is reported with its path and the field at fault."""
         return cls.from_dict(read_json(path, "policy file"), source=f"policy file {path}")
 
     def save(self, path: str | os.PathLike) -> None:
+        """Write the policy file atomically."""
         write_json(path, self.to_dict())

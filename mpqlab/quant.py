@@ -144,7 +144,11 @@ class _MixedClippedQuant(torch.autograd.Function):
 def mixed_quantize_clipped(x: torch.Tensor, clip: torch.Tensor, probs: torch.Tensor, bits: list[int],
                            signed: bool) -> torch.Tensor:
     """``sum_j probs[j] * quantize_clipped(x, clip, bits[j], signed)``, fused (float candidates unfused)."""
-    if any(b >= FLOAT_BITS for b in bits):
+    # float candidates, and torch.func transforms (vmap, jvp: e.g. curvlinops' forward-over-reverse Hessian
+    # products), take the unfused composition of plain differentiable ops: the same function, but its float
+    # rounding differs from the fused kernel's by about one ulp, which can flip a rounding downstream (a W4A4
+    # ResNet-20's v^T H v moved by 9 % between the two: benchmarks/hessian_anchors.py compares tools in float)
+    if any(b >= FLOAT_BITS for b in bits) or torch._C._are_functorch_transforms_active():
         return sum(p * (x if b >= FLOAT_BITS else quantize_clipped(x, clip, b, signed)) for p, b in zip(probs, bits))
     return _MixedClippedQuant.apply(x, clip, probs, tuple(_levels(b, signed) for b in bits), signed)
 

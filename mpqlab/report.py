@@ -211,7 +211,8 @@ def sharpness_claim(corr: dict, gates_ok: bool, min_points: int = 30, weak: floa
 def ranking_check(rows: list[dict], source_rows: list[dict]) -> list[dict]:
     """The same cells scored twice (here and in the ``policies_from`` grid, which differ only in the transfer):
     per budget, setting and seed, and on the seed means, the methods' order by target top-1 in each, Kendall's
-    tau and the method pairs the two order differently, with their top-1 in both."""
+    tau and the method pairs the two order differently, with their top-1 in both. The seed means use only the
+    seeds on which both grids have every method."""
     def scores(rs, budget, setting, seed=None):
         out: dict[str, list[float]] = {}
         for r in rs:
@@ -225,10 +226,15 @@ def ranking_check(rows: list[dict], source_rows: list[dict]) -> list[dict]:
     for budget in sorted({float(r["budget"]) for r in rows}):
         for setting in settings:
             seeds = sorted({int(r["seed"]) for r in rows} & {int(r["seed"]) for r in source_rows})
+            methods = set(scores(rows, budget, setting)) | set(scores(source_rows, budget, setting))
+            # the seed means use only the seeds on which both grids have every method: an unfinished cell would
+            # otherwise leave one method's mean over other seeds than the rest
+            full = [s for s in seeds if set(scores(rows, budget, setting, s)) == methods
+                    and set(scores(source_rows, budget, setting, s)) == methods]
             for seed in seeds + [None]:
-                if seed is None:  # seed means over the seeds both grids have
-                    a = scores([r for r in rows if int(r["seed"]) in seeds], budget, setting)
-                    b = scores([r for r in source_rows if int(r["seed"]) in seeds], budget, setting)
+                if seed is None:
+                    a = scores([r for r in rows if int(r["seed"]) in full], budget, setting)
+                    b = scores([r for r in source_rows if int(r["seed"]) in full], budget, setting)
                 else:
                     a, b = scores(rows, budget, setting, seed), scores(source_rows, budget, setting, seed)
                 n, swapped = discordant_pairs(a, b)

@@ -157,16 +157,20 @@ class _TwoPassOptimizer(torch.optim.Optimizer):
 
     # -- the two rules a subclass provides ----------------------------------------------------------------
     def perturbation(self, g: torch.Tensor, gnorm: float, rho: float) -> torch.Tensor:
+        """The ascent step e for one parameter tensor from its gradient g, the global norm ||g|| and radius rho."""
         raise NotImplementedError
 
     def direction(self, g: torch.Tensor, gp: torch.Tensor, ctx: dict) -> torch.Tensor:
+        """The gradient handed to the base optimizer, from g (at w) and g_p (at w + e) of one tensor."""
         raise NotImplementedError
 
     def direction_context(self, grads, grads_p) -> dict:
+        """Quantities over all parameters that :meth:`direction` needs (device tensors: no host sync)."""
         return {}
 
     # -- radius ------------------------------------------------------------------------------------------------
     def current_rho(self) -> float:
+        """The radius rho for the next ascent step, by the radius schedule (fixed, lr, adaptive, relative)."""
         rs = self.radius_state
         if self.radius == "lr":
             lr = self.param_groups[0]["lr"]

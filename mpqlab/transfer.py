@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -21,16 +22,38 @@ from .data import make_loader
 from .errors import MpqlabError
 from .io import write_json
 from .models import create_model
+from .options import knob
 from .policy import Policy
 from .quant import calibrate
 from .runtime import set_threads
 from .train import evaluate, fit
 
 
+@dataclass
+class TransferConfig:
+    """Settings of the fine-tune on the target with the bits fixed (``mpqlab transfer``, one option per field; the
+    experiment grid's ``target`` block): SGD (Nesterov) under a cosine schedule, weights and quantizer parameters."""
+    epochs: int = knob(3, "fine-tune epochs on the target", lo=1, hi=10 ** 6)
+    lr: float = knob(0.01, "fine-tune learning rate (cosine to 0)", lo=0, hi=10, lo_open=True)
+    batch_size: int = knob(128, "images per step", lo=1, hi=10 ** 6)
+    weight_decay: float = knob(4e-5, "weight decay", lo=0, hi=1)
+    calib_batches: int = knob(4, "batches that calibrate the quantizers' clips before the fine-tune", lo=1,
+                              hi=10 ** 6)
+    subset: int | None = knob(None, "class-balanced subset of the target's training set (default: all)", lo=1,
+                              hi=10 ** 9)
+    max_batches: int | None = knob(None, "batches per epoch and per evaluation (default: all)", lo=1, hi=10 ** 9)
+    seed: int = knob(0, "seed of the calibration batches, batch order and subset", lo=0, hi=2 ** 32 - 1)
+
+
+_T = TransferConfig  # the defaults below are TransferConfig's: one place
+
+
 def transfer(policy: Policy | str | os.PathLike, model: str, train, test, init: str | None, out: str | os.PathLike,
-             epochs: int = 3, lr: float = 0.01, batch_size: int = 128, weight_decay: float = 4e-5, seed: int = 0,
-             device="cpu", calib_batches: int = 4, max_batches: int | None = None, show_progress: bool = True,
-             stop_after_epochs: int | None = None, args: dict | None = None, eval_float: bool = True) -> dict | None:
+             epochs: int = _T.epochs, lr: float = _T.lr, batch_size: int = _T.batch_size,
+             weight_decay: float = _T.weight_decay, seed: int = _T.seed, device="cpu",
+             calib_batches: int = _T.calib_batches, max_batches: int | None = _T.max_batches,
+             show_progress: bool = True, stop_after_epochs: int | None = None, args: dict | None = None,
+             eval_float: bool = True) -> dict | None:
     """Fine-tune ``model`` (from ``init``) under ``policy`` on ``train``; write and return the result dict."""
     set_threads()
     pol = policy if isinstance(policy, Policy) else Policy.load(policy)

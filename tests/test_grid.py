@@ -32,14 +32,6 @@ def test_cells_are_listed_reference_first_and_states_add_up(tmp_path):
     assert cell_states(cfg, tmp_path) == {"done": 0, "running": 0, "left": 4}
 
 
-@pytest.mark.slow
-def test_two_local_workers_give_the_sequential_table(sequential, tmp_path, capsys):
-    path = run_grid(smoke_config(), tmp_path, workers=2)
-    assert _table(path) == _table(sequential)
-    lines = [l for l in capsys.readouterr().out.splitlines() if "top1=" in l]
-    assert len(lines) == 4 and all("done" in l and "running" in l and "left" in l for l in lines)
-
-
 def test_a_cell_held_by_a_live_process_is_left_to_it(tmp_path):
     cfg = smoke_config()
     cell = grid_cells(cfg)[1]
@@ -153,5 +145,5 @@ def test_the_quick_grid_with_two_local_workers_gives_the_one_worker_table(tmp_pa
     rows = _table(two)
     assert rows == _table(one) and len(rows) == 4
     assert len({r["method"] for r in rows}) == 4 and all(r["policy_bits"] for r in rows)
-    lines = [l for l in capsys.readouterr().out.splitlines() if "top1=" in l]
-    assert len(lines) == 4
+    lines = [l for l in capsys.readouterr().out.splitlines() if "top1=" in l]  # one per finished cell
+    assert len(lines) == 4 and all("done" in l and "running" in l and "left" in l for l in lines)

@@ -88,6 +88,21 @@ def test_ranking_check_names_the_pairs_a_longer_fine_tune_swaps():
     assert "Ranking check: this grid against elsewhere" in text and f"Same order on 0 of {len(NOISE)} seeds" in text
 
 
+def test_ranking_check_means_leave_out_a_seed_one_grid_has_not_finished():
+    from mpqlab.report import ranking_check
+
+    rows = _rows(ref_gain=2.0, asga_gain=1.0)
+    seed0 = rows[0]["seed"]
+    # this grid's uniform cell of seed0 is unfinished, and its other cells there are far off: a mean over
+    # every seed would mix seed0 into all methods but uniform
+    here = [dict(r, target_top1=r["target_top1"] - (50.0 if r["seed"] == seed0 else 0.0)) for r in rows
+            if not (r["seed"] == seed0 and r["method"] == "uniform")]
+    mean = [c for c in ranking_check(here, rows) if c["seed"] is None][0]
+    assert mean["tau"] == 1.0 and not mean["swapped"]
+    full = [r for r in rows if r["seed"] != seed0]
+    assert mean["here"] == [c for c in ranking_check(full, full) if c["seed"] is None][0]["here"]
+
+
 def test_cell_agreement_counts_equal_layers_and_pairs_top1_by_cell():
     from mpqlab.report import cell_agreement
 

@@ -116,6 +116,8 @@ class SearchConfig:
                                 "LookSAM-style) [option]", lo=1, hi=10 ** 6)
 
     def check(self) -> None:
+        """Refuse, naming the field, settings that cannot run (before any work: the budget against the range the
+        candidates reach, the registry's objectives and sharpness rules, the option ranges)."""
         spec = objective_spec(self.objective)
         if self.sharpness not in RULES:
             raise MpqlabError(f"unknown sharpness {self.sharpness!r}; use one of {', '.join(RULES)}")
@@ -147,6 +149,7 @@ class SearchConfig:
 
     @property
     def method(self) -> str:
+        """The method's registry name, e.g. ``edmips+asga``."""
         return self.objective + ("" if self.sharpness == "none" else f"+{self.sharpness}")
 
 

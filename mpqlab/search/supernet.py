@@ -67,13 +67,16 @@ class MixedQuantizers(nn.Module):
         return out[0], out[1]
 
     def expected_bits(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The softmax-expected weight and activation bits (differentiable in the bit logits)."""
         pw, pa = self.probs()
         return (pw * self.w_bits_t).sum(), (pa * self.a_bits_t).sum()
 
     def argmax_bits(self) -> tuple[int, int]:
+        """The most probable weight and activation bits: the layer's realised policy."""
         return self.w_candidates[int(self.alpha_w.argmax())], self.a_candidates[int(self.alpha_a.argmax())]
 
     def weight(self, w: torch.Tensor) -> torch.Tensor:
+        """``sum_j p_j Q_j(w)``: the weight quantized at every candidate, mixed by the softmax of ``alpha_w``."""
         if not self.w_initialized:
             with torch.no_grad():
                 for i, b in enumerate(self.w_candidates):
@@ -90,6 +93,7 @@ class MixedQuantizers(nn.Module):
         return out
 
     def act(self, x: torch.Tensor) -> torch.Tensor:
+        """``sum_j p_j Q_j(x)``: the activation quantized at every candidate (fused), mixed by ``alpha_a``."""
         if not self.a_initialized:
             with torch.no_grad():
                 if self.signed.item() < 0:
@@ -167,12 +171,15 @@ class Supernet(nn.Module):
         return self.net(x)
 
     def searchable_layers(self) -> list[str]:
+        """The layers whose bits are searched, in model order."""
         return [n for n in self.table if n not in self.fixed_layers]
 
     def mixed(self) -> dict[str, MixedQuantizers]:
+        """``{layer: its MixedQuantizers}`` for the searchable layers."""
         return {n: self.net.get_submodule(n).mixed for n in self.searchable_layers()}
 
     def bit_logits(self) -> list[nn.Parameter]:
+        """The bit logits (alpha_w, alpha_a of every searchable layer): what the search's Adam moves."""
         return [p for q in self.mixed().values() for p in (q.alpha_w, q.alpha_a)]
 
     _QUANT_KEYS = ("mixed.steps", "mixed.clip", "weight_quant.", "act_quant.")
@@ -217,6 +224,7 @@ class Supernet(nn.Module):
         return statistics.median(tops) if tops else float("nan")
 
     def softmaxes(self) -> dict[str, dict[str, list[float]]]:
+        """``{layer: {"w": probabilities, "a": probabilities}}`` over the candidates (telemetry)."""
         out = {}
         for n, q in self.mixed().items():
             pw, pa = q.probs()
@@ -224,6 +232,7 @@ class Supernet(nn.Module):
         return out
 
     def argmax_bits(self) -> dict[str, tuple[int, int]]:
+        """The realised policy: every layer's most probable bits, fixed layers at the fixed bit width."""
         bits = {n: (self.fixed_bits, self.fixed_bits) for n in self.fixed_layers}
         bits.update({n: q.argmax_bits() for n, q in self.mixed().items()})
         return {n: bits[n] for n in self.table}
