@@ -26,12 +26,16 @@ $(VENV)/.installed: pyproject.toml
 quickstart: setup
 	$(BIN)/mpqlab quickstart
 
+# Tests run on min(cores, 4) pytest-xdist workers; tests that share a fixture or a port are grouped onto one worker.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n < 4 ? n : 4 )))
+PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup --durations 15
+
 test: setup
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	$(PYTEST) tests
 
 # The inner loop: everything but the end-to-end tests marked slow (real processes, papermill, the browser).
 test-fast: setup
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow and not browser" tests
+	$(PYTEST) -m "not slow and not browser" tests
 
 figures: setup
 	$(BIN)/mpqlab figures

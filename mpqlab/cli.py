@@ -73,7 +73,7 @@ def add_config_options(parser, cls) -> None:
         elif kind == "list":
             parser.add_argument(flag, type=_bits_list, **kw)
         elif m["choices"] is not None:
-            parser.add_argument(flag, choices=list(m["choices"]), **kw)
+            parser.add_argument(flag, type=int if "int" in kind else str, choices=list(m["choices"]), **kw)
         elif m["lo"] is not None and ("int" in kind or "float" in kind):
             parser.add_argument(flag, type=Bounded(int if "int" in kind else float, m["lo"], m["hi"], m["lo_open"]),
                                 **kw)
@@ -91,8 +91,11 @@ def _print(obj, as_json: bool):
 
 from .commands import (cost_command, eval_command, hessian_command, landscape_command, search_command,  # noqa: E402
                        train_command, transfer_command)
+from .analysis.hessian import HessianConfig  # noqa: E402
+from .analysis.landscape import LandscapeConfig  # noqa: E402
 from .grid import EXECUTORS  # noqa: E402
 from .options import options_of  # noqa: E402
+from .search import SearchConfig  # noqa: E402
 from .train import TrainConfig  # noqa: E402
 from .transfer import TransferConfig  # noqa: E402
 
@@ -112,6 +115,24 @@ def cmd_transfer(a):
     """``mpqlab transfer``: parsed arguments in, the fine-tune's result out."""
     _print(transfer_command(a.policy, a.model, a.data, a.init, a.out, TransferConfig(**_given(a, TransferConfig)),
                             root=a.root, device=a.device, argv=sys.argv), a.json)
+
+
+def cmd_search(a):
+    """``mpqlab search``: parsed arguments in, the found policy's summary out."""
+    cfg = SearchConfig(model=a.model, data=a.data, root=a.root, device=a.device, **_given(a, SearchConfig))
+    _print(search_command(a.out, cfg), a.json)
+
+
+def cmd_hessian(a):
+    """``mpqlab hessian``: parsed arguments in, eigenvalues and trace out."""
+    _print(hessian_command(a.model, a.data, a.checkpoint, a.policy, a.uniform, HessianConfig(**_given(a, HessianConfig)),
+                           root=a.root, device=a.device), a.json)
+
+
+def cmd_landscape(a):
+    """``mpqlab landscape``: parsed arguments in, the slice's .npz path and summary out."""
+    _print(landscape_command(a.model, a.data, a.checkpoint, a.out, a.policy, a.uniform,
+                             LandscapeConfig(**_given(a, LandscapeConfig)), root=a.root, device=a.device), a.json)
 
 
 def _quickstart(out, epochs, smoke):
@@ -152,8 +173,6 @@ def _figures(a):
 
 def build_parser() -> OneLineParser:
     """The ``mpqlab`` argument parser (every subcommand, every option)."""
-    from .search import SearchConfig
-
     p = OneLineParser(prog="mpqlab", description="generalizable mixed-precision quantization (ASGA)")
     sub = p.add_subparsers(dest="cmd", required=True)
 
@@ -193,9 +212,7 @@ def build_parser() -> OneLineParser:
     common(s)
     add_config_options(s, SearchConfig)  # every SearchConfig field declared with mpqlab.options.knob
     s.add_argument("--out", required=True, help="policy JSON path (run folder <out>.run beside it)")
-    s.set_defaults(fn=lambda a: _print(search_command(
-        a.out, model=a.model, data=a.data, root=a.root, device=a.device,
-        **{f.name: getattr(a, f.name) for f in options_of(SearchConfig)}), a.json))
+    s.set_defaults(fn=cmd_search)
 
     tr = sub.add_parser("transfer", help="apply a policy to the target model and fine-tune its weights")
     common(tr)
@@ -210,32 +227,17 @@ def build_parser() -> OneLineParser:
     h.add_argument("--checkpoint", required=True)
     h.add_argument("--policy", default=None)
     h.add_argument("--uniform", default=None, metavar="W/A")
-    h.add_argument("--backend", default="mpqlab", choices=["mpqlab", "pyhessian"])
-    h.add_argument("--n", type=COUNT, default=256, help="test images used")
-    h.add_argument("--top-k", type=Bounded(int, 1, 10 ** 4), default=1)
-    h.add_argument("--trace-probes", type=COUNT, default=48, help="trace passes over the data")
-    h.add_argument("--chunk-size", type=COUNT, default=None,
-                   help="samples per gradient graph (mpqlab backend; default 16 on CPU, 256 on CUDA)")
-    h.add_argument("--seed", type=SEED, default=0)
-    h.set_defaults(fn=lambda a: _print(hessian_command(a.model, a.data, a.checkpoint, a.policy, a.uniform, a.backend,
-                                                       a.n, a.top_k, a.trace_probes, a.root, a.device, a.seed,
-                                                       a.chunk_size), a.json))
+    add_config_options(h, HessianConfig)  # every HessianConfig field
+    h.set_defaults(fn=cmd_hessian)
 
     ls = sub.add_parser("landscape", help="1-D / 2-D loss slice of a (quantized) model, saved as .npz")
     common(ls)
     ls.add_argument("--checkpoint", required=True)
     ls.add_argument("--policy", default=None)
     ls.add_argument("--uniform", default=None, metavar="W/A")
-    ls.add_argument("--dims", type=int, default=2, choices=[1, 2])
-    ls.add_argument("--points", type=Bounded(int, 2, 10 ** 4), default=11)
-    ls.add_argument("--span", type=Bounded(float, 0, 1e3, lo_open=True), default=1.0)
-    ls.add_argument("--n", type=COUNT, default=1000)
-    ls.add_argument("--direction", default="random", choices=["random", "eigen"])
-    ls.add_argument("--seed", type=SEED, default=0)
-    ls.add_argument("--out", required=True)
-    ls.set_defaults(fn=lambda a: _print(landscape_command(a.model, a.data, a.checkpoint, a.out, a.policy, a.uniform,
-                                                          a.dims, a.points, a.span, a.n, a.seed, a.direction, a.root,
-                                                          a.device), a.json))
+    add_config_options(ls, LandscapeConfig)  # every LandscapeConfig field
+    ls.add_argument("--out", required=True, help="the slice, a .npz file")
+    ls.set_defaults(fn=cmd_landscape)
 
     x = sub.add_parser("experiment", help="a grid of search + transfer cells (resumable) -> results.csv / .md")
     x.add_argument("config", nargs="?", default=None, help="JSON config (configs/*.json); omit with --quick")

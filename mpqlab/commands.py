@@ -23,29 +23,29 @@ def train_command(model: str, data: str, out: str, cfg: TrainConfig | None = Non
                   argv=None) -> dict:
     """Train ``model`` in full precision on ``data`` under ``cfg`` (default :class:`TrainConfig`) and write ``out``
     (.safetensors) with its card."""
+    from dataclasses import asdict
+
     from .runtime import init_distributed
 
     cfg = cfg or TrainConfig()
-    epochs, batch_size, lr, seed, subset = cfg.epochs, cfg.batch_size, cfg.lr, cfg.seed, cfg.subset
-    schedule, label_smoothing, cutout = cfg.schedule, cfg.label_smoothing, cfg.cutout
     set_threads()
     if not str(out).endswith(".safetensors"):
         raise MpqlabError(f"--out {out} must end in .safetensors")
     rank, world = init_distributed(device)
     if world > 1 and str(device).startswith("cuda"):
         device = f"cuda:{os.environ.get('LOCAL_RANK', 0)}"
-    train, test = load_splits(data, root, subset, seed)
-    torch.manual_seed(seed)  # this torch seeds each process at random: initial weights come from --seed
+    train, test = load_splits(data, root, cfg.subset, cfg.seed)
+    torch.manual_seed(cfg.seed)  # this torch seeds each process at random: initial weights come from --seed
     net = create_model(model, num_classes=train.num_classes)
     run_dir = Path(str(out)[: -len(".safetensors")] + ".run")
-    res = fit(net, train, test, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, schedule=schedule,
-              label_smoothing=label_smoothing, out_dir=run_dir, device=device, cutout=cutout,
-              config={"model": model, "data": data, "subset": subset})
+    res = fit(net, train, test, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed,
+              schedule=cfg.schedule, label_smoothing=cfg.label_smoothing, out_dir=run_dir, device=device,
+              cutout=cfg.cutout, config={"model": model, "data": data, "subset": cfg.subset})
     ev = evaluate(net, test, device=device)
     card = {"model": model, "num_classes": train.num_classes, "dataset": data, "train_size": len(train),
-            "subset": subset, "epochs": epochs, "batch_size": batch_size, "lr": lr, "schedule": schedule,
-            "label_smoothing": label_smoothing, "cutout": cutout, "seed": seed, "test_top1": round(ev["top1"], 2),
-            "test_loss": round(ev["loss"], 4), "test_n": ev["n"], "train_time_s": round(res["train_time_s"], 1),
+            **asdict(cfg),  # every TrainConfig field
+            "test_top1": round(ev["top1"], 2), "test_loss": round(ev["loss"], 4), "test_n": ev["n"],
+            "train_time_s": round(res["train_time_s"], 1),
             "command": " ".join(["mpqlab"] + list((argv or [])[1:])) if argv else None,
             "mpqlab_version": __version__, "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
             "threads": torch.get_num_threads(), "world_size": world,
@@ -90,16 +90,13 @@ def cost_command(model: str, input_size: int | None = None, num_classes: int = 1
             "input_size": list(size)}
 
 
-def search_command(out: str, **kw) -> dict:
-    """``mpqlab search``: run a policy search from SearchConfig fields; returns the policy's summary."""
-    from dataclasses import fields
-
-    from .search import SearchConfig, run
+def search_command(out: str, cfg) -> dict:
+    """``mpqlab search``: run a policy search under ``cfg`` (a :class:`~mpqlab.search.SearchConfig`) and write the
+    policy to ``out``; returns the policy's summary."""
+    from .search import run
     from .runtime import init_distributed
 
-    init_distributed(kw.get("device") or "cpu")
-    names = {f.name for f in fields(SearchConfig)}
-    cfg = SearchConfig(**{k: v for k, v in kw.items() if k in names and v is not None})
+    init_distributed(cfg.device or "cpu")
     policy = run(cfg, out)
     print(policy.summary())
     t = policy.totals()
@@ -138,54 +135,56 @@ def _analysis_setup(model, data, checkpoint, policy, uniform, root, n, device):
     return net, x, y
 
 
-def hessian_command(model, data, checkpoint, policy=None, uniform=None, backend="mpqlab", n=256, top_k=1,
-                    trace_probes=48, root=None, device="cpu", seed=0, chunk_size=None) -> dict:
-    """Top-k eigenvalues and trace of the loss Hessian (weights) on the first ``n`` test images."""
-    from .analysis.hessian import Hessian
+def hessian_command(model, data, checkpoint, policy=None, uniform=None, cfg=None, root=None, device="cpu") -> dict:
+    """Top-k eigenvalues and trace of the loss Hessian (weights) on the first ``cfg.n`` test images
+    (``cfg``: a :class:`~mpqlab.analysis.hessian.HessianConfig`, default if None)."""
+    from .analysis.hessian import Hessian, HessianConfig
 
-    if backend == "pyhessian" and chunk_size is not None:
+    cfg = cfg or HessianConfig()
+    if cfg.backend == "pyhessian" and cfg.chunk_size is not None:
         raise MpqlabError("--chunk-size applies to the mpqlab backend; pyhessian takes the images as one batch")
-    net, x, y = _analysis_setup(model, data, checkpoint, policy, uniform, root, n, device)
-    h = Hessian(net, (x, y), backend=backend, device=device, chunk_size=chunk_size)
-    eig = h.eigenvalues(top_k=top_k, max_iter=100, tol=1e-3, seed=seed)
-    tr = h.trace(n_probes=trace_probes, seed=seed)
-    out = {"backend": backend, "n": len(y), "eigenvalues": eig["eigenvalues"],
+    net, x, y = _analysis_setup(model, data, checkpoint, policy, uniform, root, cfg.n, device)
+    h = Hessian(net, (x, y), backend=cfg.backend, device=device, chunk_size=cfg.chunk_size)
+    eig = h.eigenvalues(top_k=cfg.top_k, max_iter=100, tol=1e-3, seed=cfg.seed)
+    tr = h.trace(n_probes=cfg.trace_probes, seed=cfg.seed)
+    out = {"backend": cfg.backend, "n": len(y), "eigenvalues": eig["eigenvalues"],
            "eigenvalues_time_s": round(eig["time_s"], 3), "trace": tr["trace"], "trace_std_error": tr.get("std_error"),
-           "trace_time_s": round(tr["time_s"], 3), "trace_probes": trace_probes,
+           "trace_time_s": round(tr["time_s"], 3), "trace_probes": cfg.trace_probes,
            "params": sum(p.numel() for p in h.params)}
-    if backend == "mpqlab":
+    if cfg.backend == "mpqlab":
         out.update(chunk_size=h.chunk_size, eigen_method=eig["method"], eigen_passes=eig["hvps"],
                    trace_method=tr["method"], trace_decoupled=tr["decoupled"])
     return out
 
 
-def landscape_command(model, data, checkpoint, out, policy=None, uniform=None, dims=2, points=11, span=1.0,
-                      n=1000, seed=0, direction="random", root=None, device="cpu") -> dict:
-    """A 1-D or 2-D loss slice along filter-normalised random directions (or the top eigenvector) -> .npz."""
+def landscape_command(model, data, checkpoint, out, policy=None, uniform=None, cfg=None, root=None,
+                      device="cpu") -> dict:
+    """A 1-D or 2-D loss slice along filter-normalised random directions (or the top eigenvector) -> .npz
+    (``cfg``: a :class:`~mpqlab.analysis.landscape.LandscapeConfig`, default if None)."""
     import numpy as np
 
-    from .analysis.landscape import eigen_direction, random_direction, save_npz, slice_1d, slice_2d
+    from .analysis.landscape import (LandscapeConfig, eigen_direction, random_direction, save_npz, slice_1d,
+                                     slice_2d)
 
+    cfg = cfg or LandscapeConfig()
     if not str(out).endswith(".npz"):
         raise MpqlabError(f"--out {out} must end in .npz")
-    if dims not in (1, 2):
-        raise MpqlabError(f"--dims must be 1 or 2, got {dims}")
-    net, x, y = _analysis_setup(model, data, checkpoint, policy, uniform, root, n, device)
-    if direction == "eigen":
-        d1 = eigen_direction(net, (x[:256], y[:256]), seed=seed)
-    elif direction == "random":
-        d1 = random_direction(net, seed)
-    else:
-        raise MpqlabError(f"--direction must be random or eigen, got {direction!r}")
-    grid = np.linspace(-span, span, points)
+    if cfg.dims not in (1, 2):
+        raise MpqlabError(f"--dims must be 1 or 2, got {cfg.dims}")
+    if cfg.direction not in ("random", "eigen"):
+        raise MpqlabError(f"--direction must be random or eigen, got {cfg.direction!r}")
+    net, x, y = _analysis_setup(model, data, checkpoint, policy, uniform, root, cfg.n, device)
+    seed = cfg.seed
+    d1 = eigen_direction(net, (x[:256], y[:256]), seed=seed) if cfg.direction == "eigen" else random_direction(net, seed)
+    grid = np.linspace(-cfg.span, cfg.span, cfg.points)
     meta = {"model": model, "data": data, "checkpoint": checkpoint, "policy": policy, "uniform": uniform,
-            "direction": direction, "seeds": [seed, seed + 1], "n": len(y)}
-    if dims == 1:
+            "direction": cfg.direction, "seeds": [seed, seed + 1], "n": len(y)}
+    if cfg.dims == 1:
         res = slice_1d(net, (x, y), d1, grid, meta=meta)
     else:
         res = slice_2d(net, (x, y), d1, random_direction(net, seed + 1), grid, grid, meta=meta)
     save_npz(res, out)
-    c = (points - 1) // 2
-    center = res["loss"][c] if dims == 1 else res["loss"][c, c]
-    return {"out": str(out), "dims": dims, "points": points, "span": span, "n": len(y),
+    c = (cfg.points - 1) // 2
+    center = res["loss"][c] if cfg.dims == 1 else res["loss"][c, c]
+    return {"out": str(out), "dims": cfg.dims, "points": cfg.points, "span": cfg.span, "n": len(y),
             "loss_center": float(center), "loss_max": float(res["loss"].max()), "time_s": round(res["time_s"], 2)}

@@ -7,7 +7,12 @@ import torch.nn as nn
 
 REPO = Path(__file__).resolve().parent.parent
 os.environ.setdefault("MPQLAB_DATA", str((REPO.parent / "shared" / "datasets").resolve()))
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# Under pytest-xdist (`make test` runs min(cores, 4) workers) the cores are shared out, so that workers and the
+# processes the tests start (they inherit OMP_NUM_THREADS) do not oversubscribe the machine.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+THREADS = max(1, min(2, (os.cpu_count() or 1) // _WORKERS))
+os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
+torch.set_num_threads(THREADS)
 
 
 class TinyNet(nn.Module):

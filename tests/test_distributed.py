@@ -10,7 +10,8 @@ import torch
 
 from conftest import REPO
 
-pytestmark = pytest.mark.slow  # torchrun with real processes
+# torchrun with real processes; one xdist worker runs them all (each torchrun listens on the default port)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("torchrun")]
 
 
 def test_train_under_torchrun_two_cpu_processes(tmp_path):

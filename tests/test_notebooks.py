@@ -8,37 +8,37 @@ from mpqlab.notebooks import list_notebooks, make_figures
 
 
 
-@pytest.fixture(scope="session")
-def smoke_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("figures")
-    runs = tmp_path_factory.mktemp("runs")
-    return make_figures(out, smoke=True, runs_dir=runs), out, runs
-
-
-@pytest.mark.slow  # papermill runs / the quick grid
-def test_all_notebooks_execute_in_smoke_mode_and_write_figures(smoke_run):
-    res, out, runs = smoke_run
-    assert set(res["notebooks"]) == set(list_notebooks()) and len(list_notebooks()) == 7
-    for name in list_notebooks():
-        nb = nbformat.read(runs / "executed" / f"{name}.ipynb", as_version=4)
-        errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
-        assert not errors, name
-        assert list(out.glob(f"{name[:2]}_*.html")), f"{name} wrote no figure"
-    pngs = list(out.glob("*.png"))
+@pytest.mark.slow  # papermill runs; one test per notebook, so that pytest-xdist spreads them over its workers
+@pytest.mark.parametrize("name", list_notebooks())
+def test_notebook_executes_in_smoke_mode_and_writes_its_figures(name, tmp_path):
+    out, runs = tmp_path / "figures", tmp_path / "runs"
+    res = make_figures(out, smoke=True, runs_dir=runs, only=[name])
+    assert set(res["notebooks"]) == {name}
+    nb = nbformat.read(runs / "executed" / f"{name}.ipynb", as_version=4)
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors, name
+    assert list(out.glob(f"{name[:2]}_*.html")), f"{name} wrote no figure"
+    pngs = list(out.glob(f"{name[:2]}_*.png"))
     assert pngs and all(p.stat().st_size > 5000 for p in pngs)
-    readme = (out / "README.md").read_text()
-    assert all(f"notebooks/{n}.ipynb" in readme for n in list_notebooks())
+    assert f"notebooks/{name}.ipynb" in (out / "README.md").read_text()
 
 
-@pytest.mark.slow  # papermill runs / the quick grid
-def test_rerunning_one_notebook_keeps_the_others_in_the_figures_readme(smoke_run):
-    _, out, runs = smoke_run
-    before = (out / "README.md").read_text().splitlines()
-    res = make_figures(out, smoke=True, runs_dir=runs, only=["05_bitwidth_policies"])
+def test_every_notebook_is_run_by_the_smoke_test():
+    assert len(list_notebooks()) == 7 and list_notebooks() == sorted(list_notebooks())
+
+
+@pytest.mark.slow  # one papermill run
+def test_rerunning_one_notebook_keeps_the_others_in_the_figures_readme(tmp_path):
+    out, runs = tmp_path / "figures", tmp_path / "runs"
+    out.mkdir()
+    others = [f"- `notebooks/{n}.ipynb` (smoke run, 1.0 s): `{n[:2]}_x.html`" for n in list_notebooks()]
+    (out / "README.md").write_text("# figures\n\n" + "\n".join(others) + "\n")
+    res = make_figures(out, smoke=True, runs_dir=runs, only=["01_search_and_transfer"])
     after = (out / "README.md").read_text().splitlines()
-    assert set(res["notebooks"]) == {"05_bitwidth_policies"}
-    assert [l for l in after if "05_" not in l] == [l for l in before if "05_" not in l]
-    assert sum("notebooks/05_bitwidth_policies.ipynb" in l for l in after) == 1
+    assert set(res["notebooks"]) == {"01_search_and_transfer"}
+    assert [l for l in after if l.startswith("- ") and "01_" not in l] == [l for l in others if "01_" not in l]
+    mine = [l for l in after if "notebooks/01_search_and_transfer.ipynb" in l]
+    assert len(mine) == 1 and "01_pareto.html" in mine[0] and mine[0] not in others
 
 
 def test_notebooks_are_thin_and_parameterised():
@@ -82,7 +82,8 @@ def test_the_source_check_sees_a_stale_notebook(tmp_path, monkeypatch):
     assert "**Question?**" in (tmp_path / "00_quickstart.ipynb").read_text()
 
 
-@pytest.mark.slow  # papermill runs / the quick grid
+@pytest.mark.slow  # papermill runs
+@pytest.mark.xdist_group("notebooks")  # one worker holds the session's smoke run
 def test_a_grid_writes_the_documented_columns(tmp_path, monkeypatch):
     import csv
     import math

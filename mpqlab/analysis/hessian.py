@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
@@ -42,11 +43,27 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import MpqlabError
+from ..options import knob
 from . import vectors as V
 from .density import tridiagonal
 from .params import as_batches, preserved, select_params, uses_batch_statistics
 
 EXACT_AUTO_MAX = 4096  # entries of the last module taken exactly by default (trace(exact="auto"))
+
+
+@dataclass
+class HessianConfig:
+    """What ``mpqlab hessian`` estimates, and on how much data (one command-line option per field)."""
+    backend: str = knob("mpqlab", "who computes the Hessian-vector products",
+                        choices={"mpqlab": "double back-propagation through chunked graphs, Lanczos, decoupled "
+                                           "Hutchinson", "pyhessian": "the PyHessian 0.1 package (power iteration, "
+                                           "textbook Hutchinson)"})
+    n: int = knob(256, "test images the loss (and so H) is taken on", lo=1, hi=10 ** 9)
+    top_k: int = knob(1, "how many top eigenvalues lambda_1 >= ... >= lambda_k of H", lo=1, hi=10 ** 4)
+    trace_probes: int = knob(48, "Hutchinson probes of Tr(H), each one pass over the n images", lo=1, hi=10 ** 9)
+    chunk_size: int | None = knob(None, "samples per gradient graph (mpqlab backend; unset: 16 on CPU, 256 on CUDA)",
+                                  lo=1, hi=10 ** 9)
+    seed: int = knob(0, "seed of the trace probes and the eigen start vector", lo=0, hi=2 ** 32 - 1)
 
 
 def _zeroing(idx: Sequence[int]):

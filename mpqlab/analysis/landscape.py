@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +23,24 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import MpqlabError
+from ..options import knob
 from .hessian import Hessian
 from .params import preserved, select_params
+
+
+@dataclass
+class LandscapeConfig:
+    """Which slice ``mpqlab landscape`` computes (one command-line option per field):
+    theta_0 + a d1 (+ b d2) for a, b on ``points`` values in [-span, span]."""
+    dims: int = knob(2, "1: a line theta_0 + a d1; 2: a plane theta_0 + a d1 + b d2", choices=[1, 2])
+    points: int = knob(11, "grid points per axis", lo=2, hi=10 ** 4)
+    span: float = knob(1.0, "the slice covers a, b in [-span, span] (directions have the weights' filter norms)",
+                       lo=0, hi=1e3, lo_open=True)
+    n: int = knob(1000, "test images the loss is averaged over", lo=1, hi=10 ** 9)
+    direction: str = knob("random", "d1",
+                          choices={"random": "filter-normalised Gaussian (Li et al., 2018)",
+                                   "eigen": "the top Hessian eigenvector"})
+    seed: int = knob(0, "seed of d1 (d2 uses seed + 1)", lo=0, hi=2 ** 32 - 1)
 
 
 def _targets(model: nn.Module, params="weights") -> list[tuple[str, nn.Parameter]]:
