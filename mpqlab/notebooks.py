@@ -76,27 +76,57 @@ def build_notebooks(check: bool = False) -> list[str]:
 
 
 def controls(fn, **widgets):
-    """``ipywidgets.interactive(fn, **widgets)``, displayed, when a person runs the notebook in Jupyter: each change
-    of a control calls ``fn`` again and what it returns (e.g. a plotly Figure) replaces the previous output. Run
-    headless (``MPQLAB_HEADLESS=1``, which :func:`make_figures` sets) it calls ``fn`` once with the widgets' values,
-    displays the result and says so: without a front end a live widget only adds comm traffic, and under it the
-    notebook client was seen to lose a cell's execute reply and wait until the cell timeout."""
+    """An explorer: the controls ``widgets`` over what ``fn(**values)`` shows. When a person runs the notebook in
+    Jupyter and ``fn`` returns a plotly Figure, the figure is shown once as a plotly ``FigureWidget`` and every
+    change of a control re-plots it in place (its traces and layout replaced by those of the new figure); what ``fn``
+    prints goes to a text area between the controls and the plot. A function that returns something else is
+    re-run by ``ipywidgets.interactive``. Run headless (``MPQLAB_HEADLESS=1``, which :func:`make_figures` sets) it
+    calls ``fn`` once with the widgets' values, displays the result and says so: without a front end a live widget
+    only adds comm traffic, and under it the notebook client was seen to lose a cell's execute reply and wait until
+    the cell timeout. Returns the FigureWidget (or the interactive widget, or the headless result)."""
     from IPython.display import display
 
-    def call(**kw):
-        result = fn(**kw)
-        if result is not None:
-            display(result)
-        return result
+    def values():
+        return {k: getattr(w, "value", w) for k, w in widgets.items()}
 
     if os.environ.get("MPQLAB_HEADLESS") == "1":
         print("(headless run: the controls appear when the notebook runs in Jupyter; this is the default choice)")
-        return call(**{k: getattr(w, "value", w) for k, w in widgets.items()})
+        result = fn(**values())
+        if result is not None:
+            display(result)
+        return result
     import ipywidgets
+    import plotly.graph_objects as go
 
-    w = ipywidgets.interactive(call, **widgets)
-    display(w)
-    return w
+    text = ipywidgets.Output()
+    with text:
+        first = fn(**values())
+    if not isinstance(first, go.Figure):
+        def call(**kw):
+            result = fn(**kw)
+            if result is not None:
+                display(result)
+        w = ipywidgets.interactive(call, **widgets)
+        w.add_class("mpqlab-explorer")
+        display(w)
+        return w
+    figure = go.FigureWidget(first)
+
+    def replot(_change=None):
+        text.clear_output(wait=True)
+        with text:
+            new = fn(**values())
+        figure.data = ()
+        figure.add_traces(list(new.data))
+        figure.update_layout(new.layout.to_plotly_json(), overwrite=True)
+
+    shown = [w for w in widgets.values() if isinstance(w, ipywidgets.Widget)]
+    for w in shown:
+        w.observe(replot, names="value")
+    box = ipywidgets.VBox([ipywidgets.HBox(shown), text, figure])
+    box.add_class("mpqlab-explorer")
+    display(box)
+    return figure
 
 
 def _readme_entries(path: Path) -> dict:

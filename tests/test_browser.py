@@ -73,10 +73,10 @@ def test_jupyterlab_renders_a_plotly_figure_and_a_widget(tmp_path):
             except Exception:
                 page.screenshot(path=str(shots / "jupyterlab-failed.png"))
                 raise
-            page.wait_for_selector(".widget-interact .js-plotly-plot", timeout=600_000)
+            page.wait_for_selector(".mpqlab-explorer .js-plotly-plot", timeout=600_000)
             assert page.locator(".js-plotly-plot .main-svg").count() > 0
             assert page.locator(".jupyter-widgets").count() > 0
-            explorer = page.locator(".widget-interact").first  # 05's first explorer: two policies side by side
+            explorer = page.locator(".mpqlab-explorer").first  # 05's first explorer (a FigureWidget): two policies side by side
             explorer.scroll_into_view_if_needed()
             page.screenshot(path=str(shots / "jupyterlab.png"))
             before = _plot_data(explorer)

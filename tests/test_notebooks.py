@@ -105,3 +105,28 @@ def test_a_grid_writes_the_documented_columns(tmp_path, monkeypatch):
     assert "cannot answer" in md  # one seed: the search-matters gate cannot pass
     again = run_grid(smoke_config(), tmp_path, show_progress=False)  # finished cells are skipped
     assert list(csv.DictReader(again.open())) == rows
+
+
+def test_an_explorer_re_plots_its_figure_widget_in_place(monkeypatch):
+    """Outside a headless run, a control's change replaces the FigureWidget's traces and layout (the same widget
+    on the page) and calls the function with the new values; the headless path calls it once."""
+    import ipywidgets as W
+    import plotly.graph_objects as go
+
+    from mpqlab.notebooks import controls
+
+    calls = []
+
+    def bars(n=2):
+        calls.append(n)
+        return go.Figure(go.Bar(x=list(range(n)), y=[n] * n), layout={"title": {"text": f"n={n}"}})
+
+    monkeypatch.delenv("MPQLAB_HEADLESS", raising=False)
+    pick = W.Dropdown(options=[2, 3, 5], value=2)
+    fig = controls(bars, n=pick)
+    assert isinstance(fig, go.FigureWidget) and fig.data[0].x == (0, 1)
+    pick.value = 5
+    assert calls == [2, 5] and len(fig.data) == 1 and fig.data[0].x == (0, 1, 2, 3, 4)
+    assert fig.layout.title.text == "n=5"
+    monkeypatch.setenv("MPQLAB_HEADLESS", "1")
+    assert isinstance(controls(bars, n=W.Dropdown(options=[3], value=3)), go.Figure) and calls[-1] == 3
