@@ -36,9 +36,9 @@ show(viz.angle_series({k: (d.step, d.cos_alpha_task_cost) for k, d in runs.items
                       title="cos between the bit-logit gradients of the task loss and of the cost", smooth=1 if smoke else 5),
      "04_cos_alpha_task_cost")
 for k, d in runs.items():  # where the cost hinge is inactive its gradient is zero and the cosine is undefined (a gap)
-    c = d.cos_alpha_task_cost
-    print(f"{k}: task-vs-cost cosine defined on {c.notna().sum()} of {len(c)} steps"
-          + (f", median {c.median():+.2f}, {(c < 0).mean():.0%} of those negative" if c.notna().any() else ""))
+    c = d.cos_alpha_task_cost.dropna()
+    print(f"{k}: task-vs-cost cosine defined on {len(c)} of {len(d)} steps"
+          + (f", median {c.median():+.2f}, {(c < 0).mean():.0%} of those negative" if len(c) else ""))
 last = runs["asga"].filter(like="cos_layer/").iloc[-1]
 show(viz.layer_trace_bars({"ASGA, last step": last.rename(lambda c: c.split("/", 1)[1]).to_dict()},
                           title="cos(g, g_p) per layer at the last ASGA step"), "04_cos_per_layer")
