@@ -46,7 +46,6 @@ def _bits_list(text: str) -> list[int]:
 
 
 COUNT = Bounded(int, 1, 10 ** 9)  # epochs, batches, images, probes ...
-SEED = Bounded(int, 0, 2 ** 32 - 1)
 LR = Bounded(float, 0, 10, lo_open=True)
 NONNEG = Bounded(float, 0, 1e6)
 

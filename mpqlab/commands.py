@@ -14,6 +14,7 @@ from .data import create_dataset
 from .errors import MpqlabError
 from .models import create_model
 from .loading import load_splits, model_under_policy, parse_uniform
+from .options import check_choices
 from .runtime import set_threads
 from .train import TrainConfig, evaluate, fit
 from .transfer import TransferConfig
@@ -141,6 +142,7 @@ def hessian_command(model, data, checkpoint, policy=None, uniform=None, cfg=None
     from .analysis.hessian import Hessian, HessianConfig
 
     cfg = cfg or HessianConfig()
+    check_choices(cfg)  # backend
     if cfg.backend == "pyhessian" and cfg.chunk_size is not None:
         raise MpqlabError("--chunk-size applies to the mpqlab backend; pyhessian takes the images as one batch")
     net, x, y = _analysis_setup(model, data, checkpoint, policy, uniform, root, cfg.n, device)
@@ -169,10 +171,7 @@ def landscape_command(model, data, checkpoint, out, policy=None, uniform=None, c
     cfg = cfg or LandscapeConfig()
     if not str(out).endswith(".npz"):
         raise MpqlabError(f"--out {out} must end in .npz")
-    if cfg.dims not in (1, 2):
-        raise MpqlabError(f"--dims must be 1 or 2, got {cfg.dims}")
-    if cfg.direction not in ("random", "eigen"):
-        raise MpqlabError(f"--direction must be random or eigen, got {cfg.direction!r}")
+    check_choices(cfg)  # dims, direction
     net, x, y = _analysis_setup(model, data, checkpoint, policy, uniform, root, cfg.n, device)
     seed = cfg.seed
     d1 = eigen_direction(net, (x[:256], y[:256]), seed=seed) if cfg.direction == "eigen" else random_direction(net, seed)

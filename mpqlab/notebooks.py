@@ -79,11 +79,11 @@ def controls(fn, **widgets):
     """An explorer: the controls ``widgets`` over what ``fn(**values)`` shows. When a person runs the notebook in
     Jupyter and ``fn`` returns a plotly Figure, the figure is shown once as a plotly ``FigureWidget`` and every
     change of a control re-plots it in place (its traces and layout replaced by those of the new figure); what ``fn``
-    prints goes to a text area between the controls and the plot. A function that returns something else is
-    re-run by ``ipywidgets.interactive``. Run headless (``MPQLAB_HEADLESS=1``, which :func:`make_figures` sets) it
-    calls ``fn`` once with the widgets' values, displays the result and says so: without a front end a live widget
+    prints goes to a text area between the controls and the plot, where anything else it returns is displayed
+    instead (``fn`` runs once per change either way). Run headless (``MPQLAB_HEADLESS=1``, which
+    :func:`make_figures` sets) it calls ``fn`` once with the widgets' values, displays the result and says so: without a front end a live widget
     only adds comm traffic, and under it the notebook client was seen to lose a cell's execute reply and wait until
-    the cell timeout. Returns the FigureWidget (or the interactive widget, or the headless result)."""
+    the cell timeout. Returns the FigureWidget (or the widget box, or the headless result)."""
     from IPython.display import display
 
     def values():
@@ -101,21 +101,19 @@ def controls(fn, **widgets):
     text = ipywidgets.Output()
     with text:
         first = fn(**values())
-    if not isinstance(first, go.Figure):
-        def call(**kw):
-            result = fn(**kw)
-            if result is not None:
-                display(result)
-        w = ipywidgets.interactive(call, **widgets)
-        w.add_class("mpqlab-explorer")
-        display(w)
-        return w
-    figure = go.FigureWidget(first)
+    figure = go.FigureWidget(first) if isinstance(first, go.Figure) else None
+    if figure is None and first is not None:
+        with text:
+            display(first)
 
     def replot(_change=None):
         text.clear_output(wait=True)
         with text:
             new = fn(**values())
+            if figure is None:
+                if new is not None:
+                    display(new)
+                return
         figure.data = ()
         figure.add_traces(list(new.data))
         figure.update_layout(new.layout.to_plotly_json(), overwrite=True)
@@ -123,10 +121,10 @@ def controls(fn, **widgets):
     shown = [w for w in widgets.values() if isinstance(w, ipywidgets.Widget)]
     for w in shown:
         w.observe(replot, names="value")
-    box = ipywidgets.VBox([ipywidgets.HBox(shown), text, figure])
+    box = ipywidgets.VBox([ipywidgets.HBox(shown), text] + ([figure] if figure is not None else []))
     box.add_class("mpqlab-explorer")
     display(box)
-    return figure
+    return figure if figure is not None else box
 
 
 def _readme_entries(path: Path) -> dict:

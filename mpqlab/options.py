@@ -25,3 +25,15 @@ def options_of(cls) -> list[dataclasses.Field]:
 def default_of(f: dataclasses.Field):
     """A field's default value (calling its factory)."""
     return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
+def check_choices(cfg) -> None:
+    """Raise :class:`~mpqlab.errors.MpqlabError` naming the first option of the config ``cfg`` whose value is not
+    one of its knob's choices (for library callers; the command line checks the same choices while parsing)."""
+    from .errors import MpqlabError
+
+    for f in options_of(type(cfg)):
+        choices, value = f.metadata["choices"], getattr(cfg, f.name)
+        if choices is not None and not isinstance(value, list) and value not in choices:
+            raise MpqlabError(f"--{f.name.replace('_', '-')} must be one of {', '.join(map(str, choices))}, "
+                              f"got {value!r}")

@@ -55,3 +55,18 @@ def test_out_of_range_budget_and_bad_candidates_are_refused_up_front(tmp_path):
                            cwd=REPO)
         assert p.returncode == 2 and words in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
         assert not (tmp_path / "p.run").exists()  # refused before any work
+
+
+def test_library_callers_get_the_choices_checked_before_work():
+    from mpqlab.analysis.hessian import HessianConfig
+    from mpqlab.analysis.landscape import LandscapeConfig
+    from mpqlab.commands import hessian_command, landscape_command
+    from mpqlab.errors import MpqlabError
+
+    with pytest.raises(MpqlabError, match="--direction must be one of random, eigen, got 'sideways'"):
+        landscape_command("resnet20", "cifar10-mini", "missing.safetensors", "x.npz",
+                          cfg=LandscapeConfig(direction="sideways"))
+    with pytest.raises(MpqlabError, match="--dims must be one of 1, 2, got 3"):
+        landscape_command("resnet20", "cifar10-mini", "missing.safetensors", "x.npz", cfg=LandscapeConfig(dims=3))
+    with pytest.raises(MpqlabError, match="--backend must be one of mpqlab, pyhessian"):
+        hessian_command("resnet20", "cifar10-mini", "missing.safetensors", cfg=HessianConfig(backend="curvlinops"))
