@@ -31,19 +31,19 @@ from mpqlab.transfer import finetuned
 data, ckpt, train, test = analysis_target(smoke)
 ft_train, _ = proxy_subset(train, size=min(len(train), 10000), seed=0)  # the same cached fine-tunes as notebook 02
 ft_test = test.subset(range(256)) if smoke else test  # the fine-tune's own before / after top-1
-x, y = test.tensors(64 if smoke else 128)
+x, y = test.tensors(32 if smoke else 128)  # smoke: enough to run every estimator, not to trust it
 models = {name: finetuned(Policy.uniform(create_model("resnet20"), b, b), "resnet20", ft_train, ft_test, ckpt,
                           RUNS / f"finetuned_{data}_{name}", epochs=1, max_batches=2 if smoke else None)[0]
           for name, b in (("W8A8", 8), ("W4A4", 4), ("W2A2", 2))}
-it = 5 if smoke else 20
+it = 4 if smoke else 20
 eigs, traces, dens, layer_tr = {}, {}, {}, {}
 for k, m in models.items():
     h = Hessian(m, (x, y))
     eigs[k] = h.eigenvalues(top_k=3 if not smoke else 2, max_iter=it)["eigenvalues"]
-    traces[k] = h.trace(n_probes=6 if smoke else 30)["trace"]
-    d = h.density(iters=8 if smoke else 30)
+    traces[k] = h.trace(n_probes=4 if smoke else 30)["trace"]
+    d = h.density(iters=6 if smoke else 30)
     dens[k] = gaussian_density(d["nodes"], d["weights"])
-    layer_tr[k] = h.layer_traces(n_probes=3 if smoke else 16)
+    layer_tr[k] = h.layer_traces(n_probes=2 if smoke else 16)
 order = lambda d: " < ".join(f"{k} {v:.3g}" for k, v in sorted(d.items(), key=lambda kv: kv[1]))
 print("σ_max, smallest first:", order({k: e[0] for k, e in eigs.items()}))
 print("trace, smallest first:", order(traces))
@@ -70,7 +70,7 @@ rows = []
 for backend in ("mpqlab", "pyhessian"):
     h = Hessian(m, (x, y), backend=backend)
     e = h.eigenvalues(top_k=1, max_iter=it, seed=0)
-    t = h.trace(n_probes=6 if smoke else 30, seed=0)
+    t = h.trace(n_probes=4 if smoke else 30, seed=0)
     rows.append({"backend": backend, "sigma_max": e["eigenvalues"][0], "eig time (s)": e["time_s"],
                  "trace": t["trace"], "trace std. error": t["std_error"], "trace time (s)": t["time_s"]})
 pd.DataFrame(rows)

@@ -9,9 +9,12 @@ REPO = Path(__file__).resolve().parent.parent
 os.environ.setdefault("MPQLAB_DATA", str((REPO.parent / "shared" / "datasets").resolve()))
 # Under pytest-xdist (`make test` runs min(cores, 4) workers) the cores are shared out, so that workers and the
 # processes the tests start (they inherit OMP_NUM_THREADS) do not oversubscribe the machine.
+# The workers inherit the controller's environment, so what the user set is kept aside under its own name: a
+# worker must not mistake the controller's choice (all cores, one process) for the user's.
 _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-THREADS = max(1, min(2, (os.cpu_count() or 1) // _WORKERS))
-os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
+_USER_THREADS = os.environ.setdefault("MPQLAB_TEST_USER_THREADS", os.environ.get("OMP_NUM_THREADS", ""))
+THREADS = int(_USER_THREADS) if _USER_THREADS else max(1, min(2, (os.cpu_count() or 1) // _WORKERS))
+os.environ["OMP_NUM_THREADS"] = str(THREADS)
 torch.set_num_threads(THREADS)
 
 

@@ -113,3 +113,24 @@ def test_public_classes_and_functions_have_docstrings():
                 if not ast.get_docstring(node):
                     missing.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name}")
     assert missing == [], missing
+
+
+def test_test_workers_share_the_cores_with_the_processes_they_start():
+    """Each pytest-xdist worker, and every kernel or CLI it starts (they inherit OMP_NUM_THREADS), gets its share of
+    the cores: a worker that kept the controller's all-cores setting would run its notebook kernels with more
+    threads than cores, which slows OpenMP several times over."""
+    import os
+    import subprocess
+    import sys
+
+    import torch
+
+    from conftest import THREADS
+
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if not os.environ.get("MPQLAB_TEST_USER_THREADS"):
+        assert THREADS * workers <= max(os.cpu_count() or 1, workers)
+    assert os.environ["OMP_NUM_THREADS"] == str(THREADS) and torch.get_num_threads() == THREADS
+    child = subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
+                           capture_output=True, text=True, check=True)
+    assert int(child.stdout) == THREADS
