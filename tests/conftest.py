@@ -60,3 +60,9 @@ def make_image_tree(root: Path, classes, per_class: int, size: int, ext=".png", 
         for i in range(per_class):
             Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(d / f"{i:04d}{ext}")
     return root
+
+
+def pytest_collection_modifyitems(config, items):
+    """The slow end-to-end tests go first (stable order otherwise), so that pytest-xdist's workers start the long
+    poles early instead of finishing on one of them while the other worker idles."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
