@@ -12,7 +12,7 @@ import copy
 import torch
 import torch.nn.functional as F
 
-from _common import interleaved, ratio_spread, spread, table
+from _common import CLOCK_HELP, interleaved, ratio_spread, spread, table
 
 from mpqlab.models import create_model  # noqa: E402
 
@@ -40,7 +40,10 @@ def main():
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--check-steps", type=int, default=10)
+    ap.add_argument("--clock", choices=("cpu", "wall"), default=None,
+                    help=CLOCK_HELP + "; with more than one thread CPU time sums the threads, so 'wall' is the default")
     a = ap.parse_args()
+    a.clock = a.clock or ("cpu" if a.threads == 1 else "wall")
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     model = create_model("resnet20")
@@ -48,10 +51,10 @@ def main():
     variants = {"today: eager, channels-last": (True, False), "eager, default layout": (False, False),
                 "compiled, channels-last": (True, True), "compiled, default layout": (False, True)}
     steps = {k: make_step(model, *v, x, y) for k, v in variants.items()}
-    times = interleaved(steps, repeats=a.repeats, warmup=3)
+    times = interleaved(steps, repeats=a.repeats, warmup=3, clock=a.clock)
     base = times["today: eager, channels-last"]
     print(f"ResNet-20 training step, batch 128, {a.threads} thread(s), torch {torch.__version__}, "
-          f"{a.repeats} interleaved repeats")
+          f"{a.repeats} interleaved repeats, {a.clock} time")
     table([[k, spread(t), ratio_spread(base, t)] for k, t in times.items()],
           ["variant", "median step (IQR)", "speed-up vs today (IQR)"])
     gen = torch.Generator().manual_seed(1)  # the same batches for every variant

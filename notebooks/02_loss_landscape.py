@@ -31,7 +31,7 @@ from mpqlab.policy import Policy
 from mpqlab.transfer import finetuned
 data, ckpt, train, test = analysis_target(smoke)
 ft_train, _ = proxy_subset(train, size=min(len(train), 10000), seed=0)  # one short fine-tune per policy, cached
-ft_test = test.subset(range(256)) if smoke else test  # the fine-tune's own before / after top-1
+ft_test = test.subset(range(128)) if smoke else test  # the fine-tune's own before / after top-1
 x, y = test.tensors(128 if smoke else 500)
 models, results, pols = {"float": model_under_policy("resnet20", ckpt, 10)[0].eval()}, {}, {}
 for name, bits in (("W8A8", 8), ("W4A4", 4), ("W2A2", 2)):

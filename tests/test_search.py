@@ -172,13 +172,17 @@ def test_amortised_asga_search_takes_the_ascent_pass_every_k_steps(tmp_path):
 
 
 def test_radius_study_runs_reuses_and_summarises(tmp_path, monkeypatch):
-    from mpqlab.search.radius_study import bands, radius_study
+    from dataclasses import replace
+
+    from mpqlab.search.radius_study import BASE, bands, radius_study
 
     monkeypatch.setenv("MPQLAB_COMPILE", "0")
-    df = radius_study(tmp_path, seeds=(0, 1), radii=("fixed", "relative"), max_batches=2)
+    small = replace(BASE, batch_size=32)  # the grid's proxy search on smaller batches: a run check
+    df = radius_study(tmp_path, seeds=(0, 1), radii=("fixed", "relative"), base=small, max_batches=2)
     assert set(df.radius) == {"fixed", "relative"} and set(df.seed) == {0, 1} and len(df) == 16  # 4 steps each
     assert (df[df.radius == "fixed"].rho == 0.05).all()
-    again = radius_study(tmp_path, seeds=(0, 1), radii=("fixed", "relative"), max_batches=2)  # reused, not rerun
+    again = radius_study(tmp_path, seeds=(0, 1), radii=("fixed", "relative"), base=small,
+                         max_batches=2)  # reused, not rerun
     assert again.equals(df)
     b = bands(df, "rho")
     assert len(b) == 8 and (b["low"] <= b["median"]).all() and (b["median"] <= b["high"]).all()

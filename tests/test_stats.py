@@ -52,6 +52,22 @@ def test_spearman_and_bootstrap():
     assert bootstrap_ci(spearman, x, x, n=200, seed=1) == bootstrap_ci(spearman, x, x, n=200, seed=1)
 
 
+def test_spearman_equals_scipys_with_ties():
+    import random
+
+    from scipy import stats
+
+    from mpqlab.stats import spearman
+
+    rng = random.Random(3)
+    for _ in range(50):
+        a = [rng.choice([0.1, 0.2, 0.3, rng.random()]) for _ in range(12)]
+        b = [rng.choice([1.0, 2.0, rng.random()]) for _ in range(12)]
+        want = stats.spearmanr(a, b).statistic
+        got = spearman(a, b)
+        assert (got != got and (want != want or len(set(a)) < 2 or len(set(b)) < 2)) or got == pytest.approx(want)
+
+
 def test_kendall_tau_and_discordant_pairs():
     from mpqlab.stats import discordant_pairs, kendall_tau
 
