@@ -79,4 +79,4 @@ def ratio_spread(num, den) -> str:
     r = [a / b for a, b in zip(num, den)]
     q = statistics.quantiles(r, n=4)
     lo, hi = median_interval(r)
-    return f"{statistics.median(r):.2f}x [{lo:.2f}, {hi:.2f}] | IQR {q[0]:.2f}-{q[2]:.2f}"
+    return f"{statistics.median(r):.2f}x [{lo:.2f}, {hi:.2f}]; IQR {q[0]:.2f}-{q[2]:.2f}"

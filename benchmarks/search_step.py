@@ -87,4 +87,4 @@ ed = per_step["edmips"]
 rows = [[m, spread(ts, "ms"), ratio_spread(ts, ed)] for m, ts in per_step.items()]
 print(f"ResNet-20, batch 128, {args.device}, {torch.get_num_threads()} threads, {args.repeats} interleaved rounds, {args.clock} time; "
       f"supernet (edmips) / fixed-policy step = {ratio_spread(ed, per_step['fixed-policy W4A4 QAT step'])}")
-table(rows, ["method", "step: median (IQR)", "vs edmips: median of per-round ratios [90 % CI] | IQR"])
+table(rows, ["method", "step: median (IQR)", "vs edmips: median of per-round ratios [90 % CI]; IQR"])

@@ -95,7 +95,8 @@ from .analysis.landscape import LandscapeConfig  # noqa: E402
 from .grid import EXECUTORS  # noqa: E402
 from .options import options_of  # noqa: E402
 from .search import SearchConfig  # noqa: E402
-from .train import TrainConfig  # noqa: E402
+from .cost import CostConfig  # noqa: E402
+from .train import EvalConfig, TrainConfig  # noqa: E402
 from .transfer import TransferConfig  # noqa: E402
 
 
@@ -120,6 +121,18 @@ def cmd_search(a):
     """``mpqlab search``: parsed arguments in, the found policy's summary out."""
     cfg = SearchConfig(model=a.model, data=a.data, root=a.root, device=a.device, **_given(a, SearchConfig))
     _print(search_command(a.out, cfg), a.json)
+
+
+def cmd_eval(a):
+    """``mpqlab eval``: parsed arguments in, top-1 and loss out."""
+    cfg = EvalConfig(**_given(a, EvalConfig))
+    _print(eval_command(a.model, a.data, a.checkpoint, a.policy, a.uniform, a.root, a.device, cfg.max_batches), a.json)
+
+
+def cmd_cost(a):
+    """``mpqlab cost``: parsed arguments in, MACs, BitOPs and size out."""
+    cfg = CostConfig(**_given(a, CostConfig))
+    _print(cost_command(a.model, cfg.input_size, cfg.num_classes, a.policy, a.uniform), a.json)
 
 
 def cmd_hessian(a):
@@ -175,12 +188,13 @@ def build_parser() -> OneLineParser:
     p = OneLineParser(prog="mpqlab", description="generalizable mixed-precision quantization (ASGA)")
     sub = p.add_subparsers(dest="cmd", required=True)
 
-    def common(sp, data=True):
+    def common(sp, data=True, device=True):
         sp.add_argument("--model", required=True, help="a registered model (mpqlab.models.list_models())")
         if data:
             sp.add_argument("--data", required=True, help="a registered dataset (mpqlab.data.list_datasets())")
             sp.add_argument("--root", default=None, help="data root (default: $MPQLAB_DATA or ~/.cache/mpqlab/data)")
-        sp.add_argument("--device", default="cpu")
+        if device:
+            sp.add_argument("--device", default="cpu")
         sp.add_argument("--json", action="store_true", help="print the result as JSON")
 
     t = sub.add_parser("train", help="train a full-precision model; checkpoint each epoch, resume")
@@ -189,23 +203,24 @@ def build_parser() -> OneLineParser:
     t.add_argument("--out", required=True, help="checkpoint path, NAME.safetensors (card NAME.json beside it)")
     t.set_defaults(fn=cmd_train)
 
+    def quantized(sp, checkpoint=True):
+        """The model under study: its weights and the policy it runs under (float when neither is given)."""
+        if checkpoint:
+            sp.add_argument("--checkpoint", required=True, help="full-precision weights, a .safetensors file")
+        sp.add_argument("--policy", default=None, help="policy JSON file (per-layer bits)")
+        sp.add_argument("--uniform", default=None, metavar="W/A", help="uniform policy instead, e.g. 4/4")
+
     e = sub.add_parser("eval", help="top-1 and loss of a checkpoint, in float or under a policy")
     common(e)
-    e.add_argument("--checkpoint", required=True)
-    e.add_argument("--policy", default=None, help="policy JSON file")
-    e.add_argument("--uniform", default=None, metavar="W/A", help="uniform policy, e.g. 4/4")
-    e.add_argument("--max-batches", type=COUNT, default=None)
-    e.set_defaults(fn=lambda a: _print(eval_command(a.model, a.data, a.checkpoint, a.policy, a.uniform, a.root,
-                                                    a.device, a.max_batches), a.json))
+    quantized(e)
+    add_config_options(e, EvalConfig)  # every EvalConfig field
+    e.set_defaults(fn=cmd_eval)
 
     c = sub.add_parser("cost", help="MACs, BitOPs and size of a model, float or under a policy")
-    c.add_argument("--model", required=True)
-    c.add_argument("--input-size", type=Bounded(int, 8, 4096), default=None, help="image side (default: the model's)")
-    c.add_argument("--num-classes", type=Bounded(int, 2, 10 ** 6), default=10)
-    c.add_argument("--policy", default=None)
-    c.add_argument("--uniform", default=None, metavar="W/A")
-    c.add_argument("--json", action="store_true")
-    c.set_defaults(fn=lambda a: _print(cost_command(a.model, a.input_size, a.num_classes, a.policy, a.uniform), a.json))
+    common(c, data=False, device=False)
+    quantized(c, checkpoint=False)
+    add_config_options(c, CostConfig)  # every CostConfig field
+    c.set_defaults(fn=cmd_cost)
 
     s = sub.add_parser("search", help="search a mixed-precision policy on a proxy dataset")
     common(s)
@@ -223,17 +238,13 @@ def build_parser() -> OneLineParser:
 
     h = sub.add_parser("hessian", help="top eigenvalues and trace of the loss Hessian of a (quantized) model")
     common(h)
-    h.add_argument("--checkpoint", required=True)
-    h.add_argument("--policy", default=None)
-    h.add_argument("--uniform", default=None, metavar="W/A")
+    quantized(h)
     add_config_options(h, HessianConfig)  # every HessianConfig field
     h.set_defaults(fn=cmd_hessian)
 
     ls = sub.add_parser("landscape", help="1-D / 2-D loss slice of a (quantized) model, saved as .npz")
     common(ls)
-    ls.add_argument("--checkpoint", required=True)
-    ls.add_argument("--policy", default=None)
-    ls.add_argument("--uniform", default=None, metavar="W/A")
+    quantized(ls)
     add_config_options(ls, LandscapeConfig)  # every LandscapeConfig field
     ls.add_argument("--out", required=True, help="the slice, a .npz file")
     ls.set_defaults(fn=cmd_landscape)

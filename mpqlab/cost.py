@@ -19,7 +19,18 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from dataclasses import dataclass
+
 from .errors import MpqlabError
+from .options import knob
+
+
+@dataclass
+class CostConfig:
+    """The input ``mpqlab cost`` counts MACs and BitOPs on (one command-line option per field)."""
+    input_size: int | None = knob(None, "image side H = W of the 1 x C x H x W counting pass (unset: the model's "
+                                         "own)", lo=8, hi=4096)
+    num_classes: int = knob(10, "outputs of the classifier layer (its MACs count too)", lo=2, hi=10 ** 6)
 
 FLOAT = 32
 

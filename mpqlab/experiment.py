@@ -188,9 +188,27 @@ def _run_cell(cfg, setting, method, seed, budget, out: Path, root, show_progress
 
 def _source_cell(cfg: dict, setting: str, method: str, seed: int, budget: float) -> Path | None:
     """With ``policies_from`` (another grid's output folder), the same cell's folder there: its policy is reused
-    (no search), so only the transfer differs, e.g. a fine-tune-length check."""
+    (no search), so only the transfer differs, e.g. a fine-tune-length check. A searched policy is reused only when
+    its search started from the checkpoint this cell's search would start from: after a change of the target
+    checkpoint the proxy searches are reused and the reference (searched from the target checkpoint) runs again."""
     src = cfg.get("policies_from")
-    return None if not src else Cell(setting, method, seed, budget).folder(src)
+    if not src:
+        return None
+    folder = Cell(setting, method, seed, budget).folder(src)
+    if is_null(method) or not (folder / "policy.json").is_file():
+        return folder
+    started = (read_json(folder / "policy.json").get("provenance") or {}).get("config", {}).get("checkpoint")
+    return folder if _same_checkpoint(started, search_start(cfg, setting, method)) else None
+
+
+def search_start(cfg: dict, setting: str, method: str) -> str | None:
+    """The checkpoint a cell's search starts from: the target's for the reference, the setting's proxy one else."""
+    return cfg["target"]["init"] if method == REFERENCE else cfg["settings"][setting]["proxy_init"]
+
+
+def _same_checkpoint(a, b) -> bool:
+    norm = lambda p: None if p is None else os.path.normpath(str(p))
+    return norm(a) == norm(b)
 
 
 def check_policies_from(cfg: dict) -> None:

@@ -25,6 +25,21 @@ def list_notebooks() -> list[str]:
     return sorted(p.stem for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 
 
+# the committed experiment grids the notebooks read, preferred first: grid v2 transferred to the >= 91 % target
+# checkpoint when it exists, then grid v2 on the 40-epoch one, then its one-seed pilot
+COMMITTED_GRIDS = ("grid_v2_e160", "grid_v2", "grid_v2_pilot")
+
+
+def committed_grid(results_dir="../results", usable=None) -> Path | None:
+    """The folder of the first grid of ``COMMITTED_GRIDS`` under ``results_dir`` whose ``results.csv`` exists (and
+    for which ``usable(folder)`` holds, when given); None when there is none (a checkout without results)."""
+    for name in COMMITTED_GRIDS:
+        folder = Path(results_dir) / name
+        if (folder / "results.csv").is_file() and (usable is None or usable(folder)):
+            return folder
+    return None
+
+
 def notebook_setup(data_root=None, figures_dir="../figures", runs_dir="../runs/notebooks"):
     """The setup every notebook shares, after its papermill parameters: point ``MPQLAB_DATA`` at ``data_root``
     when given, create the runs folder, and return ``(RUNS, show)``: the runs folder, and ``show(fig, name)``, which

@@ -209,7 +209,8 @@ def sharpness_claim(corr: dict, gates_ok: bool, min_points: int = 30, weak: floa
 
 
 def ranking_check(rows: list[dict], source_rows: list[dict]) -> list[dict]:
-    """The same cells scored twice (here and in the ``policies_from`` grid, which differ only in the transfer):
+    """The same cells scored twice (here and in the ``policies_from`` grid, which differ in the transfer, and in the
+    reference's policy when the target checkpoint changed):
     per budget, setting and seed, and on the seed means, the methods' order by target top-1 in each, Kendall's
     tau and the method pairs the two order differently, with their top-1 in both. The seed means use only the
     seeds on which both grids have every method."""
@@ -247,7 +248,8 @@ def ranking_check(rows: list[dict], source_rows: list[dict]) -> list[dict]:
 
 def _ranking_lines(checks: list[dict], cfg: dict) -> list[str]:
     order = lambda s: " > ".join(m for m in sorted(s, key=lambda m: -s[m]))  # noqa: E731
-    lines = ["", f"## Ranking check: this grid against {cfg['policies_from']} (same policies, other transfer)", "",
+    lines = ["", f"## Ranking check: this grid against {cfg['policies_from']} (the same cells; a policy is reused "
+             "when its search started from the same checkpoint, else searched again)", "",
              "| budget | setting | seed | order here (best first) | order there | Kendall τ | pairs ordered differently |",
              "|---|---|---|---|---|---|---|"]
     for c in checks:

@@ -41,6 +41,13 @@ class TrainConfig:
     seed: int = knob(0, "seed of the initial weights, batch order and augmentation", lo=0, hi=2 ** 32 - 1)
 
 
+@dataclass
+class EvalConfig:
+    """What ``mpqlab eval`` measures (one command-line option per field)."""
+    max_batches: int | None = knob(None, "stop after this many test batches of 500 images (unset: the whole test "
+                                         "split)", lo=1, hi=10 ** 9)
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, data, batch_size: int = 500, device="cpu", max_batches: int | None = None) -> dict:
     """Top-1 accuracy (%) and mean cross-entropy of ``model`` on ``data`` (eval mode restored afterwards)."""

@@ -21,12 +21,12 @@ RUNS, show = notebook_setup(data_root, figures_dir, runs_dir)  # MPQLAB_DATA, fo
 # %%
 from mpqlab.experiment import quick_config
 from mpqlab.grid import run_grid
-candidates = [Path("../results/grid_v2/results.csv"), Path("../results/grid_v2_pilot/results.csv")]
-committed = next((c for c in candidates if c.is_file()), None)
+from mpqlab.notebooks import committed_grid
+committed = committed_grid()
 if committed is None:  # a checkout without committed results: a 4-cell grid on the embedded data, here
     csv_path = run_grid(quick_config(), RUNS / "quick_grid", show_progress=False)
 else:
-    csv_path = committed
+    csv_path = committed / "results.csv"
 print("results:", csv_path)
 df = pd.read_csv(csv_path)
 df

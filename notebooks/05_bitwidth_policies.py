@@ -74,11 +74,11 @@ show(viz.softmax_heatmap(sm, kind="a", layer="layer2.0.conv1"), "05_softmax_laye
 
 # %%
 import ipywidgets as W
-from pathlib import Path
 from mpqlab.experiment import finished_cells
-from mpqlab.notebooks import controls
-grid = finished_cells(Path("../results/grid_v2"))
-print(f"{len(grid)} finished cells of results/grid_v2" if grid else "no committed grid here: the four policies above")
+from mpqlab.notebooks import committed_grid, controls
+folder = committed_grid()
+grid = finished_cells(folder) if folder else {}
+print(f"{len(grid)} finished cells of {folder}" if grid else "no committed grid here: the four policies above")
 cells = grid or {k: {"policy": p} for k, p in pols.items()}
 def pair(first, second):
     return viz.compare_cells({first: cells[first], second: cells[second]})

@@ -32,8 +32,9 @@ RUNS, show = notebook_setup(data_root, figures_dir, runs_dir)  # MPQLAB_DATA, fo
 
 # %%
 from mpqlab.report import fig1_correlations, fig1_points
-candidates = [Path("../results/grid_v2/results.csv"), Path("../results/grid_v2_pilot/results.csv")]
-committed = next((c for c in candidates if c.is_file() and fig1_points(pd.read_csv(c).to_dict("records"))), None)
+from mpqlab.notebooks import committed_grid
+folder = committed_grid(usable=lambda f: bool(fig1_points(pd.read_csv(f / "results.csv").to_dict("records"))))
+committed = folder / "results.csv" if folder else None
 print("results:", committed or "the quick grid")
 if committed is None:
     from mpqlab.experiment import quick_config

@@ -110,6 +110,25 @@ def test_policies_from_reuses_another_grids_policies_and_checks_its_ranking(sequ
     assert "Ranking check: this grid against" in (path.parent / "results.md").read_text()
 
 
+@pytest.mark.slow  # the module's sequential smoke grid
+def test_policies_from_searches_again_a_cell_whose_start_checkpoint_changed(sequential, tmp_path):
+    """A new target checkpoint: the proxy searches (started from the proxy checkpoint) and the null baselines are
+    reused, the reference (started from the target checkpoint) is not."""
+    from mpqlab.experiment import REFERENCE, _source_cell
+
+    cfg = dict(smoke_config(), policies_from=str(sequential.parent))
+    same = {c.method: _source_cell(cfg, c.setting, c.method, c.seed, c.budget) for c in grid_cells(cfg)}
+    assert all(f is not None and f == c.folder(sequential.parent) for c, f in zip(grid_cells(cfg), same.values()))
+    cfg["target"] = dict(cfg["target"], init="checkpoints/another_target.safetensors")
+    moved = {c.method: _source_cell(cfg, c.setting, c.method, c.seed, c.budget) for c in grid_cells(cfg)}
+    assert moved[REFERENCE] is None
+    assert all(moved[m] == same[m] for m in moved if m != REFERENCE)
+    cfg["settings"] = {k: dict(v, proxy_init="checkpoints/another_proxy.safetensors") for k, v in cfg["settings"].items()}
+    proxy_moved = {c.method: _source_cell(cfg, c.setting, c.method, c.seed, c.budget) for c in grid_cells(cfg)}
+    assert proxy_moved["edmips+asga"] is None and proxy_moved["uniform"] == same["uniform"]
+
+
+@pytest.mark.slow  # the module's sequential smoke grid
 def test_finished_cells_lists_each_cell_with_its_row_and_policy(sequential, tmp_path):
     from mpqlab.experiment import finished_cells
 

@@ -138,3 +138,18 @@ def test_an_explorer_re_plots_its_figure_widget_in_place(monkeypatch):
     box = controls(lambda w: words.append(w), w=pick)
     pick.value = "b"
     assert words == ["a", "b"] and isinstance(box, W.VBox) and "mpqlab-explorer" in box._dom_classes
+
+
+def test_committed_grid_prefers_the_newest_usable_grid(tmp_path):
+    from mpqlab.notebooks import COMMITTED_GRIDS, committed_grid
+
+    assert committed_grid(tmp_path) is None
+    for name in COMMITTED_GRIDS[1:]:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.csv").write_text("method\n")
+    assert committed_grid(tmp_path) == tmp_path / COMMITTED_GRIDS[1]
+    (tmp_path / COMMITTED_GRIDS[0]).mkdir()  # started, no results yet: not read
+    assert committed_grid(tmp_path) == tmp_path / COMMITTED_GRIDS[1]
+    (tmp_path / COMMITTED_GRIDS[0] / "results.csv").write_text("method\n")
+    assert committed_grid(tmp_path) == tmp_path / COMMITTED_GRIDS[0]
+    assert committed_grid(tmp_path, usable=lambda f: f.name != COMMITTED_GRIDS[0]) == tmp_path / COMMITTED_GRIDS[1]

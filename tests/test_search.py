@@ -171,6 +171,7 @@ def test_amortised_asga_search_takes_the_ascent_pass_every_k_steps(tmp_path):
         _cfg(ascent_every=0).check()
 
 
+@pytest.mark.slow  # four searches on cifar10-mini
 def test_radius_study_runs_reuses_and_summarises(tmp_path, monkeypatch):
     from dataclasses import replace
 
