@@ -33,9 +33,10 @@ PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --di
 test: setup
 	$(PYTEST) tests
 
-# The inner loop: everything but the end-to-end tests marked slow (real processes, papermill, the browser).
+# The inner loop: everything but the end-to-end tests marked slow (real processes, papermill, the browser), with
+# the quantizer kernels eager (small batches: compiling them costs more than it saves; `make test` covers them).
 test-fast: setup
-	$(PYTEST) -m "not slow and not browser" tests
+	MPQLAB_COMPILE=0 $(PYTEST) -m "not slow and not browser" tests
 
 figures: setup
 	$(BIN)/mpqlab figures

@@ -94,7 +94,7 @@ def test_chunked_products_equal_the_exact_hessian(problem):
     assert h.n_hvp == pytest.approx(3.0) and len(h._graphs) == 7  # one pass per product; graphs kept
 
 
-@pytest.mark.parametrize("exact", [None, "auto"])
+@pytest.mark.parametrize("exact", [None, pytest.param("auto", marks=pytest.mark.slow)])  # 3,000 probes each
 def test_decoupled_hutchinson_is_unbiased_with_the_predicted_variance(problem, exact):
     m, data, H, _ = problem
     exact_trace = torch.trace(H).item()
