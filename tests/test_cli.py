@@ -38,18 +38,28 @@ def test_every_subcommand_has_help(capsys):
         assert e.value.code == 0 and capsys.readouterr().out.startswith("usage: mpqlab " + cmd)
 
 
-def test_cost_json():
+def in_process(capsys, monkeypatch, *args) -> dict:
+    """``mpqlab ARGS --json`` through the entry point's ``main`` in this interpreter (no start-up of its own)."""
+    from mpqlab.cli import main
+
+    monkeypatch.chdir(REPO)
+    capsys.readouterr()
+    assert main(list(args) + ["--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_cost_json(capsys, monkeypatch):
     out = json.loads(run("cost", "--model", "resnet20", "--uniform", "4/4", "--json").stdout)
     assert out["macs"] == 40_813_184 and out["average_bits"] == 4.0
     assert out["bitops"] == 40_813_184 * 16 + (442368 + 640) * (64 - 16)
-    flt = json.loads(run("cost", "--model", "mobilenet_v2", "--input-size", "224", "--json").stdout)
+    flt = in_process(capsys, monkeypatch, "cost", "--model", "mobilenet_v2", "--input-size", "224")
     assert flt["bitops"] == flt["macs"] * 1024
 
 
-def test_eval_of_the_shipped_mini_checkpoint_matches_its_card():
+def test_eval_of_the_shipped_mini_checkpoint_matches_its_card(capsys, monkeypatch):
     card = json.loads((REPO / "checkpoints" / "resnet20_cifar10-mini.json").read_text())
-    out = json.loads(run("eval", "--model", "resnet20", "--data", "cifar10-mini", "--checkpoint",
-                         "checkpoints/resnet20_cifar10-mini.safetensors", "--json").stdout)
+    out = in_process(capsys, monkeypatch, "eval", "--model", "resnet20", "--data", "cifar10-mini", "--checkpoint",
+                     "checkpoints/resnet20_cifar10-mini.safetensors")
     assert out["n"] == 1000 and abs(out["top1"] - card["test_top1"]) <= 0.1
 
 
