@@ -211,6 +211,17 @@ def _same_checkpoint(a, b) -> bool:
     return norm(a) == norm(b)
 
 
+def check_inputs(cfg: dict) -> None:
+    """What a grid reads from disk, checked before any cell starts: the target's and every setting's initial
+    checkpoint, and the ``policies_from`` grid's policies."""
+    inits = [("target init", cfg["target"].get("init"))] + [
+        (f"settings.{name}.proxy_init", st.get("proxy_init")) for name, st in cfg.get("settings", {}).items()]
+    for where, path in inits:
+        if path is not None and not Path(path).is_file():
+            raise MpqlabError(f"{where}: checkpoint {path} does not exist (train it first, see checkpoints/README.md)")
+    check_policies_from(cfg)
+
+
 def check_policies_from(cfg: dict) -> None:
     """Every cell of a ``policies_from`` grid must find its policy there, checked before any work starts."""
     if not cfg.get("policies_from"):

@@ -30,7 +30,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from .errors import MpqlabError
-from .experiment import Cell, check_policies_from, grid_cells, merge, run_cell
+from .experiment import Cell, check_inputs, grid_cells, merge, run_cell
 from .runlock import LOCK_NAME, RunFolderBusy, holder_alive
 from .runtime import pinned_threads
 
@@ -197,7 +197,7 @@ def run_grid(cfg: dict, out_dir: str | os.PathLike, root=None, show_progress: bo
         raise MpqlabError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
     if workers < 1 or threads < 1:
         raise MpqlabError(f"workers and threads per cell must be >= 1 (got workers={workers}, threads={threads})")
-    check_policies_from(cfg)
+    check_inputs(cfg)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if show_progress:

@@ -163,3 +163,17 @@ def test_a_grid_with_two_local_workers_gives_the_one_worker_table(sequential, tm
     assert len({r["method"] for r in rows}) == 4 and all(r["policy_bits"] for r in rows)
     lines = [l for l in capsys.readouterr().out.splitlines() if "top1=" in l]  # one per finished cell
     assert len(lines) == 4 and all("done" in l and "running" in l and "left" in l for l in lines)
+
+
+def test_a_missing_initial_checkpoint_is_refused_before_any_cell(tmp_path):
+    from mpqlab.errors import MpqlabError
+
+    cfg = smoke_config()
+    cfg["target"] = dict(cfg["target"], init=str(tmp_path / "nowhere.safetensors"))
+    with pytest.raises(MpqlabError, match="target init: checkpoint .*nowhere.safetensors does not exist"):
+        run_grid(cfg, tmp_path / "out", show_progress=False)
+    cfg = smoke_config()
+    cfg["settings"] = {"proxy-subset": dict(cfg["settings"]["proxy-subset"], proxy_init="no/such.safetensors")}
+    with pytest.raises(MpqlabError, match="settings.proxy-subset.proxy_init: checkpoint no/such.safetensors"):
+        run_grid(cfg, tmp_path / "out", show_progress=False)
+    assert not (tmp_path / "out").exists()
