@@ -1,5 +1,5 @@
 """Run-time plumbing shared by training, search and transfer: the process group under ``torchrun``, intra-op
-threads, the progress bar, the finite-loss guard."""
+threads, the CPU allocator, the progress bar, the finite-loss guard."""
 from __future__ import annotations
 
 import contextlib
@@ -49,9 +49,48 @@ def progress(iterable, desc: str, enabled: bool = True, total: int | None = None
     return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True)
 
 
+# glibc's mallopt parameters (malloc.h) and the values tune_allocator sets
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+ALLOCATOR_SETTINGS = {
+    "mmap_threshold": 32 * 2 ** 20,  # blocks up to 32 MiB (glibc's largest) come from the heap, not fresh mmaps
+    "trim_threshold": 2 ** 31 - 1,  # freed heap memory is kept for the next step instead of returned to the OS
+}
+_ALLOCATOR: dict = {}  # what tune_allocator did in this process
+
+
+def tune_allocator() -> bool:
+    """Keep the CPU allocator from handing every large tensor back to the OS (glibc only; once per process).
+
+    glibc serves blocks above a threshold (128 KiB, adjusted as blocks are freed) with fresh ``mmap`` calls and
+    returns freed heap memory above another; a training or search step allocates and frees activation tensors of
+    a few MiB each, so part of every step is page faults on zeroed pages. Raising both thresholds
+    (:data:`ALLOCATOR_SETTINGS`) makes those tensors reuse the heap; ``benchmarks/allocator.py`` measures the
+    gain on training and search steps. The cost is resident memory: the process keeps its peak heap.
+    ``MPQLAB_ALLOCATOR=default`` leaves the allocator alone. Returns whether the settings are in force."""
+    if "on" in _ALLOCATOR:
+        return _ALLOCATOR["on"]
+    on = False
+    if os.environ.get("MPQLAB_ALLOCATOR", "tuned") != "default" and sys.platform.startswith("linux"):
+        import ctypes
+        import ctypes.util
+
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            mallopt = libc.mallopt
+        except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+            mallopt = None
+        if mallopt is not None:
+            mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+            on = bool(mallopt(_M_MMAP_THRESHOLD, ALLOCATOR_SETTINGS["mmap_threshold"])) and bool(
+                mallopt(_M_TRIM_THRESHOLD, ALLOCATOR_SETTINGS["trim_threshold"]))
+    _ALLOCATOR["on"] = on
+    return on
+
+
 def set_threads():
     """Use every core for intra-op parallelism, unless the user set OMP_NUM_THREADS or a caller pinned a count
-    (:func:`pinned_threads`, e.g. one grid cell per core)."""
+    (:func:`pinned_threads`, e.g. one grid cell per core); and :func:`tune_allocator`, as every run starts here."""
+    tune_allocator()
     if _PINNED:
         torch.set_num_threads(_PINNED[-1])
     elif "OMP_NUM_THREADS" not in os.environ:
