@@ -13,13 +13,12 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
 import torch
 import torch.nn as nn
-
-from dataclasses import dataclass
 
 from .errors import MpqlabError
 from .options import knob
