@@ -3,12 +3,13 @@ reach the same relative error against a long reference run; top-1 eigenvalue tim
 
     python benchmarks/hessian.py [n_images] [samples]
 
-Method. Every trace estimator here is a mean of independent samples, one pass of Hessian-vector products over
-the data each, so its error after n passes is set by the samples' standard deviation s: the median relative error
+Method. Every trace estimator here is a mean of independent samples, one pass over the data each (of Hessian-vector
+products; for Gauss-Newton, of back-propagations with labels drawn from the softmax), so its error after n passes is set by the samples' standard deviation s: the median relative error
 is 0.6745 s / (sqrt(n) |trace|). For each estimator the script
 1. draws ``samples`` samples (default 128) and times them: seconds per pass and s;
 2. predicts n_5%, the passes for a median relative error of 5% against the reference, and the time
-   t = (one-off time: the exact head block, with the gradient graphs built before it) + n_5% x seconds per pass; the speed-up over pyhessian is the ratio of these times, with a bootstrap 90% interval
+   t = (one-off time: the exact head block, with the gradient graphs built before it, or the Gauss-Newton
+   estimator's forward graphs) + n_5% x seconds per pass; the speed-up over pyhessian is the ratio of these times, with a bootstrap 90% interval
    (resampling both estimators' samples);
 3. checks the prediction: runs the estimator with ceil(n_5%) passes for 3 seeds and prints their errors and times.
 The reference is mpqlab's Hutch++ with 240 shared-probe products (benchmarks/results/hessian_reference.json, reused
@@ -64,6 +65,7 @@ ESTIMATORS = {  # name: (backend, Hessian options, trace options)
     "mpqlab Hutchinson, shared probe (textbook)": ("mpqlab", {}, {"decouple": False, "exact": None}),
     "mpqlab, decoupled probes, chunks of 16 (default)": ("mpqlab", {}, {}),
     "mpqlab, decoupled + exact head (exact='auto')": ("mpqlab", {}, {"exact": "auto"}),
+    "mpqlab Gauss-Newton, sampled labels, chunks of 16": ("mpqlab", {}, {"method": "gauss-newton"}),
 }
 
 
@@ -79,7 +81,8 @@ def passes_to_target(sd):
 draws = {}
 for i, name in enumerate(ESTIMATORS):
     r = run(name, N, seed=1000 + i)
-    fixed = r.get("exact_time_s", 0.0)  # building the chunk graphs + the exact head block: paid once per estimate
+    # paid once per estimate: the chunk graphs + the exact head block, or the Gauss-Newton forward graphs
+    fixed = r.get("exact_time_s", 0.0) + r.get("forward_time_s", 0.0)
     draws[name] = (np.array(r["samples"]) + r.get("exact_part", 0.0), (r["time_s"] - fixed) / N, fixed)
     print(f"  {name}: {N} samples, mean {np.mean(draws[name][0]):.1f}, sd {np.std(r['samples'], ddof=1):.1f}, "
           f"{draws[name][1]:.2f} s / pass + {fixed:.2f} s once", flush=True)

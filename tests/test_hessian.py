@@ -266,3 +266,68 @@ def test_quantized_model_hessian_through_the_fake_quantizers():
     assert torch.allclose(hv, H @ torch.cat([t.flatten() for t in v]), rtol=1e-4, atol=1e-5)  # float32
     exact = torch.trace(H).item()
     assert h.trace(n_probes=3 * H.shape[0], method="hutch++")["trace"] == pytest.approx(exact, rel=1e-3)
+
+
+def _exact_ggn_trace(m, x, params):
+    """tr(G) = mean_i sum_k p_ik ||grad_theta l_i(k)||^2, one back-propagation per sample and class."""
+    total = 0.0
+    for i in range(len(x)):
+        out = m(x[i:i + 1])
+        p = torch.softmax(out.detach().double(), 1)[0]
+        for k in range(out.shape[1]):
+            gr = torch.autograd.grad(F.cross_entropy(out, torch.tensor([k])), params, retain_graph=True)
+            total += p[k].item() * sum(float((t.double() ** 2).sum()) for t in gr)
+    return total / len(x)
+
+
+@pytest.fixture
+def quantized_tiny():
+    from mpqlab.quant import calibrate, quantize_model
+
+    torch.manual_seed(0)
+    m = TinyNet().eval()
+    x, y = torch.randn(16, 3, 8, 8), torch.randint(0, 3, (16,))
+    quantize_model(m, {"conv1": (8, 8), "conv2": (4, 4), "conv3": (4, 4), "fc": (8, 8)})
+    calibrate(m, [x])
+    return m, x, y
+
+
+def test_piecewise_linear_quantized_network_has_trace_of_h_equal_to_trace_of_ggn(quantized_tiny):
+    m, x, y = quantized_tiny
+    h = Hessian(m, (x, y))
+    exact_h = torch.trace(exact_hessian(m, (x, y))).item()
+    assert _exact_ggn_trace(m, x, h.params) == pytest.approx(exact_h, rel=1e-4)  # float32 model
+
+
+def test_gauss_newton_trace_is_unbiased_through_fake_quantizers(quantized_tiny):
+    m, x, y = quantized_tiny
+    exact_h = torch.trace(exact_hessian(m, (x, y))).item()
+    m.fc.weight.grad = torch.ones_like(m.fc.weight)
+    r = Hessian(m, (x, y), chunk_size=4).trace(n_probes=600, method="gauss-newton", seed=3)
+    assert torch.equal(m.fc.weight.grad, torch.ones_like(m.fc.weight)) and m.conv1.weight.grad is None
+    assert r["hvps"] == 0 and r["backward_passes"] == 600 and r["decoupled"]
+    assert abs(r["trace"] - exact_h) < 4 * r["std_error"]  # a 4-sigma band: fails by chance 6e-5 of the time
+    assert r["std_error"] < 0.05 * exact_h  # the band is informative
+
+
+def test_gauss_newton_trace_differs_from_trace_of_h_on_a_curved_network(problem):
+    m, (x, y), H, _ = problem  # tanh: the network's own curvature enters H's diagonal blocks
+    h = Hessian(m, (x, y))
+    assert abs(_exact_ggn_trace(m, x, h.params) - torch.trace(H).item()) > 1e-3 * abs(torch.trace(H).item())
+
+
+@pytest.mark.parametrize("what", ["loss", "batchnorm", "module"])
+def test_gauss_newton_trace_refuses_what_breaks_it(what):
+    torch.manual_seed(0)
+    m = TinyNet().eval()
+    kw = {}
+    if what == "loss":
+        kw["loss_fn"] = lambda out, y: F.cross_entropy(out, y, label_smoothing=0.1)
+    elif what == "batchnorm":
+        m.train()
+    else:
+        m.fc = nn.Sequential(nn.Tanh(), m.fc)
+    x, y = torch.randn(4, 3, 8, 8), torch.randint(0, 3, (4,))
+    with pytest.raises(MpqlabError, match={"loss": "cross_entropy", "batchnorm": "batch statistics",
+                                           "module": "Tanh"}[what]):
+        Hessian(m, (x, y), **kw).trace(n_probes=2, method="gauss-newton")

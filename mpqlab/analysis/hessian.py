@@ -49,6 +49,10 @@ from .density import tridiagonal
 from .params import as_batches, preserved, select_params, uses_batch_statistics
 
 EXACT_AUTO_MAX = 4096  # entries of the last module taken exactly by default (trace(exact="auto"))
+# activation modules whose second derivative is not zero almost everywhere: a model holding one is refused by
+# trace(method="gauss-newton"), whose identity tr(H) = tr(G) needs a piecewise-linear network
+CURVED_MODULES = (nn.Tanh, nn.Sigmoid, nn.GELU, nn.SiLU, nn.ELU, nn.CELU, nn.SELU, nn.Softplus, nn.Mish,
+                  nn.Hardswish, nn.LogSigmoid, nn.Softsign, nn.Tanhshrink)
 
 
 @dataclass
@@ -137,11 +141,7 @@ class Hessian:
         # buffers are cloned into the call, so BatchNorm statistics of a model in train mode are not touched;
         # parameters outside the Hessian (quantizer steps and clips) are detached while the graph is built, so the
         # retained graph holds only what the products need
-        buffers = {n: b.clone() for n, b in self.model.named_buffers()}
-        chosen = {id(p) for p in self.params}
-        frozen = {n: p.detach() for n, p in self.model.named_parameters() if id(p) not in chosen}
-        out = torch.func.functional_call(self.model, {**buffers, **frozen}, (x,), strict=False)
-        return torch.autograd.grad(self.loss_fn(out, y), self.params, create_graph=True)
+        return torch.autograd.grad(self.loss_fn(self._logits(x), y), self.params, create_graph=True)
 
     def _chunk_graph(self, i: int):
         grads = self._graphs.get(i)
@@ -339,9 +339,21 @@ class Hessian:
         ``"hutch++"`` (Meyer et al., 2021): a third of the passes find the dominant subspace Q, whose trace is taken
         exactly; the rest estimate the trace of the deflated (I - QQ^T) H (I - QQ^T), decoupled as above (``exact``
         is not used).
+        ``"gauss-newton"``: no Hessian-vector products. For the cross-entropy of a network that is piecewise linear
+        in each parameter tensor (ReLU-family activations, pooling, eval-mode BatchNorm, straight-through fake
+        quantizers: every mpqlab model), each tensor's own Hessian block has no second-derivative-of-the-network
+        term, so tr(H) = tr(G) exactly (almost everywhere), G = J^T Lambda J the generalised Gauss-Newton matrix.
+        And for labels yhat drawn from the model's own softmax, E ||grad l_i(yhat_i)||^2 = tr(G_i) while the
+        gradients of different samples have mean zero, so a chunk of s samples gives the unbiased sample
+        s ||grad L_b(yhat)||^2 of its mean tr(G_b). One sample: sum_b w_b s_b ||grad L_b(yhat_b)||^2, fresh labels
+        every pass, one back-propagation per chunk through forward graphs built once. Refused for a loss other
+        than ``F.cross_entropy``, BatchNorm with batch statistics, or a model holding a module of
+        :data:`CURVED_MODULES` (a curved function called in ``forward`` is not seen: then the estimate is tr(G),
+        not tr(H)).
         One chunk, ``decouple=False`` and ``exact=None`` give the textbook estimators.
         Returns {"trace", "std_error" (of the stochastic part), "samples", "hvps" (passes), "time_s", "method",
-        "decoupled", "exact_part", "exact_params", "exact_time_s"}."""
+        "decoupled", "exact_part", "exact_params", "exact_time_s"}; "gauss-newton" adds "backward_passes" and
+        "forward_time_s" (the forward graphs, built once whatever the number of passes)."""
         if self.backend == "pyhessian":
             return self._pyhessian("trace", n_probes=n_probes, seed=seed)
         t0, n0 = time.time(), self.n_hvp
@@ -359,7 +371,9 @@ class Hessian:
                     "time_s": time.time() - t0, "method": method, "decoupled": decoupled, "exact_part": exact_part,
                     "exact_params": names, "exact_time_s": t_exact}
         if method != "hutch++":
-            raise MpqlabError(f"unknown trace method {method!r}; use 'hutchinson' or 'hutch++'")
+            if method == "gauss-newton":
+                return self._trace_gauss_newton(n_probes, g, t0)
+            raise MpqlabError(f"unknown trace method {method!r}; use 'hutchinson', 'hutch++' or 'gauss-newton'")
         m = max(3, n_probes) // 3
         S = [V.rademacher(self.params, g) for _ in range(m)]
         AS = torch.stack([V.flatten(v) for v in self._hvp_many(S)], 1)
@@ -378,6 +392,49 @@ class Hessian:
         return {"trace": est, "std_error": se, "samples": samples, "low_rank_part": low_rank,
                 "hvps": round(self.n_hvp - n0, 6), "time_s": time.time() - t0, "method": method,
                 "decoupled": decoupled}
+
+    def _gauss_newton_ready(self) -> None:
+        """Refuse what breaks tr(H) = tr(G) or the sampled-label estimator (see :meth:`trace`)."""
+        if self.loss_fn is not F.cross_entropy:
+            raise MpqlabError("trace(method='gauss-newton') needs loss_fn=F.cross_entropy (labels are drawn from "
+                              "the softmax)")
+        if uses_batch_statistics(self.model):
+            raise MpqlabError("trace(method='gauss-newton'): the model's BatchNorm uses batch statistics, which "
+                              "make it curved in its parameters; call model.eval() first")
+        curved = sorted({type(m).__name__ for m in self.model.modules() if isinstance(m, CURVED_MODULES)})
+        if curved:
+            raise MpqlabError(f"trace(method='gauss-newton'): the model holds {', '.join(curved)}, whose curvature "
+                              f"makes tr(H) differ from tr(G); use method='hutchinson'")
+
+    def _logits(self, x):
+        """The model's output with the Hessian's parameters attached (the others detached), buffers untouched."""
+        buffers = {n: b.clone() for n, b in self.model.named_buffers()}
+        chosen = {id(p) for p in self.params}
+        frozen = {n: p.detach() for n, p in self.model.named_parameters() if id(p) not in chosen}
+        return torch.func.functional_call(self.model, {**buffers, **frozen}, (x,), strict=False)
+
+    def _trace_gauss_newton(self, n: int, g: torch.Generator, t0: float) -> dict:
+        self._gauss_newton_ready()
+        samples, t_forward = [0.0] * n, 0.0
+        with preserved(self.model):
+            for (x, _), w in zip(self.chunks, self.weights):  # chunk by chunk: one forward graph alive at a time
+                t1 = time.time()
+                out = self._logits(x)
+                t_forward += time.time() - t1
+                probs = torch.softmax(out.detach().double(), 1).cpu()
+                s = len(x)
+                for k in range(n):
+                    yhat = torch.multinomial(probs, 1, generator=g).squeeze(1)
+                    # d(mean CE)/d logits = (softmax - onehot(yhat)) / s
+                    dout = (probs - F.one_hot(yhat, probs.shape[1]).double()) / s
+                    grads = torch.autograd.grad(out, self.params, dout.to(out.device, out.dtype), retain_graph=True)
+                    samples[k] += w * s * sum(float((t.double() ** 2).sum()) for t in grads)
+                del out
+        est = float(np.mean(samples))
+        se = float(np.std(samples, ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
+        return {"trace": est, "std_error": se, "samples": samples, "hvps": 0.0, "backward_passes": n,
+                "time_s": time.time() - t0, "method": "gauss-newton", "decoupled": len(self.chunks) > 1,
+                "exact_part": 0.0, "exact_params": [], "exact_time_s": 0.0, "forward_time_s": t_forward}
 
     def layer_traces(self, n_probes: int = 32, seed: int = 0, decouple: bool = True, exact=None) -> dict:
         """Per-layer trace of the diagonal Hessian block, tr(H_ll), from Rademacher probes
