@@ -1,7 +1,10 @@
 """Hessian trace of ResNet-20 on 256 CIFAR-10 images under a uniform 4-bit policy: wall time of each backend to
 reach the same relative error against a long reference run; top-1 eigenvalue time and accuracy for both.
 
-    python benchmarks/hessian.py [n_images] [samples]
+    python benchmarks/hessian.py [n_images] [samples] [--only NAME,NAME]
+
+``--only`` keeps the estimators whose names contain one of the given words (pyhessian's is always kept: it is the
+baseline). The samples of every estimator are written to benchmarks/results/hessian_samples.json as they are drawn.
 
 Method. Every trace estimator here is a mean of independent samples, one pass over the data each (of Hessian-vector
 products; for Gauss-Newton, of back-propagations with labels drawn from the softmax), so its error after n passes is set by the samples' standard deviation s: the median relative error
@@ -16,10 +19,10 @@ The reference is mpqlab's Hutch++ with 240 shared-probe products (benchmarks/res
 while images, checkpoint and policy are unchanged); the pooled mean of all samples is printed beside it.
 Top-1 eigenvalue: each method's value, its error against a Lanczos run to tolerance 1e-6, passes and time.
 """
+import argparse
 import json
 import math
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -35,8 +38,12 @@ from mpqlab.io import write_json
 from mpqlab.runtime import set_threads
 
 set_threads()
-n = int(sys.argv[1]) if len(sys.argv) > 1 else 256
-N = int(sys.argv[2]) if len(sys.argv) > 2 else 128
+ap = argparse.ArgumentParser()
+ap.add_argument("n", type=int, nargs="?", default=256, help="test images")
+ap.add_argument("samples", type=int, nargs="?", default=128, help="samples drawn per estimator")
+ap.add_argument("--only", default="", help="comma-separated words; keep the estimators whose names hold one")
+args = ap.parse_args()
+n, N = args.n, args.samples
 TARGET = 0.05
 try:
     train, test, ck = create_dataset("cifar10", "train"), create_dataset("cifar10", "test"), pretrained("resnet20_cifar10")
@@ -69,6 +76,11 @@ ESTIMATORS = {  # name: (backend, Hessian options, trace options)
 }
 
 
+if args.only:
+    words = [w.strip() for w in args.only.split(",") if w.strip()]
+    ESTIMATORS = {k: v for k, v in ESTIMATORS.items() if k.startswith("pyhessian") or any(w in k for w in words)}
+
+
 def run(name, probes, seed):
     backend, hkw, tkw = ESTIMATORS[name]
     return Hessian(model, data, backend=backend, **hkw).trace(n_probes=probes, seed=seed, **tkw)
@@ -86,6 +98,10 @@ for i, name in enumerate(ESTIMATORS):
     draws[name] = (np.array(r["samples"]) + r.get("exact_part", 0.0), (r["time_s"] - fixed) / N, fixed)
     print(f"  {name}: {N} samples, mean {np.mean(draws[name][0]):.1f}, sd {np.std(r['samples'], ddof=1):.1f}, "
           f"{draws[name][1]:.2f} s / pass + {fixed:.2f} s once", flush=True)
+    write_json(Path(__file__).parent / "results" / "hessian_samples.json",
+               {"key": {**key, "samples": N, "threads": torch.get_num_threads()}, "reference": ref,
+                "estimators": {k: {"samples": [float(x) for x in v[0]], "s_per_pass": v[1], "once_s": v[2]}
+                               for k, v in draws.items()}})
 pooled = np.concatenate([s for s, _, _ in draws.values()])
 print(f"pooled mean of all {len(pooled)} samples {pooled.mean():.1f} +- {pooled.std(ddof=1) / math.sqrt(len(pooled)):.1f} "
       f"(reference {ref:.1f})")

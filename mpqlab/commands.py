@@ -145,10 +145,14 @@ def hessian_command(model, data, checkpoint, policy=None, uniform=None, cfg=None
     check_choices(cfg)  # backend
     if cfg.backend == "pyhessian" and cfg.chunk_size is not None:
         raise MpqlabError("--chunk-size applies to the mpqlab backend; pyhessian takes the images as one batch")
+    if cfg.backend == "pyhessian" and cfg.trace_method != "hutchinson":
+        raise MpqlabError(f"--trace-method {cfg.trace_method} applies to the mpqlab backend; pyhessian's trace is "
+                          "textbook Hutchinson")
     net, x, y = _analysis_setup(model, data, checkpoint, policy, uniform, root, cfg.n, device)
     h = Hessian(net, (x, y), backend=cfg.backend, device=device, chunk_size=cfg.chunk_size)
     eig = h.eigenvalues(top_k=cfg.top_k, max_iter=100, tol=1e-3, seed=cfg.seed)
-    tr = h.trace(n_probes=cfg.trace_probes, seed=cfg.seed)
+    tr = h.trace(n_probes=cfg.trace_probes, seed=cfg.seed,
+                 **({} if cfg.backend == "pyhessian" else {"method": cfg.trace_method}))
     out = {"backend": cfg.backend, "n": len(y), "eigenvalues": eig["eigenvalues"],
            "eigenvalues_time_s": round(eig["time_s"], 3), "trace": tr["trace"], "trace_std_error": tr.get("std_error"),
            "trace_time_s": round(tr["time_s"], 3), "trace_probes": cfg.trace_probes,

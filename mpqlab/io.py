@@ -11,6 +11,10 @@ import torch
 
 from .errors import MpqlabError
 
+_UMASK = os.umask(0)  # read once (setting is the only way to read it), then restored
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK  # what open() would give a new file: mkstemp's temporary files are private (0600)
+
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder, then rename (never half-written)."""
@@ -22,6 +26,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -58,6 +63,7 @@ def save_state(path: str | os.PathLike, state: dict) -> None:
     os.close(fd)
     try:
         torch.save(state, tmp)
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

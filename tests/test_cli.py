@@ -77,6 +77,9 @@ def test_hessian_json_both_backends_agree():
     # two independent 12-sample trace estimates agree within 4 combined standard errors
     gap = abs(ours["trace"] - theirs["trace"])
     assert gap < 4 * (ours["trace_std_error"] ** 2 + theirs["trace_std_error"] ** 2) ** 0.5
+    gn = json.loads(run(*common, "--trace-probes", "24", "--trace-method", "gauss-newton", env=eager).stdout)
+    assert gn["trace_method"] == "gauss-newton"  # tr(G) = tr(H) on ResNet-20: same estimate within the noise
+    assert abs(gn["trace"] - ours["trace"]) < 4 * (ours["trace_std_error"] ** 2 + gn["trace_std_error"] ** 2) ** 0.5
 
 
 @pytest.mark.slow
@@ -97,6 +100,9 @@ def test_landscape_json_and_npz(tmp_path):
     (("hessian", "--model", "resnet20", "--data", "cifar10-mini", "--checkpoint",
       "checkpoints/resnet20_cifar10-mini.safetensors", "--backend", "pyhessian", "--chunk-size", "8"),
      "--chunk-size applies to the mpqlab backend"),
+    (("hessian", "--model", "resnet20", "--data", "cifar10-mini", "--checkpoint",
+      "checkpoints/resnet20_cifar10-mini.safetensors", "--backend", "pyhessian", "--trace-method", "gauss-newton"),
+     "--trace-method gauss-newton applies to the mpqlab backend"),
     (("cost", "--model", "resnet99"), "unknown model 'resnet99'"),
     (("cost", "--model", "resnet20", "--uniform", "3/1"), "uniform a_bits must be"),
     (("cost", "--model", "resnet20", "--uniform", "x"), "--uniform must look like W/A"),

@@ -41,3 +41,17 @@ def test_a_non_writer_reads_but_never_writes(tmp_path):
         rf.save(1, {})
         rf.append("metrics.jsonl", [{"epoch": 1}])
     assert not (tmp_path / "run").exists()
+
+
+def test_atomic_writes_get_the_mode_a_plain_open_would_give(tmp_path):
+    import os
+    import stat
+
+    from mpqlab.io import save_state, write_json
+
+    write_json(tmp_path / "a.json", {"x": 1})
+    save_state(tmp_path / "s.pt", {"x": 1})
+    (tmp_path / "plain.txt").write_text("x")  # open() under this process's umask
+    want = stat.S_IMODE(os.stat(tmp_path / "plain.txt").st_mode)
+    for name in ("a.json", "s.pt"):
+        assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == want, name  # not mkstemp's private 0600

@@ -64,7 +64,13 @@ class HessianConfig:
                                            "textbook Hutchinson)"})
     n: int = knob(256, "test images the loss (and so H) is taken on", lo=1, hi=10 ** 9)
     top_k: int = knob(1, "how many top eigenvalues lambda_1 >= ... >= lambda_k of H", lo=1, hi=10 ** 4)
-    trace_probes: int = knob(48, "Hutchinson probes of Tr(H), each one pass over the n images", lo=1, hi=10 ** 9)
+    trace_probes: int = knob(48, "samples of Tr(H), each one pass over the n images", lo=1, hi=10 ** 9)
+    trace_method: str = knob("hutchinson", "estimator of Tr(H) (mpqlab backend)",
+                             choices={"hutchinson": "Rademacher probes, decoupled per chunk",
+                                      "hutch++": "a third of the passes deflate the dominant subspace",
+                                      "gauss-newton": "Tr(G) from back-propagations with labels drawn from the "
+                                                      "softmax: equals Tr(H) for piecewise-linear networks, about "
+                                                      "3x cheaper per pass"})
     chunk_size: int | None = knob(None, "samples per gradient graph (mpqlab backend; unset: 16 on CPU, 256 on CUDA)",
                                   lo=1, hi=10 ** 9)
     seed: int = knob(0, "seed of the trace probes and the eigen start vector", lo=0, hi=2 ** 32 - 1)
