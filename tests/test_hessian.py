@@ -249,14 +249,8 @@ def test_products_equal_pyhessians_on_a_quantized_model():
     assert torch.allclose(torch.cat([t.flatten() for t in chunked.hvp(v)]), theirs, rtol=1e-4, atol=1e-6)
 
 
-def test_quantized_model_hessian_through_the_fake_quantizers():
-    from mpqlab.quant import calibrate, quantize_model
-
-    torch.manual_seed(0)
-    m = TinyNet().eval()
-    x, y = torch.randn(16, 3, 8, 8), torch.randint(0, 3, (16,))
-    quantize_model(m, {"conv1": (8, 8), "conv2": (4, 4), "conv3": (4, 4), "fc": (8, 8)})
-    calibrate(m, [x])
+def test_quantized_model_hessian_through_the_fake_quantizers(quantized_tiny):
+    m, x, y = quantized_tiny
     assert not any("_quant" in n for n in Hessian(m, (x, y)).names)  # weights only by default
     chosen = ["conv2.weight", "conv3.weight"]
     h = Hessian(m, (x, y), params=chosen, chunk_size=4)
