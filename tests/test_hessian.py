@@ -325,3 +325,20 @@ def test_gauss_newton_trace_refuses_what_breaks_it(what):
     with pytest.raises(MpqlabError, match={"loss": "cross_entropy", "batchnorm": "batch statistics",
                                            "module": "Tanh"}[what]):
         Hessian(m, (x, y), **kw).trace(n_probes=2, method="gauss-newton")
+
+
+def test_gauss_newton_layer_traces_match_the_exact_diagonal_blocks(quantized_tiny):
+    m, x, y = quantized_tiny
+    h = Hessian(m, (x, y), chunk_size=4)
+    H = exact_hessian(m, (x, y))
+    exact, off = {}, 0
+    for name, p in zip(h.names, h.params):
+        k = p.numel()
+        layer = name.rsplit(".", 1)[0]
+        exact[layer] = exact.get(layer, 0.0) + torch.trace(H[off:off + k, off:off + k]).item()
+        off += k
+    est = h.layer_traces(n_probes=800, seed=2, method="gauss-newton")
+    assert set(est) == set(exact)
+    for layer, v in exact.items():  # blocks spanning three orders of magnitude, each within 5 % (800 samples
+        assert est[layer] == pytest.approx(v, rel=0.05), layer  # put them within about 1 %)
+    assert sum(est.values()) == pytest.approx(h.trace(n_probes=800, seed=2, method="gauss-newton")["trace"])

@@ -419,9 +419,11 @@ class Hessian:
         frozen = {n: p.detach() for n, p in self.model.named_parameters() if id(p) not in chosen}
         return torch.func.functional_call(self.model, {**buffers, **frozen}, (x,), strict=False)
 
-    def _trace_gauss_newton(self, n: int, g: torch.Generator, t0: float) -> dict:
+    def _gauss_newton_samples(self, n: int, g: torch.Generator) -> tuple[np.ndarray, float]:
+        """n samples of sum_b w_b s_b ||grad_l L_b(yhat_b)||^2 per parameter tensor l (an n x len(params) array,
+        E = tr(G_ll)), and the seconds spent building the forward graphs (see :meth:`trace`)."""
         self._gauss_newton_ready()
-        samples, t_forward = [0.0] * n, 0.0
+        acc, t_forward = np.zeros((n, len(self.params))), 0.0
         with preserved(self.model):
             for (x, _), w in zip(self.chunks, self.weights):  # chunk by chunk: one forward graph alive at a time
                 t1 = time.time()
@@ -434,19 +436,36 @@ class Hessian:
                     # d(mean CE)/d logits = (softmax - onehot(yhat)) / s
                     dout = (probs - F.one_hot(yhat, probs.shape[1]).double()) / s
                     grads = torch.autograd.grad(out, self.params, dout.to(out.device, out.dtype), retain_graph=True)
-                    samples[k] += w * s * sum(float((t.double() ** 2).sum()) for t in grads)
+                    acc[k] += w * s * torch.stack([(t.double() ** 2).sum() for t in grads]).cpu().numpy()
                 del out
+        return acc, t_forward
+
+    def _trace_gauss_newton(self, n: int, g: torch.Generator, t0: float) -> dict:
+        acc, t_forward = self._gauss_newton_samples(n, g)
+        samples = [float(v) for v in acc.sum(1)]
         est = float(np.mean(samples))
         se = float(np.std(samples, ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
         return {"trace": est, "std_error": se, "samples": samples, "hvps": 0.0, "backward_passes": n,
                 "time_s": time.time() - t0, "method": "gauss-newton", "decoupled": len(self.chunks) > 1,
                 "exact_part": 0.0, "exact_params": [], "exact_time_s": 0.0, "forward_time_s": t_forward}
 
-    def layer_traces(self, n_probes: int = 32, seed: int = 0, decouple: bool = True, exact=None) -> dict:
+    def layer_traces(self, n_probes: int = 32, seed: int = 0, decouple: bool = True, exact=None,
+                     method: str = "hutchinson") -> dict:
         """Per-layer trace of the diagonal Hessian block, tr(H_ll), from Rademacher probes
         (E[v_l^T (H v)_l] = tr(H_ll)), decoupled over chunks and with the ``exact`` blocks taken exactly, as in
-        :meth:`trace`. Keys are module names (parameters of one module are summed)."""
+        :meth:`trace`; or, ``method="gauss-newton"``, from ``n_probes`` sampled-label back-propagations
+        (tr(H_ll) = tr(G_ll) for a piecewise-linear network, see :meth:`trace`; ``exact`` is not used).
+        Keys are module names (parameters of one module are summed)."""
         g = torch.Generator().manual_seed(seed)
+        if method == "gauss-newton":
+            acc, _ = self._gauss_newton_samples(n_probes, g)
+            out: dict[str, float] = {}
+            for name, val in zip(self.names, acc.mean(0)):
+                layer = name.rsplit(".", 1)[0]
+                out[layer] = out.get(layer, 0.0) + float(val)
+            return out
+        if method != "hutchinson":
+            raise MpqlabError(f"unknown layer-trace method {method!r}; use 'hutchinson' or 'gauss-newton'")
         idx = self._exact_indices(exact)
         exact_vals = self.exact_diagonal([self.names[k] for k in idx])
         sums: dict[str, list[float]] = {}
