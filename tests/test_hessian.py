@@ -310,12 +310,14 @@ def test_gauss_newton_trace_differs_from_trace_of_h_on_a_curved_network(problem)
     assert abs(_exact_ggn_trace(m, x, h.params) - torch.trace(H).item()) > 1e-3 * abs(torch.trace(H).item())
 
 
-@pytest.mark.parametrize("what", ["loss", "batchnorm", "module"])
-def test_gauss_newton_trace_refuses_what_breaks_it(what):
+@pytest.mark.parametrize("what", ["loss", "batchnorm", "module", "quantizer"])
+def test_gauss_newton_trace_refuses_what_breaks_it(what, quantized_tiny):
     torch.manual_seed(0)
     m = TinyNet().eval()
     kw = {}
-    if what == "loss":
+    if what == "quantizer":
+        m, kw["params"] = quantized_tiny[0], "all"
+    elif what == "loss":
         kw["loss_fn"] = lambda out, y: F.cross_entropy(out, y, label_smoothing=0.1)
     elif what == "batchnorm":
         m.train()
@@ -323,7 +325,7 @@ def test_gauss_newton_trace_refuses_what_breaks_it(what):
         m.fc = nn.Sequential(nn.Tanh(), m.fc)
     x, y = torch.randn(4, 3, 8, 8), torch.randint(0, 3, (4,))
     with pytest.raises(MpqlabError, match={"loss": "cross_entropy", "batchnorm": "batch statistics",
-                                           "module": "Tanh"}[what]):
+                                           "module": "Tanh", "quantizer": "quantizer parameters"}[what]):
         Hessian(m, (x, y), **kw).trace(n_probes=2, method="gauss-newton")
 
 

@@ -46,7 +46,7 @@ from ..errors import MpqlabError
 from ..options import knob
 from . import vectors as V
 from .density import tridiagonal
-from .params import as_batches, preserved, select_params, uses_batch_statistics
+from .params import as_batches, is_quantizer_param, preserved, select_params, uses_batch_statistics
 
 EXACT_AUTO_MAX = 4096  # entries of the last module taken exactly by default (trace(exact="auto"))
 # activation modules whose second derivative is not zero almost everywhere: a model holding one is refused by
@@ -353,7 +353,8 @@ class Hessian:
         gradients of different samples have mean zero, so a chunk of s samples gives the unbiased sample
         s ||grad L_b(yhat)||^2 of its mean tr(G_b). One sample: sum_b w_b s_b ||grad L_b(yhat_b)||^2, fresh labels
         every pass, one back-propagation per chunk through forward graphs built once. Refused for a loss other
-        than ``F.cross_entropy``, BatchNorm with batch statistics, or a model holding a module of
+        than ``F.cross_entropy``, BatchNorm with batch statistics, quantizer parameters among ``params``, or a
+        model holding a module of
         :data:`CURVED_MODULES` (a curved function called in ``forward`` is not seen: then the estimate is tr(G),
         not tr(H)).
         One chunk, ``decouple=False`` and ``exact=None`` give the textbook estimators.
@@ -407,6 +408,10 @@ class Hessian:
         if uses_batch_statistics(self.model):
             raise MpqlabError("trace(method='gauss-newton'): the model's BatchNorm uses batch statistics, which "
                               "make it curved in its parameters; call model.eval() first")
+        quant = [n for n in self.names if is_quantizer_param(n)]
+        if quant:  # the network is not linear in a quantizer's step or clip
+            raise MpqlabError(f"trace(method='gauss-newton'): quantizer parameters such as {quant[0]} are among the "
+                              "Hessian's parameters; use params='weights'")
         curved = sorted({type(m).__name__ for m in self.model.modules() if isinstance(m, CURVED_MODULES)})
         if curved:
             raise MpqlabError(f"trace(method='gauss-newton'): the model holds {', '.join(curved)}, whose curvature "

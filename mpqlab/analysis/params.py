@@ -12,6 +12,11 @@ from ..errors import MpqlabError
 _QUANT_KEYS = ("weight_quant.", "act_quant.", "mixed.steps", "mixed.clip", "alpha_")
 
 
+def is_quantizer_param(name: str) -> bool:
+    """Whether a parameter name is a quantizer's (step, clip) or a bit logit, not a network weight."""
+    return any(k in name for k in _QUANT_KEYS)
+
+
 def select_params(model: nn.Module, params="weights") -> list[tuple[str, nn.Parameter]]:
     """The (name, parameter) pairs an analysis differentiates: ``"weights"`` (network weights, BatchNorm, biases;
     not quantizer steps / clips or bit logits), ``"all"`` trainable parameters, or a list of names."""
@@ -19,7 +24,7 @@ def select_params(model: nn.Module, params="weights") -> list[tuple[str, nn.Para
     if params == "all":
         return named
     if params == "weights":
-        return [(n, p) for n, p in named if not any(k in n for k in _QUANT_KEYS)]
+        return [(n, p) for n, p in named if not is_quantizer_param(n)]
     if isinstance(params, (list, tuple)):
         wanted = set(params)
         unknown = wanted - {n for n, _ in named}
