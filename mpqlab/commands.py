@@ -151,8 +151,7 @@ def hessian_command(model, data, checkpoint, policy=None, uniform=None, cfg=None
     net, x, y = _analysis_setup(model, data, checkpoint, policy, uniform, root, cfg.n, device)
     h = Hessian(net, (x, y), backend=cfg.backend, device=device, chunk_size=cfg.chunk_size)
     eig = h.eigenvalues(top_k=cfg.top_k, max_iter=100, tol=1e-3, seed=cfg.seed)
-    tr = h.trace(n_probes=cfg.trace_probes, seed=cfg.seed,
-                 **({} if cfg.backend == "pyhessian" else {"method": cfg.trace_method}))
+    tr = h.trace(n_probes=cfg.trace_probes, seed=cfg.seed, method=cfg.trace_method)
     out = {"backend": cfg.backend, "n": len(y), "eigenvalues": eig["eigenvalues"],
            "eigenvalues_time_s": round(eig["time_s"], 3), "trace": tr["trace"], "trace_std_error": tr.get("std_error"),
            "trace_time_s": round(tr["time_s"], 3), "trace_probes": cfg.trace_probes,

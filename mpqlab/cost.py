@@ -22,6 +22,7 @@ import torch.nn as nn
 
 from .errors import MpqlabError
 from .options import knob
+from .quant import is_bit_logit, is_quantizer_param
 
 
 @dataclass
@@ -140,5 +141,5 @@ def model_cost(model: nn.Module, bits: Mapping | None = None, input_size=(3, 32,
     table = layer_table(model, input_size)
     weights = {id(m.weight) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
     other = sum(p.numel() for n, p in model.named_parameters()
-                if id(p) not in weights and "_quant." not in n and "alpha_" not in n)
+                if id(p) not in weights and not is_quantizer_param(n) and not is_bit_logit(n))
     return cost_summary(table, bits, fixed, other)

@@ -25,6 +25,22 @@ from .errors import MpqlabError
 
 FLOAT_BITS = 32
 
+# Parameter names that belong to quantizers rather than to the network, as mpqlab's modules name them: the LSQ step
+# and PACT clip of a fixed-bit layer (QuantConv2d / QuantLinear: weight_quant., act_quant.), the supernet's
+# per-candidate steps and shared clip (MixedQuantizers under .mixed), and the supernet's bit logits (alpha_w, alpha_a).
+QUANTIZER_PARAM_KEYS = ("weight_quant.", "act_quant.", "mixed.steps", "mixed.clip")
+BIT_LOGIT_KEY = "alpha_"
+
+
+def is_quantizer_param(name: str) -> bool:
+    """Whether a parameter name is a quantizer's step or clip (not a network weight, not a bit logit)."""
+    return any(k in name for k in QUANTIZER_PARAM_KEYS)
+
+
+def is_bit_logit(name: str) -> bool:
+    """Whether a parameter name is a supernet's bit logit."""
+    return BIT_LOGIT_KEY in name
+
 
 def check_bits(bits: int, what: str = "bits") -> int:
     """``bits`` as an int in the supported range, or MpqlabError naming ``what``."""

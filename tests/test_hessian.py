@@ -204,6 +204,20 @@ def test_mode_grads_and_bn_statistics_are_restored():
         assert all(torch.equal(p.grad, g) and p.grad.grad_fn is None for p, g in zip(m.parameters(), grads))
 
 
+def test_pyhessian_backend_refuses_what_pyhessian_does_not_have():
+    torch.manual_seed(0)
+    m = TinyNet().eval()
+    h = Hessian(m, (torch.randn(8, 3, 8, 8), torch.randint(0, 3, (8,))), backend="pyhessian")
+    with pytest.raises(MpqlabError, match="'lanczos' needs backend='mpqlab'"):
+        h.eigenvalues(max_iter=5, method="lanczos")
+    for kw in ({"method": "gauss-newton"}, {"method": "hutch++"}, {"exact": "auto"}):
+        with pytest.raises(MpqlabError, match="needs backend='mpqlab'"):
+            h.trace(n_probes=2, **kw)
+    with pytest.raises(MpqlabError, match="layer_traces needs backend='mpqlab'"):
+        h.layer_traces(n_probes=2)
+    assert h.eigenvalues(max_iter=5, method="power")["eigenvalues"]  # its own method, named, is accepted
+
+
 def test_batch_statistics_keep_the_data_whole():
     torch.manual_seed(0)
     m = TinyNet().train()

@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 
 from conftest import TinyNet
-from mpqlab.cost import bitops, layer_table
+from mpqlab.cost import bitops, layer_table, model_cost
 from mpqlab.search.supernet import MixedQuantConv2d, Supernet
 
 
@@ -19,6 +19,21 @@ def test_searchable_and_fixed_layers():
     assert net.fixed_layers == ["conv1", "fc"] and net.searchable_layers() == ["conv2", "conv3"]
     assert isinstance(net.net.conv2, MixedQuantConv2d) and net.net.conv1.w_bits == 8
     assert len(net.bit_logits()) == 4
+
+
+def test_parameter_groups_partition_the_supernet_and_quantizers_are_not_counted_as_weights():
+    net = _net()
+    weights = {n for n, _ in net.named_weight_parameters()}
+    quant = {n for n, _ in net.named_quantizer_parameters()}
+    logits = {id(p) for p in net.bit_logits()}
+    named = dict(net.net.named_parameters())
+    assert weights and quant and not weights & quant
+    assert {n for n, p in named.items() if id(p) in logits} == set(named) - weights - quant
+    assert any(".mixed.steps" in n for n in quant) and not any("alpha_" in n for n in quant)
+    # the cost counter's "other parameters" (biases, BatchNorm) are the float model's, with no quantizer's among them
+    torch.manual_seed(0)
+    assert model_cost(net.net, input_size=(3, 8, 8))["other_params"] == \
+        model_cost(TinyNet(), input_size=(3, 8, 8))["other_params"]
 
 
 def test_expected_bitops_equals_hand_computation_for_fixed_softmaxes():

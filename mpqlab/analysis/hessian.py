@@ -46,7 +46,7 @@ from ..errors import MpqlabError
 from ..options import knob
 from . import vectors as V
 from .density import tridiagonal
-from .params import as_batches, is_quantizer_param, preserved, select_params, uses_batch_statistics
+from .params import as_batches, is_search_param, preserved, select_params, uses_batch_statistics
 
 EXACT_AUTO_MAX = 4096  # entries of the last module taken exactly by default (trace(exact="auto"))
 # activation modules whose second derivative is not zero almost everywhere: a model holding one is refused by
@@ -93,8 +93,10 @@ class Hessian:
     ("weights" by default), computed through whatever the model does in its forward (fake quantizers included).
     Methods are named after the quantities: :meth:`hvp` (H v), :meth:`eigenvalues` (top-k, Lanczos or power
     iteration), :meth:`trace` (Hutchinson with decoupled per-chunk probes, or Hutch++), :meth:`layer_traces`,
-    :meth:`density` (stochastic Lanczos quadrature). ``backend="pyhessian"`` routes products and estimators
-    through PyHessian 0.1 for cross-checks."""
+    :meth:`density` (stochastic Lanczos quadrature). ``backend="pyhessian"`` routes :meth:`eigenvalues`,
+    :meth:`trace` and :meth:`density` through PyHessian 0.1, for cross-checks, and refuses what PyHessian does not
+    have (Lanczos eigenvalues, other trace estimators, per-layer traces); :meth:`hvp` is mpqlab's on either
+    backend."""
 
     def __init__(self, model: nn.Module, data, loss_fn: Callable = F.cross_entropy, device=None,
                  params="weights", backend: str = "mpqlab", probe_block: int | None = None,
@@ -225,10 +227,12 @@ class Hessian:
 
     # -------------------------------------------------------------------------------------- eigenvalues
     def eigenvalues(self, top_k: int = 1, max_iter: int = 100, tol: float = 1e-3, seed: int = 0,
-                    method: str = "lanczos") -> dict:
+                    method: str | None = None) -> dict:
         """Top-k eigenvalues, largest in magnitude.
 
-        ``"lanczos"`` (default): Lanczos with full re-orthogonalisation from a Gaussian start, stopped when every
+        ``method=None`` takes the backend's own: Lanczos for mpqlab, power iteration for pyhessian (the only one
+        it has; asking it for another is refused).
+        ``"lanczos"`` (mpqlab's default): Lanczos with full re-orthogonalisation from a Gaussian start, stopped when every
         wanted Ritz pair (theta, u) has residual ||H u - theta u|| <= tol |theta| (read off the tridiagonal matrix,
         no extra product), which bounds each eigenvalue's relative error by ``tol``; ``max_iter`` products at most.
         ``"power"``: power iteration with deflation, stopped when the Rayleigh quotient changes by less than ``tol``
@@ -236,7 +240,11 @@ class Hessian:
         Returns {"eigenvalues": [...], "eigenvectors": [list of tensors], "iterations": [...], "residuals" (Lanczos),
         "hvps", "time_s", "method"}."""
         if self.backend == "pyhessian":
+            if method not in (None, "power"):
+                raise MpqlabError(f"eigenvalue method {method!r} needs backend='mpqlab'; pyhessian has power "
+                                  "iteration only")
             return self._pyhessian("eigenvalues", top_k=top_k, max_iter=max_iter, tol=tol, seed=seed)
+        method = method or "lanczos"
         if method == "lanczos":
             return self._eig_lanczos(top_k, max_iter, tol, seed)
         if method != "power":
@@ -362,6 +370,9 @@ class Hessian:
         "decoupled", "exact_part", "exact_params", "exact_time_s"}; "gauss-newton" adds "backward_passes" and
         "forward_time_s" (the forward graphs, built once whatever the number of passes)."""
         if self.backend == "pyhessian":
+            if method != "hutchinson" or exact is not None:
+                raise MpqlabError(f"trace(method={method!r}, exact={exact!r}) needs backend='mpqlab'; pyhessian's "
+                                  "trace is textbook Hutchinson over one batch")
             return self._pyhessian("trace", n_probes=n_probes, seed=seed)
         t0, n0 = time.time(), self.n_hvp
         g = torch.Generator().manual_seed(seed)
@@ -408,7 +419,7 @@ class Hessian:
         if uses_batch_statistics(self.model):
             raise MpqlabError("trace(method='gauss-newton'): the model's BatchNorm uses batch statistics, which "
                               "make it curved in its parameters; call model.eval() first")
-        quant = [n for n in self.names if is_quantizer_param(n)]
+        quant = [n for n in self.names if is_search_param(n)]
         if quant:  # the network is not linear in a quantizer's step or clip
             raise MpqlabError(f"trace(method='gauss-newton'): quantizer parameters such as {quant[0]} are among the "
                               "Hessian's parameters; use params='weights'")
@@ -461,6 +472,8 @@ class Hessian:
         :meth:`trace`; or, ``method="gauss-newton"``, from ``n_probes`` sampled-label back-propagations
         (tr(H_ll) = tr(G_ll) for a piecewise-linear network, see :meth:`trace`; ``exact`` is not used).
         Keys are module names (parameters of one module are summed)."""
+        if self.backend == "pyhessian":
+            raise MpqlabError("layer_traces needs backend='mpqlab'; PyHessian 0.1 has no per-layer trace")
         g = torch.Generator().manual_seed(seed)
         if method == "gauss-newton":
             acc, _ = self._gauss_newton_samples(n_probes, g)

@@ -8,13 +8,12 @@ import torch
 import torch.nn as nn
 
 from ..errors import MpqlabError
+from ..quant import is_bit_logit, is_quantizer_param
 
-_QUANT_KEYS = ("weight_quant.", "act_quant.", "mixed.steps", "mixed.clip", "alpha_")
 
-
-def is_quantizer_param(name: str) -> bool:
-    """Whether a parameter name is a quantizer's (step, clip) or a bit logit, not a network weight."""
-    return any(k in name for k in _QUANT_KEYS)
+def is_search_param(name: str) -> bool:
+    """Whether a parameter name is a quantizer's (step, clip) or a bit logit: not a network weight."""
+    return is_quantizer_param(name) or is_bit_logit(name)
 
 
 def select_params(model: nn.Module, params="weights") -> list[tuple[str, nn.Parameter]]:
@@ -24,7 +23,7 @@ def select_params(model: nn.Module, params="weights") -> list[tuple[str, nn.Para
     if params == "all":
         return named
     if params == "weights":
-        return [(n, p) for n, p in named if not is_quantizer_param(n)]
+        return [(n, p) for n, p in named if not is_search_param(n)]
     if isinstance(params, (list, tuple)):
         wanted = set(params)
         unknown = wanted - {n for n, _ in named}

@@ -29,8 +29,8 @@ import torch.nn.functional as F
 from ..cost import bitops, layer_table
 from ..errors import MpqlabError
 from ..models import first_last_layers
-from ..quant import (QuantConv2d, QuantLinear, check_bits, clip_from, copy_float_weights, grad_scale, max_abs_step,
-                     mixed_quantize_clipped, quantize_symmetric, set_module)
+from ..quant import (QuantConv2d, QuantLinear, check_bits, clip_from, copy_float_weights, grad_scale, is_bit_logit,
+                     is_quantizer_param, max_abs_step, mixed_quantize_clipped, quantize_symmetric, set_module)
 
 
 class MixedQuantizers(nn.Module):
@@ -182,16 +182,14 @@ class Supernet(nn.Module):
         """The bit logits (alpha_w, alpha_a of every searchable layer): what the search's Adam moves."""
         return [p for q in self.mixed().values() for p in (q.alpha_w, q.alpha_a)]
 
-    _QUANT_KEYS = ("mixed.steps", "mixed.clip", "weight_quant.", "act_quant.")
-
     def named_weight_parameters(self):
         """Network weights, BatchNorm and biases: the parameters a sharpness-aware step perturbs."""
         return [(n, p) for n, p in self.net.named_parameters()
-                if "alpha_" not in n and not any(k in n for k in self._QUANT_KEYS)]
+                if not is_bit_logit(n) and not is_quantizer_param(n)]
 
     def named_quantizer_parameters(self):
         """LSQ steps and PACT clips."""
-        return [(n, p) for n, p in self.net.named_parameters() if any(k in n for k in self._QUANT_KEYS)]
+        return [(n, p) for n, p in self.net.named_parameters() if is_quantizer_param(n)]
 
     def expected_bitops(self) -> torch.Tensor:
         """Differentiable ``sum_l MACs_l E[b_w] E[b_a]`` (+ the fixed layers' BitOPs)."""
