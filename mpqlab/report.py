@@ -130,20 +130,24 @@ def gates(rows: list[dict], cfg: dict, comps: list[dict]) -> list[dict]:
     return out
 
 
-def claims(comps: list[dict], rows: list[dict], cfg: dict, gates_ok: bool) -> list[dict]:
-    """A plain verdict per claim of the paper: supported / not supported / cannot tell."""
+def claims(comps: list[dict], rows: list[dict], cfg: dict, gates_ok: bool,
+           cost_rows: list[dict] | None = None) -> list[dict]:
+    """A plain verdict per claim of the paper: supported / not supported / cannot tell. The search-cost ratio is read
+    from ``cost_rows`` when given (with ``policies_from``: the source grid's rows, where the proxy searches and the
+    reference ran in one run; here the reused policies carry search times measured in another run)."""
     m = float(cfg.get("equivalence_margin", 0.5))
     out = []
     for c in comps:
         if c["a"] != "edmips+asga" or c["b"] not in (REFERENCE, "edmips"):
             continue
         if c["b"] == REFERENCE:
-            ratio = [_num(r.get("search_cost_ratio")) for r in rows if r["method"] == "edmips+asga"
+            ratio = [_num(r.get("search_cost_ratio")) for r in (cost_rows or rows) if r["method"] == "edmips+asga"
                      and r["setting"] == c["setting"] and float(r["budget"]) == c["budget"]]
             ratio = [x for x in ratio if x is not None]
             cost = sum(ratio) / len(ratio) if ratio else float("nan")
+            where = f" in {cfg['policies_from']}'s run, where both were searched" if cost_rows else ""
             claim = (f"proxy search ({c['setting']}) matches the target search (not worse by more than {m:g} "
-                     f"points) at a fraction of its cost ({cost:.2f}x)")
+                     f"points) at a fraction of its cost ({cost:.2f}x{where})")
             if c["ci_low"] > -m and cost < 1:
                 word = "supported"
             elif c["verdict"] == "worse" and c["ci_low"] <= -m:
@@ -314,6 +318,11 @@ def markdown(rows: list[dict], cfg: dict, source_rows: list[dict] | None = None)
              "| setting | budget | method | seeds | target top-1 (%) | avg bits | search CPU (s) | search cost vs reference "
              "| largest bit prob. | layers changed by budget | rho at a bound | proxy→target gap | target h(0.05) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    if cfg.get("policies_from"):
+        lines[2:2] = [f"Policies reused from {cfg['policies_from']} carry the search CPU time measured in that grid's "
+                      "run; a search run again here (the reference) was timed in this one, so the table's 'search "
+                      "cost vs reference' compares two runs, possibly on different machines. The claim below takes the "
+                      "ratio from the source grid, where both were searched.", ""]
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault((r["setting"], float(r["budget"]), r["method"]), []).append(r)
@@ -346,7 +355,8 @@ def markdown(rows: list[dict], cfg: dict, source_rows: list[dict] | None = None)
         lines.append(f"| {c['budget']:g} | {c['setting']} | {c['a']} | {c['b']} | {c['n']} | {c['mean']:+.2f} | {ci} | "
                      f"{c['p_t']:.3g} | {c['p_sign_flip']:.3g} | {c['p_holm']:.3g} | "
                      f"{c['verdict'] if ok else '—'} |")
-    cl = claims(comps, rows, cfg, ok)
+    reused = bool(cfg.get("policies_from")) and bool(source_rows)
+    cl = claims(comps, rows, cfg, ok, cost_rows=source_rows if reused else None)
     corr = fig1_correlations(fig1_points(rows))
     if cl or corr[0]["n"]:
         lines += ["", "## Claims", ""]

@@ -118,3 +118,13 @@ def test_cell_agreement_counts_equal_layers_and_pairs_top1_by_cell():
     text = markdown(rows, dict(CFG, compare_with="there"), other)
     assert "## Against there (the same cells there)" in text and "3 of 4" in text and "(0.50x)" in text
     assert "75 %) with the same bits" in text
+
+
+def test_reused_policies_take_the_cost_ratio_from_the_grid_where_both_were_searched():
+    source = _rows(ref_gain=2.0, asga_gain=1.0)
+    here = [dict(r, search_cost_ratio=0.4) for r in source]  # the reference timed again, elsewhere: another ratio
+    text = markdown(here, dict(CFG, policies_from="elsewhere"), source)
+    assert "Policies reused from elsewhere carry the search CPU time" in text
+    assert "(0.10x in elsewhere's run, where both were searched)" in text and "0.40x" in text  # table keeps its own
+    plain = markdown(here, CFG)
+    assert "Policies reused" not in plain and "cost (0.40x)" in plain
