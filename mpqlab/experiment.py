@@ -359,13 +359,8 @@ def write_results(rows: list[dict], out: Path, cfg: dict, source_rows: list[dict
     """Search cost ratio = the cell's search CPU time over the mean search CPU time of the budget's reference
     cells (CPU time, not wall time: it hardly moves when other jobs share the machine). ``source_rows``: the same
     cells in the ``policies_from`` or ``compare_with`` grid, for the report's ranking check / cell comparison."""
-    ref = {}
-    for r in rows:
-        if r["method"] == REFERENCE:
-            ref.setdefault(r["budget"], []).append(_search_cost(r))
-    for r in rows:
-        rt = ref.get(r["budget"])
-        r["search_cost_ratio"] = round(_search_cost(r) / (sum(rt) / len(rt)), 4) if rt else ""
+    for grid_rows in (rows, source_rows or []):
+        _set_search_cost_ratio(grid_rows)
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=COLUMNS)
     w.writeheader()
@@ -373,6 +368,18 @@ def write_results(rows: list[dict], out: Path, cfg: dict, source_rows: list[dict
         w.writerow({k: r.get(k, "") for k in COLUMNS})
     atomic_write_text(out / "results.csv", buf.getvalue())
     atomic_write_text(out / "results.md", report.markdown(rows, cfg, source_rows))
+
+
+def _set_search_cost_ratio(rows: list[dict]) -> None:
+    """Each row's ``search_cost_ratio``: its search CPU time over the mean of its budget's reference cells in the
+    same grid ("" without a reference)."""
+    ref = {}
+    for r in rows:
+        if r["method"] == REFERENCE:
+            ref.setdefault(r["budget"], []).append(_search_cost(r))
+    for r in rows:
+        rt = ref.get(r["budget"])
+        r["search_cost_ratio"] = round(_search_cost(r) / (sum(rt) / len(rt)), 4) if rt else ""
 
 
 def _search_cost(row: dict) -> float:

@@ -319,10 +319,11 @@ def markdown(rows: list[dict], cfg: dict, source_rows: list[dict] | None = None)
              "| largest bit prob. | layers changed by budget | rho at a bound | proxy→target gap | target h(0.05) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     if cfg.get("policies_from"):
-        lines[2:2] = [f"Policies reused from {cfg['policies_from']} carry the search CPU time measured in that grid's "
-                      "run; a search run again here (the reference) was timed in this one, so the table's 'search "
-                      "cost vs reference' compares two runs, possibly on different machines. The claim below takes the "
-                      "ratio from the source grid, where both were searched.", ""]
+        lines[3:3] = ["", f"Policies reused from {cfg['policies_from']} carry the search CPU time measured in that grid's "
+                      "run, a search run again here (e.g. a reference searched from another checkpoint) is timed in this "
+                      "one: where both kinds meet, the table's 'search cost vs reference' compares two runs, possibly "
+                      "on different machines. The claim below takes the ratio from the source grid, where both were "
+                      "searched."]
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault((r["setting"], float(r["budget"]), r["method"]), []).append(r)
