@@ -145,7 +145,8 @@ def claims(comps: list[dict], rows: list[dict], cfg: dict, gates_ok: bool,
                      and r["setting"] == c["setting"] and float(r["budget"]) == c["budget"]]
             ratio = [x for x in ratio if x is not None]
             cost = sum(ratio) / len(ratio) if ratio else float("nan")
-            where = f" in {cfg['policies_from']}'s run, where both were searched" if cost_rows else ""
+            source = cfg.get("policies_from", "the source grid")
+            where = f" in {source}'s run, where both were searched" if cost_rows else ""
             claim = (f"proxy search ({c['setting']}) matches the target search (not worse by more than {m:g} "
                      f"points) at a fraction of its cost ({cost:.2f}x{where})")
             if c["ci_low"] > -m and cost < 1:
