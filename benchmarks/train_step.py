@@ -1,8 +1,9 @@
-"""One ResNet-20 training step (batch 128, CIFAR-size images, SGD) as ``mpqlab train`` takes it today
-(channels-last memory format, eager) against the alternatives: the default memory format, and torch.compile.
-Interleaved repeats, medians with interquartile ranges, ratios per round. Goal: a variant >= 1.5x today's step;
-correctness: the same loss curve over ``--check-steps`` steps from the same weights and batches (max relative
-difference printed).
+"""One ResNet-20 training step (batch 128, CIFAR-size images, SGD) as ``mpqlab train`` took it in float32
+(channels-last memory format, eager) against the alternatives: the default memory format, torch.compile, and
+bfloat16 autocast (``--precision bf16``, :mod:`mpqlab.precision`; what ``auto`` picks on a CPU with AMX).
+Interleaved repeats, medians with interquartile ranges, ratios per round. Goal: a variant >= 1.5x the float32
+step; correctness: the loss curve over ``--check-steps`` steps from the same weights and batches (max relative
+difference printed; bfloat16's unit roundoff is 2^-8 = 3.9e-3, so a bf16 curve differs at that scale).
 
     OMP_NUM_THREADS=1 python benchmarks/train_step.py [--repeats 15] [--threads 1]
 """
@@ -15,9 +16,10 @@ import torch.nn.functional as F
 from _common import CLOCK_HELP, interleaved, ratio_spread, spread, table
 
 from mpqlab.models import create_model  # noqa: E402
+from mpqlab.precision import autocast, native_bf16  # noqa: E402
 
 
-def make_step(model, channels_last: bool, compiled: bool, x, y):
+def make_step(model, channels_last: bool, compiled: bool, x, y, precision: str = "fp32"):
     model = copy.deepcopy(model)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -28,7 +30,9 @@ def make_step(model, channels_last: bool, compiled: bool, x, y):
 
     def step(xb=x, yb=y):
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(fwd(xb), yb)
+        with autocast(precision, "cpu"):
+            out = fwd(xb)
+        loss = F.cross_entropy(out.float(), yb)
         loss.backward()
         opt.step()
         return loss.detach()
@@ -48,26 +52,28 @@ def main():
     torch.manual_seed(0)
     model = create_model("resnet20")
     x, y = torch.randn(128, 3, 32, 32), torch.randint(0, 10, (128,))
-    variants = {"today: eager, channels-last": (True, False), "eager, default layout": (False, False),
-                "compiled, channels-last": (True, True), "compiled, default layout": (False, True)}
-    steps = {k: make_step(model, *v, x, y) for k, v in variants.items()}
+    variants = {"fp32, eager, channels-last": (True, False), "eager, default layout": (False, False),
+                "compiled, channels-last": (True, True), "compiled, default layout": (False, True),
+                "bf16 autocast, eager, channels-last": (True, False, "bf16"),
+                "bf16 autocast, compiled, channels-last": (True, True, "bf16")}
+    steps = {k: make_step(model, *v[:2], x, y, *v[2:]) for k, v in variants.items()}
     times = interleaved(steps, repeats=a.repeats, warmup=3, clock=a.clock)
-    base = times["today: eager, channels-last"]
+    base = times["fp32, eager, channels-last"]
     print(f"ResNet-20 training step, batch 128, {a.threads} thread(s), torch {torch.__version__}, "
-          f"{a.repeats} interleaved repeats, {a.clock} time")
+          f"{a.repeats} interleaved repeats, {a.clock} time; native bf16 (AMX): {native_bf16('cpu')}")
     table([[k, spread(t), ratio_spread(base, t)] for k, t in times.items()],
-          ["variant", "median step (IQR)", "speed-up vs today (IQR)"])
+          ["variant", "median step (IQR)", "speed-up vs fp32 eager (IQR)"])
     gen = torch.Generator().manual_seed(1)  # the same batches for every variant
     batches = [(torch.randn(128, 3, 32, 32, generator=gen), torch.randint(0, 10, (128,), generator=gen))
                for _ in range(a.check_steps)]
     curves = {}
     for k, v in variants.items():
-        step = make_step(model, *v, x, y)
+        step = make_step(model, *v[:2], x, y, *v[2:])
         curves[k] = [float(step(xb.contiguous(memory_format=torch.channels_last) if v[0] else xb, yb))
                      for xb, yb in batches]
-    ref = curves["today: eager, channels-last"]
+    ref = curves["fp32, eager, channels-last"]
     table([[k, f"{c[0]:.4f} -> {c[-1]:.4f}", f"{max(abs(p - q) / abs(q) for p, q in zip(c, ref)):.1e}"]
-           for k, c in curves.items()], ["variant", f"loss, step 1 -> {a.check_steps}", "max rel. diff vs today"])
+           for k, c in curves.items()], ["variant", f"loss, step 1 -> {a.check_steps}", "max rel. diff vs fp32 eager"])
 
 
 if __name__ == "__main__":

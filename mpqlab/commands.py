@@ -41,10 +41,11 @@ def train_command(model: str, data: str, out: str, cfg: TrainConfig | None = Non
     run_dir = Path(str(out)[: -len(".safetensors")] + ".run")
     res = fit(net, train, test, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed,
               schedule=cfg.schedule, label_smoothing=cfg.label_smoothing, out_dir=run_dir, device=device,
-              cutout=cfg.cutout, config={"model": model, "data": data, "subset": cfg.subset})
+              cutout=cfg.cutout, precision=cfg.precision, config={"model": model, "data": data, "subset": cfg.subset})
     ev = evaluate(net, test, device=device)
     card = {"model": model, "num_classes": train.num_classes, "dataset": data, "train_size": len(train),
             **asdict(cfg),  # every TrainConfig field
+            "precision_used": res["precision"],  # what --precision auto resolved to on this machine
             "test_top1": round(ev["top1"], 2), "test_loss": round(ev["loss"], 4), "test_n": ev["n"],
             "train_time_s": round(res["train_time_s"], 1),
             "command": " ".join(["mpqlab"] + list((argv or [])[1:])) if argv else None,

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from .data import make_loader
 from .errors import MpqlabError
 from .options import knob
+from .precision import PRECISIONS, autocast, resolve_precision
 from .runfolder import RunFolder
 from .runtime import check_finite, dist_info, progress
 
@@ -39,6 +40,7 @@ class TrainConfig:
                               hi=10 ** 9)
     cutout: int = knob(0, "Cutout square side in pixels (0: off; 16 for CIFAR-10)", lo=0, hi=4096)
     seed: int = knob(0, "seed of the initial weights, batch order and augmentation", lo=0, hi=2 ** 32 - 1)
+    precision: str = knob("auto", "arithmetic of the forward pass (evaluation is always fp32)", choices=PRECISIONS)
 
 
 @dataclass
@@ -100,12 +102,15 @@ def _fit(model: nn.Module, train_data, test_data=None, *, epochs: int = 30, batc
         momentum: float = 0.9, weight_decay: float = 5e-4, schedule: str = "onecycle", label_smoothing: float = 0.0,
         out_dir: str | os.PathLike | None = None, seed: int = 0, device="cpu", show_progress: bool = True,
         max_batches: int | None = None, eval_every: int = 1, config: dict | None = None,
-        stop_after_epochs: int | None = None, channels_last: bool = True, cutout: int = 0) -> dict:
-    """SGD (Nesterov) under a one-cycle / cosine / constant schedule, metrics per epoch, resumable state."""
+        stop_after_epochs: int | None = None, channels_last: bool = True, cutout: int = 0,
+        precision: str = "fp32") -> dict:
+    """SGD (Nesterov) under a one-cycle / cosine / constant schedule, metrics per epoch, resumable state;
+    ``precision`` (:mod:`mpqlab.precision`): ``fp32``, ``bf16`` autocast, or ``auto``."""
     if epochs < 1:
         raise MpqlabError(f"epochs must be at least 1, got {epochs}")
     rank, world = dist_info()
     device = torch.device(device)
+    precision = resolve_precision(precision, device)
     torch.manual_seed(seed)
     model.to(device)
     if channels_last:  # about 1.3x faster convolutions on CPU
@@ -127,14 +132,16 @@ def _fit(model: nn.Module, train_data, test_data=None, *, epochs: int = 30, batc
                   weight_decay=weight_decay, label_smoothing=label_smoothing, world_size=world)
     if cutout:  # only when on, so run folders made before the option existed still resume
         config["cutout"] = cutout
+    if precision != "fp32":  # likewise; a run folder resumes only under the precision it started with
+        config["precision"] = precision
     rf = RunFolder(out, config, "training run", writer=rank == 0) if out else None
     with rf if rf else contextlib.nullcontext():
         return _epochs(model, net, loader, opt, sched, rf, test_data, epochs, steps, device, eval_every,
-                       label_smoothing, channels_last, show_progress, stop_after_epochs)
+                       label_smoothing, channels_last, show_progress, stop_after_epochs, precision)
 
 
 def _epochs(model, net, loader, opt, sched, rf, test_data, epochs, steps, device, eval_every, label_smoothing,
-            channels_last, show_progress, stop_after_epochs) -> dict:
+            channels_last, show_progress, stop_after_epochs, precision) -> dict:
     """The epochs of :func:`fit` from where its run folder stopped (inside the folder's lock)."""
     start, history = 0, []
     state = rf.resume() if rf else None
@@ -153,8 +160,9 @@ def _epochs(model, net, loader, opt, sched, rf, test_data, epochs, steps, device
         for x, y in progress(loader, f"epoch {epoch + 1}/{epochs}", show_progress, steps):
             if channels_last and x.dim() == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
-            out_ = net(x)
-            loss = F.cross_entropy(out_, y, label_smoothing=label_smoothing)
+            with autocast(precision, device):
+                out_ = net(x)
+            loss = F.cross_entropy(out_.float(), y, label_smoothing=label_smoothing)
             check_finite(loss, f"training epoch {epoch + 1}")
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -175,4 +183,4 @@ def _epochs(model, net, loader, opt, sched, rf, test_data, epochs, steps, device
             rf.rewrite("metrics.jsonl", history)
     done = len(history) >= epochs
     return {"history": history, "finished": done, "train_time_s": sum(h["epoch_time_s"] for h in history),
-            "wall_time_s": time.time() - t_start}
+            "wall_time_s": time.time() - t_start, "precision": precision}

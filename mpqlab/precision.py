@@ -1,0 +1,50 @@
+"""Arithmetic precision of full-precision training: float32, or bfloat16 autocast (mixed precision).
+
+Under ``bf16`` the forward pass runs its convolutions and matrix products in bfloat16 (``torch.autocast``);
+weights, gradients, optimizer state and the loss stay float32, and evaluation is always float32. On a CPU with
+AMX tiles (Intel Sapphire Rapids and later) oneDNN runs bfloat16 convolutions on them, which
+``benchmarks/train_step.py`` measures at about 1.8x a float32 step; without AMX bfloat16 is emulated and no
+faster, so ``auto`` keeps float32 there. **[choice]** ``auto`` is the default of ``mpqlab train`` only: the
+quantized fine-tunes and searches keep float32, where the fake quantizers' rounding steps would otherwise meet
+bfloat16's 8-bit mantissa.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from .errors import MpqlabError
+
+PRECISIONS = {"auto": "bf16 where the device runs it natively (CUDA with bf16, a CPU with AMX), else fp32",
+              "fp32": "float32 throughout",
+              "bf16": "bfloat16 autocast in the forward pass; float32 weights, gradients and optimizer state"}
+
+
+def native_bf16(device) -> bool:
+    """Whether ``device`` runs bfloat16 convolutions natively: a CUDA device that supports bf16, or a CPU with
+    AMX tiles (checked through torch's CPU feature probe; False where this torch lacks the probe)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
+        return bool(probe()) if probe is not None else False
+    return False
+
+
+def resolve_precision(precision: str, device) -> str:
+    """``fp32`` or ``bf16`` for ``precision`` (``auto`` decided by :func:`native_bf16`); a clear error for
+    anything else."""
+    if precision not in PRECISIONS:
+        raise MpqlabError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    return precision
+
+
+def autocast(precision: str, device):
+    """The context the forward pass runs in: ``torch.autocast`` in bfloat16 for ``bf16``, nothing for ``fp32``."""
+    if precision == "bf16":
+        return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()

@@ -1,0 +1,60 @@
+"""Mixed precision of full-precision training: the choice of arithmetic, bf16 autocast learning, resumption."""
+import pytest
+import torch
+
+from conftest import TinyNet
+from mpqlab.errors import MpqlabError
+from mpqlab.precision import autocast, native_bf16, resolve_precision
+from mpqlab.train import TrainConfig, evaluate, fit
+
+
+def test_auto_follows_the_hardware_and_bad_values_are_named():
+    assert resolve_precision("auto", "cpu") == ("bf16" if native_bf16("cpu") else "fp32")
+    assert resolve_precision("fp32", "cpu") == "fp32" and resolve_precision("bf16", "cpu") == "bf16"
+    with pytest.raises(MpqlabError, match="precision must be one of auto, fp32, bf16, got 'fp16'"):
+        resolve_precision("fp16", "cpu")
+    assert TrainConfig().precision == "auto"
+
+
+def test_bf16_autocast_runs_convolutions_in_bf16_and_fp32_leaves_them():
+    conv = torch.nn.Conv2d(3, 4, 3)
+    x = torch.randn(2, 3, 8, 8)
+    with autocast("bf16", "cpu"):
+        assert conv(x).dtype == torch.bfloat16
+    with autocast("fp32", "cpu"):
+        assert conv(x).dtype == torch.float32
+
+
+def test_bf16_training_learns_and_keeps_float32_weights(synth):
+    """bf16 autocast (native or emulated, so on any CPU) learns the synthetic task as float32 does; the weights,
+    and what evaluate() computes with, stay float32."""
+    train, test = synth
+    torch.manual_seed(0)
+    m = TinyNet(num_classes=4)
+    before = evaluate(m, test)
+    res = fit(m, train, test, epochs=8, batch_size=32, lr=0.2, show_progress=False, precision="bf16")
+    after = evaluate(m, test)
+    assert res["precision"] == "bf16"
+    assert after["loss"] < 0.5 * before["loss"] and after["top1"] > 90
+    assert all(p.dtype == torch.float32 for p in m.parameters())
+
+
+def test_a_run_folder_resumes_only_under_its_own_precision(tmp_path, synth):
+    train, _ = synth
+    fit(TinyNet(num_classes=4), train, None, epochs=2, batch_size=32, show_progress=False, out_dir=tmp_path,
+        stop_after_epochs=1, precision="bf16")
+    with pytest.raises(MpqlabError, match="other settings"):
+        fit(TinyNet(num_classes=4), train, None, epochs=2, batch_size=32, show_progress=False, out_dir=tmp_path,
+            precision="fp32")
+    r = fit(TinyNet(num_classes=4), train, None, epochs=2, batch_size=32, show_progress=False, out_dir=tmp_path,
+            precision="bf16")
+    assert r["finished"] and len(r["history"]) == 2
+
+
+def test_train_card_records_the_precision_asked_and_used(tmp_path):
+    from mpqlab.commands import train_command
+
+    card = train_command("resnet20", "cifar10-mini", str(tmp_path / "m.safetensors"),
+                         TrainConfig(epochs=1, subset=40, batch_size=20, precision="bf16"))
+    assert card["precision"] == "bf16" and card["precision_used"] == "bf16"
+    assert (tmp_path / "m.json").exists()
