@@ -19,7 +19,8 @@ hessian-eigenthings (``HessianOperator``; Hutchinson, Hutch++), each where it is
 3. Time to a 5 % median trace error against the long reference of benchmarks/hessian.py. Hutchinson estimators
    are means of independent samples: passes = (0.6745 sd / (0.05 |trace|))^2 from their sample sd. The textbook
    (one shared probe) samples of every tool have one distribution, so their sd is pooled over the tools (each
-   draws ``--samples`` with its own code). mpqlab's default (decoupled probes per chunk) is its own estimator.
+   draws ``--samples`` with its own code). mpqlab's default (decoupled probes per chunk) is its own estimator, and
+   so is its Gauss-Newton estimator (sampled-label back-propagations; its seconds per pass from its own call).
    Hutch++ and XTrace are not sample means: each runs up a ladder of budgets (6, 12, 24, 48 matvecs), ``--seeds``
    seeds each, until its median error is at most 5 % (its time: the median wall time at that budget), or until
    it takes twice the time of the fastest estimator so far (it cannot win; "> m" is printed).
@@ -183,6 +184,16 @@ sd_mp = float(np.std(dflt["samples"], ddof=1))
 t_mp = dflt.get("exact_time_s", 0.0) + passes_to_target(sd_mp) * per["mpqlab (chunks of 16, graphs kept)"]
 rows = [["mpqlab trace() default (decoupled probes)", "mpqlab (chunks of 16, graphs kept)", f"{sd_mp:.0f}",
          f"{passes_to_target(sd_mp):.1f}", f"{t_mp:.1f}", "1.00x"]]
+# mpqlab's Gauss-Newton estimator (trace(method="gauss-newton"): tr(H) = tr(G) on this piecewise-linear network,
+# sampled-label back-propagations instead of Hessian-vector products): its own sd and seconds per pass, measured in
+# the same call, plus the one-off forward graphs
+gn = Hessian(model, (x, y)).trace(n_probes=a.mpqlab_samples, method="gauss-newton", seed=22)
+sd_gn = float(np.std(gn["samples"], ddof=1))
+s_gn = (gn["time_s"] - gn["forward_time_s"]) / a.mpqlab_samples
+t_gn = gn["forward_time_s"] + passes_to_target(sd_gn) * s_gn
+rows.append(["mpqlab trace(method='gauss-newton')", f"back-propagation, chunks of 16 ({s_gn:.2f} s / pass, "
+             f"+{gn['forward_time_s']:.1f} s once)", f"{sd_gn:.0f}", f"{passes_to_target(sd_gn):.1f}", f"{t_gn:.1f}",
+             f"{t_mp / t_gn:.2f}x"])
 for tool, prefix in (("mpqlab", "mpqlab"), ("pyhessian", "pyhessian"), ("curvlinops", "curvlinops"),
                      ("hessian-eigenthings", "hessian-eigenthings")):
     if tool not in textbook:
