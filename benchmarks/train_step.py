@@ -17,6 +17,7 @@ from _common import CLOCK_HELP, interleaved, ratio_spread, spread, table
 
 from mpqlab.models import create_model  # noqa: E402
 from mpqlab.precision import autocast, native_bf16  # noqa: E402
+from mpqlab.runtime import tune_allocator  # noqa: E402
 
 
 def make_step(model, channels_last: bool, compiled: bool, x, y, precision: str = "fp32"):
@@ -49,6 +50,7 @@ def main():
     a = ap.parse_args()
     a.clock = a.clock or ("cpu" if a.threads == 1 else "wall")
     torch.set_num_threads(a.threads)
+    tuned = tune_allocator()  # as every mpqlab run does (mpqlab.runtime.set_threads)
     torch.manual_seed(0)
     model = create_model("resnet20")
     x, y = torch.randn(128, 3, 32, 32), torch.randint(0, 10, (128,))
@@ -60,7 +62,8 @@ def main():
     times = interleaved(steps, repeats=a.repeats, warmup=3, clock=a.clock)
     base = times["fp32, eager, channels-last"]
     print(f"ResNet-20 training step, batch 128, {a.threads} thread(s), torch {torch.__version__}, "
-          f"{a.repeats} interleaved repeats, {a.clock} time; native bf16 (AMX): {native_bf16('cpu')}")
+          f"{a.repeats} interleaved repeats, {a.clock} time; native bf16 (AMX): {native_bf16('cpu')}, "
+          f"allocator tuned: {tuned}")
     table([[k, spread(t), ratio_spread(base, t)] for k, t in times.items()],
           ["variant", "median step (IQR)", "speed-up vs fp32 eager (IQR)"])
     gen = torch.Generator().manual_seed(1)  # the same batches for every variant
