@@ -3,7 +3,7 @@ reach the same relative error against a long reference run; top-1 eigenvalue tim
 
     python benchmarks/hessian.py [n_images] [samples] [--only NAME,NAME]
 
-``--only`` keeps the estimators whose names contain one of the given words (pyhessian's is always kept: it is the
+``--only`` keeps the estimators whose names contain one of the given words, any case (pyhessian's is always kept: it is the
 baseline). The samples of every estimator are written to benchmarks/results/hessian_samples.json as they are drawn.
 
 Method. Every trace estimator here is a mean of independent samples, one pass over the data each (of Hessian-vector
@@ -77,8 +77,11 @@ ESTIMATORS = {  # name: (backend, Hessian options, trace options)
 
 
 if args.only:
-    words = [w.strip() for w in args.only.split(",") if w.strip()]
-    ESTIMATORS = {k: v for k, v in ESTIMATORS.items() if k.startswith("pyhessian") or any(w in k for w in words)}
+    words = [w.strip().lower() for w in args.only.split(",") if w.strip()]  # case does not matter
+    ESTIMATORS = {k: v for k, v in ESTIMATORS.items()
+                  if k.startswith("pyhessian") or any(w in k.lower() for w in words)}
+    if len(ESTIMATORS) == 1:
+        raise SystemExit(f"--only {args.only!r} keeps no estimator besides pyhessian's")
 
 
 def run(name, probes, seed):
