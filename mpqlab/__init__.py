@@ -8,9 +8,11 @@ has no cycles (``tests/test_packaging.py`` reads every import, function-level on
 __version__ = "0.1.0"
 
 LAYERS = [
-    # 1. base: errors, atomic files, statistics, run-time plumbing, the run-folder lock, telemetry, vector algebra
-    #    on tensor lists, and the sharpness-aware optimizers (SAM / GSAM / ASGA), which need only torch
-    ["errors", "options", "io", "stats", "runtime", "runlock", "runfolder", "telemetry", "analysis.vectors", "sharpness"],
+    # 1. base: errors, atomic files, statistics, run-time plumbing, the arithmetic precision of training, the
+    #    run-folder lock, telemetry, vector algebra on tensor lists, and the sharpness-aware optimizers
+    #    (SAM / GSAM / ASGA), which need only torch
+    ["errors", "options", "io", "stats", "runtime", "precision", "runlock", "runfolder", "telemetry",
+     "analysis.vectors", "sharpness"],
     # 2. what is quantized and what it costs: datasets, models, quantizers, BitOPs, checkpoints, plots, reports,
     #    and the registry of objectives, sharpness rules and grid methods
     ["data", "data.tensors", "data.loaders", "data.sources", "data.subsets", "models", "quant", "cost", "checkpoints",
