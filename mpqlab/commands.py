@@ -47,7 +47,9 @@ def train_command(model: str, data: str, out: str, cfg: TrainConfig | None = Non
             **asdict(cfg),  # every TrainConfig field
             "precision_used": res["precision"],  # what --precision auto resolved to on this machine
             "test_top1": round(ev["top1"], 2), "test_loss": round(ev["loss"], 4), "test_n": ev["n"],
-            "train_time_s": round(res["train_time_s"], 1),
+            "train_time_s": round(res["train_time_s"], 1),  # wall clock, pauses included
+            # process CPU time, threads summed (None: some epochs ran before it was recorded)
+            "train_cpu_s": None if res["train_cpu_s"] is None else round(res["train_cpu_s"], 1),
             "command": " ".join(["mpqlab"] + list((argv or [])[1:])) if argv else None,
             "mpqlab_version": __version__, "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
             "threads": torch.get_num_threads(), "world_size": world,

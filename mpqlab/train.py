@@ -156,7 +156,7 @@ def _epochs(model, net, loader, opt, sched, rf, test_data, epochs, steps, device
             break
         net.train()
         loader.set_epoch(epoch)
-        t0, loss_sum, correct, n = time.time(), 0.0, 0, 0
+        t0, c0, loss_sum, correct, n = time.time(), time.process_time(), 0.0, 0, 0
         for x, y in progress(loader, f"epoch {epoch + 1}/{epochs}", show_progress, steps):
             if channels_last and x.dim() == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -172,7 +172,10 @@ def _epochs(model, net, loader, opt, sched, rf, test_data, epochs, steps, device
             correct += (out_.argmax(1) == y).sum().item()
             n += len(y)
         rec = {"epoch": epoch + 1, "train_loss": loss_sum / n, "train_top1": 100.0 * correct / n,
-               "lr": opt.param_groups[0]["lr"], "epoch_time_s": time.time() - t0}
+               "lr": opt.param_groups[0]["lr"], "epoch_time_s": time.time() - t0,
+               # CPU time of this process, all threads summed: unlike the wall time it does not grow while the
+               # process is paused or waits for cores taken by other jobs
+               "epoch_cpu_s": time.process_time() - c0}
         if test_data is not None and ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs):
             ev = evaluate(model, test_data, device=device)
             rec.update(test_top1=ev["top1"], test_loss=ev["loss"])
@@ -183,4 +186,7 @@ def _epochs(model, net, loader, opt, sched, rf, test_data, epochs, steps, device
             rf.rewrite("metrics.jsonl", history)
     done = len(history) >= epochs
     return {"history": history, "finished": done, "train_time_s": sum(h["epoch_time_s"] for h in history),
+            # None when some epoch ran before epoch_cpu_s was recorded
+            "train_cpu_s": (sum(h["epoch_cpu_s"] for h in history)
+                            if all("epoch_cpu_s" in h for h in history) else None),
             "wall_time_s": time.time() - t_start, "precision": precision}

@@ -57,4 +57,5 @@ def test_train_card_records_the_precision_asked_and_used(tmp_path):
     card = train_command("resnet20", "cifar10-mini", str(tmp_path / "m.safetensors"),
                          TrainConfig(epochs=1, subset=40, batch_size=20, precision="bf16"))
     assert card["precision"] == "bf16" and card["precision_used"] == "bf16"
+    assert card["train_cpu_s"] > 0 and card["train_time_s"] > 0
     assert (tmp_path / "m.json").exists()
