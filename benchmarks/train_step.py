@@ -20,7 +20,7 @@ from mpqlab.precision import autocast, native_bf16  # noqa: E402
 from mpqlab.runtime import tune_allocator  # noqa: E402
 
 
-def make_step(model, channels_last: bool, compiled: bool, x, y, precision: str = "fp32"):
+def make_step(model, channels_last: bool, compiled: bool, precision: str, x, y):
     model = copy.deepcopy(model)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -48,17 +48,20 @@ def main():
     ap.add_argument("--clock", choices=("cpu", "wall"), default=None,
                     help=CLOCK_HELP + "; with more than one thread CPU time sums the threads, so 'wall' is the default")
     a = ap.parse_args()
+    if a.repeats < 2:
+        ap.error(f"--repeats must be at least 2 (an interquartile range needs two), got {a.repeats}")
     a.clock = a.clock or ("cpu" if a.threads == 1 else "wall")
     torch.set_num_threads(a.threads)
     tuned = tune_allocator()  # as every mpqlab run does (mpqlab.runtime.set_threads)
     torch.manual_seed(0)
     model = create_model("resnet20")
     x, y = torch.randn(128, 3, 32, 32), torch.randint(0, 10, (128,))
-    variants = {"fp32, eager, channels-last": (True, False), "eager, default layout": (False, False),
-                "compiled, channels-last": (True, True), "compiled, default layout": (False, True),
-                "bf16 autocast, eager, channels-last": (True, False, "bf16"),
-                "bf16 autocast, compiled, channels-last": (True, True, "bf16")}
-    steps = {k: make_step(model, *v[:2], x, y, *v[2:]) for k, v in variants.items()}
+    variants = {  # name: (channels_last, compiled, precision)
+        "fp32, eager, channels-last": (True, False, "fp32"), "eager, default layout": (False, False, "fp32"),
+        "compiled, channels-last": (True, True, "fp32"), "compiled, default layout": (False, True, "fp32"),
+        "bf16 autocast, eager, channels-last": (True, False, "bf16"),
+        "bf16 autocast, compiled, channels-last": (True, True, "bf16")}
+    steps = {k: make_step(model, *v, x, y) for k, v in variants.items()}
     times = interleaved(steps, repeats=a.repeats, warmup=3, clock=a.clock)
     base = times["fp32, eager, channels-last"]
     print(f"ResNet-20 training step, batch 128, {a.threads} thread(s), torch {torch.__version__}, "
@@ -71,7 +74,7 @@ def main():
                for _ in range(a.check_steps)]
     curves = {}
     for k, v in variants.items():
-        step = make_step(model, *v[:2], x, y, *v[2:])
+        step = make_step(model, *v, x, y)
         curves[k] = [float(step(xb.contiguous(memory_format=torch.channels_last) if v[0] else xb, yb))
                      for xb, yb in batches]
     ref = curves["fp32, eager, channels-last"]
