@@ -12,7 +12,7 @@ is 0.6745 s / (sqrt(n) |trace|). For each estimator the script
 1. draws ``samples`` samples (default 128) and times them: seconds per pass and s;
 2. predicts n_5%, the passes for a median relative error of 5% against the reference, and the time
    t = (one-off time: the exact head block, with the gradient graphs built before it, or the Gauss-Newton
-   estimator's forward graphs) + n_5% x seconds per pass; the speed-up over pyhessian is the ratio of these times, with a bootstrap 90% interval
+   estimator's forward graphs and the default's graph check) + n_5% x seconds per pass; the speed-up over pyhessian is the ratio of these times, with a bootstrap 90% interval
    (resampling both estimators' samples);
 3. checks the prediction: runs the estimator with ceil(n_5%) passes for 3 seeds and prints their errors and times.
 The reference is mpqlab's Hutch++ with 240 shared-probe products (benchmarks/results/hessian_reference.json, reused
@@ -69,10 +69,12 @@ else:
 
 ESTIMATORS = {  # name: (backend, Hessian options, trace options)
     "pyhessian Hutchinson": ("pyhessian", {}, {}),
-    "mpqlab Hutchinson, shared probe (textbook)": ("mpqlab", {}, {"decouple": False, "exact": None}),
-    "mpqlab, decoupled probes, chunks of 16 (default)": ("mpqlab", {}, {}),
-    "mpqlab, decoupled + exact head (exact='auto')": ("mpqlab", {}, {"exact": "auto"}),
-    "mpqlab Gauss-Newton, sampled labels, chunks of 16": ("mpqlab", {}, {"method": "gauss-newton"}),
+    "mpqlab Hutchinson, shared probe (textbook)": ("mpqlab", {}, {"method": "hutchinson", "decouple": False}),
+    "mpqlab Hutchinson, decoupled probes, chunks of 16": ("mpqlab", {}, {"method": "hutchinson"}),
+    "mpqlab Hutchinson, decoupled + exact head (exact='auto')": ("mpqlab", {}, {"method": "hutchinson",
+                                                                                 "exact": "auto"}),
+    # trace()'s default: "auto" takes Gauss-Newton on this network (asserted below), its graph check timed in
+    "mpqlab default: auto = Gauss-Newton, sampled labels, chunks of 16": ("mpqlab", {}, {}),
 }
 
 
@@ -97,7 +99,9 @@ draws = {}
 for i, name in enumerate(ESTIMATORS):
     r = run(name, N, seed=1000 + i)
     # paid once per estimate: the chunk graphs + the exact head block, or the Gauss-Newton forward graphs
-    fixed = r.get("exact_time_s", 0.0) + r.get("forward_time_s", 0.0)
+    if name.startswith("mpqlab default") and r["method"] != "gauss-newton":
+        raise SystemExit(f"trace()'s default ran {r['method']} here, not gauss-newton: {r['why']}")
+    fixed = r.get("exact_time_s", 0.0) + r.get("forward_time_s", 0.0) + r.get("check_time_s", 0.0)
     draws[name] = (np.array(r["samples"]) + r.get("exact_part", 0.0), (r["time_s"] - fixed) / N, fixed)
     print(f"  {name}: {N} samples, mean {np.mean(draws[name][0]):.1f}, sd {np.std(r['samples'], ddof=1):.1f}, "
           f"{draws[name][1]:.2f} s / pass + {fixed:.2f} s once", flush=True)

@@ -20,7 +20,7 @@ LAYERS = [
     # 3. a bit policy and what starts from one: the policy file, loading a model under it, the training loop
     ["policy", "loading", "train"],
     # 4. measuring a model (Hessian, landscape, sharpness, gradient conflict) and fine-tuning it under a policy
-    ["analysis", "analysis.params", "analysis.density", "analysis.exact",
+    ["analysis", "analysis.params", "analysis.density", "analysis.exact", "analysis.linearity",
      "analysis.pyhessian_backend", "analysis.hessian", "analysis.landscape", "analysis.sharpness", "analysis.conflict",
      "transfer"],
     # 5. the search: supernet, objectives, budget, HAWQ, the loop, the radius study

@@ -148,7 +148,7 @@ def hessian_command(model, data, checkpoint, policy=None, uniform=None, cfg=None
     check_choices(cfg)  # backend
     if cfg.backend == "pyhessian" and cfg.chunk_size is not None:
         raise MpqlabError("--chunk-size applies to the mpqlab backend; pyhessian takes the images as one batch")
-    if cfg.backend == "pyhessian" and cfg.trace_method != "hutchinson":
+    if cfg.backend == "pyhessian" and cfg.trace_method not in ("auto", "hutchinson"):
         raise MpqlabError(f"--trace-method {cfg.trace_method} applies to the mpqlab backend; pyhessian's trace is "
                           "textbook Hutchinson")
     net, x, y = _analysis_setup(model, data, checkpoint, policy, uniform, root, cfg.n, device)
@@ -161,7 +161,7 @@ def hessian_command(model, data, checkpoint, policy=None, uniform=None, cfg=None
            "params": sum(p.numel() for p in h.params)}
     if cfg.backend == "mpqlab":
         out.update(chunk_size=h.chunk_size, eigen_method=eig["method"], eigen_passes=eig["hvps"],
-                   trace_method=tr["method"], trace_decoupled=tr["decoupled"])
+                   trace_method=tr["method"], trace_method_why=tr["why"], trace_decoupled=tr["decoupled"])
     return out
 
 

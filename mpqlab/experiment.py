@@ -108,7 +108,8 @@ def proxy_side(policy: Policy, model: str, init: str, proxy: str, proxy_subset_s
     h = surrogate_gap(net, [(x, y)], rho=0.05)["surrogate_gap"]
     hess = Hessian(net, (x, y))
     sigma = hess.eigenvalues(top_k=1, max_iter=6, seed=seed)["eigenvalues"][0]
-    trace = hess.trace(n_probes=4, seed=seed)["trace"]
+    # Hutchinson, as when grid v2's records were taken (the default "auto" would take Gauss-Newton here)
+    trace = hess.trace(n_probes=4, seed=seed, method="hutchinson")["trace"]
     return {"proxy_top1": top1, "proxy_h": h, "proxy_sigma_max": sigma, "proxy_trace": trace}
 
 

@@ -358,3 +358,21 @@ def test_gauss_newton_layer_traces_match_the_exact_diagonal_blocks(quantized_tin
     for layer, v in exact.items():  # blocks spanning three orders of magnitude, each within 5 % (800 samples
         assert est[layer] == pytest.approx(v, rel=0.05), layer  # put them within about 1 %)
     assert sum(est.values()) == pytest.approx(h.trace(n_probes=800, seed=2, method="gauss-newton")["trace"])
+
+
+def test_auto_trace_takes_gauss_newton_where_the_graph_allows_it(quantized_tiny, problem):
+    m, x, y = quantized_tiny
+    h = Hessian(m, (x, y), chunk_size=4)
+    auto, gn = h.trace(n_probes=6, seed=5), h.trace(n_probes=6, seed=5, method="gauss-newton")
+    assert auto["method"] == "gauss-newton" and auto["samples"] == gn["samples"] and "piecewise" in auto["why"]
+    assert h.layer_traces(n_probes=4, seed=1) == h.layer_traces(n_probes=4, seed=1, method="gauss-newton")
+    textbook = h.trace(n_probes=2, decouple=False)
+    assert textbook["method"] == "hutchinson" and "decouple=False" in textbook["why"]
+    assert h.trace(n_probes=2, exact="auto")["method"] == "hutchinson"
+    curved, data, _, _ = problem  # torch.tanh called in forward, no module to see: the graph shows it
+    r = Hessian(curved, data).trace(n_probes=2)
+    assert r["method"] == "hutchinson" and "Tanh" in r["why"]
+    with pytest.raises(MpqlabError, match="curved in single parameter tensors at Tanh"):
+        Hessian(curved, data).trace(n_probes=2, method="gauss-newton")
+    with pytest.raises(MpqlabError, match="unknown trace method 'hutch'"):
+        h.trace(n_probes=2, method="hutch")

@@ -37,7 +37,8 @@ def hawq_search(model, cfg, train, input_size) -> Policy:
     x = torch.cat([b[0] for b in batches])
     y = torch.cat([b[1] for b in batches])
     weight_names = [f"{n}.weight" for n in searchable]
-    traces = Hessian(model, (x, y), params=weight_names).layer_traces(n_probes=cfg.hawq_probes, seed=cfg.seed)
+    traces = Hessian(model, (x, y), params=weight_names).layer_traces(n_probes=cfg.hawq_probes, seed=cfg.seed,
+                                                                        method="hutchinson")  # HAWQ-V2 estimator
     sens = np.zeros((len(searchable), len(bits_set)))
     for i, name in enumerate(searchable):
         w = model.get_submodule(name).weight.detach()
