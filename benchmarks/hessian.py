@@ -1,7 +1,7 @@
 """Hessian trace of ResNet-20 on 256 CIFAR-10 images under a uniform 4-bit policy: wall time of each backend to
 reach the same relative error against a long reference run; top-1 eigenvalue time and accuracy for both.
 
-    python benchmarks/hessian.py [n_images] [samples] [--only NAME,NAME]
+    python benchmarks/hessian.py [n_images] [samples] [--only NAME,NAME] [--rounds 4]
 
 ``--only`` keeps the estimators whose names contain one of the given words, any case (pyhessian's is always kept: it is the
 baseline). The samples of every estimator are written to benchmarks/results/hessian_samples.json as they are drawn.
@@ -9,7 +9,9 @@ baseline). The samples of every estimator are written to benchmarks/results/hess
 Method. Every trace estimator here is a mean of independent samples, one pass over the data each (of Hessian-vector
 products; for Gauss-Newton, of back-propagations with labels drawn from the softmax), so its error after n passes is set by the samples' standard deviation s: the median relative error
 is 0.6745 s / (sqrt(n) |trace|). For each estimator the script
-1. draws ``samples`` samples (default 128) and times them: seconds per pass and s;
+1. draws ``samples`` samples (default 128) and times them: seconds per pass and s. The estimators take turns in
+   ``--rounds`` rounds (default 4; each round every estimator draws samples / rounds), so a slower stretch of a
+   shared machine slows them all alike; seconds per pass is an estimator's total time over its samples;
 2. predicts n_5%, the passes for a median relative error of 5% against the reference, and the time
    t = (one-off time: the exact head block, with the gradient graphs built before it, or the Gauss-Newton
    estimator's forward graphs and the default's graph check) + n_5% x seconds per pass; the speed-up over pyhessian is the ratio of these times, with a bootstrap 90% interval
@@ -42,7 +44,10 @@ ap = argparse.ArgumentParser()
 ap.add_argument("n", type=int, nargs="?", default=256, help="test images")
 ap.add_argument("samples", type=int, nargs="?", default=128, help="samples drawn per estimator")
 ap.add_argument("--only", default="", help="comma-separated words; keep the estimators whose names hold one")
+ap.add_argument("--rounds", type=int, default=4, help="interleaved rounds (1: each estimator's samples in one block)")
 args = ap.parse_args()
+if args.rounds < 1 or args.samples % args.rounds:
+    raise SystemExit(f"--rounds {args.rounds} must be a positive divisor of samples ({args.samples})")
 n, N = args.n, args.samples
 TARGET = 0.05
 try:
@@ -95,20 +100,29 @@ def passes_to_target(sd):
     return (0.6745 * sd / (TARGET * abs(ref))) ** 2
 
 
+drawn = {name: {"samples": [], "pass_s": 0.0, "once_s": []} for name in ESTIMATORS}
 draws = {}
-for i, name in enumerate(ESTIMATORS):
-    r = run(name, N, seed=1000 + i)
-    # paid once per estimate: the chunk graphs + the exact head block, or the Gauss-Newton forward graphs
-    if name.startswith("mpqlab default") and r["method"] != "gauss-newton":
-        raise SystemExit(f"trace()'s default ran {r['method']} here, not gauss-newton: {r['why']}")
-    fixed = r.get("exact_time_s", 0.0) + r.get("forward_time_s", 0.0) + r.get("check_time_s", 0.0)
-    draws[name] = (np.array(r["samples"]) + r.get("exact_part", 0.0), (r["time_s"] - fixed) / N, fixed)
-    print(f"  {name}: {N} samples, mean {np.mean(draws[name][0]):.1f}, sd {np.std(r['samples'], ddof=1):.1f}, "
-          f"{draws[name][1]:.2f} s / pass + {fixed:.2f} s once", flush=True)
+for rnd in range(args.rounds):  # the estimators take turns (seeds as one block had them when --rounds 1)
+    for i, name in enumerate(ESTIMATORS):
+        r = run(name, N // args.rounds, seed=1000 + 100 * rnd + i)
+        if name.startswith("mpqlab default") and r["method"] != "gauss-newton":
+            raise SystemExit(f"trace()'s default ran {r['method']} here, not gauss-newton: {r['why']}")
+        # paid once per call: the chunk graphs + the exact head block, or the Gauss-Newton forward graphs and check
+        fixed = r.get("exact_time_s", 0.0) + r.get("forward_time_s", 0.0) + r.get("check_time_s", 0.0)
+        d = drawn[name]
+        d["samples"] += [x + r.get("exact_part", 0.0) for x in r["samples"]]
+        d["pass_s"] += r["time_s"] - fixed
+        d["once_s"].append(fixed)
+        if rnd == args.rounds - 1:  # one-off time: the median over the rounds' calls
+            draws[name] = (np.array(d["samples"]), d["pass_s"] / N, statistics.median(d["once_s"]))
+            print(f"  {name}: {N} samples, mean {np.mean(draws[name][0]):.1f}, "
+                  f"sd {np.std(d['samples'], ddof=1):.1f}, {draws[name][1]:.2f} s / pass + {draws[name][2]:.2f} s once",
+                  flush=True)
     write_json(Path(__file__).parent / "results" / "hessian_samples.json",
-               {"key": {**key, "samples": N, "threads": torch.get_num_threads()}, "reference": ref,
-                "estimators": {k: {"samples": [float(x) for x in v[0]], "s_per_pass": v[1], "once_s": v[2]}
-                               for k, v in draws.items()}})
+               {"key": {**key, "samples": N, "rounds": args.rounds, "threads": torch.get_num_threads()},
+                "reference": ref, "estimators": {k: {"samples": [float(x) for x in v["samples"]],
+                                                     "s_per_pass": v["pass_s"] / len(v["samples"]),
+                                                     "once_s": v["once_s"]} for k, v in drawn.items()}})
 pooled = np.concatenate([s for s, _, _ in draws.values()])
 print(f"pooled mean of all {len(pooled)} samples {pooled.mean():.1f} +- {pooled.std(ddof=1) / math.sqrt(len(pooled)):.1f} "
       f"(reference {ref:.1f})")
