@@ -5,8 +5,8 @@ weights, gradients, optimizer state and the loss stay float32, and evaluation is
 AMX tiles (Intel Sapphire Rapids and later) oneDNN runs bfloat16 convolutions on them, which
 ``benchmarks/train_step.py`` measured at 1.89x and 1.86x a float32 step (two runs of 100 rounds); without AMX
 bfloat16 is emulated and no faster, so ``auto`` keeps float32 there. **[choice]** ``auto`` is the default of
-``mpqlab train`` only: the quantized fine-tunes and searches keep float32, where the fake quantizers' rounding steps would otherwise meet
-bfloat16's 8-bit mantissa.
+``mpqlab train`` only: the quantized fine-tunes and searches keep float32, where the fake quantizers' rounding
+steps would otherwise meet bfloat16's 8-bit mantissa.
 """
 from __future__ import annotations
 
