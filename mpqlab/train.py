@@ -174,7 +174,8 @@ def _epochs(model, net, loader, opt, sched, rf, test_data, epochs, steps, device
         rec = {"epoch": epoch + 1, "train_loss": loss_sum / n, "train_top1": 100.0 * correct / n,
                "lr": opt.param_groups[0]["lr"], "epoch_time_s": time.time() - t0,
                # CPU time of this process, all threads summed: unlike the wall time it does not grow while the
-               # process is paused or waits for cores taken by other jobs
+               # process is paused; sharing the cores with another job can still inflate it (OpenMP threads
+               # spin while they wait: one 300-epoch-run epoch beside a test run took 907 s of CPU against 92 s)
                "epoch_cpu_s": time.process_time() - c0}
         if test_data is not None and ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs):
             ev = evaluate(model, test_data, device=device)
