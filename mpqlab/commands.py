@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from . import __version__
-from .checkpoints import save_checkpoint
+from .checkpoints import load_model, save_checkpoint
 from .data import create_dataset
 from .errors import MpqlabError
 from .models import create_model
@@ -32,21 +32,33 @@ def train_command(model: str, data: str, out: str, cfg: TrainConfig | None = Non
     set_threads()
     if not str(out).endswith(".safetensors"):
         raise MpqlabError(f"--out {out} must end in .safetensors")
+    if cfg.init and not Path(cfg.init).is_file():
+        raise MpqlabError(f"--init {cfg.init}: no such checkpoint")
+    if not 0 <= cfg.swa_epochs <= cfg.epochs:
+        raise MpqlabError(f"--swa-epochs {cfg.swa_epochs} must lie between 0 and --epochs {cfg.epochs}")
     rank, world = init_distributed(device)
     if world > 1 and str(device).startswith("cuda"):
         device = f"cuda:{os.environ.get('LOCAL_RANK', 0)}"
     train, test = load_splits(data, root, cfg.subset, cfg.seed)
     torch.manual_seed(cfg.seed)  # this torch seeds each process at random: initial weights come from --seed
-    net = create_model(model, num_classes=train.num_classes)
+    if cfg.init:  # the model and class count are checked against the checkpoint's card
+        net, _ = load_model(model, cfg.init, num_classes=train.num_classes)
+    else:
+        net = create_model(model, num_classes=train.num_classes)
     run_dir = Path(str(out)[: -len(".safetensors")] + ".run")
+    run_config = {"model": model, "data": data, "subset": cfg.subset}
+    if cfg.init:  # only when given, so run folders made before the option existed still resume
+        run_config["init"] = str(cfg.init)
     res = fit(net, train, test, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed,
               schedule=cfg.schedule, label_smoothing=cfg.label_smoothing, out_dir=run_dir, device=device,
-              cutout=cfg.cutout, precision=cfg.precision, config={"model": model, "data": data, "subset": cfg.subset})
+              cutout=cfg.cutout, precision=cfg.precision, swa_epochs=cfg.swa_epochs, config=run_config)
     ev = evaluate(net, test, device=device)
     card = {"model": model, "num_classes": train.num_classes, "dataset": data, "train_size": len(train),
             **asdict(cfg),  # every TrainConfig field
             "precision_used": res["precision"],  # what --precision auto resolved to on this machine
             "test_top1": round(ev["top1"], 2), "test_loss": round(ev["loss"], 4), "test_n": ev["n"],
+            # with --swa-epochs: the last epoch's own weights, before averaging (test_top1 is the averaged model's)
+            **({"test_top1_last_epoch": round(res["history"][-1]["test_top1"], 2)} if cfg.swa_epochs else {}),
             "train_time_s": round(res["train_time_s"], 1),  # wall clock, pauses included
             # process CPU time, threads summed (None: some epochs ran before it was recorded)
             "train_cpu_s": None if res["train_cpu_s"] is None else round(res["train_cpu_s"], 1),

@@ -41,6 +41,11 @@ class TrainConfig:
     cutout: int = knob(0, "Cutout square side in pixels (0: off; 16 for CIFAR-10)", lo=0, hi=4096)
     seed: int = knob(0, "seed of the initial weights, batch order and augmentation", lo=0, hi=2 ** 32 - 1)
     precision: str = knob("auto", "arithmetic of the forward pass (evaluation is always fp32)", choices=PRECISIONS)
+    init: str | None = knob(None, "start from this checkpoint's weights (NAME.safetensors) instead of a random "
+                                  "initialisation (default: random)")
+    swa_epochs: int = knob(0, "stochastic weight averaging (Izmailov et al. 2018): the checkpoint is the mean of the "
+                              "weights at the end of the last N epochs, BatchNorm statistics recomputed on the "
+                              "training set (0: off)", lo=0, hi=10 ** 6)
 
 
 @dataclass
@@ -90,6 +95,15 @@ def build_schedule(opt, schedule: str, total_steps: int, lr: float):
     raise MpqlabError(f"unknown schedule {schedule!r}; use onecycle, cosine or constant")
 
 
+@torch.no_grad()
+def swa_finish(model: nn.Module, swa, loader) -> None:
+    """Put the averaged weights of ``swa`` (a ``torch.optim.swa_utils.AveragedModel`` of ``model``) into ``model``
+    and recompute its BatchNorm running statistics with one pass over ``loader`` in train mode: the running
+    statistics gathered along the trajectory do not describe the averaged weights (Izmailov et al. 2018, sec. 3.2)."""
+    torch.optim.swa_utils.update_bn(loader, swa.module)
+    model.load_state_dict(swa.module.state_dict())
+
+
 def fit(model: nn.Module, train_data, test_data=None, **kw) -> dict:
     """Train ``model`` in place; returns the final metrics. With ``out_dir`` the run checkpoints after every
     epoch, holds its folder exclusively while it runs (:mod:`mpqlab.runlock`), and a rerun with the same
@@ -103,11 +117,14 @@ def _fit(model: nn.Module, train_data, test_data=None, *, epochs: int = 30, batc
         out_dir: str | os.PathLike | None = None, seed: int = 0, device="cpu", show_progress: bool = True,
         max_batches: int | None = None, eval_every: int = 1, config: dict | None = None,
         stop_after_epochs: int | None = None, channels_last: bool = True, cutout: int = 0,
-        precision: str = "fp32") -> dict:
+        precision: str = "fp32", swa_epochs: int = 0) -> dict:
     """SGD (Nesterov) under a one-cycle / cosine / constant schedule, metrics per epoch, resumable state;
-    ``precision`` (:mod:`mpqlab.precision`): ``fp32``, ``bf16`` autocast, or ``auto``."""
+    ``precision`` (:mod:`mpqlab.precision`): ``fp32``, ``bf16`` autocast, or ``auto``; ``swa_epochs`` > 0 leaves
+    in ``model`` the mean of its weights at the end of the last ``swa_epochs`` epochs (:func:`swa_finish`)."""
     if epochs < 1:
         raise MpqlabError(f"epochs must be at least 1, got {epochs}")
+    if not 0 <= swa_epochs <= epochs:
+        raise MpqlabError(f"swa_epochs must lie in [0, epochs = {epochs}], got {swa_epochs}")
     rank, world = dist_info()
     device = torch.device(device)
     precision = resolve_precision(precision, device)
@@ -134,22 +151,28 @@ def _fit(model: nn.Module, train_data, test_data=None, *, epochs: int = 30, batc
         config["cutout"] = cutout
     if precision != "fp32":  # likewise; a run folder resumes only under the precision it started with
         config["precision"] = precision
+    if swa_epochs:  # likewise
+        config["swa_epochs"] = swa_epochs
     rf = RunFolder(out, config, "training run", writer=rank == 0) if out else None
     with rf if rf else contextlib.nullcontext():
         return _epochs(model, net, loader, opt, sched, rf, test_data, epochs, steps, device, eval_every,
-                       label_smoothing, channels_last, show_progress, stop_after_epochs, precision)
+                       label_smoothing, channels_last, show_progress, stop_after_epochs, precision, swa_epochs)
 
 
 def _epochs(model, net, loader, opt, sched, rf, test_data, epochs, steps, device, eval_every, label_smoothing,
-            channels_last, show_progress, stop_after_epochs, precision) -> dict:
+            channels_last, show_progress, stop_after_epochs, precision, swa_epochs) -> dict:
     """The epochs of :func:`fit` from where its run folder stopped (inside the folder's lock)."""
     start, history = 0, []
+    # the running mean of the weights over the averaged epochs (its count, n_averaged, is one of its buffers)
+    swa = torch.optim.swa_utils.AveragedModel(model) if swa_epochs else None
     state = rf.resume() if rf else None
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         start, history = int(state["epoch"]), json.loads(state["history"])
+        if swa is not None:
+            swa.load_state_dict(state["swa"])
     t_start = time.time()
     for epoch in range(start, epochs):
         if stop_after_epochs is not None and epoch >= stop_after_epochs:
@@ -177,16 +200,27 @@ def _epochs(model, net, loader, opt, sched, rf, test_data, epochs, steps, device
                # process is paused; sharing the cores with another job can still inflate it (OpenMP threads
                # spin while they wait: one 300-epoch-run epoch beside a test run took 907 s of CPU against 92 s)
                "epoch_cpu_s": time.process_time() - c0}
+        if swa is not None and epoch + 1 > epochs - swa_epochs:
+            swa.update_parameters(model)
+            rec["swa_averaged"] = int(swa.n_averaged)
         if test_data is not None and ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs):
             ev = evaluate(model, test_data, device=device)
             rec.update(test_top1=ev["top1"], test_loss=ev["loss"])
         history.append(rec)
         if rf:
             rf.save(epoch + 1, {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                                "scheduler": sched.state_dict(), "history": json.dumps(history)})
+                                "scheduler": sched.state_dict(), "history": json.dumps(history),
+                                **({"swa": swa.state_dict()} if swa is not None else {})})
             rf.rewrite("metrics.jsonl", history)
     done = len(history) >= epochs
-    return {"history": history, "finished": done, "train_time_s": sum(h["epoch_time_s"] for h in history),
+    swa_test = None
+    if done and swa is not None:
+        swa_finish(model, swa, loader)
+        if test_data is not None:
+            swa_test = evaluate(model, test_data, device=device)["top1"]
+    return {"history": history, "finished": done,
+            # top-1 of the averaged weights (the last record's test_top1 is the last epoch's own weights)
+            "swa_test_top1": swa_test, "train_time_s": sum(h["epoch_time_s"] for h in history),
             # None when some epoch ran before epoch_cpu_s was recorded
             "train_cpu_s": (sum(h["epoch_cpu_s"] for h in history)
                             if all("epoch_cpu_s" in h for h in history) else None),

@@ -82,3 +82,67 @@ def test_malicious_pickle_checkpoint_is_refused(tmp_path, capsys):
     (tmp_path / "plain.pkl").write_bytes(pickle.dumps(_Evil()))
     with pytest.raises(MpqlabError):
         load_state(tmp_path / "plain.pkl")
+
+
+def _weights(m):
+    return {n: p.detach().clone() for n, p in m.named_parameters()}
+
+
+def test_swa_checkpoint_is_the_mean_of_the_last_epochs_weights(tmp_path, synth):
+    train, test = synth
+    torch.manual_seed(0)
+    init = TinyNet(num_classes=4).state_dict()
+    kw = dict(batch_size=32, lr=0.05, schedule="constant", show_progress=False)
+    # plain run: under a constant rate epoch e's weights do not depend on the run's length
+    plain = TinyNet(num_classes=4)
+    plain.load_state_dict(init)
+    fit(plain, train, None, epochs=3, out_dir=tmp_path / "plain", stop_after_epochs=2, **kw)
+    w2 = _weights(plain)
+    fit(plain, train, None, epochs=3, out_dir=tmp_path / "plain", **kw)
+    w3 = _weights(plain)
+    # SWA over the last two epochs, stopped and resumed between the two averaged epochs
+    averaged = TinyNet(num_classes=4)
+    averaged.load_state_dict(init)
+    r = fit(averaged, train, test, epochs=3, swa_epochs=2, out_dir=tmp_path / "swa", stop_after_epochs=2, **kw)
+    assert not r["finished"] and r["swa_test_top1"] is None
+    averaged = TinyNet(num_classes=4)  # a fresh process: only the run folder survives
+    r = fit(averaged, train, test, epochs=3, swa_epochs=2, out_dir=tmp_path / "swa", **kw)
+    assert r["finished"] and [h.get("swa_averaged") for h in r["history"]] == [None, 1, 2]
+    for n, p in averaged.named_parameters():
+        assert torch.allclose(p, (w2[n] + w3[n]) / 2, atol=1e-6), n
+    # BatchNorm statistics are recomputed for the averaged weights, not kept from the last epoch
+    # (a fresh BatchNorm's running mean is zero)
+    assert averaged.bn1.running_mean.abs().sum() > 0
+    assert not torch.allclose(averaged.bn1.running_mean, plain.bn1.running_mean)
+    assert r["swa_test_top1"] == pytest.approx(evaluate(averaged, test)["top1"])
+    with pytest.raises(MpqlabError, match="other settings"):  # a plain rerun does not resume an averaging run
+        fit(TinyNet(num_classes=4), train, None, epochs=3, out_dir=tmp_path / "swa", **kw)
+    with pytest.raises(MpqlabError, match="swa_epochs"):
+        fit(TinyNet(num_classes=4), train, None, epochs=3, swa_epochs=4, **kw)
+
+
+def test_train_from_a_checkpoint_with_swa(tmp_path):
+    from mpqlab.checkpoints import load_model
+    from mpqlab.commands import train_command
+    from mpqlab.train import TrainConfig
+
+    base = tmp_path / "base.safetensors"
+    train_command("resnet20", "cifar10-mini", str(base), TrainConfig(epochs=1, subset=40, batch_size=20))
+    with pytest.raises(MpqlabError, match="--init .*missing.safetensors"):
+        train_command("resnet20", "cifar10-mini", str(tmp_path / "x.safetensors"),
+                      TrainConfig(init=str(tmp_path / "missing.safetensors")))
+    with pytest.raises(MpqlabError, match="was made for model 'resnet20'"):
+        train_command("resnet32", "cifar10-mini", str(tmp_path / "x.safetensors"),
+                      TrainConfig(init=str(base), epochs=1, subset=40, batch_size=20))
+    with pytest.raises(MpqlabError, match="--swa-epochs 3"):
+        train_command("resnet20", "cifar10-mini", str(tmp_path / "x.safetensors"),
+                      TrainConfig(epochs=2, swa_epochs=3))
+    # a learning rate near zero leaves the initial weights: the run started from the checkpoint
+    card = train_command("resnet20", "cifar10-mini", str(tmp_path / "swa.safetensors"),
+                         TrainConfig(init=str(base), epochs=2, swa_epochs=2, subset=40, batch_size=20, lr=1e-9,
+                                     schedule="constant"))
+    start, _ = load_model("resnet20", base)
+    end, _ = load_model("resnet20", tmp_path / "swa.safetensors")
+    for (n, p), q in zip(start.named_parameters(), end.parameters()):
+        assert torch.allclose(p, q, atol=1e-5), n
+    assert card["init"] == str(base) and card["swa_epochs"] == 2 and "test_top1_last_epoch" in card
