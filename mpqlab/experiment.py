@@ -335,7 +335,7 @@ def merge(cfg: dict, out_dir: str | os.PathLike) -> Path:
     if other:
         found = [c.row_path(other) for c in cells]
         source = [read_row(f) for f in found if f.is_file()]
-    write_results(rows, out, cfg, source)
+    write_results(rows, out, cfg, source, cells_expected=len(grid_cells(cfg)))
     return out / "results.csv"
 
 
@@ -356,10 +356,12 @@ def finished_cells(out_dir: str | os.PathLike) -> dict[str, dict]:
     return out
 
 
-def write_results(rows: list[dict], out: Path, cfg: dict, source_rows: list[dict] | None = None) -> None:
+def write_results(rows: list[dict], out: Path, cfg: dict, source_rows: list[dict] | None = None,
+                  cells_expected: int | None = None) -> None:
     """Search cost ratio = the cell's search CPU time over the mean search CPU time of the budget's reference
     cells (CPU time, not wall time: it hardly moves when other jobs share the machine). ``source_rows``: the same
-    cells in the ``policies_from`` or ``compare_with`` grid, for the report's ranking check / cell comparison."""
+    cells in the ``policies_from`` or ``compare_with`` grid, for the report's ranking check / cell comparison.
+    ``cells_expected``: the grid's size, so that a half-run grid's report says it is partial."""
     for grid_rows in (rows, source_rows or []):
         _set_search_cost_ratio(grid_rows)
     buf = io.StringIO()
@@ -368,7 +370,7 @@ def write_results(rows: list[dict], out: Path, cfg: dict, source_rows: list[dict
     for r in rows:
         w.writerow({k: r.get(k, "") for k in COLUMNS})
     atomic_write_text(out / "results.csv", buf.getvalue())
-    atomic_write_text(out / "results.md", report.markdown(rows, cfg, source_rows))
+    atomic_write_text(out / "results.md", report.markdown(rows, cfg, source_rows, cells_expected))
 
 
 def _set_search_cost_ratio(rows: list[dict]) -> None:

@@ -59,6 +59,22 @@ def _fmt(m, s, digits=2):
     return f"{m:.{digits}f}" if math.isnan(s) else f"{m:.{digits}f} ± {s:.{digits}f}"
 
 
+def _bits(row) -> list[tuple[int, int]]:
+    """A row's searchable layers as (weight bits, activation bits), from its ``policy_bits`` ("w/a w/a ...")."""
+    return [tuple(int(b) for b in t.split("/")) for t in str(row.get("policy_bits") or "").split()]
+
+
+def _lowest_bit_layers(rs: list[dict], lowest: int | None) -> str:
+    """Mean over ``rs`` of how many layers carry the grid's lowest bitwidth in their weights / activations."""
+    per = [_bits(r) for r in rs]
+    per = [b for b in per if b]
+    if lowest is None or not per:
+        return "n/a"
+    w = sum(sum(wb == lowest for wb, _ in b) for b in per) / len(per)
+    a = sum(sum(ab == lowest for _, ab in b) for b in per) / len(per)
+    return f"{w:.1f} / {a:.1f}"
+
+
 def _by_seed(rows, setting, method, budget):
     """{seed: target top-1} of one method; reference cells match any setting."""
     return {int(r["seed"]): float(r["target_top1"]) for r in rows
@@ -131,7 +147,7 @@ def gates(rows: list[dict], cfg: dict, comps: list[dict]) -> list[dict]:
 
 
 def claims(comps: list[dict], rows: list[dict], cfg: dict, gates_ok: bool,
-           cost_rows: list[dict] | None = None) -> list[dict]:
+           cost_rows: list[dict] | None = None, withheld: str = "a validity gate failed") -> list[dict]:
     """A plain verdict per claim of the paper: supported / not supported / cannot tell. The search-cost ratio is read
     from ``cost_rows`` when given (with ``policies_from``: the source grid's rows, where the proxy searches and the
     reference ran in one run; here the reused policies carry search times measured in another run)."""
@@ -164,7 +180,7 @@ def claims(comps: list[dict], rows: list[dict], cfg: dict, gates_ok: bool,
             else:
                 word = "cannot tell"
         out.append({"claim": claim, "budget": c["budget"],
-                    "verdict": word if gates_ok else "cannot answer (a validity gate failed)",
+                    "verdict": word if gates_ok else f"cannot answer ({withheld})",
                     "evidence": f"{c['mean']:+.2f} points {_ci(c['ci_low'], c['ci_high'])}, "
                                 f"Holm p = {c['p_holm']:.3g}"})
     return out
@@ -199,11 +215,12 @@ def fig1_correlations(points: list[dict], seed: int = 0) -> list[dict]:
     return out
 
 
-def sharpness_claim(corr: dict, gates_ok: bool, min_points: int = 30, weak: float = 0.3) -> str:
+def sharpness_claim(corr: dict, gates_ok: bool, min_points: int = 30, weak: float = 0.3,
+                    withheld: str = "a validity gate failed") -> str:
     """'sharper proxy landscapes transfer worse' from the primary measure (h): supported when the whole CI is
     below 0; not supported when it is above 0, or when it excludes correlations stronger than -``weak``."""
     if not gates_ok:
-        return "cannot answer (a validity gate failed)"
+        return f"cannot answer ({withheld})"
     if corr["n"] < min_points or math.isnan(corr["ci_low"]):
         return f"cannot tell (fewer than {min_points} policies)"
     if corr["ci_high"] < 0:
@@ -309,22 +326,49 @@ def _agreement_lines(agree: dict, cfg: dict) -> list[str]:
     return lines
 
 
-def markdown(rows: list[dict], cfg: dict, source_rows: list[dict] | None = None) -> str:
+def section(text: str, heading: str) -> str:
+    """The body of the ``## heading`` section of a report (up to the next ``## ``), stripped; "" when absent."""
+    body, inside = [], False
+    for line in text.splitlines():
+        if line.startswith("## "):
+            if inside:
+                break
+            inside = line[3:].strip() == heading
+        elif inside:
+            body.append(line)
+    return "\n".join(body).strip()
+
+
+def _partial_lines(done: int, expected: int | None) -> list[str]:
+    """The warning a half-run grid's report opens with (nothing when it is complete or its size is unknown)."""
+    if expected is None or done >= expected:
+        return []
+    return [f"**PARTIAL: {done} of {expected} cells finished. Rerun the grid's command to finish it; until then "
+            "this report is provisional and gives no verdicts.**", ""]
+
+
+def markdown(rows: list[dict], cfg: dict, source_rows: list[dict] | None = None,
+             cells_expected: int | None = None) -> str:
     """The whole report (with ``source_rows``, the same cells of the ``policies_from`` grid: a ranking check; or of
-    the ``compare_with`` grid: a cell-by-cell comparison)."""
+    the ``compare_with`` grid: a cell-by-cell comparison). ``cells_expected``: how many cells the grid has; when
+    fewer rows have come back the report says so at its top and withholds every verdict (a half-run grid's
+    seeds are not the pre-declared sample)."""
     lines = [f"# {cfg['name']}", "",
              f"mpqlab {__version__}, {platform.machine()} {os.cpu_count()} cores, "
              f"{time.strftime('%Y-%m-%d', time.gmtime())}. Target: {cfg['target']['data']}, model {cfg['model']}. "
              "Target top-1 after fine-tuning, mean ± sd over seeds.", "",
+             *_partial_lines(len(rows), cells_expected),
              "| setting | budget | method | seeds | target top-1 (%) | avg bits | search CPU (s) | search cost vs reference "
-             "| largest bit prob. | layers changed by budget | rho at a bound | proxy→target gap | target h(0.05) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| layers at lowest W / A bits | largest bit prob. | layers changed by budget | rho at a bound | proxy→target gap "
+             "| target h(0.05) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     if cfg.get("policies_from"):
         lines[3:3] = ["", f"Policies reused from {cfg['policies_from']} carry the search CPU time measured in that grid's "
                       "run, a search run again here (e.g. a reference searched from another checkpoint) is timed in this "
                       "one: where both kinds meet, the table's 'search cost vs reference' compares two runs, possibly "
                       "on different machines. The claim below takes the ratio from the source grid, where both were "
                       "searched."]
+    lowest = min((min(w, a) for r in rows for w, a in _bits(r)), default=None)
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault((r["setting"], float(r["budget"]), r["method"]), []).append(r)
@@ -334,21 +378,24 @@ def markdown(rows: list[dict], cfg: dict, source_rows: list[dict] | None = None)
             setting, f"{budget:g}", method, str(len(rs)), _fmt(*_ms([r["target_top1"] for r in rs])[:2]),
             _fmt(*_ms([r["average_bits"] for r in rs])[:2]),
             _fmt(*_ms([r.get("search_cpu_time_s") for r in rs])[:2], 0),
-            "n/a" if math.isnan(ratio) else f"{ratio:.2f}x",
+            "n/a" if math.isnan(ratio) else f"{ratio:.2f}x", _lowest_bit_layers(rs, lowest),
             _fmt(*_ms([r.get("decisiveness") for r in rs])[:2]),
             _fmt(*_ms([r.get("layers_changed_by_budget") for r in rs])[:2], 1),
             _fmt(*_ms([r.get("rho_at_bound_share") for r in rs])[:2]),
             _fmt(*_ms([r.get("gap") for r in rs])[:2]), _fmt(*_ms([r.get("target_surrogate_gap") for r in rs])[:2], 4)]) + " |")
     comps = comparisons(rows, cfg)
     gs = gates(rows, cfg, comps)
-    ok = all(g["passed"] for g in gs)
+    complete = cells_expected is None or len(rows) >= cells_expected
+    ok = all(g["passed"] for g in gs) and complete
     lines += ["", "## Validity gates", ""]
     for g in gs:
         mark = {True: "PASS", False: "FAIL", None: "NOT MEASURED"}[g["passed"]]
         lines.append(f"- **{mark}** {g['gate']}: {g['measured']}")
     lines += ["", ("All gates pass: the comparisons below can answer the question." if ok else
                    "**A gate failed or was not measured: this grid cannot answer the paper's question; the effects "
-                   "below are printed for the record, without verdicts.**"),
+                   "below are printed for the record, without verdicts.**" if complete else
+                   "**The grid is incomplete: the gates and effects below are provisional and printed without "
+                   "verdicts.**"),
               "", "## Pre-declared comparisons (paired by seed; Holm over each budget's family)", "",
               "| budget | setting | A | B | seeds | A − B (points) | 95 % CI | p (paired t) | p (sign-flip) | "
               "p (Holm) | verdict |", "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -358,7 +405,8 @@ def markdown(rows: list[dict], cfg: dict, source_rows: list[dict] | None = None)
                      f"{c['p_t']:.3g} | {c['p_sign_flip']:.3g} | {c['p_holm']:.3g} | "
                      f"{c['verdict'] if ok else '—'} |")
     reused = bool(cfg.get("policies_from")) and bool(source_rows)
-    cl = claims(comps, rows, cfg, ok, cost_rows=source_rows if reused else None)
+    withheld = "a validity gate failed" if complete else "the grid is incomplete"
+    cl = claims(comps, rows, cfg, ok, cost_rows=source_rows if reused else None, withheld=withheld)
     corr = fig1_correlations(fig1_points(rows))
     if cl or corr[0]["n"]:
         lines += ["", "## Claims", ""]
@@ -366,7 +414,7 @@ def markdown(rows: list[dict], cfg: dict, source_rows: list[dict] | None = None)
     if corr[0]["n"]:
         c0 = corr[0]
         lines.append(f"- sharper proxy landscapes transfer worse (Spearman of proxy-side {c0['label']} with the target "
-                     f"penalty, {c0['n']} policies): **{sharpness_claim(c0, ok)}** ({c0['spearman']:+.2f} "
+                     f"penalty, {c0['n']} policies): **{sharpness_claim(c0, ok, withheld=withheld)}** ({c0['spearman']:+.2f} "
                      f"{_ci(c0['ci_low'], c0['ci_high'])})")
         searched = fig1_correlations([p for p in fig1_points(rows) if not is_null(p["method"])])
         lines += ["", "## Fig. 1: proxy-side sharpness vs target penalty (target top-1 − same seed's reference)", "",

@@ -29,6 +29,8 @@ RUNS, show = notebook_setup(data_root, figures_dir, runs_dir)  # MPQLAB_DATA, fo
 # sharper proxy landscapes transfer worse. The correlation and its bootstrap interval are printed from the data,
 # over all these policies and over the searched ones alone: a correlation carried by one group of points (the
 # random policies) says less than one that holds within the searched policies too.
+# The grid's validity gates are printed first, from its report: where one fails, the figure describes the
+# grid and tests nothing.
 
 # %%
 from mpqlab.report import fig1_correlations, fig1_points
@@ -42,6 +44,10 @@ if committed is None:
     res = pd.read_csv(run_grid(quick_config(), RUNS / "quick_grid", show_progress=False))
 else:
     res = pd.read_csv(committed)
+if committed is not None:
+    from mpqlab.report import section
+    print("validity gates of", folder.name + ":")
+    print(section(committed.with_suffix(".md").read_text(), "Validity gates"))
 points = pd.DataFrame(fig1_points(res.to_dict("records")))
 if len(points):
     show(viz.sharpness_vs_generalization(points, sharpness="proxy_h", gap="penalty", color="method",

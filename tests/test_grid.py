@@ -141,6 +141,22 @@ def test_finished_cells_lists_each_cell_with_its_row_and_policy(sequential, tmp_
     assert finished_cells(tmp_path) == {}
 
 
+@pytest.mark.slow  # the module's sequential smoke grid
+def test_a_half_run_grids_report_says_it_is_partial_and_the_finished_one_does_not(sequential, tmp_path):
+    import shutil
+
+    from mpqlab.experiment import merge
+
+    grid = tmp_path / "grid"
+    shutil.copytree(sequential.parent, grid)
+    assert "PARTIAL" not in (grid / "results.md").read_text()
+    (grid_cells(smoke_config())[-1].folder(grid) / "row.json").unlink()  # as if stopped before its last cell
+    merge(smoke_config(), grid)
+    text = (grid / "results.md").read_text()
+    assert "**PARTIAL: 3 of 4 cells finished." in text and "grid is incomplete" in text
+    assert len(_table(grid / "results.csv")) == 3
+
+
 def test_rows_written_before_the_column_rename_read_as_target_surrogate_gap(tmp_path):
     from mpqlab.experiment import read_row
     from mpqlab.io import write_json

@@ -153,3 +153,5 @@ def test_committed_grid_prefers_the_newest_usable_grid(tmp_path):
     (tmp_path / COMMITTED_GRIDS[0] / "results.csv").write_text("method\n")
     assert committed_grid(tmp_path) == tmp_path / COMMITTED_GRIDS[0]
     assert committed_grid(tmp_path, usable=lambda f: f.name != COMMITTED_GRIDS[0]) == tmp_path / COMMITTED_GRIDS[1]
+    (tmp_path / COMMITTED_GRIDS[0] / "results.md").write_text("# g\n\n**PARTIAL: 3 of 56 cells finished.**\n")
+    assert committed_grid(tmp_path) == tmp_path / COMMITTED_GRIDS[1]  # still running: not read

@@ -42,6 +42,37 @@ def test_a_failed_gate_withholds_every_verdict():
         assert "better |" not in text and "**supported**" not in text
 
 
+def test_an_incomplete_grid_gives_no_verdicts_even_when_its_gates_pass():
+    rows = _rows(ref_gain=2.0, asga_gain=2.0)
+    assert "PARTIAL" not in markdown(rows, CFG, cells_expected=len(rows))
+    text = markdown(rows, CFG, cells_expected=len(rows) + 4)
+    assert text.splitlines()[4].startswith(f"**PARTIAL: {len(rows)} of {len(rows) + 4} cells finished.")
+    assert "All gates pass" not in text and "**supported**" not in text and "better |" not in text
+    assert "cannot answer (the grid is incomplete)" in text
+
+
+def test_the_table_counts_each_methods_layers_at_the_lowest_bitwidth():
+    rows = _rows(ref_gain=2.0, asga_gain=2.0)
+    for r in rows:  # 4 searchable layers; the reference puts 2-bit weights on 3 of them, uniform on none
+        r["policy_bits"] = {"edmips@target": "2/3 2/3 2/2 3/3", "uniform": "3/2 3/2 3/2 3/2"}.get(r["method"], "")
+    text = markdown(rows, CFG)
+    assert "| layers at lowest W / A bits |" in text.splitlines()[4]
+    ref = next(l for l in text.splitlines() if l.startswith("| reference | 2.5 | edmips@target |"))
+    uni = next(l for l in text.splitlines() if l.startswith("| subset-control | 2.5 | uniform |"))
+    asga = next(l for l in text.splitlines() if l.startswith("| subset-control | 2.5 | edmips+asga |"))
+    assert "| 3.0 / 1.0 |" in ref and "| 0.0 / 4.0 |" in uni and "| n/a |" in asga  # asga rows have no policy
+
+
+def test_a_reports_section_is_read_back_up_to_the_next_heading():
+    from mpqlab.report import section
+
+    text = markdown(_rows(ref_gain=0.2, asga_gain=0.2), CFG)
+    gates_text = section(text, "Validity gates")
+    assert gates_text.startswith("- **FAIL** search matters") and "cannot answer" in gates_text
+    assert "##" not in gates_text and "Pre-declared" not in gates_text
+    assert section(text, "No such section") == ""
+
+
 def test_holm_family_and_verdict_words():
     rows = _rows(ref_gain=2.0, asga_gain=2.0)
     comps = comparisons(rows, CFG)
