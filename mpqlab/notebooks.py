@@ -35,10 +35,12 @@ def committed_grid(results_dir="../results", usable=None) -> Path | None:
     """The folder of the first grid of ``COMMITTED_GRIDS`` under ``results_dir`` whose ``results.csv`` exists, whose
     ``results.md`` does not say it is partial (a grid still running), and for which ``usable(folder)`` holds, when
     given; None when there is none (a checkout without results)."""
+    from .report import PARTIAL
+
     for name in COMMITTED_GRIDS:
         folder = Path(results_dir) / name
         md = folder / "results.md"
-        partial = md.is_file() and "**PARTIAL:" in md.read_text()
+        partial = md.is_file() and PARTIAL in md.read_text()
         if (folder / "results.csv").is_file() and not partial and (usable is None or usable(folder)):
             return folder
     return None

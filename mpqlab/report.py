@@ -339,11 +339,14 @@ def section(text: str, heading: str) -> str:
     return "\n".join(body).strip()
 
 
+PARTIAL = "**PARTIAL:"  # how a half-run grid's report opens: :func:`mpqlab.notebooks.committed_grid` looks for it
+
+
 def _partial_lines(done: int, expected: int | None) -> list[str]:
     """The warning a half-run grid's report opens with (nothing when it is complete or its size is unknown)."""
     if expected is None or done >= expected:
         return []
-    return [f"**PARTIAL: {done} of {expected} cells finished. Rerun the grid's command to finish it; until then "
+    return [f"{PARTIAL} {done} of {expected} cells finished. Rerun the grid's command to finish it; until then "
             "this report is provisional and gives no verdicts.**", ""]
 
 

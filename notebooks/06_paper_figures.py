@@ -33,7 +33,7 @@ RUNS, show = notebook_setup(data_root, figures_dir, runs_dir)  # MPQLAB_DATA, fo
 # grid and tests nothing.
 
 # %%
-from mpqlab.report import fig1_correlations, fig1_points
+from mpqlab.report import fig1_correlations, fig1_points, section
 from mpqlab.notebooks import committed_grid
 folder = committed_grid(usable=lambda f: bool(fig1_points(pd.read_csv(f / "results.csv").to_dict("records"))))
 committed = folder / "results.csv" if folder else None
@@ -44,8 +44,6 @@ if committed is None:
     res = pd.read_csv(run_grid(quick_config(), RUNS / "quick_grid", show_progress=False))
 else:
     res = pd.read_csv(committed)
-if committed is not None:
-    from mpqlab.report import section
     print("validity gates of", folder.name + ":")
     print(section(committed.with_suffix(".md").read_text(), "Validity gates"))
 points = pd.DataFrame(fig1_points(res.to_dict("records")))
