@@ -11,6 +11,13 @@ A config is plain JSON (see ``configs/``)::
      "search": {SearchConfig fields shared by every search}, "reference": {"epochs": 1, ...},
      "sharpness_images": 512,        # target test images for the fine-tuned model's surrogate gap h(0.05)
      "proxy_sharpness_images": 128,  # proxy search images for the proxy-side h, sigma_max and trace (Fig. 1)
+     "shared_nulls": false,          # null baselines (uniform, random) run once per seed in the setting "shared"
+                                     # and are compared with every setting (their proxy-side sharpness is taken
+                                     # on the first setting's proxy), instead of once per setting
+     "method_seeds": {},             # {method: [seeds]}: a method run on these of the grid's seeds only (e.g. a
+                                     # positive control that needs fewer seeds than the primary arms)
+     "declared": null,               # a pre-declared primary test (mpqlab.report.declared_test), written before
+                                     # any cell runs
      "policies_from": null,          # another grid's folder: reuse its cells' policies (no search), e.g. to
                                      # check that a longer fine-tune ranks the methods the same
      "compare_with": null}           # another grid's folder: compare each cell with the same cell there (e.g. a
@@ -37,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import report
-from .registry import REFERENCE, is_null, parse_method
+from .registry import REFERENCE, SHARED, is_null, parse_method
 from .analysis.sharpness import surrogate_gap
 from .data import create_dataset, proxy_subset
 from .errors import MpqlabError
@@ -72,6 +79,10 @@ def load_config(path: str | os.PathLike) -> dict:
     for key in ("policies_from", "compare_with"):
         if cfg.get(key) and not Path(cfg[key]).is_dir():
             raise MpqlabError(f"experiment config {path}: {key} {cfg[key]!r} is not a folder")
+    for m, seeds in (cfg.get("method_seeds") or {}).items():
+        if m not in cfg["methods"] or not set(seeds) <= set(cfg["seeds"]):
+            raise MpqlabError(f"experiment config {path}: method_seeds[{m!r}] must name one of the methods and a "
+                              f"subset of the seeds")
     if cfg.get("policies_from") and cfg.get("compare_with"):
         raise MpqlabError(f"experiment config {path}: give policies_from or compare_with, not both")
     return cfg
@@ -128,7 +139,7 @@ def _run_cell(cfg, setting, method, seed, budget, out: Path, root, show_progress
     if row_path.is_file():
         return read_json(row_path)
     target = cfg["target"]
-    st = cfg["settings"][setting] if method != REFERENCE else {
+    st = cfg["settings"][_proxy_setting(cfg, setting)] if method != REFERENCE else {
         "proxy": target["data"], "proxy_subset": None, "proxy_init": target["init"]}
     train = create_dataset(target["data"], "train", root=root)
     test = create_dataset(target["data"], "test", root=root)
@@ -187,6 +198,11 @@ def _run_cell(cfg, setting, method, seed, budget, out: Path, root, show_progress
     return row
 
 
+def _proxy_setting(cfg: dict, setting: str) -> str:
+    """The setting whose proxy a cell's proxy-side measurements use: its own, or the first one for a shared null."""
+    return next(iter(cfg["settings"])) if setting == SHARED else setting
+
+
 def _source_cell(cfg: dict, setting: str, method: str, seed: int, budget: float) -> Path | None:
     """With ``policies_from`` (another grid's output folder), the same cell's folder there: its policy is reused
     (no search), so only the transfer differs, e.g. a fine-tune-length check. A searched policy is reused only when
@@ -204,7 +220,7 @@ def _source_cell(cfg: dict, setting: str, method: str, seed: int, budget: float)
 
 def search_start(cfg: dict, setting: str, method: str) -> str | None:
     """The checkpoint a cell's search starts from: the target's for the reference, the setting's proxy one else."""
-    return cfg["target"]["init"] if method == REFERENCE else cfg["settings"][setting]["proxy_init"]
+    return cfg["target"]["init"] if method == REFERENCE else cfg["settings"][_proxy_setting(cfg, setting)]["proxy_init"]
 
 
 def _same_checkpoint(a, b) -> bool:
@@ -313,15 +329,21 @@ def cell_name(method: str) -> str:
 
 
 def grid_cells(cfg: dict) -> list[Cell]:
-    """Every cell of a config in canonical order: per budget and seed, the reference first, then settings x methods."""
+    """Every cell of a config in canonical order: per budget and seed, the reference first, then (with
+    ``shared_nulls``) the null baselines once, then settings x methods."""
     cells = []
+    shared = bool(cfg.get("shared_nulls"))
+    only = {m: set(s) for m, s in (cfg.get("method_seeds") or {}).items()}
     for budget in cfg["budgets"]:
         for seed in cfg["seeds"]:
             if REFERENCE in cfg["methods"]:
                 cells.append(Cell("reference", REFERENCE, seed, budget))
+            if shared:
+                cells.extend(Cell(SHARED, m, seed, budget) for m in cfg["methods"] if is_null(m))
             for setting in cfg["settings"]:
-                cells.extend(Cell(setting, m, seed, budget) for m in cfg["methods"] if m != REFERENCE)
-    return cells
+                cells.extend(Cell(setting, m, seed, budget) for m in cfg["methods"]
+                             if m != REFERENCE and not (shared and is_null(m)))
+    return [c for c in cells if c.method not in only or c.seed in only[c.method]]
 
 
 def merge(cfg: dict, out_dir: str | os.PathLike) -> Path:
@@ -351,7 +373,8 @@ def finished_cells(out_dir: str | os.PathLike) -> dict[str, dict]:
     settings = {r["setting"] for r, _ in found if r["method"] != REFERENCE}
     out = {}
     for row, pol in sorted(found, key=lambda rp: (int(rp[0]["seed"]), rp[0]["method"])):
-        where = f"{row['setting']} " if len(settings) > 1 and row["method"] != REFERENCE else ""
+        where = (f"{row['setting']} " if len(settings) > 1 and row["method"] != REFERENCE and row["setting"] != SHARED
+                 else "")
         out[f"{where}{row['method']} · seed {row['seed']}"] = {"row": row, "policy": pol}
     return out
 

@@ -45,6 +45,9 @@ NULLS = {"uniform": "every searchable layer at the budget-matched bits",
          "random": "a random budget-matched policy per seed"}
 TARGET = "@target"
 REFERENCE = "edmips" + TARGET  # the reference of every grid: EdMIPS searched on the target training set
+# the setting of null-baseline cells in a grid with "shared_nulls": a uniform or random policy does not depend on the
+# proxy, so it is transferred once per seed and compared with every setting's methods
+SHARED = "shared"
 
 
 def register_objective(name: str, help: str, searcher: str | None = None) -> ObjectiveSpec:

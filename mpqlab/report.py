@@ -24,8 +24,9 @@ import statistics
 import time
 
 from . import __version__
-from .registry import REFERENCE, is_null, is_uniform
-from .stats import bootstrap_ci, discordant_pairs, holm, kendall_tau, paired, paired_test, spearman, verdict
+from .registry import REFERENCE, SHARED, is_null, is_uniform
+from .stats import (bootstrap_ci, detectable_effect, discordant_pairs, holm, kendall_tau, paired, paired_power,
+                    paired_test, pairs_for_power, spearman, verdict)
 
 SHARPNESS = {"proxy_h": "surrogate gap h(0.05)", "proxy_sigma_max": "σ_max", "proxy_trace": "Hessian trace"}
 
@@ -76,10 +77,10 @@ def _lowest_bit_layers(rs: list[dict], lowest: int | None) -> str:
 
 
 def _by_seed(rows, setting, method, budget):
-    """{seed: target top-1} of one method; reference cells match any setting."""
+    """{seed: target top-1} of one method; reference and shared null cells match any setting."""
     return {int(r["seed"]): float(r["target_top1"]) for r in rows
             if r["method"] == method and float(r["budget"]) == budget
-            and (method == REFERENCE or r["setting"] == setting)}
+            and (method == REFERENCE or r["setting"] in (setting, SHARED))}
 
 
 def comparisons(rows: list[dict], cfg: dict) -> list[dict]:
@@ -88,7 +89,7 @@ def comparisons(rows: list[dict], cfg: dict) -> list[dict]:
     methods = {r["method"] for r in rows}
     pairs = cfg.get("comparisons") or (DEFAULT_COMPARISONS + [[m, "uniform"] for m in cfg.get("methods", [])
                                                                if m != "uniform"])
-    settings = sorted({r["setting"] for r in rows if r["method"] != REFERENCE})
+    settings = sorted({r["setting"] for r in rows if r["method"] != REFERENCE and r["setting"] != SHARED}) or [SHARED]
     out = []
     for budget in sorted({float(r["budget"]) for r in rows}):
         family = []
@@ -122,6 +123,14 @@ def gates(rows: list[dict], cfg: dict, comps: list[dict]) -> list[dict]:
                          f"{_ci(c['ci_low'], c['ci_high'])}, p = {c['p_t']:.3g}, {c['n']} seeds" for c in ref_u)
         out.append({"gate": f"search matters: reference - every uniform baseline >= {margin:g} points, paired p < 0.05",
                     "passed": ok, "measured": what})
+    elif (cfg.get("declared") or {}).get("control"):  # a grid without a reference: its declared positive control
+        a, b = cfg["declared"]["control"]
+        cs = [c for c in comps if (c["a"], c["b"]) == (a, b)]
+        ok = bool(cs) and all(c["mean"] >= margin and c["p_t"] < 0.05 for c in cs)
+        what = "; ".join(f"{c['setting']} at budget {c['budget']:g}: {c['mean']:+.2f} points "
+                         f"{_ci(c['ci_low'], c['ci_high'])}, p = {c['p_t']:.3g}, {c['n']} seeds" for c in cs)
+        out.append({"gate": f"the test separates (declared positive control): {a} - {b} >= {margin:g} points, "
+                            "paired p < 0.05", "passed": ok if cs else None, "measured": what or "no control cells"})
     else:
         out.append({"gate": "search matters", "passed": None, "measured": "needs reference and uniform cells"})
     searched = [r for r in rows if not is_null(r["method"]) and not r["method"].startswith("hawq")]
@@ -326,6 +335,51 @@ def _agreement_lines(agree: dict, cfg: dict) -> list[str]:
     return lines
 
 
+def declared_test(rows: list[dict], cfg: dict, gates_ok: bool, complete: bool) -> list[str]:
+    """The report of a grid's pre-declared primary test (config ``declared``: ``primary`` [A, B], ``setting``,
+    ``effect`` of interest in points, ``alpha``, ``power``, ``assumed_sd`` and where it came from): the planned
+    sample and its power calculation, the effect with its interval, the verdict by the declared rule, and the power
+    the finished sample reached at the observed spread. Rule: A improves B when the CI lies above 0; A does not
+    improve B by ``effect`` or more when the CI lies below ``effect``; otherwise undecided at this power."""
+    d = cfg["declared"]
+    a, b = d["primary"]
+    eff, alpha, power, sd0 = float(d["effect"]), float(d.get("alpha", 0.05)), float(d.get("power", 0.8)), float(d["assumed_sd"])
+    budget = float(cfg["budgets"][0])
+    seeds, diffs = paired(_by_seed(rows, d["setting"], a, budget), _by_seed(rows, d["setting"], b, budget))
+    planned = len(cfg["seeds"])
+    lines = ["", "## Pre-declared primary test", "", f"Written in the config before any cell ran: {d['question']}", "",
+             f"- Arms: {a} vs {b} ({d['setting']}, budget {budget:g}), paired by seed; two-sided paired t at "
+             f"{alpha:g}, no other comparison in its family.",
+             f"- Power calculation: with a paired sd of {sd0:g} points ({d['assumed_sd_source']}), "
+             f"{pairs_for_power(sd0, eff, power, alpha)} seeds give {power:.0%} power at {eff:g} points; planned: "
+             f"{planned} seeds.",
+             f"- Rule: '{a} improves {b}' if the 95 % CI lies above 0; '{a} does not improve {b} by {eff:g} points "
+             f"or more' if it lies below {eff:g}; otherwise undecided at the power reached."]
+    if len(diffs) < 2:
+        return lines + ["", "No paired seeds yet."]
+    t = paired_test(diffs)
+    sd = t["sd"]
+    complete = complete and len(seeds) >= planned
+    if not (gates_ok and complete):
+        word = "cannot answer (" + ("a validity gate failed" if complete else
+                                    f"{len(seeds)} of {planned} planned seeds finished") + ")"
+    elif t["ci_low"] > 0:
+        word = f"{a} improves {b}"
+    elif t["ci_high"] < eff:
+        word = f"{a} does not improve {b} by {eff:g} points or more"
+    else:
+        word = "undecided at the power reached"
+    lines += ["", f"Result: {a} − {b} = {t['mean']:+.2f} points {_ci(t['ci_low'], t['ci_high'])}, paired t p = "
+              f"{t['p_t']:.3g}, sign-flip p = {t['p_sign_flip']:.3g}, {len(seeds)} seeds; observed paired sd "
+              f"{sd:.2f}.", "",
+              f"Verdict: **{word}**.", "",
+              f"Power reached: at the observed sd, {len(seeds)} seeds detect {eff:g} points with power "
+              f"{paired_power(sd, eff, len(seeds), alpha):.2f}; the effect detectable with {power:.0%} power is "
+              f"{detectable_effect(sd, len(seeds), power, alpha):.2f} points (planned at sd {sd0:g}: power "
+              f"{paired_power(sd0, eff, planned, alpha):.2f})."]
+    return lines
+
+
 def section(text: str, heading: str) -> str:
     """The body of the ``## heading`` section of a report (up to the next ``## ``), stripped; "" when absent."""
     body, inside = [], False
@@ -425,6 +479,8 @@ def markdown(rows: list[dict], cfg: dict, source_rows: list[dict] | None = None,
         for who, cs in (("searched + random (primary)", corr), ("searched only", searched)):
             lines += [f"| {who} | {c['label']} | {c['n']} | {c['spearman']:+.3f} | {_ci(c['ci_low'], c['ci_high'])} |"
                       for c in cs if c["n"]]
+    if cfg.get("declared", {}).get("primary"):
+        lines += declared_test(rows, cfg, all(g["passed"] for g in gs), complete)
     if source_rows and cfg.get("policies_from"):
         lines += _ranking_lines(ranking_check(rows, source_rows), cfg)
     if source_rows and cfg.get("compare_with"):

@@ -129,3 +129,37 @@ def kendall_tau(a: Mapping, b: Mapping) -> float:
     """Kendall's tau-a of two scorings of the same items: 1 - 2 x (share of pairs ordered differently)."""
     n, swapped = discordant_pairs(a, b)
     return float("nan") if n == 0 else 1 - 2 * len(swapped) / n
+
+
+def paired_power(sd: float, effect: float, n: int, alpha: float = 0.05) -> float:
+    """Power of the two-sided paired t-test at level ``alpha`` to detect a mean difference ``effect`` when the
+    differences have standard deviation ``sd``, with ``n`` pairs (noncentral t, exact)."""
+    from scipy import stats
+
+    if n < 2 or not sd > 0:
+        return float("nan")
+    df, nc = n - 1, effect / (sd / math.sqrt(n))
+    q = float(stats.t.ppf(1 - alpha / 2, df))
+    upper, lower = float(stats.nct.sf(q, df, abs(nc))), float(stats.nct.cdf(-q, df, abs(nc)))
+    if math.isnan(upper):  # scipy's series fails far in the tail, where the answer is 0 or 1
+        upper = 1.0 if abs(nc) > q else 0.0
+    return min(1.0, upper + (0.0 if math.isnan(lower) else lower))
+
+
+def pairs_for_power(sd: float, effect: float, power: float = 0.8, alpha: float = 0.05, n_max: int = 100_000) -> int:
+    """The fewest pairs whose two-sided paired t-test reaches ``power`` at ``effect`` (see :func:`paired_power`)."""
+    n = 2
+    while paired_power(sd, effect, n, alpha) < power:
+        n += 1
+        if n > n_max:
+            raise ValueError(f"more than {n_max} pairs needed (sd {sd}, effect {effect})")
+    return n
+
+
+def detectable_effect(sd: float, n: int, power: float = 0.8, alpha: float = 0.05) -> float:
+    """The smallest mean difference the two-sided paired t-test with ``n`` pairs detects with ``power``."""
+    from scipy.optimize import brentq
+
+    if n < 2 or not sd > 0:
+        return float("nan")
+    return float(brentq(lambda e: paired_power(sd, e, n, alpha) - power, 1e-9, 1000 * sd))

@@ -193,3 +193,28 @@ def test_a_missing_initial_checkpoint_is_refused_before_any_cell(tmp_path):
     with pytest.raises(MpqlabError, match="settings.proxy-subset.proxy_init: checkpoint no/such.safetensors"):
         run_grid(cfg, tmp_path / "out", show_progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_shared_nulls_run_each_null_baseline_once_per_seed():
+    cfg = dict(smoke_config(), shared_nulls=True)
+    cfg["settings"] = {"a": cfg["settings"]["proxy-subset"], "b": cfg["settings"]["proxy-subset"]}
+    cells = grid_cells(cfg)
+    assert [(c.setting, c.method) for c in cells] == [
+        ("reference", "edmips@target"), ("shared", "uniform"), ("shared", "random"), ("a", "edmips+asga"),
+        ("b", "edmips+asga")]
+    assert len(grid_cells(dict(cfg, shared_nulls=False))) == 7
+
+
+def test_method_seeds_run_a_method_on_some_seeds_only(tmp_path):
+    import json
+
+    from mpqlab.errors import MpqlabError
+    from mpqlab.experiment import load_config
+
+    cfg = dict(smoke_config(), seeds=[0, 1, 2], method_seeds={"uniform": [0]})
+    methods = [(c.method, c.seed) for c in grid_cells(cfg)]
+    assert ("uniform", 0) in methods and ("uniform", 1) not in methods and ("random", 2) in methods
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(dict(cfg, method_seeds={"uniform": [7]})))
+    with pytest.raises(MpqlabError, match="method_seeds"):
+        load_config(bad)

@@ -159,3 +159,43 @@ def test_reused_policies_take_the_cost_ratio_from_the_grid_where_both_were_searc
     assert "(0.10x in elsewhere's run, where both were searched)" in text and "0.40x" in text  # table keeps its own
     plain = markdown(here, CFG)
     assert "Policies reused" not in plain and "cost (0.40x)" in plain
+
+
+def test_shared_null_cells_pair_with_every_settings_methods():
+    rows = _rows(ref_gain=2.0, asga_gain=2.0)
+    for r in rows:  # the uniform cells run once, in the shared setting; a second proxy setting has its own searches
+        if r["method"] == "uniform":
+            r["setting"] = "shared"
+    rows += [dict(r, setting="cross-dataset", target_top1=r["target_top1"] - 1.0) for r in rows
+             if r["setting"] == "subset-control"]
+    comps = comparisons(rows, dict(CFG, shared_nulls=True))
+    vs_u = {(c["setting"], c["a"]): c for c in comps if c["b"] == "uniform"}
+    assert {("subset-control", "edmips+asga"), ("cross-dataset", "edmips+asga"), ("all", "edmips@target")} <= set(vs_u)
+    assert abs(vs_u[("cross-dataset", "edmips+asga")]["mean"] - (vs_u[("subset-control", "edmips+asga")]["mean"] - 1)) < 1e-9
+    assert all(c["n"] == len(NOISE) for c in comps)
+    assert sum(1 for c in comps if c["a"] == "edmips@target" and c["b"] == "uniform") == 1  # counted once
+
+
+def _declared_cfg(n_seeds):
+    return dict(CFG, methods=["uniform", "edmips", "edmips+asga"], seeds=list(range(n_seeds)), budgets=[2.5],
+                comparisons=[["edmips+asga", "edmips"], ["edmips", "uniform"]],
+                declared={"question": "q", "primary": ["edmips+asga", "edmips"], "control": ["edmips", "uniform"],
+                          "setting": "subset-control", "effect": 0.5, "assumed_sd": 1.0, "assumed_sd_source": "s"})
+
+
+@pytest.mark.parametrize("asga_gain,word", [(2.6, "edmips+asga improves edmips"),
+                                            (1.9, "edmips+asga does not improve edmips by 0.5 points or more")])
+def test_a_declared_primary_test_gives_a_verdict_either_way(asga_gain, word):
+    rows = [r for r in _rows(ref_gain=2.0, asga_gain=asga_gain) if r["method"] != "edmips@target"]
+    for r in rows:  # edmips sits 2 points above uniform: the declared positive control separates
+        if r["method"] == "edmips":
+            r["target_top1"] += 2.0 - asga_gain
+    text = markdown(rows, _declared_cfg(len(NOISE)))
+    assert "**PASS** the test separates" in text and f"Verdict: **{word}" in text
+    assert "34 seeds give 80% power at 0.5 points" in text and "Power reached" in text
+
+
+def test_a_declared_test_short_of_its_planned_seeds_withholds_the_verdict():
+    rows = [r for r in _rows(ref_gain=2.0, asga_gain=2.0) if r["method"] != "edmips@target"]
+    text = markdown(rows, _declared_cfg(48))
+    assert "cannot answer (8 of 48 planned seeds finished)" in text

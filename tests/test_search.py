@@ -187,3 +187,32 @@ def test_radius_study_runs_reuses_and_summarises(tmp_path, monkeypatch):
     assert again.equals(df)
     b = bands(df, "rho")
     assert len(b) == 8 and (b["low"] <= b["median"]).all() and (b["median"] <= b["high"]).all()
+
+
+def test_frozen_weight_search_moves_only_the_bit_logits():
+    import torch
+
+    from mpqlab.data import create_dataset, make_loader
+    from mpqlab.models import create_model
+    from mpqlab.search.loop import Search
+
+    cfg = _cfg(freeze_weights=True, freeze_bn=True, sharpness="none")
+    cfg.check()
+    data = create_dataset(cfg.data, "train")
+    torch.manual_seed(0)
+    search = Search(cfg, create_model("resnet20", num_classes=data.num_classes), tuple(data.input_size),
+                    next(iter(make_loader(data, 32, train=False)))[0])
+    search.net.eval()  # freeze_bn: BatchNorm on its running statistics, as the loop sets it
+    frozen = {n: p.detach().clone() for n, p in search.net.named_weight_parameters()
+              + search.net.named_quantizer_parameters()}
+    buffers = {n: b.clone() for n, b in search.net.named_buffers()}
+    logits = [p.detach().clone() for p in search.bit_logits]
+    x, y = next(iter(make_loader(data, 32, train=True)))
+    for _ in range(3):
+        search.step(x, y)
+    now = dict(search.net.named_weight_parameters() + search.net.named_quantizer_parameters())
+    assert all(torch.equal(frozen[n], now[n]) for n in frozen)
+    assert all(torch.equal(buffers[n], b) for n, b in search.net.named_buffers() if "running" in n)
+    assert any(not torch.equal(a, p) for a, p in zip(logits, search.bit_logits))
+    with pytest.raises(MpqlabError, match="freeze_weights"):
+        _cfg(freeze_weights=True, sharpness="asga").check()

@@ -77,3 +77,13 @@ def test_kendall_tau_and_discordant_pairs():
     n, swapped = discordant_pairs(a, {"x": 3.0, "y": 0.5, "z": 1.0, "w": 9.0})  # "w" is in one only: ignored
     assert n == 3 and swapped == [("y", "z")] and abs(kendall_tau(a, {"x": 3.0, "y": 0.5, "z": 1.0}) - 1 / 3) < 1e-12
     assert discordant_pairs(a, {"x": 3.0, "y": 1.0, "z": 1.0})[1] == [("y", "z")]  # a tie on one side only
+
+
+def test_paired_power_matches_the_textbook_sample_size():
+    from mpqlab.stats import detectable_effect, pairs_for_power, paired_power
+
+    # Cohen's d = 0.5, paired two-sided t at 5 %, 80 % power: 33.37 pairs (R's pwr.t.test), so 34
+    assert pairs_for_power(sd=1.0, effect=0.5) == 34
+    assert abs(paired_power(1.0, 0.0, 20) - 0.05) < 1e-9  # no effect: the test's level
+    assert paired_power(2.0, 1.0, 40) == paired_power(1.0, 0.5, 40)  # only effect / sd matters
+    assert abs(paired_power(1.0, detectable_effect(1.0, 34), 34) - 0.8) < 1e-6

@@ -99,6 +99,9 @@ class SearchConfig:
     max_batches: int | None = knob(None, "batches per epoch (tests, smoke runs); unset: all", lo=1, hi=10 ** 9)
     per_layer_telemetry: bool = True
     freeze_bn: bool = knob(False, "BatchNorm on its running statistics (not updated) during the search [option]")
+    freeze_weights: bool = knob(False, "weights and quantizer steps / clips held where the search starts (the "
+                                       "checkpoint, calibrated): only the bit logits move, so the search scores "
+                                       "policies on the model the transfer starts from [option]")
     # -- making the search decide (see "A search that decides" in the module docstring) --------------------
     tau_start: float = knob(1.0, "tau_0, the bit logits' softmax temperature when they start to move", lo=0, hi=100,
                             lo_open=True)
@@ -144,6 +147,9 @@ class SearchConfig:
             raise MpqlabError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
         if not (isinstance(self.ascent_every, int) and self.ascent_every >= 1):
             raise MpqlabError(f"ascent_every must be an integer >= 1, got {self.ascent_every}")
+        if self.freeze_weights and self.sharpness != "none":
+            raise MpqlabError(f"freeze_weights holds the weights still, so there is nothing for the sharpness rule "
+                              f"{self.sharpness!r} to update; use sharpness 'none'")
         if not self.entropy_weight >= 0:
             raise MpqlabError(f"entropy_weight must be non-negative, got {self.entropy_weight}")
 
@@ -360,6 +366,9 @@ class Search:
         decay = [(n, p) for n, p in weights if p.dim() > 1]
         no_decay = [(n, p) for n, p in weights if p.dim() <= 1]
         quant = self.net.named_quantizer_parameters()
+        if cfg.freeze_weights:  # the bit logits' gradients still flow through the (constant) quantized weights
+            for _, p in weights + quant:
+                p.requires_grad_(False)
         groups = [{"params": [p for _, p in decay], "param_names": [n for n, _ in decay], "weight_decay": cfg.weight_decay},
                   {"params": [p for _, p in no_decay], "param_names": [n for n, _ in no_decay], "weight_decay": 0.0},
                   {"params": [p for _, p in quant], "param_names": [n for n, _ in quant], "weight_decay": 0.0,
