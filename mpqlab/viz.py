@@ -242,8 +242,25 @@ def find_browser() -> str | None:
     return None
 
 
+PLOTLY_JS = "plotly.min.js"  # one copy per folder of figures, shared by every HTML figure in it
+
+
+def write_plotly_js(folder: str | os.PathLike) -> Path:
+    """``folder/plotly.min.js``: the plotly.js that this plotly ships, written when missing or different."""
+    from plotly.offline import get_plotlyjs
+
+    from .io import atomic_write_text
+
+    path = Path(folder) / PLOTLY_JS
+    js = get_plotlyjs()
+    if not path.is_file() or path.stat().st_size != len(js.encode()):
+        atomic_write_text(path, js)
+    return path
+
+
 def save_figure(fig: go.Figure, stem: str | os.PathLike, formats: Sequence[str] = ("html", "png")) -> dict:
-    """Write ``stem.html`` (self-contained, plotly.js inlined) and ``stem.png`` / ``stem.svg``.
+    """Write ``stem.html`` (loading ``plotly.min.js`` from its own folder, written there once: a folder of figures
+    carries one plotly.js, not one per figure) and ``stem.png`` / ``stem.svg``.
     Returns {format: path, or the reason it was not written}."""
     from .io import atomic_write_text
 
@@ -253,7 +270,8 @@ def save_figure(fig: go.Figure, stem: str | os.PathLike, formats: Sequence[str] 
     for fmt in formats:
         path = stem.with_suffix(f".{fmt}")
         if fmt == "html":
-            atomic_write_text(path, fig.to_html(include_plotlyjs=True, full_html=True))
+            write_plotly_js(path.parent)
+            atomic_write_text(path, fig.to_html(include_plotlyjs="directory", full_html=True))
             out[fmt] = str(path)
             continue
         browser = find_browser()

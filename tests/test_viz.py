@@ -36,7 +36,8 @@ def test_save_figure_without_a_browser_keeps_the_html_and_says_why(tmp_path, mon
     monkeypatch.setattr(viz, "find_browser", lambda: None)
     out = viz.save_figure(viz.eigenvalue_bars({"m": [1.0]}), tmp_path / "f")
     html = (tmp_path / "f.html").read_text()
-    assert "<html>" in html and "Plotly.newPlot" in html and "<script src=" not in html  # plotly.js inlined
+    assert "<html>" in html and "Plotly.newPlot" in html and 'src="plotly.min.js"' in html  # the folder's plotly.js
+    assert "plotly.js v" not in html and "plotly.js v" in (tmp_path / "plotly.min.js").read_text()[:200]
     assert out["png"].startswith("not written: no Chromium") and not (tmp_path / "f.png").exists()
 
 
@@ -84,3 +85,16 @@ def test_compare_cells_labels_each_column_with_cost_and_accuracy():
                                                         "y<br>1.000 GBitOPs, top-1 70.00 %"]
     no_row = viz.compare_cells({"p": {"policy": a}})
     assert list(no_row.data[0].x) == [f"p<br>{a['totals']['bitops'] / 1e9:.3f} GBitOPs"]
+
+
+def test_committed_figures_share_one_plotly_js_and_stay_small():
+    from pathlib import Path
+
+    figures = Path(__file__).resolve().parents[1] / "figures"
+    html = sorted(figures.glob("*.html"))
+    assert html and (figures / viz.PLOTLY_JS).is_file()
+    for f in html:
+        head = f.read_text()[:3000]
+        assert 'src="plotly.min.js"' in head and "plotly.js v" not in f.read_text(), f"{f.name} inlines plotly.js"
+    total = sum(f.stat().st_size for f in figures.rglob("*") if f.is_file())
+    assert total < 10 * 2 ** 20, f"figures/ holds {total / 2 ** 20:.1f} MiB (limit 10 MiB)"
