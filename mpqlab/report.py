@@ -313,7 +313,7 @@ def cell_agreement(rows: list[dict], other_rows: list[dict]) -> dict:
                       "top1_here": float(r["target_top1"]), "top1_there": float(o["target_top1"]),
                       "cpu_here": _num(r.get("search_cpu_time_s")), "cpu_there": _num(o.get("search_cpu_time_s"))})
     diffs = [c["top1_here"] - c["top1_there"] for c in cells]
-    return {"cells": cells, "test": paired_test(diffs) if len(diffs) >= 2 else None}
+    return {"cells": cells, "diffs": diffs, "test": paired_test(diffs) if len(diffs) >= 2 else None}
 
 
 def _agreement_lines(agree: dict, cfg: dict) -> list[str]:
@@ -331,8 +331,23 @@ def _agreement_lines(agree: dict, cfg: dict) -> list[str]:
         total = sum(c["layers"] for c in agree["cells"])
         lines += ["", f"Over {t['n']} cells: {same} of {total} layers ({100 * same / max(total, 1):.0f} %) with the same "
                   f"bits; top-1 here − there {t['mean']:+.2f} points {_ci(t['ci_low'], t['ci_high'])}, paired t "
-                  f"p = {t['p_t']:.3g}."]
+                  f"p = {t['p_t']:.3g}.", "", equivalence_verdict(agree["diffs"], float(cfg.get("equivalence_margin", 0.5)))]
     return lines
+
+
+def equivalence_verdict(diffs: list[float], margin: float) -> str:
+    """Whether two variants agree within ``±margin`` points, by two one-sided tests at 5 % (the 90 % CI of the
+    paired mean inside the margin), and whether they differ at all (the 95 % CI excludes 0)."""
+    t90, t95 = paired_test(diffs, level=0.90), paired_test(diffs)
+    if len(diffs) < 2:
+        return "Equivalence: cannot tell (fewer than 2 paired cells)."
+    inside = -margin < t90["ci_low"] and t90["ci_high"] < margin
+    differ = t95["ci_high"] < 0 or t95["ci_low"] > 0
+    word = ("**equivalent** within ±{m:g} points" if inside else
+            "**not equivalent**: " + ("they differ (95 % CI excludes 0)" if differ else
+                                      "equivalence within ±{m:g} points not shown"))
+    return (f"Equivalence (two one-sided tests, margin ±{margin:g} points): 90 % CI {_ci(t90['ci_low'], t90['ci_high'])}; "
+            + word.format(m=margin) + ".")
 
 
 def declared_test(rows: list[dict], cfg: dict, gates_ok: bool, complete: bool) -> list[str]:

@@ -199,3 +199,11 @@ def test_a_declared_test_short_of_its_planned_seeds_withholds_the_verdict():
     rows = [r for r in _rows(ref_gain=2.0, asga_gain=2.0) if r["method"] != "edmips@target"]
     text = markdown(rows, _declared_cfg(48))
     assert "cannot answer (8 of 48 planned seeds finished)" in text
+
+
+def test_equivalence_verdict_by_two_one_sided_tests():
+    from mpqlab.report import equivalence_verdict
+
+    assert "**equivalent** within ±0.5" in equivalence_verdict([0.1, -0.1, 0.05, -0.05, 0.0, 0.08], 0.5)
+    assert "they differ" in equivalence_verdict([-0.58, -1.04, -0.42, -1.33], 0.5)  # grid_v2_asga_k5's cells
+    assert "not shown" in equivalence_verdict([1.5, -1.4, 0.9, -1.2], 0.5)
