@@ -9,25 +9,25 @@ __version__ = "0.1.0"
 
 LAYERS = [
     # 1. base: errors, atomic files, statistics, run-time plumbing, the arithmetic precision of training, the
-    #    run-folder lock, telemetry, vector algebra on tensor lists, and the sharpness-aware optimizers
-    #    (SAM / GSAM / ASGA), which need only torch
+    #    run-folder lock, telemetry, vector algebra on tensor lists, the registry class, BatchNorm re-estimation,
+    #    and the two-pass optimizers with their rules (SAM / GSAM / ASGA) and radius schedules, which need only torch
     ["errors", "options", "io", "stats", "runtime", "precision", "runlock", "runfolder", "telemetry",
-     "analysis.vectors", "sharpness"],
+     "analysis.vectors", "plugins", "batchnorm", "optim", "optim.radius", "optim.two_pass", "optim.rules"],
     # 2. what is quantized and what it costs: datasets, models, quantizers, BitOPs, checkpoints, plots, reports,
-    #    and the registry of objectives, sharpness rules and grid methods
+    #    the search objectives, and the registry of objectives, sharpness rules and grid methods
     ["data", "data.tensors", "data.loaders", "data.sources", "data.subsets", "models", "quant", "cost", "checkpoints",
-     "viz", "notebooks", "registry", "report"],
+     "viz", "notebooks", "objectives", "registry", "report"],
     # 3. a bit policy and what starts from one: the policy file, loading a model under it, the training loop
     ["policy", "loading", "train"],
     # 4. measuring a model (Hessian, landscape, sharpness, gradient conflict) and fine-tuning it under a policy
     ["analysis", "analysis.params", "analysis.density", "analysis.exact", "analysis.linearity",
      "analysis.pyhessian_backend", "analysis.hessian", "analysis.landscape", "analysis.sharpness", "analysis.conflict",
-     "transfer"],
+     "transfer", "at_checkpoint"],
     # 5. the search: supernet, objectives, budget, HAWQ, the loop, the radius study
-    ["search", "search.supernet", "search.objectives", "search.budget", "search.hawq", "search.loop",
+    ["search", "search.supernet", "search.budget", "search.hawq", "search.loop",
      "search.radius_study"],
     # 6. search + transfer together: an experiment grid's cells and report, the quickstart job
-    ["experiment", "quickstart"],
+    ["experiment", "quickstart", "reference_diagnosis"],
     # 7. who runs it: grid executors, the functions behind each subcommand
     ["grid", "commands"],
     # 8. the command line

@@ -31,6 +31,7 @@ def stage1_w2(policy: Policy) -> int:
 
 
 def score_all(cfg: dict, out: Path) -> list[dict]:
+    """Score every (method, seed) of the config not yet in ``out/scores.jsonl``, appending as each finishes."""
     from .at_checkpoint import score_at_checkpoint
 
     path = out / "scores.jsonl"
@@ -59,6 +60,7 @@ def score_all(cfg: dict, out: Path) -> list[dict]:
 
 
 def report(cfg: dict, scores: list[dict]) -> str:
+    """``results.md``: the declared questions, the table, the paired effects and the verdict on (a)."""
     by = {(r["method"], r["seed"]): r for r in scores}
     d = cfg["declared"]
     lines = [f"# {cfg['name']}", "", cfg["description"], "", "## Declared before the runs", "",
@@ -101,6 +103,7 @@ def report(cfg: dict, scores: list[dict]) -> str:
 
 
 def main(argv=None) -> int:
+    """The command line (see the module docstring)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("config")
     ap.add_argument("--out", default=None, help="output folder (default results/<name>)")

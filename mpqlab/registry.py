@@ -1,45 +1,25 @@
-"""What a search can be, in one registry (timm-style): objectives, sharpness-aware rules, radius schedules, and the
-grid's method names. The command line takes its choices and help from here, :class:`SearchConfig` checks against
-it, the experiment harness parses methods with it, and the search loop dispatches non-gradient objectives (HAWQ)
-through it.
+"""What a search can be (timm-style): the registries of objectives (:mod:`mpqlab.objectives`), weight-update
+rules and radius schedules (:mod:`mpqlab.optim`), gathered here with the grid's method names. The command line
+takes its choices and help from these, :class:`SearchConfig` checks against them, the experiment harness parses
+methods here, and the search loop dispatches non-gradient objectives (HAWQ) through their class.
 
 A method is ``objective[+rule]`` (``edmips+asga``), ``objective@target`` (the reference: searched on the target
 itself), or a null baseline that searches nothing: ``uniform``, ``uniform:W<w>A<a>``, ``random``.
 """
 from __future__ import annotations
 
-import importlib
 import re
 from dataclasses import dataclass
 
 from .errors import MpqlabError
-from .sharpness import OPTIMIZERS, RADII
+from .objectives import OBJECTIVES, list_objectives, objective_spec, register_objective
+from .optim.radius import RADII, list_radii, register_radius
+from .optim.rules import RULES, list_rules, register_rule
 
+__all__ = ["OBJECTIVES", "RULES", "RADII", "NULLS", "REFERENCE", "SHARED", "TARGET", "Method", "is_null",
+           "is_uniform", "list_methods", "list_objectives", "list_radii", "list_rules", "objective_spec",
+           "parse_method", "register_objective", "register_radius", "register_rule"]
 
-@dataclass(frozen=True)
-class ObjectiveSpec:
-    """A search objective: its name, a one-line description, and for a search that is not a gradient search on
-    the supernet, ``searcher`` = ``"module:function"`` called as ``function(model, cfg, train, input_size)``."""
-
-    name: str
-    help: str
-    searcher: str | None = None
-
-    def search_function(self):
-        """The ``searcher`` function (imported when first needed), or None for the supernet's gradient search."""
-        if self.searcher is None:
-            return None
-        module, _, fn = self.searcher.partition(":")
-        return getattr(importlib.import_module(module), fn)
-
-
-OBJECTIVES: dict[str, ObjectiveSpec] = {}
-RULES = {  # the two-pass weight-update rules (mpqlab.sharpness), "none" being the plain gradient step
-    "none": "plain step: SGD on the weights, Adam on the bit logits",
-    "sam": "SAM (Foret et al. 2021): ascent to theta + rho g/|g|, descent with the gradient there",
-    "gsam": "GSAM (Zhuang et al. 2022): SAM plus the surrogate gap's orthogonal component, weight gsam_gamma",
-    "asga": "ASGA (the paper): perturbation (rho/|g| - beta) g, update (g + g_p)/2, adaptive rho",
-}
 NULLS = {"uniform": "every searchable layer at the budget-matched bits",
          "uniform:W<w>A<a>": "every searchable layer at explicit bits that fit the budget",
          "random": "a random budget-matched policy per seed"}
@@ -48,42 +28,6 @@ REFERENCE = "edmips" + TARGET  # the reference of every grid: EdMIPS searched on
 # the setting of null-baseline cells in a grid with "shared_nulls": a uniform or random policy does not depend on the
 # proxy, so it is transferred once per seed and compared with every setting's methods
 SHARED = "shared"
-
-
-def register_objective(name: str, help: str, searcher: str | None = None) -> ObjectiveSpec:
-    """Add an objective (a new gradient objective also needs its loss in :mod:`mpqlab.search.objectives`)."""
-    spec = ObjectiveSpec(name, help, searcher)
-    OBJECTIVES[name] = spec
-    return spec
-
-
-register_objective("edmips", "EdMIPS (Cai & Vasconcelos 2020): cross-entropy + BitOPs hinge on the supernet")
-register_objective("gmpq", "GMPQ (Wang et al. 2021): EdMIPS + Grad-CAM attribution-rank preservation")
-register_objective("hawq", "HAWQ-v2 (Dong et al. 2020): Hessian trace x quantization error, ILP; no gradient "
-                           "search", searcher="mpqlab.search.hawq:hawq_search")
-assert set(RULES) - {"none"} == set(OPTIMIZERS), "every sharpness-aware rule needs its optimizer"
-
-
-def list_objectives() -> list[str]:
-    """Registered objective names."""
-    return list(OBJECTIVES)
-
-
-def list_rules() -> list[str]:
-    """Weight-update rules: ``none`` and the sharpness-aware ones."""
-    return list(RULES)
-
-
-def list_radii() -> list[str]:
-    """Radius schedules of the sharpness-aware rules (see :mod:`mpqlab.sharpness`)."""
-    return list(RADII)
-
-
-def objective_spec(name: str) -> ObjectiveSpec:
-    """The registered objective, or a one-line error listing the known ones."""
-    if name not in OBJECTIVES:
-        raise MpqlabError(f"unknown objective {name!r}; use one of {', '.join(OBJECTIVES)}")
-    return OBJECTIVES[name]
 
 
 def is_null(method: str) -> bool:

@@ -63,7 +63,7 @@ else:
 # %% [markdown]
 # **Fig. 4 analogue.** Three ASGA searches per seed on the grid's proxy (2,000 cifar10-mini images, 2.5 average
 # bits): a fixed radius ρ = 0.05, the paper's rule ρ ← min(ρ_max, ln(1 + h)) taken literally, and mpqlab's
-# reconstruction (`radius="relative"`: the gap per unit radius over its running scale, see `mpqlab.sharpness`).
+# reconstruction (`radius="relative"`: the gap per unit radius over its running scale, see `mpqlab.optim.radius`).
 # Lines are medians over seeds, bands the 10th to 90th percentiles. The numbers printed under the figures are
 # computed from the same runs.
 

@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available()
 @pytest.mark.parametrize("name", ["sam", "gsam", "asga"])
 def test_one_sharpness_aware_step_syncs_the_host_at_most_once(name):
     from mpqlab.models import create_model
-    from mpqlab.sharpness import OPTIMIZERS
+    from mpqlab.optim import OPTIMIZERS
 
     torch.manual_seed(0)
     net = create_model("resnet20").cuda()

@@ -35,15 +35,22 @@ def test_the_cli_and_the_search_config_read_the_registry():
         SearchConfig(objective="hawq", sharpness="asga").check()
 
 
-def test_non_gradient_objectives_are_dispatched_through_the_registry(monkeypatch):
+def test_non_gradient_objectives_are_dispatched_through_the_registry():
     from mpqlab.search.hawq import hawq_search
 
     assert objective_spec("hawq").search_function() is hawq_search
     assert objective_spec("edmips").search_function() is None
-    monkeypatch.setitem(OBJECTIVES, "dummy", OBJECTIVES["hawq"])
-    spec = register_objective("dummy", "a stand-in", searcher="mpqlab.search.hawq:hawq_search")
-    assert OBJECTIVES["dummy"] is spec and parse_method("dummy").objective == "dummy"
     assert set(RULES) >= {"none", "sam", "gsam", "asga"}
+    with pytest.raises(MpqlabError, match="objective 'edmips' is registered already"):
+        register_objective("edmips")(type("Again", (), {}))
+
+
+def test_unknown_names_are_refused_with_the_known_ones():
+    from mpqlab.optim import RADII
+
+    for reg, kind in ((OBJECTIVES, "objective"), (RULES, "sharpness rule"), (RADII, "radius schedule")):
+        with pytest.raises(MpqlabError, match=f"unknown {kind} 'nope'; use one of {re.escape(', '.join(reg))}"):
+            reg.lookup("nope")
 
 
 def test_search_options_are_generated_from_the_config_dataclass():

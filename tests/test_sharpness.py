@@ -6,7 +6,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from conftest import TinyNet
-from mpqlab.sharpness import ASGA, GSAM, SAM, adaptive_radius, frozen_bn_stats, scaled_radius
+from mpqlab.optim import ASGA, GSAM, SAM, adaptive_radius, frozen_bn_stats, scaled_radius
 
 
 def _setup(seed=0):
@@ -289,7 +289,7 @@ def test_one_optimizer_step_makes_at_most_one_host_sync(name, monkeypatch):
     import torch
     import torch.nn.functional as F
 
-    from mpqlab.sharpness import OPTIMIZERS
+    from mpqlab.optim import OPTIMIZERS
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))

@@ -4,7 +4,7 @@ One step on a proxy batch (single-level, as EdMIPS / GMPQ's code: weights and bi
 
 - ``sharpness="none"``: loss = objective; weights by SGD, bit logits by Adam.
 - ``sam | gsam | asga``: pass 1 at theta (loss L, gradient g), pass 2 at theta + e with BatchNorm statistics
-  frozen (L_p, g_p); weights updated by the chosen rule (:mod:`mpqlab.sharpness`); the bit logits receive the
+  frozen (L_p, g_p); weights updated by the chosen rule (:mod:`mpqlab.optim`); the bit logits receive the
   average of their gradients from the two passes **[choice]**.
 - Either way the bit logits then get the gradient of the cost term (:mod:`.budget`), taken once.
 - ``bilevel=True``: first-order bi-level instead: the bit logits' task gradient comes from a batch of a
@@ -17,7 +17,6 @@ The run folder (``<policy>.run``) holds ``state.pt`` after each epoch; rerunning
 """
 from __future__ import annotations
 
-import copy
 import json
 import math
 import os
@@ -39,15 +38,13 @@ from ..policy import Policy
 from ..quant import calibrate
 from ..runfolder import RunFolder
 from ..options import knob
-from ..registry import OBJECTIVES, RULES, objective_spec
-from ..sharpness import OPTIMIZERS, RADII, frozen_bn_stats
+from ..objectives import OBJECTIVES, objective_spec
+from ..optim import RADII, RULES, frozen_bn_stats
 from ..runtime import check_finite, dist_info, progress, set_threads
 from .budget import check_budget, final_policy, hinge_cost
 from ..telemetry import read_metrics, read_softmaxes  # noqa: F401  (re-exported)
-from .objectives import Objective
 from .supernet import Supernet
 
-DEFAULT_RADIUS = {"sam": "fixed", "gsam": "lr", "asga": "relative"}
 COST_TERMS = ("expected", "realised")
 REPAIRS = ("fewest", "most_probable")
 
@@ -82,7 +79,7 @@ class SearchConfig:
     rho: float = knob(0.05, "rho_0, the perturbation radius (the fixed rule's rho, the adaptive rules' start)",
                       lo=0, hi=10)
     rho_max: float = knob(0.1, "rho_max, the adaptive radius's ceiling", lo=0, hi=10)
-    rho_min: float = knob(0.01, "rho_min, the adaptive radius's floor (see mpqlab.sharpness) [choice]", lo=0, hi=10)
+    rho_min: float = knob(0.01, "rho_min, the adaptive radius's floor (see mpqlab.optim.radius) [choice]", lo=0, hi=10)
     beta: float = knob(0.001, "beta, ASGA's alignment step in the perturbation (rho/|g| - beta) g", lo=0, hi=10)
     radius: str | None = knob(None, "rho schedule; unset: the rule's own (SAM fixed, GSAM lr, ASGA relative); the "
                                     "paper's ln(1+h) rule taken literally is adaptive", choices=RADII)
@@ -122,8 +119,7 @@ class SearchConfig:
         """Refuse, naming the field, settings that cannot run (before any work: the budget against the range the
         candidates reach, the registry's objectives and sharpness rules, the option ranges)."""
         spec = objective_spec(self.objective)
-        if self.sharpness not in RULES:
-            raise MpqlabError(f"unknown sharpness {self.sharpness!r}; use one of {', '.join(RULES)}")
+        RULES.lookup(self.sharpness)
         if spec.searcher and self.sharpness != "none":
             raise MpqlabError(f"{self.objective} is not a gradient search; it takes --sharpness none")
         if self.objective == "gmpq" and dist_info()[1] > 1:
@@ -134,8 +130,8 @@ class SearchConfig:
         check_budget(self.budget, self.w_candidates, self.a_candidates)
         if self.epochs < 1:
             raise MpqlabError(f"epochs must be at least 1, got {self.epochs}")
-        if self.radius not in (None, *RADII):
-            raise MpqlabError(f"unknown radius schedule {self.radius!r}; use one of {', '.join(RADII)}")
+        if self.radius is not None:
+            RADII.lookup(self.radius)
         if self.cost_on not in COST_TERMS:
             raise MpqlabError(f"unknown cost_on {self.cost_on!r}; use one of {', '.join(COST_TERMS)}")
         if self.repair not in REPAIRS:
@@ -357,10 +353,9 @@ class Search:
 
     def __init__(self, cfg: SearchConfig, model, input_size, calib_batch):
         self.cfg = cfg
-        fp_model = copy.deepcopy(model) if cfg.objective == "gmpq" else None
+        self.objective = objective_spec(cfg.objective).from_config(cfg, model, feature_layer(cfg.model))
         self.net = Supernet(model, cfg.w_candidates, cfg.a_candidates, cfg.fixed_bits,
                             input_size=input_size).to(cfg.device)
-        self.objective = Objective(cfg.objective, feature_layer(cfg.model), fp_model, cfg.gmpq_weight)
         calibrate(self.net, [calib_batch])
         weights = self.net.named_weight_parameters()
         decay = [(n, p) for n, p in weights if p.dim() > 1]
@@ -374,18 +369,16 @@ class Search:
                   {"params": [p for _, p in quant], "param_names": [n for n, _ in quant], "weight_decay": 0.0,
                    "perturb": cfg.perturb_quantizers}]
         sgd_kw = dict(lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
-        if cfg.sharpness == "none":
+        rule = RULES.lookup(cfg.sharpness)
+        if rule.optimizer is None:
             for g in groups:
                 g.pop("perturb", None)
             self.wopt = torch.optim.SGD(groups, **sgd_kw)
         else:
-            kw = dict(rho=cfg.rho, radius=cfg.radius or DEFAULT_RADIUS[cfg.sharpness], rho_max=cfg.rho_max,
-                      rho_min=cfg.rho_min, h_ema=cfg.h_ema, model=self.net, ascent_every=cfg.ascent_every, **sgd_kw)
-            if cfg.sharpness == "asga":
-                kw["beta"] = cfg.beta
-            if cfg.sharpness == "gsam":
-                kw["gamma"] = cfg.gsam_gamma
-            self.wopt = OPTIMIZERS[cfg.sharpness](groups, torch.optim.SGD, **kw)
+            kw = dict(rho=cfg.rho, radius=cfg.radius or rule.default_radius, rho_max=cfg.rho_max,
+                      rho_min=cfg.rho_min, h_ema=cfg.h_ema, model=self.net, ascent_every=cfg.ascent_every,
+                      **{arg: getattr(cfg, name) for arg, name in rule.options.items()}, **sgd_kw)
+            self.wopt = rule.optimizer(groups, torch.optim.SGD, **kw)
         self.bit_logits = self.net.bit_logits()
         self.aopt = torch.optim.Adam(self.bit_logits, lr=cfg.lr_alpha, betas=(0.5, 0.999))
         self.budget = budget_bitops(self.net.table, cfg.budget,

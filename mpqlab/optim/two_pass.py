@@ -1,5 +1,7 @@
-"""Sharpness-aware optimizers: ``SAM``, ``GSAM`` and ``ASGA``, each a ``torch.optim.Optimizer`` that wraps a
-base optimizer (shared ``param_groups``, as in davda54/sam) with explicit ``first_step`` / ``second_step``.
+"""The two-pass (sharpness-aware) optimizer: :class:`TwoPassOptimizer`, a ``torch.optim.Optimizer`` that wraps a
+base optimizer (shared ``param_groups``, as in davda54/sam) with explicit ``first_step`` / ``second_step``. A rule
+(SAM, GSAM, ASGA: :mod:`mpqlab.optim.rules`) is a subclass that defines the perturbation and the update
+direction; the radius schedule is a registered class of :mod:`mpqlab.optim.radius`.
 
 One step, with g the gradient at theta (pass 1) and g_p the gradient at theta + e (pass 2)::
 
@@ -74,7 +76,8 @@ import math
 import torch
 import torch.nn as nn
 
-from .analysis.vectors import cosine_of
+from ..analysis.vectors import cosine_of
+from .radius import RadiusSchedule, create_radius
 
 _EPS = 1e-12
 
@@ -96,28 +99,12 @@ def frozen_bn_stats(model: nn.Module):
                 m.num_batches_tracked.copy_(n)
 
 
-def adaptive_radius(h: float, rho_max: float, rho_min: float = 0.0) -> float:
-    """ASGA's radius from a surrogate gap h >= 0: ``min(rho_max, ln(1 + h))``, floored at ``rho_min``."""
-    return max(rho_min, min(rho_max, math.log1p(max(h, 0.0))))
-
-
-def scaled_radius(x: float, scale: float, rho0: float, rho_max: float, rho_min: float) -> float:
-    """The ``"relative"`` and ``"curvature"`` rules: ``rho0 * ln(1 + (e - 1) * max(x, 0) / scale)`` clipped to
-    [rho_min, rho_max]: ``rho0`` when ``x`` equals its running scale; ``rho0`` too while the scale is not positive."""
-    if not scale > 0:
-        return max(rho_min, min(rho_max, rho0))
-    return max(rho_min, min(rho_max, rho0 * math.log1p((math.e - 1.0) * max(x, 0.0) / scale)))
-
-
 def directional_curvature(gap: float, e_dot_g: float, e_norm_sq: float) -> float | None:
     """``2 (gap - e^T g) / ||e||^2``: the curvature of the loss along the perturbation e, from the surrogate gap
     ``gap = L(theta + e) - L(theta)`` (exact for a quadratic loss); None when e = 0."""
     if not e_norm_sq > 0:
         return None
     return 2.0 * (gap - e_dot_g) / e_norm_sq
-
-
-RADII = ("fixed", "adaptive", "relative", "curvature", "lr")
 
 
 def _global_mean(x: float) -> float:
@@ -130,8 +117,10 @@ def _global_mean(x: float) -> float:
     return x
 
 
-class _TwoPassOptimizer(torch.optim.Optimizer):
-    """Shared machinery; subclasses define ``perturbation`` and ``direction``."""
+class TwoPassOptimizer(torch.optim.Optimizer):
+    """Shared machinery of the two-pass rules; a subclass defines ``perturbation`` and ``direction`` (and, when
+    its update needs quantities over all parameters, ``direction_context``). ``radius`` names a registered
+    schedule (:mod:`mpqlab.optim.radius`)."""
 
     def __init__(self, params, base_optimizer, rho: float = 0.05, radius: str = "fixed", rho_max: float = 0.1,
                  rho_min: float = 0.0, h_ema: float | None = None, model: nn.Module | None = None,
@@ -141,17 +130,14 @@ class _TwoPassOptimizer(torch.optim.Optimizer):
         if int(ascent_every) < 1:
             raise ValueError(f"ascent_every must be at least 1, got {ascent_every}")
         self.ascent_every, self.steps_taken = int(ascent_every), 0
-        if radius not in RADII:
-            raise ValueError(f"radius must be one of {', '.join(RADII)}, got {radius!r}")
+        self.schedule: RadiusSchedule = create_radius(radius, rho, rho_max, rho_min, h_ema)
         defaults = dict(rho=rho, perturb=True, **kwargs)
         super().__init__(params, defaults)
         self.base_optimizer = base_optimizer(self.param_groups, **kwargs)
         self.param_groups = self.base_optimizer.param_groups
         self.defaults.update(self.base_optimizer.defaults)
-        self.radius, self.rho_max, self.rho_min, self.h_ema = radius, rho_max, rho_min, h_ema
+        self.radius = radius
         self.model = model
-        self.rho0 = rho
-        self.radius_state = {"rho": rho, "h": None, "lr_max": None, "lr_min": None, "kbar": None, "ubar": None}
         self.last: dict = {}
         self._loss0 = None
 
@@ -169,35 +155,17 @@ class _TwoPassOptimizer(torch.optim.Optimizer):
         return {}
 
     # -- radius ------------------------------------------------------------------------------------------------
+    @property
+    def radius_state(self) -> dict:
+        """The schedule's state (rho and its running scales)."""
+        return self.schedule.state
+
     def current_rho(self) -> float:
-        """The radius rho for the next ascent step, by the radius schedule (fixed, lr, adaptive, relative)."""
-        rs = self.radius_state
-        if self.radius == "lr":
-            lr = self.param_groups[0]["lr"]
-            rs["lr_max"] = lr if rs["lr_max"] is None else max(rs["lr_max"], lr)
-            rs["lr_min"] = lr if rs["lr_min"] is None else min(rs["lr_min"], lr)
-            span = rs["lr_max"] - rs["lr_min"]
-            frac = 1.0 if span <= 0 else (lr - rs["lr_min"]) / span
-            return self.rho_min + (self.rho_max - self.rho_min) * frac
-        return rs["rho"]
+        """The radius rho for the next ascent step, by the radius schedule."""
+        return self.schedule.current(self.param_groups[0]["lr"])
 
     def _update_radius(self, h: float, kappa: float | None = None, rho_used: float | None = None) -> None:
-        rs = self.radius_state
-        decay = 0.9 if self.h_ema is None else self.h_ema
-        if self.radius == "relative" and rho_used:
-            u = h / rho_used
-            rs["ubar"] = u if not (rs["ubar"] or 0) > 0 else decay * rs["ubar"] + (1 - decay) * u
-            rs["rho"] = scaled_radius(u, rs["ubar"], self.rho0, self.rho_max, self.rho_min)
-        elif self.radius == "adaptive":
-            rs["h"] = h if (rs["h"] is None or not self.h_ema) else self.h_ema * rs["h"] + (1 - self.h_ema) * h
-            rs["rho"] = adaptive_radius(rs["h"], self.rho_max, self.rho_min)
-        elif self.radius == "curvature" and kappa is not None:
-            k = max(kappa, 0.0)
-            if rs["kbar"] is None or not rs["kbar"] > 0:
-                rs["kbar"] = k
-            else:
-                rs["kbar"] = decay * rs["kbar"] + (1 - decay) * k
-            rs["rho"] = scaled_radius(kappa, rs["kbar"], self.rho0, self.rho_max, self.rho_min)
+        self.schedule.update(h, kappa, rho_used)
 
     # -- helpers -------------------------------------------------------------------------------------------------
     def _params(self, perturbed_only: bool = False):
@@ -345,58 +313,3 @@ class _TwoPassOptimizer(torch.optim.Optimizer):
         for p, d in zip([p for g in self.param_groups for p in g["params"]], state_dict.get("delta") or []):
             if d is not None:
                 self.state[p]["delta"] = d
-
-
-class SAM(_TwoPassOptimizer):
-    """Sharpness-Aware Minimization (Foret et al., 2021): e = rho g / ||g||, update with g_p."""
-
-    def perturbation(self, g, gnorm, rho):
-        return g * (rho / (gnorm + _EPS))
-
-    def direction(self, g, gp, ctx):
-        return gp
-
-
-class GSAM(_TwoPassOptimizer):
-    """Surrogate-gap guided SAM (Zhuang et al., 2022): update with g_p - gamma * g_orth, where g_orth is the
-    component of g orthogonal to g_p. Defaults to the LR-proportional radius GSAM uses."""
-
-    def __init__(self, params, base_optimizer, rho: float = 0.05, gamma: float = 0.1, radius: str = "lr", **kwargs):
-        self.gamma = gamma
-        super().__init__(params, base_optimizer, rho=rho, radius=radius, **kwargs)
-
-    def perturbation(self, g, gnorm, rho):
-        return g * (rho / (gnorm + _EPS))
-
-    def direction_context(self, grads, grads_p):
-        dot = sum(torch.dot(g.flatten(), gp.flatten()) for g, gp in zip(grads, grads_p))
-        gp2 = sum(torch.dot(gp.flatten(), gp.flatten()) for gp in grads_p)
-        return {"coef": dot / (gp2 + _EPS)}  # a device tensor: no host sync
-
-    @staticmethod
-    def orthogonal_part(g, gp, coef):
-        """The part of g orthogonal to g_p (coef = <g, g_p> / ||g_p||^2 over all parameters)."""
-        return g - coef * gp
-
-    def direction(self, g, gp, ctx):
-        return gp - self.gamma * self.orthogonal_part(g, gp, ctx["coef"])
-
-
-class ASGA(_TwoPassOptimizer):
-    """Adaptive Sharpness-aware Gradient Aligning: e = (rho / ||g|| - beta) g, update with (g + g_p) / 2, and
-    the relative adaptive radius by default (``radius="adaptive"``: the paper's rule taken literally; see the
-    module docstring)."""
-
-    def __init__(self, params, base_optimizer, rho: float = 0.05, beta: float = 0.001, radius: str = "relative",
-                 rho_max: float = 0.1, rho_min: float = 0.01, **kwargs):
-        self.beta = beta
-        super().__init__(params, base_optimizer, rho=rho, radius=radius, rho_max=rho_max, rho_min=rho_min, **kwargs)
-
-    def perturbation(self, g, gnorm, rho):
-        return g * (rho / (gnorm + _EPS) - self.beta)
-
-    def direction(self, g, gp, ctx):
-        return (g + gp) / 2
-
-
-OPTIMIZERS = {"sam": SAM, "gsam": GSAM, "asga": ASGA}

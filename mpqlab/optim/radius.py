@@ -1,0 +1,132 @@
+"""Radius schedules of the two-pass optimizers: how rho moves from step to step. One registered class each
+(``@register_radius("name")``); :func:`create_radius` builds one by name, :func:`list_radii` lists them.
+
+A schedule is asked :meth:`RadiusSchedule.current` (the radius of the next ascent step, given the learning rate)
+and told :meth:`RadiusSchedule.update` after every full two-pass step (the surrogate gap h = L_p - L, the
+curvature along the perturbation kappa, the radius that step used). Its ``state`` dict is what a resumed run
+needs. The rules (see :mod:`mpqlab.optim.two_pass` for the reasoning behind each):
+
+- ``fixed``: rho_0 throughout.
+- ``lr`` (GSAM's): rho proportional to the learning rate between rho_min and rho_max.
+- ``adaptive``: the paper's rule taken literally, ``rho <- min(rho_max, ln(1 + h))`` (h optionally smoothed,
+  ``h_ema``), floored at rho_min.
+- ``relative`` **[choice, ASGA's default]**: the gap per unit radius u = h / rho over its running scale sets
+  ``rho_0 ln(1 + (e - 1) u / ubar)``, clipped.
+- ``curvature``: the same formula on kappa over its running scale (an option).
+"""
+from __future__ import annotations
+
+import math
+
+from ..plugins import Registry
+
+RADII = Registry("radius schedule")
+
+
+def register_radius(name: str):
+    """Class decorator: add a :class:`RadiusSchedule` subclass under ``name`` (its docstring's first line is its
+    help)."""
+    def deco(cls):
+        cls.name, cls.help = name, (cls.__doc__ or name).strip().splitlines()[0]
+        return RADII.add(name, cls)
+    return deco
+
+
+def list_radii() -> list[str]:
+    """Registered radius schedules."""
+    return RADII.names()
+
+
+def create_radius(name: str, rho0: float, rho_max: float = 0.1, rho_min: float = 0.0,
+                  h_ema: float | None = None) -> "RadiusSchedule":
+    """The schedule ``name`` starting at ``rho0`` (refused with the known names when unknown)."""
+    if name not in RADII:
+        raise ValueError(f"radius must be one of {', '.join(RADII)}, got {name!r}")
+    return RADII[name](rho0, rho_max, rho_min, h_ema)
+
+
+def adaptive_radius(h: float, rho_max: float, rho_min: float = 0.0) -> float:
+    """ASGA's radius from a surrogate gap h >= 0: ``min(rho_max, ln(1 + h))``, floored at ``rho_min``."""
+    return max(rho_min, min(rho_max, math.log1p(max(h, 0.0))))
+
+
+def scaled_radius(x: float, scale: float, rho0: float, rho_max: float, rho_min: float) -> float:
+    """The ``"relative"`` and ``"curvature"`` rules: ``rho0 * ln(1 + (e - 1) * max(x, 0) / scale)`` clipped to
+    [rho_min, rho_max]: ``rho0`` when ``x`` equals its running scale; ``rho0`` too while the scale is not positive."""
+    if not scale > 0:
+        return max(rho_min, min(rho_max, rho0))
+    return max(rho_min, min(rho_max, rho0 * math.log1p((math.e - 1.0) * max(x, 0.0) / scale)))
+
+
+class RadiusSchedule:
+    """Base: rho_0 fixed. Subclasses override :meth:`current` and / or :meth:`update`."""
+
+    name = help = ""
+
+    def __init__(self, rho0: float, rho_max: float = 0.1, rho_min: float = 0.0, h_ema: float | None = None):
+        self.rho0, self.rho_max, self.rho_min, self.h_ema = rho0, rho_max, rho_min, h_ema
+        self.state = {"rho": rho0, "h": None, "lr_max": None, "lr_min": None, "kbar": None, "ubar": None}
+
+    @property
+    def decay(self) -> float:
+        """The running scales' decay: ``h_ema`` or 0.9."""
+        return 0.9 if self.h_ema is None else self.h_ema
+
+    def current(self, lr: float) -> float:
+        """The radius of the next ascent step."""
+        return self.state["rho"]
+
+    def update(self, h: float, kappa: float | None = None, rho_used: float | None = None) -> None:
+        """After a full two-pass step: its surrogate gap, curvature along e, and the radius it used."""
+
+
+@register_radius("fixed")
+class Fixed(RadiusSchedule):
+    """rho_0 at every step"""
+
+
+@register_radius("lr")
+class LrProportional(RadiusSchedule):
+    """rho proportional to the learning rate, between rho_min and rho_max (GSAM)"""
+
+    def current(self, lr: float) -> float:
+        s = self.state
+        s["lr_max"] = lr if s["lr_max"] is None else max(s["lr_max"], lr)
+        s["lr_min"] = lr if s["lr_min"] is None else min(s["lr_min"], lr)
+        span = s["lr_max"] - s["lr_min"]
+        frac = 1.0 if span <= 0 else (lr - s["lr_min"]) / span
+        return self.rho_min + (self.rho_max - self.rho_min) * frac
+
+
+@register_radius("adaptive")
+class Adaptive(RadiusSchedule):
+    """the paper's rule taken literally: min(rho_max, ln(1 + h)), floored at rho_min"""
+
+    def update(self, h, kappa=None, rho_used=None):
+        s = self.state
+        s["h"] = h if (s["h"] is None or not self.h_ema) else self.h_ema * s["h"] + (1 - self.h_ema) * h
+        s["rho"] = adaptive_radius(s["h"], self.rho_max, self.rho_min)
+
+
+@register_radius("relative")
+class Relative(RadiusSchedule):
+    """the gap per unit radius over its running scale, through rho_0 ln(1 + (e - 1) x) [choice]"""
+
+    def update(self, h, kappa=None, rho_used=None):
+        if not rho_used:
+            return
+        s, u = self.state, h / rho_used
+        s["ubar"] = u if not (s["ubar"] or 0) > 0 else self.decay * s["ubar"] + (1 - self.decay) * u
+        s["rho"] = scaled_radius(u, s["ubar"], self.rho0, self.rho_max, self.rho_min)
+
+
+@register_radius("curvature")
+class Curvature(RadiusSchedule):
+    """the curvature along the perturbation over its running scale, same formula [option]"""
+
+    def update(self, h, kappa=None, rho_used=None):
+        if kappa is None:
+            return
+        s, k = self.state, max(kappa, 0.0)
+        s["kbar"] = k if s["kbar"] is None or not s["kbar"] > 0 else self.decay * s["kbar"] + (1 - self.decay) * k
+        s["rho"] = scaled_radius(kappa, s["kbar"], self.rho0, self.rho_max, self.rho_min)

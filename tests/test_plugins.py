@@ -1,0 +1,85 @@
+"""Adding a sharpness rule, a radius schedule or an objective is one decorated class in one file: this file.
+Each is then a choice of SearchConfig, a grid method and the command line, and a search runs with it."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mpqlab.errors import MpqlabError
+from mpqlab.objectives import OBJECTIVES, Objective, register_objective
+from mpqlab.optim import RADII, RULES, RadiusSchedule, TwoPassOptimizer, register_radius, register_rule
+from mpqlab.registry import list_methods, list_radii, list_rules, parse_method
+from mpqlab.search import SearchConfig, read_metrics, run
+
+
+@pytest.fixture
+def plugins():
+    """Register a toy rule, schedule and objective for one test, and remove them after it."""
+
+    @register_rule("toysam", default_radius="halving", options={"scale": "beta"})
+    class ToySAM(TwoPassOptimizer):
+        """SAM whose update is g_p scaled by (1 + beta): a rule that exists only in this test"""
+
+        def __init__(self, params, base_optimizer, scale: float = 0.0, **kw):
+            self.scale = scale
+            super().__init__(params, base_optimizer, **kw)
+
+        def perturbation(self, g, gnorm, rho):
+            return g * (rho / (gnorm + 1e-12))
+
+        def direction(self, g, gp, ctx):
+            return gp * (1 + self.scale)
+
+    @register_radius("halving")
+    class Halving(RadiusSchedule):
+        """rho halves after every full step"""
+
+        def update(self, h, kappa=None, rho_used=None):
+            self.state["rho"] = self.state["rho"] / 2
+
+    @register_objective("smoothed")
+    class Smoothed(Objective):
+        """cross-entropy with label smoothing 0.1"""
+
+        def __call__(self, net, x, y):
+            logits = net(x)
+            ce = F.cross_entropy(logits, y, label_smoothing=0.1)
+            return ce, {"ce": ce.item(), "logits": logits}
+
+    yield ToySAM
+    RULES.pop("toysam"), RADII.pop("halving"), OBJECTIVES.pop("smoothed")
+
+
+def test_a_rule_a_radius_and_an_objective_registered_in_one_file_run_a_search(plugins, tmp_path):
+    assert "toysam" in list_rules() and "halving" in list_radii() and "smoothed+toysam" in list_methods()
+    assert parse_method("smoothed+toysam@target").rule == "toysam"
+    cfg = SearchConfig(model="resnet20", data="synthetic", objective="smoothed", sharpness="toysam", beta=0.5,
+                       budget=3.0, epochs=1, batch_size=32, max_batches=3, w_candidates=[2, 4, 8],
+                       a_candidates=[2, 4, 8])
+    cfg.check()
+    policy = run(cfg, tmp_path / "p.json", show_progress=False)
+    assert policy.provenance["method"] == "smoothed+toysam"
+    rho = list(read_metrics(tmp_path / "p.run")["rho"])
+    assert rho == pytest.approx([0.05, 0.025, 0.0125])  # the schedule the rule names, step by step
+
+
+def test_the_command_line_offers_a_registered_rule(plugins):
+    from mpqlab.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "cmd").choices["search"]
+    choices = {a.dest: list(a.choices) for a in sub._actions if a.choices}
+    assert "toysam" in choices["sharpness"] and "halving" in choices["radius"] and "smoothed" in choices["objective"]
+
+
+def test_a_registered_rules_options_reach_its_constructor(plugins):
+    from mpqlab.search.loop import Search
+    from mpqlab.models import create_model
+
+    cfg = SearchConfig(model="resnet20", data="synthetic", sharpness="toysam", beta=0.25, budget=3.0,
+                       w_candidates=[2, 4, 8], a_candidates=[2, 4, 8])
+    search = Search(cfg, create_model("resnet20", num_classes=10), (3, 32, 32), torch.randn(8, 3, 32, 32))
+    assert isinstance(search.wopt, plugins) and search.wopt.scale == 0.25 and search.wopt.radius == "halving"
+
+
+def test_a_taken_name_is_refused():
+    with pytest.raises(MpqlabError, match="sharpness rule 'asga' is registered already"):
+        register_rule("asga")(type("X", (TwoPassOptimizer,), {}))
