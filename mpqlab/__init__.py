@@ -27,7 +27,7 @@ LAYERS = [
     ["search", "search.supernet", "search.budget", "search.hawq", "search.loop",
      "search.radius_study"],
     # 6. search + transfer together: an experiment grid's cells and report, the quickstart job
-    ["experiment", "quickstart", "reference_diagnosis"],
+    ["reference", "experiment", "quickstart", "reference_diagnosis"],
     # 7. who runs it: grid executors, the functions behind each subcommand
     ["grid", "commands"],
     # 8. the command line

@@ -13,17 +13,22 @@ import torch
 from .batchnorm import reestimate_bn
 from .checkpoints import load_model
 from .data import make_loader
+from .models import create_model
 from .policy import Policy
 from .quant import calibrate
 from .train import evaluate
 
 
-def score_at_checkpoint(policy: Policy, model: str, init: str, train, test, bn_batches: int = 40,
+def score_at_checkpoint(policy: Policy, model: str, init: str | None, train, test, bn_batches: int = 40,
                         batch_size: int = 128, calib_batches: int = 4, seed: int = 0) -> dict:
     """``{"top1_checkpoint_bn", "top1_bn_reestimated", "bn_images"}``: test top-1 (%) of ``init`` under
     ``policy``, calibrated on ``calib_batches`` of ``train`` (seeded as the transfer does), with the checkpoint's
     BatchNorm statistics, then with them re-estimated on ``bn_batches`` shuffled training batches (``seed``)."""
-    net, _ = load_model(model, init, num_classes=train.num_classes)
+    if init:
+        net, _ = load_model(model, init, num_classes=train.num_classes)
+    else:  # seeded random weights, as the transfer starts without a checkpoint (smoke runs)
+        torch.manual_seed(seed)
+        net = create_model(model, num_classes=train.num_classes)
     input_size = tuple(train.input_size)
     policy.validate(net, input_size)
     policy.apply(net, input_size)

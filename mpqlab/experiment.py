@@ -9,6 +9,8 @@ A config is plain JSON (see ``configs/``)::
      "target": {"data": "cifar10", "init": CKPT, "finetune_epochs": 1, "finetune_subset": null},
      "settings": {"cross-dataset": {"proxy": "fashion-mnist", "proxy_subset": 2000, "proxy_init": CKPT}, ...},
      "search": {SearchConfig fields shared by every search}, "reference": {"epochs": 1, ...},
+                                     # the reference's SearchConfig fields, or a validation-chosen reference
+                                     # ({"candidates": 4, "subset": 2000, ...}: mpqlab.reference)
      "sharpness_images": 512,        # target test images for the fine-tuned model's surrogate gap h(0.05)
      "proxy_sharpness_images": 128,  # proxy search images for the proxy-side h, sigma_max and trace (Fig. 1)
      "shared_nulls": false,          # null baselines (uniform, random) run once per seed in the setting "shared"
@@ -43,7 +45,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import report
+from . import reference, report
 from .registry import REFERENCE, SHARED, is_null, parse_method
 from .analysis.sharpness import surrogate_gap
 from .data import create_dataset, proxy_subset
@@ -158,10 +160,15 @@ def _run_cell(cfg, setting, method, seed, budget, out: Path, root, show_progress
     elif pol_path.is_file():
         policy = Policy.load(pol_path)
     else:
-        extra = dict(cfg.get("reference", {})) if method == REFERENCE else {}
+        ref = dict(cfg.get("reference", {})) if method == REFERENCE else {}
+        extra = {k: v for k, v in ref.items() if k not in reference.KEYS}
         scfg = _search_cfg(cfg, method, st["proxy"], st.get("proxy_subset"), st["proxy_init"],
                            seed, budget, extra)
-        policy = run_search(scfg, pol_path, show_progress=show_progress)
+        if reference.is_selected(ref):  # the best of several target searches by held-out target validation
+            policy = reference.select_reference(scfg, ref, seed, out, cfg["model"], target["init"], show_progress)
+            policy.save(pol_path)
+        else:
+            policy = run_search(scfg, pol_path, show_progress=show_progress)
     t_res = transfer(policy, cfg["model"], train, test, target["init"], out / "transfer.json",
                      epochs=target.get("finetune_epochs", 1), lr=target.get("finetune_lr", 0.01), seed=seed,
                      max_batches=target.get("max_batches"), show_progress=show_progress, eval_float=False)

@@ -218,3 +218,32 @@ def test_method_seeds_run_a_method_on_some_seeds_only(tmp_path):
     bad.write_text(json.dumps(dict(cfg, method_seeds={"uniform": [7]})))
     with pytest.raises(MpqlabError, match="method_seeds"):
         load_config(bad)
+
+
+def test_a_validation_chosen_reference_picks_its_best_candidate_and_counts_every_search(tmp_path):
+    from mpqlab.experiment import run_cell
+    from mpqlab.io import read_json
+    from mpqlab.policy import Policy
+
+    cfg = smoke_config()
+    cfg["reference"] = {"candidates": 2, "subset": 40, "validation_images": 40, "bn_batches": 2, "max_batches": 2}
+    out = tmp_path / "ref"
+    row = run_cell(cfg, "reference", "edmips@target", 0, 2.5, out)
+    sel = read_json(out / "selection.json")["candidates"]
+    assert [c["k"] for c in sel] == [0, 1] and all(0 <= c["val_top1"] <= 100 for c in sel)
+    pol = Policy.load(out / "policy.json")
+    chosen = pol.provenance["reference_selection"]["chosen"]
+    assert sel[chosen]["val_top1"] == max(c["val_top1"] for c in sel)
+    assert pol.bits() == Policy.load(out / f"candidate{chosen}.json").bits()
+    searches = sum(Policy.load(out / f"candidate{k}.json").provenance["search_cpu_time_s"] for k in (0, 1))
+    assert pol.provenance["search_cpu_time_s"] >= searches and float(row["search_cpu_time_s"]) >= searches
+    # the held-out images are not in any candidate's search set
+    from mpqlab.data import create_dataset, split_holdout
+    from mpqlab.search.loop import prepare_data
+    from mpqlab.search import SearchConfig
+
+    cand = SearchConfig(**{k: v for k, v in pol.provenance["config"].items()})
+    seen, _ = prepare_data(cand)
+    _, val = split_holdout(create_dataset("synthetic-tiny", "train"), 40, 0)
+    as_rows = lambda d: {tuple(r.flatten()[:64].tolist()) for r in d.images}  # noqa: E731
+    assert not as_rows(seen) & as_rows(val)

@@ -45,3 +45,16 @@ def proxy_subset(data: TensorData, size: int | None = None, fraction: float | No
     mask = torch.ones(len(sub), dtype=torch.bool)
     mask[vidx] = False
     return sub.subset(torch.nonzero(mask).flatten()), sub.subset(vidx)
+
+
+def split_holdout(data: TensorData, size: int, seed: int = 0) -> tuple[TensorData, TensorData]:
+    """``(rest, held_out)``: a seeded, class-balanced set of ``size`` samples taken out of ``data`` (a validation
+    set no search sees) and everything else."""
+    k = data.num_classes
+    if not k <= size < len(data):
+        raise MpqlabError(f"holdout of {size} samples must be between {k} (one per class) and {len(data) - 1}")
+    held = class_balanced_indices(data.labels, size // k, seed)
+    mask = torch.ones(len(data), dtype=torch.bool)
+    mask[held] = False
+    rest = data.subset(torch.nonzero(mask).flatten(), name=data.name)
+    return rest, data.subset(held, name=data.name)

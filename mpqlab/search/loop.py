@@ -31,7 +31,7 @@ from .. import __version__
 from ..analysis.vectors import cosine
 from ..checkpoints import load_model
 from ..cost import budget_bitops
-from ..data import create_dataset, make_loader, proxy_subset
+from ..data import create_dataset, make_loader, proxy_subset, split_holdout
 from ..errors import MpqlabError
 from ..models import create_model, feature_layer
 from ..policy import Policy
@@ -59,6 +59,9 @@ class SearchConfig:
     subset: int | None = knob(None, "class-balanced proxy subset of the training split; unset: all of it",
                               lo=1, hi=10 ** 9)
     proxy_seed: int = 0
+    holdout: int | None = knob(None, "class-balanced images of the training split held out before the proxy subset "
+                                     "is drawn (a validation set the search never sees) [option]", lo=1, hi=10 ** 9)
+    holdout_seed: int = knob(0, "seed of the held-out images", lo=0, hi=2 ** 32 - 1)
     checkpoint: str | None = knob(None, "full-precision weights to start from (the proxy checkpoint); unset: random init")
     objective: str = knob("edmips", "the search objective", choices=OBJECTIVES)
     sharpness: str = knob("none", "the weight-update rule", choices=RULES)
@@ -196,6 +199,8 @@ def _layer_of(param_name: str) -> str | None:
 def prepare_data(cfg: SearchConfig):
     """The search's train (and held-out) data from its config: dataset, proxy subset, split."""
     train = create_dataset(cfg.data, "train", root=cfg.root)
+    if cfg.holdout:
+        train, _ = split_holdout(train, cfg.holdout, cfg.holdout_seed)
     if cfg.subset or cfg.bilevel:
         train, val = proxy_subset(train, size=cfg.subset, seed=cfg.proxy_seed,
                                   val_fraction=cfg.val_fraction if cfg.bilevel else 0.0)
