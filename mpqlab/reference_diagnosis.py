@@ -99,7 +99,37 @@ def report(cfg: dict, scores: list[dict]) -> str:
             verdict = ("**incomplete**" if not complete else "**supports the hypothesis**" if p["ci_high"] < 0 else
                        "**contradicts the hypothesis**" if p["ci_low"] > 0 else "**undecided**")
     lines += ["", f"Verdict on (a), by the declared rule: {verdict or '**not measured**'}", ""]
+    if cfg.get("pilot"):
+        lines += pilot_lines(cfg)
     return "\n".join(lines)
+
+
+def pilot_lines(cfg: dict) -> list[str]:
+    """Experiment (b): the frozen-weight reference of the pilot grid against the co-adapting one of ``grid`` (stage-1
+    layers at W2) and against the pilot's uniform W3A2 of the same seed (target top-1 after the usual transfer)."""
+    pilot, grid, budget = Path(cfg["pilot"]), Path(cfg["grid"]), cfg["budget"]
+    lines = [f"## (b) The reference searched with the weights at the checkpoint and BatchNorm frozen (`{pilot}`)", "",
+             "| seed | stage-1 layers at W2: frozen / co-adapting | frozen reference top-1 | uniform W3A2 top-1 | "
+             "frozen − uniform | (i) | (ii) |", "|---|---|---|---|---|---|---|"]
+    both = []
+    for seed in sorted({int(p.name.split("_s")[1]) for p in (pilot / "cells" / "reference").glob("*/b*_s*")}):
+        cells = {m: Cell(_setting(m), m, seed, budget) for m in (REFERENCE, "uniform:W3A2")}
+        fz, un = (c.folder(pilot) for c in cells.values())
+        co = cells[REFERENCE].folder(grid)
+        if not all((f / "row.json").is_file() for f in (fz, un, co)):
+            continue
+        w2_f, w2_c = stage1_w2(Policy.load(fz / "policy.json")), stage1_w2(Policy.load(co / "policy.json"))
+        t_f, t_u = float(read_json(fz / "row.json")["target_top1"]), float(read_json(un / "row.json")["target_top1"])
+        ok = (w2_f < w2_c, t_f > t_u)
+        both.append(all(ok))
+        lines.append(f"| {seed} | {w2_f} / {w2_c} | {t_f:.2f} | {t_u:.2f} | {t_f - t_u:+.2f} | "
+                     f"{'yes' if ok[0] else 'no'} | {'yes' if ok[1] else 'no'} |")
+    if both:
+        word = ("both hold on every seed: the frozen search becomes grid v3's reference" if all(both) else
+                "(ii) fails on at least one seed: freezing the weights is not enough for a reference that beats "
+                "uniform W3A2; the question stays open for this design")
+        lines += ["", f"Verdict on (b), by the declared rule: **{word}**.", ""]
+    return lines
 
 
 def main(argv=None) -> int:
