@@ -180,7 +180,8 @@ def _notebooks(check: bool):
 def _figures(a):
     from .notebooks import make_figures
 
-    return make_figures(a.out, smoke=a.smoke, only=a.only.split(",") if a.only else None)
+    out = a.out or ("runs/figures-smoke" if a.smoke else "figures")
+    return make_figures(out, smoke=a.smoke, only=a.only.split(",") if a.only else None)
 
 
 def build_parser() -> OneLineParser:
@@ -272,9 +273,10 @@ def build_parser() -> OneLineParser:
     nb.add_argument("--check", action="store_true", help="write nothing; exit 1 naming any notebook that differs")
     nb.set_defaults(fn=lambda a: _print(_notebooks(a.check), False))
 
-    f = sub.add_parser("figures", help="execute the notebooks headless and write every figure to figures/")
+    f = sub.add_parser("figures", help="execute the notebooks headless and write every figure to figures/ (a smoke "
+                                       "run writes to runs/figures-smoke and never to figures/)")
     f.add_argument("--smoke", action="store_true", help="run the notebooks in smoke mode")
-    f.add_argument("--out", default="figures")
+    f.add_argument("--out", default=None, help="default: figures (full run), runs/figures-smoke (--smoke)")
     f.add_argument("--only", default=None, help="comma-separated notebook names")
     f.set_defaults(fn=lambda a: _print(_figures(a), False))
 

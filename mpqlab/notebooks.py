@@ -28,7 +28,7 @@ def list_notebooks() -> list[str]:
 # the committed experiment grids the notebooks read, preferred first: grid v2 transferred to the best target
 # checkpoint, the 300-epoch one (90.32 %), then to the 160-epoch one (89.50 %), then grid v2 on the 40-epoch one,
 # then its one-seed pilot. The order is by checkpoint, not by outcome: the notebooks print each grid's gates.
-COMMITTED_GRIDS = ("grid_v2_e300", "grid_v2_e160", "grid_v2", "grid_v2_pilot")
+COMMITTED_GRIDS = ("grid_v3", "grid_v2_e300", "grid_v2_e160", "grid_v2", "grid_v2_pilot")  # newest design first
 
 
 def committed_grid(results_dir="../results", usable=None) -> Path | None:
@@ -46,11 +46,12 @@ def committed_grid(results_dir="../results", usable=None) -> Path | None:
     return None
 
 
-def notebook_setup(data_root=None, figures_dir="../figures", runs_dir="../runs/notebooks"):
+def notebook_setup(data_root=None, figures_dir="../runs/figures", runs_dir="../runs/notebooks"):
     """The setup every notebook shares, after its papermill parameters: point ``MPQLAB_DATA`` at ``data_root``
     when given, create the runs folder, and return ``(RUNS, show)``: the runs folder, and ``show(fig, name)``, which
-    saves a plotly figure as HTML + PNG in ``figures_dir`` (:func:`mpqlab.viz.save_figure`), displays it and
-    returns the saved paths. (Run from a checkout, ``make setup`` installs mpqlab into the notebooks' kernel.)"""
+    saves a plotly figure as HTML + PNG in ``figures_dir`` (:func:`mpqlab.viz.save_figure`; by default the scratch
+    folder ``runs/figures``: only ``make figures`` writes the committed ``figures/``), displays it and returns the
+    saved paths. (Run from a checkout, ``make setup`` installs mpqlab into the notebooks' kernel.)"""
     from . import viz
 
     if data_root:
@@ -159,12 +160,18 @@ def _readme_entries(path: Path) -> dict:
     return found
 
 
-def make_figures(out: str | os.PathLike = "figures", smoke: bool = False, only: list[str] | None = None,
+COMMITTED_FIGURES = REPO / "figures"  # written by full runs only (`make figures`)
+
+
+def make_figures(out: str | os.PathLike = COMMITTED_FIGURES, smoke: bool = False, only: list[str] | None = None,
                  runs_dir: str | os.PathLike | None = None, timeout: int | None = None, retries: int = 0) -> dict:
     """Run the notebooks; ``timeout`` bounds each cell (default 300 s in smoke mode, 1800 s otherwise), so that a
     hung or oversubscribed kernel fails the run instead of waiting for ever. A notebook whose cell times out is run
     again from the start ``retries`` times (none by default: a slow cell is reported, not hidden)."""
     out = Path(out).resolve()
+    if smoke and out == COMMITTED_FIGURES.resolve():
+        raise MpqlabError(f"a smoke run does not write the committed figures in {out}: they are data; give another "
+                          "--out (default runs/figures-smoke)")
     runs = Path(runs_dir or REPO / "runs" / ("notebooks-smoke" if smoke else "notebooks")).resolve()
     names = only or list_notebooks()
     unknown = [n for n in names if n not in list_notebooks()]

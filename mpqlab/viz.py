@@ -213,9 +213,10 @@ def _colors() -> list[str]:
 
 def sharpness_vs_generalization(df, sharpness: str = "target_surrogate_gap", gap: str = "gap", color: str = "method",
                                 symbol: str | None = None, title: str = "Sharpness vs generalization",
-                                xaxis: str | None = None, yaxis: str | None = None) -> go.Figure:
+                                xaxis: str | None = None, yaxis: str | None = None, note: str | None = None) -> go.Figure:
     """The paper's Figure 1: one point per run, a sharpness measure vs the accuracy change proxy -> target.
-    ``color`` and the optional ``symbol`` name columns of ``df`` (e.g. method and setting)."""
+    ``color`` and the optional ``symbol`` name columns of ``df`` (e.g. method and setting); ``note`` (lines joined
+    by ``<br>``, e.g. :func:`mpqlab.report.fig1_note`) is printed in a box on the figure, below the plot."""
     fig = go.Figure()
     kinds = sorted(df[symbol].astype(str).unique()) if symbol else [None]
     palette = _colors()
@@ -228,7 +229,13 @@ def sharpness_vs_generalization(df, sharpness: str = "target_surrogate_gap", gap
                                      name=str(k) if s is None else f"{k} · {s}", legendgroup=str(k),
                                      marker=dict(size=10, symbol=_SYMBOLS[j % len(_SYMBOLS)],
                                                  color=palette[i % len(palette)])))
-    return _layout(fig, title, xaxis_title=xaxis or sharpness, yaxis_title=yaxis or gap)
+    fig = _layout(fig, title, xaxis_title=xaxis or sharpness, yaxis_title=yaxis or gap)
+    if note:
+        fig.add_annotation(text=note, xref="paper", yref="paper", x=0, y=-0.2, xanchor="left", yanchor="top",
+                           showarrow=False, align="left", font={"size": 11}, bordercolor="#888", borderwidth=1,
+                           bgcolor="rgba(255,255,255,0.9)")
+        fig.update_layout(margin={"b": 170})
+    return fig
 
 
 # ----------------------------------------------------------------------------------------------------- saving

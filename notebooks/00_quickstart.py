@@ -13,7 +13,7 @@
 # found policy, next to uniform bits at the same budget fine-tuned the same way.
 
 # %% tags=["parameters"]
-smoke, data_root, figures_dir, runs_dir = True, None, "../figures", "../runs/notebooks"  # papermill parameters
+smoke, data_root, figures_dir, runs_dir = True, None, "../runs/figures", "../runs/notebooks"  # papermill parameters
 
 # %%
 from mpqlab import viz

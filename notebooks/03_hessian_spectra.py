@@ -12,7 +12,7 @@
 # the standard errors in the last table.
 
 # %% tags=["parameters"]
-smoke, data_root, figures_dir, runs_dir = True, None, "../figures", "../runs/notebooks"  # papermill parameters
+smoke, data_root, figures_dir, runs_dir = True, None, "../runs/figures", "../runs/notebooks"  # papermill parameters
 
 # %%
 import pandas as pd

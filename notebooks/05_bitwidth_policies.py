@@ -8,7 +8,7 @@
 # as uniform W4A4 (EdMIPS, EdMIPS+ASGA and HAWQ), look at their bits, and watch a search's softmaxes evolve.
 
 # %% tags=["parameters"]
-smoke, data_root, figures_dir, runs_dir = True, None, "../figures", "../runs/notebooks"  # papermill parameters
+smoke, data_root, figures_dir, runs_dir = True, None, "../runs/figures", "../runs/notebooks"  # papermill parameters
 
 # %%
 import pandas as pd

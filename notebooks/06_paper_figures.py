@@ -11,7 +11,7 @@
 # | Table 4: search on a target subset | the `subset-control` rows of the experiment grid |
 
 # %% tags=["parameters"]
-smoke, data_root, figures_dir, runs_dir = True, None, "../figures", "../runs/notebooks"  # papermill parameters
+smoke, data_root, figures_dir, runs_dir = True, None, "../runs/figures", "../runs/notebooks"  # papermill parameters
 
 # %%
 from pathlib import Path
@@ -33,7 +33,7 @@ RUNS, show = notebook_setup(data_root, figures_dir, runs_dir)  # MPQLAB_DATA, fo
 # grid and tests nothing.
 
 # %%
-from mpqlab.report import fig1_correlations, fig1_points, section
+from mpqlab.report import fig1_correlations, fig1_note, fig1_points, gate_marks, section
 from mpqlab.notebooks import committed_grid
 folder = committed_grid(usable=lambda f: bool(fig1_points(pd.read_csv(f / "results.csv").to_dict("records"))))
 committed = folder / "results.csv" if folder else None
@@ -42,15 +42,21 @@ if committed is None:
     from mpqlab.experiment import quick_config
     from mpqlab.grid import run_grid
     res = pd.read_csv(run_grid(quick_config(), RUNS / "quick_grid", show_progress=False))
+    marks = None  # the quick grid's report is not a committed verdict
 else:
     res = pd.read_csv(committed)
     print("validity gates of", folder.name + ":")
     print(section(committed.with_suffix(".md").read_text(), "Validity gates"))
+    marks = gate_marks(committed.with_suffix(".md").read_text())
 points = pd.DataFrame(fig1_points(res.to_dict("records")))
 if len(points):
+    note = fig1_note(points.to_dict("records"), marks)  # the correlations and the gates, printed on the figure
+    print(note.replace("<br>", "\n"))
     show(viz.sharpness_vs_generalization(points, sharpness="proxy_h", gap="penalty", color="method",
-         title="Fig. 1 analogue: proxy-side sharpness vs target penalty", xaxis="proxy-side surrogate gap h(ρ=0.05)",
-         yaxis="target penalty: top-1 − same seed's reference (points)"), "06_fig1")
+         symbol="setting" if points.setting.nunique() > 1 else None,
+         title=f"Fig. 1 analogue ({folder.name if folder else 'quick grid'}): proxy-side sharpness vs target penalty",
+         xaxis="proxy-side surrogate gap h(ρ=0.05)", yaxis="target penalty: top-1 − same seed's reference (points)",
+         note=note), "06_fig1")
     corr = pd.DataFrame(fig1_correlations(points.to_dict("records")))
     print("searched and random policies:")
     print(corr[["label", "n", "spearman", "ci_low", "ci_high"]].round(3).to_string(index=False))

@@ -155,3 +155,25 @@ def test_committed_grid_prefers_the_newest_usable_grid(tmp_path):
     assert committed_grid(tmp_path, usable=lambda f: f.name != COMMITTED_GRIDS[0]) == tmp_path / COMMITTED_GRIDS[1]
     (tmp_path / COMMITTED_GRIDS[0] / "results.md").write_text("# g\n\n**PARTIAL: 3 of 56 cells finished.**\n")
     assert committed_grid(tmp_path) == tmp_path / COMMITTED_GRIDS[1]  # still running: not read
+
+
+def test_interactive_and_smoke_runs_never_write_the_committed_figures(tmp_path, monkeypatch):
+    """Run All in Jupyter (the parameters cell's defaults) saves to runs/figures, and a smoke run of
+    `mpqlab figures` is refused the committed folder before any notebook runs."""
+    import mpqlab.notebooks as nbmod
+    from mpqlab.cli import main
+    from mpqlab.errors import MpqlabError
+
+    for name in list_notebooks():
+        nb = nbformat.read(REPO / "notebooks" / f"{name}.ipynb", as_version=4)
+        params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+        assert '"../runs/figures"' in params.source and '"../figures"' not in params.source, name
+    before = {p: p.stat().st_mtime for p in (REPO / "figures").iterdir()}
+    with pytest.raises(MpqlabError, match="smoke run does not write the committed figures"):
+        make_figures(REPO / "figures", smoke=True, runs_dir=tmp_path / "runs", only=["01_search_and_transfer"])
+    ran = []
+    monkeypatch.setattr(nbmod, "_execute", lambda names, out, *a: ran.append(out))
+    monkeypatch.chdir(REPO)
+    main(["figures", "--smoke", "--only", "01_search_and_transfer"])
+    assert ran and ran[0] == (REPO / "runs" / "figures-smoke").resolve()
+    assert {p: p.stat().st_mtime for p in (REPO / "figures").iterdir()} == before

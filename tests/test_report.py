@@ -207,3 +207,19 @@ def test_equivalence_verdict_by_two_one_sided_tests():
     assert "**equivalent** within ±0.5" in equivalence_verdict([0.1, -0.1, 0.05, -0.05, 0.0, 0.08], 0.5)
     assert "they differ" in equivalence_verdict([-0.58, -1.04, -0.42, -1.33], 0.5)  # grid_v2_asga_k5's cells
     assert "not shown" in equivalence_verdict([1.5, -1.4, 0.9, -1.2], 0.5)
+
+
+def test_fig1_note_carries_both_correlations_and_the_gates():
+    from mpqlab.report import fig1_note, gate_marks
+
+    pts = [{"method": m, "setting": "s", "seed": i, "budget": 2.5, "penalty": float(i + (m == "random") * 5),
+            "proxy_h": float(i), "proxy_sigma_max": 1.0, "proxy_trace": 1.0}
+           for i in range(6) for m in ("edmips", "random")]
+    text = markdown(_rows(ref_gain=2.0, asga_gain=2.0), CFG)
+    marks = gate_marks(text)
+    assert [m for m, _ in marks] == ["PASS", "PASS", "PASS"] and marks[0][1] == "search matters"
+    note = fig1_note(pts, marks)
+    assert "all plotted" in note and "n = 12" in note and "searched policies only: +1.00" in note and "n = 6" in note
+    assert "(verdicts allowed)" in note
+    failed = gate_marks(markdown(_rows(ref_gain=0.2, asga_gain=0.2), CFG))
+    assert "this figure tests nothing" in fig1_note(pts, failed)
