@@ -16,7 +16,7 @@ LAYERS = [
     # 2. what is quantized and what it costs: datasets, models, quantizers, BitOPs, checkpoints, plots, reports,
     #    the search objectives, and the registry of objectives, sharpness rules and grid methods
     ["data", "data.tensors", "data.loaders", "data.sources", "data.subsets", "models", "quant", "cost", "checkpoints",
-     "viz", "notebooks", "objectives", "registry", "report", "report.format", "report.verdicts", "report.fig1",
+     "viz", "notebooks", "objectives", "registry", "presets", "report", "report.format", "report.verdicts", "report.fig1",
      "report.crosscheck", "report.markdown"],
     # 3. a bit policy and what starts from one: the policy file, loading a model under it, the training loop
     ["policy", "loading", "train"],
@@ -28,9 +28,9 @@ LAYERS = [
     ["search", "search.supernet", "search.budget", "search.hawq", "search.loop",
      "search.radius_study"],
     # 6. search + transfer together: an experiment grid's cells and report, the quickstart job
-    ["reference", "experiment", "quickstart", "reference_diagnosis"],
+    ["reference", "baselines", "experiment", "tables", "quickstart", "reference_diagnosis"],
     # 7. who runs it: grid executors, the functions behind each subcommand
-    ["grid", "commands"],
+    ["executors", "commands"],
     # 8. the command line
     ["cli"],
 ]

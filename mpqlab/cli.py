@@ -92,7 +92,7 @@ from .commands import (cost_command, eval_command, hessian_command, landscape_co
                        train_command, transfer_command)
 from .analysis.hessian import HessianConfig  # noqa: E402
 from .analysis.landscape import LandscapeConfig  # noqa: E402
-from .grid import EXECUTORS  # noqa: E402
+from .executors import EXECUTORS  # noqa: E402
 from .options import options_of  # noqa: E402
 from .search import SearchConfig  # noqa: E402
 from .cost import CostConfig  # noqa: E402
@@ -155,8 +155,9 @@ def _quickstart(out, epochs, smoke):
 
 def _experiment(a):
     from .errors import MpqlabError
-    from .experiment import load_config, quick_config
-    from .grid import run_grid
+    from .executors import run_grid
+    from .experiment import load_config
+    from .presets import quick_config
 
     if a.quick:
         cfg = quick_config()

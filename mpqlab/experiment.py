@@ -30,7 +30,7 @@ or ``edmips@target``: EdMIPS searched on the full target training set, the refer
 denominator of every "search cost" ratio (run once per seed and budget, shared by the settings). Search cost is
 the search process's CPU time (``time.process_time``, all threads), which stays put when other jobs share the
 machine; the wall time is reported beside it. Each cell runs with ``threads_per_cell`` intra-op threads (default
-1, :mod:`mpqlab.grid`): oversubscribed OpenMP threads would make wall times (not results) meaningless.
+1, :mod:`mpqlab.executors`): oversubscribed OpenMP threads would make wall times (not results) meaningless.
 
 ``uniform`` is matched to the budget (mixed W/A bits when it is fractional) and ``random`` draws a random
 budget-matched policy per seed: the null baselines no search should lose to. The Markdown report
@@ -39,19 +39,17 @@ per claim.
 """
 from __future__ import annotations
 
-import csv
-import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import reference, report
+from . import reference
+from .baselines import null_policy
 from .registry import REFERENCE, SHARED, is_null, parse_method
 from .analysis.sharpness import surrogate_gap
 from .data import create_dataset, proxy_subset
 from .errors import MpqlabError
 from .io import atomic_write_text, read_json, write_json
-from .models import create_model
 from .policy import Policy
 from .runlock import run_lock
 from .search import SearchConfig, run as run_search
@@ -269,45 +267,6 @@ def _round(v, digits):
     return "" if v is None else round(float(v), digits)
 
 
-def parse_uniform_method(method: str, budget: float) -> tuple[int, int]:
-    """``uniform:W3A2`` -> (3, 2), refused when it does not fit the budget (w * a <= budget^2)."""
-    import re
-
-    parse_method(method)  # the form uniform:W<w>A<a>
-    w, a = (int(g) for g in re.fullmatch(r"uniform:W(\d+)A(\d+)", method).groups())
-    if w * a > budget ** 2 + 1e-9:
-        raise MpqlabError(f"method {method!r} does not fit a budget of {budget:g} average bits")
-    return w, a
-
-
-def null_policy(cfg: dict, method: str, budget: float, seed: int, num_classes: int, input_size) -> Policy:
-    """``uniform``: every searchable layer at the budget-matched (w, a) (mixed W/A bits when the budget is
-    fractional); ``uniform:WxAy``: every searchable layer at (x, y), which must fit the budget; ``random``: a random
-    budget-matched policy drawn with ``seed``. Candidates from the config's search section (default {2, 3, 4, 6, 8})."""
-    from .cost import budget_bitops, layer_table
-    from .models import first_last_layers
-    from .search.budget import random_policy, uniform_bits
-
-    search = cfg.get("search", {})
-    wc, ac = search.get("w_candidates", [2, 3, 4, 6, 8]), search.get("a_candidates", [2, 3, 4, 6, 8])
-    fixed_bits = search.get("fixed_bits", 8)
-    model = create_model(cfg["model"], num_classes=num_classes)
-    table = layer_table(model, input_size)
-    fixed = set(first_last_layers(model))
-    if method == "uniform" or method.startswith("uniform:"):
-        w, a = uniform_bits(budget, wc, ac) if method == "uniform" else parse_uniform_method(method, budget)
-        bits = {n: (w, a) for n in table if n not in fixed}
-        label = f"uniform W{w}A{a}"
-    else:
-        b = budget_bitops(table, budget, {n: (fixed_bits,) * 2 for n in fixed})
-        bits = {n: v for n, v in random_policy(table, [n for n in table if n not in fixed], b, wc, ac, seed,
-                                               fixed_bits).items() if n not in fixed}
-        label = f"random (seed {seed})"
-    return Policy.from_bits(model, bits, model_name=cfg["model"], w_candidates=wc, a_candidates=ac,
-                            fixed_bits=fixed_bits, input_size=input_size, num_classes=num_classes,
-                            provenance={"method": label, "search_wall_time_s": 0.0, "search_cpu_time_s": 0.0})
-
-
 @dataclass(frozen=True)
 class Cell:
     """One grid cell: a method at one budget and seed, in one proxy setting (``reference`` for the target search)."""
@@ -353,96 +312,3 @@ def grid_cells(cfg: dict) -> list[Cell]:
     return [c for c in cells if c.method not in only or c.seed in only[c.method]]
 
 
-def merge(cfg: dict, out_dir: str | os.PathLike) -> Path:
-    """Read every finished cell's ``row.json`` in the grid's canonical order and write ``results.csv`` and
-    ``results.md``: the one merge for every executor (sequential, local workers, cluster jobs)."""
-    out = Path(out_dir)
-    cells = [c for c in grid_cells(cfg) if c.row_path(out).is_file()]
-    rows = [read_row(c.row_path(out)) for c in cells]
-    source = None
-    other = cfg.get("policies_from") or cfg.get("compare_with")
-    if other:
-        found = [c.row_path(other) for c in cells]
-        source = [read_row(f) for f in found if f.is_file()]
-    write_results(rows, out, cfg, source, cells_expected=len(grid_cells(cfg)))
-    return out / "results.csv"
-
-
-def finished_cells(out_dir: str | os.PathLike) -> dict[str, dict]:
-    """Every finished cell under a grid's output folder, labelled ``"<method> · seed <s>"`` (with the setting when
-    the grid has several): its CSV row and its policy dict, ``{label: {"row": ..., "policy": ...}}``. Empty when
-    the folder has no finished cell."""
-    found = []
-    for row_file in sorted(Path(out_dir).glob(f"cells/*/*/*/{ROW}")):
-        pol = row_file.parent / "policy.json"
-        if pol.is_file():
-            found.append((read_row(row_file), read_json(pol)))
-    settings = {r["setting"] for r, _ in found if r["method"] != REFERENCE}
-    out = {}
-    for row, pol in sorted(found, key=lambda rp: (int(rp[0]["seed"]), rp[0]["method"])):
-        where = (f"{row['setting']} " if len(settings) > 1 and row["method"] != REFERENCE and row["setting"] != SHARED
-                 else "")
-        out[f"{where}{row['method']} · seed {row['seed']}"] = {"row": row, "policy": pol}
-    return out
-
-
-def write_results(rows: list[dict], out: Path, cfg: dict, source_rows: list[dict] | None = None,
-                  cells_expected: int | None = None) -> None:
-    """Search cost ratio = the cell's search CPU time over the mean search CPU time of the budget's reference
-    cells (CPU time, not wall time: it hardly moves when other jobs share the machine). ``source_rows``: the same
-    cells in the ``policies_from`` or ``compare_with`` grid, for the report's ranking check / cell comparison.
-    ``cells_expected``: the grid's size, so that a half-run grid's report says it is partial."""
-    for grid_rows in (rows, source_rows or []):
-        _set_search_cost_ratio(grid_rows)
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=COLUMNS)
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: r.get(k, "") for k in COLUMNS})
-    atomic_write_text(out / "results.csv", buf.getvalue())
-    atomic_write_text(out / "results.md", report.markdown(rows, cfg, source_rows, cells_expected))
-
-
-def _set_search_cost_ratio(rows: list[dict]) -> None:
-    """Each row's ``search_cost_ratio``: its search CPU time over the mean of its budget's reference cells in the
-    same grid ("" without a reference)."""
-    ref = {}
-    for r in rows:
-        if r["method"] == REFERENCE:
-            ref.setdefault(r["budget"], []).append(_search_cost(r))
-    for r in rows:
-        rt = ref.get(r["budget"])
-        r["search_cost_ratio"] = round(_search_cost(r) / (sum(rt) / len(rt)), 4) if rt else ""
-
-
-def _search_cost(row: dict) -> float:
-    cpu = row.get("search_cpu_time_s")
-    return float(cpu) if cpu not in ("", None) else float(row["search_wall_time_s"])
-
-
-def quick_config() -> dict:
-    """A 4-cell grid on the embedded data (CI, smoke runs; a few minutes): uniform, random, edmips+asga and the
-    reference, proxy = 500 images of cifar10-mini, candidates {2, 3, 4} at 2.5 average bits."""
-    from .checkpoints import pretrained
-
-    ck = str(pretrained("resnet20_cifar10-mini"))
-    return {"name": "quick", "model": "resnet20", "seeds": [0], "budgets": [2.5],
-            "methods": ["uniform", "random", "edmips+asga", REFERENCE],
-            "target": {"data": "cifar10-mini", "init": ck, "finetune_epochs": 1, "finetune_subset": 1000,
-                       "max_batches": 3},
-            "settings": {"subset-control": {"proxy": "cifar10-mini", "proxy_subset": 500, "proxy_init": ck}},
-            "search": {"epochs": 1, "max_batches": 3, "batch_size": 64, "w_candidates": [2, 3, 4],
-                       "a_candidates": [2, 3, 4]},
-            "reference": {"max_batches": 4}, "sharpness_images": 128, "proxy_sharpness_images": 32}
-
-
-def smoke_config() -> dict:
-    """The quick grid's shape on synthetic images and random initial weights, a few batches per stage (seconds of
-    CPU per cell): the executors' tests and ``benchmarks/grid.py``. Its numbers mean nothing about quantization."""
-    return {"name": "smoke", "model": "resnet20", "seeds": [0], "budgets": [2.5],
-            "methods": ["uniform", "random", "edmips+asga", REFERENCE],
-            "target": {"data": "synthetic-tiny", "init": None, "finetune_epochs": 1, "max_batches": 2},
-            "settings": {"proxy-subset": {"proxy": "synthetic-tiny", "proxy_subset": 128, "proxy_init": None}},
-            "search": {"epochs": 1, "max_batches": 2, "batch_size": 32, "w_candidates": [2, 3, 4],
-                       "a_candidates": [2, 3, 4]},
-            "reference": {"max_batches": 3}, "sharpness_images": 32, "proxy_sharpness_images": 16}

@@ -132,7 +132,7 @@ def bitwidth_heatmap(policies: Mapping[str, Mapping], title: str = "Bits per lay
 
 def compare_cells(cells: Mapping[str, Mapping], title: str = "Two policies of the experiment grid") -> go.Figure:
     """:func:`bitwidth_heatmap` of grid cells (``{label: {"row": csv row, "policy": policy dict}}``, as from
-    :func:`mpqlab.experiment.finished_cells`), each column labelled with its BitOPs and target top-1 (a cell
+    :func:`mpqlab.tables.finished_cells`), each column labelled with its BitOPs and target top-1 (a cell
     without a ``row`` gets its policy's BitOPs only)."""
     notes = {k: f"{float(c['row']['bitops']) / 1e9:.3f} GBitOPs, top-1 {float(c['row']['target_top1']):.2f} %"
              if c.get("row") else f"{c['policy']['totals']['bitops'] / 1e9:.3f} GBitOPs" for k, c in cells.items()}

@@ -19,8 +19,8 @@ from mpqlab.notebooks import notebook_setup
 RUNS, show = notebook_setup(data_root, figures_dir, runs_dir)  # MPQLAB_DATA, folders; show() saves + displays
 
 # %%
-from mpqlab.experiment import quick_config
-from mpqlab.grid import run_grid
+from mpqlab.presets import quick_config
+from mpqlab.executors import run_grid
 from mpqlab.notebooks import committed_grid
 committed = committed_grid()
 if committed is None:  # a checkout without committed results: a 4-cell grid on the embedded data, here

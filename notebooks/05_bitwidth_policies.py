@@ -74,7 +74,7 @@ show(viz.softmax_heatmap(sm, kind="a", layer="layer2.0.conv1"), "05_softmax_laye
 
 # %%
 import ipywidgets as W
-from mpqlab.experiment import finished_cells
+from mpqlab.tables import finished_cells
 from mpqlab.notebooks import committed_grid, controls
 folder = committed_grid()
 grid = finished_cells(folder) if folder else {}

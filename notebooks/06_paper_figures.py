@@ -39,8 +39,8 @@ folder = committed_grid(usable=lambda f: bool(fig1_points(pd.read_csv(f / "resul
 committed = folder / "results.csv" if folder else None
 print("results:", committed or "the quick grid")
 if committed is None:
-    from mpqlab.experiment import quick_config
-    from mpqlab.grid import run_grid
+    from mpqlab.presets import quick_config
+    from mpqlab.executors import run_grid
     res = pd.read_csv(run_grid(quick_config(), RUNS / "quick_grid", show_progress=False))
     marks = None  # the quick grid's report is not a committed verdict
 else:

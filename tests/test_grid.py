@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from mpqlab.experiment import grid_cells, smoke_config
-from mpqlab.grid import cell_states, run_claimed, run_grid
+from mpqlab.executors import cell_states, run_claimed, run_grid
+from mpqlab.experiment import grid_cells
+from mpqlab.presets import smoke_config
 from mpqlab.runlock import LOCK_NAME, holder_alive, run_lock
 
 TIMES = {"search_wall_time_s", "search_cpu_time_s", "transfer_wall_time_s", "search_cost_ratio"}
@@ -130,7 +131,7 @@ def test_policies_from_searches_again_a_cell_whose_start_checkpoint_changed(sequ
 
 @pytest.mark.slow  # the module's sequential smoke grid
 def test_finished_cells_lists_each_cell_with_its_row_and_policy(sequential, tmp_path):
-    from mpqlab.experiment import finished_cells
+    from mpqlab.tables import finished_cells
 
     cells = finished_cells(sequential.parent)
     assert sorted(cells) == sorted(f"{c.method} · seed 0" for c in grid_cells(smoke_config()))
@@ -145,7 +146,7 @@ def test_finished_cells_lists_each_cell_with_its_row_and_policy(sequential, tmp_
 def test_a_half_run_grids_report_says_it_is_partial_and_the_finished_one_does_not(sequential, tmp_path):
     import shutil
 
-    from mpqlab.experiment import merge
+    from mpqlab.tables import merge
 
     grid = tmp_path / "grid"
     shutil.copytree(sequential.parent, grid)

@@ -90,8 +90,9 @@ def test_a_grid_writes_the_documented_columns(tmp_path, monkeypatch):
     import csv
     import math
 
-    from mpqlab.experiment import COLUMNS, smoke_config
-    from mpqlab.grid import run_grid
+    from mpqlab.executors import run_grid
+    from mpqlab.experiment import COLUMNS
+    from mpqlab.presets import smoke_config
 
     monkeypatch.setenv("MPQLAB_COMPILE", "0")  # a few batches: compiling the quantizer kernels would not pay
     path = run_grid(smoke_config(), tmp_path, show_progress=False)

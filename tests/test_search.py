@@ -137,7 +137,7 @@ def test_budget_outside_the_candidates_range_is_refused_before_any_work():
 
 def test_null_baselines_are_budget_matched():
     from mpqlab.cost import budget_bitops, layer_table
-    from mpqlab.experiment import null_policy
+    from mpqlab.baselines import null_policy
     from mpqlab.models import create_model, first_last_layers
     from mpqlab.search.budget import uniform_bits
 

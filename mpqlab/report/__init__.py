@@ -17,7 +17,8 @@ p-value is printed beside as a check that does not assume normal differences.
 """
 from .crosscheck import cell_agreement, ranking_check
 from .fig1 import SHARPNESS, fig1_correlations, fig1_note, fig1_points, gate_marks, sharpness_claim
-from .markdown import PARTIAL, markdown, section
+from .format import section
+from .markdown import PARTIAL, markdown
 from .verdicts import DEFAULT_COMPARISONS, claims, comparisons, declared_test, equivalence_verdict, gates
 
 __all__ = ["DEFAULT_COMPARISONS", "PARTIAL", "SHARPNESS", "cell_agreement", "claims", "comparisons", "declared_test",

@@ -60,7 +60,7 @@ def gate_marks(report_text: str) -> list[tuple[str, str]]:
     gate its name (the words before the first colon)."""
     import re
 
-    from .markdown import section
+    from .format import section
 
     out = []
     for line in section(report_text, "Validity gates").splitlines():

@@ -56,3 +56,16 @@ def _by_seed(rows, setting, method, budget):
     return {int(r["seed"]): float(r["target_top1"]) for r in rows
             if r["method"] == method and float(r["budget"]) == budget
             and (method == REFERENCE or r["setting"] in (setting, SHARED))}
+
+
+def section(text: str, heading: str) -> str:
+    """The body of the ``## heading`` section of a report (up to the next ``## ``), stripped; "" when absent."""
+    body, inside = [], False
+    for line in text.splitlines():
+        if line.startswith("## "):
+            if inside:
+                break
+            inside = line[3:].strip() == heading
+        elif inside:
+            body.append(line)
+    return "\n".join(body).strip()

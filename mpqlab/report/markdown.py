@@ -10,21 +10,8 @@ from .. import __version__
 from ..registry import is_null
 from .crosscheck import _agreement_lines, _ranking_lines, cell_agreement, ranking_check
 from .fig1 import fig1_correlations, fig1_points, sharpness_claim
-from .format import _ci, _fmt, _lowest_bit_layers, _ms, _bits
+from .format import _bits, _ci, _fmt, _lowest_bit_layers, _ms
 from .verdicts import claims, comparisons, declared_test, gates
-
-
-def section(text: str, heading: str) -> str:
-    """The body of the ``## heading`` section of a report (up to the next ``## ``), stripped; "" when absent."""
-    body, inside = [], False
-    for line in text.splitlines():
-        if line.startswith("## "):
-            if inside:
-                break
-            inside = line[3:].strip() == heading
-        elif inside:
-            body.append(line)
-    return "\n".join(body).strip()
 
 
 PARTIAL = "**PARTIAL:"  # how a half-run grid's report opens: :func:`mpqlab.notebooks.committed_grid` looks for it

@@ -8,7 +8,7 @@ any of them at any moment:
 2. :func:`run_claimed` runs one cell inside its run-folder lock (:mod:`mpqlab.runlock`), so a cell is owned by one
    worker at a time, anywhere; a cell whose folder is held by a live process is left to it (``None``), and a
    cell whose holder died resumes from its own checkpoints (search state, fine-tune state);
-3. :func:`mpqlab.experiment.merge` reads every ``row.json`` back in the grid's canonical order and writes
+3. :func:`mpqlab.tables.merge` reads every ``row.json`` back in the grid's canonical order and writes
    ``results.csv`` / ``results.md``: the same table whichever executor (or mix of executors) ran the cells.
 
 Executors (``EXECUTORS``, chosen by ``mpqlab experiment --executor``):
@@ -30,7 +30,8 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from .errors import MpqlabError
-from .experiment import Cell, check_inputs, grid_cells, merge, run_cell
+from .experiment import Cell, check_inputs, grid_cells, run_cell
+from .tables import merge
 from .runlock import LOCK_NAME, RunFolderBusy, holder_alive
 from .runtime import pinned_threads
 
