@@ -22,10 +22,10 @@ LAYERS = [
     ["policy", "loading", "train"],
     # 4. measuring a model (Hessian, landscape, sharpness, gradient conflict) and fine-tuning it under a policy
     ["analysis", "analysis.params", "analysis.density", "analysis.exact", "analysis.linearity",
-     "analysis.pyhessian_backend", "analysis.hessian", "analysis.landscape", "analysis.sharpness", "analysis.conflict",
+     "analysis.pyhessian_backend", "analysis.trace", "analysis.hessian", "analysis.landscape", "analysis.sharpness", "analysis.conflict",
      "transfer", "at_checkpoint"],
     # 5. the search: supernet, objectives, budget, HAWQ, the loop, the radius study
-    ["search", "search.supernet", "search.budget", "search.hawq", "search.loop",
+    ["search", "search.config", "search.supernet", "search.budget", "search.hawq", "search.loop",
      "search.radius_study"],
     # 6. search + transfer together: an experiment grid's cells and report, the quickstart job
     ["reference", "baselines", "experiment", "tables", "quickstart", "reference_diagnosis"],

@@ -10,7 +10,6 @@ import torch
 
 from . import __version__
 from .checkpoints import load_model, save_checkpoint
-from .data import create_dataset
 from .errors import MpqlabError
 from .models import create_model
 from .loading import load_splits, model_under_policy, parse_uniform
@@ -75,9 +74,8 @@ def eval_command(model: str, data: str, checkpoint: str, policy=None, uniform=No
                  max_batches=None) -> dict:
     """``mpqlab eval``: top-1 and loss of a checkpoint, float or under a policy / uniform bits."""
     set_threads()
-    train = create_dataset(data, "train", root=root)
-    test = create_dataset(data, "test", root=root)
-    net, _ = model_under_policy(model, checkpoint, train.num_classes, policy, uniform, train,
+    train, test = load_splits(data, root)
+    net, _ = model_under_policy(model, checkpoint, train.num_classes, _policy(policy), uniform, train,
                                 tuple(train.input_size), device)
     res = evaluate(net, test, device=device, max_batches=max_batches)
     return {"top1": round(res["top1"], 2), "loss": round(res["loss"], 4), "n": res["n"]}
@@ -132,19 +130,24 @@ def transfer_command(policy: str, model: str, data: str, init: str | None, out: 
     cfg = cfg or TransferConfig()
     init_distributed(device)
     train, test = load_splits(data, root, cfg.subset, cfg.seed)
-    settings = {k: v for k, v in asdict(cfg).items() if k != "subset"}
-    res = transfer(policy, model, train, test, init, out, device=device, **settings,
+    res = transfer(_policy(policy), model, train, test, init, out, cfg, device=device,
                    args={"argv": " ".join(argv) if argv else None, "policy": policy, "model": model, "data": data,
                          "init": init, **asdict(cfg)})
     return {k: res[k] for k in ("top1", "loss", "top1_before_finetune", "top1_float", "bitops", "size_bytes",
                                 "average_bits", "finetune_time_s")}
 
 
+def _policy(path: str | None):
+    """The policy file a command was given, read and checked (None without one)."""
+    from .policy import Policy
+
+    return Policy.load(path) if path else None
+
+
 def _analysis_setup(model, data, checkpoint, policy, uniform, root, n, device):
     set_threads()
-    train = create_dataset(data, "train", root=root)
-    test = create_dataset(data, "test", root=root)
-    net, _ = model_under_policy(model, checkpoint, train.num_classes, policy, uniform, train,
+    train, test = load_splits(data, root)
+    net, _ = model_under_policy(model, checkpoint, train.num_classes, _policy(policy), uniform, train,
                                 tuple(train.input_size), device)
     net.eval()
     x, y = test.tensors(n, device)

@@ -47,14 +47,14 @@ from . import reference
 from .baselines import null_policy
 from .registry import REFERENCE, SHARED, is_null, parse_method
 from .analysis.sharpness import surrogate_gap
-from .data import create_dataset, proxy_subset
+from .loading import load_splits
 from .errors import MpqlabError
 from .io import atomic_write_text, read_json, write_json
 from .policy import Policy
 from .runlock import run_lock
 from .search import SearchConfig, run as run_search
 from .train import evaluate
-from .transfer import transfer
+from .transfer import TransferConfig, transfer
 
 ROW = "row.json"  # a cell's result, written last: its presence marks the cell done
 COLUMNS = ["setting", "method", "budget", "seed", "proxy", "proxy_size", "target", "target_top1",
@@ -96,6 +96,14 @@ def _search_cfg(cfg: dict, method: str, data: str, subset, init, seed: int, budg
                         sharpness=m.rule, budget=budget, seed=seed, proxy_seed=seed, **kw)
 
 
+def transfer_config(cfg: dict, seed: int) -> TransferConfig:
+    """A grid cell's fine-tune: the config's ``target`` block (``finetune_epochs``, ``finetune_lr``, ``max_batches``)
+    over :class:`TransferConfig`'s defaults, seeded with the cell's seed."""
+    t, d = cfg["target"], TransferConfig()
+    return TransferConfig(epochs=t.get("finetune_epochs", d.epochs), lr=t.get("finetune_lr", d.lr),
+                          max_batches=t.get("max_batches", d.max_batches), seed=seed)
+
+
 def proxy_side(policy: Policy, model: str, init: str, proxy: str, proxy_subset_size, seed: int, root,
                n: int = 128) -> dict:
     """The policy on the proxy side, where the search saw it: the proxy checkpoint quantized by the policy and
@@ -107,9 +115,7 @@ def proxy_side(policy: Policy, model: str, init: str, proxy: str, proxy_subset_s
     from .data import make_loader
     from .quant import calibrate
 
-    train, test = create_dataset(proxy, "train", root=root), create_dataset(proxy, "test", root=root)
-    if proxy_subset_size:
-        train, _ = proxy_subset(train, size=proxy_subset_size, seed=seed)
+    train, test = load_splits(proxy, root, proxy_subset_size, seed)
     net, _ = model_under_policy(model, init, train.num_classes, None, None, train, tuple(train.input_size))
     policy.apply(net, tuple(train.input_size))
     calibrate(net, [x for x, _ in make_loader(train, 128, train=False, max_batches=4)])
@@ -141,10 +147,7 @@ def _run_cell(cfg, setting, method, seed, budget, out: Path, root, show_progress
     target = cfg["target"]
     st = cfg["settings"][_proxy_setting(cfg, setting)] if method != REFERENCE else {
         "proxy": target["data"], "proxy_subset": None, "proxy_init": target["init"]}
-    train = create_dataset(target["data"], "train", root=root)
-    test = create_dataset(target["data"], "test", root=root)
-    if target.get("finetune_subset"):
-        train, _ = proxy_subset(train, size=target["finetune_subset"], seed=seed)
+    train, test = load_splits(target["data"], root, target.get("finetune_subset"), seed)
     pol_path = out / "policy.json"
     source = _source_cell(cfg, setting, method, seed, budget)
     if source is not None and not pol_path.is_file():
@@ -167,14 +170,9 @@ def _run_cell(cfg, setting, method, seed, budget, out: Path, root, show_progress
             policy.save(pol_path)
         else:
             policy = run_search(scfg, pol_path, show_progress=show_progress)
-    t_res = transfer(policy, cfg["model"], train, test, target["init"], out / "transfer.json",
-                     epochs=target.get("finetune_epochs", 1), lr=target.get("finetune_lr", 0.01), seed=seed,
-                     max_batches=target.get("max_batches"), show_progress=show_progress, eval_float=False)
-    from .loading import model_under_policy
-
-    net, _ = model_under_policy(cfg["model"], t_res["weights"], train.num_classes, str(pol_path), None, None,
-                                tuple(train.input_size))
-    net.eval()
+    t_res = transfer(policy, cfg["model"], train, test, target["init"], out / "transfer.json", transfer_config(cfg, seed),
+                     show_progress=show_progress, eval_float=False)
+    net = t_res.pop("model")  # the fine-tuned model itself, in eval mode
     n = cfg.get("sharpness_images", 512)
     x, y = test.tensors(n)
     sharp = surrogate_gap(net, [(x[:n // 2], y[:n // 2]), (x[n // 2:], y[n // 2:])], rho=0.05)["surrogate_gap"]

@@ -30,11 +30,11 @@ def parse_uniform(spec: str) -> tuple[int, int]:
     return check_bits(w, "uniform w_bits"), check_bits(a, "uniform a_bits")
 
 
-def model_under_policy(model: str, checkpoint: str | None, num_classes: int, policy: str | None = None,
+def model_under_policy(model: str, checkpoint: str | None, num_classes: int, policy=None,
                        uniform: str | None = None, calib_data=None, input_size=(3, 32, 32), device="cpu"):
-    """Build ``model`` from a float checkpoint (or a quantized one written by ``transfer``), quantized by a
-    policy file or a uniform W/A policy, calibrated on ``calib_data`` when its quantizers are fresh.
-    Returns (model, Policy or None)."""
+    """Build ``model`` from a float checkpoint (or a quantized one written by ``transfer``), quantized by
+    ``policy`` (a :class:`~mpqlab.policy.Policy`) or a uniform W/A policy, calibrated on ``calib_data`` when its
+    quantizers are fresh. Returns (model, Policy or None)."""
     from .checkpoints import load_model
     from .io import load_weights
     from .policy import Policy
@@ -53,8 +53,11 @@ def model_under_policy(model: str, checkpoint: str | None, num_classes: int, pol
     else:
         net = create_model(model, num_classes=num_classes)
     pol = None
-    if policy:
-        pol = Policy.load(policy)
+    if policy is not None:
+        if not isinstance(policy, Policy):
+            raise MpqlabError(f"model_under_policy takes a Policy, got {type(policy).__name__} (Policy.load(path) "
+                              "reads a file)")
+        pol = policy
     elif uniform:
         w, a = parse_uniform(uniform)
         pol = Policy.uniform(net, w, a, input_size=input_size)
@@ -82,12 +85,12 @@ def analysis_target(smoke: bool, root=None) -> tuple[str, str, object, object]:
 
     if not smoke:
         try:
-            train, test = create_dataset("cifar10", "train", root=root), create_dataset("cifar10", "test", root=root)
+            train, test = load_splits("cifar10", root)
             print("studying ResNet-20 on full CIFAR-10 (checkpoints/resnet20_cifar10)")
             return "cifar10", str(pretrained("resnet20_cifar10")), train, test
         except MpqlabError as e:
             print(f"full CIFAR-10 is not here ({e}); studying the cifar10-mini model instead")
     else:
         print("smoke run: studying the cifar10-mini model")
-    train, test = create_dataset("cifar10-mini", "train", root=root), create_dataset("cifar10-mini", "test", root=root)
+    train, test = load_splits("cifar10-mini", root)
     return "cifar10-mini", str(pretrained("resnet20_cifar10-mini")), train, test

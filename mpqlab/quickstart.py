@@ -13,12 +13,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from .checkpoints import pretrained
-from .data import create_dataset
+from .loading import load_splits
 from .models import create_model
 from .policy import Policy
 from .search import SearchConfig, run
 from .search.budget import uniform_bits
-from .transfer import transfer
+from .transfer import TransferConfig, transfer
 
 CANDIDATES = [2, 3, 4]
 
@@ -33,7 +33,7 @@ def quickstart(out: str = "runs/quickstart", epochs: int = 3, finetune_epochs: i
                        a_candidates=CANDIDATES, max_batches=2 if smoke else max_batches)
     found = run(cfg, out_p / "policy.json")
     print(found.summary())
-    train, test = create_dataset("cifar10-mini", "train"), create_dataset("cifar10-mini", "test")
+    train, test = load_splits("cifar10-mini")
     w, a = uniform_bits(budget, CANDIDATES, CANDIDATES)
     uniform = Policy.uniform(create_model("resnet20", num_classes=train.num_classes), w, a,
                              w_candidates=CANDIDATES, a_candidates=CANDIDATES, input_size=tuple(train.input_size))
@@ -42,7 +42,7 @@ def quickstart(out: str = "runs/quickstart", epochs: int = 3, finetune_epochs: i
     for name, pol in (("found (edmips+asga)", found), (f"uniform W{w}A{a}", uniform)):
         tag = "transfer" if pol is found else "transfer_uniform"
         res = transfer(pol, "resnet20", train, test, ckpt, out_p / f"{tag}.json",
-                       epochs=1 if smoke else finetune_epochs, max_batches=2 if smoke else max_batches,
+                       TransferConfig(epochs=1 if smoke else finetune_epochs, max_batches=2 if smoke else max_batches),
                        eval_float=pol is found)
         rows[name] = {"average_bits": round(res["average_bits"], 3), "gbitops": round(res["bitops"] / 1e9, 4),
                       "top1_before_finetune": round(res["top1_before_finetune"], 2), "top1": round(res["top1"], 2)}

@@ -33,7 +33,8 @@ from .train import evaluate, fit
 class TransferConfig:
     """Settings of the fine-tune on the target with the bits fixed (``mpqlab transfer``, one option per field; the
     experiment grid's ``target`` block): SGD (Nesterov) under a cosine schedule, weights and quantizer parameters."""
-    epochs: int = knob(3, "fine-tune epochs on the target", lo=1, hi=10 ** 6)
+    epochs: int = knob(1, "fine-tune epochs on the target (the one default: grids, notebooks, the command)", lo=1,
+                       hi=10 ** 6)
     lr: float = knob(0.01, "fine-tune learning rate (cosine to 0)", lo=0, hi=10, lo_open=True)
     batch_size: int = knob(128, "images per step", lo=1, hi=10 ** 6)
     weight_decay: float = knob(4e-5, "weight decay", lo=0, hi=1)
@@ -45,18 +46,21 @@ class TransferConfig:
     seed: int = knob(0, "seed of the calibration batches, batch order and subset", lo=0, hi=2 ** 32 - 1)
 
 
-_T = TransferConfig  # the defaults below are TransferConfig's: one place
-
-
-def transfer(policy: Policy | str | os.PathLike, model: str, train, test, init: str | None, out: str | os.PathLike,
-             epochs: int = _T.epochs, lr: float = _T.lr, batch_size: int = _T.batch_size,
-             weight_decay: float = _T.weight_decay, seed: int = _T.seed, device="cpu",
-             calib_batches: int = _T.calib_batches, max_batches: int | None = _T.max_batches,
-             show_progress: bool = True, stop_after_epochs: int | None = None, args: dict | None = None,
-             eval_float: bool = True) -> dict | None:
-    """Fine-tune ``model`` (from ``init``) under ``policy`` on ``train``; write and return the result dict."""
+def transfer(policy: Policy, model: str, train, test, init: str | None, out: str | os.PathLike,
+             cfg: TransferConfig | None = None, *, device="cpu", show_progress: bool = True,
+             stop_after_epochs: int | None = None, args: dict | None = None, eval_float: bool = True) -> dict | None:
+    """Fine-tune ``model`` (from ``init``) under ``policy`` on ``train`` with ``cfg`` (default
+    :class:`TransferConfig`; its ``subset`` is the caller's: ``train`` is used as given). Writes the result JSON
+    (and the weights beside it) and returns the result dict, whose ``"model"`` is the fine-tuned model itself, in
+    eval mode (not written to the JSON): nothing needs to reload it from disk. None when ``stop_after_epochs``
+    stopped the run on purpose."""
     set_threads()
-    pol = policy if isinstance(policy, Policy) else Policy.load(policy)
+    if not isinstance(policy, Policy):
+        raise MpqlabError(f"transfer takes a Policy, got {type(policy).__name__} (Policy.load(path) reads a file)")
+    cfg = cfg or TransferConfig()
+    epochs, lr, batch_size, weight_decay, seed = cfg.epochs, cfg.lr, cfg.batch_size, cfg.weight_decay, cfg.seed
+    calib_batches, max_batches = cfg.calib_batches, cfg.max_batches
+    pol = policy
     out = Path(out)
     if out.suffix != ".json":
         raise MpqlabError(f"--out {out} must be a .json file")
@@ -102,11 +106,13 @@ def transfer(policy: Policy | str | os.PathLike, model: str, train, test, init: 
         save_weights(weights, net.to(memory_format=torch.contiguous_format).state_dict(),
                      {"model": model, "num_classes": train.num_classes, "quantized": True})
         write_json(out, result)
+    result["model"] = net.eval()
     return result
 
 
-def finetuned(policy: Policy, model: str, train, test, init: str, out: str | os.PathLike, epochs: int = 1,
-              max_batches: int | None = None, seed: int = 0, lr: float = 0.01):
+def finetuned(policy: Policy, model: str, train, test, init: str, out: str | os.PathLike,
+              epochs: int = TransferConfig.epochs, max_batches: int | None = None, seed: int = 0,
+              lr: float = TransferConfig.lr):
     """The model a user would deploy under ``policy``: ``init`` quantized by it and fine-tuned (:func:`transfer`),
     cached in ``out`` (a finished ``transfer.json`` there is reused, an interrupted one resumes). Returns
     (model in eval mode, the transfer result)."""
@@ -124,8 +130,10 @@ def finetuned(policy: Policy, model: str, train, test, init: str, out: str | os.
         if res.get("epochs") != epochs:
             raise MpqlabError(f"{out} holds a {res.get('epochs')}-epoch fine-tune, not {epochs}; use another folder")
     else:
-        res = transfer(policy, model, train, test, init, res_path, epochs=epochs, lr=lr, seed=seed,
-                       max_batches=max_batches, show_progress=False, eval_float=False)
-    net, _ = model_under_policy(model, res["weights"], train.num_classes, str(pol_path), None, None,
-                                tuple(train.input_size))
+        res = transfer(policy, model, train, test, init, res_path,
+                       TransferConfig(epochs=epochs, lr=lr, seed=seed, max_batches=max_batches), show_progress=False,
+                       eval_float=False)
+        return res.pop("model"), res
+    net, _ = model_under_policy(model, res["weights"], train.num_classes, policy, None, None,
+                                tuple(train.input_size))  # a cached fine-tune: its weights are read back
     return net.eval(), res

@@ -84,25 +84,48 @@ def spectral_density(densities: Mapping[str, tuple[Sequence[float], Sequence[flo
     return _layout(fig, title, xaxis_title="eigenvalue", yaxis_title="density", yaxis_type="log" if log else "linear")
 
 
-def layer_trace_bars(traces: Mapping[str, Mapping[str, float]], title: str = "Per-layer Hessian trace") -> go.Figure:
-    """Per-layer Hessian traces per model as grouped bars on a log axis (plotly Figure)."""
-    fig = go.Figure([go.Bar(x=list(t), y=list(t.values()), name=k) for k, t in traces.items()])
-    return _layout(fig, title, barmode="group", yaxis_title="tr(H_ll)", xaxis_tickangle=-45)
+def layer_trace_bars(traces: Mapping[str, Mapping[str, float]], title: str = "Per-layer Hessian trace",
+                     per_parameter: bool = False) -> go.Figure:
+    """Per-layer Hessian traces per model as grouped bars on a log axis; ``per_parameter``: the values are
+    tr(H_ll) / n_l, the layer's mean curvature per weight (what HAWQ ranks layers by)."""
+    return layer_bars(traces, title, "tr(H_ll) / n_l (per parameter)" if per_parameter else "tr(H_ll)", log=True)
 
 
 # ------------------------------------------------------------------------------------------- conflict angles
 
+def nan_running_mean(values: Sequence[float], window: int) -> np.ndarray:
+    """The mean of the defined (non-NaN) values in each trailing window of ``window`` steps; NaN where a window
+    holds none. A plain convolution would turn every window touching one NaN into NaN."""
+    c = np.asarray(values, dtype=float)
+    ok = ~np.isnan(c)
+    sums = np.convolve(np.where(ok, c, 0.0), np.ones(window), mode="valid")
+    counts = np.convolve(ok.astype(float), np.ones(window), mode="valid")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
 def angle_series(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], title: str = "cos(g, g_p) over the search",
                  yaxis: str = "cosine", smooth: int = 1) -> go.Figure:
-    """``{label: (steps, cosines)}``; ``smooth`` > 1 adds a running mean."""
+    """``{label: (steps, cosines)}``, one colour per label. The per-step values are markers (a cosine can be
+    undefined on some steps, NaN: a line would hide isolated points); ``smooth`` > 1 adds the running mean of the
+    defined values (:func:`nan_running_mean`) as a line. The y axis spans [-1, 1]."""
     fig = go.Figure()
-    for k, (s, c) in series.items():
+    for color, (k, (s, c)) in zip(_colors(), series.items()):
         c = np.asarray(c, dtype=float)
-        fig.add_trace(go.Scatter(x=list(s), y=list(c), mode="lines", name=k, opacity=0.35 if smooth > 1 else 1))
+        fig.add_trace(go.Scatter(x=list(s), y=list(c), mode="markers", name=f"{k} (per step)",
+                                 marker=dict(size=5, color=color), opacity=0.45 if smooth > 1 else 1))
         if smooth > 1 and len(c) >= smooth:
-            m = np.convolve(c, np.ones(smooth) / smooth, mode="valid")
-            fig.add_trace(go.Scatter(x=list(s)[smooth - 1:], y=list(m), mode="lines", name=f"{k} (mean of {smooth})"))
-    return _layout(fig, title, xaxis_title="step", yaxis_title=yaxis)
+            m = nan_running_mean(c, smooth)
+            fig.add_trace(go.Scatter(x=list(s)[smooth - 1:], y=list(m), mode="lines", connectgaps=False,
+                                     name=f"{k} (mean of {smooth})", line=dict(color=color, width=2)))
+    return _layout(fig, title, xaxis_title="search step", yaxis_title=yaxis, yaxis_range=[-1.05, 1.05])
+
+
+def layer_bars(values: Mapping[str, Mapping[str, float]], title: str, yaxis: str, log: bool = False) -> go.Figure:
+    """One value per layer per label as grouped bars, layers in forward order: ``{label: {layer: value}}``."""
+    fig = go.Figure([go.Bar(x=list(t), y=list(t.values()), name=k) for k, t in values.items()])
+    return _layout(fig, title, barmode="group", yaxis_title=yaxis, xaxis_title="layer", xaxis_tickangle=-45,
+                   yaxis_type="log" if log else "linear")
 
 
 # -------------------------------------------------------------------------------------------------- bitwidths

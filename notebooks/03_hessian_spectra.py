@@ -23,6 +23,7 @@ RUNS, show = notebook_setup(data_root, figures_dir, runs_dir)  # MPQLAB_DATA, fo
 # %%
 from mpqlab.analysis.density import gaussian_density
 from mpqlab.analysis.hessian import Hessian
+from mpqlab.cost import layer_table
 from mpqlab.data import proxy_subset
 from mpqlab.loading import analysis_target
 from mpqlab.models import create_model
@@ -52,15 +53,23 @@ pd.DataFrame({"top eigenvalues": eigs, "trace": traces})
 # %%
 show(viz.eigenvalue_bars(eigs), "03_eigenvalues")
 show(viz.spectral_density(dens), "03_density")
-show(viz.layer_trace_bars({k: {n: v for n, v in t.items() if n.endswith(("conv1", "conv2", "0", "fc"))} for k, t in layer_tr.items()}),
-     "03_layer_traces")
+sizes = {n: r["params"] for n, r in layer_table(create_model("resnet20")).items()}  # n_l, conv / linear layers
+per_param = {k: {n: v / sizes[n] for n, v in t.items() if n in sizes} for k, t in layer_tr.items()}
+show(viz.layer_trace_bars(per_param, title="Per-layer Hessian trace per parameter, tr(H_ll) / n_l (HAWQ's sensitivity)",
+                          per_parameter=True), "03_layer_traces")
+top = {k: max(v, key=v.get) for k, v in per_param.items()}
+print("most sensitive layer per parameter:", top)
+share = {k: sum(sorted(e, reverse=True)[:3]) / traces[k] for k, e in eigs.items()}
+print("share of the trace in the top eigenvalues computed:", {k: f"{v:.0%}" for k, v in share.items()})
 
 # %% [markdown]
 # **How to read them.** The bars are the top Hessian eigenvalues of each fine-tuned model; the density is the
-# smoothed spectrum (log scale: most eigenvalues sit near zero, a few outliers carry most of the curvature); the
-# last chart is the Hessian trace per layer. Which policy has the larger σ_max and trace is printed above the
-# figures, from the same numbers. The per-layer traces tell which layers' weights the loss is most sensitive to:
-# HAWQ uses exactly this (trace × quantization error) to choose bits.
+# smoothed spectrum (log scale: most of the spectrum's mass sits near zero, with a thin tail of large
+# eigenvalues; the share of the trace that the top eigenvalues hold is printed above, from the same numbers); the
+# last chart is each layer's trace divided by its number of weights, tr(H_ll) / n_l, the mean curvature per
+# weight, which is what HAWQ multiplies by the quantization error ‖Q(W) − W‖² to rank layers. The raw trace would
+# rank large layers first only because they have more weights. Which policy has the larger σ_max and trace is
+# printed above the figures.
 #
 # ## Two backends, one answer
 

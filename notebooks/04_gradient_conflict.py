@@ -40,8 +40,8 @@ for k, d in runs.items():  # where the cost hinge is inactive its gradient is ze
     print(f"{k}: task-vs-cost cosine defined on {len(c)} of {len(d)} steps"
           + (f", median {c.median():+.2f}, {(c < 0).mean():.0%} of those negative" if len(c) else ""))
 last = runs["asga"].filter(like="cos_layer/").iloc[-1]
-show(viz.layer_trace_bars({"ASGA, last step": last.rename(lambda c: c.split("/", 1)[1]).to_dict()},
-                          title="cos(g, g_p) per layer at the last ASGA step"), "04_cos_per_layer")
+show(viz.layer_bars({"ASGA, last step": last.rename(lambda c: c.split("/", 1)[1]).to_dict()},
+                    title="cos(g, g_p) per layer at the last ASGA step", yaxis="cos(g_l, g_p,l)"), "04_cos_per_layer")
 
 # %% [markdown]
 # **How to read them.** The first chart is cos(g, g_p) per step for SAM and ASGA: near 1, the perturbed gradient
@@ -56,10 +56,11 @@ show(viz.layer_trace_bars({"ASGA, last step": last.rename(lambda c: c.split("/",
 # %%
 from mpqlab.analysis.conflict import proxy_target_conflict
 from mpqlab.loading import model_under_policy
+from mpqlab.policy import Policy
 from mpqlab.data import create_dataset
 target = create_dataset("cifar10-mini", "test")
 proxy = create_dataset("cifar10-mini", "train")
-m, _ = model_under_policy("resnet20", ckpt, 10, str(RUNS / "conflict_asga.json"), None, proxy)
+m, _ = model_under_policy("resnet20", ckpt, 10, Policy.load(RUNS / "conflict_asga.json"), None, proxy)
 n = 64 if smoke else 512
 c = proxy_target_conflict(m.eval(), [proxy.tensors(n)], [target.tensors(n)])
 print("global cosine, proxy vs target gradient:", round(c["global"], 3))

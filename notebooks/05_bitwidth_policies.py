@@ -60,11 +60,16 @@ share.sort_values("uniform W4A4", ascending=False).head(5).round(2)
 sm = read_softmaxes(RUNS / "policy_edmips_asga.run")
 show(viz.softmax_heatmap(sm, kind="w"), "05_softmax_heatmap_w")
 show(viz.softmax_heatmap(sm, kind="a", layer="layer2.0.conv1"), "05_softmax_layer")
+last = sm[(sm.epoch == sm.epoch.max()) & (sm.kind == "a") & (sm.layer == "layer2.0.conv1")]
+print(f"layer2.0.conv1, activation bits, last epoch: largest probability {last.prob.max():.2f} "
+      f"(at {int(last.loc[last.prob.idxmax(), 'bits'])} bits)")
 
 # %% [markdown]
 # **How to read them.** The first map is the expected weight bits (softmax-weighted) per layer after each epoch of
-# the EdMIPS+ASGA search; the second is one layer's probability for each activation bitwidth per epoch. A search
-# that decides ends with one candidate near probability 1.
+# the EdMIPS+ASGA search; the second is one layer's probability for each activation bitwidth per epoch. How far
+# that layer's choice got is printed above (its largest probability at the last epoch): the closer to 1, the less
+# the final argmax depends on the last steps. The softmax temperature falls over the search, which sharpens the
+# probabilities without any change of the logits' order.
 #
 # ## Explore: two policies of the experiment grid, with their cost and accuracy
 #

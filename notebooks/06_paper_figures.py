@@ -92,12 +92,12 @@ assert summary.loc["relative", "share_at_bound"] < 0.5, 'the reconstructed radiu
 # %%
 from mpqlab.analysis.sharpness import sharpness_report
 from mpqlab.loading import model_under_policy
-from mpqlab.data import create_dataset
+from mpqlab.loading import load_splits
 from mpqlab.errors import MpqlabError
 rows = []
 for proxy, name in (("cifar10-mini", "resnet20_cifar10-mini"), ("fashion-mnist", "resnet20_fashion-mnist")):
     try:
-        ck = str(pretrained(name)); tr = create_dataset(proxy, "train"); te = create_dataset(proxy, "test")
+        ck = str(pretrained(name)); tr, te = load_splits(proxy)
     except MpqlabError as e:  # a proxy's data or checkpoint is not on this machine: say so, go on
         rows.append({"proxy": proxy, "note": str(e)}); continue
     m, _ = model_under_policy("resnet20", ck, 10, uniform="4/4", calib_data=tr)

@@ -9,7 +9,7 @@ from mpqlab.data import create_dataset
 from mpqlab.errors import MpqlabError
 from mpqlab.models import create_model
 from mpqlab.policy import Policy
-from mpqlab.transfer import transfer
+from mpqlab.transfer import TransferConfig, transfer
 
 
 def test_cifar_stem_policy_on_imagenet_resnet18_fake_imagefolder(tmp_path):
@@ -18,8 +18,9 @@ def test_cifar_stem_policy_on_imagenet_resnet18_fake_imagefolder(tmp_path):
     train = create_dataset("imagefolder", "train", path=str(tmp_path / "img"), image_size=64)
     test = create_dataset("imagefolder", "test", path=str(tmp_path / "img"), image_size=64)
     pol = Policy.uniform(create_model("resnet18_cifar", num_classes=2), 4, 4)
-    res = transfer(pol, "resnet18", train, test, None, tmp_path / "r.json", epochs=1, batch_size=4, max_batches=1,
-                   calib_batches=1, show_progress=False)
+    res = transfer(pol, "resnet18", train, test, None, tmp_path / "r.json",
+                   TransferConfig(epochs=1, batch_size=4, max_batches=1, calib_batches=1), show_progress=False)
+    assert not res.pop("model").training  # the fine-tuned model itself comes back, in eval mode
     assert res["history"][0]["epoch"] == 1 and res["n"] == 4
     assert any("conv1" in n for n in res["notes"])
     assert res["average_bits"] == pytest.approx(4.0)  # recomputed on the 64x64 ImageNet-stem model
@@ -32,7 +33,7 @@ def test_transfer_improves_loss_and_resumes(tmp_path, synth):
     fp = create_model("resnet20", num_classes=4)
     save_checkpoint(tmp_path / "fp.safetensors", fp, {"model": "resnet20", "num_classes": 4})
     pol = Policy.uniform(fp, 2, 2)
-    kw = dict(epochs=3, batch_size=32, lr=0.05, show_progress=False, calib_batches=1)
+    kw = dict(cfg=TransferConfig(epochs=3, batch_size=32, lr=0.05, calib_batches=1), show_progress=False)
     full = transfer(pol, "resnet20", train, test, str(tmp_path / "fp.safetensors"), tmp_path / "a.json", **kw)
     assert full["loss"] < full["history"][0]["train_loss"]
     first = full["history"][0]["train_loss"]
@@ -48,15 +49,17 @@ def test_transfer_refuses_mismatched_models(tmp_path, synth):
     train, test = synth
     pol = Policy.uniform(create_model("resnet32", num_classes=4), 4, 4)
     with pytest.raises(MpqlabError, match="layers in the policy but not in the model: layer1.3.conv1"):
-        transfer(pol, "resnet20", train, test, None, tmp_path / "r.json", epochs=1, show_progress=False)
+        transfer(pol, "resnet20", train, test, None, tmp_path / "r.json", show_progress=False)
     fp = create_model("resnet20", num_classes=10)
     save_checkpoint(tmp_path / "ten.safetensors", fp, {"model": "resnet20", "num_classes": 10})
     with pytest.raises(MpqlabError, match="has 10 classes, the data has 4"):
         transfer(Policy.uniform(fp, 4, 4), "resnet20", train, test, str(tmp_path / "ten.safetensors"),
-                 tmp_path / "r.json", epochs=1, show_progress=False)
+                 tmp_path / "r.json", show_progress=False)
     with pytest.raises(MpqlabError, match="made for model 'resnet20', not 'resnet32'"):
-        transfer(pol, "resnet32", train, test, str(tmp_path / "ten.safetensors"), tmp_path / "r.json", epochs=1,
+        transfer(pol, "resnet32", train, test, str(tmp_path / "ten.safetensors"), tmp_path / "r.json",
                  show_progress=False)
+    with pytest.raises(MpqlabError, match="transfer takes a Policy"):
+        transfer(str(tmp_path / "p.json"), "resnet20", train, test, None, tmp_path / "r.json", show_progress=False)
 
 
 def test_finetuned_is_cached_per_policy_and_refuses_another_one_in_its_folder(tmp_path, synth):

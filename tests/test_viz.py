@@ -98,3 +98,20 @@ def test_committed_figures_share_one_plotly_js_and_stay_small():
         assert 'src="plotly.min.js"' in head and "plotly.js v" not in f.read_text(), f"{f.name} inlines plotly.js"
     total = sum(f.stat().st_size for f in figures.rglob("*") if f.is_file())
     assert total < 10 * 2 ** 20, f"figures/ holds {total / 2 ** 20:.1f} MiB (limit 10 MiB)"
+
+
+def test_angle_series_shows_isolated_defined_steps_and_a_nan_aware_mean():
+    c = [np.nan, 0.5, np.nan, np.nan, -0.5, np.nan, 1.0]
+    assert np.allclose(viz.nan_running_mean(c, 3), [0.5, 0.5, -0.5, -0.5, 0.25], equal_nan=True)
+    assert np.isnan(viz.nan_running_mean([np.nan, np.nan, 1.0], 2)[0])
+    fig = viz.angle_series({"edmips": (range(7), c)}, smooth=3)
+    points, mean = fig.data
+    assert points.mode == "markers" and sum(np.isfinite(points.y)) == 3  # every defined step is drawn
+    assert mean.mode == "lines" and np.isfinite(mean.y).all() and tuple(fig.layout.yaxis.range) == (-1.05, 1.05)
+
+
+def test_per_layer_bars_name_their_quantity():
+    cos = viz.layer_bars({"a": {"conv1": 0.9}}, title="t", yaxis="cos(g_l, g_p,l)")
+    assert cos.layout.yaxis.title.text == "cos(g_l, g_p,l)" and cos.layout.yaxis.type == "linear"
+    per = viz.layer_trace_bars({"a": {"conv1": 1.0}}, per_parameter=True)
+    assert "per parameter" in per.layout.yaxis.title.text and per.layout.yaxis.type == "log"

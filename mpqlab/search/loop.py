@@ -21,7 +21,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -37,130 +37,13 @@ from ..models import create_model, feature_layer
 from ..policy import Policy
 from ..quant import calibrate
 from ..runfolder import RunFolder
-from ..options import knob
-from ..objectives import OBJECTIVES, objective_spec
-from ..optim import RADII, RULES, frozen_bn_stats
+from ..objectives import objective_spec
+from ..optim import RULES, frozen_bn_stats
 from ..runtime import check_finite, dist_info, progress, set_threads
-from .budget import check_budget, final_policy, hinge_cost
+from .budget import final_policy, hinge_cost
+from .config import SearchConfig, temperature, warmup_steps  # noqa: F401  (SearchConfig re-exported)
 from ..telemetry import read_metrics, read_softmaxes  # noqa: F401  (re-exported)
 from .supernet import Supernet
-
-COST_TERMS = ("expected", "realised")
-REPAIRS = ("fewest", "most_probable")
-
-
-@dataclass
-class SearchConfig:
-    """Every setting of a search, as plain data (stored in the policy's provenance)."""
-
-    model: str = "resnet20"
-    data: str = "cifar10-mini"
-    root: str | None = None
-    subset: int | None = knob(None, "class-balanced proxy subset of the training split; unset: all of it",
-                              lo=1, hi=10 ** 9)
-    proxy_seed: int = 0
-    holdout: int | None = knob(None, "class-balanced images of the training split held out before the proxy subset "
-                                     "is drawn (a validation set the search never sees) [option]", lo=1, hi=10 ** 9)
-    holdout_seed: int = knob(0, "seed of the held-out images", lo=0, hi=2 ** 32 - 1)
-    checkpoint: str | None = knob(None, "full-precision weights to start from (the proxy checkpoint); unset: random init")
-    objective: str = knob("edmips", "the search objective", choices=OBJECTIVES)
-    sharpness: str = knob("none", "the weight-update rule", choices=RULES)
-    budget: float = knob(4.0, "average bits B: the BitOPs of uniform WbAb; must lie in the range the candidates "
-                              "reach", lo=0, hi=32, lo_open=True)
-    epochs: int = knob(8, "search epochs over the proxy set", lo=1, hi=10 ** 6)
-    batch_size: int = knob(128, "images per step", lo=1, hi=10 ** 6)
-    lr: float = knob(0.01, "weights' learning rate, cosine-annealed from the checkpoint [choice]", lo=0, hi=10,
-                     lo_open=True)
-    lr_alpha: float = knob(0.05, "bit logits' (alpha) learning rate, Adam [choice: CPU-scale searches are a few "
-                                 "hundred steps]", lo=0, hi=10, lo_open=True)
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    cost_weight: float = knob(2.0, "lambda, the weight of the cost hinge", lo=0, hi=1e6)
-    w_candidates: list = knob([2, 3, 4, 6, 8], "candidate weight bits, e.g. 2,3,4")
-    a_candidates: list = knob([2, 3, 4, 6, 8], "candidate activation bits, e.g. 2,3,4")
-    fixed_bits: int = 8
-    rho: float = knob(0.05, "rho_0, the perturbation radius (the fixed rule's rho, the adaptive rules' start)",
-                      lo=0, hi=10)
-    rho_max: float = knob(0.1, "rho_max, the adaptive radius's ceiling", lo=0, hi=10)
-    rho_min: float = knob(0.01, "rho_min, the adaptive radius's floor (see mpqlab.optim.radius) [choice]", lo=0, hi=10)
-    beta: float = knob(0.001, "beta, ASGA's alignment step in the perturbation (rho/|g| - beta) g", lo=0, hi=10)
-    radius: str | None = knob(None, "rho schedule; unset: the rule's own (SAM fixed, GSAM lr, ASGA relative); the "
-                                    "paper's ln(1+h) rule taken literally is adaptive", choices=RADII)
-    h_ema: float | None = None
-    gsam_gamma: float = knob(0.1, "alpha of GSAM, the weight of the surrogate gap's orthogonal component", lo=0, hi=10)
-    perturb_quantizers: bool = False
-    gmpq_weight: float = 40.0
-    bilevel: bool = knob(False, "first-order bi-level search: the bit logits' task gradient on a held-out split")
-    val_fraction: float = 0.1
-    hawq_probes: int = 16
-    hawq_batches: int = 2
-    seed: int = knob(0, "seed of the search (weights' init, batch order)", lo=0, hi=2 ** 32 - 1)
-    device: str = "cpu"
-    max_batches: int | None = knob(None, "batches per epoch (tests, smoke runs); unset: all", lo=1, hi=10 ** 9)
-    per_layer_telemetry: bool = True
-    freeze_bn: bool = knob(False, "BatchNorm on its running statistics (not updated) during the search [option]")
-    freeze_weights: bool = knob(False, "weights and quantizer steps / clips held where the search starts (the "
-                                       "checkpoint, calibrated): only the bit logits move, so the search scores "
-                                       "policies on the model the transfer starts from [option]")
-    # -- making the search decide (see "A search that decides" in the module docstring) --------------------
-    tau_start: float = knob(1.0, "tau_0, the bit logits' softmax temperature when they start to move", lo=0, hi=100,
-                            lo_open=True)
-    tau_end: float = knob(0.1, "tau_T, the temperature at the last step, annealed geometrically (1 and 1: none) "
-                               "[choice]", lo=0, hi=100, lo_open=True)
-    warmup_fraction: float = knob(0.0, "share of the steps that train the weights only, logits still [option]",
-                                  lo=0, hi=0.99)
-    cost_on: str = knob("realised", "cost hinge on the argmax policy (straight-through) or the expected cost [choice]",
-                        choices=COST_TERMS)
-    entropy_weight: float = knob(0.0, "weight of the bit distributions' entropy in the logits' loss [option]",
-                                 lo=0, hi=1e6)
-    repair: str = knob("fewest", "budget step: fewest layers changed, or the most probable policy in budget [choice]",
-                       choices=REPAIRS)
-    ascent_every: int = knob(1, "k: the ascent pass every k steps, the perturbation reused between (amortised, "
-                                "LookSAM-style) [option]", lo=1, hi=10 ** 6)
-
-    def check(self) -> None:
-        """Refuse, naming the field, settings that cannot run (before any work: the budget against the range the
-        candidates reach, the registry's objectives and sharpness rules, the option ranges)."""
-        spec = objective_spec(self.objective)
-        RULES.lookup(self.sharpness)
-        if spec.searcher and self.sharpness != "none":
-            raise MpqlabError(f"{self.objective} is not a gradient search; it takes --sharpness none")
-        if self.objective == "gmpq" and dist_info()[1] > 1:
-            raise MpqlabError("gmpq does not run distributed: its attribution maps need autograd.grad inside the "
-                              "forward, which DistributedDataParallel does not synchronise")
-        if not self.budget > 0:
-            raise MpqlabError(f"budget must be positive average bits, got {self.budget}")
-        check_budget(self.budget, self.w_candidates, self.a_candidates)
-        if self.epochs < 1:
-            raise MpqlabError(f"epochs must be at least 1, got {self.epochs}")
-        if self.radius is not None:
-            RADII.lookup(self.radius)
-        if self.cost_on not in COST_TERMS:
-            raise MpqlabError(f"unknown cost_on {self.cost_on!r}; use one of {', '.join(COST_TERMS)}")
-        if self.repair not in REPAIRS:
-            raise MpqlabError(f"unknown repair {self.repair!r}; use one of {', '.join(REPAIRS)}")
-        if not (self.tau_start > 0 and self.tau_end > 0):
-            raise MpqlabError(f"softmax temperatures must be positive, got tau_start={self.tau_start}, "
-                              f"tau_end={self.tau_end}")
-        if not 0 <= self.warmup_fraction < 1:
-            raise MpqlabError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
-        if not (isinstance(self.ascent_every, int) and self.ascent_every >= 1):
-            raise MpqlabError(f"ascent_every must be an integer >= 1, got {self.ascent_every}")
-        if self.freeze_weights and self.sharpness != "none":
-            raise MpqlabError(f"freeze_weights holds the weights still, so there is nothing for the sharpness rule "
-                              f"{self.sharpness!r} to update; use sharpness 'none'")
-        if not self.entropy_weight >= 0:
-            raise MpqlabError(f"entropy_weight must be non-negative, got {self.entropy_weight}")
-
-    @property
-    def method(self) -> str:
-        """The method's registry name, e.g. ``edmips+asga``."""
-        return self.objective + ("" if self.sharpness == "none" else f"+{self.sharpness}")
-
-
-def warmup_steps(cfg: SearchConfig, total_steps: int) -> int:
-    """Steps at the start that train the weights only (the bit logits do not move)."""
-    return int(cfg.warmup_fraction * total_steps)
 
 
 def _defined(x, digits: int | None = None):
@@ -168,15 +51,6 @@ def _defined(x, digits: int | None = None):
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return None
     return x if digits is None else round(x, digits)
-
-
-def temperature(cfg: SearchConfig, step: int, total_steps: int) -> float:
-    """Softmax temperature at ``step`` (0-based): ``tau_start`` through the warm-up, then geometric to ``tau_end``
-    at the last step."""
-    w = warmup_steps(cfg, total_steps)
-    span = max(total_steps - 1 - w, 1)
-    frac = min(max((step - w) / span, 0.0), 1.0)
-    return cfg.tau_start * (cfg.tau_end / cfg.tau_start) ** frac
 
 
 def _flat_grads(params) -> torch.Tensor:
@@ -260,7 +134,7 @@ def _run(cfg: SearchConfig, out: Path, rf: RunFolder, show_progress: bool, stop_
         raise MpqlabError(f"proxy set of {len(train)} images gives no batch of {cfg.batch_size}")
     calib = next(iter(make_loader(train, min(256, len(train)), train=False, device=cfg.device)))[0]
     search = Search(cfg, model, input_size, calib)
-    net, wopt, budget = search.net, search.wopt, search.budget
+    net, wopt, budget = search.net, search.wopt, search.budget_bitops
     base = wopt.base_optimizer if cfg.sharpness != "none" else wopt
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(base, T_max=cfg.epochs * steps)
     if world > 1:  # gradients of weights and bit logits all-reduced in backward; rank 0's buffers broadcast
@@ -352,9 +226,10 @@ def radius_summary(metrics_path: Path, cfg: SearchConfig) -> dict:
 
 class Search:
     """One search's state: the supernet (``net``, weights, quantizers and bit logits ``bit_logits``), the objective, the
-    weight optimizer (SGD, or SAM / GSAM / ASGA around SGD), the bit logits' optimizer (Adam) and the BitOPs
-    budget, with quantizers calibrated on ``calib_batch``. :meth:`step` is one search step. ``fwd`` is the module
-    the forward passes go through: the supernet, or its DistributedDataParallel wrapper under torchrun."""
+    weight optimizer (SGD, or SAM / GSAM / ASGA around SGD), the bit logits' optimizer (Adam) and the budget in
+    BitOPs (``budget_bitops``; the config's ``budget`` is in average bits), with quantizers calibrated on
+    ``calib_batch``. :meth:`step` is one search step. ``fwd`` is the module the forward passes go through: the
+    supernet, or its DistributedDataParallel wrapper under torchrun."""
 
     def __init__(self, cfg: SearchConfig, model, input_size, calib_batch):
         self.cfg = cfg
@@ -386,7 +261,7 @@ class Search:
             self.wopt = rule.optimizer(groups, torch.optim.SGD, **kw)
         self.bit_logits = self.net.bit_logits()
         self.aopt = torch.optim.Adam(self.bit_logits, lr=cfg.lr_alpha, betas=(0.5, 0.999))
-        self.budget = budget_bitops(self.net.table, cfg.budget,
+        self.budget_bitops = budget_bitops(self.net.table, cfg.budget,  # BitOPs; cfg.budget is average bits
                                     {n: (cfg.fixed_bits,) * 2 for n in self.net.fixed_layers})
         self.fwd = self.net
 
@@ -451,7 +326,7 @@ class Search:
         for p in self.bit_logits:
             p.grad = None
         expected, realised = self.net.expected_bitops(), self.net.realised_bitops()
-        reg = hinge_cost(realised if self.cfg.cost_on == "realised" else expected, self.budget, self.cfg.cost_weight)
+        reg = hinge_cost(realised if self.cfg.cost_on == "realised" else expected, self.budget_bitops, self.cfg.cost_weight)
         if self.cfg.entropy_weight:
             reg = reg + self.cfg.entropy_weight * self.net.entropy()
         if reg.requires_grad:
@@ -463,7 +338,7 @@ class Search:
             self.aopt.step()
         for p in self.bit_logits:
             p.grad = None
-        rec.update(expected_bitops=expected.item(), expected_over_budget=expected.item() / self.budget,
-                   realised_bitops=realised.item(), realised_over_budget=realised.item() / self.budget,
+        rec.update(expected_bitops=expected.item(), expected_over_budget=expected.item() / self.budget_bitops,
+                   realised_bitops=realised.item(), realised_over_budget=realised.item() / self.budget_bitops,
                    tau=float(self.net.mixed()[self.net.searchable_layers()[0]].tau), alpha_task_grad_norm=a_task.norm().item())
         return rec
