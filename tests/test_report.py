@@ -223,3 +223,17 @@ def test_fig1_note_carries_both_correlations_and_the_gates():
     assert "(verdicts allowed)" in note
     failed = gate_marks(markdown(_rows(ref_gain=0.2, asga_gain=0.2), CFG))
     assert "this figure tests nothing" in fig1_note(pts, failed)
+
+
+def test_a_pair_of_shared_cells_is_compared_once():
+    rows = _rows(ref_gain=2.0, asga_gain=2.0)
+    for r in rows:
+        if r["method"] == "uniform":
+            r["setting"] = "shared"
+    rows += [dict(r, setting="shared", method="random", target_top1=r["target_top1"] - 10) for r in rows
+             if r["method"] == "uniform"]
+    rows += [dict(r, setting="cross-dataset") for r in rows if r["setting"] == "subset-control"]
+    cfg = dict(CFG, shared_nulls=True, comparisons=[["random", "uniform"], ["edmips", "uniform"]])
+    comps = comparisons(rows, cfg)
+    assert [(c["setting"], c["a"]) for c in comps if c["a"] == "random"] == [("all", "random")]
+    assert {c["setting"] for c in comps if c["a"] == "edmips"} == {"subset-control", "cross-dataset"}

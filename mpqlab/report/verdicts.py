@@ -12,6 +12,12 @@ from .format import _by_seed, _ci, _num
 DEFAULT_COMPARISONS = [["edmips+asga", REFERENCE], ["edmips+asga", "edmips"], ["edmips+asga", "edmips+sam"]]
 
 
+def _setting_free(method: str, cfg: dict) -> bool:
+    """Whether a method's cells are shared by every proxy setting: the reference, and the null baselines of a grid
+    with ``shared_nulls``."""
+    return method == REFERENCE or (bool(cfg.get("shared_nulls")) and is_null(method))
+
+
 def comparisons(rows: list[dict], cfg: dict) -> list[dict]:
     """Every pre-declared comparison present in ``rows``: effect (A - B, points), 95 % CI, p (t, sign-flip),
     Holm-adjusted p within its budget, verdict."""
@@ -26,14 +32,14 @@ def comparisons(rows: list[dict], cfg: dict) -> list[dict]:
             for a, b in pairs:
                 if a not in methods or b not in methods:
                     continue
-                if a == REFERENCE and is_null(b) and setting != settings[0]:
-                    continue  # a reference-vs-baseline pair does not depend on the setting: count it once
+                once = _setting_free(a, cfg) and _setting_free(b, cfg) or (a == REFERENCE and is_null(b))
+                if once and setting != settings[0]:
+                    continue  # a pair that does not depend on the proxy setting: count it once
                 seeds, d = paired(_by_seed(rows, setting, a, budget), _by_seed(rows, setting, b, budget))
                 if not seeds:
                     continue
                 t = paired_test(d)
-                family.append(dict(t, budget=budget, setting="all" if a == REFERENCE and is_null(b) else setting,
-                                   a=a, b=b, seeds=seeds))
+                family.append(dict(t, budget=budget, setting="all" if once else setting, a=a, b=b, seeds=seeds))
         for c, p in zip(family, holm([c["p_t"] for c in family])):
             c["p_holm"] = p
             c["verdict"] = verdict(c["mean"], p)
