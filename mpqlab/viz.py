@@ -261,6 +261,30 @@ def sharpness_vs_generalization(df, sharpness: str = "target_surrogate_gap", gap
     return fig
 
 
+def effects_forest(comps: Sequence[Mapping], title: str = "Paired effects", margin: float | None = None,
+                   note: str | None = None) -> go.Figure:
+    """A forest plot of paired comparisons (:func:`mpqlab.report.comparisons`' rows: ``a``, ``b``, ``setting``,
+    ``mean``, ``ci_low``, ``ci_high``, ``n``): one row per comparison, the mean difference A − B in points with its
+    95 % interval; a line at 0 and, with ``margin``, at +margin (the gate's threshold)."""
+    comps = list(comps)
+    labels = [f"{c['a']} − {c['b']} ({c['setting']}, n={c['n']})" for c in comps]
+    fig = go.Figure(go.Scatter(
+        x=[c["mean"] for c in comps], y=labels, mode="markers", marker=dict(size=9), name="mean difference",
+        error_x=dict(type="data", symmetric=False, array=[c["ci_high"] - c["mean"] for c in comps],
+                     arrayminus=[c["mean"] - c["ci_low"] for c in comps])))
+    fig.add_vline(x=0, line=dict(color="#444", width=1))
+    if margin is not None:
+        fig.add_vline(x=margin, line=dict(color="#c44", width=1, dash="dash"),
+                      annotation_text=f"gate: +{margin:g}", annotation_position="top")
+    fig = _layout(fig, title, xaxis_title="A − B, target top-1 (points; 95 % CI, paired by seed)",
+                  yaxis=dict(autorange="reversed"), height=140 + 34 * len(comps), showlegend=False)
+    if note:
+        fig.add_annotation(text=note, xref="paper", yref="paper", x=0, y=-0.12, xanchor="left", yanchor="top",
+                           showarrow=False, align="left", font={"size": 11})
+        fig.update_layout(margin={"b": 120})
+    return fig
+
+
 # ----------------------------------------------------------------------------------------------------- saving
 
 def find_browser() -> str | None:

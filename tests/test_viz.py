@@ -115,3 +115,13 @@ def test_per_layer_bars_name_their_quantity():
     assert cos.layout.yaxis.title.text == "cos(g_l, g_p,l)" and cos.layout.yaxis.type == "linear"
     per = viz.layer_trace_bars({"a": {"conv1": 1.0}}, per_parameter=True)
     assert "per parameter" in per.layout.yaxis.title.text and per.layout.yaxis.type == "log"
+
+
+def test_effects_forest_draws_each_comparison_with_its_interval_and_the_gate():
+    comps = [{"a": "ref", "b": "uniform", "setting": "all", "mean": 2.0, "ci_low": 1.0, "ci_high": 3.0, "n": 8},
+             {"a": "asga", "b": "edmips", "setting": "s", "mean": -0.5, "ci_low": -1.5, "ci_high": 0.5, "n": 8}]
+    fig = viz.effects_forest(comps, margin=1.0, note="gates: search matters PASS")
+    pts = fig.data[0]
+    assert list(pts.x) == [2.0, -0.5] and list(pts.error_x.array) == [1.0, 1.0]
+    assert list(pts.error_x.arrayminus) == [1.0, 1.0] and "ref − uniform (all, n=8)" in pts.y[0]
+    assert {s.x0 for s in fig.layout.shapes} == {0, 1.0} and "search matters PASS" in fig.layout.annotations[-1].text
