@@ -65,12 +65,39 @@ COLUMNS = ["setting", "method", "budget", "seed", "proxy", "proxy_size", "target
 
 
 
+GRID_KEYS = {"name", "description", "model", "seeds", "budgets", "methods", "target", "settings", "search",
+             "reference", "comparisons", "equivalence_margin", "gate_margin", "sharpness_images",
+             "proxy_sharpness_images", "shared_nulls", "method_seeds", "declared", "policies_from", "compare_with"}
+TARGET_KEYS = {"data", "init", "finetune_epochs", "finetune_lr", "finetune_subset", "max_batches"}
+SETTING_KEYS = {"proxy", "proxy_subset", "proxy_init"}
+
+
+def check_fields(cfg: dict, path="config") -> None:
+    """Every key of a grid config is one the grid reads: the top level, ``target`` and each setting against their
+    known keys, ``search`` and ``reference`` against :class:`SearchConfig`'s fields (the reference also takes
+    :mod:`mpqlab.reference`'s keys). A misspelt key is refused, naming it and the known ones, before any work."""
+    from dataclasses import fields
+
+    known_search = {f.name for f in fields(SearchConfig)} - {"model", "data", "subset", "checkpoint", "objective",
+                                                            "sharpness", "budget", "seed", "proxy_seed"}
+    blocks = [("", cfg, GRID_KEYS), ("target", cfg.get("target", {}), TARGET_KEYS),
+              ("search", cfg.get("search", {}), known_search),
+              ("reference", cfg.get("reference", {}), known_search | set(reference.KEYS))]
+    blocks += [(f"settings.{k}", v, SETTING_KEYS) for k, v in cfg.get("settings", {}).items()]
+    for where, block, known in blocks:
+        unknown = sorted(set(block) - known)
+        if unknown:
+            raise MpqlabError(f"experiment config {path}: unknown key(s) {', '.join(unknown)}"
+                              f"{' in ' + where if where else ''}; known: {', '.join(sorted(known))}")
+
+
 def load_config(path: str | os.PathLike) -> dict:
     """Read and check an experiment config (JSON): required keys, known methods."""
     cfg = read_json(path, "experiment config")
     for key in ("name", "model", "seeds", "budgets", "methods", "target", "settings"):
         if key not in cfg:
             raise MpqlabError(f"experiment config {path} lacks {key!r}")
+    check_fields(cfg, path)
     for m in cfg["methods"]:
         try:
             parse_method(m)
@@ -232,8 +259,9 @@ def _same_checkpoint(a, b) -> bool:
 
 
 def check_inputs(cfg: dict) -> None:
-    """What a grid reads from disk, checked before any cell starts: the target's and every setting's initial
-    checkpoint, and the ``policies_from`` grid's policies."""
+    """Checked before any cell starts: every key known (:func:`check_fields`), and what a grid reads from disk (the
+    target's and every setting's initial checkpoint, the ``policies_from`` grid's policies)."""
+    check_fields(cfg, cfg.get("name", "config"))
     inits = [("target init", cfg["target"].get("init"))] + [
         (f"settings.{name}.proxy_init", st.get("proxy_init")) for name, st in cfg.get("settings", {}).items()]
     for where, path in inits:

@@ -248,3 +248,15 @@ def test_a_validation_chosen_reference_picks_its_best_candidate_and_counts_every
     _, val = split_holdout(create_dataset("synthetic-tiny", "train"), 40, 0)
     as_rows = lambda d: {tuple(r.flatten()[:64].tolist()) for r in d.images}  # noqa: E731
     assert not as_rows(seen) & as_rows(val)
+
+
+def test_a_misspelt_grid_key_is_refused_naming_it(tmp_path):
+    from mpqlab.errors import MpqlabError
+    from mpqlab.executors import run_grid
+
+    for where, bad in (("", {"seed": [0]}), ("search", {"search": {"epoch": 2}}),
+                       ("target", {"target": dict(smoke_config()["target"], finetune_epoch=2)}),
+                       ("reference", {"reference": {"candidate": 4}})):
+        with pytest.raises(MpqlabError, match=f"unknown key.*{where}"):
+            run_grid(dict(smoke_config(), **bad), tmp_path / "g", show_progress=False)
+    assert not (tmp_path / "g" / "cells").exists()
