@@ -178,16 +178,19 @@ def softmax_heatmap(df, kind: str = "w", layer: str | None = None, title: str | 
     """From :func:`mpqlab.search.read_softmaxes`: expected bits per layer and epoch (``layer=None``), or one
     layer's probability of each candidate per epoch."""
     d = df[df["kind"] == kind]
-    if layer is None:
+    if layer is None:  # the same orientation and scale as bitwidth_heatmap: layers top to bottom, Viridis 2..8 bits
         e = (d.assign(eb=d["prob"] * d["bits"]).groupby(["layer", "epoch"], sort=False)["eb"].sum().unstack("epoch"))
         z, y, x, ctitle = e.values, list(e.index), list(e.columns), "expected bits"
         title = title or f"Expected {'weight' if kind == 'w' else 'activation'} bits over the search"
-    else:
+        fig = go.Figure(go.Heatmap(z=z, x=x, y=y, colorscale="Viridis", zmin=2, zmax=8, colorbar=dict(title=ctitle)))
+        fig.update_yaxes(autorange="reversed", title_text="layer (forward order)")
+    else:  # probabilities on a fixed 0..1 scale, candidates from low (top) to high bits
         e = d[d["layer"] == layer].pivot(index="bits", columns="epoch", values="prob")
         z, y, x, ctitle = e.values, [str(b) for b in e.index], list(e.columns), "probability"
         title = title or f"{layer}: softmax over {'weight' if kind == 'w' else 'activation'} bits"
-    fig = go.Figure(go.Heatmap(z=z, x=x, y=y, colorscale="Blues", colorbar=dict(title=ctitle)))
-    return _layout(fig, title, xaxis_title="epoch")
+        fig = go.Figure(go.Heatmap(z=z, x=x, y=y, colorscale="Blues", zmin=0, zmax=1, colorbar=dict(title=ctitle)))
+        fig.update_yaxes(autorange="reversed", title_text="candidate bits")
+    return _layout(fig, title, xaxis_title="search epoch")
 
 
 # ---------------------------------------------------------------------------------------------- result tables

@@ -125,3 +125,17 @@ def test_effects_forest_draws_each_comparison_with_its_interval_and_the_gate():
     assert list(pts.x) == [2.0, -0.5] and list(pts.error_x.array) == [1.0, 1.0]
     assert list(pts.error_x.arrayminus) == [1.0, 1.0] and "ref − uniform (all, n=8)" in pts.y[0]
     assert {s.x0 for s in fig.layout.shapes} == {0, 1.0} and "search matters PASS" in fig.layout.annotations[-1].text
+
+
+def test_softmax_heatmaps_share_the_bitwidth_heatmaps_orientation_and_scale():
+    sm = pd.DataFrame({"epoch": [1, 1, 1, 1, 2, 2, 2, 2], "layer": ["a", "a", "b", "b"] * 2, "kind": ["w"] * 8,
+                       "bits": [2, 4] * 4, "prob": [0.5, 0.5, 0.9, 0.1, 0.2, 0.8, 1.0, 0.0]})
+    exp = viz.softmax_heatmap(sm)
+    pol = {"layers": {"a": {"w_bits": 2, "a_bits": 2, "searchable": True}, "b": {"w_bits": 4, "a_bits": 4,
+                                                                                   "searchable": True}}}
+    bits = viz.bitwidth_heatmap({"p": pol})
+    assert exp.layout.yaxis.autorange == "reversed" == bits.layout.yaxis.autorange
+    assert (exp.data[0].zmin, exp.data[0].zmax) == (bits.data[0].zmin, bits.data[0].zmax) == (2, 8)
+    assert list(exp.data[0].y) == ["a", "b"] and exp.data[0].z[0][1] == pytest.approx(3.6)
+    one = viz.softmax_heatmap(sm, layer="b")
+    assert (one.data[0].zmin, one.data[0].zmax) == (0, 1)
