@@ -41,7 +41,7 @@ def test_rerunning_one_notebook_keeps_the_others_in_the_figures_readme(tmp_path)
     assert set(res["notebooks"]) == {"01_search_and_transfer"}
     assert [l for l in after if l.startswith("- ") and "01_" not in l] == [l for l in others if "01_" not in l]
     mine = [l for l in after if "notebooks/01_search_and_transfer.ipynb" in l]
-    assert len(mine) == 1 and "01_pareto.html" in mine[0] and mine[0] not in others
+    assert len(mine) == 1 and "01_effects.html" in mine[0] and mine[0] not in others
 
 
 def test_notebooks_are_thin_and_parameterised():
