@@ -93,32 +93,36 @@ def layer_trace_bars(traces: Mapping[str, Mapping[str, float]], title: str = "Pe
 
 # ------------------------------------------------------------------------------------------- conflict angles
 
-def nan_running_mean(values: Sequence[float], window: int) -> np.ndarray:
+def nan_running_mean(values: Sequence[float], window: int, min_count: int = 1) -> np.ndarray:
     """The mean of the defined (non-NaN) values in each trailing window of ``window`` steps; NaN where a window
-    holds none. A plain convolution would turn every window touching one NaN into NaN."""
+    holds fewer than ``min_count``. A plain convolution would turn every window touching one NaN into NaN."""
     c = np.asarray(values, dtype=float)
     ok = ~np.isnan(c)
     sums = np.convolve(np.where(ok, c, 0.0), np.ones(window), mode="valid")
     counts = np.convolve(ok.astype(float), np.ones(window), mode="valid")
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+        return np.where(counts >= max(min_count, 1), sums / np.maximum(counts, 1), np.nan)
 
 
 def angle_series(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], title: str = "cos(g, g_p) over the search",
-                 yaxis: str = "cosine", smooth: int = 1) -> go.Figure:
+                 yaxis: str = "cosine", smooth: int = 1, full_range: bool = False) -> go.Figure:
     """``{label: (steps, cosines)}``, one colour per label. The per-step values are markers (a cosine can be
-    undefined on some steps, NaN: a line would hide isolated points); ``smooth`` > 1 adds the running mean of the
-    defined values (:func:`nan_running_mean`) as a line. The y axis spans [-1, 1]."""
+    undefined on some steps, NaN: a line would hide isolated points); ``smooth`` > 1 adds the running mean as a
+    line where at least half of a window is defined (:func:`nan_running_mean`). ``full_range``: the y axis spans
+    [-1, 1] (for cosines that change sign); else it fits the data."""
     fig = go.Figure()
     for color, (k, (s, c)) in zip(_colors(), series.items()):
         c = np.asarray(c, dtype=float)
         fig.add_trace(go.Scatter(x=list(s), y=list(c), mode="markers", name=f"{k} (per step)",
                                  marker=dict(size=5, color=color), opacity=0.45 if smooth > 1 else 1))
         if smooth > 1 and len(c) >= smooth:
-            m = nan_running_mean(c, smooth)
+            m = nan_running_mean(c, smooth, min_count=(smooth + 1) // 2)
             fig.add_trace(go.Scatter(x=list(s)[smooth - 1:], y=list(m), mode="lines", connectgaps=False,
                                      name=f"{k} (mean of {smooth})", line=dict(color=color, width=2)))
-    return _layout(fig, title, xaxis_title="search step", yaxis_title=yaxis, yaxis_range=[-1.05, 1.05])
+    fig = _layout(fig, title, xaxis_title="search step", yaxis_title=yaxis)
+    if full_range:
+        fig.update_yaxes(range=[-1.05, 1.05])
+    return fig
 
 
 def layer_bars(values: Mapping[str, Mapping[str, float]], title: str, yaxis: str, log: bool = False) -> go.Figure:

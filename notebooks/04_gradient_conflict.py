@@ -33,7 +33,8 @@ runs["asga"][["step", "loss", "loss_p", "h", "rho", "cos_g_gp", "cos_alpha_task_
 show(viz.angle_series({k: (d.step, d.cos_g_gp) for k, d in runs.items() if k != "none"}, smooth=1 if smoke else 5),
      "04_cos_g_gp")
 show(viz.angle_series({k: (d.step, d.cos_alpha_task_cost) for k, d in runs.items()},
-                      title="cos between the bit-logit gradients of the task loss and of the cost", smooth=1 if smoke else 5),
+                      title="cos between the bit-logit gradients of the task loss and of the cost", smooth=1 if smoke else 5,
+                      full_range=True),
      "04_cos_alpha_task_cost")
 for k, d in runs.items():  # where the cost hinge is inactive its gradient is zero and the cosine is undefined (a gap)
     c = d.cos_alpha_task_cost.dropna()

@@ -104,10 +104,14 @@ def test_angle_series_shows_isolated_defined_steps_and_a_nan_aware_mean():
     c = [np.nan, 0.5, np.nan, np.nan, -0.5, np.nan, 1.0]
     assert np.allclose(viz.nan_running_mean(c, 3), [0.5, 0.5, -0.5, -0.5, 0.25], equal_nan=True)
     assert np.isnan(viz.nan_running_mean([np.nan, np.nan, 1.0], 2)[0])
-    fig = viz.angle_series({"edmips": (range(7), c)}, smooth=3)
+    # only the last window (-0.5, nan, 1.0) holds two defined values
+    assert np.allclose(viz.nan_running_mean(c, 3, min_count=2), [np.nan] * 4 + [0.25], equal_nan=True)
+    fig = viz.angle_series({"edmips": (range(7), c)}, smooth=3, full_range=True)
     points, mean = fig.data
     assert points.mode == "markers" and sum(np.isfinite(points.y)) == 3  # every defined step is drawn
-    assert mean.mode == "lines" and np.isfinite(mean.y).all() and tuple(fig.layout.yaxis.range) == (-1.05, 1.05)
+    assert mean.mode == "lines" and np.isfinite(mean.y).sum() == 1 and tuple(fig.layout.yaxis.range) == (-1.05, 1.05)
+    dense = viz.angle_series({"sam": (range(6), [0.9, 0.8, 0.9, 0.8, 0.9, 0.8])}, smooth=3)
+    assert np.allclose(dense.data[1].y, [26 / 30, 25 / 30, 26 / 30, 25 / 30]) and dense.layout.yaxis.range is None
 
 
 def test_per_layer_bars_name_their_quantity():
