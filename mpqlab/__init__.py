@@ -17,18 +17,18 @@ LAYERS = [
     #    the search objectives, and the registry of objectives, sharpness rules and grid methods
     ["data", "data.tensors", "data.loaders", "data.sources", "data.subsets", "models", "quant", "cost", "checkpoints",
      "viz", "notebooks", "objectives", "registry", "presets", "report", "report.format", "report.verdicts", "report.fig1",
-     "report.crosscheck", "report.markdown"],
+     "report.crosscheck", "report.markdown", "report.derived"],
     # 3. a bit policy and what starts from one: the policy file, loading a model under it, the training loop
     ["policy", "loading", "train"],
     # 4. measuring a model (Hessian, landscape, sharpness, gradient conflict) and fine-tuning it under a policy
     ["analysis", "analysis.params", "analysis.density", "analysis.exact", "analysis.linearity",
      "analysis.pyhessian_backend", "analysis.trace", "analysis.hessian", "analysis.landscape", "analysis.sharpness", "analysis.conflict",
-     "transfer", "at_checkpoint"],
+     "analysis.toy", "transfer", "at_checkpoint"],
     # 5. the search: supernet, objectives, budget, HAWQ, the loop, the radius study
     ["search", "search.config", "search.supernet", "search.budget", "search.hawq", "search.loop",
      "search.radius_study"],
     # 6. search + transfer together: an experiment grid's cells and report, the quickstart job
-    ["reference", "baselines", "experiment", "tables", "quickstart", "reference_diagnosis"],
+    ["reference", "grid_config", "baselines", "experiment", "tables", "quickstart", "reference_diagnosis"],
     # 7. who runs it: grid executors, the functions behind each subcommand
     ["executors", "commands"],
     # 8. the command line

@@ -157,15 +157,16 @@ def _experiment(a):
     from .errors import MpqlabError
     from .executors import run_grid
     from .experiment import load_config
+    from .grid_config import GridConfig
     from .presets import quick_config
 
     if a.quick:
-        cfg = quick_config()
+        cfg = GridConfig.from_dict(quick_config(), "--quick")
     elif a.config:
         cfg = load_config(a.config)
     else:
         raise MpqlabError("give a config file or --quick")
-    out = a.out or f"results/{cfg['name']}"
+    out = a.out or f"results/{cfg.name}"
     csv_path = run_grid(cfg, out, root=a.root, max_cells=a.max_cells, executor=a.executor, workers=a.workers,
                         threads=a.threads_per_cell, cluster=a.cluster, timeout_min=a.timeout_min,
                         partition=a.partition, wait_jobs=not a.no_wait)

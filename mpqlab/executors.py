@@ -31,6 +31,7 @@ from pathlib import Path
 
 from .errors import MpqlabError
 from .experiment import Cell, check_inputs, grid_cells, run_cell
+from .grid_config import GridConfig
 from .tables import merge
 from .runlock import LOCK_NAME, RunFolderBusy, holder_alive
 from .runtime import pinned_threads
@@ -43,12 +44,12 @@ def is_done(cell: Cell, out) -> bool:
     return cell.row_path(out).is_file()
 
 
-def pending_cells(cfg: dict, out) -> list[Cell]:
+def pending_cells(cfg: GridConfig, out) -> list[Cell]:
     """The cells not finished yet, in canonical order (the long reference cells come first)."""
     return [c for c in grid_cells(cfg) if not is_done(c, out)]
 
 
-def cell_states(cfg: dict, out) -> dict[str, int]:
+def cell_states(cfg: GridConfig, out) -> dict[str, int]:
     """How many cells are done, running (their folder's lock names a live holder) and left."""
     done = running = left = 0
     for c in grid_cells(cfg):
@@ -61,7 +62,7 @@ def cell_states(cfg: dict, out) -> dict[str, int]:
     return {"done": done, "running": running, "left": left}
 
 
-def run_claimed(cfg: dict, cell: Cell, out, root=None, threads: int = 1) -> dict | None:
+def run_claimed(cfg: GridConfig, cell: Cell, out, root=None, threads: int = 1) -> dict | None:
     """Run one cell if no live process holds its folder; returns its row, or ``None`` when it is held elsewhere.
     Runs with ``threads`` intra-op threads whatever the search or transfer inside would pick (restored after)."""
     try:  # a finished cell's row is read back by run_cell itself
@@ -71,7 +72,7 @@ def run_claimed(cfg: dict, cell: Cell, out, root=None, threads: int = 1) -> dict
         return None
 
 
-def _timed_claim(cfg: dict, cell: Cell, out, root=None, threads: int = 1) -> tuple[dict | None, float]:
+def _timed_claim(cfg: GridConfig, cell: Cell, out, root=None, threads: int = 1) -> tuple[dict | None, float]:
     """:func:`run_claimed` in a worker process, with the cell's own wall time (not its time in the queue)."""
     t0 = time.time()
     return run_claimed(cfg, cell, out, root, threads), time.time() - t0
@@ -93,7 +94,7 @@ def _line(cfg, out, cell: Cell, row, seconds: float) -> str:
             f"left {s['left']}")
 
 
-def run_local(cfg: dict, out, workers: int = 1, root=None, threads: int = 1, max_cells: int | None = None,
+def run_local(cfg: GridConfig, out, workers: int = 1, root=None, threads: int = 1, max_cells: int | None = None,
               show_progress: bool = True) -> int:
     """Run the pending cells with ``workers`` processes on this machine; returns how many cells ran here."""
     todo = pending_cells(cfg, out)[:max_cells]
@@ -121,7 +122,7 @@ def run_local(cfg: dict, out, workers: int = 1, root=None, threads: int = 1, max
 class CellJob:
     """A submitit job that runs one cell; checkpointable, so a preempted job is requeued and resumes its cell."""
 
-    def __init__(self, cfg: dict, cell: Cell, out: str, root=None, threads: int = 1):
+    def __init__(self, cfg: GridConfig, cell: Cell, out: str, root=None, threads: int = 1):
         self.cfg, self.cell, self.out, self.root, self.threads = cfg, cell, out, root, threads
 
     def __call__(self) -> tuple[dict | None, float]:
@@ -149,7 +150,7 @@ def submitit_executor(folder, cluster: str | None = None, timeout_min: int = 240
     return ex
 
 
-def submit_cells(cfg: dict, out, executor, root=None, threads: int = 1, max_cells: int | None = None) -> list:
+def submit_cells(cfg: GridConfig, out, executor, root=None, threads: int = 1, max_cells: int | None = None) -> list:
     """Submit one job per pending cell; returns ``[(cell, job)]``. Cells held by a live process are skipped."""
     todo = [c for c in pending_cells(cfg, out)[:max_cells] if not holder_alive(c.folder(out) / LOCK_NAME)]
     jobs = []
@@ -159,7 +160,7 @@ def submit_cells(cfg: dict, out, executor, root=None, threads: int = 1, max_cell
     return list(zip(todo, jobs))
 
 
-def run_submitit(cfg: dict, out, root=None, threads: int = 1, max_cells: int | None = None, cluster: str | None = None,
+def run_submitit(cfg: GridConfig, out, root=None, threads: int = 1, max_cells: int | None = None, cluster: str | None = None,
                  timeout_min: int = 240, partition: str | None = None, wait_jobs: bool = True,
                  show_progress: bool = True) -> int:
     """Hand the pending cells to submitit; with ``wait_jobs`` wait for them and report each as it ends."""
@@ -187,7 +188,7 @@ def run_submitit(cfg: dict, out, root=None, threads: int = 1, max_cells: int | N
     return ran
 
 
-def run_grid(cfg: dict, out_dir: str | os.PathLike, root=None, show_progress: bool = True,
+def run_grid(cfg, out_dir: str | os.PathLike, root=None, show_progress: bool = True,
              max_cells: int | None = None, executor: str = "local", workers: int = 1, threads: int = 1,
              cluster: str | None = None, timeout_min: int = 240, partition: str | None = None,
              wait_jobs: bool = True) -> Path:
@@ -198,12 +199,12 @@ def run_grid(cfg: dict, out_dir: str | os.PathLike, root=None, show_progress: bo
         raise MpqlabError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
     if workers < 1 or threads < 1:
         raise MpqlabError(f"workers and threads per cell must be >= 1 (got workers={workers}, threads={threads})")
-    check_inputs(cfg)
+    cfg = check_inputs(cfg)  # the typed config (GridConfig), checked before any work
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if show_progress:
         s = cell_states(cfg, out)
-        print(f"grid {cfg.get('name', '')}: {sum(s.values())} cells, done {s['done']}, running elsewhere "
+        print(f"grid {cfg.name}: {sum(s.values())} cells, done {s['done']}, running elsewhere "
               f"{s['running']}, left {s['left']}; executor {executor}"
               + (f", {workers} workers" if executor == "local" else ""), flush=True)
     if executor == "local":

@@ -2,7 +2,8 @@
 transfer to the target. Resumable (a finished cell is skipped; an interrupted search or fine-tune resumes from
 its run folder), one tidy CSV and a Markdown table of mean +- std over seeds.
 
-A config is plain JSON (see ``configs/``)::
+A config is plain JSON (see ``configs/``), read into the typed :class:`~mpqlab.grid_config.GridConfig` (checked
+before any work; each cell's SearchConfig and TransferConfig are built there)::
 
     {"name": ..., "model": "resnet20", "seeds": [0, 1, 2], "budgets": [4.0],
      "methods": ["uniform", "edmips", "gmpq", "hawq", "edmips+sam", "edmips+asga", "gmpq+asga", "edmips@target"],
@@ -45,16 +46,17 @@ from pathlib import Path
 
 from . import reference
 from .baselines import null_policy
-from .registry import REFERENCE, SHARED, is_null, parse_method
+from .registry import REFERENCE, SHARED, is_null
 from .analysis.sharpness import surrogate_gap
 from .loading import load_splits
 from .errors import MpqlabError
 from .io import atomic_write_text, read_json, write_json
 from .policy import Policy
 from .runlock import run_lock
-from .search import SearchConfig, run as run_search
+from .grid_config import GridConfig
+from .search import run as run_search
 from .train import evaluate
-from .transfer import TransferConfig, transfer
+from .transfer import transfer
 
 ROW = "row.json"  # a cell's result, written last: its presence marks the cell done
 COLUMNS = ["setting", "method", "budget", "seed", "proxy", "proxy_size", "target", "target_top1",
@@ -65,70 +67,10 @@ COLUMNS = ["setting", "method", "budget", "seed", "proxy", "proxy_size", "target
 
 
 
-GRID_KEYS = {"name", "description", "model", "seeds", "budgets", "methods", "target", "settings", "search",
-             "reference", "comparisons", "equivalence_margin", "gate_margin", "sharpness_images",
-             "proxy_sharpness_images", "shared_nulls", "method_seeds", "declared", "policies_from", "compare_with"}
-TARGET_KEYS = {"data", "init", "finetune_epochs", "finetune_lr", "finetune_subset", "max_batches"}
-SETTING_KEYS = {"proxy", "proxy_subset", "proxy_init"}
-
-
-def check_fields(cfg: dict, path="config") -> None:
-    """Every key of a grid config is one the grid reads: the top level, ``target`` and each setting against their
-    known keys, ``search`` and ``reference`` against :class:`SearchConfig`'s fields (the reference also takes
-    :mod:`mpqlab.reference`'s keys). A misspelt key is refused, naming it and the known ones, before any work."""
-    from dataclasses import fields
-
-    known_search = {f.name for f in fields(SearchConfig)} - {"model", "data", "subset", "checkpoint", "objective",
-                                                            "sharpness", "budget", "seed", "proxy_seed"}
-    blocks = [("", cfg, GRID_KEYS), ("target", cfg.get("target", {}), TARGET_KEYS),
-              ("search", cfg.get("search", {}), known_search),
-              ("reference", cfg.get("reference", {}), known_search | set(reference.KEYS))]
-    blocks += [(f"settings.{k}", v, SETTING_KEYS) for k, v in cfg.get("settings", {}).items()]
-    for where, block, known in blocks:
-        unknown = sorted(set(block) - known)
-        if unknown:
-            raise MpqlabError(f"experiment config {path}: unknown key(s) {', '.join(unknown)}"
-                              f"{' in ' + where if where else ''}; known: {', '.join(sorted(known))}")
-
-
-def load_config(path: str | os.PathLike) -> dict:
-    """Read and check an experiment config (JSON): required keys, known methods."""
-    cfg = read_json(path, "experiment config")
-    for key in ("name", "model", "seeds", "budgets", "methods", "target", "settings"):
-        if key not in cfg:
-            raise MpqlabError(f"experiment config {path} lacks {key!r}")
-    check_fields(cfg, path)
-    for m in cfg["methods"]:
-        try:
-            parse_method(m)
-        except MpqlabError as e:
-            raise MpqlabError(f"experiment config {path}: {e}") from None
-    for key in ("policies_from", "compare_with"):
-        if cfg.get(key) and not Path(cfg[key]).is_dir():
-            raise MpqlabError(f"experiment config {path}: {key} {cfg[key]!r} is not a folder")
-    for m, seeds in (cfg.get("method_seeds") or {}).items():
-        if m not in cfg["methods"] or not set(seeds) <= set(cfg["seeds"]):
-            raise MpqlabError(f"experiment config {path}: method_seeds[{m!r}] must name one of the methods and a "
-                              f"subset of the seeds")
-    if cfg.get("policies_from") and cfg.get("compare_with"):
-        raise MpqlabError(f"experiment config {path}: give policies_from or compare_with, not both")
-    return cfg
-
-
-def _search_cfg(cfg: dict, method: str, data: str, subset, init, seed: int, budget: float, extra: dict) -> SearchConfig:
-    m = parse_method(method)
-    kw = dict(cfg.get("search", {}))
-    kw.update(extra)
-    return SearchConfig(model=cfg["model"], data=data, subset=subset, checkpoint=init, objective=m.objective,
-                        sharpness=m.rule, budget=budget, seed=seed, proxy_seed=seed, **kw)
-
-
-def transfer_config(cfg: dict, seed: int) -> TransferConfig:
-    """A grid cell's fine-tune: the config's ``target`` block (``finetune_epochs``, ``finetune_lr``, ``max_batches``)
-    over :class:`TransferConfig`'s defaults, seeded with the cell's seed."""
-    t, d = cfg["target"], TransferConfig()
-    return TransferConfig(epochs=t.get("finetune_epochs", d.epochs), lr=t.get("finetune_lr", d.lr),
-                          max_batches=t.get("max_batches", d.max_batches), seed=seed)
+def load_config(path: str | os.PathLike) -> GridConfig:
+    """Read and check an experiment config (JSON): every key known, methods known, values checked
+    (:meth:`GridConfig.from_dict`)."""
+    return GridConfig.from_dict(read_json(path, "experiment config"), path)
 
 
 def proxy_side(policy: Policy, model: str, init: str, proxy: str, proxy_subset_size, seed: int, root,
@@ -157,12 +99,13 @@ def proxy_side(policy: Policy, model: str, init: str, proxy: str, proxy_subset_s
     return {"proxy_top1": top1, "proxy_h": h, "proxy_sigma_max": sigma, "proxy_trace": trace}
 
 
-def run_cell(cfg: dict, setting: str, method: str, seed: int, budget: float, out: Path, root=None,
+def run_cell(cfg: GridConfig | dict, setting: str, method: str, seed: int, budget: float, out: Path, root=None,
              show_progress: bool = False) -> dict:
     """One cell: search (or a null baseline / the reference) + transfer; returns its CSV row. Skipped when already
     done; its folder is held by one process at a time."""
     if (out / ROW).is_file():
         return read_row(out / ROW)
+    cfg = GridConfig.from_dict(cfg)
     with run_lock(out):
         return _run_cell(cfg, setting, method, seed, budget, out, root, show_progress)
 
@@ -171,10 +114,8 @@ def _run_cell(cfg, setting, method, seed, budget, out: Path, root, show_progress
     row_path = out / ROW
     if row_path.is_file():
         return read_json(row_path)
-    target = cfg["target"]
-    st = cfg["settings"][_proxy_setting(cfg, setting)] if method != REFERENCE else {
-        "proxy": target["data"], "proxy_subset": None, "proxy_init": target["init"]}
-    train, test = load_splits(target["data"], root, target.get("finetune_subset"), seed)
+    target, st = cfg.target, cfg.proxy_of(setting, method)
+    train, test = load_splits(target.data, root, target.finetune_subset, seed)
     pol_path = out / "policy.json"
     source = _source_cell(cfg, setting, method, seed, budget)
     if source is not None and not pol_path.is_file():
@@ -188,30 +129,27 @@ def _run_cell(cfg, setting, method, seed, budget, out: Path, root, show_progress
     elif pol_path.is_file():
         policy = Policy.load(pol_path)
     else:
-        ref = dict(cfg.get("reference", {})) if method == REFERENCE else {}
-        extra = {k: v for k, v in ref.items() if k not in reference.KEYS}
-        scfg = _search_cfg(cfg, method, st["proxy"], st.get("proxy_subset"), st["proxy_init"],
-                           seed, budget, extra)
-        if reference.is_selected(ref):  # the best of several target searches by held-out target validation
-            policy = reference.select_reference(scfg, ref, seed, out, cfg["model"], target["init"], show_progress)
+        scfg = cfg.search_config(method, setting, seed, budget, cfg.reference_extra() if method == REFERENCE else None)
+        if method == REFERENCE and reference.is_selected(cfg.reference):  # the best of several target searches
+            policy = reference.select_reference(scfg, cfg.reference, seed, out, cfg.model, target.init, show_progress)
             policy.save(pol_path)
         else:
             policy = run_search(scfg, pol_path, show_progress=show_progress)
-    t_res = transfer(policy, cfg["model"], train, test, target["init"], out / "transfer.json", transfer_config(cfg, seed),
+    t_res = transfer(policy, cfg.model, train, test, target.init, out / "transfer.json", cfg.transfer_config(seed),
                      show_progress=show_progress, eval_float=False)
     net = t_res.pop("model")  # the fine-tuned model itself, in eval mode
-    n = cfg.get("sharpness_images", 512)
+    n = cfg.sharpness_images
     x, y = test.tensors(n)
     sharp = surrogate_gap(net, [(x[:n // 2], y[:n // 2]), (x[n // 2:], y[n // 2:])], rho=0.05)["surrogate_gap"]
     src_row = source / ROW if source is not None else None
     if src_row is not None and src_row.is_file():  # the proxy side does not depend on the fine-tune: reuse it
         prox = {k: float(read_json(src_row)[k]) for k in ("proxy_top1", "proxy_h", "proxy_sigma_max", "proxy_trace")}
     else:
-        prox = proxy_side(policy, cfg["model"], st["proxy_init"], st["proxy"], st.get("proxy_subset"), seed, root,
-                          n=cfg.get("proxy_sharpness_images", 128))
+        prox = proxy_side(policy, cfg.model, st.proxy_init, st.proxy, st.proxy_subset, seed, root,
+                          n=cfg.proxy_sharpness_images)
     proxy_top1 = prox["proxy_top1"]
-    row = {"setting": setting, "method": method, "budget": budget, "seed": seed, "proxy": st["proxy"],
-           "proxy_size": policy.provenance.get("proxy_size", ""), "target": target["data"],
+    row = {"setting": setting, "method": method, "budget": budget, "seed": seed, "proxy": st.proxy,
+           "proxy_size": policy.provenance.get("proxy_size", ""), "target": target.data,
            "target_top1": round(t_res["top1"], 3), "target_top1_before_finetune": round(t_res["top1_before_finetune"], 3),
            "proxy_top1": round(proxy_top1, 3), "gap": round(t_res["top1"] - proxy_top1, 3), "target_surrogate_gap": round(sharp, 5),
            "bitops": t_res["bitops"], "average_bits": round(t_res["average_bits"], 4), "size_bytes": t_res["size_bytes"],
@@ -228,29 +166,20 @@ def _run_cell(cfg, setting, method, seed, budget, out: Path, root, show_progress
     return row
 
 
-def _proxy_setting(cfg: dict, setting: str) -> str:
-    """The setting whose proxy a cell's proxy-side measurements use: its own, or the first one for a shared null."""
-    return next(iter(cfg["settings"])) if setting == SHARED else setting
-
-
 def _source_cell(cfg: dict, setting: str, method: str, seed: int, budget: float) -> Path | None:
     """With ``policies_from`` (another grid's output folder), the same cell's folder there: its policy is reused
     (no search), so only the transfer differs, e.g. a fine-tune-length check. A searched policy is reused only when
     its search started from the checkpoint this cell's search would start from: after a change of the target
     checkpoint the proxy searches are reused and the reference (searched from the target checkpoint) runs again."""
-    src = cfg.get("policies_from")
+    cfg = GridConfig.from_dict(cfg)
+    src = cfg.policies_from
     if not src:
         return None
     folder = Cell(setting, method, seed, budget).folder(src)
     if is_null(method) or not (folder / "policy.json").is_file():
         return folder
     started = (read_json(folder / "policy.json").get("provenance") or {}).get("config", {}).get("checkpoint")
-    return folder if _same_checkpoint(started, search_start(cfg, setting, method)) else None
-
-
-def search_start(cfg: dict, setting: str, method: str) -> str | None:
-    """The checkpoint a cell's search starts from: the target's for the reference, the setting's proxy one else."""
-    return cfg["target"]["init"] if method == REFERENCE else cfg["settings"][_proxy_setting(cfg, setting)]["proxy_init"]
+    return folder if _same_checkpoint(started, cfg.search_start(setting, method)) else None
 
 
 def _same_checkpoint(a, b) -> bool:
@@ -258,25 +187,27 @@ def _same_checkpoint(a, b) -> bool:
     return norm(a) == norm(b)
 
 
-def check_inputs(cfg: dict) -> None:
-    """Checked before any cell starts: every key known (:func:`check_fields`), and what a grid reads from disk (the
-    target's and every setting's initial checkpoint, the ``policies_from`` grid's policies)."""
-    check_fields(cfg, cfg.get("name", "config"))
-    inits = [("target init", cfg["target"].get("init"))] + [
-        (f"settings.{name}.proxy_init", st.get("proxy_init")) for name, st in cfg.get("settings", {}).items()]
+def check_inputs(cfg: GridConfig | dict) -> GridConfig:
+    """Checked before any cell starts: the config (:meth:`GridConfig.from_dict`), and what a grid reads from disk
+    (the target's and every setting's initial checkpoint, the ``policies_from`` grid's policies). Returns the
+    typed config."""
+    cfg = GridConfig.from_dict(cfg, cfg.get("name", "config") if isinstance(cfg, dict) else cfg.name)
+    inits = [("target init", cfg.target.init)] + [
+        (f"settings.{name}.proxy_init", st.proxy_init) for name, st in cfg.settings.items()]
     for where, path in inits:
         if path is not None and not Path(path).is_file():
             raise MpqlabError(f"{where}: checkpoint {path} does not exist (train it first, see checkpoints/README.md)")
     check_policies_from(cfg)
+    return cfg
 
 
-def check_policies_from(cfg: dict) -> None:
+def check_policies_from(cfg: GridConfig) -> None:
     """Every cell of a ``policies_from`` grid must find its policy there, checked before any work starts."""
-    if not cfg.get("policies_from"):
+    if not cfg.policies_from:
         return
-    missing = [c.label() for c in grid_cells(cfg) if not (c.folder(cfg["policies_from"]) / "policy.json").is_file()]
+    missing = [c.label() for c in grid_cells(cfg) if not (c.folder(cfg.policies_from) / "policy.json").is_file()]
     if missing:
-        raise MpqlabError(f"policies_from {cfg['policies_from']}: no policy.json for {len(missing)} cell(s), e.g. "
+        raise MpqlabError(f"policies_from {cfg.policies_from}: no policy.json for {len(missing)} cell(s), e.g. "
                           f"{missing[0]}; run that grid first or drop those seeds")
 
 
@@ -320,21 +251,20 @@ def cell_name(method: str) -> str:
     return method.replace("+", "_").replace("@", "_at_").replace(":", "_")
 
 
-def grid_cells(cfg: dict) -> list[Cell]:
+def grid_cells(cfg: GridConfig | dict) -> list[Cell]:
     """Every cell of a config in canonical order: per budget and seed, the reference first, then (with
     ``shared_nulls``) the null baselines once, then settings x methods."""
+    cfg = GridConfig.from_dict(cfg)
     cells = []
-    shared = bool(cfg.get("shared_nulls"))
-    only = {m: set(s) for m, s in (cfg.get("method_seeds") or {}).items()}
-    for budget in cfg["budgets"]:
-        for seed in cfg["seeds"]:
-            if REFERENCE in cfg["methods"]:
+    shared = cfg.shared_nulls
+    only = {m: set(s) for m, s in cfg.method_seeds.items()}
+    for budget in cfg.budgets:
+        for seed in cfg.seeds:
+            if REFERENCE in cfg.methods:
                 cells.append(Cell("reference", REFERENCE, seed, budget))
             if shared:
-                cells.extend(Cell(SHARED, m, seed, budget) for m in cfg["methods"] if is_null(m))
-            for setting in cfg["settings"]:
-                cells.extend(Cell(setting, m, seed, budget) for m in cfg["methods"]
+                cells.extend(Cell(SHARED, m, seed, budget) for m in cfg.methods if is_null(m))
+            for setting in cfg.settings:
+                cells.extend(Cell(setting, m, seed, budget) for m in cfg.methods
                              if m != REFERENCE and not (shared and is_null(m)))
     return [c for c in cells if c.method not in only or c.seed in only[c.method]]
-
-

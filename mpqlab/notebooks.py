@@ -1,8 +1,9 @@
 """Execute the notebooks headless with papermill; every figure lands in ``figures/`` (HTML + PNG).
 
 ``make_figures("figures")`` (``mpqlab figures`` / ``make figures``) runs each notebook in ``notebooks/`` with
-``smoke=False`` and regenerates the committed figures; ``smoke=True`` is what CI runs. Executed copies go to
-``runs/notebooks/executed/``; each notebook's searches and landscapes go to its own scratch folder
+``smoke=False`` and regenerates the committed figures and the executed copies in ``notebooks/executed/`` (figures
+linked as PNGs; :func:`stale_executed` says which copies no longer match their source); ``smoke=True`` is what CI
+runs, with executed copies in ``runs/notebooks-smoke/executed/``; each notebook's searches and landscapes go to its own scratch folder
 ``runs/notebooks/<notebook>/``, emptied before the run, so a rerun after a code change never resumes stale
 state. ``figures/README.md`` lists which notebook made each figure.
 """
@@ -61,7 +62,12 @@ def notebook_setup(data_root=None, figures_dir="../runs/figures", runs_dir="../r
 
     def show(fig, name: str):
         saved = viz.save_figure(fig, fig_dir / name)
-        fig.show()
+        executed = os.environ.get("MPQLAB_EXECUTED_DIR")
+        if os.environ.get("MPQLAB_HEADLESS") == "1" and executed and Path(saved.get("png", "")).is_file():
+            from IPython.display import Markdown, display  # the executed copy links the saved PNG, light and static
+            display(Markdown(f"![{name}]({os.path.relpath(saved['png'], executed)})"))
+        else:
+            fig.show()
         return saved
 
     return runs, show
@@ -97,12 +103,13 @@ def build_notebooks(check: bool = False) -> list[str]:
     return names
 
 
-def controls(fn, **widgets):
+def controls(fn, apply: bool = False, **widgets):
     """An explorer: the controls ``widgets`` over what ``fn(**values)`` shows. When a person runs the notebook in
     Jupyter and ``fn`` returns a plotly Figure, the figure is shown once as a plotly ``FigureWidget`` and every
     change of a control re-plots it in place (its traces and layout replaced by those of the new figure); what ``fn``
     prints goes to a text area between the controls and the plot, where anything else it returns is displayed
-    instead (``fn`` runs once per change either way). Run headless (``MPQLAB_HEADLESS=1``, which
+    instead (``fn`` runs once per change either way). ``apply=True`` (for an ``fn`` that takes seconds): changes
+    wait for an "Apply" button instead of re-plotting at once. Run headless (``MPQLAB_HEADLESS=1``, which
     :func:`make_figures` sets) it calls ``fn`` once with the widgets' values, displays the result and says so: without a front end a live widget
     only adds comm traffic, and under it the notebook client was seen to lose a cell's execute reply and wait until
     the cell timeout. Returns the FigureWidget (or the widget box, or the headless result)."""
@@ -141,8 +148,13 @@ def controls(fn, **widgets):
         figure.update_layout(new.layout.to_plotly_json(), overwrite=True)
 
     shown = [w for w in widgets.values() if isinstance(w, ipywidgets.Widget)]
-    for w in shown:
-        w.observe(replot, names="value")
+    if apply:
+        button = ipywidgets.Button(description="Apply")
+        button.on_click(replot)
+        shown = shown + [button]
+    else:
+        for w in shown:
+            w.observe(replot, names="value")
     box = ipywidgets.VBox([ipywidgets.HBox(shown), text] + ([figure] if figure is not None else []))
     box.add_class("mpqlab-explorer")
     display(box)
@@ -161,6 +173,40 @@ def _readme_entries(path: Path) -> dict:
 
 
 COMMITTED_FIGURES = REPO / "figures"  # written by full runs only (`make figures`)
+EXECUTED_DIR = NOTEBOOK_DIR / "executed"  # the executed copies of the full runs that wrote COMMITTED_FIGURES
+
+
+def code_cells(path: str | os.PathLike) -> list[str]:
+    """The sources of a notebook's code cells, without the cell papermill injects with the parameters."""
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    return [c.source for c in nb.cells
+            if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])]
+
+
+def stale_executed(executed_dir: str | os.PathLike = EXECUTED_DIR) -> list[str]:
+    """The notebooks whose executed copy in ``executed_dir`` is missing or whose code differs from the notebook's
+    current source (so its outputs are not what the source prints): empty when every copy is current."""
+    folder = Path(executed_dir)
+    return [n for n in list_notebooks() if not (folder / f"{n}.ipynb").is_file()
+            or code_cells(folder / f"{n}.ipynb") != code_cells(NOTEBOOK_DIR / f"{n}.ipynb")]
+
+
+def _tidy_executed(path: Path) -> None:
+    """Paths in an executed copy relative to the notebooks folder (no machine's absolute paths in a committed file)."""
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    for c in nb.cells:
+        if "injected-parameters" in c.metadata.get("tags", []):
+            c.source = c.source.replace(str(REPO), "..")
+    meta = nb.metadata.get("papermill", {})
+    for key in ("input_path", "output_path"):
+        if key in meta:
+            meta[key] = os.path.relpath(meta[key], NOTEBOOK_DIR)
+    meta.pop("environment_variables", None)
+    atomic_write_text(path, nbformat.writes(nb) + "\n")
 
 
 def make_figures(out: str | os.PathLike = COMMITTED_FIGURES, smoke: bool = False, only: list[str] | None = None,
@@ -178,7 +224,8 @@ def make_figures(out: str | os.PathLike = COMMITTED_FIGURES, smoke: bool = False
     if unknown:
         raise MpqlabError(f"unknown notebooks {unknown}; known: {list_notebooks()}")
     out.mkdir(parents=True, exist_ok=True)
-    (runs / "executed").mkdir(parents=True, exist_ok=True)
+    executed = EXECUTED_DIR if (not smoke and out == COMMITTED_FIGURES.resolve()) else runs / "executed"
+    executed.mkdir(parents=True, exist_ok=True)
     if smoke:  # tiny runs: compiling the quantizer kernels costs more than it saves
         os.environ.setdefault("MPQLAB_COMPILE", "0")
     timeout = timeout or (300 if smoke else 1800)
@@ -187,15 +234,17 @@ def make_figures(out: str | os.PathLike = COMMITTED_FIGURES, smoke: bool = False
     except FileNotFoundError:  # papermill resolves its paths against the working directory, which must exist
         os.chdir(REPO)
     made, times = {}, {}
-    headless = os.environ.get("MPQLAB_HEADLESS")
+    saved_env = {k: os.environ.get(k) for k in ("MPQLAB_HEADLESS", "MPQLAB_EXECUTED_DIR")}
     os.environ["MPQLAB_HEADLESS"] = "1"  # the kernels inherit it: widgets degrade to static output
+    os.environ["MPQLAB_EXECUTED_DIR"] = str(executed)  # and figures show as links to their PNGs there
     try:
-        _execute(names, out, runs, smoke, timeout, retries, made, times)
+        _execute(names, out, runs, executed, smoke, timeout, retries, made, times)
     finally:
-        if headless is None:
-            os.environ.pop("MPQLAB_HEADLESS", None)
-        else:
-            os.environ["MPQLAB_HEADLESS"] = headless
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     entries = _readme_entries(out / "README.md") if only else {}
     for name, files in made.items():
         entries[name] = (f"- `notebooks/{name}.ipynb` ({'smoke' if smoke else 'full'} run, {times[name]} s): "
@@ -207,7 +256,7 @@ def make_figures(out: str | os.PathLike = COMMITTED_FIGURES, smoke: bool = False
     return {"figures": str(out), "notebooks": times, "files": sum(len(v) for v in made.values())}
 
 
-def _execute(names, out, runs, smoke, timeout, retries, made, times):
+def _execute(names, out, runs, executed, smoke, timeout, retries, made, times):
     import papermill as pm
 
     for name in names:
@@ -217,9 +266,8 @@ def _execute(names, out, runs, smoke, timeout, retries, made, times):
             scratch = runs / name  # every run starts from an empty scratch folder: nothing stale is resumed
             shutil.rmtree(scratch, ignore_errors=True)
             try:
-                pm.execute_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb"), str(runs / "executed" / f"{name}.ipynb"),
-                                    parameters={"smoke": smoke, "figures_dir": str(out), "runs_dir": str(scratch),
-                                                "data_root": os.environ.get("MPQLAB_DATA")},
+                pm.execute_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb"), str(executed / f"{name}.ipynb"),
+                                    parameters={"smoke": smoke, "figures_dir": str(out), "runs_dir": str(scratch)},
                                     cwd=str(NOTEBOOK_DIR), progress_bar=False, execution_timeout=timeout,
                                     kernel_name="python3")
                 break
@@ -228,5 +276,6 @@ def _execute(names, out, runs, smoke, timeout, retries, made, times):
                         or attempt == retries:
                     raise
                 print(f"{name}: a cell timed out after {timeout} s; running the notebook again", flush=True)
+        _tidy_executed(executed / f"{name}.ipynb")
         times[name] = round(time.time() - t0, 1)
         made[name] = sorted(p.name for p in out.glob(f"{name[:2]}_*") if before.get(p) != p.stat().st_mtime)

@@ -37,3 +37,20 @@ def check_choices(cfg) -> None:
         if choices is not None and not isinstance(value, list) and value not in choices:
             raise MpqlabError(f"--{f.name.replace('_', '-')} must be one of {', '.join(map(str, choices))}, "
                               f"got {value!r}")
+
+
+def check_ranges(cfg, where: str = "") -> None:
+    """Raise :class:`~mpqlab.errors.MpqlabError` naming the first numeric option of ``cfg`` outside its knob's range
+    (for library callers and config files; the command line checks the same ranges while parsing)."""
+    from .errors import MpqlabError
+
+    for f in options_of(type(cfg)):
+        lo, hi, value = f.metadata["lo"], f.metadata["hi"], getattr(cfg, f.name)
+        if value is None or isinstance(value, (bool, list, str)) or (lo is None and hi is None):
+            continue
+        if not isinstance(value, (int, float)):
+            raise MpqlabError(f"{where}{f.name} must be a number, got {value!r}")
+        low_bad = lo is not None and (value <= lo if f.metadata["lo_open"] else value < lo)
+        if low_bad or (hi is not None and value > hi):
+            raise MpqlabError(f"{where}{f.name} must be in {'(' if f.metadata['lo_open'] else '['}{lo}, {hi}], "
+                              f"got {value!r}")

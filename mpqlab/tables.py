@@ -9,22 +9,25 @@ from pathlib import Path
 
 from . import report
 from .experiment import COLUMNS, ROW, grid_cells, read_row
+from .grid_config import GridConfig
 from .io import atomic_write_text, read_json
 from .registry import REFERENCE, SHARED
 
 
-def merge(cfg: dict, out_dir: str | os.PathLike) -> Path:
+def merge(cfg, out_dir: str | os.PathLike) -> Path:
     """Read every finished cell's ``row.json`` in the grid's canonical order and write ``results.csv`` and
-    ``results.md``: the one merge for every executor (sequential, local workers, cluster jobs)."""
+    ``results.md``: the one merge for every executor (sequential, local workers, cluster jobs). ``cfg``: a
+    :class:`~mpqlab.grid_config.GridConfig` (or its JSON form)."""
+    cfg = GridConfig.from_dict(cfg)
     out = Path(out_dir)
     cells = [c for c in grid_cells(cfg) if c.row_path(out).is_file()]
     rows = [read_row(c.row_path(out)) for c in cells]
     source = None
-    other = cfg.get("policies_from") or cfg.get("compare_with")
+    other = cfg.policies_from or cfg.compare_with
     if other:
         found = [c.row_path(other) for c in cells]
         source = [read_row(f) for f in found if f.is_file()]
-    write_results(rows, out, cfg, source, cells_expected=len(grid_cells(cfg)))
+    write_results(rows, out, cfg.to_dict(), source, cells_expected=len(grid_cells(cfg)))
     return out / "results.csv"
 
 

@@ -26,26 +26,36 @@ def _layout(fig: go.Figure, title: str, **kw) -> go.Figure:
 
 # ------------------------------------------------------------------------------------------------ landscape
 
-def landscape_surface(ts1, ts2, loss, title: str = "Loss landscape (2-D slice)") -> go.Figure:
-    """3-D surface of ``loss[i, j]`` at ``ts1[i]`` (direction 1) and ``ts2[j]`` (direction 2)."""
-    fig = go.Figure(go.Surface(x=np.asarray(ts2), y=np.asarray(ts1), z=np.asarray(loss), colorscale="Viridis",
-                               colorbar=dict(title="loss")))
-    return _layout(fig, title, scene=dict(xaxis_title="direction 2", yaxis_title="direction 1", zaxis_title="loss"))
+def _log10(loss) -> np.ndarray:
+    return np.log10(np.maximum(np.asarray(loss, dtype=float), 1e-12))
 
 
-def landscape_contour(ts1, ts2, loss, title: str = "Loss landscape (contours)") -> go.Figure:
-    """A 2-D loss slice as a contour plot (plotly Figure)."""
-    fig = go.Figure(go.Contour(x=np.asarray(ts2), y=np.asarray(ts1), z=np.asarray(loss), colorscale="Viridis",
-                               contours=dict(showlabels=True), colorbar=dict(title="loss")))
+def landscape_surface(ts1, ts2, loss, title: str = "Loss landscape (2-D slice)", log: bool = False) -> go.Figure:
+    """3-D surface of ``loss[i, j]`` at ``ts1[i]`` (direction 1) and ``ts2[j]`` (direction 2); ``log``: height and
+    colour are log10(loss), so a basin whose loss spans decades is not one colour."""
+    z, label = (_log10(loss), "log10 loss") if log else (np.asarray(loss), "loss (nats)")
+    fig = go.Figure(go.Surface(x=np.asarray(ts2), y=np.asarray(ts1), z=z, colorscale="Viridis",
+                               colorbar=dict(title=label)))
+    return _layout(fig, title, scene=dict(xaxis_title="direction 2 (filter-normalised)",
+                                          yaxis_title="direction 1 (filter-normalised)", zaxis_title=label))
+
+
+def landscape_contour(ts1, ts2, loss, title: str = "Loss landscape (contours)", log: bool = False) -> go.Figure:
+    """A 2-D loss slice as a contour plot (plotly Figure); ``log``: contours of log10(loss)."""
+    z, label = (_log10(loss), "log10 loss") if log else (np.asarray(loss), "loss (nats)")
+    fig = go.Figure(go.Contour(x=np.asarray(ts2), y=np.asarray(ts1), z=z, colorscale="Viridis",
+                               contours=dict(showlabels=True), colorbar=dict(title=label)))
     fig.add_trace(go.Scatter(x=[0], y=[0], mode="markers", marker=dict(color="red", size=9), name="trained point"))
-    return _layout(fig, title, xaxis_title="direction 2", yaxis_title="direction 1")
+    return _layout(fig, title, xaxis_title="direction 2 (filter-normalised units)",
+                   yaxis_title="direction 1 (filter-normalised units)")
 
 
 def landscape_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], title: str = "1-D loss slices",
-                     yaxis: str = "cross-entropy loss (nats)") -> go.Figure:
-    """One line per policy / model: ``{label: (ts, values)}``."""
+                     yaxis: str = "cross-entropy loss (nats)", log_y: bool = False) -> go.Figure:
+    """One line per policy / model: ``{label: (ts, values)}``; ``log_y``: a log loss axis."""
     fig = go.Figure([go.Scatter(x=list(a), y=list(v), mode="lines+markers", name=k) for k, (a, v) in curves.items()])
-    return _layout(fig, title, xaxis_title="step along the direction (filter-normalised units)", yaxis_title=yaxis)
+    return _layout(fig, title, xaxis_title="step along the direction (filter-normalised units)", yaxis_title=yaxis,
+                   yaxis_type="log" if log_y else "linear")
 
 
 # ------------------------------------------------------------------------------------------------- Hessian
@@ -125,6 +135,26 @@ def angle_series(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], 
     return fig
 
 
+def radius_sweep(rows: Sequence[Mapping], title: str = "The radius ρ: perturbed loss, surrogate gap, cos(g, g_p)"
+                 ) -> go.Figure:
+    """Rows ``{"ρ", "L(θ)", "L(θ+e)", "h", "cos(g, g_p)"}`` over radii: the two losses (left) and h with the cosine
+    (right, two axes)."""
+    rho = [r["ρ"] for r in rows]
+    fig = make_subplots(rows=1, cols=2, specs=[[{}, {"secondary_y": True}]], horizontal_spacing=0.12,
+                        subplot_titles=("loss at θ and at θ + e", "surrogate gap h and cos(g, g_p)"))
+    for key in ("L(θ)", "L(θ+e)"):
+        fig.add_trace(go.Scatter(x=rho, y=[r[key] for r in rows], mode="lines+markers", name=key), row=1, col=1)
+    fig.add_trace(go.Scatter(x=rho, y=[r["h"] for r in rows], mode="lines+markers", name="h = L(θ+e) − L(θ)"),
+                  row=1, col=2)
+    fig.add_trace(go.Scatter(x=rho, y=[r["cos(g, g_p)"] for r in rows], mode="lines+markers", name="cos(g, g_p)",
+                             line=dict(dash="dot")), row=1, col=2, secondary_y=True)
+    fig.update_xaxes(title_text="radius ρ (weight-space norm)")
+    fig.update_yaxes(title_text="cross-entropy loss (nats)", row=1, col=1)
+    fig.update_yaxes(title_text="h (nats)", row=1, col=2, secondary_y=False)
+    fig.update_yaxes(title_text="cos(g, g_p)", row=1, col=2, secondary_y=True)
+    return _layout(fig, title, height=420)
+
+
 def layer_bars(values: Mapping[str, Mapping[str, float]], title: str, yaxis: str, log: bool = False) -> go.Figure:
     """One value per layer per label as grouped bars, layers in forward order: ``{label: {layer: value}}``."""
     fig = go.Figure([go.Bar(x=list(t), y=list(t.values()), name=k) for k, t in values.items()])
@@ -178,12 +208,16 @@ def bitops_share(policies: Mapping[str, Mapping], title: str = "Share of each la
                    yaxis_title="share of BitOPs (%)", yaxis_rangemode="tozero")
 
 
-def softmax_heatmap(df, kind: str = "w", layer: str | None = None, title: str | None = None) -> go.Figure:
+def softmax_heatmap(df, kind: str = "w", layer: str | None = None, title: str | None = None,
+                    order: Sequence[str] | None = None) -> go.Figure:
     """From :func:`mpqlab.search.read_softmaxes`: expected bits per layer and epoch (``layer=None``), or one
-    layer's probability of each candidate per epoch."""
+    layer's probability of each candidate per epoch. ``order``: the layers' forward order (e.g. the policy's
+    ``layers``), so that rows line up with :func:`bitwidth_heatmap`'s; epochs are whole-number ticks."""
     d = df[df["kind"] == kind]
     if layer is None:  # the same orientation and scale as bitwidth_heatmap: layers top to bottom, Viridis 2..8 bits
         e = (d.assign(eb=d["prob"] * d["bits"]).groupby(["layer", "epoch"], sort=False)["eb"].sum().unstack("epoch"))
+        if order is not None:
+            e = e.reindex([n for n in order if n in e.index])
         z, y, x, ctitle = e.values, list(e.index), list(e.columns), "expected bits"
         title = title or f"Expected {'weight' if kind == 'w' else 'activation'} bits over the search"
         fig = go.Figure(go.Heatmap(z=z, x=x, y=y, colorscale="Viridis", zmin=2, zmax=8, colorbar=dict(title=ctitle)))
@@ -194,7 +228,8 @@ def softmax_heatmap(df, kind: str = "w", layer: str | None = None, title: str | 
         title = title or f"{layer}: softmax over {'weight' if kind == 'w' else 'activation'} bits"
         fig = go.Figure(go.Heatmap(z=z, x=x, y=y, colorscale="Blues", zmin=0, zmax=1, colorbar=dict(title=ctitle)))
         fig.update_yaxes(autorange="reversed", title_text="candidate bits")
-    return _layout(fig, title, xaxis_title="search epoch")
+    fig.update_xaxes(tickmode="linear", tick0=1, dtick=1)  # epochs are whole numbers
+    return _layout(fig, title, xaxis_title="search epoch (after each epoch)")
 
 
 # ---------------------------------------------------------------------------------------------- result tables
@@ -243,10 +278,12 @@ def _colors() -> list[str]:
 
 def sharpness_vs_generalization(df, sharpness: str = "target_surrogate_gap", gap: str = "gap", color: str = "method",
                                 symbol: str | None = None, title: str = "Sharpness vs generalization",
-                                xaxis: str | None = None, yaxis: str | None = None, note: str | None = None) -> go.Figure:
+                                xaxis: str | None = None, yaxis: str | None = None, note: str | None = None,
+                                highlight: str | None = None) -> go.Figure:
     """The paper's Figure 1: one point per run, a sharpness measure vs the accuracy change proxy -> target.
     ``color`` and the optional ``symbol`` name columns of ``df`` (e.g. method and setting); ``note`` (lines joined
-    by ``<br>``, e.g. :func:`mpqlab.report.fig1_note`) is printed in a box on the figure, below the plot."""
+    by ``<br>``, e.g. :func:`mpqlab.report.fig1_note`) is printed in a box on the figure, below the plot;
+    ``highlight``: one value of ``color`` drawn solid and larger, the others faded."""
     fig = go.Figure()
     kinds = sorted(df[symbol].astype(str).unique()) if symbol else [None]
     palette = _colors()
@@ -257,7 +294,9 @@ def sharpness_vs_generalization(df, sharpness: str = "target_surrogate_gap", gap
                 continue
             fig.add_trace(go.Scatter(x=part[sharpness], y=part[gap], mode="markers",
                                      name=str(k) if s is None else f"{k} · {s}", legendgroup=str(k),
-                                     marker=dict(size=10, symbol=_SYMBOLS[j % len(_SYMBOLS)],
+                                     opacity=1.0 if highlight is None or str(k) == highlight else 0.2,
+                                     marker=dict(size=13 if highlight is not None and str(k) == highlight else 10,
+                                                 symbol=_SYMBOLS[j % len(_SYMBOLS)],
                                                  color=palette[i % len(palette)])))
     fig = _layout(fig, title, xaxis_title=xaxis or sharpness, yaxis_title=yaxis or gap)
     if note:

@@ -11,6 +11,12 @@
 # This notebook runs mpqlab's main job on the embedded `cifar10-mini` data: an EdMIPS+ASGA search on a 2,000-image
 # proxy subset at 2.5 average bits (candidates {2, 3, 4}), then a short fine-tune of the target model under the
 # found policy, next to uniform bits at the same budget fine-tuned the same way.
+#
+# **The quantity.** The cost of a policy b = (b_w,l, b_a,l) over layers l is its BitOPs, and the budget is written
+# as the uniform bitwidth k with the same BitOPs over the searchable layers S:
+#
+# $$\mathrm{BitOPs}(b) = \sum_l \mathrm{MACs}_l \, b_{w,l} \, b_{a,l}, \qquad
+#   k = \sqrt{\frac{\mathrm{BitOPs}(b) - \mathrm{BitOPs}_{\text{fixed}}}{\sum_{l \in S} \mathrm{MACs}_l}}.$$
 
 # %% tags=["parameters"]
 smoke, data_root, figures_dir, runs_dir = True, None, "../runs/figures", "../runs/notebooks"  # papermill parameters
@@ -52,10 +58,49 @@ print("fixed at W8A8:", ", ".join(fixed))
 # convolution and the classifier are fixed at 8 bits (printed above). Notebook 05 compares more policies and shows
 # each layer's share of the BitOPs.
 #
-# ## Try this
+# ## Worked example: BitOPs of one layer, by hand and by mpqlab
+#
+# A 3×3 convolution from 16 to 16 channels on an 8×8 map does 16 · 16 · 9 · 64 = 147,456 multiply-accumulates. At
+# W2A3 that is 147,456 · 2 · 3 = 884,736 BitOPs, and a policy with only this layer at W2A3 has average bits
+# √(2 · 3) ≈ 2.449: the cell checks mpqlab's cost model against these numbers.
+
+# %%
+import math
+import torch.nn as nn
+from mpqlab.cost import average_bits, bitops, layer_table
+toy = nn.Sequential(nn.Conv2d(16, 16, 3, padding=1, bias=False))
+table = layer_table(toy, input_size=(16, 8, 8))
+assert table["0"]["macs"] == 16 * 16 * 9 * 64 and bitops(table, {"0": (2, 3)}) == 884_736
+assert math.isclose(average_bits(table, {"0": (2, 3)}), math.sqrt(6))
+print("MACs", table["0"]["macs"], "· W2A3 BitOPs", bitops(table, {"0": (2, 3)}),
+      f"· average bits {average_bits(table, {'0': (2, 3)}):.3f}")
+
+# %% [markdown]
+# ## Exercises
 #
 # 1. Rerun with `smoke = False` (a few minutes): the search sees 2,000 proxy images for two epochs. Before running,
 #    predict whether the found policy's lead over uniform bits grows or shrinks; then compare the two tables.
+#    *Hint:* in smoke mode the search takes 3 batches and the fine-tune 2.
+#    <details><summary>Solution</summary>
+#    There is no fixed answer: it is one seed. What to see is that both rows move, and that the comparison needs
+#    seeds (notebook 01's grid), not one run. The two tables are printed by the cell above, run in each mode.
+#    </details>
 # 2. Outside smoke mode `quickstart` takes `finetune_epochs` (default 2): run it with 1 and with 3 into two folders
-#    and compare `top1_before_finetune` with `top1` for both policies. Which policy gains more from fine-tuning,
-#    and does the order of the two policies change?
+#    and compare `top1_before_finetune` with `top1` for both policies. Which policy gains more from fine-tuning?
+#    *Hint:* look at `top1_before_finetune` first: the lower a policy starts, the more fine-tuning can recover.
+#    <details><summary>Solution</summary>
+#    The policy that starts lower usually gains more; whether the order of the two changes is what the committed
+#    fine-tune-length check measures on eight policies (`results/README.md`).
+#    </details>
+# 3. In the worked example, put the layer at W4A2 instead. Predict its BitOPs and its average bits before running.
+#    <details><summary>Solution</summary>
+#    147,456 · 4 · 2 = 1,179,648 BitOPs; average bits √8 ≈ 2.83.
+#    </details>
+#
+# ## What this notebook found
+
+# %%
+f, u = summary["policies"][found], summary["policies"][uniform]
+print(f"{found}: top-1 {f['top1']:.2f} % at {f['gbitops']:.3f} GBitOPs; {uniform}: top-1 {u['top1']:.2f} % at "
+      f"{u['gbitops']:.3f} GBitOPs: the found policy is {f['top1'] - u['top1']:+.2f} points against uniform bits, "
+      "on one seed (a demonstration, not a comparison).")

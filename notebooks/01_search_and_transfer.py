@@ -7,6 +7,15 @@
 # epoch of the target training set), transfers it to CIFAR-10 and fine-tunes. Two null baselines search nothing:
 # `uniform` (every layer at the budget-matched bits) and `random` (random budget-matched policies). The report is
 # written by `mpqlab experiment` and committed under `results/` (a checkout without them runs a 4-cell grid on the embedded data here instead).
+#
+# **The quantity.** For methods A and B run on the same seeds s = 1..n (a seed fixes the proxy subset, the batch
+# order and the fine-tune subset), the effect is the mean paired difference in target top-1 with its t interval:
+#
+# $$d_s = \mathrm{top1}_A(s) - \mathrm{top1}_B(s), \qquad
+#   \bar d \pm t_{0.975,\,n-1} \, \frac{s_d}{\sqrt n}.$$
+#
+# Several comparisons are tested together, so their p-values are Holm-corrected: a verdict needs the corrected p
+# below 0.05.
 
 # %% tags=["parameters"]
 smoke, data_root, figures_dir, runs_dir = True, None, "../runs/figures", "../runs/notebooks"  # papermill parameters
@@ -64,13 +73,49 @@ for c in comps:
 # sits at the same budget (BitOPs within 2 % of it), so a BitOPs axis would show nothing: the question at one
 # budget is which policy is more accurate, seed by seed.
 #
-# ## Try this
+# ## Worked example: a paired interval by hand, and the power of a grid
+#
+# Three seeds give differences 1, 2 and 3 points: mean 2, sd 1, and t(0.975, 2) = 4.303, so the 95 % interval is
+# 2 ± 4.303/√3 = [−0.48, +4.48]: it includes zero although every seed favours A. How many seeds would find 0.5
+# points when the paired sd is 1.44 (the powered test's assumption)? The cell checks mpqlab's statistics against
+# these numbers and prints the answer.
+
+# %%
+from mpqlab.stats import detectable_effect, paired_power, paired_test, pairs_for_power
+t = paired_test([1.0, 2.0, 3.0])
+assert abs(t["mean"] - 2) < 1e-12 and abs(t["ci_low"] - (2 - 4.302653 / 3 ** 0.5)) < 1e-5
+print(f"[1, 2, 3]: {t['mean']:+.2f} [{t['ci_low']:+.2f}, {t['ci_high']:+.2f}], p = {t['p_t']:.3f}")
+n = pairs_for_power(1.44, 0.5)
+print(f"seeds for 80 % power at 0.5 points, sd 1.44: {n} (power {paired_power(1.44, 0.5, n):.2f}); "
+      f"8 seeds detect {detectable_effect(1.44, 8):.2f} points with 80 % power")
+
+# %% [markdown]
+# ## Exercises
 #
 # 1. In the Markdown report above, find EdMIPS+ASGA vs EdMIPS. Before reading its interval, guess from the table of
-#    means whether it will exclude zero; then read it. Why can two means differ by more than their pooled spread
-#    and still not be a shown difference (or the reverse)?
+#    means whether it will exclude zero; then read it. *Hint:* the interval is about the per-seed differences, not
+#    the two columns' spreads.
+#    <details><summary>Solution</summary>
+#    Two means can differ by more than each method's spread over seeds and still not be a shown difference when the
+#    per-seed differences vary (they do not share the seeds' luck), and the reverse when the methods move together
+#    from seed to seed: the paired sd, not the columns' sds, sets the interval.
+#    </details>
 # 2. Run `mpqlab experiment --quick --out runs/my_quick` in a terminal (a few minutes) and open its `results.md`.
-#    Which gates can a 1-seed grid pass at all?
-# 3. Copy `configs/grid_v2.json`, set `"budgets": [3.0]` and `"seeds": [0, 1]`, and run it with `mpqlab experiment`
-#    (about 40 CPU minutes). Predict first: does the reference's lead over uniform bits grow or shrink when the
-#    budget allows uniform W3A3?
+#    Which gates can a 1-seed grid pass at all? *Hint:* a paired t-test needs an sd.
+#    <details><summary>Solution</summary>
+#    "Search matters" needs a p-value from at least two seeds, so it cannot pass; "searches decide" and "the radius
+#    adapts" are per-search measurements and can.
+#    </details>
+# 3. With the worked example's functions: how many seeds does 1 point need at sd 1.44, and at sd 1.78?
+#    <details><summary>Solution</summary>
+#    `pairs_for_power(1.44, 1.0)` and `pairs_for_power(1.78, 1.0)`: about 19 and 27. The seed count grows with the
+#    square of sd / effect.
+#    </details>
+#
+# ## What this notebook found
+
+# %%
+print(f"{cfg['name']}: gates {status}")
+for c in comps:
+    verdict = "excludes 0" if c["ci_low"] > 0 or c["ci_high"] < 0 else "cannot tell (includes 0)"
+    print(f"  {c['a']} − {c['b']} ({c['setting']}): {c['mean']:+.2f} [{c['ci_low']:+.2f}, {c['ci_high']:+.2f}]: {verdict}")

@@ -11,6 +11,31 @@
 # corresponding weight filter, so the axis units mean the same for every layer. The latent weights move and the
 # quantizers re-quantize them at every point: this is the landscape the quantized network actually sees, with its
 # staircase structure.
+#
+# **The quantity.** For a direction d with one entry d_{l,f} per filter f of layer l,
+#
+# $$\hat d_{l,f} = \frac{d_{l,f}}{\lVert d_{l,f}\rVert}\,\lVert\theta_{l,f}\rVert, \qquad
+#   \ell(a) = L(\theta + a\,\hat d), \qquad \ell(a, b) = L(\theta + a\,\hat d_1 + b\,\hat d_2),$$
+#
+# so a = 1 moves every filter by its own norm (Li et al., 2018); biases and BatchNorm are not moved.
+#
+# ## Worked example: filter normalisation, checked
+#
+# On a small convolution whose filters have known norms, every filter of the normalised direction must have the
+# norm of its weight filter, and a direction restricted to one layer moves nothing else.
+
+# %%
+import torch
+import torch.nn as nn
+from mpqlab.analysis import landscape as L
+toy = nn.Sequential(nn.Conv2d(1, 3, 2, bias=False), nn.Conv2d(3, 2, 1, bias=False))
+with torch.no_grad():  # filter f of the first layer has norm f + 1 (each of its 4 weights is (f + 1) / 2)
+    toy[0].weight.copy_(torch.arange(1.0, 4.0).view(3, 1, 1, 1).expand(3, 1, 2, 2) / 2)
+d = L.random_direction(toy, seed=0)
+norms = d["0.weight"].flatten(1).norm(dim=1)
+assert torch.allclose(norms, torch.tensor([1.0, 2.0, 3.0]), atol=1e-5)
+assert not L.restrict(d, "0")["1.weight"].any()
+print("filter norms of the normalised direction:", [round(v, 4) for v in norms.tolist()], "(weight filters: 1, 2, 3)")
 
 # %% tags=["parameters"]
 smoke, data_root, figures_dir, runs_dir = True, None, "../runs/figures", "../runs/notebooks"  # papermill parameters
@@ -23,7 +48,6 @@ from mpqlab.notebooks import notebook_setup
 RUNS, show = notebook_setup(data_root, figures_dir, runs_dir)  # MPQLAB_DATA, folders; show() saves + displays
 
 # %%
-from mpqlab.analysis import landscape as L
 from mpqlab.data import proxy_subset
 from mpqlab.loading import analysis_target, model_under_policy
 from mpqlab.models import create_model
@@ -55,40 +79,49 @@ pd.DataFrame(summary).set_index("policy").round(4)
 # **How to read it.** One line per model, the loss on held-out test images along one random filter-normalised
 # direction; a = 0 is the model as trained, a = ±1 moves every filter by its own norm. The sentences and the table
 # under the figure are computed from these curves: the loss at the centre, the rise from the centre to the two
-# ends, and the curvature k of a fit loss ≈ c + k·a². At 2 bits the curve is step-like: small moves of the latent
-# weights do not change the quantized weights until they cross a rounding boundary.
+# ends, and the curvature k of a fit loss ≈ c + k·a². Read the order of the models from those lines, not from the
+# legend: the float model was not fine-tuned and the quantized ones were, so a float curve that rises faster than
+# a fine-tuned W8A8 one compares two different points in weight space, not two bit widths at one point (why the
+# fine-tune lands flatter is not measured here).
 
 # %%
 m = models["W4A4"]
 grid = np.linspace(-1, 1, 5 if smoke else 13)
 r2 = L.slice_2d(m, (x, y), L.random_direction(m, 0), L.random_direction(m, 1), grid, grid, meta={"policy": "W4A4"})
 L.save_npz(r2, RUNS / "landscape_w4a4.npz")
-show(viz.landscape_contour(r2["ts1"], r2["ts2"], r2["loss"], title="W4A4: 2-D slice (contours)"), "02_landscape_contour")
-show(viz.landscape_surface(r2["ts1"], r2["ts2"], r2["loss"], title="W4A4: 2-D slice (surface)"), "02_landscape_surface")
+show(viz.landscape_contour(r2["ts1"], r2["ts2"], r2["loss"], title="W4A4: 2-D slice (contours of log10 loss)",
+                           log=True), "02_landscape_contour")
+show(viz.landscape_surface(r2["ts1"], r2["ts2"], r2["loss"], title="W4A4: 2-D slice (surface, log10 loss)", log=True),
+     "02_landscape_surface")
 print(f"W4A4 2-D slice: loss {r2['loss'].min():.3f} to {r2['loss'].max():.3f}; lowest at "
       f"(a, b) = ({grid[np.unravel_index(r2['loss'].argmin(), r2['loss'].shape)[0]]:+.2f}, "
       f"{grid[np.unravel_index(r2['loss'].argmin(), r2['loss'].shape)[1]]:+.2f})")
 
 # %% [markdown]
 # **How to read them.** The fine-tuned W4A4 model's loss over a plane spanned by two random filter-normalised
-# directions through it (contours, then the same grid as a surface); the numbers printed above are the range of the
-# loss on the plane and where it is lowest.
+# directions through it (contours, then the same grid as a surface), coloured by log10 of the loss because the loss
+# on the plane spans more than a decade (its range is printed above, with where it is lowest).
 #
-# ## Explore: pick a model and a span
+# ## Explore: models, span, direction
 #
-# The control recomputes the 1-D slice for the chosen model (run the notebook in JupyterLab to use it; run headless
-# it shows the default choice).
+# Overlay any of the models, choose the span, the direction's seed, whether the direction moves every layer or one,
+# and a log loss axis (run the notebook in JupyterLab to use it; run headless it shows the default choice).
 
 # %%
 import ipywidgets as W
 from mpqlab.notebooks import controls
-def explore(policy="W4A4", span=1.0):
+layers = ["all layers"] + [n for n, mod in models["float"].named_modules() if isinstance(mod, (nn.Conv2d, nn.Linear))]
+def explore(policies=("float", "W4A4"), span=1.0, seed=0, layer="all layers", log_y=False):
     a = np.linspace(-span, span, 5 if smoke else 11)
-    mm = models[policy]
-    return viz.landscape_curves({policy: (a, L.slice_1d(mm, (x, y), L.random_direction(mm, 0), a)["loss"])},
-                                title=f"{policy}: 1-D slice, span ±{span:g}")
-controls(explore, policy=W.Dropdown(options=list(models), value="W4A4"),
-         span=W.FloatSlider(value=1.0, min=0.25, max=2.0, step=0.25));
+    curves = {}
+    for p in policies:
+        d = L.random_direction(models[p], seed)
+        curves[p] = (a, L.slice_1d(models[p], (x, y), d if layer == "all layers" else L.restrict(d, layer), a)["loss"])
+    print(L.describe_slices(L.slice_summary(curves)))
+    return viz.landscape_curves(curves, title=f"1-D slices, seed {seed}, {layer}, span ±{span:g}", log_y=log_y)
+controls(explore, policies=W.SelectMultiple(options=list(models), value=("float", "W4A4")),
+         span=W.FloatSlider(value=1.0, min=0.25, max=2.0, step=0.25), seed=W.IntSlider(value=0, min=0, max=9),
+         layer=W.Dropdown(options=layers, value="all layers"), log_y=W.Checkbox(value=False, description="log loss"));
 
 # %% [markdown]
 # ## Explore: one layer's bits
@@ -109,10 +142,36 @@ controls(one_layer, layer=W.Dropdown(options=searchable, value="layer3.2.conv2")
          w_bits=W.Dropdown(options=[2, 3, 4, 6, 8], value=2), a_bits=W.Dropdown(options=[2, 3, 4, 6, 8], value=4));
 
 # %% [markdown]
-# ## Try this
+# ## Exercises
 #
-# 1. In the first explorer, widen the span to 2 for W2A2 and for W8A8. Predict which one rises faster, then look.
+# 1. In the first explorer, overlay W2A2 and W8A8 and widen the span to 2. Predict which one rises faster, then
+#    look. *Hint:* turn on the log axis when one curve dwarfs the other.
+#    <details><summary>Solution</summary>
+#    The sentences printed under the explorer order the two by their rise; whichever it is, a single seed's
+#    direction is one sample: repeat with seeds 1-3 before believing the order.
+#    </details>
 # 2. In the second explorer, take `layer1.0.conv1` and then `layer3.2.conv2` down to W2A4. Which costs more loss at
 #    the centre, which saves more BitOPs, and does the layer's Hessian trace predict the loss change?
-# 3. Change the direction's seed (`L.random_direction(m, seed=1)` in the slice cell). Do the summary sentences
-#    under the 1-D figure keep their order?
+#    *Hint:* BitOPs scale with the layer's MACs; the loss change with its curvature and its quantization error.
+#    <details><summary>Solution</summary>
+#    The printed line gives both numbers for each layer. The trace alone does not predict the loss change: HAWQ
+#    multiplies the per-weight trace by the quantization error ‖Q(W) − W‖² (notebook 05).
+#    </details>
+# 3. Step the explorer's seed from 0 to 9 with W4A4 and float. Do the summary sentences keep their order?
+#    <details><summary>Solution</summary>
+#    If the order flips between seeds, a 1-D slice along one random direction cannot rank the two models: that is
+#    what the Hessian's trace (an average over all directions, notebook 03) is for.
+#    </details>
+# 4. Restrict the direction to `layer1.0.conv1`, then to `layer3.2.conv2`. Which layer's slice is flatter?
+#    <details><summary>Solution</summary>
+#    Read it from the printed rise. Compare with the per-parameter traces in notebook 03: a flatter slice should go
+#    with a smaller tr(H_ll)/n_l, up to the noise of one direction.
+#    </details>
+#
+# ## What this notebook found
+
+# %%
+print(L.describe_slices(summary))
+i, j = np.unravel_index(r2["loss"].argmin(), r2["loss"].shape)
+print(f"W4A4 plane: loss {r2['loss'].min():.3f} to {r2['loss'].max():.3f} ({r2['loss'].max() / r2['loss'].min():.0f}x), "
+      f"lowest at (a, b) = ({grid[i]:+.2f}, {grid[j]:+.2f})")

@@ -8,6 +8,32 @@
 # the loss and the sharpness objectives conflict. ASGA perturbs by e = (ρ/‖g‖ − β) g and updates with (g + g_p)/2
 # (implicit gradient alignment), and adapts ρ to the measured surrogate gap. We run three short searches on the
 # proxy and read the angles from their telemetry.
+#
+# **The quantities.** SAM minimises the worst loss in a ball of radius ρ; to first order the worst point is
+# θ + e with e = ρ g/‖g‖, and the sharpness it adds is the surrogate gap h:
+#
+# $$\min_\theta \max_{\lVert e\rVert \le \rho} L(\theta + e), \qquad
+#   h(\rho) = L(\theta + \rho\,\tfrac{g}{\lVert g\rVert}) - L(\theta), \qquad
+#   \cos(g, g_p) = \frac{g^\top g_p}{\lVert g\rVert\,\lVert g_p\rVert},\; g_p = \nabla L(\theta + e).$$
+#
+# ## Worked example: h and cos(g, g_p) on a quadratic, exactly
+#
+# For L(θ) = ½ (θ − c)ᵀ H (θ − c) the gradient is g = H(θ − c), so h(ρ) = ρ‖g‖ + ½ ρ² ĝᵀHĝ and g_p = g + ρHĝ
+# exactly: the larger ρ, the more g_p turns towards the sharp eigenvector and the lower the cosine. The cell checks
+# mpqlab's `surrogate_gap` and `perturbation_conflict` against these closed forms.
+
+# %%
+import math
+from mpqlab.analysis.conflict import perturbation_conflict
+from mpqlab.analysis.sharpness import surrogate_gap
+from mpqlab.analysis.toy import Quadratic, quadratic_loss, rotated_hessian
+quad = Quadratic(rotated_hessian([3.0, 0.5], math.pi / 6), theta=[1.0, -2.0])
+for rho in (0.05, 0.5, 2.0):
+    h = surrogate_gap(quad, [quad.batch()], rho=rho, loss_fn=quadratic_loss)["surrogate_gap"]
+    c = perturbation_conflict(quad, *quad.batch(), rho=rho, loss_fn=quadratic_loss)["global"]
+    assert abs(h - quad.surrogate_gap(rho)) < 1e-9 and abs(c - quad.cos_g_gp(rho)) < 1e-9
+    print(f"ρ = {rho}: h = {h:.4f} (exact {quad.surrogate_gap(rho):.4f}), cos(g, g_p) = {c:.4f} "
+          f"(exact {quad.cos_g_gp(rho):.4f})")
 
 # %% tags=["parameters"]
 smoke, data_root, figures_dir, runs_dir = True, None, "../runs/figures", "../runs/notebooks"  # papermill parameters
@@ -71,11 +97,60 @@ print("global cosine, proxy vs target gradient:", round(c["global"], 3))
 # target images (here both from cifar10-mini, train vs test split). Near 1, a step that helps the proxy helps the
 # target.
 #
-# ## Try this
+# ## Explore: the radius ρ
+#
+# Move ρ: the chart shows, at the ASGA policy's quantized model on one batch of proxy images, L(θ), L(θ + e), the
+# surrogate gap h and cos(g, g_p) for radii up to the chosen one (cheap: two gradients per radius).
+
+# %%
+import ipywidgets as W
+import numpy as np
+from mpqlab.notebooks import controls
+xb, yb = proxy.tensors(64)
+def radius(rho_max=0.1):
+    rows = []
+    for r in np.linspace(rho_max / 8, rho_max, 8):
+        g = surrogate_gap(m.eval(), [(xb, yb)], rho=float(r))
+        rows.append({"ρ": r, "L(θ)": g["loss"], "L(θ+e)": g["loss_perturbed"], "h": g["surrogate_gap"],
+                     "cos(g, g_p)": perturbation_conflict(m.eval(), xb, yb, rho=float(r))["global"]})
+    print(f"at ρ = {rows[-1]['ρ']:.3g}: h = {rows[-1]['h']:.4f}, cos(g, g_p) = {rows[-1]['cos(g, g_p)']:+.3f}")
+    return viz.radius_sweep(rows)
+controls(radius, rho_max=W.FloatLogSlider(value=0.1, base=10, min=-3, max=0.5, step=0.25));
+
+# %% [markdown]
+# **How to read it.** Left: the loss at θ and at the perturbed point θ + e, against ρ; right: their difference h and
+# cos(g, g_p). On a quadratic h grows as ρ‖g‖ + ½ρ²ĝᵀHĝ (the worked example); here the quantizers make L
+# piecewise, so h can grow in steps.
+#
+# ## Exercises
 #
 # 1. Rerun the searches with `epochs=2` and `max_batches=None`. Predict whether cos(g, g_p) for ASGA ends higher or
-#    lower than for SAM, then compare the first chart.
+#    lower than for SAM, then compare the first chart. *Hint:* ASGA's ρ adapts; SAM's is fixed at 0.05.
+#    <details><summary>Solution</summary>
+#    The medians over the last steps are printed in "What this notebook found" below; the worked example says
+#    why: at a larger ρ, g_p turns further from g. Whichever method ends with the larger ρ ends with the lower cosine.
+#    </details>
 # 2. Set `cost_weight=0.5` in the `SearchConfig` (a weaker cost term). What happens to the number of steps on which
-#    the task-vs-cost cosine is defined, and why?
+#    the task-vs-cost cosine is defined, and why? *Hint:* the cost's gradient is zero under the budget.
+#    <details><summary>Solution</summary>
+#    A weaker cost lets the expected BitOPs drift above the budget more often, so the hinge is active on more steps
+#    and the cosine is defined on more of them (the printed counts).
+#    </details>
 # 3. Replace the proxy in the last cell by `create_dataset("fashion-mnist", "train")` (if it is installed): does
 #    the proxy-target cosine drop?
+#    <details><summary>Solution</summary>
+#    Fashion-MNIST images are grey clothes, not CIFAR-10 objects: expect a lower cosine; the grid's cross-dataset
+#    setting measures what that does to a searched policy (`results/README.md`).
+#    </details>
+# 4. In the explorer, find the ρ at which cos(g, g_p) falls below 0.9 for this model. *Hint:* the worked example.
+#    <details><summary>Solution</summary>
+#    Read it off the chart; on the quadratic the same cosine falls with ρ as g_p = g + ρHĝ turns.
+#    </details>
+#
+# ## What this notebook found
+
+# %%
+for k in ("sam", "asga"):
+    tail = runs[k].cos_g_gp.dropna().tail(10)
+    print(f"{k}: median cos(g, g_p) over its last {len(tail)} steps {tail.median():+.3f}")
+print(f"proxy vs target gradient cosine of the ASGA policy: {c['global']:+.3f}")

@@ -6,6 +6,34 @@
 # A policy file (`mpqlab.policy`) stores, per layer *name*, the weight and activation bits, plus cost totals and
 # provenance (including the final softmaxes over the bit candidates). We search three policies at the same budget
 # as uniform W4A4 (EdMIPS, EdMIPS+ASGA and HAWQ), look at their bits, and watch a search's softmaxes evolve.
+#
+# **The quantities.** A gradient search (EdMIPS) keeps logits α_{l,b} per layer and candidate and mixes the
+# candidates with a softmax at temperature τ (annealed from 1 to 0.1); HAWQ instead ranks layers by a
+# second-order estimate of the loss a bitwidth costs:
+#
+# $$p_{l,b} = \frac{e^{\alpha_{l,b}/\tau}}{\sum_{b'} e^{\alpha_{l,b'}/\tau}}, \qquad
+#   \Omega_l(b) = \frac{\operatorname{tr} H_{ll}}{n_l}\,\lVert Q_b(W_l) - W_l\rVert^2 .$$
+#
+# ## Worked example: HAWQ's sensitivity and the temperature, by hand
+#
+# One output channel W = (0.1, −0.3, 0.5, 0.9) with tr H_ll = 2 (n_l = 4). At 2 bits the max-|W| step is 0.9, so
+# Q(W) = (0, 0, 0.9, 0.9) and ‖Q(W) − W‖² = 0.01 + 0.09 + 0.16 = 0.26: Ω(2) = 2/4 · 0.26 = 0.13. At 3 bits the
+# step is 0.3, Q(W) = (0, −0.3, 0.6, 0.9), ‖Q(W) − W‖² = 0.02 and Ω(3) = 0.01. And the logits (1, 0, 0) give a
+# largest probability of e/(e + 2) = 0.576 at τ = 1 but e¹⁰/(e¹⁰ + 2) = 0.9999 at τ = 0.1: the same logits look
+# undecided or decided depending on τ alone.
+
+# %%
+import math
+import torch
+from mpqlab.report.derived import top_probability_at
+from mpqlab.search.hawq import hawq_sensitivity
+w = torch.tensor([[0.1, -0.3, 0.5, 0.9]])
+omega = {b: hawq_sensitivity(2.0, w, b) for b in (2, 3)}
+assert abs(omega[2] - 0.13) < 1e-6 and abs(omega[3] - 0.01) < 1e-6
+p01 = [math.exp(10) / (math.exp(10) + 2), 1 / (math.exp(10) + 2), 1 / (math.exp(10) + 2)]  # (1, 0, 0) at τ = 0.1
+at_one = top_probability_at({"l": {"w": p01, "a": p01}}, tau_end=0.1, tau=1.0)
+assert abs(at_one - math.e / (math.e + 2)) < 1e-9
+print(f"Ω(2) = {omega[2]:.4f}, Ω(3) = {omega[3]:.4f}; largest probability {max(p01):.4f} at τ = 0.1, {at_one:.3f} at τ = 1")
 
 # %% tags=["parameters"]
 smoke, data_root, figures_dir, runs_dir = True, None, "../runs/figures", "../runs/notebooks"  # papermill parameters
@@ -58,7 +86,7 @@ share.sort_values("uniform W4A4", ascending=False).head(5).round(2)
 
 # %%
 sm = read_softmaxes(RUNS / "policy_edmips_asga.run")
-show(viz.softmax_heatmap(sm, kind="w"), "05_softmax_heatmap_w")
+show(viz.softmax_heatmap(sm, kind="w", order=list(pols["edmips+asga"]["layers"])), "05_softmax_heatmap_w")
 show(viz.softmax_heatmap(sm, kind="a", layer="layer2.0.conv1"), "05_softmax_layer")
 last = sm[(sm.epoch == sm.epoch.max()) & (sm.kind == "a") & (sm.layer == "layer2.0.conv1")]
 print(f"layer2.0.conv1, activation bits, last epoch: largest probability {last.prob.max():.2f} "
@@ -116,11 +144,34 @@ controls(layer_cost, layer=W.Dropdown(options=searchable, value="layer2.0.conv1"
          w_bits=W.Dropdown(options=[2, 3, 4, 6, 8], value=4), a_bits=W.Dropdown(options=[2, 3, 4, 6, 8], value=4));
 
 # %% [markdown]
-# ## Try this
+# ## Exercises
 #
 # 1. In the first explorer, put a seed's `uniform:W3A2` next to the same seed's `edmips+asga`. Before looking:
 #    which layers do you expect the search to give 4 bits? Which does it take down to 2?
+#    *Hint:* the BitOPs-share table above says where low bits save the most.
+#    <details><summary>Solution</summary>
+#    In grid v2 on the 300-epoch checkpoint the EdMIPS searches put 2-bit activations on 14.5 of 20 layers and
+#    2-bit weights on 2.9 on average (`results/README.md`): they spend the budget on weights. Read your seed's
+#    pair off the two columns.
+#    </details>
 # 2. In the second explorer, set `layer3.2.conv2` to W2A2, then `layer1.0.conv1` to W2A2. Predict which change
 #    lowers the BitOPs more, and why (compare their MACs in `pols["uniform W4A4"]["layers"]`).
+#    <details><summary>Solution</summary>
+#    Both convolutions do the same MACs in ResNet-20 (channels double as the map halves), so both save the same
+#    BitOPs; the printed percentages show it. Their HAWQ sensitivities differ.
+#    </details>
 # 3. Rerun the search cell with `epochs=3` (and `max_batches=None`) and look at the softmax maps again: does the
-#    search end more decided?
+#    search end more decided? *Hint:* the worked example's temperature.
+#    <details><summary>Solution</summary>
+#    The temperature is annealed over the search whatever its length, so the last epoch ends at τ = 0.1 either way;
+#    more epochs move the logits further apart as well. Compare the printed last-epoch probability.
+#    </details>
+#
+# ## What this notebook found
+
+# %%
+for k, p in pols.items():
+    bits = [(r["w_bits"], r["a_bits"]) for r in p["layers"].values() if r["searchable"]]
+    print(f"{k}: {sum(w == 2 for w, _ in bits)} of {len(bits)} searchable layers at 2-bit weights, "
+          f"{sum(a == 2 for _, a in bits)} at 2-bit activations, {p['totals']['bitops'] / 1e9:.3f} GBitOPs")
+print(f"layer2.0.conv1, activation bits, last epoch of the EdMIPS+ASGA search: largest probability {last.prob.max():.2f}")

@@ -9,6 +9,24 @@
 # | Fig. 4: fixed vs adaptive ρ | ASGA searches with fixed ρ, the literal adaptive rule and mpqlab's reconstruction, 3 seeds: loss and ρ with bands |
 # | Table 3: σ_max per proxy dataset | σ_max and surrogate gap of the W4A4-quantized proxy models |
 # | Table 4: search on a target subset | the `subset-control` rows of the experiment grid |
+#
+# **The quantities.** Fig. 1 relates a policy's proxy-side sharpness h (the surrogate gap of notebook 04) to its
+# target penalty, and summarises the relation by Spearman's rank correlation (for n points without ties, d_i the
+# difference of a point's two ranks), with a bootstrap interval over the points:
+#
+# $$\mathrm{penalty}_i = \mathrm{top1}_i - \mathrm{top1}_{\text{ref}}(s_i), \qquad
+#   r_s = 1 - \frac{6 \sum_i d_i^2}{n (n^2 - 1)} .$$
+#
+# ## Worked example: a rank correlation by hand
+#
+# Sharpness (1, 2, 3, 4) against penalties (10, 8, 9, 1): the penalties' ranks are (4, 2, 3, 1), the rank
+# differences (−3, 0, 0, 3), so r_s = 1 − 6·18 / (4·15) = −0.8: sharper, worse, but not perfectly monotone.
+
+# %%
+from mpqlab.stats import spearman
+r = spearman([1, 2, 3, 4], [10, 8, 9, 1])
+assert abs(r + 0.8) < 1e-12
+print(f"Spearman of the worked example: {r:+.2f}")
 
 # %% tags=["parameters"]
 smoke, data_root, figures_dir, runs_dir = True, None, "../runs/figures", "../runs/notebooks"  # papermill parameters
@@ -121,11 +139,62 @@ t4.groupby(["setting", "method"])[["target_top1", "bitops", "search_cpu_time_s"]
 # **How to read it.** Table 4 analogue: per setting and method, the mean and standard deviation over seeds of the
 # target top-1, the BitOPs and the search CPU time; the `reference` rows are the search on the target itself.
 #
-# ## Try this
+# ## Explore: one method's points in Fig. 1
+#
+# Pick a method: its points are drawn solid over the faded others, and the Spearman correlation of its points
+# alone is printed with its bootstrap interval.
+
+# %%
+import ipywidgets as W
+from mpqlab.notebooks import controls
+methods = sorted(points.method.unique()) if len(points) else []
+def highlight(method=methods[0] if methods else None):
+    if method is None:
+        print("no Fig. 1 points here")
+        return None
+    own = pd.DataFrame(fig1_correlations(points[points.method == method].to_dict("records")))
+    print(own[["label", "n", "spearman", "ci_low", "ci_high"]].round(3).to_string(index=False))
+    return viz.sharpness_vs_generalization(points, sharpness="proxy_h", gap="penalty", color="method",
+                                           highlight=method, title=f"Fig. 1 analogue: {method} highlighted",
+                                           xaxis="proxy-side surrogate gap h(ρ=0.05)",
+                                           yaxis="target penalty (points)")
+controls(highlight, method=W.Dropdown(options=methods, value=methods[0] if methods else None));
+
+# %% [markdown]
+# ## Exercises
 #
 # 1. In the Fig. 1 analogue, colour by seed instead of method (`color="seed"`). Does the negative relation hold
-#    within a seed, or does it come from differences between seeds?
+#    within a seed, or does it come from differences between seeds? *Hint:* a correlation pooled over groups can
+#    come from the groups' means alone.
+#    <details><summary>Solution</summary>
+#    Compare the pooled Spearman with the searched-only one printed above: when the pooled one is negative and the
+#    within-group one is not, the relation is carried by the random policies (far worse and sharper), not by the
+#    searches.
+#    </details>
 # 2. Fig. 1 uses the surrogate gap h; the table under it also gives σ_max and the Hessian trace. Predict which of
 #    the three correlates most strongly with the target penalty before reading it.
+#    <details><summary>Solution</summary>
+#    The printed table answers it for the committed grid; the intervals overlap, so one grid does not rank the
+#    three measures.
+#    </details>
 # 3. In the Fig. 4 analogue, what share of steps does the literal rule (`adaptive`) spend at a bound? Read it from
 #    the printed summary and explain it from ρ ← min(ρ_max, ln(1 + h)) with h ≈ ρ‖g‖.
+#    <details><summary>Solution</summary>
+#    ln(1 + h) ≈ h for small h, so the literal rule sets ρ to about the gap itself, which has nothing to do with
+#    the range [ρ_min, ρ_max] = [0.01, 0.1]: in the committed runs its median h is 0.14 (printed `h_median`), above
+#    ρ_max, so it sits at the upper bound on most steps (the printed `share_at_bound`); the reconstruction divides h
+#    by its running scale instead, which keeps ρ inside the range.
+#    </details>
+# 4. With the explorer, find the method whose own points have the most negative correlation. Is its interval clear
+#    of zero?
+#    <details><summary>Solution</summary>
+#    Read the interval printed by the explorer. With one point per seed and setting (16 in grid v3) a bootstrap
+#    interval is wide: only a strong relation within one method clears zero.
+#    </details>
+#
+# ## What this notebook found
+
+# %%
+if len(points):
+    print(note.replace("<br>", "\n"))
+print(summary[["share_at_bound", "rho_median", "h_median"]].round(3).to_string())

@@ -21,6 +21,9 @@ def test_notebook_executes_in_smoke_mode_and_writes_its_figures(name, tmp_path):
     pngs = list(out.glob(f"{name[:2]}_*.png"))
     assert pngs and all(p.stat().st_size > 5000 for p in pngs)
     assert f"notebooks/{name}.ipynb" in (out / "README.md").read_text()
+    shown = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+             if "text/markdown" in o.get("data", {}) and o["data"]["text/markdown"].startswith("![")]
+    assert shown, f"{name}: the executed copy links no figure"  # figures as links to the PNGs, not embedded plotly
 
 
 def test_every_notebook_is_run_by_the_smoke_test():
@@ -178,3 +181,18 @@ def test_interactive_and_smoke_runs_never_write_the_committed_figures(tmp_path, 
     main(["figures", "--smoke", "--only", "01_search_and_transfer"])
     assert ran and ran[0] == (REPO / "runs" / "figures-smoke").resolve()
     assert {p: p.stat().st_mtime for p in (REPO / "figures").iterdir()} == before
+
+
+def test_committed_executed_copies_are_from_the_current_sources(tmp_path):
+    """notebooks/executed/ holds the full runs that wrote figures/: their code must be the notebooks' current code,
+    or the numbers a reader sees there are not what the notebook prints."""
+    from mpqlab.notebooks import EXECUTED_DIR, stale_executed
+
+    assert stale_executed() == [], "rerun `make figures` (it rewrites notebooks/executed/ and figures/)"
+    name = list_notebooks()[0]  # and the check can fail: one edited code cell makes a copy stale
+    nb = nbformat.read(EXECUTED_DIR / f"{name}.ipynb", as_version=4)
+    next(c for c in nb.cells if c.cell_type == "code").source += "\n# edited"
+    nbformat.write(nb, str(tmp_path / f"{name}.ipynb"))
+    for other in list_notebooks()[1:]:
+        (tmp_path / f"{other}.ipynb").write_bytes((EXECUTED_DIR / f"{other}.ipynb").read_bytes())
+    assert stale_executed(tmp_path) == [name]

@@ -25,30 +25,33 @@ def per_layer_cosine(names, a, b) -> dict[str, float]:
     return {k: V.cosine([a[i] for i in idx], [b[i] for i in idx]) for k, idx in groups.items()}
 
 
-def mean_gradient(model: nn.Module, batches, params="weights") -> tuple[list[str], list[torch.Tensor]]:
-    """The mean loss gradient over ``batches`` w.r.t. the selected parameters (a list of tensors)."""
+def mean_gradient(model: nn.Module, batches, params="weights", loss_fn=F.cross_entropy
+                  ) -> tuple[list[str], list[torch.Tensor]]:
+    """The mean gradient of ``loss_fn(output, y)`` (cross-entropy by default) over ``batches`` w.r.t. the selected
+    parameters (a list of tensors)."""
     named = select_params(model, params)
     ps = [p for _, p in named]
     total, acc = 0, None
     with preserved(model):
         for x, y in batches:
-            g = torch.autograd.grad(F.cross_entropy(model(x), y), ps)
+            g = torch.autograd.grad(loss_fn(model(x), y), ps)
             g = [t.detach() * len(y) for t in g]
             acc = g if acc is None else [u + v for u, v in zip(acc, g)]
             total += len(y)
     return [n for n, _ in named], [t / total for t in acc]
 
 
-def perturbation_conflict(model: nn.Module, x, y, rho: float = 0.05, beta: float = 0.0, params="weights") -> dict:
+def perturbation_conflict(model: nn.Module, x, y, rho: float = 0.05, beta: float = 0.0, params="weights",
+                          loss_fn=F.cross_entropy) -> dict:
     """cos(g, g_p) with e = (rho / ||g|| - beta) g (beta = 0: SAM's perturbation)."""
-    names, g = mean_gradient(model, [(x, y)], params)
+    names, g = mean_gradient(model, [(x, y)], params, loss_fn)
     ps = [p for _, p in select_params(model, params)]
     e = V.scale(rho / (V.norm(g).item() + 1e-12) - beta, g)
     with torch.no_grad():
         for p, ei in zip(ps, e):
             p.add_(ei)
     try:
-        _, gp = mean_gradient(model, [(x, y)], params)
+        _, gp = mean_gradient(model, [(x, y)], params, loss_fn)
     finally:
         with torch.no_grad():
             for p, ei in zip(ps, e):

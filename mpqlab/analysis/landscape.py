@@ -63,6 +63,14 @@ def random_direction(model: nn.Module, seed: int = 0, include_bn: bool = False, 
     return out
 
 
+def restrict(direction: dict, layer: str) -> dict:
+    """The direction with every parameter outside module ``layer`` set to zero: a slice that moves one layer."""
+    inside = [n for n in direction if n.rsplit(".", 1)[0] == layer]
+    if not inside:
+        raise MpqlabError(f"the direction has no parameter of layer {layer!r}")
+    return {n: d if n in inside else torch.zeros_like(d) for n, d in direction.items()}
+
+
 def eigen_direction(model: nn.Module, data, seed: int = 0, max_iter: int = 50, params="weights") -> dict:
     """The top Hessian eigenvector (unit norm) as a direction; ``data`` is (x, y) or a list of batches."""
     res = Hessian(model, data, params=params).eigenvalues(top_k=1, max_iter=max_iter, seed=seed)

@@ -22,28 +22,29 @@ from .hessian import Hessian
 from .params import preserved, select_params
 
 
-def _loss_grad(model, params, x, y, need_grad=True):
-    loss = F.cross_entropy(model(x), y)
+def _loss_grad(model, params, x, y, need_grad=True, loss_fn=F.cross_entropy):
+    loss = loss_fn(model(x), y)
     if not need_grad:
         return loss.item(), None
     g = torch.autograd.grad(loss, params)
     return loss.item(), [t.detach() for t in g]
 
 
-def surrogate_gap(model: nn.Module, batches, rho: float = 0.05, params="weights") -> dict:
-    """Mean over batches of ``L(theta + rho g/||g||) - L(theta)``; also the mean losses."""
+def surrogate_gap(model: nn.Module, batches, rho: float = 0.05, params="weights", loss_fn=F.cross_entropy) -> dict:
+    """Mean over batches of ``L(theta + rho g/||g||) - L(theta)``; also the mean losses (``loss_fn(output, y)``:
+    cross-entropy by default)."""
     ps = [p for _, p in select_params(model, params)]
     gaps, l0s, l1s = [], [], []
     with preserved(model):
         model.eval()
         for x, y in batches:
-            l0, g = _loss_grad(model, ps, x, y)
+            l0, g = _loss_grad(model, ps, x, y, loss_fn=loss_fn)
             e = V.scale(rho / (V.norm(g).item() + 1e-12), g)
             with torch.no_grad():
                 for p, ei in zip(ps, e):
                     p.add_(ei)
             with torch.no_grad():
-                l1 = F.cross_entropy(model(x), y).item()
+                l1 = loss_fn(model(x), y).item()
                 for p, ei in zip(ps, e):
                     p.sub_(ei)
             gaps.append(l1 - l0)

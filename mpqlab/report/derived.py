@@ -85,6 +85,7 @@ def finetune_gains(short, long, setting: str | None = "subset-control") -> dict[
 
 
 def main(results_dir: str = "results") -> None:
+    """Print every derived number from the committed grids under ``results_dir``."""
     res = Path(results_dir)
     print("paired sd of EdMIPS+ASGA - EdMIPS (subset-control), the powered test's assumed sd:")
     sds = []

@@ -24,6 +24,13 @@ from ..quant import max_abs_step, quantize_symmetric
 from .budget import solve_ilp
 
 
+def hawq_sensitivity(layer_trace: float, w: torch.Tensor, bits: int) -> float:
+    """Omega(b) = tr(H_ll) / n_l * ||Q_b(W) - W||^2: the layer's mean curvature per weight times the squared error
+    of its max-|W| per-channel ``bits``-bit quantization (HAWQ-V2's second-order estimate of the loss increase)."""
+    err = (quantize_symmetric(w, max_abs_step(w, bits, True), bits) - w).pow(2).sum().item()
+    return layer_trace / w.numel() * err
+
+
 def hawq_search(model, cfg, train, input_size) -> Policy:
     """HAWQ-style policy: per-layer Hessian traces x quantization error, then the budgeted ILP."""
     bits_set = sorted(set(cfg.w_candidates) & set(cfg.a_candidates))
@@ -43,8 +50,7 @@ def hawq_search(model, cfg, train, input_size) -> Policy:
     for i, name in enumerate(searchable):
         w = model.get_submodule(name).weight.detach()
         for k, b in enumerate(bits_set):
-            err = (quantize_symmetric(w, max_abs_step(w, b, True), b) - w).pow(2).sum().item()
-            sens[i, k] = traces[name] / w.numel() * err
+            sens[i, k] = hawq_sensitivity(traces[name], w, b)
     fixed_bits = {n: (cfg.fixed_bits, cfg.fixed_bits) for n in fixed}
     budget = budget_bitops(table, cfg.budget, fixed_bits)
     cost = candidate_bitops(table, searchable, [(b, b) for b in bits_set])

@@ -1,0 +1,177 @@
+"""An experiment grid's config, typed: :class:`GridConfig` is what ``configs/*.json`` holds, checked when it is
+built (every key known, every value of the shared search block and of the fine-tune checked by building the
+:class:`~mpqlab.search.SearchConfig` / :class:`~mpqlab.transfer.TransferConfig` it stands for), and the one place
+that turns a grid cell into the configs its search and its transfer run with.
+
+The JSON form (documented in :mod:`mpqlab.experiment`) stays the file format and the report's input
+(:meth:`GridConfig.to_dict`); the harness passes the typed object.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from . import reference
+from .errors import MpqlabError
+from .options import check_ranges
+from .registry import REFERENCE, SHARED, parse_method
+from .search import SearchConfig
+from .transfer import TransferConfig
+
+GRID_KEYS = {"name", "description", "model", "seeds", "budgets", "methods", "target", "settings", "search",
+             "reference", "comparisons", "equivalence_margin", "gate_margin", "sharpness_images",
+             "proxy_sharpness_images", "shared_nulls", "method_seeds", "declared", "policies_from", "compare_with"}
+REQUIRED = ("name", "model", "seeds", "budgets", "methods", "target", "settings")
+TARGET_KEYS = {"data", "init", "finetune_epochs", "finetune_lr", "finetune_subset", "max_batches"}
+SETTING_KEYS = {"proxy", "proxy_subset", "proxy_init"}
+# SearchConfig fields a grid sets per cell, so the shared "search" block may not
+PER_CELL = {"model", "data", "subset", "checkpoint", "objective", "sharpness", "budget", "seed", "proxy_seed"}
+
+
+@dataclass(frozen=True)
+class ProxySetting:
+    """Where a setting's searches run."""
+
+    proxy: str                      # proxy dataset (mpqlab.data name)
+    proxy_init: str | None          # full-precision checkpoint the searches start from
+    proxy_subset: int | None = None  # class-balanced images of the proxy's training split a search sees (None: all)
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """Where every policy is transferred and scored."""
+
+    data: str                       # target dataset
+    init: str | None                # full-precision target checkpoint the transfer (and the reference) starts from
+    finetune: TransferConfig        # the fine-tune (its seed is set per cell)
+    finetune_subset: int | None = None  # class-balanced target training images the fine-tune sees (None: all)
+
+
+@dataclass(frozen=True)
+class GridConfig:
+    """A grid of methods x seeds x budgets x settings (see :mod:`mpqlab.experiment` for the JSON it is read from)."""
+
+    name: str
+    model: str
+    seeds: tuple[int, ...]
+    budgets: tuple[float, ...]
+    methods: tuple[str, ...]
+    target: TargetSpec
+    settings: dict[str, ProxySetting]
+    search: dict[str, Any] = field(default_factory=dict)      # SearchConfig fields every search shares
+    reference: dict[str, Any] = field(default_factory=dict)   # the reference's SearchConfig fields, or a selection
+    method_seeds: dict[str, tuple[int, ...]] = field(default_factory=dict)  # {method: the seeds it runs on}
+    shared_nulls: bool = False              # null baselines once per seed, compared with every setting
+    sharpness_images: int = 512             # target test images for the fine-tuned model's h(0.05)
+    proxy_sharpness_images: int = 128       # proxy search images for the proxy-side h, sigma_max, trace
+    policies_from: str | None = None        # another grid's folder whose policies are reused
+    compare_with: str | None = None         # another grid's folder each cell is compared with
+    source: dict = field(default_factory=dict, compare=False, repr=False)  # the JSON as written (report options)
+
+    # ------------------------------------------------------------------ reading and checking
+    @classmethod
+    def from_dict(cls, d: Mapping, path: str | os.PathLike = "config") -> "GridConfig":
+        """Check a grid config (dict as in the JSON file) and build it; every error names the bad key or value."""
+        if isinstance(d, GridConfig):
+            return d
+        missing = [k for k in REQUIRED if k not in d]
+        if missing:
+            raise MpqlabError(f"experiment config {path} lacks {', '.join(repr(k) for k in missing)}")
+        check_fields(d, path)
+        for m in d["methods"]:
+            try:
+                parse_method(m)
+            except MpqlabError as e:
+                raise MpqlabError(f"experiment config {path}: {e}") from None
+        for m, seeds in (d.get("method_seeds") or {}).items():
+            if m not in d["methods"] or not set(seeds) <= set(d["seeds"]):
+                raise MpqlabError(f"experiment config {path}: method_seeds[{m!r}] must name one of the methods and a "
+                                  f"subset of the seeds")
+        if d.get("policies_from") and d.get("compare_with"):
+            raise MpqlabError(f"experiment config {path}: give policies_from or compare_with, not both")
+        t, dflt = d["target"], TransferConfig()
+        if "data" not in t:
+            raise MpqlabError(f"experiment config {path}: target lacks 'data'")
+        finetune = TransferConfig(epochs=t.get("finetune_epochs", dflt.epochs), lr=t.get("finetune_lr", dflt.lr),
+                                  max_batches=t.get("max_batches", dflt.max_batches))
+        settings = {}
+        for k, v in d["settings"].items():
+            if "proxy" not in v or "proxy_init" not in v:
+                raise MpqlabError(f"experiment config {path}: settings.{k} needs 'proxy' and 'proxy_init'")
+            settings[k] = ProxySetting(v["proxy"], v["proxy_init"], v.get("proxy_subset"))
+        cfg = cls(name=d["name"], model=d["model"], seeds=tuple(int(s) for s in d["seeds"]),
+                  budgets=tuple(float(b) for b in d["budgets"]), methods=tuple(d["methods"]),
+                  target=TargetSpec(t["data"], t.get("init"), finetune, t.get("finetune_subset")), settings=settings,
+                  search=dict(d.get("search") or {}), reference=dict(d.get("reference") or {}),
+                  method_seeds={m: tuple(s) for m, s in (d.get("method_seeds") or {}).items()},
+                  shared_nulls=bool(d.get("shared_nulls")), sharpness_images=int(d.get("sharpness_images", 512)),
+                  proxy_sharpness_images=int(d.get("proxy_sharpness_images", 128)),
+                  policies_from=d.get("policies_from"), compare_with=d.get("compare_with"), source=dict(d))
+        for key in ("policies_from", "compare_with"):
+            if getattr(cfg, key) and not Path(getattr(cfg, key)).is_dir():
+                raise MpqlabError(f"experiment config {path}: {key} {getattr(cfg, key)!r} is not a folder")
+        # the values, checked once before any cell: the fine-tune's, and the shared search block's by building a
+        # search from it at every budget
+        check_ranges(finetune, f"experiment config {path}: target: fine-tune ")
+        try:
+            for budget in cfg.budgets:
+                scfg = cfg.search_config("edmips", next(iter(settings), None), 0, budget)
+                check_ranges(scfg, f"experiment config {path}: search: ")
+                scfg.check()
+        except MpqlabError as e:
+            raise MpqlabError(f"experiment config {path}: {e}" if str(path) not in str(e) else str(e)) from None
+        return cfg
+
+    def to_dict(self) -> dict:
+        """The JSON form (as read): what the report and the run folders record."""
+        return dict(self.source)
+
+    # ------------------------------------------------------------------ what one cell runs with
+    def proxy_of(self, setting: str, method: str) -> ProxySetting:
+        """Where a cell's search runs: the target itself for the reference, the first setting's proxy for a shared
+        null baseline, else its setting's proxy."""
+        if method == REFERENCE:
+            return ProxySetting(self.target.data, self.target.init, None)
+        return self.settings[next(iter(self.settings)) if setting == SHARED else setting]
+
+    def search_config(self, method: str, setting: str | None, seed: int, budget: float,
+                      extra: Mapping | None = None) -> SearchConfig:
+        """The search a cell runs: the shared ``search`` block, then ``extra`` (the reference's own fields), with the
+        cell's method, proxy, seed and budget."""
+        m = parse_method(method)
+        st = self.proxy_of(setting, method) if setting is not None else ProxySetting(self.target.data, None)
+        kw = dict(self.search)
+        kw.update(extra or {})
+        return SearchConfig(model=self.model, data=st.proxy, subset=st.proxy_subset, checkpoint=st.proxy_init,
+                            objective=m.objective, sharpness=m.rule, budget=budget, seed=seed, proxy_seed=seed, **kw)
+
+    def transfer_config(self, seed: int) -> TransferConfig:
+        """A cell's fine-tune: the target block's settings, seeded with the cell's seed."""
+        return dataclasses.replace(self.target.finetune, seed=seed)
+
+    def reference_extra(self) -> dict:
+        """The reference's SearchConfig fields (its selection keys left out)."""
+        return {k: v for k, v in self.reference.items() if k not in reference.KEYS}
+
+    def search_start(self, setting: str, method: str) -> str | None:
+        """The checkpoint a cell's search starts from."""
+        return self.proxy_of(setting, method).proxy_init
+
+
+def check_fields(cfg: Mapping, path="config") -> None:
+    """Every key of a grid config is one the grid reads: the top level, ``target`` and each setting against their
+    known keys, ``search`` and ``reference`` against :class:`SearchConfig`'s fields (the reference also takes
+    :mod:`mpqlab.reference`'s keys). A misspelt key is refused, naming it and the known ones, before any work."""
+    known_search = {f.name for f in dataclasses.fields(SearchConfig)} - PER_CELL
+    blocks = [("", cfg, GRID_KEYS), ("target", cfg.get("target", {}), TARGET_KEYS),
+              ("search", cfg.get("search", {}), known_search),
+              ("reference", cfg.get("reference", {}), known_search | set(reference.KEYS))]
+    blocks += [(f"settings.{k}", v, SETTING_KEYS) for k, v in cfg.get("settings", {}).items()]
+    for where, block, known in blocks:
+        unknown = sorted(set(block) - known)
+        if unknown:
+            raise MpqlabError(f"experiment config {path}: unknown key(s) {', '.join(unknown)}"
+                              f"{' in ' + where if where else ''}; known: {', '.join(sorted(known))}")
