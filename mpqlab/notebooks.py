@@ -47,6 +47,19 @@ def committed_grid(results_dir="../results", usable=None) -> Path | None:
     return None
 
 
+def keyed_path(folder: str | os.PathLike, stem: str, cfg, suffix: str = ".json") -> Path:
+    """``folder/<stem>-<8 hex digits of cfg>.json``: the output path of a run named by its settings, so that a
+    notebook cell rerun with other settings (an exercise) gets its own run folder instead of meeting the old one's
+    "other settings" refusal, and a rerun with the same settings reuses it. ``cfg``: a config dataclass or dict."""
+    import dataclasses
+    import hashlib
+    import json
+
+    d = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(cfg)
+    digest = hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return Path(folder) / f"{stem}-{digest}{suffix}"
+
+
 def notebook_setup(data_root=None, figures_dir="../runs/figures", runs_dir="../runs/notebooks"):
     """The setup every notebook shares, after its papermill parameters: point ``MPQLAB_DATA`` at ``data_root``
     when given, create the runs folder, and return ``(RUNS, show)``: the runs folder, and ``show(fig, name)``, which

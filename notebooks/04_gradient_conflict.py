@@ -45,14 +45,16 @@ from mpqlab.notebooks import notebook_setup
 RUNS, show = notebook_setup(data_root, figures_dir, runs_dir)  # MPQLAB_DATA, folders; show() saves + displays
 
 # %%
-from mpqlab.search import SearchConfig, run, read_metrics
+from mpqlab.notebooks import keyed_path
+from mpqlab.search import SearchConfig, run, read_metrics, run_dir_of
 ckpt = str(pretrained("resnet20_cifar10-mini"))
-runs = {}
+runs, paths = {}, {}
 for sharp in ("none", "sam", "asga"):
     cfg = SearchConfig(data="cifar10-mini", subset=1000, checkpoint=ckpt, sharpness=sharp, epochs=1 if smoke else 2,
                        max_batches=3 if smoke else None, batch_size=64)
-    run(cfg, RUNS / f"conflict_{sharp}.json", show_progress=False)
-    runs[sharp] = read_metrics(RUNS / f"conflict_{sharp}.run")
+    paths[sharp] = keyed_path(RUNS, f"conflict_{sharp}", cfg)  # other settings (an exercise): another run folder
+    run(cfg, paths[sharp], show_progress=False)
+    runs[sharp] = read_metrics(run_dir_of(paths[sharp]))
 runs["asga"][["step", "loss", "loss_p", "h", "rho", "cos_g_gp", "cos_alpha_task_cost"]].head()
 
 # %%
@@ -87,7 +89,7 @@ from mpqlab.policy import Policy
 from mpqlab.data import create_dataset
 target = create_dataset("cifar10-mini", "test")
 proxy = create_dataset("cifar10-mini", "train")
-m, _ = model_under_policy("resnet20", ckpt, 10, Policy.load(RUNS / "conflict_asga.json"), None, proxy)
+m, _ = model_under_policy("resnet20", ckpt, 10, Policy.load(paths["asga"]), None, proxy)
 n = 64 if smoke else 512
 c = proxy_target_conflict(m.eval(), [proxy.tensors(n)], [target.tensors(n)])
 print("global cosine, proxy vs target gradient:", round(c["global"], 3))

@@ -48,15 +48,17 @@ RUNS, show = notebook_setup(data_root, figures_dir, runs_dir)  # MPQLAB_DATA, fo
 # %%
 from mpqlab.models import create_model
 from mpqlab.policy import Policy
-from mpqlab.search import SearchConfig, run, read_softmaxes
+from mpqlab.notebooks import keyed_path
+from mpqlab.search import SearchConfig, run, read_softmaxes, run_dir_of
 ckpt = str(pretrained("resnet20_cifar10-mini"))
-pols = {"uniform W4A4": Policy.uniform(create_model("resnet20"), 4, 4).to_dict()}
+paths, pols = {}, {"uniform W4A4": Policy.uniform(create_model("resnet20"), 4, 4).to_dict()}
 for method in ("edmips", "edmips+asga", "hawq"):
     obj, _, sharp = method.partition("+")
     cfg = SearchConfig(data="cifar10-mini", subset=1000, checkpoint=ckpt, objective=obj, sharpness=sharp or "none",
                        epochs=1 if smoke else 2, max_batches=3 if smoke else None, batch_size=64,
                        hawq_batches=1, hawq_probes=4 if smoke else 16)
-    pols[method] = run(cfg, RUNS / f"policy_{method.replace('+', '_')}.json", show_progress=False).to_dict()
+    paths[method] = keyed_path(RUNS, f"policy_{method.replace('+', '_')}", cfg)  # other settings: another folder
+    pols[method] = run(cfg, paths[method], show_progress=False).to_dict()
 pd.DataFrame({k: p["totals"] for k, p in pols.items()}).T
 
 # %%
@@ -85,7 +87,7 @@ share = pd.DataFrame({k: bitops_shares(p["layers"], {n: (r["w_bits"], r["a_bits"
 share.sort_values("uniform W4A4", ascending=False).head(5).round(2)
 
 # %%
-sm = read_softmaxes(RUNS / "policy_edmips_asga.run")
+sm = read_softmaxes(run_dir_of(paths["edmips+asga"]))
 show(viz.softmax_heatmap(sm, kind="w", order=list(pols["edmips+asga"]["layers"])), "05_softmax_heatmap_w")
 show(viz.softmax_heatmap(sm, kind="a", layer="layer2.0.conv1"), "05_softmax_layer")
 last = sm[(sm.epoch == sm.epoch.max()) & (sm.kind == "a") & (sm.layer == "layer2.0.conv1")]

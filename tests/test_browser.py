@@ -1,6 +1,8 @@
 """A real browser: JupyterLab on 127.0.0.1, headless Chromium through Playwright, a notebook run live; the
 test checks in the DOM that a plotly figure and an ipywidget rendered, changes an explorer's control and checks
-that the plot under it re-plotted with other data, with screenshots before and after."""
+that the plot under it re-plotted with other data, with screenshots before and after. Two notebooks: 05 (choose
+another grid cell: the heatmap's data change) and 06 (choose another method: another group of Fig. 1's points is
+highlighted)."""
 import os
 import shutil
 import socket
@@ -20,10 +22,12 @@ CHROMIUM = "/usr/bin/chromium"
 
 
 def _plot_data(locator):
-    """The x labels and z values of every trace of the plotly figure inside ``locator`` (None before it renders)."""
+    """The x labels, z values, opacities and marker sizes of every trace of the plotly figure inside ``locator``
+    (None before it renders)."""
     return locator.evaluate("""el => {
         const gd = el.querySelector('.js-plotly-plot');
-        return gd && gd.data ? JSON.stringify(gd.data.map(t => [t.x, t.z])) : null; }""")
+        return gd && gd.data ? JSON.stringify(gd.data.map(t => [t.x, t.z, t.opacity, t.marker && t.marker.size]))
+                             : null; }""")
 
 
 def _free_port():
@@ -33,18 +37,21 @@ def _free_port():
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (needs root + apt-get)")
-def test_jupyterlab_renders_a_plotly_figure_and_a_widget(tmp_path):
+@pytest.mark.parametrize("notebook, select_index", [("05_bitwidth_policies", 1), ("06_paper_figures", 0)])
+def test_jupyterlab_renders_a_plotly_figure_and_a_widget(notebook, select_index, tmp_path):
     from playwright.sync_api import sync_playwright
 
     work = tmp_path / "lab"
     work.mkdir()
-    shutil.copy(REPO / "notebooks" / "05_bitwidth_policies.ipynb", work / "nb.ipynb")
+    shutil.copy(REPO / "notebooks" / f"{notebook}.ipynb", work / "nb.ipynb")
+    for committed in ("results", "configs"):  # what the notebook reads as ../results, ../configs
+        (tmp_path / committed).symlink_to(REPO / committed)
     port, token = _free_port(), "mpqlabtest"
     env = dict(os.environ, MPQLAB_COMPILE="0", PYTHONPATH=str(REPO))
     lab = subprocess.Popen([sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
                             f"--IdentityProvider.token={token}", "--ServerApp.root_dir=" + str(work),
                             "--allow-root"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    shots = Path(os.environ.get("MPQLAB_TEST_OUTPUT", REPO / "runs" / "test-output"))
+    shots = Path(os.environ.get("MPQLAB_TEST_OUTPUT", REPO / "runs" / "test-output")) / notebook
     shots.mkdir(parents=True, exist_ok=True)
     try:
         for _ in range(120):
@@ -76,11 +83,11 @@ def test_jupyterlab_renders_a_plotly_figure_and_a_widget(tmp_path):
             page.wait_for_selector(".mpqlab-explorer .js-plotly-plot", timeout=600_000)
             assert page.locator(".js-plotly-plot .main-svg").count() > 0
             assert page.locator(".jupyter-widgets").count() > 0
-            explorer = page.locator(".mpqlab-explorer").first  # 05's first explorer (a FigureWidget): two policies side by side
+            explorer = page.locator(".mpqlab-explorer").first  # the notebook's first explorer (a FigureWidget)
             explorer.scroll_into_view_if_needed()
             page.screenshot(path=str(shots / "jupyterlab.png"))
             before = _plot_data(explorer)
-            select = explorer.locator("select").nth(1)  # the second policy
+            select = explorer.locator("select").nth(select_index)  # 05: the second policy; 06: the method
             options = select.locator("option").all_inner_texts()
             current = select.input_value()
             select.select_option(label=next(o for o in reversed(options) if o != current))

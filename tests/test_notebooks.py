@@ -196,3 +196,36 @@ def test_committed_executed_copies_are_from_the_current_sources(tmp_path):
     for other in list_notebooks()[1:]:
         (tmp_path / f"{other}.ipynb").write_bytes((EXECUTED_DIR / f"{other}.ipynb").read_bytes())
     assert stale_executed(tmp_path) == [name]
+
+
+# The exercises that change a search's settings, as a reader does them: after the notebook has run, the search cell
+# is edited and run again in the same kernel, followed by the cells after it. (notebook, old text, new text)
+EXERCISE_RERUNS = [
+    ("04_gradient_conflict", "batch_size=64)", "batch_size=64, cost_weight=0.5)"),  # exercise 2: a weaker cost
+    ("05_bitwidth_policies", "epochs=1 if smoke else 2", "epochs=2"),  # exercise 3: a longer search
+]
+
+
+@pytest.mark.slow  # papermill runs of a notebook with the rerun appended
+@pytest.mark.parametrize("name, old, new", EXERCISE_RERUNS, ids=[r[0] for r in EXERCISE_RERUNS])
+def test_exercise_reruns_work_in_the_live_kernel(name, old, new, tmp_path, monkeypatch):
+    import papermill as pm
+
+    monkeypatch.setenv("MPQLAB_HEADLESS", "1")  # as make_figures runs them: explorers show their default once
+    nb = nbformat.read(REPO / "notebooks" / f"{name}.ipynb", as_version=4)
+    code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    edited = next(i for i in code if old in nb.cells[i].source)
+    reran = [nbformat.v4.new_code_cell(nb.cells[edited].source.replace(old, new))]
+    reran += [nbformat.v4.new_code_cell(nb.cells[i].source) for i in code if edited < i and "controls(" not in
+              nb.cells[i].source][:3]  # the cells that read the search's output (explorers left out)
+    nb.cells += reran
+    src = tmp_path / f"{name}.ipynb"
+    nbformat.write(nb, str(src))
+    out = tmp_path / "executed.ipynb"
+    pm.execute_notebook(str(src), str(out), parameters={"smoke": True, "figures_dir": str(tmp_path / "figures"),
+                                                        "runs_dir": str(tmp_path / "runs")},
+                        cwd=str(REPO / "notebooks"), progress_bar=False, execution_timeout=600, kernel_name="python3")
+    done = nbformat.read(out, as_version=4)
+    errors = [o for c in done.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors, errors
+    assert len(list((tmp_path / "runs").glob("*.run"))) == 6  # three searches, then three with the new settings
