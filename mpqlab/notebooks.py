@@ -207,17 +207,29 @@ def stale_executed(executed_dir: str | os.PathLike = EXECUTED_DIR) -> list[str]:
 
 
 def _tidy_executed(path: Path) -> None:
-    """Paths in an executed copy relative to the notebooks folder (no machine's absolute paths in a committed file)."""
+    """An executed copy as committed: paths relative to the notebooks folder or, in outputs, to the repository (no
+    machine's absolute paths) and no stderr streams (library warnings and log lines; every number a notebook reports goes to stdout)."""
     import nbformat
 
     nb = nbformat.read(str(path), as_version=4)
     for c in nb.cells:
         if "injected-parameters" in c.metadata.get("tags", []):
             c.source = c.source.replace(str(REPO), "..")
+        if c.cell_type == "code":
+            c.outputs = [o for o in c.outputs if not (o.output_type == "stream" and o.name == "stderr")]
+            for o in c.outputs:  # printed paths: relative to the repository
+                if o.output_type == "stream":
+                    o.text = o.text.replace(f"{REPO}/", "")
+                for kind, value in o.get("data", {}).items():
+                    if kind.startswith("text/") and isinstance(value, str):
+                        o["data"][kind] = value.replace(f"{REPO}/", "")
     meta = nb.metadata.get("papermill", {})
     for key in ("input_path", "output_path"):
         if key in meta:
             meta[key] = os.path.relpath(meta[key], NOTEBOOK_DIR)
+    for key, value in meta.get("parameters", {}).items():
+        if isinstance(value, str) and value.startswith(str(REPO)):
+            meta["parameters"][key] = os.path.relpath(value, NOTEBOOK_DIR)
     meta.pop("environment_variables", None)
     atomic_write_text(path, nbformat.writes(nb) + "\n")
 

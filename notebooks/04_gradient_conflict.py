@@ -129,8 +129,9 @@ controls(radius, rho_max=W.FloatLogSlider(value=0.1, base=10, min=-3, max=0.5, s
 # 1. Rerun the searches with `epochs=2` and `max_batches=None`. Predict whether cos(g, g_p) for ASGA ends higher or
 #    lower than for SAM, then compare the first chart. *Hint:* ASGA's ρ adapts; SAM's is fixed at 0.05.
 #    <details><summary>Solution</summary>
-#    The medians over the last steps are printed in "What this notebook found" below; the worked example says
-#    why: at a larger ρ, g_p turns further from g. Whichever method ends with the larger ρ ends with the lower cosine.
+#    The medians over the last steps are printed in "What this notebook found" below. On the worked example's
+#    quadratic a larger ρ turns g_p further from g; compare ASGA's logged ρ (column `rho`) with SAM's fixed 0.05
+#    to see whether the same holds here, where the quantizers make the loss piecewise.
 #    </details>
 # 2. Set `cost_weight=0.5` in the `SearchConfig` (a weaker cost term). What happens to the number of steps on which
 #    the task-vs-cost cosine is defined, and why? *Hint:* the cost's gradient is zero under the budget.

@@ -172,8 +172,9 @@ controls(layer_cost, layer=W.Dropdown(options=searchable, value="layer2.0.conv1"
 # ## What this notebook found
 
 # %%
-for k, p in pols.items():
+from collections import Counter
+for k, p in pols.items():  # how many searchable layers at each bitwidth, weights and activations
     bits = [(r["w_bits"], r["a_bits"]) for r in p["layers"].values() if r["searchable"]]
-    print(f"{k}: {sum(w == 2 for w, _ in bits)} of {len(bits)} searchable layers at 2-bit weights, "
-          f"{sum(a == 2 for _, a in bits)} at 2-bit activations, {p['totals']['bitops'] / 1e9:.3f} GBitOPs")
+    count = lambda i: ", ".join(f"{b} bits × {n}" for b, n in sorted(Counter(x[i] for x in bits).items()))
+    print(f"{k} ({p['totals']['bitops'] / 1e9:.3f} GBitOPs): weights {count(0)}; activations {count(1)}")
 print(f"layer2.0.conv1, activation bits, last epoch of the EdMIPS+ASGA search: largest probability {last.prob.max():.2f}")
