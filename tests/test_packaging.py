@@ -134,3 +134,10 @@ def test_test_workers_share_the_cores_with_the_processes_they_start():
     child = subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
                            capture_output=True, text=True, check=True)
     assert int(child.stdout) == THREADS
+
+
+def test_no_module_exceeds_400_lines():
+    """Small modules with one job each: a module that grows past 400 lines is doing several."""
+    long = [f"{p.relative_to(REPO)}: {n}" for p in sorted((REPO / "mpqlab").rglob("*.py"))
+            if (n := len(p.read_text().splitlines())) > 400]
+    assert long == [], long

@@ -33,7 +33,9 @@ def test_sharpness_vs_generalization_splits_methods_and_settings():
 
 
 def test_save_figure_without_a_browser_keeps_the_html_and_says_why(tmp_path, monkeypatch):
-    monkeypatch.setattr(viz, "find_browser", lambda: None)
+    from mpqlab import figure_files
+
+    monkeypatch.setattr(figure_files, "find_browser", lambda: None)
     out = viz.save_figure(viz.eigenvalue_bars({"m": [1.0]}), tmp_path / "f")
     html = (tmp_path / "f.html").read_text()
     assert "<html>" in html and "Plotly.newPlot" in html and 'src="plotly.min.js"' in html  # the folder's plotly.js
