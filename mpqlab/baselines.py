@@ -2,6 +2,8 @@
 that fit it) and a random budget-matched policy per seed."""
 from __future__ import annotations
 
+from typing import Mapping
+
 from .errors import MpqlabError
 from .models import create_model
 from .policy import Policy
@@ -19,18 +21,19 @@ def parse_uniform_method(method: str, budget: float) -> tuple[int, int]:
     return w, a
 
 
-def null_policy(cfg, method: str, budget: float, seed: int, num_classes: int, input_size) -> Policy:
+def null_policy(model_name: str, search: Mapping, method: str, budget: float, seed: int, num_classes: int,
+                input_size) -> Policy:
     """``uniform``: every searchable layer at the budget-matched (w, a) (mixed W/A bits when the budget is
     fractional); ``uniform:WxAy``: every searchable layer at (x, y), which must fit the budget; ``random``: a random
-    budget-matched policy drawn with ``seed``. Candidates from the config's search section (default {2, 3, 4, 6, 8})."""
+    budget-matched policy drawn with ``seed``. Candidates from ``search``, a grid's shared search block (default
+    {2, 3, 4, 6, 8})."""
     from .cost import budget_bitops, layer_table
     from .models import first_last_layers
     from .search.budget import random_policy, uniform_bits
 
-    search = cfg.search  # the grid's shared search block (a GridConfig)
     wc, ac = search.get("w_candidates", [2, 3, 4, 6, 8]), search.get("a_candidates", [2, 3, 4, 6, 8])
     fixed_bits = search.get("fixed_bits", 8)
-    model = create_model(cfg.model, num_classes=num_classes)
+    model = create_model(model_name, num_classes=num_classes)
     table = layer_table(model, input_size)
     fixed = set(first_last_layers(model))
     if method == "uniform" or method.startswith("uniform:"):
@@ -42,6 +45,6 @@ def null_policy(cfg, method: str, budget: float, seed: int, num_classes: int, in
         bits = {n: v for n, v in random_policy(table, [n for n in table if n not in fixed], b, wc, ac, seed,
                                                fixed_bits).items() if n not in fixed}
         label = f"random (seed {seed})"
-    return Policy.from_bits(model, bits, model_name=cfg.model, w_candidates=wc, a_candidates=ac,
+    return Policy.from_bits(model, bits, model_name=model_name, w_candidates=wc, a_candidates=ac,
                             fixed_bits=fixed_bits, input_size=input_size, num_classes=num_classes,
                             provenance={"method": label, "search_wall_time_s": 0.0, "search_cpu_time_s": 0.0})

@@ -124,7 +124,7 @@ def _run_cell(cfg, setting, method, seed, budget, out: Path, root, show_progress
     if pol_path.is_file() and source is not None:
         policy = Policy.load(pol_path)
     elif is_null(method):
-        policy = null_policy(cfg, method, budget, seed, train.num_classes, tuple(train.input_size))
+        policy = null_policy(cfg.model, cfg.search, method, budget, seed, train.num_classes, tuple(train.input_size))
         policy.save(pol_path)
     elif pol_path.is_file():
         policy = Policy.load(pol_path)

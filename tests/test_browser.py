@@ -89,7 +89,7 @@ def test_jupyterlab_renders_a_plotly_figure_and_a_widget(notebook, select_index,
             before = _plot_data(explorer)
             select = explorer.locator("select").nth(select_index)  # 05: the second policy; 06: the method
             options = select.locator("option").all_inner_texts()
-            current = select.input_value()
+            current = select.evaluate("s => s.options[s.selectedIndex].text")  # its label, not its value
             select.select_option(label=next(o for o in reversed(options) if o != current))
             after = before
             for _ in range(120):  # the kernel re-plots: wait until the figure under the controls has other data

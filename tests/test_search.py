@@ -144,17 +144,17 @@ def test_null_baselines_are_budget_matched():
     assert uniform_bits(2.5, [2, 3, 4], [2, 3, 4]) == (3, 2)
     assert uniform_bits(4, [2, 3, 4, 6, 8], [2, 3, 4, 6, 8]) == (4, 4)
     assert uniform_bits(3, [2, 3, 4], [2, 3, 4]) == (3, 3)
-    cfg = {"model": "resnet20", "search": {"w_candidates": [2, 3, 4], "a_candidates": [2, 3, 4]}}
+    search = {"w_candidates": [2, 3, 4], "a_candidates": [2, 3, 4]}
     model = create_model("resnet20")
     table = layer_table(model, (3, 32, 32))
     budget = budget_bitops(table, 2.5, {n: (8, 8) for n in first_last_layers(model)})
-    uni = null_policy(cfg, "uniform", 2.5, 0, 10, (3, 32, 32))
+    uni = null_policy("resnet20", search, "uniform", 2.5, 0, 10, (3, 32, 32))
     assert {(l["w_bits"], l["a_bits"]) for l in uni.layers.values() if l["searchable"]} == {(3, 2)}
-    explicit = null_policy(cfg, "uniform:W2A3", 2.5, 0, 10, (3, 32, 32))
+    explicit = null_policy("resnet20", search, "uniform:W2A3", 2.5, 0, 10, (3, 32, 32))
     assert {(l["w_bits"], l["a_bits"]) for l in explicit.layers.values() if l["searchable"]} == {(2, 3)}
     with pytest.raises(MpqlabError, match="does not fit"):
-        null_policy(cfg, "uniform:W3A3", 2.5, 0, 10, (3, 32, 32))
-    draws = [null_policy(cfg, "random", 2.5, s, 10, (3, 32, 32)) for s in (0, 1, 0)]
+        null_policy("resnet20", search, "uniform:W3A3", 2.5, 0, 10, (3, 32, 32))
+    draws = [null_policy("resnet20", search, "random", 2.5, s, 10, (3, 32, 32)) for s in (0, 1, 0)]
     for p in draws:
         assert 0.98 * budget <= p.totals()["bitops"] <= budget
     bits = [[(l["w_bits"], l["a_bits"]) for l in p.layers.values()] for p in draws]
