@@ -114,7 +114,8 @@ def angle_series(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], 
                  yaxis: str = "cosine", smooth: int = 1, full_range: bool = False) -> go.Figure:
     """``{label: (steps, cosines)}``, one colour per label. The per-step values are markers (a cosine can be
     undefined on some steps, NaN: a line would hide isolated points); ``smooth`` > 1 adds the running mean as a
-    line where at least half of a window is defined (:func:`nan_running_mean`). ``full_range``: the y axis spans
+    line where at least half of a window is defined (:func:`nan_running_mean`; no line where no window is).
+    ``full_range``: the y axis spans
     [-1, 1] (for cosines that change sign); else it fits the data."""
     fig = go.Figure()
     for color, (k, (s, c)) in zip(_colors(), series.items()):
@@ -123,6 +124,8 @@ def angle_series(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], 
                                  marker=dict(size=5, color=color), opacity=0.45 if smooth > 1 else 1))
         if smooth > 1 and len(c) >= smooth:
             m = nan_running_mean(c, smooth, min_count=(smooth + 1) // 2)
+            if np.isnan(m).all():  # too few defined steps for any window: no line, and no legend entry for one
+                continue
             fig.add_trace(go.Scatter(x=list(s)[smooth - 1:], y=list(m), mode="lines", connectgaps=False,
                                      name=f"{k} (mean of {smooth})", line=dict(color=color, width=2)))
     fig = _layout(fig, title, xaxis_title="search step", yaxis_title=yaxis)

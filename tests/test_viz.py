@@ -145,3 +145,10 @@ def test_softmax_heatmaps_share_the_bitwidth_heatmaps_orientation_and_scale():
     assert list(exp.data[0].y) == ["a", "b"] and exp.data[0].z[0][1] == pytest.approx(3.6)
     one = viz.softmax_heatmap(sm, layer="b")
     assert (one.data[0].zmin, one.data[0].zmax) == (0, 1)
+
+
+def test_angle_series_draws_no_running_mean_where_no_window_is_defined():
+    sparse = ([1, 2, 3, 4, 5, 6], [float("nan"), 0.5, float("nan"), float("nan"), float("nan"), -0.2])
+    dense = ([1, 2, 3, 4, 5, 6], [0.9, 0.8, 0.85, 0.9, 0.7, 0.8])
+    names = [t.name for t in viz.angle_series({"a": sparse, "b": dense}, smooth=3).data]
+    assert names == ["a (per step)", "b (per step)", "b (mean of 3)"]
