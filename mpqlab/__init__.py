@@ -11,11 +11,11 @@ LAYERS = [
     # 1. base: errors, atomic files, statistics, run-time plumbing, the arithmetic precision of training, the
     #    run-folder lock, telemetry, vector algebra on tensor lists, the registry class, BatchNorm re-estimation,
     #    and the two-pass optimizers with their rules (SAM / GSAM / ASGA) and radius schedules, which need only torch
-    ["errors", "options", "io", "stats", "runtime", "precision", "runlock", "runfolder", "telemetry",
+    ["errors", "provenance", "options", "io", "stats", "runtime", "precision", "runlock", "runfolder", "telemetry",
      "analysis.vectors", "plugins", "batchnorm", "optim", "optim.radius", "optim.two_pass", "optim.rules"],
     # 2. what is quantized and what it costs: datasets, models, quantizers, BitOPs, checkpoints, plots, reports,
     #    the search objectives, and the registry of objectives, sharpness rules and grid methods
-    ["data", "data.tensors", "data.loaders", "data.sources", "data.subsets", "models", "quant", "cost", "checkpoints",
+    ["data", "data.sample", "data.tensors", "data.loaders", "data.sources", "data.subsets", "models", "quant", "cost", "checkpoints",
      "figure_files", "viz", "notebooks", "objectives", "registry", "presets", "report", "report.format", "report.verdicts", "report.fig1",
      "report.crosscheck", "report.markdown", "report.derived"],
     # 3. a bit policy and what starts from one: the policy file, loading a model under it, the training loop
@@ -28,7 +28,7 @@ LAYERS = [
     ["search", "search.config", "search.supernet", "search.budget", "search.hawq", "search.loop",
      "search.radius_study"],
     # 6. search + transfer together: an experiment grid's cells and report, the quickstart job
-    ["reference", "grid_config", "baselines", "experiment", "tables", "quickstart", "reference_diagnosis"],
+    ["reference", "grid_config", "baselines", "experiment", "tables", "remeasure", "quickstart", "reference_diagnosis"],
     # 7. who runs it: grid executors, the functions behind each subcommand
     ["executors", "commands"],
     # 8. the command line

@@ -173,6 +173,13 @@ def _experiment(a):
     return {"results": str(csv_path), "table": str(csv_path.with_suffix(".md"))}
 
 
+def _remeasure(a):
+    from .remeasure import remeasure_grid
+
+    csv_path = remeasure_grid(a.config, a.out, root=a.root, workers=a.workers, target=a.target, limit=a.max_cells)
+    return {"results": str(csv_path), "table": str(csv_path.with_suffix(".md"))}
+
+
 def _notebooks(check: bool):
     from .notebooks import build_notebooks
 
@@ -270,6 +277,17 @@ def build_parser() -> OneLineParser:
     x.add_argument("--no-wait", action="store_true",
                    help="submitit: submit and return; rerun the same command later to merge finished cells")
     x.set_defaults(fn=lambda a: _print(_experiment(a), False))
+
+    rm = sub.add_parser("remeasure", help="re-measure a finished grid's proxy side (and with --target its target "
+                                          "surrogate gap) with the stratified sampler; no search is rerun")
+    rm.add_argument("config", help="the grid's JSON config (configs/*.json)")
+    rm.add_argument("--out", default=None, help="the grid's results folder (default results/<name>)")
+    rm.add_argument("--root", default=None)
+    rm.add_argument("--workers", type=COUNT, default=1, help="cells re-measured at once (single-threaded processes)")
+    rm.add_argument("--target", action="store_true",
+                    help="also redo each fine-tune (scratch folder) and re-measure the target surrogate gap")
+    rm.add_argument("--max-cells", type=COUNT, default=None, help="stop after this many cells (rerun to continue)")
+    rm.set_defaults(fn=lambda a: _print(_remeasure(a), False))
 
     nb = sub.add_parser("notebooks", help="write notebooks/*.ipynb from their jupytext sources notebooks/*.py")
     nb.add_argument("--check", action="store_true", help="write nothing; exit 1 naming any notebook that differs")

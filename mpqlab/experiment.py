@@ -52,6 +52,7 @@ from .loading import load_splits
 from .errors import MpqlabError
 from .io import atomic_write_text, read_json, write_json
 from .policy import Policy
+from .provenance import FIELDS as PROVENANCE_FIELDS, code_label, code_version
 from .runlock import run_lock
 from .grid_config import GridConfig
 from .search import run as run_search
@@ -63,7 +64,11 @@ COLUMNS = ["setting", "method", "budget", "seed", "proxy", "proxy_size", "target
            "target_top1_before_finetune", "proxy_top1", "gap", "target_surrogate_gap", "bitops", "average_bits", "size_bytes",
            "search_wall_time_s", "search_cpu_time_s", "transfer_wall_time_s", "search_cost_ratio",
            "decisiveness", "layers_changed_by_budget", "rho_at_bound_share", "proxy_h", "proxy_sigma_max",
-           "proxy_trace", "policy_bits"]
+           "proxy_trace", "proxy_h_common", "proxy_sigma_max_common", "proxy_trace_common", "policy_bits",
+           "proxy_side_sample", "target_h_sample", "proxy_side_code", "target_top1_redo", "target_side_code",
+           *PROVENANCE_FIELDS, "code_inferred"]
+SAMPLED = "stratified"  # how rows made since the sampler took their fixed batches (mpqlab.data.sample)
+PREFIX_TARGET_H = "first 512 test images"  # target_h_sample of rows made before it (class-sorted: classes 0-5)
 
 
 
@@ -78,7 +83,9 @@ def proxy_side(policy: Policy, model: str, init: str, proxy: str, proxy_subset_s
     """The policy on the proxy side, where the search saw it: the proxy checkpoint quantized by the policy and
     calibrated (not fine-tuned), in eval mode. Top-1 on (up to 4 batches of) the proxy test set; sharpness on ``n``
     images of the cell's proxy search subset: surrogate gap h at rho = 0.05, sigma_max (Lanczos, 6 passes) and the
-    Hessian trace (decoupled Hutchinson, 4 probes). Fig. 1 sets these against the policy's target penalty."""
+    Hessian trace (decoupled Hutchinson, 4 probes). Fig. 1 sets these against the policy's target penalty. Every
+    batch is a seeded, shuffled, class-balanced sample (:mod:`mpqlab.data.sample`): the calibration batches, the
+    top-1 batches and the ``n`` sharpness images."""
     from .analysis.hessian import Hessian
     from .loading import model_under_policy
     from .data import make_loader
@@ -161,9 +168,38 @@ def _run_cell(cfg, setting, method, seed, budget, out: Path, root, show_progress
            "rho_at_bound_share": _round(policy.provenance.get("rho_at_bound_share"), 4),
            "proxy_h": round(prox["proxy_h"], 5), "proxy_sigma_max": round(prox["proxy_sigma_max"], 3),
            "proxy_trace": round(prox["proxy_trace"], 2),
-           "policy_bits": " ".join(f"{l['w_bits']}/{l['a_bits']}" for l in policy.layers.values() if l["searchable"])}
+           "policy_bits": " ".join(f"{l['w_bits']}/{l['a_bits']}" for l in policy.layers.values() if l["searchable"]),
+           **common_columns(prox if needs_common(cfg, st, method) is False else None),
+           "proxy_side_sample": SAMPLED, "target_h_sample": f"{SAMPLED} {n}", **code_version_row()}
+    if needs_common(cfg, st, method):
+        common = cfg.common_proxy()
+        row.update(common_columns(proxy_side(policy, cfg.model, common.proxy_init, common.proxy, common.proxy_subset,
+                                             seed, root, n=cfg.proxy_sharpness_images)))
     write_json(row_path, row)
     return row
+
+
+def needs_common(cfg: GridConfig, st, method: str) -> bool | None:
+    """Whether a cell's policy needs a second proxy-side measurement on the common proxy (searched on another
+    proxy); False when its own proxy is the common one; None for the reference (not a Fig. 1 point)."""
+    if method == REFERENCE:
+        return None
+    common = cfg.common_proxy()
+    return (st.proxy, st.proxy_init, st.proxy_subset) != (common.proxy, common.proxy_init, common.proxy_subset)
+
+
+def common_columns(prox: dict | None) -> dict:
+    """The ``*_common`` columns: proxy-side sharpness measured on the grid's common proxy (the first setting's proxy
+    images and checkpoint), so that Fig. 1 pools policies searched on different proxies like with like."""
+    keys = ("proxy_h", "proxy_sigma_max", "proxy_trace")
+    digits = {"proxy_h": 5, "proxy_sigma_max": 3, "proxy_trace": 2}
+    return {f"{k}_common": ("" if prox is None else round(prox[k], digits[k])) for k in keys}
+
+
+def code_version_row() -> dict:
+    """The row's provenance columns (:mod:`mpqlab.provenance`) and the label of the code that took its proxy side."""
+    code = code_version()
+    return {**{k: code[k] for k in PROVENANCE_FIELDS}, "proxy_side_code": code_label(code)}
 
 
 def _source_cell(cfg: dict, setting: str, method: str, seed: int, budget: float) -> Path | None:

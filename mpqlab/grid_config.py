@@ -137,6 +137,11 @@ class GridConfig:
             return ProxySetting(self.target.data, self.target.init, None)
         return self.settings[next(iter(self.settings)) if setting == SHARED else setting]
 
+    def common_proxy(self) -> ProxySetting:
+        """The proxy every policy's proxy-side sharpness is also measured on (the ``*_common`` columns): the first
+        setting's, so that Fig. 1 pools like with like across settings."""
+        return self.settings[next(iter(self.settings))]
+
     def search_config(self, method: str, setting: str | None, seed: int, budget: float,
                       extra: Mapping | None = None) -> SearchConfig:
         """The search a cell runs: the shared ``search`` block, then ``extra`` (the reference's own fields), with the

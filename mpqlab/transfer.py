@@ -24,6 +24,7 @@ from .io import write_json
 from .models import create_model
 from .options import knob
 from .policy import Policy
+from .provenance import code_version
 from .quant import calibrate
 from .runtime import set_threads
 from .train import evaluate, fit
@@ -44,6 +45,10 @@ class TransferConfig:
                               hi=10 ** 9)
     max_batches: int | None = knob(None, "batches per epoch and per evaluation (default: all)", lo=1, hi=10 ** 9)
     seed: int = knob(0, "seed of the calibration batches, batch order and subset", lo=0, hi=2 ** 32 - 1)
+    calib_order: str = knob("stratified", "which training images calibrate the quantizers", choices={
+        "stratified": "a seeded, shuffled, class-balanced sample (mpqlab.data.sample)",
+        "dataset": "the first calib_batches batches in dataset order, as every transfer made before the sampler "
+                   "(class-sorted data: a few classes only); only to reproduce those transfers"})
 
 
 def transfer(policy: Policy, model: str, train, test, init: str | None, out: str | os.PathLike,
@@ -75,7 +80,8 @@ def transfer(policy: Policy, model: str, train, test, init: str | None, out: str
     pol.apply(net, input_size)
     net.to(device)
     torch.manual_seed(seed)
-    calib = [x for x, _ in make_loader(train, batch_size, train=False, device=device, max_batches=calib_batches)]
+    calib = [x for x, _ in make_loader(train, batch_size, train=False, device=device, max_batches=calib_batches,
+                                       eval_order=cfg.calib_order)]
     calibrate(net, calib)
     before = evaluate(net, test, device=device, max_batches=max_batches)
     config = {"policy": pol.to_dict()["layers"], "model": model, "init": init, "calib_batches": calib_batches,
@@ -96,7 +102,8 @@ def transfer(policy: Policy, model: str, train, test, init: str | None, out: str
               "notes": notes, "init_card": card, "policy_provenance": {k: v for k, v in pol.provenance.items()
                                                                       if k != "final_softmaxes"},
               "args": args or {"model": model, "init": init, "epochs": epochs, "lr": lr, "batch_size": batch_size,
-                               "seed": seed}, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                               "seed": seed, "calib_order": cfg.calib_order}, "code": code_version(),
+              "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     from .io import save_weights
     from .runtime import dist_info
 

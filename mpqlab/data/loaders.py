@@ -7,11 +7,14 @@ from typing import Iterator
 import torch
 
 from ..errors import MpqlabError
+from .sample import stratified_order
 from .tensors import TensorData, crop_flip_params, cutout, cutout_params, random_crop_flip
 
 
 class TensorLoader:
     """Batches from a :class:`TensorData`: shuffled and augmented when ``train``; sharded over ``world_size``.
+    Without ``train`` the order is :func:`~mpqlab.data.sample.stratified_order` (seeded by ``seed``), so a loader
+    cut short by ``max_batches`` (a partial evaluation, calibration batches) sees every class in near-equal share.
 
     ``set_epoch(e)`` reseeds the shuffle (as ``DistributedSampler`` does), so an interrupted run that resumes
     at epoch ``e`` sees the same batches it would have seen.
@@ -19,7 +22,10 @@ class TensorLoader:
 
     def __init__(self, data: TensorData, batch_size: int, train: bool, seed: int = 0, augment: bool | None = None,
                  drop_last: bool | None = None, device="cpu", rank: int = 0, world_size: int = 1,
-                 max_batches: int | None = None, cutout: int = 0):
+                 max_batches: int | None = None, cutout: int = 0, eval_order: str = "stratified"):
+        if eval_order not in ("stratified", "dataset"):
+            raise MpqlabError(f"eval_order must be 'stratified' or 'dataset', got {eval_order!r}")
+        self.eval_order = eval_order
         if batch_size <= 0:
             raise MpqlabError(f"batch_size must be positive, got {batch_size}")
         self.data, self.batch_size, self.train, self.seed = data, batch_size, train, seed
@@ -27,6 +33,7 @@ class TensorLoader:
         self.drop_last = train if drop_last is None else drop_last
         self.device, self.rank, self.world_size = torch.device(device), rank, world_size
         self.max_batches, self.epoch = max_batches, 0
+        self._eval_order = None
         if cutout < 0 or cutout > min(data.images.shape[-2:]):
             raise MpqlabError(f"cutout must be between 0 and the image size {min(data.images.shape[-2:])}, got {cutout}")
         self.cutout = cutout
@@ -47,8 +54,11 @@ class TensorLoader:
         return pos
 
     def _order(self) -> torch.Tensor:
-        if not self.train:
-            return torch.arange(len(self.data))
+        if not self.train:  # every prefix class-balanced: max_batches and calibration batches see every class
+            if self._eval_order is None:
+                self._eval_order = (stratified_order(self.data.labels, self.seed) if self.eval_order == "stratified"
+                                    else torch.arange(len(self.data)))
+            return self._eval_order
         return torch.randperm(len(self.data), generator=torch.Generator().manual_seed(self.seed * 100_003 + self.epoch))
 
     def _indices(self) -> torch.Tensor:
@@ -80,12 +90,17 @@ class TensorLoader:
 
 
 def make_loader(data, batch_size: int, train: bool, seed: int = 0, device="cpu", rank: int = 0,
-                world_size: int = 1, max_batches: int | None = None, num_workers: int = 2, cutout: int = 0):
+                world_size: int = 1, max_batches: int | None = None, num_workers: int = 2, cutout: int = 0,
+                eval_order: str = "stratified"):
     """A loader for any dataset :func:`create_dataset` returns (in-memory tensors or an ``ImageFolder``);
-    ``cutout`` > 0 adds Cutout squares of that size to training batches (in-memory data only)."""
+    ``cutout`` > 0 adds Cutout squares of that size to training batches (in-memory data only); ``eval_order``
+    "dataset" reads a non-training loader in stored order instead of the stratified one (only to reproduce runs made
+    before the sampler; in-memory data only)."""
     if isinstance(data, TensorData):
         return TensorLoader(data, batch_size, train, seed=seed, device=device, rank=rank, world_size=world_size,
-                            max_batches=max_batches, cutout=cutout)
+                            max_batches=max_batches, cutout=cutout, eval_order=eval_order)
+    if eval_order != "stratified":
+        raise MpqlabError("eval_order 'dataset' is implemented for in-memory datasets only")
     if cutout:
         raise MpqlabError("cutout is implemented for in-memory datasets only (cifar10, fashion-mnist, ...)")
     return _FolderLoader(data, batch_size, train, seed, device, rank, world_size, max_batches, num_workers)
@@ -97,14 +112,18 @@ class _FolderLoader:
     def __init__(self, data, batch_size, train, seed, device, rank, world_size, max_batches, num_workers):
         from torch.utils.data import DataLoader, DistributedSampler
 
-        self.sampler = DistributedSampler(data, num_replicas=world_size, rank=rank, shuffle=train, seed=seed,
-                                          drop_last=train)
+        if train:
+            self.sampler = DistributedSampler(data, num_replicas=world_size, rank=rank, shuffle=True, seed=seed,
+                                              drop_last=True)
+        else:  # the stratified order (an ImageFolder is sorted by class), this rank's share of it
+            self.sampler = _Fixed(stratified_order(data.targets, seed)[rank::world_size].tolist())
         self.loader = DataLoader(data, batch_size=batch_size, sampler=self.sampler, num_workers=num_workers,
                                  drop_last=train)
         self.device, self.max_batches, self.data = torch.device(device), max_batches, data
 
     def set_epoch(self, epoch):
-        self.sampler.set_epoch(epoch)
+        if hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
 
     def __len__(self):
         return min(len(self.loader), self.max_batches) if self.max_batches else len(self.loader)
@@ -114,3 +133,16 @@ class _FolderLoader:
             if i >= len(self):
                 break
             yield x.to(self.device), y.to(self.device)
+
+
+class _Fixed:
+    """A sampler over a fixed list of indices (evaluation order)."""
+
+    def __init__(self, indices: list[int]):
+        self.indices = indices
+
+    def __iter__(self):
+        return iter(self.indices)
+
+    def __len__(self):
+        return len(self.indices)

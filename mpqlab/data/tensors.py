@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import MpqlabError
+from .sample import sample_indices
 
 
 @dataclass
@@ -54,10 +55,11 @@ class TensorData:
         std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1)
         return (x.float().div_(255.0) - mean) / std
 
-    def tensors(self, n: int | None = None, device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
-        """The first ``n`` samples as a normalised float batch and labels (for analysis on a fixed set)."""
-        n = len(self) if n is None else min(n, len(self))
-        return self.normalize(self.images[:n].to(device)), self.labels[:n].to(device)
+    def tensors(self, n: int | None = None, device="cpu", seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """A fixed analysis batch of ``n`` samples (all when None) as a normalised float batch and labels: a
+        seeded, shuffled, class-balanced sample (:func:`~mpqlab.data.sample.sample_indices`), never a prefix."""
+        idx = sample_indices(self.labels, n, seed)
+        return self.normalize(self.images[idx].to(device)), self.labels[idx].to(device)
 
 
 # --------------------------------------------------------------------------------------------- augmentation

@@ -1,0 +1,54 @@
+"""Which code made a result: the git commit of the mpqlab source, whether that source had uncommitted changes, and
+the versions of mpqlab, torch and Python. Every run's provenance and every grid row carry it (``code_*`` fields),
+so that a report can list the code versions its cells ran under and refuse to call two sides "the same method"
+when they ran under different code.
+
+``dirty`` looks at the package's own files (``mpqlab/``, its ``pyproject.toml`` and ``configs/``): a grid writing
+its results into the same checkout does not make the code dirty. Outside a git checkout (an installed wheel) the
+commit is ``None`` and the version numbers are what is known.
+"""
+from __future__ import annotations
+
+import functools
+import platform
+import subprocess
+from pathlib import Path
+
+from . import __version__
+
+FIELDS = ("code_commit", "code_dirty", "mpqlab_version", "torch_version")  # what a grid row records
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", str(_PACKAGE), *args], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> dict:
+    """``{"code_commit", "code_dirty", "mpqlab_version", "torch_version", "python"}`` of this process's mpqlab
+    (computed once per process: the code a process runs does not change under it)."""
+    import torch
+
+    commit = _git("rev-parse", "HEAD")
+    dirty = None
+    if commit is not None:
+        top = _git("rev-parse", "--show-toplevel")
+        paths = [str(_PACKAGE)] + [str(Path(top) / p) for p in ("pyproject.toml", "configs")] if top else [str(_PACKAGE)]
+        status = _git("status", "--porcelain", "--untracked-files=no", "--", *paths)
+        dirty = None if status is None else bool(status)
+    return {"code_commit": commit, "code_dirty": dirty, "mpqlab_version": __version__,
+            "torch_version": torch.__version__, "python": platform.python_version()}
+
+
+def code_label(rec: dict) -> str:
+    """A short name for the code a record ran under: ``'1a2b3c4'``, ``'1a2b3c4+dirty'``, or ``'not recorded'``."""
+    commit = rec.get("code_commit")
+    if not commit:
+        return "not recorded"
+    dirty = rec.get("code_dirty")
+    return f"{str(commit)[:7]}{'+dirty' if dirty in (True, 'True', 'true', 1, '1') else ''}"
