@@ -4,8 +4,11 @@ kaleido, which needs a Chromium-family browser (Debian package ``chromium``; set
 (:mod:`mpqlab.viz` re-exports these.)"""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -36,30 +39,82 @@ def write_plotly_js(folder: str | os.PathLike) -> Path:
     return path
 
 
-def save_figure(fig: go.Figure, stem: str | os.PathLike, formats: Sequence[str] = ("html", "png")) -> dict:
+@dataclass(frozen=True)
+class SavedFigure:
+    """What :func:`save_figure` wrote: ``written`` {format: path} and ``missing`` {format: why it was not written}.
+    A reason is never where a path belongs: ``path(fmt)`` is a :class:`Path` or None."""
+
+    written: dict = field(default_factory=dict)
+    missing: dict = field(default_factory=dict)
+
+    def path(self, fmt: str) -> Path | None:
+        return self.written.get(fmt)
+
+    def as_dict(self) -> dict:
+        """{format: path string, or "not written: <why>"} (for JSON summaries)."""
+        return {**{f: str(p) for f, p in self.written.items()}, **{f: f"not written: {r}" for f, r in
+                                                                     self.missing.items()}}
+
+
+EXPORT_TRIES = 3  # kaleido's page can fail to start under load (e.g. "kaleido_scopes is not defined"): retried
+EXPORT_LOCK = "mpqlab-kaleido.lock"  # one static export at a time on this machine (in the temp folder)
+
+
+@contextlib.contextmanager
+def _export_lock():
+    """Serialise static exports across processes: concurrent kaleido browsers on a busy machine time out."""
+    import fcntl
+    import tempfile
+
+    with open(Path(tempfile.gettempdir()) / EXPORT_LOCK, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def write_static(fig: go.Figure, path: Path, fmt: str, tries: int = EXPORT_TRIES) -> str | None:
+    """Write a PNG / SVG through kaleido, one export at a time, retried up to ``tries`` times with a growing pause.
+    Returns None when written, else the last error (one line)."""
+    err = None
+    for attempt in range(tries):
+        try:
+            with _export_lock():
+                fig.write_image(str(path), format=fmt, width=900, height=560, scale=1.5 if fmt == "png" else 1)
+            if path.is_file() and path.stat().st_size > 0:
+                return None
+            err = "kaleido returned without writing the file"
+        except Exception as e:  # kaleido / browser failure: retried, then reported
+            err = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        time.sleep(1.0 + 2.0 * attempt)
+    return err
+
+
+def save_figure(fig: go.Figure, stem: str | os.PathLike, formats: Sequence[str] = ("html", "png")) -> SavedFigure:
     """Write ``stem.html`` (loading ``plotly.min.js`` from its own folder, written there once: a folder of figures
-    carries one plotly.js, not one per figure) and ``stem.png`` / ``stem.svg``.
-    Returns {format: path, or the reason it was not written}."""
+    carries one plotly.js, not one per figure) and ``stem.png`` / ``stem.svg`` (:func:`write_static`).
+    Returns a :class:`SavedFigure`: the paths written and, apart, the reason for each format that was not."""
     from .io import atomic_write_text
 
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
-    out = {}
+    written, missing = {}, {}
     for fmt in formats:
         path = stem.with_suffix(f".{fmt}")
         if fmt == "html":
             write_plotly_js(path.parent)
             atomic_write_text(path, fig.to_html(include_plotlyjs="directory", full_html=True))
-            out[fmt] = str(path)
+            written[fmt] = path
             continue
         browser = find_browser()
         if browser is None:
-            out[fmt] = "not written: no Chromium-family browser for kaleido (install Debian's chromium)"
+            missing[fmt] = "no Chromium-family browser for kaleido (install Debian's chromium)"
             continue
         os.environ.setdefault("BROWSER_PATH", browser)
-        try:
-            fig.write_image(str(path), format=fmt, width=900, height=560, scale=1.5 if fmt == "png" else 1)
-            out[fmt] = str(path)
-        except Exception as e:  # kaleido / browser failure: keep the HTML, say why
-            out[fmt] = f"not written: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-    return out
+        err = write_static(fig, path, fmt)
+        if err is None:
+            written[fmt] = path
+        else:
+            missing[fmt] = f"kaleido failed {EXPORT_TRIES} times: {err}"
+    return SavedFigure(written, missing)

@@ -76,9 +76,9 @@ def notebook_setup(data_root=None, figures_dir="../runs/figures", runs_dir="../r
     def show(fig, name: str):
         saved = viz.save_figure(fig, fig_dir / name)
         executed = os.environ.get("MPQLAB_EXECUTED_DIR")
-        if os.environ.get("MPQLAB_HEADLESS") == "1" and executed and Path(saved.get("png", "")).is_file():
+        if os.environ.get("MPQLAB_HEADLESS") == "1" and executed and saved.path("png") is not None:
             from IPython.display import Markdown, display  # the executed copy links the saved PNG, light and static
-            display(Markdown(f"![{name}]({os.path.relpath(saved['png'], executed)})"))
+            display(Markdown(f"![{name}]({os.path.relpath(saved.path('png'), executed)})"))
         else:
             fig.show()
         return saved

@@ -55,7 +55,7 @@ def quickstart(out: str = "runs/quickstart", epochs: int = 3, finetune_epochs: i
         fig = bitwidth_heatmap({"edmips+asga": found.to_dict(), f"uniform W{w}A{a}": uniform.to_dict()},
                                notes={k: f"top-1 {r['top1']:.2f} %, {r['gbitops']:.3f} GBitOPs" for k, r in zip(
                                    ("edmips+asga", f"uniform W{w}A{a}"), rows.values())})
-        saved = save_figure(fig, out_p / "bitwidths", formats=("html",))
+        saved = save_figure(fig, out_p / "bitwidths", formats=("html",)).as_dict()
     except ImportError as e:  # plotly missing: the numbers above still stand
         saved = {"html": f"not written ({e})"}
     prov = found.provenance

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
+from pathlib import Path
 
 from mpqlab import viz
 
@@ -40,7 +41,34 @@ def test_save_figure_without_a_browser_keeps_the_html_and_says_why(tmp_path, mon
     html = (tmp_path / "f.html").read_text()
     assert "<html>" in html and "Plotly.newPlot" in html and 'src="plotly.min.js"' in html  # the folder's plotly.js
     assert "plotly.js v" not in html and "plotly.js v" in (tmp_path / "plotly.min.js").read_text()[:200]
-    assert out["png"].startswith("not written: no Chromium") and not (tmp_path / "f.png").exists()
+    assert out.path("png") is None and out.missing["png"].startswith("no Chromium")
+    assert not (tmp_path / "f.png").exists() and out.path("html") == tmp_path / "f.html"
+
+
+def test_save_figure_retries_a_failing_export_and_never_returns_a_reason_as_a_path(tmp_path, monkeypatch):
+    """kaleido failing under load (ReferenceError from its page) is retried; a failure that persists is reported
+    apart from the paths."""
+    from mpqlab import figure_files
+
+    monkeypatch.setattr(figure_files, "find_browser", lambda: "/bin/true")
+    monkeypatch.setattr(figure_files.time, "sleep", lambda s: None)
+    calls = []
+
+    def flaky(self, path, format, **kw):
+        calls.append(path)
+        if len(calls) < 3:
+            raise RuntimeError("ReferenceError: kaleido_scopes is not defined")
+        Path(path).write_bytes(b"png")
+
+    monkeypatch.setattr(figure_files.go.Figure, "write_image", flaky)
+    out = viz.save_figure(viz.eigenvalue_bars({"m": [1.0]}), tmp_path / "f")
+    assert len(calls) == 3 and out.path("png") == tmp_path / "f.png" and not out.missing
+    calls.clear()
+    monkeypatch.setattr(figure_files.go.Figure, "write_image",
+                        lambda self, path, format, **kw: (_ for _ in ()).throw(RuntimeError("kaleido_scopes")))
+    out = viz.save_figure(viz.eigenvalue_bars({"m": [1.0]}), tmp_path / "g")
+    assert out.path("png") is None and "kaleido_scopes" in out.missing["png"]
+    assert out.as_dict()["png"].startswith("not written")
 
 
 def test_pareto_means_spreads_and_front():
