@@ -81,6 +81,7 @@ class GridConfig:
         if missing:
             raise MpqlabError(f"experiment config {path} lacks {', '.join(repr(k) for k in missing)}")
         check_fields(d, path)
+        _check_lists(d, path)
         for m in d["methods"]:
             try:
                 parse_method(m)
@@ -164,6 +165,42 @@ class GridConfig:
     def search_start(self, setting: str, method: str) -> str | None:
         """The checkpoint a cell's search starts from."""
         return self.proxy_of(setting, method).proxy_init
+
+
+def _whole(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_lists(d: Mapping, path) -> None:
+    """Types and signs of the grid's own lists and counts, before anything is built from them."""
+    def bad(key, what, got):
+        raise MpqlabError(f"experiment config {path}: {key} must be {what}, got {got!r}")
+
+    for key, ok, what in (("seeds", lambda v: _whole(v) and v >= 0, "a non-empty list of whole numbers >= 0"),
+                          ("budgets", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0,
+                           "a non-empty list of positive numbers (average bits)"),
+                          ("methods", lambda v: isinstance(v, str), "a non-empty list of method names")):
+        vals = d[key]
+        if not isinstance(vals, list) or not vals:
+            bad(key, what, vals)
+        for v in vals:
+            if not ok(v):
+                bad(key, what, v)
+    for key in ("sharpness_images", "proxy_sharpness_images"):
+        if key in d and not (_whole(d[key]) and d[key] > 0):
+            bad(key, "a positive whole number", d[key])
+    for key in ("target", "settings", "search", "reference", "method_seeds", "declared"):
+        if d.get(key) is not None and not isinstance(d[key], Mapping):
+            bad(key, "an object", d[key])
+    for name, st in d["settings"].items():
+        if not isinstance(st, Mapping):
+            bad(f"settings.{name}", "an object", st)
+        sub = st.get("proxy_subset")
+        if sub is not None and not (_whole(sub) and sub > 0):
+            bad(f"settings.{name}.proxy_subset", "a positive whole number or null", sub)
+    sub = d["target"].get("finetune_subset")
+    if sub is not None and not (_whole(sub) and sub > 0):
+        bad("target.finetune_subset", "a positive whole number or null", sub)
 
 
 def check_fields(cfg: Mapping, path="config") -> None:

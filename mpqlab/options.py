@@ -40,16 +40,44 @@ def check_choices(cfg) -> None:
 
 
 def check_ranges(cfg, where: str = "") -> None:
-    """Raise :class:`~mpqlab.errors.MpqlabError` naming the first numeric option of ``cfg`` outside its knob's range
-    (for library callers and config files; the command line checks the same ranges while parsing)."""
+    """Raise :class:`~mpqlab.errors.MpqlabError` naming the first option of ``cfg`` whose value has the wrong type
+    (a string where a number belongs, a fraction where a count belongs, a number where a list belongs) or lies
+    outside its knob's range (for library callers and config files; the command line checks the same while
+    parsing). Every field with a number, bool, string or list default is type-checked, knob or not."""
     from .errors import MpqlabError
 
-    for f in options_of(type(cfg)):
-        lo, hi, value = f.metadata["lo"], f.metadata["hi"], getattr(cfg, f.name)
-        if value is None or isinstance(value, (bool, list, str)) or (lo is None and hi is None):
+    for f in dataclasses.fields(type(cfg)):
+        value = getattr(cfg, f.name)
+        if value is None:
             continue
-        if not isinstance(value, (int, float)):
+        _check_type(f, value, where)
+        lo, hi = f.metadata.get("lo"), f.metadata.get("hi")
+        if isinstance(value, (bool, list, str)) or (lo is None and hi is None):
+            continue
+        low_bad = lo is not None and (value <= lo if f.metadata["lo_open"] else value < lo)
+        if low_bad or (hi is not None and value > hi):
+            raise MpqlabError(f"{where}{f.name} must be in {'(' if f.metadata['lo_open'] else '['}{lo}, {hi}], "
+                              f"got {value!r}")
+
+
+def _check_type(f: dataclasses.Field, value, where: str) -> None:
+    from .errors import MpqlabError
+
+    default = default_of(f) if (f.default is not dataclasses.MISSING or
+                                f.default_factory is not dataclasses.MISSING) else None
+    numeric = f.metadata.get("lo") is not None or f.metadata.get("hi") is not None or (
+        isinstance(default, (int, float)) and not isinstance(default, bool))
+    if numeric:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise MpqlabError(f"{where}{f.name} must be a number, got {value!r}")
+        if isinstance(default, int) and isinstance(value, float) and not value.is_integer():
+            raise MpqlabError(f"{where}{f.name} must be a whole number, got {value!r}")
+    elif isinstance(default, bool) and not isinstance(value, bool):
+        raise MpqlabError(f"{where}{f.name} must be true or false, got {value!r}")
+    elif isinstance(default, str) and not isinstance(value, str):
+        raise MpqlabError(f"{where}{f.name} must be a string, got {value!r}")
+    elif isinstance(default, list) and not isinstance(value, (list, tuple)):
+        raise MpqlabError(f"{where}{f.name} must be a list, got {value!r}")
         low_bad = lo is not None and (value <= lo if f.metadata["lo_open"] else value < lo)
         if low_bad or (hi is not None and value > hi):
             raise MpqlabError(f"{where}{f.name} must be in {'(' if f.metadata['lo_open'] else '['}{lo}, {hi}], "

@@ -33,8 +33,19 @@ def _search(out, kill_after=None, args=ARGS):
     while not state.exists() and time.time() - t0 < 300:  # at least one checkpoint, then a random moment
         time.sleep(0.05)
     time.sleep(kill_after)
+    alive = p.poll() is None
     p.send_signal(signal.SIGKILL)
-    p.wait()
+    rc = p.wait()
+    return alive and rc == -signal.SIGKILL  # whether the kill interrupted a running search
+
+
+def _kills(out, rng, args=ARGS) -> list[bool]:
+    """Two kills: the first as soon as the first checkpoint exists (several epochs are still to run, so it
+    interrupts on any machine), the second at a random moment. The first must have interrupted the run: no
+    result was written, and a checkpoint was left to resume from."""
+    first = _search(out, kill_after=0.0, args=args)
+    assert first and not out.exists() and out.with_suffix(".run").joinpath("state.pt").exists()
+    return [first, _search(out, kill_after=rng.uniform(0.0, 1.5), args=args)]
 
 
 def test_sigkill_at_random_moments_then_resume_gives_the_same_policy(tmp_path):
@@ -42,8 +53,7 @@ def test_sigkill_at_random_moments_then_resume_gives_the_same_policy(tmp_path):
     ref = json.loads((tmp_path / "ref.json").read_text())
     rng = random.Random(0)
     out = tmp_path / "killed.json"
-    for _ in range(2):
-        _search(out, kill_after=rng.uniform(0.0, 1.5))
+    _kills(out, rng)
     _search(out)
     got = json.loads(out.read_text())
     assert {n: (r["w_bits"], r["a_bits"]) for n, r in got["layers"].items()} == \
@@ -64,8 +74,7 @@ def test_sigkill_during_transfer_then_resume_gives_the_same_weights(tmp_path):
     _search(tmp_path / "ref.json", args=args)
     rng = random.Random(1)
     out = tmp_path / "killed.json"
-    for _ in range(2):
-        _search(out, kill_after=rng.uniform(0.0, 1.5), args=args)
+    _kills(out, rng, args=args)
     _search(out, args=args)
     ref, got = json.loads((tmp_path / "ref.json").read_text()), json.loads(out.read_text())
     assert [h["epoch"] for h in got["history"]] == [1, 2, 3, 4]

@@ -199,16 +199,17 @@ def test_committed_executed_copies_are_from_the_current_sources(tmp_path):
 
 
 # The exercises that change a search's settings, as a reader does them: after the notebook has run, the search cell
-# is edited and run again in the same kernel, followed by the cells after it. (notebook, old text, new text)
+# is edited and run again in the same kernel, followed by the cells after it. (notebook, old text, new text, the
+# SearchConfig field the edit sets and its new value)
 EXERCISE_RERUNS = [
-    ("04_gradient_conflict", "batch_size=64)", "batch_size=64, cost_weight=0.5)"),  # exercise 2: a weaker cost
-    ("05_bitwidth_policies", "epochs=1 if smoke else 2", "epochs=2"),  # exercise 3: a longer search
+    ("04_gradient_conflict", "batch_size=64)", "batch_size=64, cost_weight=0.5)", "cost_weight", 0.5),  # exercise 2
+    ("05_bitwidth_policies", "epochs=1 if smoke else 2", "epochs=2", "epochs", 2),  # exercise 3: a longer search
 ]
 
 
 @pytest.mark.slow  # papermill runs of a notebook with the rerun appended
-@pytest.mark.parametrize("name, old, new", EXERCISE_RERUNS, ids=[r[0] for r in EXERCISE_RERUNS])
-def test_exercise_reruns_work_in_the_live_kernel(name, old, new, tmp_path, monkeypatch):
+@pytest.mark.parametrize("name, old, new, field, value", EXERCISE_RERUNS, ids=[r[0] for r in EXERCISE_RERUNS])
+def test_exercise_reruns_work_in_the_live_kernel(name, old, new, field, value, tmp_path, monkeypatch):
     import papermill as pm
 
     monkeypatch.setenv("MPQLAB_HEADLESS", "1")  # as make_figures runs them: explorers show their default once
@@ -229,3 +230,9 @@ def test_exercise_reruns_work_in_the_live_kernel(name, old, new, tmp_path, monke
     errors = [o for c in done.cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors, errors
     assert len(list((tmp_path / "runs").glob("*.run"))) == 6  # three searches, then three with the new settings
+    import json
+
+    configs = [json.loads(p.read_text())["provenance"]["config"] for p in (tmp_path / "runs").glob("*.json")
+               if p.with_suffix(".run").is_dir()]
+    assert len(configs) == 6
+    assert sum(c[field] == value for c in configs) == 3, [c[field] for c in configs]  # the edit reached 3 searches
