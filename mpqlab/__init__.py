@@ -16,7 +16,7 @@ LAYERS = [
     # 2. what is quantized and what it costs: datasets, models, quantizers, BitOPs, checkpoints, plots, reports,
     #    the search objectives, and the registry of objectives, sharpness rules and grid methods
     ["data", "data.sample", "data.tensors", "data.loaders", "data.sources", "data.subsets", "models", "quant", "cost", "checkpoints",
-     "figure_files", "viz", "notebooks", "objectives", "registry", "presets", "report", "report.format", "report.verdicts", "report.fig1",
+     "figure_files", "viz", "notebooks", "objectives", "registry", "presets", "report", "report.format", "report.verdicts", "report.fig1", "report.code_versions",
      "report.crosscheck", "report.markdown", "report.derived"],
     # 3. a bit policy and what starts from one: the policy file, loading a model under it, the training loop
     ["policy", "loading", "train"],

@@ -5,16 +5,26 @@ from __future__ import annotations
 import math
 
 from ..registry import REFERENCE, is_uniform
-from ..stats import bootstrap_ci, spearman
+from ..stats import bootstrap_ci, holm, spearman, spearman_permutation_p
 from .format import _num
 
 
 SHARPNESS = {"proxy_h": "surrogate gap h(0.05)", "proxy_sigma_max": "σ_max", "proxy_trace": "Hessian trace"}
 
+def common_measures(rows: list[dict]) -> bool:
+    """Whether every policy of ``rows`` with a proxy-side h also has it on the grid's common proxy (``*_common``,
+    rows re-measured or made since the sampler): then Fig. 1 pools like with like."""
+    pts = [r for r in rows if r["method"] != REFERENCE and not is_uniform(r["method"]) and _num(r.get("proxy_h")) is not None]
+    return bool(pts) and all(_num(r.get("proxy_h_common")) is not None for r in pts)
+
+
 def fig1_points(rows: list[dict]) -> list[dict]:
     """Fig. 1's points: every searched or random policy with proxy-side sharpness, and its target penalty = its
     target top-1 minus the same seed's (and budget's) reference top-1. Uniform baselines are left out: they are
-    one policy repeated over seeds, so they would enter the correlation as several copies of the same point."""
+    one policy repeated over seeds, so they would enter the correlation as several copies of the same point.
+    Sharpness is taken on the grid's common proxy (the ``*_common`` columns: the same images and checkpoint for
+    policies searched on different proxies) when every point has it, else on each policy's own proxy."""
+    common = common_measures(rows)
     ref = {(int(r["seed"]), float(r["budget"])): float(r["target_top1"]) for r in rows if r["method"] == REFERENCE}
     out = []
     for r in rows:
@@ -24,20 +34,37 @@ def fig1_points(rows: list[dict]) -> list[dict]:
             continue
         out.append({"method": r["method"], "setting": r["setting"], "seed": key[0], "budget": key[1],
                     "penalty": float(r["target_top1"]) - ref[key],
-                    **{k: _num(r.get(k)) for k in SHARPNESS}})
+                    "measured_on": "common proxy" if common else "own proxy",
+                    **{k: _num(r.get(f"{k}_common" if common else k)) for k in SHARPNESS}})
     return out
 
 
 def fig1_correlations(points: list[dict], seed: int = 0) -> list[dict]:
-    """Spearman correlation of each proxy-side sharpness with the target penalty, with a 95 % bootstrap CI."""
+    """Spearman correlation of each proxy-side sharpness with the target penalty, with a 95 % bootstrap CI, its
+    permutation p-value, the Holm-adjusted p over the three measures (one family) and a verdict per measure."""
     out = []
     for key, label in SHARPNESS.items():
         pts = [p for p in points if p[key] is not None]
         x, y = [p[key] for p in pts], [p["penalty"] for p in pts]
         lo, hi = bootstrap_ci(spearman, x, y, seed=seed) if len(pts) >= 3 else (float("nan"), float("nan"))
+        p = spearman_permutation_p(x, y, seed=seed) if len(pts) >= 3 else float("nan")
         out.append({"measure": key, "label": label, "n": len(pts), "spearman": spearman(x, y), "ci_low": lo,
-                    "ci_high": hi})
+                    "ci_high": hi, "p": p})
+    for c, ph in zip(out, holm([c["p"] for c in out])):
+        c["p_holm"] = ph
+        c["verdict"] = correlation_verdict(c["spearman"], ph)
     return out
+
+
+def correlation_verdict(rho: float, p_holm: float, alpha: float = 0.05) -> str:
+    """The plain word for one sharpness measure after Holm's correction. The penalty is target top-1 minus the
+    reference's (negative = worse), so a *negative* correlation means sharper policies lose more top-1: they
+    transfer worse."""
+    if math.isnan(p_holm) or math.isnan(rho):
+        return "cannot tell (too few policies)"
+    if p_holm >= alpha:
+        return "no correlation shown"
+    return "sharper transfers worse" if rho < 0 else "sharper transfers better"
 
 
 def sharpness_claim(corr: dict, gates_ok: bool, min_points: int = 30, weak: float = 0.3,

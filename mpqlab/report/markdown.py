@@ -8,6 +8,7 @@ import time
 
 from .. import __version__
 from ..registry import is_null
+from .code_versions import code_lines, comparison_code
 from .crosscheck import _agreement_lines, _ranking_lines, cell_agreement, ranking_check
 from .fig1 import fig1_correlations, fig1_points, sharpness_claim
 from .format import _bits, _ci, _fmt, _lowest_bit_layers, _ms
@@ -76,12 +77,12 @@ def markdown(rows: list[dict], cfg: dict, source_rows: list[dict] | None = None,
                    "verdicts.**"),
               "", "## Pre-declared comparisons (paired by seed; Holm over each budget's family)", "",
               "| budget | setting | A | B | seeds | A − B (points) | 95 % CI | p (paired t) | p (sign-flip) | "
-              "p (Holm) | verdict |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+              "p (Holm) | verdict | code |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for c in comps:
         ci = _ci(c["ci_low"], c["ci_high"])
         lines.append(f"| {c['budget']:g} | {c['setting']} | {c['a']} | {c['b']} | {c['n']} | {c['mean']:+.2f} | {ci} | "
                      f"{c['p_t']:.3g} | {c['p_sign_flip']:.3g} | {c['p_holm']:.3g} | "
-                     f"{c['verdict'] if ok else '—'} |")
+                     f"{c['verdict'] if ok else '—'} | {comparison_code(rows, c)} |")
     reused = bool(cfg.get("policies_from")) and bool(source_rows)
     withheld = "a validity gate failed" if complete else "the grid is incomplete"
     cl = claims(comps, rows, cfg, ok, cost_rows=source_rows if reused else None, withheld=withheld)
@@ -95,13 +96,23 @@ def markdown(rows: list[dict], cfg: dict, source_rows: list[dict] | None = None,
                      f"penalty, {c0['n']} policies): **{sharpness_claim(c0, ok, withheld=withheld)}** ({c0['spearman']:+.2f} "
                      f"{_ci(c0['ci_low'], c0['ci_high'])})")
         searched = fig1_correlations([p for p in fig1_points(rows) if not is_null(p["method"])])
+        where = fig1_points(rows)[0]["measured_on"]
         lines += ["", "## Fig. 1: proxy-side sharpness vs target penalty (target top-1 − same seed's reference)", "",
-                  "| policies | sharpness measure | n | Spearman | 95 % bootstrap CI |", "|---|---|---|---|---|"]
+                  f"Sharpness measured on the {where}"
+                  + (" (the first setting's proxy images and checkpoint, for every policy: like with like)"
+                     if where == "common proxy" else " of each policy (settings with different proxies pool "
+                                                      "different measurements)")
+                  + f" on a stratified sample of {cfg.get('proxy_sharpness_images', 128)} images" * all(
+                      r.get("proxy_side_sample") == "stratified" for r in rows)
+                  + ". Permutation p per measure, Holm over the three measures within each row group.", "",
+                  "| policies | sharpness measure | n | Spearman | 95 % bootstrap CI | p (permutation) | p (Holm) | verdict |",
+                  "|---|---|---|---|---|---|---|---|"]
         for who, cs in (("searched + random (primary)", corr), ("searched only", searched)):
-            lines += [f"| {who} | {c['label']} | {c['n']} | {c['spearman']:+.3f} | {_ci(c['ci_low'], c['ci_high'])} |"
-                      for c in cs if c["n"]]
+            lines += [f"| {who} | {c['label']} | {c['n']} | {c['spearman']:+.3f} | {_ci(c['ci_low'], c['ci_high'])} | "
+                      f"{c['p']:.3g} | {c['p_holm']:.3g} | {c['verdict'] if ok else '—'} |" for c in cs if c["n"]]
     if cfg.get("declared", {}).get("primary"):
         lines += declared_test(rows, cfg, all(g["passed"] for g in gs), complete)
+    lines += code_lines(rows, comps)
     if source_rows and cfg.get("policies_from"):
         lines += _ranking_lines(ranking_check(rows, source_rows), cfg)
     if source_rows and cfg.get("compare_with"):

@@ -1,0 +1,65 @@
+"""Which code a grid's cells ran under (:mod:`mpqlab.provenance`), and which paired comparisons set two sides made
+by different code against each other: "same config" is not "same search" when the code changed between them."""
+from __future__ import annotations
+
+from collections import Counter
+
+from ..provenance import code_label
+
+
+def cell_code(row: dict) -> str:
+    """The code a cell ran under: its recorded commit (``'1a2b3c4'``, ``'+dirty'`` when the source had uncommitted
+    changes), else the commit inferred from its creation time (``'~1a2b3c4'``), else ``'not recorded'``."""
+    label = code_label(row)
+    if label != "not recorded":
+        return label
+    inferred = row.get("code_inferred")
+    return f"~{str(inferred)[:7]}" if inferred else label
+
+
+def _side(rows: list[dict], method: str, setting: str, budget: float, seeds) -> set[str]:
+    return {cell_code(r) for r in rows if r["method"] == method and float(r["budget"]) == budget
+            and int(r["seed"]) in set(seeds) and (setting == "all" or r["setting"] in (setting, "shared", "reference"))}
+
+
+def comparison_code(rows: list[dict], comp: dict) -> str:
+    """'same' when both sides of a paired comparison ran under one recorded code version ('same~' when that
+    version is inferred), 'differs' when they ran under several, 'unknown' when a side did not record it."""
+    both = (_side(rows, comp["a"], comp["setting"], comp["budget"], comp["seeds"])
+            | _side(rows, comp["b"], comp["setting"], comp["budget"], comp["seeds"]))
+    if "not recorded" in both:
+        return "unknown"
+    if len(both) > 1:
+        return "differs"
+    return "same~" if next(iter(both)).startswith("~") else "same"
+
+
+def code_lines(rows: list[dict], comps: list[dict]) -> list[str]:
+    """The report's "Code versions" section: cells per code version (and per method), the code that re-measured
+    them, and every comparison whose sides ran under different code."""
+    per = Counter(cell_code(r) for r in rows)
+    lines = ["", "## Code versions", "",
+             "Commit of the mpqlab source each cell ran under (`~` = not recorded by the cell, inferred as the last "
+             "commit touching `mpqlab/` before its policy was written; `+dirty` = uncommitted changes).", "",
+             "| code | cells | methods |", "|---|---|---|"]
+    for label, n in sorted(per.items(), key=lambda kv: -kv[1]):
+        methods = sorted({r["method"] for r in rows if cell_code(r) == label})
+        lines.append(f"| {label} | {n} | {', '.join(methods)} |")
+    remeasured = Counter(r.get("proxy_side_code") for r in rows if r.get("proxy_side_code"))
+    target = Counter(r.get("target_side_code") for r in rows if r.get("target_side_code"))
+    if remeasured:
+        lines += ["", "Proxy-side columns taken by: " + ", ".join(f"{k} ({v} cells)" for k, v in remeasured.items())
+                  + "." + (" Target surrogate gap re-taken by: " + ", ".join(f"{k} ({v} cells)" for k, v in
+                                                                      target.items()) + "." if target else "")]
+    marks = Counter(comparison_code(rows, c) for c in comps)
+    if marks.get("differs"):
+        lines += ["", f"**{marks['differs']} of {len(comps)} paired comparisons set sides made by different code "
+                      "against each other** (`differs` above): their effects mix the methods' difference with the "
+                      "code's."]
+    if marks.get("unknown"):
+        lines += ["", f"{marks['unknown']} of {len(comps)} paired comparisons have a side whose code was not recorded "
+                      "(`unknown` above)."]
+    if comps and set(marks) <= {"same", "same~"}:
+        lines += ["", "Every paired comparison's two sides ran under one code version"
+                  + (" (`same~`: inferred, not recorded)." if "same~" in marks else ".")]
+    return lines
