@@ -1,0 +1,93 @@
+"""Re-measuring a finished grid: the proxy side (and with ``target`` the target surrogate gap) taken again with the
+sampler, the old values kept in the row, the code recorded, nothing searched again, resumable; and the report's
+code-version flags."""
+import csv
+import json
+
+import pytest
+
+from mpqlab.executors import run_grid
+from mpqlab.experiment import COLUMNS, PREFIX_TARGET_H, SAMPLED, grid_cells, read_row
+from mpqlab.grid_config import GridConfig
+from mpqlab.presets import smoke_config
+from mpqlab.provenance import FIELDS, code_version
+from mpqlab.remeasure import pending, remeasure_grid
+from mpqlab.report.code_versions import cell_code, comparison_code
+
+pytestmark = pytest.mark.slow  # a smoke grid, then its re-measure
+
+
+def _age(row_path, **old):
+    """Make a finished cell look like one made before the sampler and before provenance."""
+    row = json.loads(row_path.read_text())
+    for k in ("proxy_side_sample", "target_h_sample", "proxy_side_code", *FIELDS, "proxy_h_common",
+              "proxy_sigma_max_common", "proxy_trace_common"):
+        row.pop(k, None)
+    row.update(old)
+    row_path.write_text(json.dumps(row))
+
+
+def test_a_grid_is_remeasured_in_place_keeping_the_old_values(tmp_path, monkeypatch):
+    monkeypatch.setenv("MPQLAB_COMPILE", "0")
+    cfg_dict = smoke_config()
+    cfg_path = tmp_path / "smoke.json"
+    cfg_path.write_text(json.dumps(cfg_dict))
+    out = tmp_path / "grid"
+    run_grid(cfg_dict, out, show_progress=False)
+    cfg = GridConfig.from_dict(cfg_dict)
+    rows = {c: read_row(c.row_path(out)) for c in grid_cells(cfg)}
+    # a new grid's rows record their code and the stratified sample
+    assert all(r["proxy_side_sample"] == SAMPLED and r["code_commit"] == code_version()["code_commit"]
+               for r in rows.values())
+    assert pending(cfg, out, target=False) == []
+    policies = {c: c.folder(out).joinpath("policy.json").read_text() for c in rows}
+
+    aged = [c for c in rows if c.method in ("edmips+asga", "random")]
+    for c in aged:
+        _age(c.row_path(out), proxy_h=123.0, proxy_top1=1.0)
+    assert set(pending(cfg, out, target=False)) == set(aged)
+    remeasure_grid(cfg_path, out, target=True, log=lambda *a: None)
+    for c in aged:
+        row = read_row(c.row_path(out))
+        assert row["before_sampler"]["proxy_h"] == 123.0 and row["before_sampler"]["proxy_top1"] == 1.0
+        assert row["proxy_h"] == pytest.approx(rows[c]["proxy_h"], rel=1e-3)  # same policy, same sample: same h
+        assert row["proxy_side_sample"] == SAMPLED and row["proxy_side_code"]
+        assert row["target_h_sample"] == f"{SAMPLED} {cfg.sharpness_images}"
+        assert 0 <= row["target_top1_redo"] <= 100 and "target_surrogate_gap" in row["before_sampler"]
+        assert "code_inferred" in row
+    # nothing searched again; the tables rewritten with every column
+    assert {c: c.folder(out).joinpath("policy.json").read_text() for c in rows} == policies
+    table = list(csv.DictReader((out / "results.csv").open()))
+    assert list(table[0]) == COLUMNS and len(table) == len(rows)
+    assert "## Code versions" in (out / "results.md").read_text()
+    # resumable: a second call finds nothing to do (rows made since the sampler need no redo)
+    assert pending(cfg, out, target=True) == []
+
+
+def test_a_proxy_only_remeasure_marks_the_target_column_as_the_old_prefix(tmp_path, monkeypatch):
+    monkeypatch.setenv("MPQLAB_COMPILE", "0")
+    cfg_dict = dict(smoke_config(), methods=["uniform", "random"])
+    cfg_path = tmp_path / "smoke.json"
+    cfg_path.write_text(json.dumps(cfg_dict))
+    out = tmp_path / "grid"
+    run_grid(cfg_dict, out, show_progress=False)
+    cell = next(c for c in grid_cells(GridConfig.from_dict(cfg_dict)) if c.method == "random")
+    _age(cell.row_path(out))
+    remeasure_grid(cfg_path, out, log=lambda *a: None)
+    assert read_row(cell.row_path(out))["target_h_sample"] == PREFIX_TARGET_H
+
+
+def test_comparisons_are_flagged_by_the_code_of_their_sides():
+    def row(method, seed, commit=None, inferred=None, dirty=False):
+        return {"method": method, "seed": seed, "budget": 2.5, "setting": "s", "code_commit": commit,
+                "code_dirty": dirty, "code_inferred": inferred}
+
+    comp = {"a": "x", "b": "y", "setting": "s", "budget": 2.5, "seeds": [0, 1]}
+    same = [row("x", 0, "a" * 40), row("x", 1, "a" * 40), row("y", 0, "a" * 40), row("y", 1, "a" * 40)]
+    assert comparison_code(same, comp) == "same"
+    assert comparison_code(same[:3] + [row("y", 1, "b" * 40)], comp) == "differs"
+    assert comparison_code(same[:3] + [row("y", 1, "a" * 40, dirty=True)], comp) == "differs"
+    assert comparison_code(same[:3] + [row("y", 1)], comp) == "unknown"
+    inferred = [row(m, s, inferred="c" * 40) for m in "xy" for s in (0, 1)]
+    assert comparison_code(inferred, comp) == "same~" and cell_code(inferred[0]) == "~ccccccc"
+    assert cell_code(row("x", 0, "d" * 40, dirty=True)) == "ddddddd+dirty"
