@@ -7,6 +7,7 @@ from typing import Mapping
 from .errors import MpqlabError
 from .models import create_model
 from .policy import Policy
+from .quant import BIT_CANDIDATES
 from .registry import parse_method
 
 
@@ -26,12 +27,12 @@ def null_policy(model_name: str, search: Mapping, method: str, budget: float, se
     """``uniform``: every searchable layer at the budget-matched (w, a) (mixed W/A bits when the budget is
     fractional); ``uniform:WxAy``: every searchable layer at (x, y), which must fit the budget; ``random``: a random
     budget-matched policy drawn with ``seed``. Candidates from ``search``, a grid's shared search block (default
-    {2, 3, 4, 6, 8})."""
+    :data:`~mpqlab.quant.BIT_CANDIDATES`)."""
     from .cost import budget_bitops, layer_table
     from .models import first_last_layers
     from .search.budget import random_policy, uniform_bits
 
-    wc, ac = search.get("w_candidates", [2, 3, 4, 6, 8]), search.get("a_candidates", [2, 3, 4, 6, 8])
+    wc, ac = search.get("w_candidates", list(BIT_CANDIDATES)), search.get("a_candidates", list(BIT_CANDIDATES))
     fixed_bits = search.get("fixed_bits", 8)
     model = create_model(model_name, num_classes=num_classes)
     table = layer_table(model, input_size)

@@ -37,7 +37,7 @@ from .cost import average_bits, bitops, layer_table, size_bytes
 from .errors import MpqlabError
 from .io import read_json, write_json
 from .models import first_last_layers
-from .quant import FLOAT_BITS, check_bits, quantize_model
+from .quant import BIT_CANDIDATES, FLOAT_BITS, check_bits, quantize_model
 
 SCHEMA, VERSION = "mpqlab.policy", 1
 COST_MODEL = {"bitops": "sum MACs*w_bits*a_bits", "size": "sum params*w_bits/8",
@@ -90,7 +90,7 @@ class Policy:
     # ------------------------------------------------------------------------------------------ construction
     @classmethod
     def from_bits(cls, model: nn.Module, bits: Mapping[str, tuple[int, int]], model_name: str | None = None,
-                  w_candidates=(2, 3, 4, 6, 8), a_candidates=(2, 3, 4, 6, 8), fixed_bits: int = 8,
+                  w_candidates=BIT_CANDIDATES, a_candidates=BIT_CANDIDATES, fixed_bits: int = 8,
                   input_size=(3, 32, 32), fixed_layers: set[str] | None = None, provenance: dict | None = None,
                   num_classes: int | None = None) -> "Policy":
         """A policy for ``model`` from name -> (w, a); the first conv / last linear are fixed at ``fixed_bits``."""
@@ -119,8 +119,8 @@ class Policy:
     @classmethod
     def uniform(cls, model: nn.Module, w_bits: int, a_bits: int, **kw) -> "Policy":
         """Every searchable layer at (w_bits, a_bits), first / last at ``fixed_bits``."""
-        kw.setdefault("w_candidates", sorted({2, 3, 4, 6, 8, w_bits}))
-        kw.setdefault("a_candidates", sorted({2, 3, 4, 6, 8, a_bits}))
+        kw.setdefault("w_candidates", sorted({*BIT_CANDIDATES, w_bits}))
+        kw.setdefault("a_candidates", sorted({*BIT_CANDIDATES, a_bits}))
         prov = dict(kw.pop("provenance", {}) or {}, method=f"uniform W{w_bits}A{a_bits}")
         fixed = kw.get("fixed_layers") or set(first_last_layers(model))
         table = layer_table(model, kw.get("input_size", (3, 32, 32)))

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from .errors import MpqlabError
 
 FLOAT_BITS = 32
+BIT_CANDIDATES = (2, 3, 4, 6, 8)  # the bitwidths a search may choose per layer, weights and activations [choice]
 
 # Parameter names that belong to quantizers rather than to the network, as mpqlab's modules name them: the LSQ step
 # and PACT clip of a fixed-bit layer (QuantConv2d / QuantLinear: weight_quant., act_quant.), the supernet's

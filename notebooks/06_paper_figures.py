@@ -42,8 +42,11 @@ RUNS, show = notebook_setup(data_root, figures_dir, runs_dir)  # MPQLAB_DATA, fo
 # %% [markdown]
 # **Fig. 1 analogue.** For every searched or random policy of the grid (the uniform baselines are left out: each is
 # one policy repeated over the seeds), its sharpness *on the proxy side*
-# (the proxy checkpoint under the policy, on the images the search saw: surrogate gap h at ρ = 0.05) against its
-# *target penalty*: its target top-1 minus the same seed's reference. The paper's claim is a negative relation:
+# (the proxy checkpoint under the policy, on a seeded, class-balanced sample of the proxy images: surrogate gap h
+# at ρ = 0.05, σ_max, Hessian trace) against its *target penalty*: its target top-1 minus the same seed's
+# reference. Policies searched on another proxy (Fashion-MNIST) are measured on the same CIFAR proxy images and
+# checkpoint as the rest (the grid's `*_common` columns), so the points are measured alike. Each measure gets a
+# permutation p-value, Holm-adjusted over the three measures, and a verdict. The paper's claim is a negative relation:
 # sharper proxy landscapes transfer worse. The correlation and its bootstrap interval are printed from the data,
 # over all these policies and over the searched ones alone: a correlation carried by one group of points (the
 # random policies) says less than one that holds within the searched policies too.
@@ -75,12 +78,14 @@ if len(points):
          title=f"Fig. 1 analogue ({folder.name if folder else 'quick grid'}): proxy-side sharpness vs target penalty",
          xaxis="proxy-side surrogate gap h(ρ=0.05)", yaxis="target penalty: top-1 − same seed's reference (points)",
          note=note), "06_fig1")
+    cols = ["label", "n", "spearman", "ci_low", "ci_high", "p", "p_holm", "verdict"]
+    print("sharpness measured on the", points.measured_on.iloc[0])
     corr = pd.DataFrame(fig1_correlations(points.to_dict("records")))
     print("searched and random policies:")
-    print(corr[["label", "n", "spearman", "ci_low", "ci_high"]].round(3).to_string(index=False))
+    print(corr[cols].round(3).to_string(index=False))
     searched = pd.DataFrame(fig1_correlations([p for p in points.to_dict("records") if p["method"] != "random"]))
     print("searched policies only:")
-    print(searched[["label", "n", "spearman", "ci_low", "ci_high"]].round(3).to_string(index=False))
+    print(searched[cols].round(3).to_string(index=False))
 else:
     print("no cell with proxy-side sharpness and a reference yet")
 
@@ -197,4 +202,6 @@ controls(highlight, method=W.Dropdown(options=methods, value=methods[0] if metho
 # %%
 if len(points):
     print(note.replace("<br>", "\n"))
+    for who, table in (("all plotted", corr), ("searched only", searched)):
+        print(f"{who}: " + "; ".join(f"{r.label}: {r.verdict} (Holm p = {r.p_holm:.3g})" for r in table.itertuples()))
 print(summary[["share_at_bound", "rho_median", "h_median"]].round(3).to_string())

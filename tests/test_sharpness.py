@@ -57,6 +57,31 @@ def test_sam_perturbation_has_norm_rho_and_update_uses_g_p():
         assert torch.allclose(p, b - 0.1 * g, atol=1e-6)
 
 
+def test_telemetry_logs_the_radius_the_step_used():
+    """A rule that scales its radius (here: half the schedule's) logs the radius of its perturbation, ||e||, as
+    ``rho``, and the schedule's beside it as ``rho_schedule``; an unscaled rule logs the two equal."""
+    from mpqlab.optim import TwoPassOptimizer
+
+    class HalfSAM(TwoPassOptimizer):
+        def perturbation(self, g, gnorm, rho):
+            return g * (0.5 * rho / (gnorm + 1e-12))
+
+        def direction(self, g, gp, ctx):
+            return gp
+
+    for cls, expected in ((HalfSAM, 0.025), (SAM, 0.05)):
+        m, x, y = _setup()
+        opt = cls(m.parameters(), torch.optim.SGD, rho=0.05, lr=0.1)
+        loss = F.cross_entropy(m(x), y)
+        loss.backward()
+        opt.first_step(loss.detach(), zero_grad=True)
+        loss_p = F.cross_entropy(m(x), y)
+        loss_p.backward()
+        opt.second_step(loss_p.detach())
+        assert opt.last["rho"] == pytest.approx(expected, rel=1e-5), cls.__name__
+        assert opt.last["rho_schedule"] == 0.05 and opt.last["perturbation_norm"] == opt.last["rho"]
+
+
 def test_asga_perturbation_and_averaged_update():
     m, x, y = _setup()
     opt = ASGA(m.parameters(), torch.optim.SGD, rho=0.05, beta=0.01, radius="fixed", lr=0.1)
@@ -87,7 +112,8 @@ def test_gsam_removed_component_is_orthogonal_to_g_p():
 
 
 def test_adaptive_radius_follows_its_formula():
-    assert adaptive_radius(0.0, 0.1) == 0.0
+    assert adaptive_radius(0.0, 0.1, rho_min=0.0) == 0.0
+    assert adaptive_radius(0.0, 0.1) == 0.01  # the one default floor, RHO_MIN
     assert adaptive_radius(0.05, 0.1) == pytest.approx(math.log(1.05))
     assert adaptive_radius(5.0, 0.1) == 0.1
     assert adaptive_radius(0.0, 0.1, rho_min=0.01) == 0.01

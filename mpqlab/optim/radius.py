@@ -22,6 +22,12 @@ from ..plugins import Registry
 
 RADII = Registry("radius schedule")
 
+# The radius defaults, the one place they are written (the optimizers, the rules and SearchConfig read them):
+RHO0 = 0.05  # rho_0: the fixed rule's radius, the adaptive rules' start (SAM's default) [choice]
+RHO_MAX = 0.1  # the adaptive rules' ceiling [choice]
+RHO_MIN = 0.01  # the adaptive rules' floor [choice]: a floor of 0 lets the literal rule's ln(1 + h) stop perturbing
+#                 at a flat point (h = 0 gives rho = 0, so h stays 0: the sharpness term switches itself off)
+
 
 def register_radius(name: str):
     """Class decorator: add a :class:`RadiusSchedule` subclass under ``name`` (its docstring's first line is its
@@ -37,7 +43,7 @@ def list_radii() -> list[str]:
     return RADII.names()
 
 
-def create_radius(name: str, rho0: float, rho_max: float = 0.1, rho_min: float = 0.0,
+def create_radius(name: str, rho0: float = RHO0, rho_max: float = RHO_MAX, rho_min: float = RHO_MIN,
                   h_ema: float | None = None) -> "RadiusSchedule":
     """The schedule ``name`` starting at ``rho0`` (refused with the known names when unknown)."""
     if name not in RADII:
@@ -45,7 +51,7 @@ def create_radius(name: str, rho0: float, rho_max: float = 0.1, rho_min: float =
     return RADII[name](rho0, rho_max, rho_min, h_ema)
 
 
-def adaptive_radius(h: float, rho_max: float, rho_min: float = 0.0) -> float:
+def adaptive_radius(h: float, rho_max: float = RHO_MAX, rho_min: float = RHO_MIN) -> float:
     """ASGA's radius from a surrogate gap h >= 0: ``min(rho_max, ln(1 + h))``, floored at ``rho_min``."""
     return max(rho_min, min(rho_max, math.log1p(max(h, 0.0))))
 
@@ -63,7 +69,8 @@ class RadiusSchedule:
 
     name = help = ""
 
-    def __init__(self, rho0: float, rho_max: float = 0.1, rho_min: float = 0.0, h_ema: float | None = None):
+    def __init__(self, rho0: float = RHO0, rho_max: float = RHO_MAX, rho_min: float = RHO_MIN,
+                 h_ema: float | None = None):
         self.rho0, self.rho_max, self.rho_min, self.h_ema = rho0, rho_max, rho_min, h_ema
         self.state = {"rho": rho0, "h": None, "lr_max": None, "lr_min": None, "kbar": None, "ubar": None}
 

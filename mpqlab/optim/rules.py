@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..plugins import Registry
+from .radius import RHO0, RHO_MAX, RHO_MIN
 from .two_pass import _EPS, TwoPassOptimizer
 
 RULES = Registry("sharpness rule")
@@ -66,7 +67,7 @@ class SAM(TwoPassOptimizer):
 class GSAM(TwoPassOptimizer):
     """GSAM (Zhuang et al. 2022): SAM plus the surrogate gap's orthogonal component, weight gsam_gamma"""
 
-    def __init__(self, params, base_optimizer, rho: float = 0.05, gamma: float = 0.1, radius: str = "lr", **kwargs):
+    def __init__(self, params, base_optimizer, rho: float = RHO0, gamma: float = 0.1, radius: str = "lr", **kwargs):
         self.gamma = gamma
         super().__init__(params, base_optimizer, rho=rho, radius=radius, **kwargs)
 
@@ -93,8 +94,8 @@ class GSAM(TwoPassOptimizer):
 class ASGA(TwoPassOptimizer):
     """ASGA (the paper): perturbation (rho/|g| - beta) g, update (g + g_p)/2, adaptive rho"""
 
-    def __init__(self, params, base_optimizer, rho: float = 0.05, beta: float = 0.001, radius: str = "relative",
-                 rho_max: float = 0.1, rho_min: float = 0.01, **kwargs):
+    def __init__(self, params, base_optimizer, rho: float = RHO0, beta: float = 0.001, radius: str = "relative",
+                 rho_max: float = RHO_MAX, rho_min: float = RHO_MIN, **kwargs):
         self.beta = beta
         super().__init__(params, base_optimizer, rho=rho, radius=radius, rho_max=rho_max, rho_min=rho_min, **kwargs)
 

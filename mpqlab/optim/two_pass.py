@@ -77,7 +77,7 @@ import torch
 import torch.nn as nn
 
 from ..analysis.vectors import cosine_of
-from .radius import RadiusSchedule, create_radius
+from .radius import RHO0, RHO_MAX, RHO_MIN, RadiusSchedule, create_radius
 
 _EPS = 1e-12
 
@@ -122,8 +122,8 @@ class TwoPassOptimizer(torch.optim.Optimizer):
     its update needs quantities over all parameters, ``direction_context``). ``radius`` names a registered
     schedule (:mod:`mpqlab.optim.radius`)."""
 
-    def __init__(self, params, base_optimizer, rho: float = 0.05, radius: str = "fixed", rho_max: float = 0.1,
-                 rho_min: float = 0.0, h_ema: float | None = None, model: nn.Module | None = None,
+    def __init__(self, params, base_optimizer, rho: float = RHO0, radius: str = "fixed", rho_max: float = RHO_MAX,
+                 rho_min: float = RHO_MIN, h_ema: float | None = None, model: nn.Module | None = None,
                  ascent_every: int = 1, **kwargs):
         if rho < 0:
             raise ValueError(f"rho must be non-negative, got {rho}")
@@ -278,11 +278,13 @@ class TwoPassOptimizer(torch.optim.Optimizer):
         l1 = None if loss is None else _global_mean(l1)
         h = None if (l0 is None or l1 is None) else max(l1 - l0, 0.0)
         kappa = None if h is None else directional_curvature(l1 - l0, e_dot_g, e_sq)
+        # the radius the step used is the perturbation's norm ||e||: the schedule's rho unless the rule scales it
         self.last.update(loss=l0, loss_p=l1, h=h, grad_norm_all=gn, grad_p_norm=gpn,
-                         cos=cosine_of(dot, gn, gpn), cos_per_param=per_param,
-                         curvature=kappa, perturbation_norm=math.sqrt(e_sq), amortised=False)
+                         cos=cosine_of(dot, gn, gpn), cos_per_param=per_param, curvature=kappa,
+                         perturbation_norm=math.sqrt(e_sq), rho_schedule=self.last["rho"], rho=math.sqrt(e_sq),
+                         amortised=False)
         if h is not None:
-            self._update_radius(h, kappa, self.last["rho"])
+            self._update_radius(h, kappa, self.last["rho_schedule"])
         if zero_grad:
             self.zero_grad(set_to_none=True)
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from ..errors import MpqlabError
 from ..objectives import OBJECTIVES, objective_spec
 from ..optim import RADII, RULES
+from ..optim.radius import RHO0, RHO_MAX, RHO_MIN
+from ..quant import BIT_CANDIDATES
 from ..options import knob
 from ..runtime import dist_info
 from .budget import check_budget
@@ -43,13 +45,13 @@ class SearchConfig:
     momentum: float = 0.9
     weight_decay: float = 1e-4
     cost_weight: float = knob(2.0, "lambda, the weight of the cost hinge", lo=0, hi=1e6)
-    w_candidates: list = knob([2, 3, 4, 6, 8], "candidate weight bits, e.g. 2,3,4")
-    a_candidates: list = knob([2, 3, 4, 6, 8], "candidate activation bits, e.g. 2,3,4")
+    w_candidates: list = knob(list(BIT_CANDIDATES), "candidate weight bits, e.g. 2,3,4")
+    a_candidates: list = knob(list(BIT_CANDIDATES), "candidate activation bits, e.g. 2,3,4")
     fixed_bits: int = 8
-    rho: float = knob(0.05, "rho_0, the perturbation radius (the fixed rule's rho, the adaptive rules' start)",
+    rho: float = knob(RHO0, "rho_0, the perturbation radius (the fixed rule's rho, the adaptive rules' start)",
                       lo=0, hi=10)
-    rho_max: float = knob(0.1, "rho_max, the adaptive radius's ceiling", lo=0, hi=10)
-    rho_min: float = knob(0.01, "rho_min, the adaptive radius's floor (see mpqlab.optim.radius) [choice]", lo=0, hi=10)
+    rho_max: float = knob(RHO_MAX, "rho_max, the adaptive radius's ceiling", lo=0, hi=10)
+    rho_min: float = knob(RHO_MIN, "rho_min, the adaptive radius's floor (see mpqlab.optim.radius) [choice]", lo=0, hi=10)
     beta: float = knob(0.001, "beta, ASGA's alignment step in the perturbation (rho/|g| - beta) g", lo=0, hi=10)
     radius: str | None = knob(None, "rho schedule; unset: the rule's own (SAM fixed, GSAM lr, ASGA relative); the "
                                     "paper's ln(1+h) rule taken literally is adaptive", choices=RADII)

@@ -216,7 +216,8 @@ def radius_summary(metrics_path: Path, cfg: SearchConfig) -> dict:
     rho and its range: whether an adaptive radius adapted."""
     if cfg.sharpness == "none" or not metrics_path.is_file():
         return {}
-    rhos = [r["rho"] for r in map(json.loads, metrics_path.read_text().splitlines()) if r.get("rho") is not None]
+    rhos = [r.get("rho_schedule", r["rho"]) for r in map(json.loads, metrics_path.read_text().splitlines())
+            if r.get("rho") is not None]  # the bounds are the schedule's: judged on the radius it set
     if not rhos:
         return {}
     at = [min(abs(r - cfg.rho_min), abs(r - cfg.rho_max)) <= 1e-6 * cfg.rho_max for r in rhos]
@@ -308,7 +309,8 @@ class Search:
             a_task = (a_task + _flat_grads(self.bit_logits)) / 2
             self.wopt.second_step(loss_p.detach(), zero_grad=True)
             last = self.wopt.last
-            rec.update(loss_p=last["loss_p"], h=last["h"], rho=last["rho"], grad_norm=last["grad_norm"],
+            rec.update(loss_p=last["loss_p"], h=last["h"], rho=last["rho"], rho_schedule=last["rho_schedule"],
+                       grad_norm=last["grad_norm"],
                        grad_p_norm=last["grad_p_norm"], cos_g_gp=_defined(last["cos"]), curvature=last.get("curvature"))
             if self.cfg.per_layer_telemetry:
                 rec["cos_layer"] = {_layer_of(n): _defined(c, 5) for n, c in last["cos_per_param"].items()

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from ..cost import bitops, layer_table
 from ..errors import MpqlabError
 from ..models import first_last_layers
-from ..quant import (QuantConv2d, QuantLinear, check_bits, clip_from, copy_float_weights, grad_scale, is_bit_logit,
+from ..quant import (BIT_CANDIDATES, QuantConv2d, QuantLinear, check_bits, clip_from, copy_float_weights, grad_scale, is_bit_logit,
                      is_quantizer_param, max_abs_step, mixed_quantize_clipped, quantize_symmetric, set_module)
 
 
@@ -107,7 +107,7 @@ class MixedQuantizers(nn.Module):
 class MixedQuantConv2d(nn.Conv2d):
     """A Conv2d whose input and weight are softmax mixtures of their quantized versions (one convolution)."""
 
-    def __init__(self, *args, w_candidates=(2, 3, 4, 6, 8), a_candidates=(2, 3, 4, 6, 8), per_channel=True, **kw):
+    def __init__(self, *args, w_candidates=BIT_CANDIDATES, a_candidates=BIT_CANDIDATES, per_channel=True, **kw):
         super().__init__(*args, **kw)
         self.mixed = MixedQuantizers(self.out_channels, 4, w_candidates, a_candidates, per_channel)
 
@@ -118,8 +118,8 @@ class MixedQuantConv2d(nn.Conv2d):
 class MixedQuantLinear(nn.Linear):
     """A Linear layer whose input and weight are softmax mixtures of their quantized versions."""
 
-    def __init__(self, in_features, out_features, bias=True, w_candidates=(2, 3, 4, 6, 8),
-                 a_candidates=(2, 3, 4, 6, 8), per_channel=True):
+    def __init__(self, in_features, out_features, bias=True, w_candidates=BIT_CANDIDATES,
+                 a_candidates=BIT_CANDIDATES, per_channel=True):
         super().__init__(in_features, out_features, bias)
         self.mixed = MixedQuantizers(out_features, 2, w_candidates, a_candidates, per_channel)
 
@@ -140,7 +140,7 @@ def _mixed_from(m: nn.Module, wc, ac, per_channel) -> nn.Module:
 class Supernet(nn.Module):
     """Wraps a model (in place) into a mixed-precision supernet. ``net`` keeps the model's layer names."""
 
-    def __init__(self, model: nn.Module, w_candidates=(2, 3, 4, 6, 8), a_candidates=(2, 3, 4, 6, 8),
+    def __init__(self, model: nn.Module, w_candidates=BIT_CANDIDATES, a_candidates=BIT_CANDIDATES,
                  fixed_bits: int = 8, fixed_layers: Sequence[str] | None = None, input_size=(3, 32, 32),
                  per_channel: bool = True):
         super().__init__()
