@@ -8,29 +8,48 @@ has no cycles (``tests/test_packaging.py`` reads every import, function-level on
 __version__ = "0.1.0"
 
 LAYERS = [
-    # 1. base: errors, atomic files, statistics, run-time plumbing, the arithmetic precision of training, the
-    #    run-folder lock, telemetry, vector algebra on tensor lists, the registry class, BatchNorm re-estimation,
-    #    and the two-pass optimizers with their rules (SAM / GSAM / ASGA) and radius schedules, which need only torch
+    # 1. base: errors, provenance, config knobs, atomic files, statistics, run-time plumbing, the arithmetic precision
+    #    of training, the run-folder lock, telemetry, the registry class every plugin family uses
     ["errors", "provenance", "options", "io", "stats", "runtime", "precision", "runlock", "runfolder", "telemetry",
-     "analysis.vectors", "plugins", "batchnorm", "optim", "optim.radius", "optim.two_pass", "optim.rules"],
-    # 2. what is quantized and what it costs: datasets, models, quantizers, BitOPs, checkpoints, plots, reports,
-    #    the search objectives, and the registry of objectives, sharpness rules and grid methods
-    ["data", "data.sample", "data.tensors", "data.loaders", "data.sources", "data.subsets", "models", "quant", "cost", "checkpoints",
-     "figure_files", "viz", "notebooks", "objectives", "registry", "presets", "report", "report.format", "report.verdicts", "report.fig1", "report.code_versions",
-     "report.crosscheck", "report.markdown", "report.derived"],
-    # 3. a bit policy and what starts from one: the policy file, loading a model under it, the training loop
+     "registry"],
+    # 2. the weight-update side, which needs only torch: vector algebra on tensor lists, BatchNorm re-estimation,
+    #    the two-pass optimizer with its rules (SAM / GSAM / ASGA) and radius schedules
+    ["analysis.vectors", "batchnorm", "optim", "optim.radius", "optim.two_pass", "optim.rules"],
+    # 3. what is quantized and what it costs: datasets, models, quantizers, BitOPs, checkpoints
+    ["data", "data.sample", "data.tensors", "data.loaders", "data.sources", "data.subsets", "models", "quant", "cost",
+     "checkpoints"],
+    # 4. what a search can be: the objectives, the grid's method grammar, the presets
+    ["objectives", "methods", "presets"],
+    # 5. how results are shown: figure files, plots, grid reports, the notebook builder
+    ["figure_files", "viz", "report", "report.format", "report.verdicts", "report.fig1", "report.code_versions",
+     "report.crosscheck", "report.markdown", "report.derived", "notebooks"],
+    # 6. a bit policy and what starts from one: the policy file, loading a model under it, the training loop
     ["policy", "loading", "train"],
-    # 4. measuring a model (Hessian, landscape, sharpness, gradient conflict) and fine-tuning it under a policy
+    # 7. measuring a model (Hessian, landscape, sharpness, gradient conflict) and fine-tuning it under a policy
     ["analysis", "analysis.params", "analysis.density", "analysis.exact", "analysis.linearity",
-     "analysis.pyhessian_backend", "analysis.trace", "analysis.hessian", "analysis.landscape", "analysis.sharpness", "analysis.conflict",
-     "analysis.toy", "transfer", "at_checkpoint"],
-    # 5. the search: supernet, objectives, budget, HAWQ, the loop, the radius study
+     "analysis.pyhessian_backend", "analysis.trace", "analysis.hessian", "analysis.landscape", "analysis.sharpness",
+     "analysis.conflict", "analysis.toy", "transfer", "at_checkpoint"],
+    # 8. the search: supernet, budget, HAWQ, the loop, the radius study
     ["search", "search.config", "search.supernet", "search.budget", "search.hawq", "search.loop",
      "search.radius_study"],
-    # 6. search + transfer together: an experiment grid's cells and report, the quickstart job
-    ["reference", "grid_config", "baselines", "experiment", "tables", "remeasure", "quickstart", "reference_diagnosis"],
-    # 7. who runs it: grid executors, the functions behind each subcommand
+    # 9. search + transfer together: an experiment grid's cells, null policies and report, re-measuring, quickstart
+    ["reference", "grid_config", "null_policies", "experiment", "tables", "remeasure", "quickstart"],
+    # 10. who runs it: grid executors, the functions behind each subcommand
     ["executors", "commands"],
-    # 8. the command line
+    # 11. the command line
     ["cli"],
 ]
+
+# Plugin families: folders whose every module is one entry (mpqlab.registry.discover); a module inside one sits on
+# its family's floor, so adding an entry never touches LAYERS.
+FAMILIES = ["optim.rules", "optim.radius", "objectives", "models", "data.sources"]
+
+
+def floor_of(module: str) -> int | None:
+    """The floor (index into :data:`LAYERS`) of a module named relative to mpqlab; a family member takes its
+    family's; None when unplaced."""
+    for i, names in enumerate(LAYERS):
+        if module in names:
+            return i
+    family = next((f for f in FAMILIES if module.startswith(f + ".")), None)
+    return floor_of(family) if family else None

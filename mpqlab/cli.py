@@ -98,6 +98,8 @@ from .search import SearchConfig  # noqa: E402
 from .cost import CostConfig  # noqa: E402
 from .train import EvalConfig, TrainConfig  # noqa: E402
 from .transfer import TransferConfig  # noqa: E402
+from .data import list_datasets  # noqa: E402
+from .models import list_models  # noqa: E402
 
 
 def _given(a, cls) -> dict:
@@ -199,9 +201,11 @@ def build_parser() -> OneLineParser:
     sub = p.add_subparsers(dest="cmd", required=True)
 
     def common(sp, data=True, device=True):
-        sp.add_argument("--model", required=True, help="a registered model (mpqlab.models.list_models())")
+        sp.add_argument("--model", required=True, choices=list_models(), metavar="MODEL",
+                        help="a registered model: " + ", ".join(list_models()))
         if data:
-            sp.add_argument("--data", required=True, help="a registered dataset (mpqlab.data.list_datasets())")
+            sp.add_argument("--data", required=True, choices=list_datasets(), metavar="DATA",
+                            help="a registered dataset: " + ", ".join(list_datasets()))
             sp.add_argument("--root", default=None, help="data root (default: $MPQLAB_DATA or ~/.cache/mpqlab/data)")
         if device:
             sp.add_argument("--device", default="cpu")

@@ -47,8 +47,8 @@ import torch
 from pathlib import Path
 
 from . import reference
-from .baselines import null_policy
-from .registry import REFERENCE, SHARED, is_null
+from .null_policies import null_policy
+from .methods import REFERENCE, SHARED, is_null
 from .analysis.sharpness import surrogate_gap
 from .loading import load_splits
 from .errors import MpqlabError

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 from . import reference
 from .errors import MpqlabError
 from .options import check_ranges
-from .registry import REFERENCE, SHARED, parse_method
+from .methods import REFERENCE, SHARED, parse_method
 from .search import SearchConfig
 from .transfer import TransferConfig
 

@@ -2,7 +2,7 @@
 images (executors' tests, benchmarks)."""
 from __future__ import annotations
 
-from .registry import REFERENCE
+from .methods import REFERENCE
 
 
 def quick_config() -> dict:

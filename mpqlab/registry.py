@@ -1,75 +1,92 @@
-"""What a search can be (timm-style): the registries of objectives (:mod:`mpqlab.objectives`), weight-update
-rules and radius schedules (:mod:`mpqlab.optim`), gathered here with the grid's method names. The command line
-takes its choices and help from these, :class:`SearchConfig` checks against them, the experiment harness parses
-methods here, and the search loop dispatches non-gradient objectives (HAWQ) through their class.
+"""The one registry class behind every pluggable part (timm-style): sharpness rules, radius schedules, search
+objectives, models and datasets; and the discovery that makes each family a folder of files.
 
-A method is ``objective[+rule]`` (``edmips+asga``), ``objective@target`` (the reference: searched on the target
-itself), or a null baseline that searches nothing: ``uniform``, ``uniform:W<w>A<a>``, ``random``.
+A registry is a dict from name to entry that refuses an unknown name with the list of known ones, and a second
+registration of a taken name. Each family is a package (:mod:`mpqlab.optim.rules`, :mod:`mpqlab.optim.radius`,
+:mod:`mpqlab.objectives`, :mod:`mpqlab.models`, :mod:`mpqlab.data.sources`) whose ``__init__`` holds the base class,
+the registry and its decorator, and ends with :func:`discover`: every module beside it is imported, so adding an
+entry is one decorated class in one new file, and its floor in ``mpqlab.LAYERS`` is its package's.
+
+Plugins outside the package: the modules named in the environment variable ``MPQLAB_PLUGINS`` (comma-separated,
+importable names) are imported by :func:`load_external` when the families are first used. A class registered from
+an importable module outside mpqlab adds that module to ``MPQLAB_PLUGINS`` itself, so processes started later
+(grid workers start with *spawn*) import it and see the same entries. A class defined in a notebook's own
+namespace (``__main__``) cannot be imported by another process: put it in a file and import that.
 """
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+import importlib
+import os
+import pkgutil
+import sys
 
 from .errors import MpqlabError
-from .objectives import OBJECTIVES, list_objectives, objective_spec, register_objective
-from .optim.radius import RADII, list_radii, register_radius
-from .optim.rules import RULES, list_rules, register_rule
 
-__all__ = ["OBJECTIVES", "RULES", "RADII", "NULLS", "REFERENCE", "SHARED", "TARGET", "Method", "is_null",
-           "is_uniform", "list_methods", "list_objectives", "list_radii", "list_rules", "objective_spec",
-           "parse_method", "register_objective", "register_radius", "register_rule"]
-
-NULLS = {"uniform": "every searchable layer at the budget-matched bits",
-         "uniform:W<w>A<a>": "every searchable layer at explicit bits that fit the budget",
-         "random": "a random budget-matched policy per seed"}
-TARGET = "@target"
-REFERENCE = "edmips" + TARGET  # the reference of every grid: EdMIPS searched on the target training set
-# the setting of null-baseline cells in a grid with "shared_nulls": a uniform or random policy does not depend on the
-# proxy, so it is transferred once per seed and compared with every setting's methods
-SHARED = "shared"
+PLUGINS_ENV = "MPQLAB_PLUGINS"  # comma-separated modules imported beside the built-in families
 
 
-def is_null(method: str) -> bool:
-    """A baseline that searches nothing: uniform (budget-matched or ``uniform:WxAy``) or random."""
-    return method in ("uniform", "random") or method.startswith("uniform:")
+class Registry(dict):
+    """``name -> entry`` for one ``kind`` of part; entries carry a one-line ``help``."""
+
+    def __init__(self, kind: str):
+        super().__init__()
+        self.kind = kind
+
+    def add(self, name: str, entry):
+        """Register ``entry`` under ``name`` (refused when the name is taken); returns the entry. An entry defined
+        in an importable module outside mpqlab is announced to child processes (:data:`PLUGINS_ENV`)."""
+        if not name or not isinstance(name, str):
+            raise MpqlabError(f"a {self.kind} needs a non-empty name, got {name!r}")
+        if name in self:
+            raise MpqlabError(f"{self.kind} {name!r} is registered already")
+        self[name] = entry
+        _announce(getattr(entry, "__module__", None) or getattr(getattr(entry, "optimizer", None), "__module__", None))
+        return entry
+
+    def lookup(self, name: str):
+        """The entry of ``name``, or an error naming the known ones."""
+        if name not in self:
+            raise MpqlabError(f"unknown {self.kind} {name!r}; use one of {', '.join(self)}")
+        return self[name]
+
+    def names(self) -> list[str]:
+        """Registered names, in registration order."""
+        return list(self)
 
 
-def is_uniform(method: str) -> bool:
-    """Whether a method is a uniform-bits baseline (``uniform`` or ``uniform:WxAy``)."""
-    return method == "uniform" or method.startswith("uniform:")
+def _announce(module: str | None) -> None:
+    """Add an importable plugin module outside mpqlab to :data:`PLUGINS_ENV` (inherited by child processes)."""
+    if not module or module == "__main__" or module.split(".")[0] == "mpqlab" or module.startswith("_"):
+        return
+    mod = sys.modules.get(module)
+    if mod is None or not getattr(mod, "__file__", None):
+        return
+    names = [m for m in os.environ.get(PLUGINS_ENV, "").split(",") if m]
+    if module not in names:
+        os.environ[PLUGINS_ENV] = ",".join(names + [module])
 
 
-@dataclass(frozen=True)
-class Method:
-    """A grid method, parsed: objective and rule of a search (None for a null baseline), on the target or not."""
-
-    name: str
-    objective: str | None
-    rule: str | None
-    on_target: bool
-
-
-def parse_method(method: str) -> Method:
-    """``edmips+asga`` -> Method(objective="edmips", rule="asga"); refused with the known names when unknown."""
-    if is_null(method):
-        if method.startswith("uniform:") and not re.fullmatch(r"uniform:W\d+A\d+", method):
-            raise MpqlabError(f"method {method!r}: write an explicit uniform baseline as uniform:W<bits>A<bits>")
-        return Method(method, None, None, False)
-    base, on_target = (method[:-len(TARGET)], True) if method.endswith(TARGET) else (method, False)
-    objective, _, rule = base.partition("+")
-    rule = rule or "none"
-    if objective not in OBJECTIVES or rule not in RULES:
-        raise MpqlabError(f"unknown method {method!r}: objective[+rule][@target] with objectives "
-                          f"{', '.join(OBJECTIVES)} and rules {', '.join(r for r in RULES if r != 'none')}, or "
-                          f"{', '.join(NULLS)}")
-    if OBJECTIVES[objective].searcher and rule != "none":
-        raise MpqlabError(f"method {method!r}: {objective} is not a gradient search and takes no sharpness rule")
-    return Method(method, objective, rule, on_target)
+def discover(package: str, path) -> list[str]:
+    """Import every module of a plugin family's folder (``package`` and its ``__path__``), in name order, and return
+    their names. Called at the end of the family's ``__init__``: a new file there is a new entry."""
+    found = []
+    for info in sorted(pkgutil.iter_modules(path), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        importlib.import_module(f"{package}.{info.name}")
+        found.append(info.name)
+    return found
 
 
-def list_methods() -> list[str]:
-    """Every method a grid config may name (``uniform:W<w>A<a>`` stands for any explicit pair)."""
-    searched = [o + ("" if r == "none" else f"+{r}") for o, spec in OBJECTIVES.items() for r in RULES
-                if r == "none" or not spec.searcher]
-    return list(NULLS) + searched + [f"{o}{TARGET}" for o in OBJECTIVES if not OBJECTIVES[o].searcher]
+def load_external() -> list[str]:
+    """Import the modules named in :data:`PLUGINS_ENV` (once each); an unimportable one is an error naming it."""
+    loaded = []
+    for name in [m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(",") if m.strip()]:
+        if name in sys.modules:
+            continue
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            raise MpqlabError(f"{PLUGINS_ENV} names {name!r}, which cannot be imported: {e}") from None
+        loaded.append(name)
+    return loaded

@@ -11,7 +11,7 @@ from . import report
 from .experiment import COLUMNS, ROW, grid_cells, read_row
 from .grid_config import GridConfig
 from .io import atomic_write_text, read_json
-from .registry import REFERENCE, SHARED
+from .methods import REFERENCE, SHARED
 
 
 def merge(cfg, out_dir: str | os.PathLike) -> Path:

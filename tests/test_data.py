@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 import torch
 
+from mpqlab.data.sample import stratified_order
+
 from conftest import make_image_tree
 from mpqlab.data import (TensorLoader, class_balanced_indices, create_dataset, data_root, list_datasets, make_loader,
                          proxy_subset, random_crop_flip)
@@ -135,7 +137,9 @@ def test_tensor_loader_epochs_and_shards_are_reproducible():
     s0 = TensorLoader(d, 10, train=True, seed=1, rank=0, world_size=2)
     s1 = TensorLoader(d, 10, train=True, seed=1, rank=1, world_size=2)
     assert len(s0) == len(s1) == 5
-    x, _ = next(iter(TensorLoader(d, 8, train=False)))
+    x, _ = next(iter(TensorLoader(d, 8, train=False)))  # evaluation: the stratified order, never a prefix
+    assert torch.allclose(x, d.normalize(d.images[stratified_order(d.labels, 0)[:8]]))
+    x, _ = next(iter(TensorLoader(d, 8, train=False, eval_order="dataset")))  # asked for: the stored order
     assert torch.allclose(x, d.normalize(d.images[:8]))
 
 

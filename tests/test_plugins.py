@@ -7,13 +7,14 @@ import torch.nn.functional as F
 from mpqlab.errors import MpqlabError
 from mpqlab.objectives import OBJECTIVES, Objective, register_objective
 from mpqlab.optim import RADII, RULES, RadiusSchedule, TwoPassOptimizer, register_radius, register_rule
-from mpqlab.registry import list_methods, list_radii, list_rules, parse_method
+from mpqlab.methods import list_methods, list_radii, list_rules, parse_method
 from mpqlab.search import SearchConfig, read_metrics, run
 
 
 @pytest.fixture
-def plugins():
+def plugins(monkeypatch):
     """Register a toy rule, schedule and objective for one test, and remove them after it."""
+    monkeypatch.delenv("MPQLAB_PLUGINS", raising=False)  # restored after the test: this module announces itself
 
     @register_rule("toysam", default_radius="halving", options={"scale": "beta"})
     class ToySAM(TwoPassOptimizer):
@@ -83,3 +84,79 @@ def test_a_registered_rules_options_reach_its_constructor(plugins):
 def test_a_taken_name_is_refused():
     with pytest.raises(MpqlabError, match="sharpness rule 'asga' is registered already"):
         register_rule("asga")(type("X", (TwoPassOptimizer,), {}))
+
+
+RULE_FILE = '''"""A rule that exists only in a temporary copy of mpqlab: SAM at half the radius."""
+from ..two_pass import TwoPassOptimizer
+from . import register_rule
+
+
+@register_rule("halfsam", default_radius="fixed")
+class HalfSAM(TwoPassOptimizer):
+    """SAM at half the schedule's radius"""
+
+    def perturbation(self, g, gnorm, rho):
+        return g * (0.5 * rho / (gnorm + 1e-12))
+
+    def direction(self, g, gp, ctx):
+        return gp
+'''
+
+OBJECTIVE_FILE = '''"""An objective that exists only in a temporary copy of mpqlab: label-smoothed cross-entropy."""
+import torch.nn.functional as F
+
+from . import Objective, register_objective
+
+
+@register_objective("smoothed")
+class Smoothed(Objective):
+    """cross-entropy with label smoothing 0.1"""
+
+    def __call__(self, net, x, y):
+        logits = net(x)
+        ce = F.cross_entropy(logits, y, label_smoothing=0.1)
+        return ce, {"ce": ce.item(), "logits": logits}
+'''
+
+
+@pytest.mark.slow  # a search and a 2-worker grid in subprocesses
+def test_a_new_rule_file_and_objective_file_work_from_the_cli_and_in_spawned_grid_workers(tmp_path):
+    """The whole change is two new files: no import added, no list edited. A copy of the package gets them; the
+    CLI offers and runs them, and a grid's spawned workers (a fresh interpreter each) find them too."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import REPO
+    from mpqlab.presets import smoke_config
+
+    pkg = tmp_path / "src"
+    shutil.copytree(REPO / "mpqlab", pkg / "mpqlab", ignore=shutil.ignore_patterns("__pycache__"))
+    (pkg / "mpqlab" / "optim" / "rules" / "halfsam.py").write_text(RULE_FILE)
+    (pkg / "mpqlab" / "objectives" / "smoothed.py").write_text(OBJECTIVE_FILE)
+    env = {**os.environ, "PYTHONPATH": str(pkg), "MPQLAB_COMPILE": "0"}
+    env.pop("MPQLAB_PLUGINS", None)
+
+    def mpqlab(*args):
+        r = subprocess.run([sys.executable, "-P", "-c", "from mpqlab.cli import main; main()", *args], cwd=tmp_path,
+                           env=env, capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr[-3000:]
+        return r.stdout
+
+    assert "halfsam" in mpqlab("search", "--help") and "smoothed" in mpqlab("search", "--help")
+    mpqlab("search", "--model", "resnet20", "--data", "synthetic-tiny", "--objective", "smoothed", "--sharpness",
+           "halfsam", "--budget", "2.5", "--epochs", "1", "--max-batches", "2", "--batch-size", "32",
+           "--w-candidates", "2,3,4", "--a-candidates", "2,3,4", "--out", "p.json")
+    policy = json.loads((tmp_path / "p.json").read_text())
+    assert policy["provenance"]["method"] == "smoothed+halfsam"
+
+    cfg = smoke_config()
+    cfg.update(name="plugin_grid", seeds=[0, 1], methods=["uniform", "smoothed+halfsam"])
+    (tmp_path / "grid.json").write_text(json.dumps(cfg))
+    mpqlab("experiment", "grid.json", "--out", "grid", "--workers", "2")
+    rows = [json.loads(p.read_text()) for p in (tmp_path / "grid").glob("cells/**/row.json")]
+    assert sorted((r["method"], r["seed"]) for r in rows if r["method"] != "uniform") == [
+        ("smoothed+halfsam", 0), ("smoothed+halfsam", 1)]
+    assert all(r.get("target_top1") is not None for r in rows)

@@ -4,7 +4,7 @@ import re
 import pytest
 
 from mpqlab.errors import MpqlabError
-from mpqlab.registry import (OBJECTIVES, RULES, is_null, list_methods, list_objectives, list_rules, objective_spec,
+from mpqlab.methods import (OBJECTIVES, RULES, is_null, list_methods, list_objectives, list_rules, objective_spec,
                              parse_method, register_objective)
 
 

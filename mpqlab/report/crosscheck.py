@@ -2,7 +2,7 @@
 agreement (a search option changed)."""
 from __future__ import annotations
 
-from ..registry import REFERENCE
+from ..methods import REFERENCE
 from ..stats import discordant_pairs, kendall_tau, paired_test
 from .format import _ci, _num
 from .verdicts import equivalence_verdict

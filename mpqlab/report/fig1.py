@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ..registry import REFERENCE, is_uniform
+from ..methods import REFERENCE, is_uniform
 from ..stats import bootstrap_ci, holm, spearman, spearman_permutation_p
 from .format import _num
 

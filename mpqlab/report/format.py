@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import statistics
 
-from ..registry import REFERENCE, SHARED
+from ..methods import REFERENCE, SHARED
 
 
 def _num(v):

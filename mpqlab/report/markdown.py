@@ -7,7 +7,7 @@ import platform
 import time
 
 from .. import __version__
-from ..registry import is_null
+from ..methods import is_null
 from .code_versions import code_lines, comparison_code
 from .crosscheck import _agreement_lines, _ranking_lines, cell_agreement, ranking_check
 from .fig1 import fig1_correlations, fig1_points, sharpness_claim

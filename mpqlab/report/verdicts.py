@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 
-from ..registry import REFERENCE, SHARED, is_null, is_uniform
+from ..methods import REFERENCE, SHARED, is_null, is_uniform
 from ..stats import detectable_effect, holm, paired, paired_power, paired_test, pairs_for_power, verdict
 from .format import _by_seed, _ci, _num
 

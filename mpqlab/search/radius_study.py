@@ -2,7 +2,8 @@
 reconstructed one, over several seeds; per step the loss and rho, summarised as a median with a band.
 
 ``radius_study(out_dir, seeds=(0, 1, 2))`` runs every (radius, seed) search not yet done (each resumable, in
-``out_dir/<radius>_s<seed>.json``) and returns one tidy DataFrame: radius, seed, step, loss, loss_p, h, rho.
+``out_dir/<radius>_s<seed>.json``) and returns one tidy DataFrame: radius, seed, step, loss, loss_p, h, rho (the radius a step used, ||e||),
+rho_schedule (its schedule's).
 ``bands(df, "loss")`` gives per radius and step the median and the 10th / 90th percentiles over seeds.
 """
 from __future__ import annotations
@@ -36,7 +37,7 @@ def radius_study(out_dir: str | os.PathLike, seeds=(0, 1, 2), radii=STUDIED_RADI
             path = out / f"{radius}_s{seed}.json"
             if not path.is_file():
                 run(cfg, path, show_progress=False)
-            d = read_metrics(path.with_suffix(".run"))[["step", "loss", "loss_p", "h", "rho"]]
+            d = read_metrics(path.with_suffix(".run"))[["step", "loss", "loss_p", "h", "rho", "rho_schedule"]]
             frames.append(d.assign(radius=radius, seed=seed))
     return pd.concat(frames, ignore_index=True)
 

@@ -1,5 +1,6 @@
 """Radius schedules of the two-pass optimizers: how rho moves from step to step. One registered class each
-(``@register_radius("name")``); :func:`create_radius` builds one by name, :func:`list_radii` lists them.
+(``@register_radius("name")``), one file each in this folder (discovered: a new file is a new schedule);
+:func:`create_radius` builds one by name, :func:`list_radii` lists them.
 
 A schedule is asked :meth:`RadiusSchedule.current` (the radius of the next ascent step, given the learning rate)
 and told :meth:`RadiusSchedule.update` after every full two-pass step (the surrogate gap h = L_p - L, the
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import math
 
-from ..plugins import Registry
+from ...registry import Registry, discover
 
 RADII = Registry("radius schedule")
 
@@ -87,53 +88,5 @@ class RadiusSchedule:
         """After a full two-pass step: its surrogate gap, curvature along e, and the radius it used."""
 
 
-@register_radius("fixed")
-class Fixed(RadiusSchedule):
-    """rho_0 at every step"""
-
-
-@register_radius("lr")
-class LrProportional(RadiusSchedule):
-    """rho proportional to the learning rate, between rho_min and rho_max (GSAM)"""
-
-    def current(self, lr: float) -> float:
-        s = self.state
-        s["lr_max"] = lr if s["lr_max"] is None else max(s["lr_max"], lr)
-        s["lr_min"] = lr if s["lr_min"] is None else min(s["lr_min"], lr)
-        span = s["lr_max"] - s["lr_min"]
-        frac = 1.0 if span <= 0 else (lr - s["lr_min"]) / span
-        return self.rho_min + (self.rho_max - self.rho_min) * frac
-
-
-@register_radius("adaptive")
-class Adaptive(RadiusSchedule):
-    """the paper's rule taken literally: min(rho_max, ln(1 + h)), floored at rho_min"""
-
-    def update(self, h, kappa=None, rho_used=None):
-        s = self.state
-        s["h"] = h if (s["h"] is None or not self.h_ema) else self.h_ema * s["h"] + (1 - self.h_ema) * h
-        s["rho"] = adaptive_radius(s["h"], self.rho_max, self.rho_min)
-
-
-@register_radius("relative")
-class Relative(RadiusSchedule):
-    """the gap per unit radius over its running scale, through rho_0 ln(1 + (e - 1) x) [choice]"""
-
-    def update(self, h, kappa=None, rho_used=None):
-        if not rho_used:
-            return
-        s, u = self.state, h / rho_used
-        s["ubar"] = u if not (s["ubar"] or 0) > 0 else self.decay * s["ubar"] + (1 - self.decay) * u
-        s["rho"] = scaled_radius(u, s["ubar"], self.rho0, self.rho_max, self.rho_min)
-
-
-@register_radius("curvature")
-class Curvature(RadiusSchedule):
-    """the curvature along the perturbation over its running scale, same formula [option]"""
-
-    def update(self, h, kappa=None, rho_used=None):
-        if kappa is None:
-            return
-        s, k = self.state, max(kappa, 0.0)
-        s["kbar"] = k if s["kbar"] is None or not s["kbar"] > 0 else self.decay * s["kbar"] + (1 - self.decay) * k
-        s["rho"] = scaled_radius(kappa, s["kbar"], self.rho0, self.rho_max, self.rho_min)
+# every module beside this file is an entry of the family (a new file is the whole change)
+discover(__name__, __path__)

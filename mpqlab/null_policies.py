@@ -8,7 +8,7 @@ from .errors import MpqlabError
 from .models import create_model
 from .policy import Policy
 from .quant import BIT_CANDIDATES
-from .registry import parse_method
+from .methods import parse_method
 
 
 def parse_uniform_method(method: str, budget: float) -> tuple[int, int]:

@@ -1,0 +1,75 @@
+"""What a search can be (timm-style): the registries of objectives (:mod:`mpqlab.objectives`), weight-update
+rules and radius schedules (:mod:`mpqlab.optim`), gathered here with the grid's method names. The command line
+takes its choices and help from these, :class:`SearchConfig` checks against them, the experiment harness parses
+methods here, and the search loop dispatches non-gradient objectives (HAWQ) through their class.
+
+A method is ``objective[+rule]`` (``edmips+asga``), ``objective@target`` (the reference: searched on the target
+itself), or a null baseline that searches nothing: ``uniform``, ``uniform:W<w>A<a>``, ``random``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .errors import MpqlabError
+from .objectives import OBJECTIVES, list_objectives, objective_spec, register_objective
+from .optim.radius import RADII, list_radii, register_radius
+from .optim.rules import RULES, list_rules, register_rule
+
+__all__ = ["OBJECTIVES", "RULES", "RADII", "NULLS", "REFERENCE", "SHARED", "TARGET", "Method", "is_null",
+           "is_uniform", "list_methods", "list_objectives", "list_radii", "list_rules", "objective_spec",
+           "parse_method", "register_objective", "register_radius", "register_rule"]
+
+NULLS = {"uniform": "every searchable layer at the budget-matched bits",
+         "uniform:W<w>A<a>": "every searchable layer at explicit bits that fit the budget",
+         "random": "a random budget-matched policy per seed"}
+TARGET = "@target"
+REFERENCE = "edmips" + TARGET  # the reference of every grid: EdMIPS searched on the target training set
+# the setting of null-baseline cells in a grid with "shared_nulls": a uniform or random policy does not depend on the
+# proxy, so it is transferred once per seed and compared with every setting's methods
+SHARED = "shared"
+
+
+def is_null(method: str) -> bool:
+    """A baseline that searches nothing: uniform (budget-matched or ``uniform:WxAy``) or random."""
+    return method in ("uniform", "random") or method.startswith("uniform:")
+
+
+def is_uniform(method: str) -> bool:
+    """Whether a method is a uniform-bits baseline (``uniform`` or ``uniform:WxAy``)."""
+    return method == "uniform" or method.startswith("uniform:")
+
+
+@dataclass(frozen=True)
+class Method:
+    """A grid method, parsed: objective and rule of a search (None for a null baseline), on the target or not."""
+
+    name: str
+    objective: str | None
+    rule: str | None
+    on_target: bool
+
+
+def parse_method(method: str) -> Method:
+    """``edmips+asga`` -> Method(objective="edmips", rule="asga"); refused with the known names when unknown."""
+    if is_null(method):
+        if method.startswith("uniform:") and not re.fullmatch(r"uniform:W\d+A\d+", method):
+            raise MpqlabError(f"method {method!r}: write an explicit uniform baseline as uniform:W<bits>A<bits>")
+        return Method(method, None, None, False)
+    base, on_target = (method[:-len(TARGET)], True) if method.endswith(TARGET) else (method, False)
+    objective, _, rule = base.partition("+")
+    rule = rule or "none"
+    if objective not in OBJECTIVES or rule not in RULES:
+        raise MpqlabError(f"unknown method {method!r}: objective[+rule][@target] with objectives "
+                          f"{', '.join(OBJECTIVES)} and rules {', '.join(r for r in RULES if r != 'none')}, or "
+                          f"{', '.join(NULLS)}")
+    if OBJECTIVES[objective].searcher and rule != "none":
+        raise MpqlabError(f"method {method!r}: {objective} is not a gradient search and takes no sharpness rule")
+    return Method(method, objective, rule, on_target)
+
+
+def list_methods() -> list[str]:
+    """Every method a grid config may name (``uniform:W<w>A<a>`` stands for any explicit pair)."""
+    searched = [o + ("" if r == "none" else f"+{r}") for o, spec in OBJECTIVES.items() for r in RULES
+                if r == "none" or not spec.searcher]
+    return list(NULLS) + searched + [f"{o}{TARGET}" for o in OBJECTIVES if not OBJECTIVES[o].searcher]

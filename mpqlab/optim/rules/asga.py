@@ -1,0 +1,22 @@
+"""ASGA: the paper's rule (aligned perturbation, averaged update, adaptive radius)."""
+from __future__ import annotations
+
+from ..radius import RHO0, RHO_MAX, RHO_MIN
+from ..two_pass import _EPS, TwoPassOptimizer
+from . import register_rule
+
+
+@register_rule("asga", default_radius="relative", options={"beta": "beta"})
+class ASGA(TwoPassOptimizer):
+    """ASGA (the paper): perturbation (rho/|g| - beta) g, update (g + g_p)/2, adaptive rho"""
+
+    def __init__(self, params, base_optimizer, rho: float = RHO0, beta: float = 0.001, radius: str = "relative",
+                 rho_max: float = RHO_MAX, rho_min: float = RHO_MIN, **kwargs):
+        self.beta = beta
+        super().__init__(params, base_optimizer, rho=rho, radius=radius, rho_max=rho_max, rho_min=rho_min, **kwargs)
+
+    def perturbation(self, g, gnorm, rho):
+        return g * (rho / (gnorm + _EPS) - self.beta)
+
+    def direction(self, g, gp, ctx):
+        return (g + gp) / 2

@@ -1,0 +1,16 @@
+"""SAM: the sharpness-aware rule every other one extends."""
+from __future__ import annotations
+
+from ..two_pass import _EPS, TwoPassOptimizer
+from . import register_rule
+
+
+@register_rule("sam", default_radius="fixed")
+class SAM(TwoPassOptimizer):
+    """SAM (Foret et al. 2021): ascent to theta + rho g/|g|, descent with the gradient there"""
+
+    def perturbation(self, g, gnorm, rho):
+        return g * (rho / (gnorm + _EPS))
+
+    def direction(self, g, gp, ctx):
+        return gp
