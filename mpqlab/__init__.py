@@ -8,10 +8,10 @@ has no cycles (``tests/test_packaging.py`` reads every import, function-level on
 __version__ = "0.1.0"
 
 LAYERS = [
-    # 1. base: errors, provenance, config knobs, atomic files, statistics, run-time plumbing, the arithmetic precision
+    # 1. base: errors, provenance, config knobs, atomic files, statistics (group-sequential bounds too), run-time plumbing, the arithmetic precision
     #    of training, the run-folder lock, telemetry, the registry class every plugin family uses
     ["errors", "provenance", "options", "io", "stats", "runtime", "precision", "runlock", "runfolder", "telemetry",
-     "registry"],
+     "registry", "group_sequential"],
     # 2. the weight-update side, which needs only torch: vector algebra on tensor lists, BatchNorm re-estimation,
     #    the two-pass optimizer with its rules (SAM / GSAM / ASGA) and radius schedules
     ["analysis.vectors", "batchnorm", "optim", "optim.radius", "optim.two_pass", "optim.rules"],
@@ -22,7 +22,7 @@ LAYERS = [
     ["objectives", "methods", "presets"],
     # 5. how results are shown: figure files, plots, grid reports, the notebook builder
     ["figure_files", "viz", "report", "report.format", "report.verdicts", "report.fig1", "report.code_versions",
-     "report.crosscheck", "report.markdown", "report.derived", "notebooks"],
+     "report.crosscheck", "report.sequential", "report.markdown", "report.derived", "notebooks"],
     # 6. a bit policy and what starts from one: the policy file, loading a model under it, the training loop
     ["policy", "loading", "train"],
     # 7. measuring a model (Hessian, landscape, sharpness, gradient conflict) and fine-tuning it under a policy

@@ -1,0 +1,109 @@
+"""The report of a pre-declared group-sequential paired test (config ``declared.sequential``): the plan, each
+look with its bound and whether it was crossed, the verdict by the declared rule at the latest look reached, and
+sign test, Wilcoxon and leave-one-out beside it (not in the rule).
+
+Plan keys: ``looks`` (pairs at each planned look; the last one is the planned final sample), ``spending``
+(``obrien-fleming``), ``reestimate_sd_at`` (the look whose paired sd replaces the assumed one when it sets a larger
+final sample), ``max_pairs`` (the cap). Pairs are counted in the grid's seed order: the first n seeds of the config
+that both arms finished (a look is taken only when all of its first n seeds have both arms)."""
+from __future__ import annotations
+
+from ..group_sequential import boundaries, final_pairs, robustness, t_to_z, z_to_t
+from ..stats import paired_test, pairs_for_power
+from .format import _ci
+from .verdicts import _by_seed
+
+
+def sequential_plan(cfg: dict, interim_sd: float | None) -> dict:
+    """The looks (pairs) and their z bounds; with the interim sd known, the final look it sets."""
+    d = cfg["declared"]
+    seq = d["sequential"]
+    if seq.get("spending", "obrien-fleming") != "obrien-fleming":
+        raise ValueError(f"unknown spending function {seq.get('spending')!r}; mpqlab knows obrien-fleming")
+    looks = [int(n) for n in seq["looks"]]
+    eff, alpha, power = float(d["effect"]), float(d.get("alpha", 0.05)), float(d.get("power", 0.8))
+    bounds = boundaries([n / looks[-1] for n in looks], alpha)  # as planned: the interim look is taken with these
+    if interim_sd is not None and seq.get("reestimate_sd_at") is not None:
+        last = final_pairs(interim_sd, eff, looks[-1], int(seq.get("max_pairs", looks[-1])), power, alpha)
+        if last != looks[-1]:  # the interim bounds stay; the final look spends what is left at its new size
+            looks = looks[:-1] + [last]
+            bounds = boundaries([n / last for n in looks], alpha, taken=bounds[:-1])
+    return {"looks": looks, "bounds": bounds}
+
+
+def sequential_test(rows: list[dict], cfg: dict, gates_ok: bool) -> list[str]:
+    """Markdown lines of the declared group-sequential test."""
+    d = cfg["declared"]
+    seq = d["sequential"]
+    a, b = d["primary"]
+    eff, alpha = float(d["effect"]), float(d.get("alpha", 0.05))
+    budget = float(cfg["budgets"][0])
+    ra, rb = _by_seed(rows, d["setting"], a, budget), _by_seed(rows, d["setting"], b, budget)
+    order = [s for s in cfg["seeds"]]
+    prefix = []  # differences of the longest prefix of the seed order with both arms finished
+    for s in order:
+        if s not in ra or s not in rb:
+            break
+        prefix.append(ra[s] - rb[s])
+    n_done = len(prefix)
+    sd0 = float(d["assumed_sd"])
+    at = seq.get("reestimate_sd_at")
+    interim_sd = paired_test(prefix[:at])["sd"] if at and n_done >= at else None
+    plan = sequential_plan(cfg, interim_sd)
+    lines = ["", "## Pre-declared group-sequential test", "", f"Written in the config before any cell ran: "
+             f"{d['question']}", "",
+             f"- Arms: {a} vs {b} ({d['setting']}, budget {budget:g}), paired by seed, seeds in the config's order.",
+             f"- Planned: {pairs_for_power(sd0, eff, float(d.get('power', 0.8)), alpha)} pairs for "
+             f"{float(d.get('power', 0.8)):.0%} power at {eff:g} points with a paired sd of {sd0:g} "
+             f"({d['assumed_sd_source']}); looks at {', '.join(map(str, seq['looks']))} pairs.",
+             f"- Rule: {seq['rule']}", ""]
+    if interim_sd is not None:
+        lines += [f"Interim sd (first {at} pairs): {interim_sd:.2f}; final look at {plan['looks'][-1]} pairs "
+                  f"({'extended' if plan['looks'][-1] > int(seq['looks'][-1]) else 'as planned'}).", ""]
+    lines += ["| look | pairs | information fraction | bound abs(z) | pairs finished | z | crossed |", "|---|---|---|---|---|---|---|"]
+    verdict, reached = None, None
+    for k, (n, c) in enumerate(zip(plan["looks"], plan["bounds"])):
+        if n_done >= n:
+            t = paired_test(prefix[:n])
+            z = t_to_z(t["mean"] / (t["sd"] / n ** 0.5), n - 1) if t["sd"] > 0 else float("nan")
+            crossed = abs(z) >= c
+            lines.append(f"| {k + 1} | {n} | {n / plan['looks'][-1]:.2f} | {c:.3f} | {n} | {z:+.2f} | "
+                         f"{'yes' if crossed else 'no'} |")
+            reached = (k, n, c, t, z)
+            if crossed and verdict is None:
+                verdict = f"{a} improves {b}" if z > 0 else f"{a} is worse than {b}"
+                break
+        else:
+            lines.append(f"| {k + 1} | {n} | {n / plan['looks'][-1]:.2f} | {c:.3f} | {n_done} | — | not reached |")
+    if reached is None:
+        return lines + ["", f"Verdict: **cannot answer yet** ({n_done} of {plan['looks'][0]} pairs for the first "
+                        "look; no look, no verdict)."]
+    k, n, c, t, z = reached
+    half = z_to_t(c, n - 1) * t["sd"] / n ** 0.5  # the repeated-confidence interval at this look
+    lo, hi = t["mean"] - half, t["mean"] + half
+    final = n == plan["looks"][-1]
+    if not gates_ok:
+        word = "cannot answer (a validity gate failed)"
+    elif verdict is not None:
+        word = verdict + (" (the final look)" if final else f" (stopped early, at look {k + 1})")
+    elif not final:
+        word = f"continue: look {k + 1} did not cross its bound; next look at {plan['looks'][k + 1]} pairs"
+    elif hi < eff:
+        word = f"{a} does not improve {b} by {eff:g} points or more"
+    else:
+        word = "undecided at the power reached"
+    r = robustness(prefix[:n])
+    lines += ["", f"At look {k + 1} ({n} pairs): {a} − {b} = {t['mean']:+.2f} points, repeated-confidence interval "
+              f"{_ci(lo, hi)} (nominal level {100 * (2 * _phi(c) - 1):.3f} % at this look); paired sd {t['sd']:.2f}.", "",
+              f"Verdict: **{word}**.", "",
+              f"Beside it (not in the rule): {r['positive']} of {r['positive'] + r['negative']} nonzero pairs favour "
+              f"{a}, sign test p = {r['sign_p']:.3g}; Wilcoxon signed-rank p = {r['wilcoxon_p']:.3g}; leaving one "
+              f"pair out moves the mean between {r['loo_min']:+.2f} and {r['loo_max']:+.2f}; fixed-sample t "
+              f"interval {_ci(t['ci_low'], t['ci_high'])} (not valid after looking)."]
+    return lines
+
+
+def _phi(z: float) -> float:
+    from scipy.stats import norm
+
+    return float(norm.cdf(z))
