@@ -63,6 +63,15 @@ def markdown(rows: list[dict], cfg: dict, source_rows: list[dict] | None = None,
             _fmt(*_ms([r.get("layers_changed_by_budget") for r in rs])[:2], 1),
             _fmt(*_ms([r.get("rho_at_bound_share") for r in rs])[:2]),
             _fmt(*_ms([r.get("gap") for r in rs])[:2]), _fmt(*_ms([r.get("target_surrogate_gap") for r in rs])[:2], 4)]) + " |")
+    where = sorted({str(r.get("target_h_sample") or "first 512 test images") for r in rows})
+    lines += ["", "Columns measured on a sample: proxy-side top-1, gap and sharpness on "
+              + ("a stratified sample (seeded, shuffled, class-balanced)" if all(
+                  r.get("proxy_side_sample") == "stratified" for r in rows) else "the first images of the proxy "
+                  "split for some cells (taken before the stratified sampler)")
+              + f"; target h(0.05) on the {' / '.join(where).replace(' test images', '')} images of the target "
+              "test split"
+              + (" (a class-sorted prefix: classes 0-5 of CIFAR-10; the fine-tuned weights it needs are not "
+                 "committed, so it was not re-taken)" if "first 512 test images" in where else "") + "."]
     comps = comparisons(rows, cfg)
     gs = gates(rows, cfg, comps)
     complete = cells_expected is None or len(rows) >= cells_expected
