@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 LAYERS = [
     # 1. base: errors, provenance, config knobs, atomic files, statistics (group-sequential bounds too), run-time plumbing, the arithmetic precision
     #    of training, the run-folder lock, telemetry, the registry class every plugin family uses
-    ["errors", "provenance", "options", "io", "stats", "runtime", "precision", "runlock", "runfolder", "telemetry",
+    ["errors", "provenance", "seeding", "options", "io", "stats", "runtime", "precision", "runlock", "runfolder", "telemetry",
      "registry", "group_sequential"],
     # 2. the weight-update side, which needs only torch: vector algebra on tensor lists, BatchNorm re-estimation,
     #    the two-pass optimizer with its rules (SAM / GSAM / ASGA) and radius schedules

@@ -8,7 +8,6 @@ BatchNorm statistics that quantization invalidates, and free of anything a searc
 """
 from __future__ import annotations
 
-import torch
 
 from .batchnorm import reestimate_bn
 from .checkpoints import load_model
@@ -17,6 +16,7 @@ from .models import create_model
 from .policy import Policy
 from .quant import calibrate
 from .train import evaluate
+from .seeding import seed_global
 
 
 def score_at_checkpoint(policy: Policy, model: str, init: str | None, train, test, bn_batches: int = 40,
@@ -27,12 +27,12 @@ def score_at_checkpoint(policy: Policy, model: str, init: str | None, train, tes
     if init:
         net, _ = load_model(model, init, num_classes=train.num_classes)
     else:  # seeded random weights, as the transfer starts without a checkpoint (smoke runs)
-        torch.manual_seed(seed)
+        seed_global(seed)
         net = create_model(model, num_classes=train.num_classes)
     input_size = tuple(train.input_size)
     policy.validate(net, input_size)
     policy.apply(net, input_size)
-    torch.manual_seed(seed)
+    seed_global(seed)
     calibrate(net, [x for x, _ in make_loader(train, batch_size, train=False, max_batches=calib_batches)])
     before = evaluate(net, test)["top1"]
     seen = reestimate_bn(net, (x for x, _ in make_loader(train, batch_size, train=True, seed=seed,

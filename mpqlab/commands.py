@@ -17,6 +17,7 @@ from .options import check_choices
 from .runtime import set_threads
 from .train import TrainConfig, evaluate, fit
 from .transfer import TransferConfig
+from .seeding import seed_global
 
 
 def train_command(model: str, data: str, out: str, cfg: TrainConfig | None = None, root=None, device="cpu",
@@ -39,7 +40,7 @@ def train_command(model: str, data: str, out: str, cfg: TrainConfig | None = Non
     if world > 1 and str(device).startswith("cuda"):
         device = f"cuda:{os.environ.get('LOCAL_RANK', 0)}"
     train, test = load_splits(data, root, cfg.subset, cfg.seed)
-    torch.manual_seed(cfg.seed)  # this torch seeds each process at random: initial weights come from --seed
+    seed_global(cfg.seed)  # this torch seeds each process at random: initial weights come from --seed
     if cfg.init:  # the model and class count are checked against the checkpoint's card
         net, _ = load_model(model, cfg.init, num_classes=train.num_classes)
     else:

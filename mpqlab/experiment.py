@@ -43,7 +43,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import torch
 from pathlib import Path
 
 from . import reference
@@ -60,6 +59,8 @@ from .grid_config import GridConfig
 from .search import run as run_search
 from .train import evaluate
 from .transfer import transfer
+from .seeding import seed_global
+
 
 ROW = "row.json"  # a cell's result, written last: its presence marks the cell done
 COLUMNS = ["setting", "method", "budget", "seed", "proxy", "proxy_size", "target", "target_top1",
@@ -94,7 +95,7 @@ def proxy_side(policy: Policy, model: str, init: str, proxy: str, proxy_subset_s
     from .quant import calibrate
 
     train, test = load_splits(proxy, root, proxy_subset_size, seed)
-    torch.manual_seed(seed)  # a model without a checkpoint (smoke grids) starts from the same weights every time
+    seed_global(seed)  # a model without a checkpoint (smoke grids) starts from the same weights every time
     net, _ = model_under_policy(model, init, train.num_classes, None, None, train, tuple(train.input_size))
     policy.apply(net, tuple(train.input_size))
     calibrate(net, [x for x, _ in make_loader(train, 128, train=False, max_batches=4)])

@@ -24,6 +24,7 @@ from .options import knob
 from .precision import PRECISIONS, autocast, resolve_precision
 from .runfolder import RunFolder
 from .runtime import check_finite, dist_info, progress
+from .seeding import seed_global
 
 
 @dataclass
@@ -128,7 +129,7 @@ def _fit(model: nn.Module, train_data, test_data=None, *, epochs: int = 30, batc
     rank, world = dist_info()
     device = torch.device(device)
     precision = resolve_precision(precision, device)
-    torch.manual_seed(seed)
+    seed_global(seed)
     model.to(device)
     if channels_last:  # about 1.3x faster convolutions on CPU
         model.to(memory_format=torch.channels_last)

@@ -28,6 +28,7 @@ from .provenance import code_version
 from .quant import calibrate
 from .runtime import set_threads
 from .train import evaluate, fit
+from .seeding import seed_global
 
 
 @dataclass
@@ -69,7 +70,7 @@ def transfer(policy: Policy, model: str, train, test, init: str | None, out: str
     out = Path(out)
     if out.suffix != ".json":
         raise MpqlabError(f"--out {out} must be a .json file")
-    torch.manual_seed(seed)  # a model without ``init`` starts from seeded random weights: reruns and resumes agree
+    seed_global(seed)  # a model without ``init`` starts from seeded random weights: reruns and resumes agree
     if init:
         net, card = load_model(model, init, num_classes=train.num_classes, device=device)
     else:
@@ -79,7 +80,7 @@ def transfer(policy: Policy, model: str, train, test, init: str | None, out: str
     float_eval = evaluate(net, test, device=device, max_batches=max_batches) if eval_float else {"top1": None}
     pol.apply(net, input_size)
     net.to(device)
-    torch.manual_seed(seed)
+    seed_global(seed)
     calib = [x for x, _ in make_loader(train, batch_size, train=False, device=device, max_batches=calib_batches,
                                        eval_order=cfg.calib_order)]
     calibrate(net, calib)

@@ -50,6 +50,8 @@ from . import vectors as V
 from .density import tridiagonal
 from .params import as_batches, preserved, select_params, uses_batch_statistics
 from .trace import TraceMixin
+from ..seeding import generator
+
 
 @dataclass
 class HessianConfig:
@@ -209,7 +211,7 @@ class Hessian(TraceMixin):
         if method != "power":
             raise MpqlabError(f"unknown eigenvalue method {method!r}; use 'lanczos' or 'power'")
         t0, n0 = time.time(), self.n_hvp
-        g = torch.Generator().manual_seed(seed)
+        g = generator(seed)
         vals, vecs, iters = [], [], []
         for _ in range(top_k):
             v = V.normalize(V.orthogonalize(V.gaussian(self.params, g), vecs))
@@ -231,7 +233,7 @@ class Hessian(TraceMixin):
 
     def _eig_lanczos(self, top_k: int, max_iter: int, tol: float, seed: int) -> dict:
         t0, n0 = time.time(), self.n_hvp
-        g = torch.Generator().manual_seed(seed)
+        g = generator(seed)
         ritz = {}
 
         def converged(diag, off_diag, beta):
@@ -290,7 +292,7 @@ class Hessian(TraceMixin):
     def lanczos(self, iters: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Lanczos tridiagonalisation from a Rademacher start vector (full re-orthogonalisation).
         Returns (diag, off_diag)."""
-        g = torch.Generator().manual_seed(seed)
+        g = generator(seed)
         diag, off_diag, _ = self._lanczos_run(V.normalize(V.rademacher(self.params, g)), min(iters, self.dim),
                                               lambda a, b, beta: beta < 1e-10)
         return np.array(diag), np.array(off_diag)

@@ -26,6 +26,7 @@ from ..errors import MpqlabError
 from ..options import knob
 from .hessian import Hessian
 from .params import preserved, select_params
+from ..seeding import generator
 
 
 @dataclass
@@ -49,7 +50,7 @@ def _targets(model: nn.Module, params="weights") -> list[tuple[str, nn.Parameter
 
 def random_direction(model: nn.Module, seed: int = 0, include_bn: bool = False, params="weights") -> dict:
     """A filter-normalised Gaussian direction, ``{param name: tensor}``."""
-    g = torch.Generator().manual_seed(seed)
+    g = generator(seed)
     out = {}
     for name, p in _targets(model, params):
         d = torch.randn(p.shape, generator=g).to(p.device, p.dtype)

@@ -11,6 +11,7 @@ import torch
 
 from ..errors import MpqlabError
 from .params import preserved
+from ..seeding import seed_global
 
 
 def pyhessian_quantity(model, loss_fn, batches, params, device, what: str, seed: int = 0, **kw) -> dict:
@@ -32,7 +33,7 @@ def pyhessian_quantity(model, loss_fn, batches, params, device, what: str, seed:
         for p in model.parameters():
             p.grad = None
         try:
-            torch.manual_seed(seed)
+            seed_global(seed)
             h = PyHessian(model, loss_fn, data=batches[0], cuda=device.type == "cuda")
             if what == "eigenvalues":
                 vals, vecs = h.eigenvalues(maxIter=kw["max_iter"], tol=kw["tol"], top_n=kw["top_k"])

@@ -16,6 +16,7 @@ from ..errors import MpqlabError
 from . import vectors as V
 from .linearity import curved_nodes
 from .params import is_search_param, preserved, uses_batch_statistics
+from ..seeding import generator
 
 
 EXACT_AUTO_MAX = 4096  # entries of the last module taken exactly by default (trace(exact="auto"))
@@ -154,7 +155,7 @@ class TraceMixin:
                                   "trace is textbook Hutchinson over one batch")
             return {**self._pyhessian("trace", n_probes=n_probes, seed=seed), "why": why}
         t0, n0 = time.time(), self.n_hvp
-        g = torch.Generator().manual_seed(seed)
+        g = generator(seed)
         decoupled = decouple and len(self.chunks) > 1
         if method == "hutchinson":
             idx = self._exact_indices(exact)
@@ -272,7 +273,7 @@ class TraceMixin:
         if method == "hutch++":
             raise MpqlabError("unknown layer-trace method 'hutch++'; use 'auto', 'hutchinson' or 'gauss-newton'")
         method, _ = self._resolve(method, decouple, exact)
-        g = torch.Generator().manual_seed(seed)
+        g = generator(seed)
         if method == "gauss-newton":
             acc, _ = self._gauss_newton_samples(n_probes, g)
             out: dict[str, float] = {}

@@ -9,6 +9,7 @@ import torch
 from ..errors import MpqlabError
 from .sample import stratified_order
 from .tensors import TensorData, crop_flip_params, cutout, cutout_params, random_crop_flip
+from ..seeding import generator
 
 
 class TensorLoader:
@@ -59,7 +60,7 @@ class TensorLoader:
                 self._eval_order = (stratified_order(self.data.labels, self.seed) if self.eval_order == "stratified"
                                     else torch.arange(len(self.data)))
             return self._eval_order
-        return torch.randperm(len(self.data), generator=torch.Generator().manual_seed(self.seed * 100_003 + self.epoch))
+        return torch.randperm(len(self.data), generator=generator(self.seed, "shuffle", self.epoch))
 
     def _indices(self) -> torch.Tensor:
         return self._order()[self._positions()]
@@ -72,10 +73,10 @@ class TensorLoader:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order, pos = self._order(), self._positions()
         if self.augment:  # drawn per global position, so sharding does not change any sample's augmentation
-            g = torch.Generator().manual_seed(self.seed * 7919 + self.epoch + 1)
+            g = generator(self.seed, "augment", self.epoch)
             oy, ox, flip = crop_flip_params(len(order), g)
             if self.cutout:  # its own stream, so crops and flips do not depend on whether Cutout is on
-                gc = torch.Generator().manual_seed(self.seed * 7907 + self.epoch + 2)
+                gc = generator(self.seed, "cutout", self.epoch)
                 cy, cx = cutout_params(len(order), gc, self.cutout, *self.data.images.shape[-2:])
                 fill = torch.tensor([round(255 * m) for m in self.data.mean], dtype=torch.uint8)
         for i in range(len(self)):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import MpqlabError
+from ..seeding import generator
 
 
 def stratified_order(labels, seed: int = 0) -> torch.Tensor:
@@ -24,7 +25,7 @@ def stratified_order(labels, seed: int = 0) -> torch.Tensor:
     n = len(labels)
     if n == 0:
         raise MpqlabError("cannot sample from an empty dataset")
-    g = torch.Generator().manual_seed(int(seed))
+    g = generator(int(seed))
     shuffled = torch.randperm(n, generator=g)
     lab = labels[shuffled]
     # rank of each (shuffled) sample within its class: position minus the first position of its class after sorting

@@ -5,11 +5,12 @@ import torch
 
 from ..errors import MpqlabError
 from .tensors import TensorData
+from ..seeding import generator
 
 
 def class_balanced_indices(labels: torch.Tensor, per_class: int, seed: int = 0) -> torch.Tensor:
     """``per_class`` random indices of every class (sorted), drawn with a seeded generator."""
-    g = torch.Generator().manual_seed(seed)
+    g = generator(seed)
     out = []
     for c in torch.unique(labels).tolist():
         idx = torch.nonzero(labels == c).flatten()

@@ -45,6 +45,7 @@ from .budget import final_policy, hinge_cost
 from .config import SearchConfig, temperature, warmup_steps  # noqa: F401  (SearchConfig re-exported)
 from ..telemetry import read_metrics, read_softmaxes  # noqa: F401  (re-exported)
 from .supernet import Supernet
+from ..seeding import seed_global
 
 
 def _defined(x, digits: int | None = None):
@@ -112,7 +113,7 @@ def run(cfg: SearchConfig, out: str | os.PathLike, show_progress: bool = True,
 
 def _run(cfg: SearchConfig, out: Path, rf: RunFolder, show_progress: bool, stop_after_epochs: int | None):
     set_threads()
-    torch.manual_seed(cfg.seed)
+    seed_global(cfg.seed)
     rank, world = dist_info()
     t_start, c_start = time.time(), time.process_time()
     train, val = prepare_data(cfg)

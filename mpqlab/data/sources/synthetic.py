@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from ..tensors import TensorData
 from . import register_dataset
+from ...seeding import generator
 
 
 @register_dataset("synthetic")
@@ -13,10 +14,10 @@ def synthetic(split="train", root=None, n: int = 512, num_classes: int = 10, ima
               channels: int = 3, seed: int = 0, noise: float = 25.0, **_):
     """Learnable synthetic images for fast tests: each class is a fixed random smooth pattern plus noise.
     The class patterns depend only on ``seed``; train and test draw different noise."""
-    g = torch.Generator().manual_seed(seed)
+    g = generator(seed)
     protos = F.interpolate(torch.rand(num_classes, channels, 4, 4, generator=g) * 128, size=image_size,
                            mode="bilinear", align_corners=False) + torch.rand(num_classes, channels, 1, 1, generator=g) * 127
-    g2 = torch.Generator().manual_seed(seed * 2 + (0 if split == "train" else 1) + 1)
+    g2 = generator(seed, "synthetic", 0 if split == "train" else 1)
     labels = torch.arange(n) % num_classes
     labels = labels[torch.randperm(n, generator=g2)]
     x = protos[labels] + noise * torch.randn(n, channels, image_size, image_size, generator=g2)
