@@ -46,16 +46,9 @@ def perturbation_conflict(model: nn.Module, x, y, rho: float = 0.05, beta: float
     """cos(g, g_p) with e = (rho / ||g|| - beta) g (beta = 0: SAM's perturbation)."""
     names, g = mean_gradient(model, [(x, y)], params, loss_fn)
     ps = [p for _, p in select_params(model, params)]
-    e = V.scale(rho / (V.norm(g).item() + 1e-12) - beta, g)
-    with torch.no_grad():
-        for p, ei in zip(ps, e):
-            p.add_(ei)
-    try:
+    e = V.ascent(g, V.norm(g).item(), rho, beta)
+    with V.displaced(ps, e):
         _, gp = mean_gradient(model, [(x, y)], params, loss_fn)
-    finally:
-        with torch.no_grad():
-            for p, ei in zip(ps, e):
-                p.sub_(ei)
     return {"global": V.cosine(g, gp), "per_layer": per_layer_cosine(names, g, gp), "rho": rho, "beta": beta}
 
 

@@ -39,14 +39,9 @@ def surrogate_gap(model: nn.Module, batches, rho: float = 0.05, params="weights"
         model.eval()
         for x, y in batches:
             l0, g = _loss_grad(model, ps, x, y, loss_fn=loss_fn)
-            e = V.scale(rho / (V.norm(g).item() + 1e-12), g)
-            with torch.no_grad():
-                for p, ei in zip(ps, e):
-                    p.add_(ei)
-            with torch.no_grad():
+            e = V.ascent(g, V.norm(g).item(), rho)
+            with V.displaced(ps, e), torch.no_grad():
                 l1 = loss_fn(model(x), y).item()
-                for p, ei in zip(ps, e):
-                    p.sub_(ei)
             gaps.append(l1 - l0)
             l0s.append(l0)
             l1s.append(l1)

@@ -1,9 +1,12 @@
 """Vector algebra on lists of tensors (one tensor per parameter): small pure helpers. ``cosine`` / ``cosine_of``
 are mpqlab's one definition of the angle between two gradients (search telemetry, the sharpness-aware
-optimizers' telemetry, the gradient-conflict analysis)."""
+optimizers' telemetry, the gradient-conflict analysis); ``ascent`` and ``displaced`` are its one perturbation
+``e = (rho / ||g|| - beta) g`` and its one perturb-and-restore (the optimizers' rules, the surrogate gap, the
+perturbation conflict)."""
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import torch
 
@@ -22,6 +25,30 @@ def cosine(xs, ys) -> float:
     ys = [ys] if torch.is_tensor(ys) else list(ys)
     d, na, nb = torch.stack([dot(xs, ys).double(), norm(xs).double(), norm(ys).double()]).tolist()
     return cosine_of(d, na, nb)
+
+
+EPS = 1e-12  # keeps rho / ||g|| finite at a zero gradient
+
+
+def ascent(g, gnorm, rho: float, beta: float = 0.0):
+    """The ascent perturbation ``e = (rho / ||g|| - beta) g`` of a tensor or a tensor list, ``gnorm`` the global
+    norm ||g|| (a float or a 0-d tensor): SAM's at beta = 0 (||e|| = rho), ASGA's aligned one at beta > 0."""
+    c = rho / (gnorm + EPS) - beta
+    return g * c if torch.is_tensor(g) else [t * c for t in g]
+
+
+@contextmanager
+def displaced(params, e):
+    """Within the block the parameters sit at theta + e; restored on exit (an exception included)."""
+    with torch.no_grad():
+        for p, ei in zip(params, e):
+            p.add_(ei)
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for p, ei in zip(params, e):
+                p.sub_(ei)
 
 
 def dot(xs, ys) -> torch.Tensor:

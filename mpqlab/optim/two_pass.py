@@ -79,8 +79,6 @@ import torch.nn as nn
 from ..analysis.vectors import cosine_of
 from .radius import RHO0, RHO_MAX, RHO_MIN, RadiusSchedule, create_radius
 
-_EPS = 1e-12
-
 
 @contextlib.contextmanager
 def frozen_bn_stats(model: nn.Module):

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from ..radius import RHO0, RHO_MAX, RHO_MIN
-from ..two_pass import _EPS, TwoPassOptimizer
+from ...analysis.vectors import ascent
+from ..two_pass import TwoPassOptimizer
 from . import register_rule
 
 
@@ -16,7 +17,7 @@ class ASGA(TwoPassOptimizer):
         super().__init__(params, base_optimizer, rho=rho, radius=radius, rho_max=rho_max, rho_min=rho_min, **kwargs)
 
     def perturbation(self, g, gnorm, rho):
-        return g * (rho / (gnorm + _EPS) - self.beta)
+        return ascent(g, gnorm, rho, self.beta)
 
     def direction(self, g, gp, ctx):
         return (g + gp) / 2

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from ..radius import RHO0
-from ..two_pass import _EPS, TwoPassOptimizer
+from ...analysis.vectors import EPS, ascent
+from ..two_pass import TwoPassOptimizer
 from . import register_rule
 
 
@@ -15,14 +16,14 @@ class GSAM(TwoPassOptimizer):
         super().__init__(params, base_optimizer, rho=rho, radius=radius, **kwargs)
 
     def perturbation(self, g, gnorm, rho):
-        return g * (rho / (gnorm + _EPS))
+        return ascent(g, gnorm, rho)
 
     def direction_context(self, grads, grads_p):
         import torch
 
         dot = sum(torch.dot(g.flatten(), gp.flatten()) for g, gp in zip(grads, grads_p))
         gp2 = sum(torch.dot(gp.flatten(), gp.flatten()) for gp in grads_p)
-        return {"coef": dot / (gp2 + _EPS)}  # a device tensor: no host sync
+        return {"coef": dot / (gp2 + EPS)}  # a device tensor: no host sync
 
     @staticmethod
     def orthogonal_part(g, gp, coef):

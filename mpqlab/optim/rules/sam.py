@@ -1,7 +1,8 @@
 """SAM: the sharpness-aware rule every other one extends."""
 from __future__ import annotations
 
-from ..two_pass import _EPS, TwoPassOptimizer
+from ...analysis.vectors import ascent
+from ..two_pass import TwoPassOptimizer
 from . import register_rule
 
 
@@ -10,7 +11,7 @@ class SAM(TwoPassOptimizer):
     """SAM (Foret et al. 2021): ascent to theta + rho g/|g|, descent with the gradient there"""
 
     def perturbation(self, g, gnorm, rho):
-        return g * (rho / (gnorm + _EPS))
+        return ascent(g, gnorm, rho)
 
     def direction(self, g, gp, ctx):
         return gp
