@@ -8,15 +8,12 @@ BatchNorm statistics that quantization invalidates, and free of anything a searc
 """
 from __future__ import annotations
 
-
 from .batchnorm import reestimate_bn
-from .checkpoints import load_model
 from .data import make_loader
-from .models import create_model
+from .loading import model_under_policy
 from .policy import Policy
-from .quant import calibrate
-from .train import evaluate
 from .seeding import seed_global
+from .train import evaluate
 
 
 def score_at_checkpoint(policy: Policy, model: str, init: str | None, train, test, bn_batches: int = 40,
@@ -24,16 +21,9 @@ def score_at_checkpoint(policy: Policy, model: str, init: str | None, train, tes
     """``{"top1_checkpoint_bn", "top1_bn_reestimated", "bn_images"}``: test top-1 (%) of ``init`` under
     ``policy``, calibrated on ``calib_batches`` of ``train`` (seeded as the transfer does), with the checkpoint's
     BatchNorm statistics, then with them re-estimated on ``bn_batches`` shuffled training batches (``seed``)."""
-    if init:
-        net, _ = load_model(model, init, num_classes=train.num_classes)
-    else:  # seeded random weights, as the transfer starts without a checkpoint (smoke runs)
-        seed_global(seed)
-        net = create_model(model, num_classes=train.num_classes)
-    input_size = tuple(train.input_size)
-    policy.validate(net, input_size)
-    policy.apply(net, input_size)
-    seed_global(seed)
-    calibrate(net, [x for x, _ in make_loader(train, batch_size, train=False, max_batches=calib_batches)])
+    seed_global(seed)  # without a checkpoint: seeded random weights, as the transfer starts (smoke runs)
+    net, _ = model_under_policy(model, init, train.num_classes, policy, None, train, tuple(train.input_size),
+                                calib_batches=calib_batches, calib_batch_size=batch_size)
     before = evaluate(net, test)["top1"]
     seen = reestimate_bn(net, (x for x, _ in make_loader(train, batch_size, train=True, seed=seed,
                                                           max_batches=bn_batches)))

@@ -32,6 +32,8 @@ from pathlib import Path
 from .errors import MpqlabError
 from .experiment import Cell, check_inputs, grid_cells, run_cell
 from .grid_config import GridConfig
+from .methods import OBJECTIVES, RULES, is_null, parse_method
+from .registry import entry_module, external_modules, import_modules
 from .tables import merge
 from .runlock import LOCK_NAME, RunFolderBusy, holder_alive
 from .runtime import pinned_threads
@@ -72,10 +74,27 @@ def run_claimed(cfg: GridConfig, cell: Cell, out, root=None, threads: int = 1) -
         return None
 
 
-def _timed_claim(cfg: GridConfig, cell: Cell, out, root=None, threads: int = 1) -> tuple[dict | None, float]:
-    """:func:`run_claimed` in a worker process, with the cell's own wall time (not its time in the queue)."""
+def _timed_claim(cfg: GridConfig, cell: Cell, out, root=None, threads: int = 1,
+                 plugins: tuple = ()) -> tuple[dict | None, float]:
+    """:func:`run_claimed` in a worker process, with the cell's own wall time (not its time in the queue), after
+    importing the plugin modules the parent had registered entries from (a fresh process has not)."""
+    import_modules(plugins)
     t0 = time.time()
     return run_claimed(cfg, cell, out, root, threads), time.time() - t0
+
+
+def _check_importable(cfg: GridConfig) -> None:
+    """Refuse, before any cell, a method whose objective or rule was defined in ``__main__`` (a notebook): a
+    spawned worker cannot import it."""
+    for method in cfg.methods:
+        if is_null(method):
+            continue
+        m = parse_method(method)
+        entries = [OBJECTIVES[m.objective]] + ([RULES[m.rule]] if m.rule else [])
+        if any(entry_module(e) == "__main__" for e in entries):
+            raise MpqlabError(f"method {method!r} uses a class defined in __main__ (a notebook or script), which "
+                              "worker processes cannot import: move it into a module file and import it, or run "
+                              "with workers=1")
 
 
 def _finished(cfg, out, cell: Cell, row, seconds: float, show_progress: bool) -> None:
@@ -108,7 +127,9 @@ def run_local(cfg: GridConfig, out, workers: int = 1, root=None, threads: int = 
     ran = 0
     # spawn, not fork: a forked child would inherit this process's OpenMP and data-loader state
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        started = {pool.submit(_timed_claim, cfg, c, str(out), root, threads): c for c in todo}
+        _check_importable(cfg)
+        plugins = tuple(external_modules())  # rules, objectives, ... registered outside mpqlab, for the workers
+        started = {pool.submit(_timed_claim, cfg, c, str(out), root, threads, plugins): c for c in todo}
         remaining = set(started)
         while remaining:
             finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
@@ -122,17 +143,19 @@ def run_local(cfg: GridConfig, out, workers: int = 1, root=None, threads: int = 
 class CellJob:
     """A submitit job that runs one cell; checkpointable, so a preempted job is requeued and resumes its cell."""
 
-    def __init__(self, cfg: GridConfig, cell: Cell, out: str, root=None, threads: int = 1):
+    def __init__(self, cfg: GridConfig, cell: Cell, out: str, root=None, threads: int = 1, plugins: tuple = ()):
         self.cfg, self.cell, self.out, self.root, self.threads = cfg, cell, out, root, threads
+        self.plugins = tuple(plugins)
 
     def __call__(self) -> tuple[dict | None, float]:
-        return _timed_claim(self.cfg, self.cell, self.out, self.root, self.threads)
+        return _timed_claim(self.cfg, self.cell, self.out, self.root, self.threads, self.plugins)
 
     def checkpoint(self, *args, **kwargs):
         """Requeue as is: the cell's own run folders hold its progress."""
         import submitit
 
-        return submitit.helpers.DelayedSubmission(CellJob(self.cfg, self.cell, self.out, self.root, self.threads))
+        return submitit.helpers.DelayedSubmission(CellJob(self.cfg, self.cell, self.out, self.root, self.threads,
+                                                                  self.plugins))
 
 
 def submitit_executor(folder, cluster: str | None = None, timeout_min: int = 240, partition: str | None = None,
@@ -156,7 +179,7 @@ def submit_cells(cfg: GridConfig, out, executor, root=None, threads: int = 1, ma
     jobs = []
     with executor.batch():
         for cell in todo:
-            jobs.append(executor.submit(CellJob(cfg, cell, str(out), root, threads)))
+            jobs.append(executor.submit(CellJob(cfg, cell, str(out), root, threads, tuple(external_modules()))))
     return list(zip(todo, jobs))
 
 

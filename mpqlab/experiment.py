@@ -91,14 +91,10 @@ def proxy_side(policy: Policy, model: str, init: str, proxy: str, proxy_subset_s
     top-1 batches and the ``n`` sharpness images."""
     from .analysis.hessian import Hessian
     from .loading import model_under_policy
-    from .data import make_loader
-    from .quant import calibrate
 
     train, test = load_splits(proxy, root, proxy_subset_size, seed)
     seed_global(seed)  # a model without a checkpoint (smoke grids) starts from the same weights every time
-    net, _ = model_under_policy(model, init, train.num_classes, None, None, train, tuple(train.input_size))
-    policy.apply(net, tuple(train.input_size))
-    calibrate(net, [x for x, _ in make_loader(train, 128, train=False, max_batches=4)])
+    net, _ = model_under_policy(model, init, train.num_classes, policy, None, train, tuple(train.input_size))
     net.eval()
     top1 = evaluate(net, test, max_batches=4)["top1"]
     x, y = train.tensors(n)

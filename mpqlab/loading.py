@@ -31,10 +31,12 @@ def parse_uniform(spec: str) -> tuple[int, int]:
 
 
 def model_under_policy(model: str, checkpoint: str | None, num_classes: int, policy=None,
-                       uniform: str | None = None, calib_data=None, input_size=(3, 32, 32), device="cpu"):
+                       uniform: str | None = None, calib_data=None, input_size=(3, 32, 32), device="cpu",
+                       calib_batches: int = 4, calib_batch_size: int = 128):
     """Build ``model`` from a float checkpoint (or a quantized one written by ``transfer``), quantized by
-    ``policy`` (a :class:`~mpqlab.policy.Policy`) or a uniform W/A policy, calibrated on ``calib_data`` when its
-    quantizers are fresh. Returns (model, Policy or None)."""
+    ``policy`` (a :class:`~mpqlab.policy.Policy`) or a uniform W/A policy, calibrated on ``calib_batches`` batches
+    of ``calib_data`` (a stratified sample) when its quantizers are fresh. Returns (model, Policy or None). The one
+    checkpoint -> policy -> calibrate path of the CLI, the grid's proxy side and the at-checkpoint score."""
     from .checkpoints import load_model
     from .io import load_weights
     from .policy import Policy
@@ -73,7 +75,8 @@ def model_under_policy(model: str, checkpoint: str | None, num_classes: int, pol
     elif pol is not None and calib_data is not None:
         from .data import make_loader
 
-        calibrate(net, [x for x, _ in make_loader(calib_data, 128, train=False, device=device, max_batches=4)])
+        calibrate(net, [x for x, _ in make_loader(calib_data, calib_batch_size, train=False, device=device,
+                                                  max_batches=calib_batches)])
     return net.to(device), pol
 
 

@@ -7,11 +7,12 @@ registration of a taken name. Each family is a package (:mod:`mpqlab.optim.rules
 the registry and its decorator, and ends with :func:`discover`: every module beside it is imported, so adding an
 entry is one decorated class in one new file, and its floor in ``mpqlab.LAYERS`` is its package's.
 
-Plugins outside the package: the modules named in the environment variable ``MPQLAB_PLUGINS`` (comma-separated,
-importable names) are imported by :func:`load_external` when the families are first used. A class registered from
-an importable module outside mpqlab adds that module to ``MPQLAB_PLUGINS`` itself, so processes started later
-(grid workers start with *spawn*) import it and see the same entries. A class defined in a notebook's own
-namespace (``__main__``) cannot be imported by another process: put it in a file and import that.
+Plugins outside the package: a class registered from your own importable module works in this process; a grid's
+worker processes (started with *spawn*, or as cluster jobs) import every such module before their cell
+(:func:`external_modules`, :func:`import_modules`), so they see the same entries. Modules named in the
+environment variable ``MPQLAB_PLUGINS`` (comma-separated) are imported when the families load
+(:func:`load_external`). A class defined in a notebook's own namespace (``__main__``) cannot be imported by
+another process: put it in a file and import that.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import sys
 from .errors import MpqlabError
 
 PLUGINS_ENV = "MPQLAB_PLUGINS"  # comma-separated modules imported beside the built-in families
+_REGISTRIES: list["Registry"] = []  # every registry, for external_modules()
 
 
 class Registry(dict):
@@ -31,16 +33,15 @@ class Registry(dict):
     def __init__(self, kind: str):
         super().__init__()
         self.kind = kind
+        _REGISTRIES.append(self)
 
     def add(self, name: str, entry):
-        """Register ``entry`` under ``name`` (refused when the name is taken); returns the entry. An entry defined
-        in an importable module outside mpqlab is announced to child processes (:data:`PLUGINS_ENV`)."""
+        """Register ``entry`` under ``name`` (refused when the name is taken); returns the entry."""
         if not name or not isinstance(name, str):
             raise MpqlabError(f"a {self.kind} needs a non-empty name, got {name!r}")
         if name in self:
             raise MpqlabError(f"{self.kind} {name!r} is registered already")
         self[name] = entry
-        _announce(getattr(entry, "__module__", None) or getattr(getattr(entry, "optimizer", None), "__module__", None))
         return entry
 
     def lookup(self, name: str):
@@ -54,16 +55,39 @@ class Registry(dict):
         return list(self)
 
 
-def _announce(module: str | None) -> None:
-    """Add an importable plugin module outside mpqlab to :data:`PLUGINS_ENV` (inherited by child processes)."""
-    if not module or module == "__main__" or module.split(".")[0] == "mpqlab" or module.startswith("_"):
-        return
-    mod = sys.modules.get(module)
-    if mod is None or not getattr(mod, "__file__", None):
-        return
-    names = [m for m in os.environ.get(PLUGINS_ENV, "").split(",") if m]
-    if module not in names:
-        os.environ[PLUGINS_ENV] = ",".join(names + [module])
+def entry_module(entry) -> str | None:
+    """The module that defined a registered entry: a class or function, or the one a record holds (a rule's
+    optimizer class, a model's builder)."""
+    for attr in ("optimizer", "builder"):
+        inner = getattr(entry, attr, None)
+        if inner is not None:
+            return getattr(inner, "__module__", None)
+    return getattr(entry, "__module__", None)
+
+
+def external_modules() -> list[str]:
+    """The importable modules outside mpqlab that registered an entry in any family (what a worker process must
+    import to see the same entries). Entries defined in ``__main__`` are left out: no other process can import
+    them."""
+    mods = set()
+    for reg in _REGISTRIES:
+        for entry in reg.values():
+            mod = entry_module(entry)
+            if mod and mod.split(".")[0] != "mpqlab" and mod != "__main__" and mod in sys.modules \
+                    and getattr(sys.modules[mod], "__file__", None):
+                mods.add(mod)
+    return sorted(mods)
+
+
+def import_modules(names) -> None:
+    """Import plugin modules by name (in a worker, before its cell); an unimportable one is an error naming it."""
+    for name in names:
+        if name in sys.modules:
+            continue
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            raise MpqlabError(f"plugin module {name!r} cannot be imported in this process: {e}") from None
 
 
 def discover(package: str, path) -> list[str]:

@@ -28,7 +28,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from .errors import MpqlabError
-from .experiment import (PREFIX_TARGET_H, SAMPLED, Cell, code_version_row, common_columns, grid_cells, load_config,
+from .experiment import (PREFIX_TARGET_H, ROW, SAMPLED, Cell, code_version_row, common_columns, grid_cells, load_config,
                          needs_common, proxy_side, read_row)
 from .grid_config import GridConfig
 from .io import read_json, write_json
@@ -45,7 +45,7 @@ def remeasure_cell(cfg: GridConfig, cell: Cell, out: Path, root=None, target: bo
     the new row."""
     folder = cell.folder(out)
     with run_lock(folder):
-        row = read_row(folder / "row.json")
+        row = read_row(folder / ROW)
         before = dict(row.get("before_sampler") or {})
         if row.get("proxy_side_sample") != SAMPLED:
             before.update({k: row.get(k) for k in PROXY_KEYS})
@@ -58,7 +58,7 @@ def remeasure_cell(cfg: GridConfig, cell: Cell, out: Path, root=None, target: bo
         if not row.get("code_commit"):
             row["code_inferred"] = inferred_commit(folder)
         row["before_sampler"] = before
-        write_json(folder / "row.json", row)
+        write_json(folder / ROW, row)
     return row
 
 

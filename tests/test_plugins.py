@@ -14,7 +14,7 @@ from mpqlab.search import SearchConfig, read_metrics, run
 @pytest.fixture
 def plugins(monkeypatch):
     """Register a toy rule, schedule and objective for one test, and remove them after it."""
-    monkeypatch.delenv("MPQLAB_PLUGINS", raising=False)  # restored after the test: this module announces itself
+    monkeypatch.delenv("MPQLAB_PLUGINS", raising=False)  # restored after the test
 
     @register_rule("toysam", default_radius="halving", options={"scale": "beta"})
     class ToySAM(TwoPassOptimizer):
@@ -160,3 +160,51 @@ def test_a_new_rule_file_and_objective_file_work_from_the_cli_and_in_spawned_gri
     assert sorted((r["method"], r["seed"]) for r in rows if r["method"] != "uniform") == [
         ("smoothed+halfsam", 0), ("smoothed+halfsam", 1)]
     assert all(r.get("target_top1") is not None for r in rows)
+
+
+@pytest.mark.slow  # a 2-worker smoke grid
+def test_a_rule_registered_from_your_own_module_reaches_spawned_grid_workers(tmp_path, monkeypatch):
+    """Registered in this process from an importable file outside mpqlab; the spawned workers import that file
+    before their cell (mpqlab.registry.external_modules), with no environment variable set."""
+    import importlib
+    import json
+    import sys
+
+    from mpqlab.executors import run_grid
+    from mpqlab.presets import smoke_config
+    from mpqlab.registry import external_modules
+
+    (tmp_path / "my_rules.py").write_text(RULE_FILE.replace("from ..two_pass import", "from mpqlab.optim import")
+                                          .replace("from . import register_rule", "from mpqlab.optim import register_rule")
+                                          .replace('"halfsam"', '"mysam"'))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("MPQLAB_PLUGINS", raising=False)
+    monkeypatch.setenv("MPQLAB_COMPILE", "0")
+    importlib.import_module("my_rules")
+    try:
+        assert "my_rules" in external_modules()
+        cfg = smoke_config()
+        cfg.update(name="own_module", seeds=[0, 1], methods=["edmips+mysam"])
+        run_grid(cfg, tmp_path / "grid", show_progress=False, workers=2)
+        rows = [json.loads(p.read_text()) for p in (tmp_path / "grid").glob("cells/**/row.json")]
+        assert sorted(r["seed"] for r in rows if r["method"] == "edmips+mysam") == [0, 1]
+    finally:
+        RULES.pop("mysam", None)
+        sys.modules.pop("my_rules", None)
+
+
+def test_a_grid_using_a_rule_defined_in_main_is_refused_before_spawning_workers(tmp_path):
+    from mpqlab.executors import run_grid
+    from mpqlab.presets import smoke_config
+
+    cls = type("MainSAM", (TwoPassOptimizer,), {"__module__": "__main__", "__doc__": "defined in a notebook",
+                                                "perturbation": lambda self, g, n, r: g,
+                                                "direction": lambda self, g, gp, ctx: gp})
+    register_rule("mainsam")(cls)
+    try:
+        cfg = smoke_config()
+        cfg.update(name="main_rule", methods=["edmips+mainsam"])
+        with pytest.raises(MpqlabError, match="'edmips\\+mainsam' uses a class defined in __main__"):
+            run_grid(cfg, tmp_path / "grid", show_progress=False, workers=2)
+    finally:
+        RULES.pop("mainsam")

@@ -11,6 +11,7 @@ augmentation (random crop with 4-pixel padding, horizontal flip) on whole batche
 compute-bound. ``imagefolder`` (ImageNet layout) goes through torchvision's ``ImageFolder`` and a
 ``DataLoader`` with the standard ImageNet transforms.
 """
+from ..registry import load_external
 from .loaders import TensorLoader, make_loader
 from .sources import (CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, DEFAULT_ROOT, FASHION_CLASSES, cache_dir,
                       create_dataset, data_root, list_datasets, register_dataset)
@@ -22,3 +23,5 @@ __all__ = ["CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD", "DEFAULT_ROOT", "FA
            "TensorLoader", "cache_dir", "class_balanced_indices", "class_shares", "create_dataset", "cutout", "data_root",
            "list_datasets", "make_loader", "proxy_subset", "random_crop_flip", "register_dataset", "sample_indices", "split_holdout",
            "stratified_order"]
+
+load_external()  # plugin modules named in MPQLAB_PLUGINS, now that mpqlab.data is complete

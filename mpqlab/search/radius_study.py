@@ -37,7 +37,10 @@ def radius_study(out_dir: str | os.PathLike, seeds=(0, 1, 2), radii=STUDIED_RADI
             path = out / f"{radius}_s{seed}.json"
             if not path.is_file():
                 run(cfg, path, show_progress=False)
-            d = read_metrics(path.with_suffix(".run"))[["step", "loss", "loss_p", "h", "rho", "rho_schedule"]]
+            m = read_metrics(path.with_suffix(".run"))
+            if "rho_schedule" not in m:  # a run logged before the used radius and the schedule's were told apart
+                m = m.assign(rho_schedule=m["rho"])
+            d = m[["step", "loss", "loss_p", "h", "rho", "rho_schedule"]]
             frames.append(d.assign(radius=radius, seed=seed))
     return pd.concat(frames, ignore_index=True)
 

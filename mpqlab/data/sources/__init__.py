@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ...errors import MpqlabError
-from ...registry import Registry, discover, load_external
+from ...registry import Registry, discover
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
@@ -119,6 +119,6 @@ def _cached_tree(folder: Path) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
 
 
 
-# every module beside this file is a dataset (a new file is the whole change); then MPQLAB_PLUGINS
+# every module beside this file is a dataset (a new file is the whole change); MPQLAB_PLUGINS is read once
+# mpqlab.data has loaded (a plugin may import it)
 discover(__name__, __path__)
-load_external()
