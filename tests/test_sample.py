@@ -28,9 +28,19 @@ def sorted_data(split: str = "train", n: int = 256, size: int = 16) -> TensorDat
                       (0.25,) * 3)
 
 
-@register_dataset("sorted-synthetic")
 def _sorted_synthetic(split="train", root=None, **_):
     return sorted_data(split, 256 if split == "train" else 128)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _registered():
+    """The class-sorted dataset, registered for this module's tests only: an entry left behind would be a plugin
+    that every later grid's worker processes try to import."""
+    from mpqlab.data.sources import DATASETS
+
+    register_dataset("sorted-synthetic")(_sorted_synthetic)
+    yield
+    DATASETS.pop("sorted-synthetic")
 
 
 @pytest.fixture
