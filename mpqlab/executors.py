@@ -85,7 +85,7 @@ def _timed_claim(cfg: GridConfig, cell: Cell, out, root=None, threads: int = 1,
 
 def _check_importable(cfg: GridConfig) -> None:
     """Refuse, before any cell, a method whose objective or rule was defined in ``__main__`` (a notebook): a
-    spawned worker cannot import it."""
+    spawned worker or a cluster job cannot import it."""
     for method in cfg.methods:
         if is_null(method):
             continue
@@ -126,9 +126,9 @@ def run_local(cfg: GridConfig, out, workers: int = 1, root=None, threads: int = 
         return ran
     ran = 0
     # spawn, not fork: a forked child would inherit this process's OpenMP and data-loader state
+    _check_importable(cfg)
+    plugins = tuple(external_modules())  # rules, objectives, ... registered outside mpqlab, for the workers
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        _check_importable(cfg)
-        plugins = tuple(external_modules())  # rules, objectives, ... registered outside mpqlab, for the workers
         started = {pool.submit(_timed_claim, cfg, c, str(out), root, threads, plugins): c for c in todo}
         remaining = set(started)
         while remaining:
@@ -176,10 +176,12 @@ def submitit_executor(folder, cluster: str | None = None, timeout_min: int = 240
 def submit_cells(cfg: GridConfig, out, executor, root=None, threads: int = 1, max_cells: int | None = None) -> list:
     """Submit one job per pending cell; returns ``[(cell, job)]``. Cells held by a live process are skipped."""
     todo = [c for c in pending_cells(cfg, out)[:max_cells] if not holder_alive(c.folder(out) / LOCK_NAME)]
+    _check_importable(cfg)
+    plugins = tuple(external_modules())  # what each job imports before its cell
     jobs = []
     with executor.batch():
         for cell in todo:
-            jobs.append(executor.submit(CellJob(cfg, cell, str(out), root, threads, tuple(external_modules()))))
+            jobs.append(executor.submit(CellJob(cfg, cell, str(out), root, threads, plugins)))
     return list(zip(todo, jobs))
 
 

@@ -61,7 +61,6 @@ from .train import evaluate
 from .transfer import transfer
 from .seeding import seed_global
 
-
 ROW = "row.json"  # a cell's result, written last: its presence marks the cell done
 COLUMNS = ["setting", "method", "budget", "seed", "proxy", "proxy_size", "target", "target_top1",
            "target_top1_before_finetune", "proxy_top1", "gap", "target_surrogate_gap", "bitops", "average_bits", "size_bytes",

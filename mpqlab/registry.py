@@ -79,15 +79,21 @@ def external_modules() -> list[str]:
     return sorted(mods)
 
 
-def import_modules(names) -> None:
-    """Import plugin modules by name (in a worker, before its cell); an unimportable one is an error naming it."""
+def import_modules(names, named_by: str | None = None) -> list[str]:
+    """Import plugin modules by name (once each: one already imported is skipped) and return those imported now;
+    an unimportable one is an error naming it (and ``named_by``, where the name came from)."""
+    loaded = []
     for name in names:
         if name in sys.modules:
             continue
         try:
             importlib.import_module(name)
         except ImportError as e:
-            raise MpqlabError(f"plugin module {name!r} cannot be imported in this process: {e}") from None
+            where = (f"{named_by} names {name!r}, which cannot be imported" if named_by else
+                     f"plugin module {name!r} cannot be imported in this process")
+            raise MpqlabError(f"{where}: {e}") from None
+        loaded.append(name)
+    return loaded
 
 
 def discover(package: str, path) -> list[str]:
@@ -104,13 +110,5 @@ def discover(package: str, path) -> list[str]:
 
 def load_external() -> list[str]:
     """Import the modules named in :data:`PLUGINS_ENV` (once each); an unimportable one is an error naming it."""
-    loaded = []
-    for name in [m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(",") if m.strip()]:
-        if name in sys.modules:
-            continue
-        try:
-            importlib.import_module(name)
-        except ImportError as e:
-            raise MpqlabError(f"{PLUGINS_ENV} names {name!r}, which cannot be imported: {e}") from None
-        loaded.append(name)
-    return loaded
+    return import_modules([m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(",") if m.strip()],
+                          named_by=PLUGINS_ENV)

@@ -91,3 +91,14 @@ def test_comparisons_are_flagged_by_the_code_of_their_sides():
     inferred = [row(m, s, inferred="c" * 40) for m in "xy" for s in (0, 1)]
     assert comparison_code(inferred, comp) == "same~" and cell_code(inferred[0]) == "~ccccccc"
     assert cell_code(row("x", 0, "d" * 40, dirty=True)) == "ddddddd+dirty"
+
+
+def test_the_report_states_how_far_redone_fine_tunes_moved_from_the_committed_top1():
+    from mpqlab.report.code_versions import code_lines
+
+    rows = [{"method": "x", "seed": s, "budget": 2.5, "setting": "s", "code_commit": "a" * 40, "code_dirty": False,
+             "target_top1": 80.0, "target_top1_redo": 80.0 + d} for s, d in enumerate([0.2, -0.4, 1.0, float("nan")])]
+    text = "\n".join(code_lines(rows, []))
+    assert "Fine-tunes redone by the re-measuring code (3 cells" in text  # the NaN row is not a redo
+    assert "= +0.27 points on average, sd 0.70, largest 1.00; 67% within 0.5 points" in text
+    assert "Fine-tunes redone" not in "\n".join(code_lines([dict(r, target_top1_redo=None) for r in rows], []))

@@ -39,9 +39,8 @@ def sequential_test(rows: list[dict], cfg: dict, gates_ok: bool) -> list[str]:
     eff, alpha = float(d["effect"]), float(d.get("alpha", 0.05))
     budget = float(cfg["budgets"][0])
     ra, rb = _by_seed(rows, d["setting"], a, budget), _by_seed(rows, d["setting"], b, budget)
-    order = [s for s in cfg["seeds"]]
     prefix = []  # differences of the longest prefix of the seed order with both arms finished
-    for s in order:
+    for s in cfg["seeds"]:
         if s not in ra or s not in rb:
             break
         prefix.append(ra[s] - rb[s])
