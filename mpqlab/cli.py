@@ -58,6 +58,8 @@ def add_config_options(parser, cls) -> None:
 
     for f in options_of(cls):
         m, kind = f.metadata, str(f.type)
+        if m.get("common"):  # set by the subcommand's shared --model / --data / --root / --device
+            continue
         help_text = m["help"]
         if isinstance(m["choices"], dict):
             help_text += "; " + "; ".join(f"{k}: {getattr(v, 'help', v)}" for k, v in m["choices"].items())
@@ -67,8 +69,8 @@ def add_config_options(parser, cls) -> None:
         shown = "" if default is None else f" (default: {default})"
         kw = {"default": None, "help": f"{help_text}{shown}".replace("%", "%%")}
         flag = "--" + f.name.replace("_", "-")
-        if kind == "bool":
-            parser.add_argument(flag, action="store_true", **kw)
+        if kind == "bool":  # --flag / --no-flag: a field whose default is true can be turned off too
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
         elif kind == "list":
             parser.add_argument(flag, type=_bits_list, **kw)
         elif m["choices"] is not None:
@@ -103,7 +105,8 @@ from .models import list_models  # noqa: E402
 
 
 def _given(a, cls) -> dict:
-    """The options of config dataclass ``cls`` given on the command line (the others keep the dataclass's default)."""
+    """The options of config dataclass ``cls`` given on the command line, the shared ones (``common`` knobs: --model,
+    --data, --root, --device) included (the others keep the dataclass's default)."""
     return {f.name: getattr(a, f.name) for f in options_of(cls) if getattr(a, f.name) is not None}
 
 
@@ -121,7 +124,7 @@ def cmd_transfer(a):
 
 def cmd_search(a):
     """``mpqlab search``: parsed arguments in, the found policy's summary out."""
-    cfg = SearchConfig(model=a.model, data=a.data, root=a.root, device=a.device, **_given(a, SearchConfig))
+    cfg = SearchConfig(**_given(a, SearchConfig))  # --model, --data, --root, --device included (common knobs)
     _print(search_command(a.out, cfg), a.json)
 
 

@@ -3,28 +3,16 @@ transfer to the target. Resumable (a finished cell is skipped; an interrupted se
 its run folder), one tidy CSV and a Markdown table of mean +- std over seeds.
 
 A config is plain JSON (see ``configs/``), read into the typed :class:`~mpqlab.grid_config.GridConfig` (checked
-before any work; each cell's SearchConfig and TransferConfig are built there)::
+before any work; each cell's SearchConfig and TransferConfig are built there). Its keys are GridConfig's fields
+(a comment on each), the report's :mod:`mpqlab.report.options`, and two blocks of the library's own configs: the
+``search`` block any :class:`~mpqlab.search.SearchConfig` field but those set per cell, the ``target`` block
+``data``, ``init`` and any :class:`~mpqlab.transfer.TransferConfig` field but ``seed``::
 
     {"name": ..., "model": "resnet20", "seeds": [0, 1, 2], "budgets": [4.0],
-     "methods": ["uniform", "edmips", "gmpq", "hawq", "edmips+sam", "edmips+asga", "gmpq+asga", "edmips@target"],
-     "target": {"data": "cifar10", "init": CKPT, "finetune_epochs": 1, "finetune_subset": null},
-     "settings": {"cross-dataset": {"proxy": "fashion-mnist", "proxy_subset": 2000, "proxy_init": CKPT}, ...},
-     "search": {SearchConfig fields shared by every search}, "reference": {"epochs": 1, ...},
-                                     # the reference's SearchConfig fields, or a validation-chosen reference
-                                     # ({"candidates": 4, "subset": 2000, ...}: mpqlab.reference)
-     "sharpness_images": 512,        # target test images for the fine-tuned model's surrogate gap h(0.05)
-     "proxy_sharpness_images": 128,  # proxy search images for the proxy-side h, sigma_max and trace (Fig. 1)
-     "shared_nulls": false,          # null baselines (uniform, random) run once per seed in the setting "shared"
-                                     # and are compared with every setting (their proxy-side sharpness is taken
-                                     # on the first setting's proxy), instead of once per setting
-     "method_seeds": {},             # {method: [seeds]}: a method run on these of the grid's seeds only (e.g. a
-                                     # positive control that needs fewer seeds than the primary arms)
-     "declared": null,               # a pre-declared primary test (mpqlab.report.declared_test), written before
-                                     # any cell runs
-     "policies_from": null,          # another grid's folder: reuse its cells' policies (no search), e.g. to
-                                     # check that a longer fine-tune ranks the methods the same
-     "compare_with": null}           # another grid's folder: compare each cell with the same cell there (e.g. a
-                                     # search option changed in "search": do the policies and top-1 agree?)
+     "methods": ["uniform", "edmips", "edmips+asga", "edmips@target"],
+     "target": {"data": "cifar10", "init": CKPT, "epochs": 1, "subset": 10000},
+     "settings": {"cross-dataset": {"proxy": "fashion-mnist", "proxy_subset": 2000, "proxy_init": CKPT}},
+     "search": {"epochs": 2, "w_candidates": [2, 3, 4]}, "comparisons": [["edmips+asga", "edmips"]]}
 
 ``method`` is ``objective[+sharpness]``, ``uniform`` (every searchable layer at the budget's bits, no search),
 or ``edmips@target``: EdMIPS searched on the full target training set, the reference whose search time is the
@@ -121,7 +109,7 @@ def _run_cell(cfg, setting, method, seed, budget, out: Path, root, show_progress
     if row_path.is_file():
         return read_json(row_path)
     target, st = cfg.target, cfg.proxy_of(setting, method)
-    train, test = load_splits(target.data, root, target.finetune_subset, seed)
+    train, test = load_splits(target.data, root, target.finetune.subset, seed)
     pol_path = out / "policy.json"
     source = _source_cell(cfg, setting, method, seed, budget)
     if source is not None and not pol_path.is_file():

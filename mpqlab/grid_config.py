@@ -17,18 +17,15 @@ from typing import Any, Mapping
 from . import reference
 from .errors import MpqlabError
 from .options import check_ranges
+from .report.options import KEYS as REPORT_KEYS, ReportOptions, report_options
 from .methods import REFERENCE, SHARED, parse_method
 from .search import SearchConfig
 from .transfer import TransferConfig
 
-GRID_KEYS = {"name", "description", "model", "seeds", "budgets", "methods", "target", "settings", "search",
-             "reference", "comparisons", "equivalence_margin", "gate_margin", "sharpness_images",
-             "proxy_sharpness_images", "shared_nulls", "method_seeds", "declared", "policies_from", "compare_with"}
-REQUIRED = ("name", "model", "seeds", "budgets", "methods", "target", "settings")
-TARGET_KEYS = {"data", "init", "finetune_epochs", "finetune_lr", "finetune_subset", "max_batches"}
-SETTING_KEYS = {"proxy", "proxy_subset", "proxy_init"}
 # SearchConfig fields a grid sets per cell, so the shared "search" block may not
 PER_CELL = {"model", "data", "subset", "checkpoint", "objective", "sharpness", "budget", "seed", "proxy_seed"}
+# the target block's names before it took TransferConfig's own (committed configs use them): old -> new
+LEGACY_TARGET = {"finetune_epochs": "epochs", "finetune_lr": "lr", "finetune_subset": "subset"}
 
 
 @dataclass(frozen=True)
@@ -42,25 +39,27 @@ class ProxySetting:
 
 @dataclass(frozen=True)
 class TargetSpec:
-    """Where every policy is transferred and scored."""
+    """Where every policy is transferred and scored. In the JSON ``target`` block: ``data``, ``init`` and any
+    :class:`~mpqlab.transfer.TransferConfig` field but ``seed`` (set per cell), by its own name (``epochs``, ``lr``,
+    ``batch_size``, ``weight_decay``, ``calib_batches``, ``subset``, ``max_batches``, ``calib_order``)."""
 
     data: str                       # target dataset
     init: str | None                # full-precision target checkpoint the transfer (and the reference) starts from
-    finetune: TransferConfig        # the fine-tune (its seed is set per cell)
-    finetune_subset: int | None = None  # class-balanced target training images the fine-tune sees (None: all)
+    finetune: TransferConfig        # the fine-tune; its ``subset``: class-balanced training images it sees (None: all)
 
 
 @dataclass(frozen=True)
 class GridConfig:
     """A grid of methods x seeds x budgets x settings (see :mod:`mpqlab.experiment` for the JSON it is read from)."""
 
-    name: str
-    model: str
-    seeds: tuple[int, ...]
-    budgets: tuple[float, ...]
-    methods: tuple[str, ...]
-    target: TargetSpec
-    settings: dict[str, ProxySetting]
+    name: str                               # the grid's name (its results folder: results/<name>)
+    model: str                              # a registered model, searched and transferred
+    seeds: tuple[int, ...]                  # a seed fixes a cell's proxy subset, batch order and fine-tune subset
+    budgets: tuple[float, ...]              # average bits B (BitOPs of uniform WbAb)
+    methods: tuple[str, ...]                # method names (mpqlab.methods grammar: edmips+asga, uniform:W3A2, ...)
+    target: TargetSpec                      # where policies are transferred and scored
+    settings: dict[str, ProxySetting]       # {setting name: where its searches run}
+    description: str = ""                   # what the grid asks, in words (the report's and the reader's)
     search: dict[str, Any] = field(default_factory=dict)      # SearchConfig fields every search shares
     reference: dict[str, Any] = field(default_factory=dict)   # the reference's SearchConfig fields, or a selection
     method_seeds: dict[str, tuple[int, ...]] = field(default_factory=dict)  # {method: the seeds it runs on}
@@ -69,7 +68,9 @@ class GridConfig:
     proxy_sharpness_images: int = 128       # proxy search images for the proxy-side h, sigma_max, trace
     policies_from: str | None = None        # another grid's folder whose policies are reused
     compare_with: str | None = None         # another grid's folder each cell is compared with
-    source: dict = field(default_factory=dict, compare=False, repr=False)  # the JSON as written (report options)
+    report: ReportOptions = field(default_factory=ReportOptions)  # comparisons, margins, the declared test (top-level
+                                            # keys of the JSON, declared in mpqlab.report.options)
+    source: dict = field(default_factory=dict, compare=False, repr=False)  # the JSON as written
 
     # ------------------------------------------------------------------ reading and checking
     @classmethod
@@ -93,11 +94,10 @@ class GridConfig:
                                   f"subset of the seeds")
         if d.get("policies_from") and d.get("compare_with"):
             raise MpqlabError(f"experiment config {path}: give policies_from or compare_with, not both")
-        t, dflt = d["target"], TransferConfig()
+        t = d["target"]
         if "data" not in t:
             raise MpqlabError(f"experiment config {path}: target lacks 'data'")
-        finetune = TransferConfig(epochs=t.get("finetune_epochs", dflt.epochs), lr=t.get("finetune_lr", dflt.lr),
-                                  max_batches=t.get("max_batches", dflt.max_batches))
+        finetune = _finetune(t, path)
         settings = {}
         for k, v in d["settings"].items():
             if "proxy" not in v or "proxy_init" not in v:
@@ -105,18 +105,19 @@ class GridConfig:
             settings[k] = ProxySetting(v["proxy"], v["proxy_init"], v.get("proxy_subset"))
         cfg = cls(name=d["name"], model=d["model"], seeds=tuple(int(s) for s in d["seeds"]),
                   budgets=tuple(float(b) for b in d["budgets"]), methods=tuple(d["methods"]),
-                  target=TargetSpec(t["data"], t.get("init"), finetune, t.get("finetune_subset")), settings=settings,
+                  target=TargetSpec(t["data"], t.get("init"), finetune), settings=settings,
+                  description=str(d.get("description", "")),
                   search=dict(d.get("search") or {}), reference=dict(d.get("reference") or {}),
                   method_seeds={m: tuple(s) for m, s in (d.get("method_seeds") or {}).items()},
                   shared_nulls=bool(d.get("shared_nulls")), sharpness_images=int(d.get("sharpness_images", 512)),
                   proxy_sharpness_images=int(d.get("proxy_sharpness_images", 128)),
-                  policies_from=d.get("policies_from"), compare_with=d.get("compare_with"), source=dict(d))
+                  policies_from=d.get("policies_from"), compare_with=d.get("compare_with"),
+                  report=report_options(d, f"experiment config {path}", d["methods"]), source=dict(d))
         for key in ("policies_from", "compare_with"):
             if getattr(cfg, key) and not Path(getattr(cfg, key)).is_dir():
                 raise MpqlabError(f"experiment config {path}: {key} {getattr(cfg, key)!r} is not a folder")
         # the values, checked once before any cell: the fine-tune's, and the shared search block's by building a
         # search from it at every budget
-        check_ranges(finetune, f"experiment config {path}: target: fine-tune ")
         try:
             for budget in cfg.budgets:
                 scfg = cfg.search_config("edmips", next(iter(settings), None), 0, budget)
@@ -198,9 +199,34 @@ def _check_lists(d: Mapping, path) -> None:
         sub = st.get("proxy_subset")
         if sub is not None and not (_whole(sub) and sub > 0):
             bad(f"settings.{name}.proxy_subset", "a positive whole number or null", sub)
-    sub = d["target"].get("finetune_subset")
-    if sub is not None and not (_whole(sub) and sub > 0):
-        bad("target.finetune_subset", "a positive whole number or null", sub)
+
+
+def _finetune(t: Mapping, path) -> TransferConfig:
+    """The target block's fine-tune, checked (types and ranges): TransferConfig's names, or the legacy ones."""
+    kw = {}
+    for k, v in t.items():
+        if k in ("data", "init"):
+            continue
+        name = LEGACY_TARGET.get(k, k)
+        if name in kw:
+            raise MpqlabError(f"experiment config {path}: target sets {name} twice ({k} is its old name); give one")
+        kw[name] = v
+    finetune = TransferConfig(**kw)
+    check_ranges(finetune, f"experiment config {path}: target.")
+    return finetune
+
+
+def _keys(cls, leave_out=()) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)} - set(leave_out)
+
+
+# the keys a grid config may hold, each declared once: GridConfig's own fields (``target``'s and each setting's from
+# their dataclasses), the report's from mpqlab.report.options
+GRID_KEYS = _keys(GridConfig, ("report", "source")) | set(REPORT_KEYS)
+TARGET_KEYS = _keys(TargetSpec, ("finetune",)) | _keys(TransferConfig, ("seed",)) | set(LEGACY_TARGET)
+SETTING_KEYS = _keys(ProxySetting)
+REQUIRED = tuple(f.name for f in dataclasses.fields(GridConfig)
+                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
 
 
 def check_fields(cfg: Mapping, path="config") -> None:

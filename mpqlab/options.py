@@ -7,11 +7,13 @@ import dataclasses
 
 
 def knob(default, help: str, *, lo: float | None = None, hi: float | None = None, lo_open: bool = False,
-         choices=None):
+         choices=None, common: bool = False):
     """A dataclass field with a command-line option: ``help`` (shown with the default), the closed range
     [lo, hi] (``lo_open``: lo itself excluded) for numbers, ``choices`` (a list, or a dict name -> description
-    whose descriptions join the help). A list default is copied per instance."""
-    meta = {"help": help, "lo": lo, "hi": hi, "lo_open": lo_open, "choices": choices}
+    whose descriptions join the help). A list default is copied per instance. ``common``: the option every
+    subcommand shares (``--model``, ``--data``, ``--root``, ``--device``, with the registries' choices) sets it, so
+    the config's own options leave it out."""
+    meta = {"help": help, "lo": lo, "hi": hi, "lo_open": lo_open, "choices": choices, "common": common}
     if isinstance(default, list):
         return dataclasses.field(default_factory=lambda: list(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -78,7 +80,3 @@ def _check_type(f: dataclasses.Field, value, where: str) -> None:
         raise MpqlabError(f"{where}{f.name} must be a string, got {value!r}")
     elif isinstance(default, list) and not isinstance(value, (list, tuple)):
         raise MpqlabError(f"{where}{f.name} must be a list, got {value!r}")
-        low_bad = lo is not None and (value <= lo if f.metadata["lo_open"] else value < lo)
-        if low_bad or (hi is not None and value > hi):
-            raise MpqlabError(f"{where}{f.name} must be in {'(' if f.metadata['lo_open'] else '['}{lo}, {hi}], "
-                              f"got {value!r}")

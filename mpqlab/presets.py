@@ -13,7 +13,7 @@ def quick_config() -> dict:
     ck = str(pretrained("resnet20_cifar10-mini"))
     return {"name": "quick", "model": "resnet20", "seeds": [0], "budgets": [2.5],
             "methods": ["uniform", "random", "edmips+asga", REFERENCE],
-            "target": {"data": "cifar10-mini", "init": ck, "finetune_epochs": 1, "finetune_subset": 1000,
+            "target": {"data": "cifar10-mini", "init": ck, "epochs": 1, "subset": 1000,
                        "max_batches": 3},
             "settings": {"subset-control": {"proxy": "cifar10-mini", "proxy_subset": 500, "proxy_init": ck}},
             "search": {"epochs": 1, "max_batches": 3, "batch_size": 64, "w_candidates": [2, 3, 4],
@@ -26,7 +26,7 @@ def smoke_config() -> dict:
     CPU per cell): the executors' tests and ``benchmarks/grid.py``. Its numbers mean nothing about quantization."""
     return {"name": "smoke", "model": "resnet20", "seeds": [0], "budgets": [2.5],
             "methods": ["uniform", "random", "edmips+asga", REFERENCE],
-            "target": {"data": "synthetic-tiny", "init": None, "finetune_epochs": 1, "max_batches": 2},
+            "target": {"data": "synthetic-tiny", "init": None, "epochs": 1, "max_batches": 2},
             "settings": {"proxy-subset": {"proxy": "synthetic-tiny", "proxy_subset": 128, "proxy_init": None}},
             "search": {"epochs": 1, "max_batches": 2, "batch_size": 32, "w_candidates": [2, 3, 4],
                        "a_candidates": [2, 3, 4]},

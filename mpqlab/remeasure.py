@@ -91,7 +91,7 @@ def _target_columns(cfg: GridConfig, cell: Cell, folder: Path, row: dict, root) 
 
     policy = Policy.load(folder / "policy.json")
     t = cfg.target
-    train, test = load_splits(t.data, root, t.finetune_subset, cell.seed)
+    train, test = load_splits(t.data, root, t.finetune.subset, cell.seed)
     tcfg = dataclasses.replace(cfg.transfer_config(cell.seed), calib_order="dataset")
     with tempfile.TemporaryDirectory(prefix="mpqlab-remeasure-") as tmp:
         res = transfer(policy, cfg.model, train, test, t.init, Path(tmp) / "transfer.json", tcfg,

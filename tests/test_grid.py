@@ -96,7 +96,7 @@ def test_policies_from_reuses_another_grids_policies_and_checks_its_ranking(sequ
 
     src = sequential.parent
     cfg = smoke_config()
-    cfg["target"] = dict(cfg["target"], finetune_epochs=2)
+    cfg["target"] = dict(cfg["target"], epochs=2)
     with pytest.raises(MpqlabError, match="policies_from .*nowhere.* is not a folder"):
         run_grid(dict(cfg, policies_from=str(tmp_path / "nowhere")), tmp_path / "out", show_progress=False)
     (tmp_path / "empty").mkdir()

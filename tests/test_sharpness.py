@@ -346,3 +346,38 @@ def test_the_sync_counter_counts(monkeypatch):
     t = torch.ones(3)
     t.sum().item(), t.tolist(), float(t[0]), bool(t[1])
     assert counter.n == 4
+
+
+def test_step_closure_is_the_explicit_protocol_amortised_steps_included():
+    """``opt.step(closure)`` (what the search loop calls) takes the same passes and lands on the same parameters as
+    the explicit first_step / second_step / amortised_step calls: two passes on an ascent step, one between."""
+    torch.manual_seed(0)
+    m1, x, y = _setup()
+    m2 = TinyNet()
+    m2.load_state_dict(m1.state_dict())
+    kw = dict(rho=0.05, beta=0.001, radius="fixed", ascent_every=3, lr=0.1)
+    o1, o2 = ASGA(m1.parameters(), torch.optim.SGD, model=m1, **kw), ASGA(m2.parameters(), torch.optim.SGD, **kw)
+    calls = []
+
+    def closure():
+        o1.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(m1(x), y)
+        loss.backward()
+        calls[-1] += 1
+        return loss
+
+    for _ in range(6):
+        calls.append(0)
+        o1.step(closure)
+        loss = F.cross_entropy(m2(x), y)
+        loss.backward()
+        if o2.needs_ascent():
+            o2.first_step(loss.detach(), zero_grad=True)
+            with frozen_bn_stats(m2):
+                F.cross_entropy(m2(x), y).backward()
+            o2.second_step(None, zero_grad=True)
+        else:
+            o2.amortised_step(loss.detach(), zero_grad=True)
+    assert calls == [2, 1, 1, 2, 1, 1]
+    for a, b in zip(m1.parameters(), m2.parameters()):
+        assert torch.allclose(a, b, rtol=1e-6, atol=1e-7)

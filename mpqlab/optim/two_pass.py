@@ -287,15 +287,21 @@ class TwoPassOptimizer(torch.optim.Optimizer):
             self.zero_grad(set_to_none=True)
 
     def step(self, closure=None):
-        """Both passes: ``closure`` zeroes the gradients, runs forward + backward and returns the loss."""
+        """One step of the protocol: both passes (ascent, perturbed pass with BatchNorm statistics frozen, descent),
+        or on an amortised step (``ascent_every`` > 1, :meth:`needs_ascent` false) one pass and
+        :meth:`amortised_step`. ``closure`` zeroes the gradients, runs forward + backward and returns the loss; it
+        is called once per pass taken."""
         if closure is None:
             raise RuntimeError(f"{type(self).__name__}.step needs a closure (or call first_step / second_step)")
         closure = torch.enable_grad()(closure)
         loss0 = closure()
-        self.first_step(loss0.detach())
+        if not self.needs_ascent():
+            self.amortised_step(loss0.detach(), zero_grad=True)
+            return loss0
+        self.first_step(loss0.detach(), zero_grad=True)
         with (frozen_bn_stats(self.model) if self.model is not None else contextlib.nullcontext()):
             loss1 = closure()
-        self.second_step(loss1.detach())
+        self.second_step(loss1.detach(), zero_grad=True)
         return loss0
 
     def state_dict(self):

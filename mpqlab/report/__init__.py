@@ -9,6 +9,9 @@ Gates (printed above the comparisons; any failed gate turns every verdict into "
    0.6 and the median number of layers the budget step changed is at most 3;
 3. **the radius adapts**: in the ASGA cells the median share of steps with rho at a bound is below 0.5.
 
+The report's options (``comparisons``, ``equivalence_margin``, ``gate_margin``, ``declared``) are typed and
+defaulted once in :mod:`mpqlab.report.options`.
+
 Comparisons are pre-declared (config ``comparisons``: ``[[A, B], ...]``, default: EdMIPS+ASGA against the reference,
 EdMIPS and EdMIPS+SAM, and every method against uniform), paired by seed within a setting and budget (the reference
 cells are shared by the settings), one Holm family per budget. The primary test is the paired t-test **[choice]**:
@@ -19,8 +22,9 @@ from .crosscheck import cell_agreement, ranking_check
 from .fig1 import SHARPNESS, fig1_correlations, fig1_note, fig1_points, gate_marks, sharpness_claim
 from .format import section
 from .markdown import PARTIAL, markdown
+from .options import DeclaredTest, ReportOptions, SequentialPlan, report_options
 from .verdicts import DEFAULT_COMPARISONS, claims, comparisons, declared_test, equivalence_verdict, gates
 
-__all__ = ["DEFAULT_COMPARISONS", "PARTIAL", "SHARPNESS", "cell_agreement", "claims", "comparisons", "declared_test",
+__all__ = ["DEFAULT_COMPARISONS", "DeclaredTest", "PARTIAL", "ReportOptions", "SequentialPlan", "report_options", "SHARPNESS", "cell_agreement", "claims", "comparisons", "declared_test",
            "equivalence_verdict", "fig1_correlations", "fig1_note", "fig1_points", "gate_marks", "gates", "markdown", "ranking_check", "section",
            "sharpness_claim"]

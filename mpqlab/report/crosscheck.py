@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..methods import REFERENCE
 from ..stats import discordant_pairs, kendall_tau, paired_test
 from .format import _ci, _num
+from .options import report_options
 from .verdicts import equivalence_verdict
 
 
@@ -100,5 +101,5 @@ def _agreement_lines(agree: dict, cfg: dict) -> list[str]:
         total = sum(c["layers"] for c in agree["cells"])
         lines += ["", f"Over {t['n']} cells: {same} of {total} layers ({100 * same / max(total, 1):.0f} %) with the same "
                   f"bits; top-1 here − there {t['mean']:+.2f} points {_ci(t['ci_low'], t['ci_high'])}, paired t "
-                  f"p = {t['p_t']:.3g}.", "", equivalence_verdict(agree["diffs"], float(cfg.get("equivalence_margin", 0.5)))]
+                  f"p = {t['p_t']:.3g}.", "", equivalence_verdict(agree["diffs"], report_options(cfg).equivalence_margin)]
     return lines

@@ -11,20 +11,19 @@ from __future__ import annotations
 from ..group_sequential import boundaries, final_pairs, robustness, t_to_z, z_to_t
 from ..stats import paired_test, pairs_for_power
 from .format import _ci
+from .options import report_options
 from .verdicts import _by_seed
 
 
 def sequential_plan(cfg: dict, interim_sd: float | None) -> dict:
     """The looks (pairs) and their z bounds; with the interim sd known, the final look it sets."""
-    d = cfg["declared"]
-    seq = d["sequential"]
-    if seq.get("spending", "obrien-fleming") != "obrien-fleming":
-        raise ValueError(f"unknown spending function {seq.get('spending')!r}; mpqlab knows obrien-fleming")
-    looks = [int(n) for n in seq["looks"]]
-    eff, alpha, power = float(d["effect"]), float(d.get("alpha", 0.05)), float(d.get("power", 0.8))
+    d = report_options(cfg).declared
+    seq = d.sequential  # its spending function is checked when the config is read (obrien-fleming only)
+    looks = list(seq.looks)
+    eff, alpha, power = d.effect, d.alpha, d.power
     bounds = boundaries([n / looks[-1] for n in looks], alpha)  # as planned: the interim look is taken with these
-    if interim_sd is not None and seq.get("reestimate_sd_at") is not None:
-        last = final_pairs(interim_sd, eff, looks[-1], int(seq.get("max_pairs", looks[-1])), power, alpha)
+    if interim_sd is not None and seq.reestimate_sd_at is not None:
+        last = final_pairs(interim_sd, eff, looks[-1], seq.max_pairs or looks[-1], power, alpha)
         if last != looks[-1]:  # the interim bounds stay; the final look spends what is left at its new size
             looks = looks[:-1] + [last]
             bounds = boundaries([n / last for n in looks], alpha, taken=bounds[:-1])
@@ -33,32 +32,32 @@ def sequential_plan(cfg: dict, interim_sd: float | None) -> dict:
 
 def sequential_test(rows: list[dict], cfg: dict, gates_ok: bool) -> list[str]:
     """Markdown lines of the declared group-sequential test."""
-    d = cfg["declared"]
-    seq = d["sequential"]
-    a, b = d["primary"]
-    eff, alpha = float(d["effect"]), float(d.get("alpha", 0.05))
+    d = report_options(cfg).declared
+    seq = d.sequential
+    a, b = d.primary
+    eff, alpha, power = d.effect, d.alpha, d.power
     budget = float(cfg["budgets"][0])
-    ra, rb = _by_seed(rows, d["setting"], a, budget), _by_seed(rows, d["setting"], b, budget)
+    ra, rb = _by_seed(rows, d.setting, a, budget), _by_seed(rows, d.setting, b, budget)
     prefix = []  # differences of the longest prefix of the seed order with both arms finished
     for s in cfg["seeds"]:
         if s not in ra or s not in rb:
             break
         prefix.append(ra[s] - rb[s])
     n_done = len(prefix)
-    sd0 = float(d["assumed_sd"])
-    at = seq.get("reestimate_sd_at")
+    sd0 = d.assumed_sd
+    at = seq.reestimate_sd_at
     interim_sd = paired_test(prefix[:at])["sd"] if at and n_done >= at else None
     plan = sequential_plan(cfg, interim_sd)
     lines = ["", "## Pre-declared group-sequential test", "", f"Written in the config before any cell ran: "
-             f"{d['question']}", "",
-             f"- Arms: {a} vs {b} ({d['setting']}, budget {budget:g}), paired by seed, seeds in the config's order.",
-             f"- Planned: {pairs_for_power(sd0, eff, float(d.get('power', 0.8)), alpha)} pairs for "
-             f"{float(d.get('power', 0.8)):.0%} power at {eff:g} points with a paired sd of {sd0:g} "
-             f"({d['assumed_sd_source']}); looks at {', '.join(map(str, seq['looks']))} pairs.",
-             f"- Rule: {seq['rule']}", ""]
+             f"{d.question}", "",
+             f"- Arms: {a} vs {b} ({d.setting}, budget {budget:g}), paired by seed, seeds in the config's order.",
+             f"- Planned: {pairs_for_power(sd0, eff, power, alpha)} pairs for "
+             f"{power:.0%} power at {eff:g} points with a paired sd of {sd0:g} "
+             f"({d.assumed_sd_source}); looks at {', '.join(map(str, seq.looks))} pairs.",
+             f"- Rule: {seq.rule}", ""]
     if interim_sd is not None:
         lines += [f"Interim sd (first {at} pairs): {interim_sd:.2f}; final look at {plan['looks'][-1]} pairs "
-                  f"({'extended' if plan['looks'][-1] > int(seq['looks'][-1]) else 'as planned'}).", ""]
+                  f"({'extended' if plan['looks'][-1] > int(seq.looks[-1]) else 'as planned'}).", ""]
     lines += ["| look | pairs | information fraction | bound abs(z) | pairs finished | z | crossed |", "|---|---|---|---|---|---|---|"]
     verdict, reached = None, None
     for k, (n, c) in enumerate(zip(plan["looks"], plan["bounds"])):

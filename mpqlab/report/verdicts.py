@@ -7,6 +7,7 @@ import statistics
 from ..methods import REFERENCE, SHARED, is_null, is_uniform
 from ..stats import detectable_effect, holm, paired, paired_power, paired_test, pairs_for_power, verdict
 from .format import _by_seed, _ci, _num
+from .options import report_options
 
 
 DEFAULT_COMPARISONS = [["edmips+asga", REFERENCE], ["edmips+asga", "edmips"], ["edmips+asga", "edmips+sam"]]
@@ -22,7 +23,7 @@ def comparisons(rows: list[dict], cfg: dict) -> list[dict]:
     """Every pre-declared comparison present in ``rows``: effect (A - B, points), 95 % CI, p (t, sign-flip),
     Holm-adjusted p within its budget, verdict."""
     methods = {r["method"] for r in rows}
-    pairs = cfg.get("comparisons") or (DEFAULT_COMPARISONS + [[m, "uniform"] for m in cfg.get("methods", [])
+    pairs = report_options(cfg).comparisons or (DEFAULT_COMPARISONS + [[m, "uniform"] for m in cfg.get("methods", [])
                                                                if m != "uniform"])
     settings = sorted({r["setting"] for r in rows if r["method"] != REFERENCE and r["setting"] != SHARED}) or [SHARED]
     out = []
@@ -49,7 +50,8 @@ def comparisons(rows: list[dict], cfg: dict) -> list[dict]:
 
 def gates(rows: list[dict], cfg: dict, comps: list[dict]) -> list[dict]:
     """The validity gates: name, passed (True / False / None when not measurable), what was measured."""
-    margin = float(cfg.get("gate_margin", 1.0))
+    opts = report_options(cfg)
+    margin = opts.gate_margin
     out = []
     ref_u = [c for c in comps if c["a"] == REFERENCE and is_uniform(c["b"])]
     if ref_u:  # against every uniform baseline the grid has: the strongest one decides
@@ -58,8 +60,8 @@ def gates(rows: list[dict], cfg: dict, comps: list[dict]) -> list[dict]:
                          f"{_ci(c['ci_low'], c['ci_high'])}, p = {c['p_t']:.3g}, {c['n']} seeds" for c in ref_u)
         out.append({"gate": f"search matters: reference - every uniform baseline >= {margin:g} points, paired p < 0.05",
                     "passed": ok, "measured": what})
-    elif (cfg.get("declared") or {}).get("control"):  # a grid without a reference: its declared positive control
-        a, b = cfg["declared"]["control"]
+    elif opts.declared is not None and opts.declared.control:  # no reference: the declared positive control
+        a, b = opts.declared.control
         cs = [c for c in comps if (c["a"], c["b"]) == (a, b)]
         ok = bool(cs) and all(c["mean"] >= margin and c["p_t"] < 0.05 for c in cs)
         what = "; ".join(f"{c['setting']} at budget {c['budget']:g}: {c['mean']:+.2f} points "
@@ -95,7 +97,7 @@ def claims(comps: list[dict], rows: list[dict], cfg: dict, gates_ok: bool,
     """A plain verdict per claim of the paper: supported / not supported / cannot tell. The search-cost ratio is read
     from ``cost_rows`` when given (with ``policies_from``: the source grid's rows, where the proxy searches and the
     reference ran in one run; here the reused policies carry search times measured in another run)."""
-    m = float(cfg.get("equivalence_margin", 0.5))
+    m = report_options(cfg).equivalence_margin
     out = []
     for c in comps:
         if c["a"] != "edmips+asga" or c["b"] not in (REFERENCE, "edmips"):
@@ -151,16 +153,16 @@ def declared_test(rows: list[dict], cfg: dict, gates_ok: bool, complete: bool) -
     sample and its power calculation, the effect with its interval, the verdict by the declared rule, and the power
     the finished sample reached at the observed spread. Rule: A improves B when the CI lies above 0; A does not
     improve B by ``effect`` or more when the CI lies below ``effect``; otherwise undecided at this power."""
-    d = cfg["declared"]
-    a, b = d["primary"]
-    eff, alpha, power, sd0 = float(d["effect"]), float(d.get("alpha", 0.05)), float(d.get("power", 0.8)), float(d["assumed_sd"])
+    d = report_options(cfg).declared
+    a, b = d.primary
+    eff, alpha, power, sd0 = d.effect, d.alpha, d.power, d.assumed_sd
     budget = float(cfg["budgets"][0])
-    seeds, diffs = paired(_by_seed(rows, d["setting"], a, budget), _by_seed(rows, d["setting"], b, budget))
+    seeds, diffs = paired(_by_seed(rows, d.setting, a, budget), _by_seed(rows, d.setting, b, budget))
     planned = len(cfg["seeds"])
-    lines = ["", "## Pre-declared primary test", "", f"Written in the config before any cell ran: {d['question']}", "",
-             f"- Arms: {a} vs {b} ({d['setting']}, budget {budget:g}), paired by seed; two-sided paired t at "
+    lines = ["", "## Pre-declared primary test", "", f"Written in the config before any cell ran: {d.question}", "",
+             f"- Arms: {a} vs {b} ({d.setting}, budget {budget:g}), paired by seed; two-sided paired t at "
              f"{alpha:g}, no other comparison in its family.",
-             f"- Power calculation: with a paired sd of {sd0:g} points ({d['assumed_sd_source']}), "
+             f"- Power calculation: with a paired sd of {sd0:g} points ({d.assumed_sd_source}), "
              f"{pairs_for_power(sd0, eff, power, alpha)} seeds give {power:.0%} power at {eff:g} points; planned: "
              f"{planned} seeds.",
              f"- Rule: '{a} improves {b}' if the 95 % CI lies above 0; '{a} does not improve {b} by {eff:g} points "

@@ -1,5 +1,6 @@
-"""The settings of a search as plain data (:class:`SearchConfig`, one command-line option per field, stored in
-the policy's provenance), their checks, and the softmax temperature schedule they define."""
+"""The settings of a search as plain data (:class:`SearchConfig`: every field a :func:`~mpqlab.options.knob` with
+its help and range, one command-line option each, settable from a grid's ``search`` block, stored in the policy's
+provenance), their checks, and the softmax temperature schedule they define."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,12 +23,13 @@ REPAIRS = ("fewest", "most_probable")
 class SearchConfig:
     """Every setting of a search, as plain data (stored in the policy's provenance)."""
 
-    model: str = "resnet20"
-    data: str = "cifar10-mini"
-    root: str | None = None
+    model: str = knob("resnet20", "a registered model (mpqlab.list_models)", common=True)
+    data: str = knob("cifar10-mini", "the proxy dataset, a registered one (mpqlab.list_datasets)", common=True)
+    root: str | None = knob(None, "data root; unset: $MPQLAB_DATA or ~/.cache/mpqlab/data", common=True)
     subset: int | None = knob(None, "class-balanced proxy subset of the training split; unset: all of it",
                               lo=1, hi=10 ** 9)
-    proxy_seed: int = 0
+    proxy_seed: int = knob(0, "seed that draws the proxy subset (a grid sets it to the cell's seed)", lo=0,
+                           hi=2 ** 32 - 1)
     holdout: int | None = knob(None, "class-balanced images of the training split held out before the proxy subset "
                                      "is drawn (a validation set the search never sees) [option]", lo=1, hi=10 ** 9)
     holdout_seed: int = knob(0, "seed of the held-out images", lo=0, hi=2 ** 32 - 1)
@@ -42,12 +44,12 @@ class SearchConfig:
                      lo_open=True)
     lr_alpha: float = knob(0.05, "bit logits' (alpha) learning rate, Adam [choice: CPU-scale searches are a few "
                                  "hundred steps]", lo=0, hi=10, lo_open=True)
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
+    momentum: float = knob(0.9, "weights' SGD momentum (Nesterov)", lo=0, hi=1)
+    weight_decay: float = knob(1e-4, "weights' weight decay (quantizer steps and BatchNorm excluded)", lo=0, hi=1)
     cost_weight: float = knob(2.0, "lambda, the weight of the cost hinge", lo=0, hi=1e6)
     w_candidates: list = knob(list(BIT_CANDIDATES), "candidate weight bits, e.g. 2,3,4")
     a_candidates: list = knob(list(BIT_CANDIDATES), "candidate activation bits, e.g. 2,3,4")
-    fixed_bits: int = 8
+    fixed_bits: int = knob(8, "bits of the layers the search does not choose (first conv, last linear)", lo=2, hi=32)
     rho: float = knob(RHO0, "rho_0, the perturbation radius (the fixed rule's rho, the adaptive rules' start)",
                       lo=0, hi=10)
     rho_max: float = knob(RHO_MAX, "rho_max, the adaptive radius's ceiling", lo=0, hi=10)
@@ -55,18 +57,21 @@ class SearchConfig:
     beta: float = knob(0.001, "beta, ASGA's alignment step in the perturbation (rho/|g| - beta) g", lo=0, hi=10)
     radius: str | None = knob(None, "rho schedule; unset: the rule's own (SAM fixed, GSAM lr, ASGA relative); the "
                                     "paper's ln(1+h) rule taken literally is adaptive", choices=RADII)
-    h_ema: float | None = None
+    h_ema: float | None = knob(None, "decay of the adaptive radius's running scale; unset: 0.9", lo=0, hi=1)
     gsam_gamma: float = knob(0.1, "alpha of GSAM, the weight of the surrogate gap's orthogonal component", lo=0, hi=10)
-    perturb_quantizers: bool = False
-    gmpq_weight: float = 40.0
+    perturb_quantizers: bool = knob(False, "the sharpness rule's ascent also moves the quantizer steps / clips "
+                                           "[option]")
+    gmpq_weight: float = knob(40.0, "GMPQ's attribution-rank loss weight", lo=0, hi=1e6)
     bilevel: bool = knob(False, "first-order bi-level search: the bit logits' task gradient on a held-out split")
-    val_fraction: float = 0.1
-    hawq_probes: int = 16
-    hawq_batches: int = 2
+    val_fraction: float = knob(0.1, "share of the proxy held out for the bi-level search's logit step", lo=0,
+                               hi=0.9)
+    hawq_probes: int = knob(16, "HAWQ: Hutchinson probes per layer trace", lo=1, hi=10 ** 6)
+    hawq_batches: int = knob(2, "HAWQ: batches the layer traces are taken on", lo=1, hi=10 ** 6)
     seed: int = knob(0, "seed of the search (weights' init, batch order)", lo=0, hi=2 ** 32 - 1)
-    device: str = "cpu"
+    device: str = knob("cpu", "torch device", common=True)
     max_batches: int | None = knob(None, "batches per epoch (tests, smoke runs); unset: all", lo=1, hi=10 ** 9)
-    per_layer_telemetry: bool = True
+    per_layer_telemetry: bool = knob(True, "log each layer's bit probabilities every step (--no-per-layer-telemetry: "
+                                           "totals only)")
     freeze_bn: bool = knob(False, "BatchNorm on its running statistics (not updated) during the search [option]")
     freeze_weights: bool = knob(False, "weights and quantizer steps / clips held where the search starts (the "
                                        "checkpoint, calibrated): only the bit logits move, so the search scores "

@@ -283,32 +283,31 @@ class Search:
         held-out proxy batches of the bi-level option; ``move_logits=False`` (warm-up) trains the weights only."""
         self.objective.begin_step(x, y)
         rec: dict = {}
-        for p in self.bit_logits:
-            p.grad = None
-        self.wopt.zero_grad(set_to_none=True)
-        loss, info = self.objective(self.fwd, x, y)
-        check_finite(loss, "search")
-        loss.backward()
-        a_task = _flat_grads(self.bit_logits)
+        passes = []  # (loss, objective info, the bit logits' task gradient) of each pass the weight step takes
+
+        def closure():
+            for p in self.bit_logits:
+                p.grad = None
+            self.wopt.zero_grad(set_to_none=True)
+            loss, info = self.objective(self.fwd, x, y)
+            check_finite(loss, "search (perturbed pass)" if passes else "search")
+            loss.backward()
+            passes.append((loss.detach(), info, _flat_grads(self.bit_logits)))
+            return loss
+
+        # the weight optimizer's own step: SGD one pass; a two-pass rule its protocol (ascent, perturbed pass with
+        # BatchNorm frozen, descent), or one pass on an amortised step
+        self.wopt.step(closure)
+        loss, info, a_task = passes[0]
         rec.update(loss=loss.item(), ce=info["ce"], attribution=info.get("attribution"),
                    top1=(info["logits"].argmax(1) == y).float().mean().item() * 100)
         if self.cfg.sharpness == "none":
-            self.wopt.step()
             rec.update(loss_p=None, h=None, rho=None, grad_norm=None, grad_p_norm=None, cos_g_gp=None)
-        elif not self.wopt.needs_ascent():  # amortised step: one pass, g_p estimated from the last full step
-            self.wopt.amortised_step(loss.detach(), zero_grad=True)
+        elif len(passes) == 1:  # amortised step: one pass, g_p estimated from the last full step
             rec.update(loss_p=None, h=None, rho=self.wopt.last["rho"], grad_norm=None, grad_p_norm=None, cos_g_gp=None,
                        curvature=None, amortised=True)
         else:
-            self.wopt.first_step(loss.detach(), zero_grad=True)
-            for p in self.bit_logits:
-                p.grad = None
-            with frozen_bn_stats(self.net):
-                loss_p, _ = self.objective(self.fwd, x, y)
-                check_finite(loss_p, "search (perturbed pass)")
-                loss_p.backward()
-            a_task = (a_task + _flat_grads(self.bit_logits)) / 2
-            self.wopt.second_step(loss_p.detach(), zero_grad=True)
+            a_task = (a_task + passes[1][2]) / 2
             last = self.wopt.last
             rec.update(loss_p=last["loss_p"], h=last["h"], rho=last["rho"], rho_schedule=last["rho_schedule"],
                        grad_norm=last["grad_norm"],

@@ -1,0 +1,104 @@
+"""A grid's report options, typed: what the report reads from a grid config besides its cells (the comparisons, the
+margins, the pre-declared test and its group-sequential plan). Each key is declared here once, with its default and
+range; :class:`~mpqlab.grid_config.GridConfig` checks them when a config is read (before any cell), and every report
+function reads them through :func:`report_options`, so no default is written twice."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Mapping
+
+from ..errors import MpqlabError
+from ..options import check_choices, check_ranges, knob
+
+
+@dataclass(frozen=True)
+class SequentialPlan:
+    """A group-sequential rule (``declared.sequential``; :mod:`mpqlab.report.sequential`)."""
+
+    looks: list = knob([], "pairs at each planned look, increasing; the last is the planned final sample")
+    spending: str = knob("obrien-fleming", "the alpha-spending function", choices=["obrien-fleming"])
+    reestimate_sd_at: int | None = knob(None, "the look whose paired sd replaces the assumed one (extends only)",
+                                        lo=2, hi=10 ** 6)
+    max_pairs: int | None = knob(None, "cap on the final look's pairs; unset: the planned final look", lo=2,
+                                 hi=10 ** 6)
+    rule: str = knob("", "the rule in words, as declared")
+
+
+@dataclass(frozen=True)
+class DeclaredTest:
+    """A pre-declared primary test (config ``declared``), written before any cell of its grid ran."""
+
+    question: str = knob("", "the question, in words")
+    primary: list = knob([], "[A, B]: the arms whose paired difference A - B the test is about")
+    control: list = knob([], "[A, B]: the positive control that must separate (the grid's gate); empty: none")
+    setting: str = knob("", "the proxy setting the arms are compared in")
+    effect: float = knob(1.0, "the effect of interest, points of top-1", lo=0, hi=100, lo_open=True)
+    alpha: float = knob(0.05, "two-sided type I error", lo=0, hi=1, lo_open=True)
+    power: float = knob(0.8, "planned power at the effect", lo=0, hi=1, lo_open=True)
+    assumed_sd: float = knob(1.0, "paired sd the sample size was planned with, points", lo=0, hi=100, lo_open=True)
+    assumed_sd_source: str = knob("", "where the assumed sd came from (a pilot, with its interval)")
+    sequential: SequentialPlan | None = knob(None, "the group-sequential rule; unset: one fixed-sample test")
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """The report options of a grid config (top-level keys of its JSON)."""
+
+    comparisons: list | None = knob(None, "pre-declared [A, B] pairs, Holm-corrected within each budget; unset: the "
+                                          "report's default pairs")
+    equivalence_margin: float = knob(0.5, "points within which a proxy search 'matches' the reference", lo=0, hi=100,
+                                     lo_open=True)
+    gate_margin: float = knob(1.0, "points a positive control must win by for the grid to answer", lo=0, hi=100)
+    declared: DeclaredTest | None = knob(None, "the pre-declared primary test; unset: none")
+
+
+KEYS = tuple(f.name for f in dataclasses.fields(ReportOptions))  # the grid config's report keys
+
+
+def _build(cls, d: Mapping, where: str):
+    if not isinstance(d, Mapping):
+        raise MpqlabError(f"{where} must be an object, got {d!r}")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise MpqlabError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    out = cls(**d)
+    check_ranges(out, f"{where}.")
+    try:
+        check_choices(out)
+    except MpqlabError as e:
+        raise MpqlabError(f"{where}.{str(e).lstrip('-')}") from None
+    return out
+
+
+def _pair(v, where: str, methods) -> None:
+    if not (isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(m, str) for m in v)):
+        raise MpqlabError(f"{where} must be a pair [A, B] of method names, got {v!r}")
+    missing = [m for m in v if methods is not None and m not in methods]
+    if missing:
+        raise MpqlabError(f"{where} names {', '.join(map(repr, missing))}, not one of the grid's methods")
+
+
+def report_options(cfg: Mapping, where: str = "config", methods=None) -> ReportOptions:
+    """The typed report options of a grid config (its JSON dict), checked: every key known, numbers in range, and
+    with ``methods`` (the grid's, when the config is read) pairs that name them; the report, which skips a pair
+    with no cells, reads them without. Raises :class:`~mpqlab.errors.MpqlabError` naming the bad key."""
+    d = {k: cfg[k] for k in KEYS if cfg.get(k) is not None}
+    declared = d.pop("declared", None)
+    if declared is not None:
+        declared = dict(declared)
+        seq = declared.pop("sequential", None)
+        if seq is not None:
+            seq = _build(SequentialPlan, seq, f"{where}: declared.sequential")
+            looks = seq.looks
+            if not looks or not all(isinstance(n, int) and n >= 2 for n in looks) or looks != sorted(set(looks)):
+                raise MpqlabError(f"{where}: declared.sequential.looks must be increasing whole numbers >= 2, "
+                                  f"got {looks!r}")
+        declared = _build(DeclaredTest, dict(declared, sequential=seq), f"{where}: declared")
+        _pair(declared.primary, f"{where}: declared.primary", methods)
+        if declared.control:
+            _pair(declared.control, f"{where}: declared.control", methods)
+    for i, pair in enumerate(d.get("comparisons") or []):
+        _pair(pair, f"{where}: comparisons[{i}]", methods)
+    return _build(ReportOptions, dict(d, declared=declared), where)
