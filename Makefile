@@ -41,9 +41,14 @@ test-fast: setup
 figures: setup
 	$(BIN)/mpqlab figures
 
-# JupyterLab on the notebooks (start with 00_quickstart.ipynb); interactive runs write to runs/, not figures/
+# JupyterLab on the notebooks (start with 00_quickstart.ipynb); interactive runs write to runs/, not figures/.
+# Works as root too (--allow-root is added for uid 0, the user a container or a fresh cloud machine gives you).
+LAB_PORT ?= 8888
 lab: setup
-	$(BIN)/jupyter lab notebooks/
+	@echo "JupyterLab on port $(LAB_PORT). On a remote machine, forward the port from your own first:"
+	@echo "  ssh -N -L $(LAB_PORT):localhost:$(LAB_PORT) $${USER:-you}@$$(hostname)"
+	@echo "then open the http://localhost:$(LAB_PORT)/lab?token=... address printed below in your browser."
+	$(BIN)/jupyter lab notebooks/ --no-browser --port $(LAB_PORT) $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 benchmarks: setup
 	for b in benchmarks/*.py; do $(BIN)/python $$b; done

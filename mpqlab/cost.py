@@ -118,6 +118,13 @@ def average_bits(table: Mapping[str, dict], bits: Mapping | None, fixed: set[str
     return math.sqrt(bitops(table, bits, searchable) / macs)
 
 
+def totals(table: Mapping[str, dict], bits: Mapping | None, fixed: set[str] | frozenset = frozenset()) -> dict:
+    """MACs, BitOPs, size in bytes and average bits of ``bits`` on ``table`` (``fixed``: the layers left out of the
+    average): the one place a policy's totals are computed."""
+    return {"macs": sum(r["macs"] for r in table.values()), "bitops": bitops(table, bits),
+            "size_bytes": size_bytes(table, bits), "average_bits": average_bits(table, bits, fixed)}
+
+
 def budget_bitops(table: Mapping[str, dict], avg_bits: float, fixed: Mapping[str, tuple[int, int]]) -> float:
     """BitOPs of the policy with every searchable layer at W{avg_bits}A{avg_bits} and ``fixed`` layers at their
     bits: the BitOPs budget that "average bits" stands for."""

@@ -122,7 +122,8 @@ def controls(fn, apply: bool = False, **widgets):
     change of a control re-plots it in place (its traces and layout replaced by those of the new figure); what ``fn``
     prints goes to a text area between the controls and the plot, where anything else it returns is displayed
     instead (``fn`` runs once per change either way). ``apply=True`` (for an ``fn`` that takes seconds): changes
-    wait for an "Apply" button instead of re-plotting at once. Run headless (``MPQLAB_HEADLESS=1``, which
+    wait for an "Apply" button instead of re-plotting at once; sliders re-plot when released
+    (``continuous_update=False``), never on every tick they pass. Run headless (``MPQLAB_HEADLESS=1``, which
     :func:`make_figures` sets) it calls ``fn`` once with the widgets' values, displays the result and says so: without a front end a live widget
     only adds comm traffic, and under it the notebook client was seen to lose a cell's execute reply and wait until
     the cell timeout. Returns the FigureWidget (or the widget box, or the headless result)."""
@@ -161,6 +162,9 @@ def controls(fn, apply: bool = False, **widgets):
         figure.update_layout(new.layout.to_plotly_json(), overwrite=True)
 
     shown = [w for w in widgets.values() if isinstance(w, ipywidgets.Widget)]
+    for w in shown:  # a slider re-plots when released, not on every tick it passes
+        if hasattr(w, "continuous_update"):
+            w.continuous_update = False
     if apply:
         button = ipywidgets.Button(description="Apply")
         button.on_click(replot)

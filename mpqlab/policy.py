@@ -33,7 +33,7 @@ from typing import Mapping
 import torch.nn as nn
 
 from . import __version__
-from .cost import average_bits, bitops, layer_table, size_bytes
+from .cost import layer_table, totals
 from .errors import MpqlabError
 from .io import read_json, write_json
 from .models import first_last_layers
@@ -74,10 +74,8 @@ class Policy:
 
     def totals(self) -> dict:
         """MACs, BitOPs, size in bytes and average bits of the policy, all through :mod:`mpqlab.cost`."""
-        b = self.bits()
-        return {"macs": sum(r["macs"] for r in self.layers.values()), "bitops": bitops(self.layers, b),
-                "size_bytes": size_bytes(self.layers, b),
-                "average_bits": round(average_bits(self.layers, b, self.fixed_layers), 6)}
+        t = totals(self.layers, self.bits(), self.fixed_layers)
+        return dict(t, average_bits=round(t["average_bits"], 6))
 
     def summary(self) -> str:
         """A printable table: totals, then one line per layer with its bits and MACs."""

@@ -48,6 +48,9 @@ def quickstart(out: str = "runs/quickstart", epochs: int = 3, finetune_epochs: i
                       "top1_before_finetune": round(res["top1_before_finetune"], 2), "top1": round(res["top1"], 2)}
         if pol is found:
             float_top1 = round(res["top1_float"], 2)
+    prov = found.provenance
+    status = search_status(prov["decisiveness"], prov["layers_changed_by_budget"], smoke)
+    print(status)  # above the numbers: whether the search decided, so its table is read as what it is
     print(comparison_table(rows, float_top1))
     try:
         from .viz import bitwidth_heatmap, save_figure
@@ -58,11 +61,30 @@ def quickstart(out: str = "runs/quickstart", epochs: int = 3, finetune_epochs: i
         saved = save_figure(fig, out_p / "bitwidths", formats=("html",)).as_dict()
     except ImportError as e:  # plotly missing: the numbers above still stand
         saved = {"html": f"not written ({e})"}
-    prov = found.provenance
-    return {"policy": str(out_p / "policy.json"), "search_wall_time_s": prov["search_wall_time_s"],
+    return {"policy": str(out_p / "policy.json"), "status": status, "search_wall_time_s": prov["search_wall_time_s"],
             "decisiveness": round(prov["decisiveness"], 3), "layers_changed_by_budget": prov["layers_changed_by_budget"],
             "rho_at_bound_share": prov.get("rho_at_bound_share"), "target_top1_float": float_top1,
             "policies": rows, "figure": saved}
+
+
+# a search has decided when its policy is its own: most layers near one-hot, the budget step rewriting at most one
+DECIDED_PROBABILITY = 0.9   # median largest bit probability at the end of the search
+DECIDED_REWRITES = 1        # layers the budget step changed
+
+
+def search_status(decisiveness: float, layers_changed: int, smoke: bool) -> str:
+    """One line on whether the search decided (median largest bit probability >= 0.9, at most one layer rewritten
+    by the budget step) and what its numbers are therefore worth."""
+    decided = decisiveness >= DECIDED_PROBABILITY and layers_changed <= DECIDED_REWRITES
+    what = (f"median largest bit probability {decisiveness:.2f} (decided: >= {DECIDED_PROBABILITY}), "
+            f"{layers_changed} layer(s) rewritten by the budget step (decided: <= {DECIDED_REWRITES})")
+    if smoke or not decided:
+        return (f"NOT A RESULT: {'a smoke search (a few batches)' if smoke else 'this search'} has "
+                f"{'not ' if not decided else ''}decided ({what}). The policy below is a demonstration of the "
+                "workflow; its top-1 says nothing about the method. Run without smoke (mpqlab quickstart) for a search "
+                "that decides, and the experiment grid (notebook 01) to compare methods.")
+    return (f"The search decided ({what}). One seed on 1,000 test images: a demonstration of the workflow, not "
+            "evidence for a method (the experiment grid, notebook 01, compares methods).")
 
 
 def comparison_table(rows: dict, float_top1: float) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from .checkpoints import load_model
-from .cost import average_bits, bitops, layer_table, size_bytes
+from .cost import layer_table, totals
 from .data import make_loader
 from .errors import MpqlabError
 from .io import write_json
@@ -94,11 +94,9 @@ def transfer(policy: Policy, model: str, train, test, init: str | None, out: str
         return None
     after = evaluate(net, test, device=device, max_batches=max_batches)
     table = layer_table(create_model(model, num_classes=train.num_classes), input_size)
-    bits = pol.bits()
     result = {"top1": after["top1"], "loss": after["loss"], "n": after["n"],
               "top1_before_finetune": before["top1"], "top1_float": float_eval["top1"],
-              "macs": sum(r["macs"] for r in table.values()), "bitops": bitops(table, bits),
-              "size_bytes": size_bytes(table, bits), "average_bits": average_bits(table, bits, pol.fixed_layers),
+              **totals(table, pol.bits(), pol.fixed_layers),  # on the target model, at the target's input size
               "finetune_time_s": round(res["train_time_s"], 2), "epochs": epochs, "history": res["history"],
               "notes": notes, "init_card": card, "policy_provenance": {k: v for k, v in pol.provenance.items()
                                                                       if k != "final_softmaxes"},

@@ -119,7 +119,7 @@ def explore(policies=("float", "W4A4"), span=1.0, seed=0, layer="all layers", lo
         curves[p] = (a, L.slice_1d(models[p], (x, y), d if layer == "all layers" else L.restrict(d, layer), a)["loss"])
     print(L.describe_slices(L.slice_summary(curves)))
     return viz.landscape_curves(curves, title=f"1-D slices, seed {seed}, {layer}, span ±{span:g}", log_y=log_y)
-controls(explore, policies=W.SelectMultiple(options=list(models), value=("float", "W4A4")),
+controls(explore, apply=True, policies=W.SelectMultiple(options=list(models), value=("float", "W4A4")),
          span=W.FloatSlider(value=1.0, min=0.25, max=2.0, step=0.25), seed=W.IntSlider(value=0, min=0, max=9),
          layer=W.Dropdown(options=layers, value="all layers"), log_y=W.Checkbox(value=False, description="log loss"));
 
@@ -138,7 +138,7 @@ def one_layer(layer="layer3.2.conv2", w_bits=2, a_bits=4):
           f"loss at the centre {r['loss_before'][len(r['ts']) // 2]:.3f} -> {r['loss_after'][len(r['ts']) // 2]:.3f}")
     return viz.layer_change(r)
 searchable = [n for n, r in pols["W4A4"].layers.items() if r["searchable"]]
-controls(one_layer, layer=W.Dropdown(options=searchable, value="layer3.2.conv2"),
+controls(one_layer, apply=True, layer=W.Dropdown(options=searchable, value="layer3.2.conv2"),
          w_bits=W.Dropdown(options=[2, 3, 4, 6, 8], value=2), a_bits=W.Dropdown(options=[2, 3, 4, 6, 8], value=4));
 
 # %% [markdown]

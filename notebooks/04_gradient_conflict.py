@@ -117,7 +117,7 @@ def radius(rho_max=0.1):
                      "cos(g, g_p)": perturbation_conflict(m.eval(), xb, yb, rho=float(r))["global"]})
     print(f"at ρ = {rows[-1]['ρ']:.3g}: h = {rows[-1]['h']:.4f}, cos(g, g_p) = {rows[-1]['cos(g, g_p)']:+.3f}")
     return viz.radius_sweep(rows)
-controls(radius, rho_max=W.FloatLogSlider(value=0.1, base=10, min=-3, max=0.5, step=0.25));
+controls(radius, apply=True, rho_max=W.FloatLogSlider(value=0.1, base=10, min=-3, max=0.5, step=0.25));
 
 # %% [markdown]
 # **How to read it.** Left: the loss at θ and at the perturbed point θ + e, against ρ; right: their difference h and

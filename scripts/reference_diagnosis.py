@@ -96,7 +96,9 @@ def report(cfg: dict, scores: list[dict]) -> str:
                      f"p = {p['p_t']:.3g}, sign-flip p = {p['p_sign_flip']:.3g}, {len(seeds)} seeds")
         if (a, b) == (REFERENCE, "edmips"):
             complete = len(seeds) == len(cfg["seeds"])
-            verdict = ("**incomplete**" if not complete else "**supports the hypothesis**" if p["ci_high"] < 0 else
+            verdict = ("**incomplete**" if not complete else ("**consistent with the hypothesis** (the declared rule's 'supports'; the policies were not scored on "
+                       "their own co-adapted weights, which were not kept, so this does not separate co-adaptation "
+                       "from a search that went wrong)") if p["ci_high"] < 0 else
                        "**contradicts the hypothesis**" if p["ci_low"] > 0 else "**undecided**")
     lines += ["", f"Verdict on (a), by the declared rule: {verdict or '**not measured**'}", ""]
     if cfg.get("pilot"):

@@ -149,6 +149,11 @@ def test_cell_agreement_counts_equal_layers_and_pairs_top1_by_cell():
     text = markdown(rows, dict(CFG, compare_with="there"), other)
     assert "## Against there (the same cells there)" in text and "3 of 4" in text and "(0.50x)" in text
     assert "75 %) with the same bits" in text
+    assert "ran under different code here and there" not in text  # neither side recorded a commit: both alike
+    mixed = markdown([dict(r, code_commit="aaaaaaa") for r in rows], dict(CFG, compare_with="there"),
+                     [dict(r, code_commit="bbbbbbb") for r in other])
+    assert f"**{len(rows)} of {len(rows)} cells ran under different code here and there**" in mixed
+    assert "| aaaaaaa / bbbbbbb |" in mixed
 
 
 def test_reused_policies_take_the_cost_ratio_from_the_grid_where_both_were_searched():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..methods import REFERENCE
 from ..stats import discordant_pairs, kendall_tau, paired_test
+from .code_versions import cell_code
 from .format import _ci, _num
 from .options import report_options
 from .verdicts import equivalence_verdict
@@ -81,7 +82,8 @@ def cell_agreement(rows: list[dict], other_rows: list[dict]) -> dict:
         cells.append({"setting": r["setting"], "method": r["method"], "budget": float(r["budget"]),
                       "seed": int(r["seed"]), "layers": len(a), "same": sum(x == y for x, y in zip(a, b)),
                       "top1_here": float(r["target_top1"]), "top1_there": float(o["target_top1"]),
-                      "cpu_here": _num(r.get("search_cpu_time_s")), "cpu_there": _num(o.get("search_cpu_time_s"))})
+                      "cpu_here": _num(r.get("search_cpu_time_s")), "cpu_there": _num(o.get("search_cpu_time_s")),
+                      "code_here": cell_code(r), "code_there": cell_code(o)})
     diffs = [c["top1_here"] - c["top1_there"] for c in cells]
     return {"cells": cells, "diffs": diffs, "test": paired_test(diffs) if len(diffs) >= 2 else None}
 
@@ -89,12 +91,13 @@ def cell_agreement(rows: list[dict], other_rows: list[dict]) -> dict:
 def _agreement_lines(agree: dict, cfg: dict) -> list[str]:
     lines = ["", f"## Against {cfg['compare_with']} (the same cells there)", "",
              "| setting | method | seed | layers with the same bits | top-1 here | top-1 there | here − there | "
-             "search CPU here / there |", "|---|---|---|---|---|---|---|---|"]
+             "search CPU here / there | code here / there |", "|---|---|---|---|---|---|---|---|---|"]
     for c in agree["cells"]:
         cpu = (f"{c['cpu_here']:.0f} / {c['cpu_there']:.0f} s ({c['cpu_here'] / c['cpu_there']:.2f}x)"
                if c["cpu_here"] and c["cpu_there"] else "n/a")
         lines.append(f"| {c['setting']} | {c['method']} | {c['seed']} | {c['same']} of {c['layers']} | "
-                     f"{c['top1_here']:.2f} | {c['top1_there']:.2f} | {c['top1_here'] - c['top1_there']:+.2f} | {cpu} |")
+                     f"{c['top1_here']:.2f} | {c['top1_there']:.2f} | {c['top1_here'] - c['top1_there']:+.2f} | {cpu} | "
+                     f"{c['code_here']} / {c['code_there']} |")
     t = agree["test"]
     if t is not None:
         same = sum(c["same"] for c in agree["cells"])
@@ -102,4 +105,9 @@ def _agreement_lines(agree: dict, cfg: dict) -> list[str]:
         lines += ["", f"Over {t['n']} cells: {same} of {total} layers ({100 * same / max(total, 1):.0f} %) with the same "
                   f"bits; top-1 here − there {t['mean']:+.2f} points {_ci(t['ci_low'], t['ci_high'])}, paired t "
                   f"p = {t['p_t']:.3g}.", "", equivalence_verdict(agree["diffs"], report_options(cfg).equivalence_margin)]
+    mixed = [c for c in agree["cells"] if c["code_here"] != c["code_there"]]
+    if mixed:
+        lines += ["", f"**{len(mixed)} of {len(agree['cells'])} cells ran under different code here and there**: the "
+                      "difference mixes what this grid changed with what the code changed between the runs, so it "
+                      "is not evidence about the change alone (rerun both sides under one code version)."]
     return lines
