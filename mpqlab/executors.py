@@ -41,21 +41,16 @@ from .runtime import pinned_threads
 EXECUTORS = ("local", "submitit")
 
 
-def is_done(cell: Cell, out) -> bool:
-    """Whether a cell has finished (its ``row.json`` exists)."""
-    return cell.row_path(out).is_file()
-
-
 def pending_cells(cfg: GridConfig, out) -> list[Cell]:
     """The cells not finished yet, in canonical order (the long reference cells come first)."""
-    return [c for c in grid_cells(cfg) if not is_done(c, out)]
+    return [c for c in grid_cells(cfg) if not c.done(out)]
 
 
 def cell_states(cfg: GridConfig, out) -> dict[str, int]:
     """How many cells are done, running (their folder's lock names a live holder) and left."""
     done = running = left = 0
     for c in grid_cells(cfg):
-        if is_done(c, out):
+        if c.done(out):
             done += 1
         elif holder_alive(c.folder(out) / LOCK_NAME):
             running += 1

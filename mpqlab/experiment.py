@@ -50,6 +50,12 @@ from .transfer import transfer
 from .seeding import seed_global
 
 ROW = "row.json"  # a cell's result, written last: its presence marks the cell done
+
+
+def cell_done(folder: str | os.PathLike) -> bool:
+    """Whether the cell in ``folder`` has finished: its ``row.json`` exists (the one done-check of every executor,
+    merge and re-measure)."""
+    return (Path(folder) / ROW).is_file()
 COLUMNS = ["setting", "method", "budget", "seed", "proxy", "proxy_size", "target", "target_top1",
            "target_top1_before_finetune", "proxy_top1", "gap", "target_surrogate_gap", "bitops", "average_bits", "size_bytes",
            "search_wall_time_s", "search_cpu_time_s", "transfer_wall_time_s", "search_cost_ratio",
@@ -97,7 +103,7 @@ def run_cell(cfg: GridConfig | dict, setting: str, method: str, seed: int, budge
              show_progress: bool = False) -> dict:
     """One cell: search (or a null baseline / the reference) + transfer; returns its CSV row. Skipped when already
     done; its folder is held by one process at a time."""
-    if (out / ROW).is_file():
+    if cell_done(out):
         return read_row(out / ROW)
     cfg = GridConfig.from_dict(cfg)
     with run_lock(out):
@@ -106,7 +112,7 @@ def run_cell(cfg: GridConfig | dict, setting: str, method: str, seed: int, budge
 
 def _run_cell(cfg, setting, method, seed, budget, out: Path, root, show_progress) -> dict:
     row_path = out / ROW
-    if row_path.is_file():
+    if cell_done(out):
         return read_json(row_path)
     target, st = cfg.target, cfg.proxy_of(setting, method)
     train, test = load_splits(target.data, root, target.finetune.subset, seed)
@@ -264,14 +270,18 @@ class Cell:
         """The cell's finished result: ``row.json`` in its folder (written last, atomically: it marks the cell done)."""
         return self.folder(out) / ROW
 
+    def done(self, out: str | os.PathLike) -> bool:
+        """Whether the cell has finished in the grid folder ``out``."""
+        return cell_done(self.folder(out))
+
     def label(self) -> str:
         return f"{self.setting} {self.method} budget={self.budget:g} seed={self.seed}"
 
 
 def cell_name(method: str) -> str:
     """A method's folder name: 'edmips+asga' -> 'edmips_asga', 'edmips@target' -> 'edmips_at_target',
-    'uniform:W3A2' -> 'uniform_W3A2'."""
-    return method.replace("+", "_").replace("@", "_at_").replace(":", "_")
+    'uniform:W3A2' -> 'uniform_W3A2', 'edmips+sam:rho=0.2' -> 'edmips_sam_rho0.2'."""
+    return method.replace("+", "_").replace("@", "_at_").replace(":", "_").replace("=", "").replace(",", "_")
 
 
 def grid_cells(cfg: GridConfig | dict) -> list[Cell]:

@@ -18,12 +18,13 @@ from . import reference
 from .errors import MpqlabError
 from .options import check_ranges
 from .report.options import KEYS as REPORT_KEYS, ReportOptions, report_options
-from .methods import REFERENCE, SHARED, parse_method
+from .methods import REFERENCE, SHARED, is_null, parse_method
 from .search import SearchConfig
 from .transfer import TransferConfig
 
 # SearchConfig fields a grid sets per cell, so the shared "search" block may not
 PER_CELL = {"model", "data", "subset", "checkpoint", "objective", "sharpness", "budget", "seed", "proxy_seed"}
+SEARCH_FIELDS = {f.name for f in dataclasses.fields(SearchConfig)}
 # the target block's names before it took TransferConfig's own (committed configs use them): old -> new
 LEGACY_TARGET = {"finetune_epochs": "epochs", "finetune_lr": "lr", "finetune_subset": "subset"}
 
@@ -123,6 +124,11 @@ class GridConfig:
                 scfg = cfg.search_config("edmips", next(iter(settings), None), 0, budget)
                 check_ranges(scfg, f"experiment config {path}: search: ")
                 scfg.check()
+                for m in cfg.methods:  # a method with its own settings: those checked too
+                    if not is_null(m) and parse_method(m).options:
+                        scfg = cfg.search_config(m, next(iter(settings), None), 0, budget)
+                        check_ranges(scfg, f"experiment config {path}: method {m}: ")
+                        scfg.check()
         except MpqlabError as e:
             raise MpqlabError(f"experiment config {path}: {e}" if str(path) not in str(e) else str(e)) from None
         return cfg
@@ -152,6 +158,13 @@ class GridConfig:
         st = self.proxy_of(setting, method) if setting is not None else ProxySetting(self.target.data, None)
         kw = dict(self.search)
         kw.update(extra or {})
+        kw.update(m.options)  # the method's own settings (edmips+sam:rho=0.2)
+        unknown = sorted(k for k, _ in m.options if k not in SEARCH_FIELDS)
+        if unknown:
+            raise MpqlabError(f"method {method!r}: {', '.join(unknown)} is not a SearchConfig field")
+        taken = sorted(k for k, _ in m.options if k in PER_CELL)
+        if taken:
+            raise MpqlabError(f"method {method!r} sets {', '.join(taken)}, which the grid sets per cell")
         return SearchConfig(model=self.model, data=st.proxy, subset=st.proxy_subset, checkpoint=st.proxy_init,
                             objective=m.objective, sharpness=m.rule, budget=budget, seed=seed, proxy_seed=seed, **kw)
 

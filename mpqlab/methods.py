@@ -4,10 +4,14 @@ takes its choices and help from these, :class:`SearchConfig` checks against them
 methods here, and the search loop dispatches non-gradient objectives (HAWQ) through their class.
 
 A method is ``objective[+rule]`` (``edmips+asga``), ``objective@target`` (the reference: searched on the target
-itself), or a null baseline that searches nothing: ``uniform``, ``uniform:W<w>A<a>``, ``random``.
+itself), or a null baseline that searches nothing: ``uniform``, ``uniform:W<w>A<a>``, ``random``. A search method
+may carry its own settings after a colon, ``edmips+sam:rho=0.2`` or ``edmips+asga:rho=0.1,rho_max=0.5``
+(:class:`~mpqlab.search.SearchConfig` fields, applied over the grid's shared ``search`` block): one grid can
+then hold the same rule at several radii.
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -48,6 +52,7 @@ class Method:
     objective: str | None
     rule: str | None
     on_target: bool
+    options: tuple = ()     # ((SearchConfig field, value), ...) given after the colon, in the order written
 
 
 def parse_method(method: str) -> Method:
@@ -56,6 +61,9 @@ def parse_method(method: str) -> Method:
         if method.startswith("uniform:") and not re.fullmatch(r"uniform:W\d+A\d+", method):
             raise MpqlabError(f"method {method!r}: write an explicit uniform baseline as uniform:W<bits>A<bits>")
         return Method(method, None, None, False)
+    method_name = method
+    method, _, opts = method.partition(":")
+    options = _options(method_name, opts) if opts else ()
     base, on_target = (method[:-len(TARGET)], True) if method.endswith(TARGET) else (method, False)
     objective, _, rule = base.partition("+")
     rule = rule or "none"
@@ -65,7 +73,25 @@ def parse_method(method: str) -> Method:
                           f"{', '.join(NULLS)}")
     if OBJECTIVES[objective].searcher and rule != "none":
         raise MpqlabError(f"method {method!r}: {objective} is not a gradient search and takes no sharpness rule")
-    return Method(method, objective, rule, on_target)
+    return Method(method_name, objective, rule, on_target, options)
+
+
+def _options(method: str, text: str) -> tuple:
+    """``rho=0.2,rho_max=0.5`` -> (("rho", 0.2), ("rho_max", 0.5)); values read as JSON (numbers, true / false),
+    else kept as text. The field names are checked where the search config is built."""
+    out = []
+    for item in text.split(","):
+        key, eq, value = item.partition("=")
+        if not eq or not re.fullmatch(r"[a-z_][a-z0-9_]*", key):
+            raise MpqlabError(f"method {method!r}: write its settings as name=value[,name=value], got {item!r}")
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            parsed = value
+        out.append((key, parsed))
+    if len({k for k, _ in out}) != len(out):
+        raise MpqlabError(f"method {method!r}: a setting is given twice")
+    return tuple(out)
 
 
 def list_methods() -> list[str]:

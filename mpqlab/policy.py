@@ -158,7 +158,8 @@ class Policy:
 
     def validate(self, model: nn.Module, input_size=None) -> list[str]:
         """Match ``model``'s conv/linear layers by name; raise naming every missing, extra or mismatched layer.
-        Returns notes on allowed differences (kernel / stride of fixed layers: the CIFAR-stem case)."""
+        Returns notes on allowed differences of fixed layers: kernel / stride (the CIFAR-stem case) and the
+        classifier's outputs (a proxy with another label set: five classes searched, ten or a thousand targeted)."""
         table = layer_table(model, tuple(input_size or self.input_size))
         missing = [n for n in self.layers if n not in table]
         extra = [n for n in table if n not in self.layers]
@@ -172,7 +173,12 @@ class Policy:
                 continue
             pol, mod = self.layers[name], table[name]
             for key in ("kind", "in_channels", "out_channels", "groups"):
-                if pol[key] != mod[key]:
+                if pol[key] == mod[key]:
+                    continue
+                if key == "out_channels" and pol["kind"] == "linear" and not pol["searchable"]:
+                    notes.append(f"fixed layer {name}: {pol[key]} outputs in the policy, {mod[key]} in the model "
+                                 f"(classifier head for another label set; bits {pol['w_bits']}/{pol['a_bits']} kept)")
+                else:
                     problems.append(f"layer {name}: {key} is {mod[key]} in the model, {pol[key]} in the policy")
             for key in ("kernel_size", "stride"):
                 if list(pol[key]) != list(mod[key]):

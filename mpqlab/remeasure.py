@@ -33,7 +33,6 @@ from .experiment import (PREFIX_TARGET_H, ROW, SAMPLED, Cell, code_version_row, 
 from .grid_config import GridConfig
 from .io import read_json, write_json
 from .policy import Policy
-from .provenance import code_version
 from .runlock import run_lock
 
 PROXY_KEYS = ("proxy_top1", "gap", "proxy_h", "proxy_sigma_max", "proxy_trace")
@@ -149,10 +148,9 @@ def pending(cfg: GridConfig, out: Path, target: bool) -> list[Cell]:
     """The finished cells not yet re-measured (proxy side; with ``target`` also the target side)."""
     todo = []
     for c in grid_cells(cfg):
-        f = c.row_path(out)
-        if not f.is_file():
+        if not c.done(out):
             continue
-        row = read_row(f)
+        row = read_row(c.row_path(out))
         if row.get("proxy_side_sample") != SAMPLED or (
                 target and not str(row.get("target_h_sample", "")).startswith(SAMPLED)):
             todo.append(c)

@@ -20,13 +20,12 @@ def merge(cfg, out_dir: str | os.PathLike) -> Path:
     :class:`~mpqlab.grid_config.GridConfig` (or its JSON form)."""
     cfg = GridConfig.from_dict(cfg)
     out = Path(out_dir)
-    cells = [c for c in grid_cells(cfg) if c.row_path(out).is_file()]
+    cells = [c for c in grid_cells(cfg) if c.done(out)]
     rows = [read_row(c.row_path(out)) for c in cells]
     source = None
     other = cfg.policies_from or cfg.compare_with
     if other:
-        found = [c.row_path(other) for c in cells]
-        source = [read_row(f) for f in found if f.is_file()]
+        source = [read_row(c.row_path(other)) for c in cells if c.done(other)]
     write_results(rows, out, cfg.to_dict(), source, cells_expected=len(grid_cells(cfg)))
     return out / "results.csv"
 

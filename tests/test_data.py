@@ -154,3 +154,24 @@ def test_cutout_blanks_one_square_per_sample_and_leaves_crops_unchanged():
     assert (rows <= 8).all() and (cols <= 8).all() and changed.flatten(1).any(1).float().mean() > 0.9
     with pytest.raises(MpqlabError, match="cutout"):
         TensorLoader(data, 64, train=True, cutout=33)
+
+
+def test_class_subset_keeps_the_images_of_its_classes_relabelled():
+    """``cifar10-mini-animals5``: the five animal classes of cifar10-mini, every image of them and no other, labels
+    0-4 in the order named, the parent's normalisation (only the task changes)."""
+    import torch
+
+    from mpqlab.data import create_dataset
+    from mpqlab.errors import MpqlabError
+
+    full = create_dataset("cifar10-mini", "test")
+    five = create_dataset("cifar10-mini-animals5", "test")
+    assert five.classes == ["bird", "cat", "deer", "dog", "frog"] and five.num_classes == 5
+    assert (five.mean, five.std) == (full.mean, full.std)
+    for new, name in enumerate(five.classes):
+        mine = five.images[five.labels == new]
+        theirs = full.images[full.labels == full.classes.index(name)]
+        assert torch.equal(mine, theirs)
+    assert len(five) == sum(int((full.labels == full.classes.index(c)).sum()) for c in five.classes)
+    with pytest.raises(MpqlabError, match="with_classes needs distinct classes"):
+        full.with_classes(["bird", "unicorn"], "x")

@@ -123,3 +123,22 @@ def test_every_search_field_has_help_and_a_command_line_option():
     from mpqlab.cli import _given
     cfg = SearchConfig(**_given(args, SearchConfig))
     assert (cfg.per_layer_telemetry, cfg.momentum, cfg.hawq_probes, cfg.model) == (False, 0.5, 3, "resnet20")
+
+
+def test_a_method_carries_its_own_search_settings():
+    """``edmips+sam:rho=0.2``: the same rule at several radii in one grid, each its own folder; the settings are
+    checked like the search block's, before any cell."""
+    from mpqlab.experiment import cell_name
+
+    d = _cfg(methods=["uniform:W3A2", "edmips", "edmips+asga", "edmips+sam:rho=0.2", "edmips+asga:rho=0.1,rho_max=0.5"])
+    cfg = GridConfig.from_dict(d)
+    s = cfg.search_config("edmips+asga:rho=0.1,rho_max=0.5", "subset-control", 2, 2.5)
+    assert (s.objective, s.sharpness, s.rho, s.rho_max, s.epochs) == ("edmips", "asga", 0.1, 0.5, 2)
+    assert cfg.search_config("edmips+sam:rho=0.2", "subset-control", 2, 2.5).rho == 0.2
+    assert cell_name("edmips+sam:rho=0.2") == "edmips_sam_rho0.2"
+    for bad, message in (("edmips+sam:rho=-1", "method edmips+sam:rho=-1: rho must be in [0, 10]"),
+                         ("edmips+sam:seed=3", "sets seed, which the grid sets per cell"),
+                         ("edmips+sam:rhoo=1", "rhoo is not a SearchConfig field"),
+                         ("edmips+sam:rho", "write its settings as name=value")):
+        with pytest.raises(MpqlabError, match=re.escape(message)):
+            GridConfig.from_dict(_cfg(methods=["uniform:W3A2", "edmips", "edmips+asga", bad]), "cfg.json")

@@ -121,3 +121,14 @@ def test_with_layer_bits_edits_one_searchable_layer_and_refuses_fixed_or_unknown
         p.with_layer_bits("nope", 2, 2)
     with pytest.raises(MpqlabError):
         p.with_layer_bits("layer1.0.conv1", 5, 2)  # 5 is not a candidate
+
+
+def test_a_policy_from_another_label_set_transfers_with_a_note():
+    """A policy searched on a five-class proxy applies to the ten-class target: the fixed classifier's outputs may
+    differ (noted, bits kept); a searchable layer's shape may not."""
+    five = Policy.uniform(create_model("resnet20", num_classes=5), 3, 2, w_candidates=[2, 3, 4], a_candidates=[2, 3, 4])
+    notes = five.validate(create_model("resnet20", num_classes=10), (3, 32, 32))
+    assert notes == ["fixed layer fc: 5 outputs in the policy, 10 in the model (classifier head for another label "
+                     "set; bits 8/8 kept)"]
+    with pytest.raises(MpqlabError, match="does not fit the model: layers in the model but not in the policy"):
+        five.validate(create_model("resnet32", num_classes=10), (3, 32, 32))

@@ -49,6 +49,20 @@ class TensorData:
         return TensorData(name or self.name, self.split, self.images[idx], self.labels[idx], self.classes,
                           self.mean, self.std, dict(self.info, subset_size=len(idx)))
 
+    def with_classes(self, classes, name: str) -> "TensorData":
+        """The images of ``classes`` only (names, in the order given), relabelled 0 .. len(classes) - 1; the
+        normalisation is the parent's (the same image statistics: only the task changes)."""
+        missing = [c for c in classes if c not in self.classes]
+        if missing or len(set(classes)) != len(classes):
+            raise MpqlabError(f"dataset {self.name}: with_classes needs distinct classes of {self.classes}, got "
+                              f"{list(classes)}")
+        old = torch.tensor([self.classes.index(c) for c in classes])
+        keep = torch.isin(self.labels, old)
+        relabel = torch.full((len(self.classes),), -1, dtype=torch.long)
+        relabel[old] = torch.arange(len(classes))
+        return TensorData(name, self.split, self.images[keep], relabel[self.labels[keep]], list(classes), self.mean,
+                          self.std, dict(self.info, parent=self.name, parent_classes=list(classes)))
+
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 batch -> float, scaled to [0, 1] and standardised with the dataset's mean and std."""
         mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1)
