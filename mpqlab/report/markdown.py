@@ -10,6 +10,7 @@ from .. import __version__
 from ..methods import is_null
 from .code_versions import code_lines, comparison_code
 from .crosscheck import _agreement_lines, _ranking_lines, cell_agreement, ranking_check
+from .correlation import correlation_test
 from .options import report_options
 from .fig1 import fig1_correlations, fig1_points, sharpness_claim
 from .format import _bits, _ci, _fmt, _lowest_bit_layers, _ms
@@ -122,7 +123,9 @@ def markdown(rows: list[dict], cfg: dict, source_rows: list[dict] | None = None,
             lines += [f"| {who} | {c['label']} | {c['n']} | {c['spearman']:+.3f} | {_ci(c['ci_low'], c['ci_high'])} | "
                       f"{c['p']:.3g} | {c['p_holm']:.3g} | {c['verdict'] if ok else '—'} |" for c in cs if c["n"]]
     declared = report_options(cfg).declared
-    if declared is not None and declared.sequential is not None:
+    if declared is not None and declared.correlation is not None:
+        lines += correlation_test(rows, cfg, all(g["passed"] is not False for g in gs), complete)
+    elif declared is not None and declared.sequential is not None:
         lines += sequential_test(rows, cfg, all(g["passed"] for g in gs))
     elif declared is not None:
         lines += declared_test(rows, cfg, all(g["passed"] for g in gs), complete)

@@ -26,6 +26,22 @@ class SequentialPlan:
 
 
 @dataclass(frozen=True)
+class CorrelationPlan:
+    """A pre-declared within-seed correlation (``declared.correlation``; :mod:`mpqlab.report.correlation`): a factor
+    set on purpose (``levels``: one method per level, e.g. one rule at rising radii) must move the measured
+    ``manipulation`` column (the gate), and then each sharpness ``measure`` is tested for the predicted sign of its
+    correlation with ``outcome`` across the levels of each seed (Spearman per seed; the seeds' mean tested by an
+    exact sign-flip over seeds; Holm over the measures)."""
+
+    levels: list = knob([], "the methods, in the order of the factor set on purpose (at least 3)")
+    measures: list = knob(["proxy_h", "proxy_trace"], "row columns of the sharpness measures tested; Holm over them")
+    outcome: str = knob("target_top1", "the row column the sharpness should predict")
+    direction: str = knob("negative", "the predicted sign of the correlation", choices=["negative", "positive"])
+    manipulation: str = knob("proxy_h", "the column the factor must move for the test to answer (its within-seed "
+                                        "Spearman with the level, sign-flip p < alpha)")
+
+
+@dataclass(frozen=True)
 class DeclaredTest:
     """A pre-declared primary test (config ``declared``), written before any cell of its grid ran."""
 
@@ -39,6 +55,8 @@ class DeclaredTest:
     assumed_sd: float = knob(1.0, "paired sd the sample size was planned with, points", lo=0, hi=100, lo_open=True)
     assumed_sd_source: str = knob("", "where the assumed sd came from (a pilot, with its interval)")
     sequential: SequentialPlan | None = knob(None, "the group-sequential rule; unset: one fixed-sample test")
+    correlation: CorrelationPlan | None = knob(None, "a within-seed correlation test instead of a paired "
+                                                     "difference; unset: the paired test of ``primary``")
 
 
 @dataclass(frozen=True)
@@ -88,6 +106,15 @@ def report_options(cfg: Mapping, where: str = "config", methods=None) -> ReportO
     declared = d.pop("declared", None)
     if declared is not None:
         declared = dict(declared)
+        corr = declared.pop("correlation", None)
+        if corr is not None:
+            corr = _build(CorrelationPlan, corr, f"{where}: declared.correlation")
+            if len(corr.levels) < 3 or not corr.measures:
+                raise MpqlabError(f"{where}: declared.correlation needs 3 or more levels and 1 or more measures")
+            for i, m in enumerate(corr.levels):
+                if methods is not None and m not in methods:
+                    raise MpqlabError(f"{where}: declared.correlation.levels[{i}] names {m!r}, not one of the "
+                                      f"grid's methods")
         seq = declared.pop("sequential", None)
         if seq is not None:
             seq = _build(SequentialPlan, seq, f"{where}: declared.sequential")
@@ -95,8 +122,9 @@ def report_options(cfg: Mapping, where: str = "config", methods=None) -> ReportO
             if not looks or not all(isinstance(n, int) and n >= 2 for n in looks) or looks != sorted(set(looks)):
                 raise MpqlabError(f"{where}: declared.sequential.looks must be increasing whole numbers >= 2, "
                                   f"got {looks!r}")
-        declared = _build(DeclaredTest, dict(declared, sequential=seq), f"{where}: declared")
-        _pair(declared.primary, f"{where}: declared.primary", methods)
+        declared = _build(DeclaredTest, dict(declared, sequential=seq, correlation=corr), f"{where}: declared")
+        if declared.correlation is None or declared.primary:
+            _pair(declared.primary, f"{where}: declared.primary", methods)
         if declared.control:
             _pair(declared.control, f"{where}: declared.control", methods)
     for i, pair in enumerate(d.get("comparisons") or []):

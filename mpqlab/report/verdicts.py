@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 
-from ..methods import REFERENCE, SHARED, is_null, is_uniform
+from ..methods import REFERENCE, SHARED, is_null, is_uniform, parse_method
 from ..stats import detectable_effect, holm, paired, paired_power, paired_test, pairs_for_power, verdict
 from .format import _by_seed, _ci, _num
 from .options import report_options
@@ -48,6 +48,11 @@ def comparisons(rows: list[dict], cfg: dict) -> list[dict]:
     return out
 
 
+def _rule(method: str) -> str | None:
+    """A method's weight-update rule (None for a null baseline)."""
+    return None if is_null(method) else parse_method(method).rule
+
+
 def gates(rows: list[dict], cfg: dict, comps: list[dict]) -> list[dict]:
     """The validity gates: name, passed (True / False / None when not measurable), what was measured."""
     opts = report_options(cfg)
@@ -81,9 +86,11 @@ def gates(rows: list[dict], cfg: dict, comps: list[dict]) -> list[dict]:
                     f"{len(dec)} searches"})
     else:
         out.append({"gate": "searches decide", "passed": None, "measured": "no search cell reports it"})
-    asga = [v for v in (_num(r.get("rho_at_bound_share")) for r in rows if r["method"].endswith("+asga"))
+    asga = [v for v in (_num(r.get("rho_at_bound_share")) for r in rows if _rule(r["method"]) == "asga")
             if v is not None]
-    if asga:
+    if not any(_rule(r["method"]) == "asga" for r in rows):
+        pass  # no ASGA search in the grid: the radius gate does not apply
+    elif asga:
         med = statistics.median(asga)
         out.append({"gate": "radius adapts: median share of ASGA steps with rho at a bound < 0.5", "passed": med < 0.5,
                     "measured": f"median {med:.2f} (max {max(asga):.2f}), {len(asga)} searches"})
