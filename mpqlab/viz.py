@@ -118,7 +118,8 @@ def angle_series(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], 
     ``full_range``: the y axis spans
     [-1, 1] (for cosines that change sign); else it fits the data."""
     fig = go.Figure()
-    for color, (k, (s, c)) in zip(_colors(), series.items()):
+    for k, (s, c) in series.items():
+        color = color_of(k)
         c = np.asarray(c, dtype=float)
         fig.add_trace(go.Scatter(x=list(s), y=list(c), mode="markers", name=f"{k} (per step)",
                                  marker=dict(size=5, color=color), opacity=0.45 if smooth > 1 else 1))
@@ -244,8 +245,7 @@ def pareto(df, x: str = "bitops", y: str = "top1", color: str = "method", symbol
     g["ys"] = g["ys"].fillna(0.0)
     labels = len(g) <= 8 if labels is None else labels
     kinds = sorted(g[symbol].astype(str).unique()) if symbol else []
-    palette = _colors()
-    colors = {k: palette[i % len(palette)] for i, k in enumerate(sorted(g[color].astype(str).unique()))}
+    colors = {k: color_of(k) for k in g[color].astype(str).unique()}
     fig = go.Figure()
     for _, r in g.iterrows():
         name = str(r[color]) + (f" · {r[symbol]}" if symbol else "")
@@ -275,6 +275,28 @@ def _colors() -> list[str]:
     return px.colors.qualitative.Plotly
 
 
+# one colour per method in every chart of the kit (notebooks, figures, reports); the methods' families keep theirs
+# when they carry settings (edmips+sam:rho=0.1) or a suffix (" · cross-dataset", " (proxy)")
+METHOD_COLORS = {"edmips@target": "#636EFA", "edmips": "#00CC96", "edmips+asga": "#EF553B", "edmips+sam": "#AB63FA",
+                 "edmips+gsam": "#FFA15A", "hawq": "#19D3F3", "gmpq": "#FF6692", "gmpq+asga": "#FF97FF",
+                 "uniform": "#7F7F7F", "random": "#FECB52", "float": "#222222"}
+
+
+def color_of(label) -> str:
+    """The colour of a method (or a label starting with one) in every chart; another label gets a colour fixed by
+    its name, so it too is the same in every chart."""
+    import re
+    import zlib
+
+    key = re.split(r"[ :(·]", str(label).strip(), maxsplit=1)[0]
+    if key in METHOD_COLORS:
+        return METHOD_COLORS[key]
+    import plotly.express as px
+
+    pal = [c for c in px.colors.qualitative.Dark24 if c.upper() not in METHOD_COLORS.values()]
+    return pal[zlib.crc32(str(label).encode()) % len(pal)]
+
+
 def sharpness_vs_generalization(df, sharpness: str = "target_surrogate_gap", gap: str = "gap", color: str = "method",
                                 symbol: str | None = None, title: str = "Sharpness vs generalization",
                                 xaxis: str | None = None, yaxis: str | None = None, note: str | None = None,
@@ -285,8 +307,7 @@ def sharpness_vs_generalization(df, sharpness: str = "target_surrogate_gap", gap
     ``highlight``: one value of ``color`` drawn solid and larger, the others faded."""
     fig = go.Figure()
     kinds = sorted(df[symbol].astype(str).unique()) if symbol else [None]
-    palette = _colors()
-    for i, (k, d) in enumerate(df.groupby(color)):
+    for k, d in df.groupby(color):
         for j, s in enumerate(kinds):
             part = d if s is None else d[d[symbol].astype(str) == s]
             if len(part) == 0:
@@ -296,7 +317,7 @@ def sharpness_vs_generalization(df, sharpness: str = "target_surrogate_gap", gap
                                      opacity=1.0 if highlight is None or str(k) == highlight else 0.2,
                                      marker=dict(size=13 if highlight is not None and str(k) == highlight else 10,
                                                  symbol=_SYMBOLS[j % len(_SYMBOLS)],
-                                                 color=palette[i % len(palette)])))
+                                                 color=color_of(k))))
     fig = _layout(fig, title, xaxis_title=xaxis or sharpness, yaxis_title=yaxis or gap)
     if note:
         fig.add_annotation(text=note, xref="paper", yref="paper", x=0, y=-0.2, xanchor="left", yanchor="top",
@@ -307,22 +328,42 @@ def sharpness_vs_generalization(df, sharpness: str = "target_surrogate_gap", gap
 
 
 def effects_forest(comps: Sequence[Mapping], title: str = "Paired effects", margin: float | None = None,
-                   note: str | None = None) -> go.Figure:
+                   note: str | None = None, gate_pairs: Sequence[tuple[str, str]] | None = None) -> go.Figure:
     """A forest plot of paired comparisons (:func:`mpqlab.report.comparisons`' rows: ``a``, ``b``, ``setting``,
     ``mean``, ``ci_low``, ``ci_high``, ``n``): one row per comparison, the mean difference A − B in points with its
-    95 % interval; a line at 0 and, with ``margin``, at +margin (the gate's threshold)."""
+    95 % interval, a line at 0. With ``margin``, the gate's threshold is marked on the gate rows only (``gate_pairs``;
+    default: the reference against a uniform baseline). A row far outside the others (e.g. random policies, −16
+    points, beside effects of ±1) would squash them: the axis spans the others and such a row is drawn at the edge,
+    its value and interval written beside it."""
+    from .methods import REFERENCE, is_uniform
+
     comps = list(comps)
     labels = [f"{c['a']} − {c['b']} ({c['setting']}, n={c['n']})" for c in comps]
+    reach = [max(abs(c["ci_low"]), abs(c["ci_high"])) for c in comps]
+    limit = 2.5 * float(np.median(reach)) + (margin or 0.0) if comps else 1.0
+    far = [r > limit for r in reach]
+    edge = lambda v: float(np.clip(v, -limit, limit))  # noqa: E731
     fig = go.Figure(go.Scatter(
-        x=[c["mean"] for c in comps], y=labels, mode="markers", marker=dict(size=9), name="mean difference",
-        error_x=dict(type="data", symmetric=False, array=[c["ci_high"] - c["mean"] for c in comps],
-                     arrayminus=[c["mean"] - c["ci_low"] for c in comps])))
+        x=[edge(c["mean"]) for c in comps], y=labels, mode="markers", marker=dict(size=9, color="#333"),
+        name="mean difference",
+        error_x=dict(type="data", symmetric=False, array=[edge(c["ci_high"]) - edge(c["mean"]) for c in comps],
+                     arrayminus=[edge(c["mean"]) - edge(c["ci_low"]) for c in comps])))
+    for c, lab, f in zip(comps, labels, far):
+        if f:
+            fig.add_annotation(x=edge(c["mean"]), y=lab, text=f"{c['mean']:+.2f} [{c['ci_low']:+.2f}, "
+                               f"{c['ci_high']:+.2f}] (off scale)", showarrow=False, yshift=14, font={"size": 10})
     fig.add_vline(x=0, line=dict(color="#444", width=1))
     if margin is not None:
-        fig.add_vline(x=margin, line=dict(color="#c44", width=1, dash="dash"),
-                      annotation_text=f"gate: +{margin:g}", annotation_position="top")
+        gates = set(map(tuple, gate_pairs)) if gate_pairs is not None else None
+        for i, c in enumerate(comps):
+            if (c["a"], c["b"]) in gates if gates is not None else (c["a"] == REFERENCE and is_uniform(c["b"])):
+                fig.add_shape(type="line", x0=margin, x1=margin, y0=i - 0.4, y1=i + 0.4,
+                              line=dict(color="#c44", width=2, dash="dash"))
+                fig.add_annotation(x=margin, y=labels[i], text=f"gate: +{margin:g}", showarrow=False, xanchor="left",
+                                   xshift=4, yshift=-12, font={"size": 10, "color": "#c44"})
     fig = _layout(fig, title, xaxis_title="A − B, target top-1 (points; 95 % CI, paired by seed)",
                   yaxis=dict(autorange="reversed"), height=140 + 34 * len(comps), showlegend=False)
+    fig.update_xaxes(range=[-limit * 1.08, limit * 1.08])
     if note:
         fig.add_annotation(text=note, xref="paper", yref="paper", x=0, y=-0.12, xanchor="left", yanchor="top",
                            showarrow=False, align="left", font={"size": 11})

@@ -48,36 +48,51 @@ RUNS, show = notebook_setup(data_root, figures_dir, runs_dir)  # MPQLAB_DATA, fo
 from mpqlab.notebooks import keyed_path
 from mpqlab.search import SearchConfig, run, read_metrics, run_dir_of
 ckpt = str(pretrained("resnet20_cifar10-mini"))
-runs, paths = {}, {}
+runs, paths = {}, {}  # keyed by method name: one colour per method in every chart of the kit
 for sharp in ("none", "sam", "asga"):
     cfg = SearchConfig(data="cifar10-mini", subset=1000, checkpoint=ckpt, sharpness=sharp, epochs=1 if smoke else 2,
                        max_batches=3 if smoke else None, batch_size=64)
-    paths[sharp] = keyed_path(RUNS, f"conflict_{sharp}", cfg)  # other settings (an exercise): another run folder
-    run(cfg, paths[sharp], show_progress=False)
-    runs[sharp] = read_metrics(run_dir_of(paths[sharp]))
-runs["asga"][["step", "loss", "loss_p", "h", "rho", "cos_g_gp", "cos_alpha_task_cost"]].head()
+    paths[cfg.method] = keyed_path(RUNS, f"conflict_{sharp}", cfg)  # other settings (an exercise): another folder
+    run(cfg, paths[cfg.method], show_progress=False)
+    runs[cfg.method] = read_metrics(run_dir_of(paths[cfg.method]))
+runs["edmips+asga"][["step", "loss", "loss_p", "h", "rho", "cos_g_gp", "cos_alpha_task_cost"]].head()
 
 # %%
-show(viz.angle_series({k: (d.step, d.cos_g_gp) for k, d in runs.items() if k != "none"}, smooth=1 if smoke else 5),
+import json
+import pandas as pd
+from mpqlab.analysis.conflict import chance_cosine
+from mpqlab.models import create_model
+n_weights = sum(p.numel() for n_, p in create_model("resnet20").named_parameters() if n_.endswith("weight") and p.dim() > 1)
+pol = json.loads(paths["edmips+asga"].read_text())
+n_logits = sum(r["searchable"] for r in pol["layers"].values()) * (len(pol["w_candidates"]) + len(pol["a_candidates"]))
+print(f"noise baselines (95 % of cosines between unrelated random directions): ±{chance_cosine(n_weights):.4f} in the "
+      f"{n_weights:,} weights, ±{chance_cosine(n_logits):.3f} in the {n_logits} bit logits")
+show(viz.angle_series({k: (d.step, d.cos_g_gp) for k, d in runs.items() if k != "edmips"}, smooth=1 if smoke else 5),
      "04_cos_g_gp")
-show(viz.angle_series({k: (d.step, d.cos_alpha_task_cost) for k, d in runs.items()},
-                      title="cos between the bit-logit gradients of the task loss and of the cost", smooth=1 if smoke else 5,
-                      full_range=True),
-     "04_cos_alpha_task_cost")
-for k, d in runs.items():  # where the cost hinge is inactive its gradient is zero and the cosine is undefined (a gap)
+# the task-vs-cost cosine is undefined where the cost hinge is inactive (its gradient is zero): a chart of a handful
+# of defined steps would be a few dots, so those steps are listed instead
+defined = pd.concat([d.loc[d.cos_alpha_task_cost.notna(), ["step", "cos_alpha_task_cost", "expected_over_budget"]]
+                     .assign(method=k) for k, d in runs.items()], ignore_index=True)
+for k, d in runs.items():
     c = d.cos_alpha_task_cost.dropna()
     print(f"{k}: task-vs-cost cosine defined on {len(c)} of {len(d)} steps"
           + (f", median {c.median():+.2f}, {(c < 0).mean():.0%} of those negative" if len(c) else ""))
-last = runs["asga"].filter(like="cos_layer/").iloc[-1]
+defined.round(3)
+
+# %%
+last = runs["edmips+asga"].filter(like="cos_layer/").iloc[-1]
 show(viz.layer_bars({"ASGA, last step": last.rename(lambda c: c.split("/", 1)[1]).to_dict()},
                     title="cos(g, g_p) per layer at the last ASGA step", yaxis="cos(g_l, g_p,l)"), "04_cos_per_layer")
 
 # %% [markdown]
-# **How to read them.** The first chart is cos(g, g_p) per step for SAM and ASGA: near 1, the perturbed gradient
-# points where the plain one does. The second is the cosine between the bit logits' gradients from the task loss
-# and from the cost hinge; it is negative when the cost pushes bits down while the task loss pushes them up. The
-# hinge is zero while the realised cost is under the budget, and then the cosine is undefined: those steps are gaps
-# in the line, and the lines printed above count them. The bars are cos(g, g_p) per layer at the last ASGA step.
+# **How to read them.** First, the noise baseline: two unrelated random directions in n dimensions have a cosine
+# near 0, within ±1.96/√n for 95 % of pairs (its variance is exactly 1/n), printed above for the weights and for the
+# bit logits. A cosine is only informative outside that band. The chart is cos(g, g_p) per step for SAM and ASGA:
+# near 1, the perturbed gradient points where the plain one does. The table lists the steps where the bit logits'
+# gradients from the task loss and from the cost hinge both exist, with their cosine: negative when the cost
+# pushes bits down while the task loss pushes them up. The hinge is zero while the realised cost is under the
+# budget (`expected_over_budget` below 1), and then the cosine is undefined, so only a few steps have one (too few
+# for a chart). The bars are cos(g, g_p) per layer at the last ASGA step.
 #
 # ## Proxy vs target gradients
 # Does the quantized model's gradient on the proxy point where its gradient on the target does?
@@ -89,10 +104,11 @@ from mpqlab.policy import Policy
 from mpqlab.data import create_dataset
 target = create_dataset("cifar10-mini", "test")
 proxy = create_dataset("cifar10-mini", "train")
-m, _ = model_under_policy("resnet20", ckpt, 10, Policy.load(paths["asga"]), None, proxy)
+m, _ = model_under_policy("resnet20", ckpt, 10, Policy.load(paths["edmips+asga"]), None, proxy)
 n = 64 if smoke else 512
 c = proxy_target_conflict(m.eval(), [proxy.tensors(n)], [target.tensors(n)])
-print("global cosine, proxy vs target gradient:", round(c["global"], 3))
+print("global cosine, proxy vs target gradient:", round(c["global"], 3),
+      f"(unrelated directions: within ±{chance_cosine(n_weights):.4f})")
 
 # %% [markdown]
 # **How to read it.** One number: the cosine between the quantized model's loss gradient on proxy images and on
@@ -153,7 +169,7 @@ controls(radius, apply=True, rho_max=W.FloatLogSlider(value=0.1, base=10, min=-3
 # ## What this notebook found
 
 # %%
-for k in ("sam", "asga"):
+for k in ("edmips+sam", "edmips+asga"):
     tail = runs[k].cos_g_gp.dropna().tail(10)
     print(f"{k}: median cos(g, g_p) over its last {len(tail)} steps {tail.median():+.3f}")
 print(f"proxy vs target gradient cosine of the ASGA policy: {c['global']:+.3f}")

@@ -159,3 +159,19 @@ def test_layer_bits_change_compares_one_layer_at_new_bits(qnet):
     assert r["loss_after"][1] != r["loss_before"][1] and r["trace_before"] > 0
     with pytest.raises(Exception, match="not a searchable layer"):
         layer_bits_change(m, policy, "fc", 2, 2, (x, y), [0.0])
+
+
+def test_chance_cosine_is_the_band_of_unrelated_directions():
+    """The noise baseline notebook 04 prints beside every cosine: 95 % of cosines between independent random
+    directions in n dimensions fall within ±chance_cosine(n) (variance exactly 1/n)."""
+    import torch
+
+    from mpqlab.analysis.conflict import chance_cosine
+
+    g = torch.Generator().manual_seed(0)
+    for dim in (40, 400):
+        a, b = torch.randn(4000, dim, generator=g), torch.randn(4000, dim, generator=g)
+        cos = torch.nn.functional.cosine_similarity(a, b, dim=1)
+        inside = (cos.abs() <= chance_cosine(dim)).float().mean().item()
+        assert 0.93 < inside < 0.97, (dim, inside)
+    assert chance_cosine(10_000) == pytest.approx(1.959964 / 100, rel=1e-5)

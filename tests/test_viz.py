@@ -152,13 +152,21 @@ def test_per_layer_bars_name_their_quantity():
 
 
 def test_effects_forest_draws_each_comparison_with_its_interval_and_the_gate():
-    comps = [{"a": "ref", "b": "uniform", "setting": "all", "mean": 2.0, "ci_low": 1.0, "ci_high": 3.0, "n": 8},
-             {"a": "asga", "b": "edmips", "setting": "s", "mean": -0.5, "ci_low": -1.5, "ci_high": 0.5, "n": 8}]
+    comps = [{"a": "edmips@target", "b": "uniform", "setting": "all", "mean": 2.0, "ci_low": 1.0, "ci_high": 3.0, "n": 8},
+             {"a": "asga", "b": "edmips", "setting": "s", "mean": -0.5, "ci_low": -1.5, "ci_high": 0.5, "n": 8},
+             {"a": "random", "b": "uniform", "setting": "all", "mean": -16.5, "ci_low": -19.7, "ci_high": -13.2, "n": 8}]
     fig = viz.effects_forest(comps, margin=1.0, note="gates: search matters PASS")
     pts = fig.data[0]
-    assert list(pts.x) == [2.0, -0.5] and list(pts.error_x.array) == [1.0, 1.0]
-    assert list(pts.error_x.arrayminus) == [1.0, 1.0] and "ref − uniform (all, n=8)" in pts.y[0]
-    assert {s.x0 for s in fig.layout.shapes} == {0, 1.0} and "search matters PASS" in fig.layout.annotations[-1].text
+    assert list(pts.x)[:2] == [2.0, -0.5] and list(pts.error_x.array)[:2] == [1.0, 1.0]
+    assert list(pts.error_x.arrayminus)[:2] == [1.0, 1.0] and "edmips@target − uniform (all, n=8)" in pts.y[0]
+    # the gate's threshold on the gate row only (the reference against uniform), not across every row
+    gate = [s for s in fig.layout.shapes if s.x0 == 1.0]
+    assert len(gate) == 1 and (gate[0].y0, gate[0].y1) == (-0.4, 0.4)
+    # the random row does not squash the others: drawn at the axis edge, its value written beside it
+    lo, hi = fig.layout.xaxis.range
+    assert lo > -10 and hi >= 3.0 and pts.x[2] == pytest.approx(lo / 1.08)
+    assert any("-16.50 [-19.70, -13.20] (off scale)" in a.text for a in fig.layout.annotations)
+    assert "search matters PASS" in fig.layout.annotations[-1].text
 
 
 def test_softmax_heatmaps_share_the_bitwidth_heatmaps_orientation_and_scale():
@@ -180,3 +188,19 @@ def test_angle_series_draws_no_running_mean_where_no_window_is_defined():
     dense = ([1, 2, 3, 4, 5, 6], [0.9, 0.8, 0.85, 0.9, 0.7, 0.8])
     names = [t.name for t in viz.angle_series({"a": sparse, "b": dense}, smooth=3).data]
     assert names == ["a (per step)", "b (per step)", "b (mean of 3)"]
+
+
+def test_one_colour_per_method_in_every_chart():
+    """A method keeps its colour across charts, whatever else is plotted beside it and whatever suffix its label
+    carries; other labels get a colour fixed by their name."""
+    assert viz.color_of("edmips+asga") == viz.color_of("edmips+asga · cross-dataset") == viz.color_of(
+        "edmips+asga:rho=0.1") == viz.METHOD_COLORS["edmips+asga"]
+    assert len(set(viz.METHOD_COLORS.values())) == len(viz.METHOD_COLORS)
+    a = viz.angle_series({"edmips+sam": ([0, 1], [0.9, 0.8]), "edmips+asga": ([0, 1], [0.9, 0.7])})
+    b = viz.angle_series({"edmips+asga": ([0, 1], [0.1, 0.2])})
+    assert a.data[1].marker.color == b.data[0].marker.color == viz.METHOD_COLORS["edmips+asga"]
+    df = pd.DataFrame({"method": ["edmips", "random"], "proxy_h": [1.0, 2.0], "penalty": [-1.0, -5.0]})
+    fig1 = viz.sharpness_vs_generalization(df, sharpness="proxy_h", gap="penalty")
+    assert {t.name: t.marker.color for t in fig1.data} == {"edmips": viz.METHOD_COLORS["edmips"],
+                                                           "random": viz.METHOD_COLORS["random"]}
+    assert viz.color_of("seed 3") == viz.color_of("seed 3") and viz.color_of("seed 3") not in viz.METHOD_COLORS.values()

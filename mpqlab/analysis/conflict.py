@@ -5,6 +5,8 @@
 - :func:`proxy_target_conflict`: cos between the mean gradient on proxy batches and on target batches, globally
   and per layer: does a policy's gradient on the proxy point where the target's does?
 - :func:`task_cost_conflict`: cos between the bit-logit gradients of the task loss and of the cost term.
+- :func:`chance_cosine`: the noise baseline: the band within which the cosine of two unrelated directions in the
+  same number of dimensions falls.
 """
 from __future__ import annotations
 
@@ -15,6 +17,17 @@ import torch.nn.functional as F
 
 from . import vectors as V
 from .params import preserved, select_params
+
+
+def chance_cosine(dim: int, level: float = 0.95) -> float:
+    """Half-width of the central ``level`` band of the cosine between two independent, isotropic random vectors in
+    ``dim`` dimensions (the cosine is symmetric about 0 with variance exactly 1 / dim; for dim > 30 the band is
+    z / sqrt(dim)). A measured cosine inside ±band says no more than two random directions would."""
+    from statistics import NormalDist
+
+    if dim < 2:
+        raise ValueError(f"dim must be at least 2, got {dim}")
+    return NormalDist().inv_cdf(0.5 + level / 2) / dim ** 0.5
 
 
 def per_layer_cosine(names, a, b) -> dict[str, float]:
