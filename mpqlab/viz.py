@@ -30,10 +30,18 @@ def landscape_surface(ts1, ts2, loss, title: str = "Loss landscape (2-D slice)",
     """3-D surface of ``loss[i, j]`` at ``ts1[i]`` (direction 1) and ``ts2[j]`` (direction 2); ``log``: height and
     colour are log10(loss), so a basin whose loss spans decades is not one colour."""
     z, label = (_log10(loss), "log10 loss") if log else (np.asarray(loss), "loss (nats)")
-    fig = go.Figure(go.Surface(x=np.asarray(ts2), y=np.asarray(ts1), z=z, colorscale="Viridis",
-                               colorbar=dict(title=label)))
-    return _layout(fig, title, scene=dict(xaxis_title="direction 2 (filter-normalised)",
-                                          yaxis_title="direction 1 (filter-normalised)", zaxis_title=label))
+    ts1, ts2 = np.asarray(ts1), np.asarray(ts2)
+    fig = go.Figure(go.Surface(x=ts2, y=ts1, z=z, colorscale="Viridis", colorbar=dict(title=label, len=0.7)))
+    i, j = int(np.argmin(np.abs(ts1))), int(np.argmin(np.abs(ts2)))  # the trained point: the grid's origin
+    fig.add_trace(go.Scatter3d(x=[ts2[j]], y=[ts1[i]], z=[z[i][j]], mode="markers", marker=dict(color="red", size=6),
+                               name="trained point (red)"))
+    fig = _layout(fig, title, scene=dict(xaxis_title="dir. 2", yaxis_title="dir. 1", zaxis_title=label,
+                                         camera=dict(eye=dict(x=1.6, y=1.6, z=1.1))), showlegend=True,
+                  legend=dict(x=0, y=1, xanchor="left", yanchor="top"))
+    fig.update_layout(margin=dict(l=10, r=10, t=60, b=30))  # a 3-D scene needs no room for 2-D axis titles
+    fig.add_annotation(text="directions 1 and 2: random, filter-normalised", xref="paper", yref="paper", x=0, y=0,
+                       showarrow=False, font={"size": 11})
+    return fig
 
 
 def landscape_contour(ts1, ts2, loss, title: str = "Loss landscape (contours)", log: bool = False) -> go.Figure:

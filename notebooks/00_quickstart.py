@@ -80,14 +80,46 @@ print("MACs", table["0"]["macs"], "· W2A3 BitOPs", bitops(table, {"0": (2, 3)})
       f"· average bits {average_bits(table, {'0': (2, 3)}):.3f}")
 
 # %% [markdown]
+# ## The quantizer, in one dimension
+#
+# Every quantized layer computes with *fake-quantized* weights: a weight w becomes the nearest point of a uniform
+# grid with step s, clipped to Q_p steps either side of 0 (b-bit symmetric weights: Q_p = 2^(b−1) − 1):
+#
+# $$q(w) = s \cdot \mathrm{clamp}\big(\mathrm{round}(w / s),\, -Q_p,\, Q_p\big).$$
+#
+# As a function of w that is a **staircase**: flat between grid points, a jump of s at each half-step, flat beyond
+# ±Q_p s. Its true derivative is zero almost everywhere, so training uses the **straight-through estimator
+# (STE)**: the backward pass treats round as the identity, ∂q/∂w := 1 inside the clipping range and 0 outside.
+# mpqlab learns the step s per output channel as LSQ does (Esser et al., 2020; ∂q/∂s = round(w/s) − w/s inside
+# the range, ±Q_p outside, scaled by 1/√(N Q_p)), and activations get a PACT-style learnable clip c (Choi et al.,
+# 2018): clamp(x, 0, c) on the grid c / (2^b − 1). The landscapes of notebook 02 are taken through these
+# staircases. The cell below quantizes 23 weights at 3 bits with s = 0.25 (grid −0.75 … 0.75) and checks the
+# staircase and the straight-through gradient.
+
+# %%
+import torch
+from mpqlab.quant import quantize_symmetric
+w = torch.linspace(-1.1, 1.1, 23, requires_grad=True)
+step = torch.tensor(0.25, requires_grad=True)
+q = quantize_symmetric(w, step, bits=3)  # Q_p = 3
+q.sum().backward()
+inside = (w.detach() / 0.25).abs() <= 3
+assert torch.allclose(q, 0.25 * torch.clamp(torch.round(w.detach() / 0.25), -3, 3))  # the staircase
+assert torch.equal(w.grad, inside.float())  # straight-through inside the range, zero outside
+print(f"{int(inside.sum())} of {len(w)} weights inside ±Q_p·s = ±0.75 get gradient 1, the rest 0; "
+      f"distinct quantized values: {sorted(set(q.detach().round(decimals=4).tolist()))}")
+show(viz.landscape_curves({"w (float)": (w.detach(), w.detach()), "q(w): 3 bits, s = 0.25": (w.detach(), q.detach())},
+                          title="The weight quantizer is a staircase", yaxis="value"), "00_quantizer_staircase")
+
+# %% [markdown]
 # ## Exercises
 #
-# 1. Rerun with `smoke = False` (a few minutes): the search sees 2,000 proxy images for two epochs. Before running,
-#    predict whether the found policy's lead over uniform bits grows or shrinks; then compare the two tables.
-#    *Hint:* in smoke mode the search takes 3 batches and the fine-tune 2.
+# 1. Rerun with `smoke = False` (a few minutes). Before running, predict whether the found policy's lead over
+#    uniform bits grows or shrinks; then compare the two tables. *Hint:* the solution cell below prints how much
+#    data the search and the fine-tune saw in the mode you ran, from the run's own records.
 #    <details><summary>Solution</summary>
-#    There is no fixed answer: it is one seed. What to see is that both rows move, and that the comparison needs
-#    seeds (notebook 01's grid), not one run. The two tables are printed by the cell above, run in each mode.
+#    There is no fixed answer: it is one seed. What to see is that both rows move, that the line above the table
+#    says whether the search decided, and that the comparison needs seeds (notebook 01's grid), not one run.
 #    </details>
 # 2. Outside smoke mode `quickstart` takes `finetune_epochs` (default 2): run it with 1 and with 3 into two folders
 #    and compare `top1_before_finetune` with `top1` for both policies. Which policy gains more from fine-tuning?
@@ -98,9 +130,19 @@ print("MACs", table["0"]["macs"], "· W2A3 BitOPs", bitops(table, {"0": (2, 3)})
 #    </details>
 # 3. In the worked example, put the layer at W4A2 instead. Predict its BitOPs and its average bits before running.
 #    <details><summary>Solution</summary>
-#    147,456 · 4 · 2 = 1,179,648 BitOPs; average bits √8 ≈ 2.83.
+#    147,456 · 4 · 2 = 1,179,648 BitOPs; average bits √8 ≈ 2.83 (computed in the cell below).
 #    </details>
-#
+
+# %%
+# Solutions as code. Exercise 1: how much data this run's search and fine-tune saw (from their own records).
+prov = pols[found]["provenance"]
+tr = json.loads((RUNS / "quickstart" / "transfer.json").read_text())
+print(f"search: {prov['config']['epochs']} epoch(s) over {prov['proxy_size']} proxy images, "
+      f"{prov['config']['max_batches'] or 'all'} batches per epoch; fine-tune: {tr['epochs']} epoch(s), "
+      f"{tr['n']} test images scored")
+# Exercise 3: the layer at W4A2.
+print("W4A2:", bitops(table, {"0": (4, 2)}), "BitOPs, average bits", round(average_bits(table, {"0": (4, 2)}), 3))
+
 # ## What this notebook found
 
 # %%
@@ -108,3 +150,15 @@ f, u = summary["policies"][found], summary["policies"][uniform]
 print(f"{found}: top-1 {f['top1']:.2f} % at {f['gbitops']:.3f} GBitOPs; {uniform}: top-1 {u['top1']:.2f} % at "
       f"{u['gbitops']:.3f} GBitOPs: the found policy is {f['top1'] - u['top1']:+.2f} points against uniform bits, "
       "on one seed (a demonstration, not a comparison).")
+print(summary["status"])
+
+# %% [markdown]
+# ## References
+#
+# - Esser et al., *Learned Step Size Quantization*, ICLR 2020 (the weight quantizer's learned step).
+# - Choi et al., *PACT: Parameterized Clipping Activation for Quantized Neural Networks*, 2018 (the activation clip).
+# - Bengio, Léonard and Courville, *Estimating or Propagating Gradients Through Stochastic Neurons*, 2013 (the
+#   straight-through estimator).
+# - Cai and Vasconcelos, *Rethinking Differentiable Search for Mixed-Precision Neural Networks* (EdMIPS), CVPR 2020.
+# - The ASGA paper: *Learning from Loss Landscape: Generalizable Mixed-Precision Quantization via Adaptive
+#   Sharpness-Aware Gradient Aligning*, ICML 2025.

@@ -83,6 +83,15 @@ pd.DataFrame(summary).set_index("policy").round(4)
 # legend: the float model was not fine-tuned and the quantized ones were, so a float curve that rises faster than
 # a fine-tuned W8A8 one compares two different points in weight space, not two bit widths at one point (why the
 # fine-tune lands flatter is not measured here).
+#
+# **Why the trained point need not be a slice's minimum** (the last printed sentence says where each slice is
+# lowest). Three reasons, each enough on its own: the slice's loss is measured on held-out test images, while
+# training minimised the loss on training images, so the test loss's minimum lies elsewhere along most
+# directions; training stopped after a fixed budget of noisy SGD steps with weight decay, which minimises
+# loss + λ‖θ‖², not the loss, and does not end at a stationary point; and under quantization the loss is a
+# staircase in the weights (each quantized weight jumps between grid points), so moving a little along a random
+# direction can land on a lower step. A minimum a quarter of the span away from a = 0 with a shallow dip says the
+# model sits on a wide, slightly tilted floor, which is what a flat region looks like from one direction.
 
 # %%
 m = models["W4A4"]

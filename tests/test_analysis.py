@@ -139,6 +139,10 @@ def test_slice_summary_and_its_sentences_follow_the_curves():
     assert rows["flat"]["curvature"] == pytest.approx(0.5) and rows["sharp"]["curvature"] == pytest.approx(3.0)
     text = describe_slices(list(rows.values()))
     assert "lowest first: sharp 0.5 < flat 1" in text and "smallest first: flat 0.5 < sharp 3" in text
+    assert "Each slice is lowest at its centre (a = 0)." in text
+    tilted = slice_summary({"tilted": (a, 1 + 0.5 * (a + 0.5) ** 2)})  # minimum at a = -0.5, 0.125 below a = 0
+    assert tilted[0]["lowest_at"] == -0.5 and tilted[0]["below_centre"] == pytest.approx(0.125)
+    assert "Lowest point off the centre: tilted at a = -0.5, 0.125 below the centre" in describe_slices(tilted)
 
 
 def test_layer_bits_change_compares_one_layer_at_new_bits(qnet):

@@ -242,3 +242,15 @@ def test_a_pair_of_shared_cells_is_compared_once():
     comps = comparisons(rows, cfg)
     assert [(c["setting"], c["a"]) for c in comps if c["a"] == "random"] == [("all", "random")]
     assert {c["setting"] for c in comps if c["a"] == "edmips"} == {"subset-control", "cross-dataset"}
+
+
+def test_a_partly_retaken_target_h_is_never_averaged_with_the_prefix_cells():
+    """Part of a grid re-taken with the sampler: the target h column averages those cells only and says how many."""
+    rows = _rows(ref_gain=2.0, asga_gain=1.0)
+    for i, r in enumerate(rows):
+        retaken = i % 2 == 0
+        r.update(target_h_sample="stratified 512" if retaken else "first 512 test images",
+                 target_surrogate_gap=0.2 if retaken else 1.5)
+    text = markdown(rows, CFG)
+    assert "for " + str(sum(1 for i in range(len(rows)) if i % 2 == 0)) + f" of {len(rows)} cells so far" in text
+    assert "never the two kinds together" in text and "| 0.2000 ± 0.0000 (n = " in text and "1.5000" not in text

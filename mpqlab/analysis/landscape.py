@@ -172,26 +172,33 @@ def layer_bits_change(model: nn.Module, policy: dict, layer: str, w_bits: int, a
 
 def slice_summary(curves: dict) -> list[dict]:
     """Per 1-D slice (``{name: (ts, loss)}``, ts symmetric around 0): the loss at the centre, the rise at
-    the edges (mean of the two end losses minus the centre) and the curvature ``k`` of the least-squares fit
-    ``loss ~ c + k a^2``; what a sentence about the slices may say, computed."""
+    the edges (mean of the two end losses minus the centre), the curvature ``k`` of the least-squares fit
+    ``loss ~ c + k a^2`` and where the slice is lowest (``lowest_at``, and by how much below the centre); what a
+    sentence about the slices may say, computed."""
     out = []
     for name, (a, loss) in curves.items():
         a, loss = np.asarray(a, dtype=float), np.asarray(loss, dtype=float)
         centre = float(loss[int(np.argmin(np.abs(a)))])
         design = np.stack([np.ones_like(a), a ** 2], axis=1)
         k = float(np.linalg.lstsq(design, loss, rcond=None)[0][1])
+        low = int(np.argmin(loss))
         out.append({"policy": name, "centre_loss": centre, "edge_rise": float((loss[0] + loss[-1]) / 2 - centre),
-                    "curvature": k})
+                    "curvature": k, "lowest_at": float(a[low]), "below_centre": float(centre - loss[low])})
     return out
 
 
 def describe_slices(summary: list[dict]) -> str:
-    """Two sentences printed under a figure of 1-D slices, from :func:`slice_summary`'s rows."""
+    """Three sentences printed under a figure of 1-D slices, from :func:`slice_summary`'s rows."""
     def order(key):
         rows = sorted(summary, key=lambda r: r[key])
         return " < ".join(f"{r['policy']} {r[key]:.3g}" for r in rows)
+    off = [r for r in summary if r.get("lowest_at") not in (None, 0.0)]
+    where = ("Each slice is lowest at its centre (a = 0)." if not off else
+             "Lowest point off the centre: " + "; ".join(f"{r['policy']} at a = {r['lowest_at']:+.2g}, "
+                                                          f"{r['below_centre']:.3g} below the centre" for r in off)
+             + " (see the notebook for why a trained point need not be the minimum of a slice).")
     return (f"Loss at the centre, lowest first: {order('centre_loss')}.\n"
-            f"Rise from the centre to the two ends of the slice, smallest first: {order('edge_rise')}.")
+            f"Rise from the centre to the two ends of the slice, smallest first: {order('edge_rise')}.\n" + where)
 
 
 def linear_path(model_a: nn.Module, model_b: nn.Module, data, ts, batch_size: int = 1000) -> dict:

@@ -51,6 +51,10 @@ def markdown(rows: list[dict], cfg: dict, source_rows: list[dict] | None = None,
                       "on different machines. The claim below takes the ratio from the source grid, where both were "
                       "searched."]
     lowest = min((min(w, a) for r in rows for w, a in _bits(r)), default=None)
+    where = sorted({str(r.get("target_h_sample") or "first 512 test images") for r in rows})
+    mixed_h = len(where) > 1  # some cells re-taken with the sampler, some not: the column averages the former only
+    like = (lambda rs: [r for r in rs if str(r.get("target_h_sample", "")).startswith("stratified")]) if mixed_h \
+        else (lambda rs: rs)
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault((r["setting"], float(r["budget"]), r["method"]), []).append(r)
@@ -64,16 +68,21 @@ def markdown(rows: list[dict], cfg: dict, source_rows: list[dict] | None = None,
             _fmt(*_ms([r.get("decisiveness") for r in rs])[:2]),
             _fmt(*_ms([r.get("layers_changed_by_budget") for r in rs])[:2], 1),
             _fmt(*_ms([r.get("rho_at_bound_share") for r in rs])[:2]),
-            _fmt(*_ms([r.get("gap") for r in rs])[:2]), _fmt(*_ms([r.get("target_surrogate_gap") for r in rs])[:2], 4)]) + " |")
-    where = sorted({str(r.get("target_h_sample") or "first 512 test images") for r in rows})
+            _fmt(*_ms([r.get("gap") for r in rs])[:2]),
+            _fmt(*_ms([r.get("target_surrogate_gap") for r in like(rs)])[:2], 4)
+            + (f" (n = {len(like(rs))})" if mixed_h else "")]) + " |")
     lines += ["", "Columns measured on a sample: proxy-side top-1, gap and sharpness on "
               + ("a stratified sample (seeded, shuffled, class-balanced)" if all(
                   r.get("proxy_side_sample") == "stratified" for r in rows) else "the first images of the proxy "
                   "split for some cells (taken before the stratified sampler)")
-              + f"; target h(0.05) on the {' / '.join(where).replace(' test images', '')} images of the target "
-              "test split"
-              + (" (a class-sorted prefix: classes 0-5 of CIFAR-10; the fine-tuned weights it needs are not "
-                 "committed, so it was not re-taken)" if "first 512 test images" in where else "") + "."]
+              + (f"; target h(0.05) on the {where[0].replace(' test images', '')} images of the target test split"
+                 + (" (a class-sorted prefix: classes 0-5 of CIFAR-10; the fine-tuned weights it needs are not "
+                    "committed, so it was not re-taken)" if "first 512 test images" in where else "")
+                 if not mixed_h else
+                 f"; target h(0.05) re-taken on the {where[-1]} images of the target test split for "
+                 f"{sum(len(like([r])) for r in rows)} of {len(rows)} cells so far, the rest taken on the first 512 "
+                 "test images (a class-sorted prefix): the column averages the re-taken cells only (n per row), "
+                 "never the two kinds together") + "."]
     comps = comparisons(rows, cfg)
     gs = gates(rows, cfg, comps)
     complete = cells_expected is None or len(rows) >= cells_expected
