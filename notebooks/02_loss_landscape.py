@@ -184,3 +184,12 @@ print(L.describe_slices(summary))
 i, j = np.unravel_index(r2["loss"].argmin(), r2["loss"].shape)
 print(f"W4A4 plane: loss {r2['loss'].min():.3f} to {r2['loss'].max():.3f} ({r2['loss'].max() / r2['loss'].min():.0f}x), "
       f"lowest at (a, b) = ({grid[i]:+.2f}, {grid[j]:+.2f})")
+
+# %% [markdown]
+# ## References
+#
+# - Li, Xu, Taylor, Studer and Goldstein, *Visualizing the Loss Landscape of Neural Nets*, NeurIPS 2018 (filter-
+#   normalised random directions, 1-D and 2-D slices).
+# - Keskar et al., *On Large-Batch Training for Deep Learning: Generalization Gap and Sharp Minima*, ICLR 2017.
+# - Esser et al., *Learned Step Size Quantization*, ICLR 2020 (the quantizer the slices pass through).
+# - The ASGA paper (ICML 2025): flat minima of the quantized loss transfer better.

@@ -181,3 +181,13 @@ print("σ_max, smallest first:", order({k: e[0] for k, e in eigs.items()}))
 print("trace, smallest first:", order(traces))
 print("most sensitive layer per parameter:", top)
 print(f"Gauss-Newton and Hutchinson traces of W4A4 agree within {gap:.1f} combined standard errors")
+
+# %% [markdown]
+# ## References
+#
+# - Yao, Gholami, Keutzer and Mahoney, *PyHessian: Neural Networks Through the Lens of the Hessian*, 2020.
+# - Ghorbani, Krishnan and Xiao, *An Investigation into Neural Net Optimization via Hessian Eigenvalue Density*,
+#   ICML 2019 (stochastic Lanczos quadrature).
+# - Hutchinson, *A Stochastic Estimator of the Trace of the Influence Matrix*, 1989; Ubaru, Chen and Saad, *Fast
+#   Estimation of tr(f(A)) via Stochastic Lanczos Quadrature*, 2017.
+# - Dong et al., *HAWQ: Hessian AWare Quantization*, ICCV 2019 (per-layer traces as bit sensitivity).

@@ -173,3 +173,11 @@ for k in ("edmips+sam", "edmips+asga"):
     tail = runs[k].cos_g_gp.dropna().tail(10)
     print(f"{k}: median cos(g, g_p) over its last {len(tail)} steps {tail.median():+.3f}")
 print(f"proxy vs target gradient cosine of the ASGA policy: {c['global']:+.3f}")
+
+# %% [markdown]
+# ## References
+#
+# - Foret et al., *Sharpness-Aware Minimization for Efficiently Improving Generalization*, ICLR 2021 (SAM).
+# - Zhuang et al., *Surrogate Gap Guided Sharpness-Aware Minimization* (GSAM), ICLR 2022.
+# - The ASGA paper (ICML 2025): the adaptive radius and the gradient alignment.
+# - Cai and Vasconcelos, *Rethinking Differentiable Search for Mixed-Precision Neural Networks* (EdMIPS), CVPR 2020.

@@ -178,3 +178,12 @@ for k, p in pols.items():  # how many searchable layers at each bitwidth, weight
     count = lambda i: ", ".join(f"{b} bits × {n}" for b, n in sorted(Counter(x[i] for x in bits).items()))
     print(f"{k} ({p['totals']['bitops'] / 1e9:.3f} GBitOPs): weights {count(0)}; activations {count(1)}")
 print(f"layer2.0.conv1, activation bits, last epoch of the EdMIPS+ASGA search: largest probability {last.prob.max():.2f}")
+
+# %% [markdown]
+# ## References
+#
+# - Cai and Vasconcelos, *Rethinking Differentiable Search for Mixed-Precision Neural Networks* (EdMIPS), CVPR 2020
+#   (the bit softmaxes and the cost term).
+# - Wu et al., *Mixed Precision Quantization of ConvNets via Differentiable Neural Architecture Search*, 2018.
+# - Dong et al., *HAWQ*, ICCV 2019; Wang et al., *HAQ: Hardware-Aware Automated Quantization*, CVPR 2019.
+# - The ASGA paper (ICML 2025).

@@ -205,3 +205,39 @@ if len(points):
     for who, table in (("all plotted", corr), ("searched only", searched)):
         print(f"{who}: " + "; ".join(f"{r.label}: {r.verdict} (Holm p = {r.p_holm:.3g})" for r in table.itertuples()))
 print(summary[["share_at_bound", "rho_median", "h_median"]].round(3).to_string())
+
+# %% [markdown]
+# **Does each paper figure reproduce?** One word per figure, computed from the data above by
+# `mpqlab.report.reproduction` (reproduces / does not reproduce / cannot tell, with the reason). A figure that
+# only describes (one estimate, no interval) is "cannot tell", never "reproduces".
+
+# %%
+import json
+from mpqlab.report import comparisons
+from mpqlab.report.reproduction import fig1_verdict, fig4_verdict, table3_verdict, table4_verdict
+verdicts = {}
+if len(points):
+    gates_ok = bool(marks) and all(m == "PASS" for m, _ in marks)
+    verdicts["Fig. 1"] = fig1_verdict(corr.iloc[0].to_dict(), searched.iloc[0].to_dict(), gates_ok)
+final = study.sort_values("step").groupby(["radius", "seed"]).loss.last()
+verdicts["Fig. 4"] = fig4_verdict({r: final[r].to_dict() for r in final.index.levels[0]})
+verdicts["Table 3"] = table3_verdict([r for r in rows if "sigma_max" in r])
+config = Path("../configs") / f"{folder.name}.json" if folder else None
+t4 = None
+if config is not None and config.is_file():
+    t4 = next((c for c in comparisons(res.to_dict("records"), json.loads(config.read_text()))
+               if (c["setting"], c["a"], c["b"]) == ("subset-control", "edmips+asga", "edmips")), None)
+verdicts["Table 4"] = table4_verdict(t4)
+for fig, (word, why) in verdicts.items():
+    print(f"{fig}: {word.upper()}: {why}")
+
+# %% [markdown]
+# ## References
+#
+# - The ASGA paper (ICML 2025): Fig. 1, Fig. 4, Tables 3 and 4, whose analogues this notebook computes.
+# - Foret et al., *Sharpness-Aware Minimization for Efficiently Improving Generalization*, ICLR 2021 (the surrogate
+#   gap's perturbation).
+# - Zhuang et al., *Surrogate Gap Guided Sharpness-Aware Minimization* (GSAM), ICLR 2022 (the surrogate gap h).
+# - Yao et al., *PyHessian: Neural Networks Through the Lens of the Hessian*, 2020 (σ_max and the trace).
+# - Spearman, *The Proof and Measurement of Association between Two Things*, 1904; Efron and Tibshirani, *An
+#   Introduction to the Bootstrap*, 1993.
