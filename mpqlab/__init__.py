@@ -22,7 +22,7 @@ LAYERS = [
     ["objectives", "methods", "presets"],
     # 5. how results are shown: figure files, plots, grid reports, the notebook builder
     ["figure_files", "viz", "report", "report.options", "report.format", "report.verdicts", "report.fig1", "report.code_versions",
-     "report.crosscheck", "report.sequential", "report.correlation", "report.reproduction", "report.markdown", "report.derived", "notebooks"],
+     "report.crosscheck", "report.sequential", "report.correlation", "report.reproduction", "report.symmetric", "report.markdown", "report.derived", "notebooks"],
     # 6. a bit policy and what starts from one: the policy file, loading a model under it, the training loop
     ["policy", "loading", "train"],
     # 7. measuring a model (Hessian, landscape, sharpness, gradient conflict) and fine-tuning it under a policy

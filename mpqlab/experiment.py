@@ -35,7 +35,7 @@ from pathlib import Path
 
 from . import reference
 from .null_policies import null_policy
-from .methods import REFERENCE, SHARED, is_null
+from .methods import REFERENCE, SHARED, is_null, parse_method
 from .analysis.sharpness import surrogate_gap
 from .loading import load_splits
 from .errors import MpqlabError
@@ -62,6 +62,7 @@ COLUMNS = ["setting", "method", "budget", "seed", "proxy", "proxy_size", "target
            "decisiveness", "layers_changed_by_budget", "rho_at_bound_share", "proxy_h", "proxy_sigma_max",
            "proxy_trace", "proxy_h_common", "proxy_sigma_max_common", "proxy_trace_common", "policy_bits",
            "proxy_side_sample", "target_h_sample", "proxy_side_code", "target_top1_redo", "target_side_code",
+           "candidates_top1", "candidates_mean_top1",
            *PROVENANCE_FIELDS, "code_inferred"]
 SAMPLED = "stratified"  # how rows made since the sampler took their fixed batches (mpqlab.data.sample)
 PREFIX_TARGET_H = "first 512 test images"  # target_h_sample of rows made before it (class-sorted: classes 0-5)
@@ -99,6 +100,29 @@ def proxy_side(policy: Policy, model: str, init: str, proxy: str, proxy_subset_s
     return {"proxy_top1": top1, "proxy_h": h, "proxy_sigma_max": sigma, "proxy_trace": trace}
 
 
+def _candidate_transfers(cfg: GridConfig, method: str, policy: Policy, out: Path, train, test, seed: int,
+                         show_progress: bool) -> dict:
+    """With ``transfer_candidates`` in the selection that made this cell's policy (the reference's, or the
+    @selected arms'), transfer every candidate the selection did not choose too: the top-1 an unselected search of
+    the same kind reaches, for a comparison of unselected with unselected. Returns the row's ``candidates_top1``
+    (``k:top1`` for every candidate, the chosen one included) and ``candidates_mean_top1``; empty otherwise."""
+    block = cfg.reference if method == REFERENCE else cfg.selection if parse_method(method).selected else {}
+    if not block.get("transfer_candidates"):
+        return {}
+    chosen = policy.provenance["reference_selection"]["chosen"]
+    top1 = {}
+    for k in range(int(block["candidates"])):
+        if k == chosen:
+            top1[k] = read_json(out / "transfer.json")["top1"]
+            continue
+        res = transfer(Policy.load(out / f"candidate{k}.json"), cfg.model, train, test, cfg.target.init,
+                       out / f"candidate{k}_transfer.json", cfg.transfer_config(seed), show_progress=show_progress,
+                       eval_float=False)
+        top1[k] = res["top1"]
+    return {"candidates_top1": " ".join(f"{k}:{v:.3f}" for k, v in sorted(top1.items())),
+            "candidates_mean_top1": round(sum(top1.values()) / len(top1), 3)}
+
+
 def run_cell(cfg: GridConfig | dict, setting: str, method: str, seed: int, budget: float, out: Path, root=None,
              show_progress: bool = False) -> dict:
     """One cell: search (or a null baseline / the reference) + transfer; returns its CSV row. Skipped when already
@@ -133,11 +157,16 @@ def _run_cell(cfg, setting, method, seed, budget, out: Path, root, show_progress
         if method == REFERENCE and reference.is_selected(cfg.reference):  # the best of several target searches
             policy = reference.select_reference(scfg, cfg.reference, seed, out, cfg.model, target.init, show_progress)
             policy.save(pol_path)
+        elif parse_method(method).selected:  # the best of several proxy searches, chosen the same way on the proxy
+            policy = reference.select_reference(scfg, cfg.selection, seed, out, cfg.model, st.proxy_init,
+                                                show_progress, label=method, where="proxy")
+            policy.save(pol_path)
         else:
             policy = run_search(scfg, pol_path, show_progress=show_progress)
     t_res = transfer(policy, cfg.model, train, test, target.init, out / "transfer.json", cfg.transfer_config(seed),
                      show_progress=show_progress, eval_float=False)
     net = t_res.pop("model")  # the fine-tuned model itself, in eval mode
+    unselected = _candidate_transfers(cfg, method, policy, out, train, test, seed, show_progress)
     n = cfg.sharpness_images
     x, y = test.tensors(n)
     sharp = surrogate_gap(net, [(x[:n // 2], y[:n // 2]), (x[n // 2:], y[n // 2:])], rho=0.05)["surrogate_gap"]
@@ -163,7 +192,7 @@ def _run_cell(cfg, setting, method, seed, budget, out: Path, root, show_progress
            "proxy_trace": round(prox["proxy_trace"], 2),
            "policy_bits": " ".join(f"{l['w_bits']}/{l['a_bits']}" for l in policy.layers.values() if l["searchable"]),
            **common_columns(prox if needs_common(cfg, st, method) is False else None),
-           "proxy_side_sample": SAMPLED, "target_h_sample": f"{SAMPLED} {n}", **code_version_row()}
+           "proxy_side_sample": SAMPLED, "target_h_sample": f"{SAMPLED} {n}", **unselected, **code_version_row()}
     if needs_common(cfg, st, method):
         common = cfg.common_proxy()
         row.update(common_columns(proxy_side(policy, cfg.model, common.proxy_init, common.proxy, common.proxy_subset,

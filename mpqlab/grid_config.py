@@ -63,6 +63,7 @@ class GridConfig:
     description: str = ""                   # what the grid asks, in words (the report's and the reader's)
     search: dict[str, Any] = field(default_factory=dict)      # SearchConfig fields every search shares
     reference: dict[str, Any] = field(default_factory=dict)   # the reference's SearchConfig fields, or a selection
+    selection: dict[str, Any] = field(default_factory=dict)   # the @selected proxy arms' selection (reference keys)
     method_seeds: dict[str, tuple[int, ...]] = field(default_factory=dict)  # {method: the seeds it runs on}
     shared_nulls: bool = False              # null baselines once per seed, compared with every setting
     sharpness_images: int = 512             # target test images for the fine-tuned model's h(0.05)
@@ -93,6 +94,10 @@ class GridConfig:
             if m not in d["methods"] or not set(seeds) <= set(d["seeds"]):
                 raise MpqlabError(f"experiment config {path}: method_seeds[{m!r}] must name one of the methods and a "
                                   f"subset of the seeds")
+        if any(parse_method(m).selected for m in d["methods"] if not is_null(m)) and not (
+                d.get("selection") or {}).get("candidates"):
+            raise MpqlabError(f"experiment config {path}: an @selected method needs a selection block with "
+                              f"'candidates' (keys: {', '.join(reference.KEYS)})")
         if d.get("policies_from") and d.get("compare_with"):
             raise MpqlabError(f"experiment config {path}: give policies_from or compare_with, not both")
         t = d["target"]
@@ -109,6 +114,7 @@ class GridConfig:
                   target=TargetSpec(t["data"], t.get("init"), finetune), settings=settings,
                   description=str(d.get("description", "")),
                   search=dict(d.get("search") or {}), reference=dict(d.get("reference") or {}),
+                  selection=dict(d.get("selection") or {}),
                   method_seeds={m: tuple(s) for m, s in (d.get("method_seeds") or {}).items()},
                   shared_nulls=bool(d.get("shared_nulls")), sharpness_images=int(d.get("sharpness_images", 512)),
                   proxy_sharpness_images=int(d.get("proxy_sharpness_images", 128)),
@@ -203,7 +209,7 @@ def _check_lists(d: Mapping, path) -> None:
     for key in ("sharpness_images", "proxy_sharpness_images"):
         if key in d and not (_whole(d[key]) and d[key] > 0):
             bad(key, "a positive whole number", d[key])
-    for key in ("target", "settings", "search", "reference", "method_seeds", "declared"):
+    for key in ("target", "settings", "search", "reference", "selection", "method_seeds", "declared"):
         if d.get(key) is not None and not isinstance(d[key], Mapping):
             bad(key, "an object", d[key])
     for name, st in d["settings"].items():
@@ -249,7 +255,8 @@ def check_fields(cfg: Mapping, path="config") -> None:
     known_search = {f.name for f in dataclasses.fields(SearchConfig)} - PER_CELL
     blocks = [("", cfg, GRID_KEYS), ("target", cfg.get("target", {}), TARGET_KEYS),
               ("search", cfg.get("search", {}), known_search),
-              ("reference", cfg.get("reference", {}), known_search | set(reference.KEYS))]
+              ("reference", cfg.get("reference", {}), known_search | set(reference.KEYS)),
+              ("selection", cfg.get("selection", {}), set(reference.KEYS))]
     blocks += [(f"settings.{k}", v, SETTING_KEYS) for k, v in cfg.get("settings", {}).items()]
     for where, block, known in blocks:
         unknown = sorted(set(block) - known)

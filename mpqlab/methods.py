@@ -4,7 +4,8 @@ takes its choices and help from these, :class:`SearchConfig` checks against them
 methods here, and the search loop dispatches non-gradient objectives (HAWQ) through their class.
 
 A method is ``objective[+rule]`` (``edmips+asga``), ``objective@target`` (the reference: searched on the target
-itself), or a null baseline that searches nothing: ``uniform``, ``uniform:W<w>A<a>``, ``random``. A search method
+itself), ``objective[+rule]@selected`` (the best of several proxy searches, chosen on held-out proxy images the same
+way the reference is chosen on held-out target images: the grid's ``selection`` block), or a null baseline that searches nothing: ``uniform``, ``uniform:W<w>A<a>``, ``random``. A search method
 may carry its own settings after a colon, ``edmips+sam:rho=0.2`` or ``edmips+asga:rho=0.1,rho_max=0.5``
 (:class:`~mpqlab.search.SearchConfig` fields, applied over the grid's shared ``search`` block): one grid can
 then hold the same rule at several radii.
@@ -20,7 +21,7 @@ from .objectives import OBJECTIVES, list_objectives, objective_spec, register_ob
 from .optim.radius import RADII, list_radii, register_radius
 from .optim.rules import RULES, list_rules, register_rule
 
-__all__ = ["OBJECTIVES", "RULES", "RADII", "NULLS", "REFERENCE", "SHARED", "TARGET", "Method", "is_null",
+__all__ = ["OBJECTIVES", "RULES", "RADII", "NULLS", "REFERENCE", "SELECTED", "SHARED", "TARGET", "Method", "is_null",
            "is_uniform", "list_methods", "list_objectives", "list_radii", "list_rules", "objective_spec",
            "parse_method", "register_objective", "register_radius", "register_rule"]
 
@@ -28,6 +29,7 @@ NULLS = {"uniform": "every searchable layer at the budget-matched bits",
          "uniform:W<w>A<a>": "every searchable layer at explicit bits that fit the budget",
          "random": "a random budget-matched policy per seed"}
 TARGET = "@target"
+SELECTED = "@selected"  # the best of several proxy searches, chosen on held-out proxy images (the grid's "selection")
 REFERENCE = "edmips" + TARGET  # the reference of every grid: EdMIPS searched on the target training set
 # the setting of null-baseline cells in a grid with "shared_nulls": a uniform or random policy does not depend on the
 # proxy, so it is transferred once per seed and compared with every setting's methods
@@ -53,6 +55,7 @@ class Method:
     rule: str | None
     on_target: bool
     options: tuple = ()     # ((SearchConfig field, value), ...) given after the colon, in the order written
+    selected: bool = False  # objective[+rule]@selected: best of the grid's "selection" candidates on the proxy
 
 
 def parse_method(method: str) -> Method:
@@ -65,15 +68,16 @@ def parse_method(method: str) -> Method:
     method, _, opts = method.partition(":")
     options = _options(method_name, opts) if opts else ()
     base, on_target = (method[:-len(TARGET)], True) if method.endswith(TARGET) else (method, False)
+    base, selected = (base[:-len(SELECTED)], True) if base.endswith(SELECTED) else (base, False)
     objective, _, rule = base.partition("+")
     rule = rule or "none"
     if objective not in OBJECTIVES or rule not in RULES:
-        raise MpqlabError(f"unknown method {method!r}: objective[+rule][@target] with objectives "
+        raise MpqlabError(f"unknown method {method!r}: objective[+rule][@target|@selected] with objectives "
                           f"{', '.join(OBJECTIVES)} and rules {', '.join(r for r in RULES if r != 'none')}, or "
                           f"{', '.join(NULLS)}")
     if OBJECTIVES[objective].searcher and rule != "none":
         raise MpqlabError(f"method {method!r}: {objective} is not a gradient search and takes no sharpness rule")
-    return Method(method_name, objective, rule, on_target, options)
+    return Method(method_name, objective, rule, on_target, options, selected)
 
 
 def _options(method: str, text: str) -> tuple:

@@ -17,7 +17,11 @@ Config (the grid's ``reference`` block)::
      "subset": 2000,              # target training images per candidate search
      "validation_images": 5000,   # held-out target training images of the selection (class-balanced, seeded)
      "bn_batches": 40,            # batches that re-estimate BatchNorm before a candidate is scored
+     "transfer_candidates": false,  # also transfer every unchosen candidate (the unselected searches' top-1)
      ...}                         # any other SearchConfig field, e.g. "epochs"
+
+The same selection, on the proxy, makes a grid's ``objective[+rule]@selected`` arms (the ``selection`` block, same
+keys): a proxy arm chosen the way the reference is, for a comparison of like with like.
 
 The cell's folder holds ``candidate<k>.json`` (each a policy with its run folder) and ``selection.json`` (every
 candidate's validation top-1, written as each is scored: a rerun resumes).
@@ -36,7 +40,7 @@ from .policy import Policy
 from .search import SearchConfig, run as run_search
 
 SELECTION = "selection.json"
-KEYS = ("candidates", "subset", "validation_images", "bn_batches")
+KEYS = ("candidates", "subset", "validation_images", "bn_batches", "transfer_candidates")
 
 
 def is_selected(reference: dict) -> bool:
@@ -55,7 +59,7 @@ def candidate_configs(base: SearchConfig, reference: dict, seed: int) -> list[Se
 
 
 def select_reference(base: SearchConfig, reference: dict, seed: int, out: Path, model: str, init: str,
-                     show_progress: bool = False) -> Policy:
+                     show_progress: bool = False, label: str = "edmips@target", where: str = "target") -> Policy:
     """Search the candidates of ``seed``, score each on the held-out target images, and return the best policy,
     its provenance holding every candidate's score, the rule, and the search cost of all candidates together."""
     out = Path(out)
@@ -86,8 +90,8 @@ def select_reference(base: SearchConfig, reference: dict, seed: int, out: Path, 
     selection_cpu = sum(c["score_cpu_s"] for c in done.values())
     selection_wall = sum(c["score_wall_s"] for c in done.values())
     chosen.provenance.update(
-        method="edmips@target (best of candidates by held-out target validation)",
-        reference_selection={"rule": "highest top-1 on the held-out target images at the checkpoint, BatchNorm "
+        method=f"{label} (best of candidates by held-out {where} validation)",
+        reference_selection={"rule": f"highest top-1 on the held-out {where} images at the checkpoint, BatchNorm "
                                      "re-estimated", "validation_images": len(val), "chosen": best["k"],
                              "candidates": [done[i] for i in sorted(done)]},
         # the reference's cost: every candidate's search plus the scoring that selects among them

@@ -15,6 +15,7 @@ from .options import report_options
 from .fig1 import fig1_correlations, fig1_points, sharpness_claim
 from .format import _bits, _ci, _fmt, _lowest_bit_layers, _ms
 from .sequential import sequential_test
+from .symmetric import symmetric_lines
 from .verdicts import claims, comparisons, declared_test, gates
 
 
@@ -138,6 +139,7 @@ def markdown(rows: list[dict], cfg: dict, source_rows: list[dict] | None = None,
         lines += sequential_test(rows, cfg, all(g["passed"] for g in gs))
     elif declared is not None:
         lines += declared_test(rows, cfg, all(g["passed"] for g in gs), complete)
+    lines += symmetric_lines(rows, cfg)
     lines += code_lines(rows, comps)
     if source_rows and cfg.get("policies_from"):
         lines += _ranking_lines(ranking_check(rows, source_rows), cfg)

@@ -1,0 +1,53 @@
+"""Claim 1 like with like: "a proxy search matches a target search" compared at the same level of selection. The
+grid's reference is the best of several target searches chosen on held-out target images; a single proxy search is
+unselected. With ``transfer_candidates`` the reference cell also transfers the candidates it did not choose, so an
+unselected target search (the candidates' mean top-1: the expected top-1 of one target search) can be set against
+each unselected proxy search, paired by seed; selected proxy arms (``objective[+rule]@selected``) meet the
+selected reference in the grid's pre-declared comparisons."""
+from __future__ import annotations
+
+from ..methods import REFERENCE, is_null, parse_method
+from ..stats import paired_test
+from .format import _ci, _num
+from .options import report_options
+from .verdicts import equivalence_verdict
+
+
+def unselected_pairs(rows: list[dict]) -> list[dict]:
+    """Per (setting, unselected proxy arm, budget): the paired differences arm − mean of the same seed's reference
+    candidates, for every seed where both exist."""
+    ref = {(int(r["seed"]), float(r["budget"])): _num(r.get("candidates_mean_top1")) for r in rows
+           if r["method"] == REFERENCE}
+    ref = {k: v for k, v in ref.items() if v is not None}
+    groups: dict[tuple, dict[int, float]] = {}
+    for r in rows:
+        m = r["method"]
+        if m == REFERENCE or is_null(m) or parse_method(m).selected:
+            continue
+        key = (int(r["seed"]), float(r["budget"]))
+        if key in ref:
+            groups.setdefault((r["setting"], m, float(r["budget"])), {})[key[0]] = float(r["target_top1"]) - ref[key]
+    return [{"setting": s, "method": m, "budget": b, "seeds": sorted(d), "diffs": [d[k] for k in sorted(d)]}
+            for (s, m, b), d in sorted(groups.items())]
+
+
+def symmetric_lines(rows: list[dict], cfg: dict) -> list[str]:
+    """The report's "Claim 1, like with like" section (nothing when the reference did not transfer its
+    candidates)."""
+    pairs = [p for p in unselected_pairs(rows) if len(p["diffs"]) >= 2]
+    if not pairs:
+        return []
+    margin = report_options(cfg).equivalence_margin
+    lines = ["", "## Claim 1, like with like: one proxy search against one target search", "",
+             "The reference is selected (best of its candidates on held-out target images). Here each unselected "
+             "proxy search meets the mean top-1 of the same seed's reference candidates (the expected top-1 of one "
+             "unselected target search), paired by seed; selected proxy arms (`@selected`) meet the selected "
+             "reference in the pre-declared comparisons above.", "",
+             "| setting | proxy arm | seeds | arm − unselected target search | 95 % CI | p (paired t) | equivalence |",
+             "|---|---|---|---|---|---|---|"]
+    for p in pairs:
+        t = paired_test(p["diffs"])
+        eq = equivalence_verdict(p["diffs"], margin).split("; ", 1)[-1].rstrip(".")
+        lines.append(f"| {p['setting']} | {p['method']} | {len(p['diffs'])} | {t['mean']:+.2f} | "
+                     f"{_ci(t['ci_low'], t['ci_high'])} | {t['p_t']:.3g} | {eq} |")
+    return lines
