@@ -54,6 +54,21 @@ def landscape_contour(ts1, ts2, loss, title: str = "Loss landscape (contours)", 
                    yaxis_title="direction 1 (filter-normalised units)")
 
 
+def quantizer_staircase(w, curves: Mapping[str, Sequence[float]], title: str = "The weight quantizer is a staircase",
+                        points: tuple[Sequence[float], Sequence[float]] | None = None) -> go.Figure:
+    """Quantizer outputs against the float weight ``w`` (``curves``: label -> q(w) on ``w``, drawn as lines: sample
+    ``w`` finely so the jumps look vertical), the identity for reference, and optional ``points`` (w, q) marked (a
+    worked example's values)."""
+    w = np.asarray(w, dtype=float)
+    fig = go.Figure(go.Scatter(x=w, y=w, mode="lines", name="w (no quantization)", line=dict(color="#999", dash="dot")))
+    for label, q in curves.items():
+        fig.add_trace(go.Scatter(x=w, y=np.asarray(q, dtype=float), mode="lines", name=label, line=dict(width=2.5)))
+    if points is not None:
+        fig.add_trace(go.Scatter(x=list(points[0]), y=list(points[1]), mode="markers", name="the worked example",
+                                 marker=dict(size=7, color="#222222")))
+    return _layout(fig, title, xaxis_title="float weight w", yaxis_title="quantized weight q(w)")
+
+
 def landscape_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], title: str = "1-D loss slices",
                      yaxis: str = "cross-entropy loss (nats)", log_y: bool = False) -> go.Figure:
     """One line per policy / model: ``{label: (ts, values)}``; ``log_y``: a log loss axis."""

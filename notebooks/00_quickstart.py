@@ -94,7 +94,9 @@ print("MACs", table["0"]["macs"], "· W2A3 BitOPs", bitops(table, {"0": (2, 3)})
 # the range, ±Q_p outside, scaled by 1/√(N Q_p)), and activations get a PACT-style learnable clip c (Choi et al.,
 # 2018): clamp(x, 0, c) on the grid c / (2^b − 1). The landscapes of notebook 02 are taken through these
 # staircases. The cell below quantizes 23 weights at 3 bits with s = 0.25 (grid −0.75 … 0.75) and checks the
-# staircase and the straight-through gradient.
+# staircase and the straight-through gradient; the figure draws the 3-bit staircase and the 2-bit one with the same
+# clipping range (s = 0.75: three levels), the 23 weights marked on it. Fewer bits, wider steps: the loss seen
+# through the quantizer is flat over wider stretches of weight space, and jumps between them.
 
 # %%
 import torch
@@ -108,8 +110,10 @@ assert torch.allclose(q, 0.25 * torch.clamp(torch.round(w.detach() / 0.25), -3, 
 assert torch.equal(w.grad, inside.float())  # straight-through inside the range, zero outside
 print(f"{int(inside.sum())} of {len(w)} weights inside ±Q_p·s = ±0.75 get gradient 1, the rest 0; "
       f"distinct quantized values: {sorted(set(q.detach().round(decimals=4).tolist()))}")
-show(viz.landscape_curves({"w (float)": (w.detach(), w.detach()), "q(w): 3 bits, s = 0.25": (w.detach(), q.detach())},
-                          title="The weight quantizer is a staircase", yaxis="value"), "00_quantizer_staircase")
+fine = torch.linspace(-1.1, 1.1, 881)
+show(viz.quantizer_staircase(fine, {f"q(w): {b} bits, s = {0.75 / (2 ** (b - 1) - 1):.3g}":
+                                    quantize_symmetric(fine, torch.tensor(0.75 / (2 ** (b - 1) - 1)), bits=b) for b in (2, 3)},
+                             points=(w.detach(), q.detach())), "00_quantizer_staircase")
 
 # %% [markdown]
 # ## Exercises

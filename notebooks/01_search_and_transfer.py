@@ -68,8 +68,10 @@ for c in comps:  # the report's verdict: Holm-corrected over the budget's family
 # %% [markdown]
 # **How to read it.** One row per pre-declared comparison of the grid: the mean over seeds of the paired
 # difference in target top-1, with its 95 % interval; each row's verdict in words is printed above, from the
-# same numbers. The dashed line is the gate's threshold: the first row (the reference against uniform bits) must
-# clear it for the grid to answer anything, and the gates' status is written under the figure. Every policy here
+# same numbers. The short dashed mark on the gate row (the reference against uniform bits) is the gate's threshold:
+# that row alone must clear it for the grid to answer anything; the gates' status is written under the figure. A row
+# far outside the others (the random policies) is drawn at the axis edge with its value and interval written beside
+# it, so it does not squash the rows whose differences are a point or two. Every policy here
 # sits at the same budget (BitOPs within 2 % of it), so a BitOPs axis would show nothing: the question at one
 # budget is which policy is more accurate, seed by seed.
 #

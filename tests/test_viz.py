@@ -204,3 +204,15 @@ def test_one_colour_per_method_in_every_chart():
     assert {t.name: t.marker.color for t in fig1.data} == {"edmips": viz.METHOD_COLORS["edmips"],
                                                            "random": viz.METHOD_COLORS["random"]}
     assert viz.color_of("seed 3") == viz.color_of("seed 3") and viz.color_of("seed 3") not in viz.METHOD_COLORS.values()
+
+
+def test_quantizer_staircase_draws_each_bit_width_against_the_float_weight():
+    import torch
+
+    from mpqlab.quant import quantize_symmetric
+
+    w = torch.linspace(-1, 1, 201)
+    fig = viz.quantizer_staircase(w, {"3 bits": quantize_symmetric(w, torch.tensor(0.25), 3)}, points=([0.3], [0.25]))
+    assert [t.name for t in fig.data] == ["w (no quantization)", "3 bits", "the worked example"]
+    assert sorted(set(float(v) for v in fig.data[1].y)) == [-0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75]
+    assert fig.layout.xaxis.title.text == "float weight w"
