@@ -107,10 +107,20 @@ def eigenvalue_bars(eigs: Mapping[str, Sequence[float]], title: str = "Top Hessi
 
 def spectral_density(densities: Mapping[str, tuple[Sequence[float], Sequence[float]]], log: bool = True,
                      title: str = "Hessian spectral density (SLQ)") -> go.Figure:
-    """``{label: (grid, density)}``, e.g. from :func:`mpqlab.analysis.hessian.gaussian_density`."""
-    fig = go.Figure([go.Scatter(x=list(g), y=list(np.maximum(np.asarray(d), 1e-12)), mode="lines", name=k)
-                     for k, (g, d) in densities.items()])
-    return _layout(fig, title, xaxis_title="eigenvalue", yaxis_title="density", yaxis_type="log" if log else "linear")
+    """``{label: (grid, density)}``, e.g. from :func:`mpqlab.analysis.density.gaussian_density`. On the log axis
+    (``log``) the density is drawn down to ``1e-6`` of its peak, and left as a gap below (a Gaussian-smoothed sum of
+    a few nodes falls to 0 between them: no floor value is invented for it); ticks are powers of ten."""
+    fig = go.Figure()
+    for k, (g, d) in densities.items():
+        d = np.asarray(d, dtype=float)
+        floor = float(d.max()) * 1e-6 if log and len(d) and d.max() > 0 else -np.inf
+        fig.add_trace(go.Scatter(x=list(g), y=[float(v) if v >= floor else None for v in d], mode="lines", name=k,
+                                 connectgaps=False, line=dict(color=color_of(k))))
+    fig = _layout(fig, title, xaxis_title="eigenvalue", yaxis_title="density" + (" (log; below 10⁻⁶ of its peak: "
+                  "not drawn)" if log else ""), yaxis_type="log" if log else "linear")
+    if log:
+        fig.update_yaxes(exponentformat="power", dtick=1)
+    return fig
 
 
 def layer_trace_bars(traces: Mapping[str, Mapping[str, float]], title: str = "Per-layer Hessian trace",

@@ -84,14 +84,16 @@ pd.DataFrame(summary).set_index("policy").round(4)
 # a fine-tuned W8A8 one compares two different points in weight space, not two bit widths at one point (why the
 # fine-tune lands flatter is not measured here).
 #
-# **Why the trained point need not be a slice's minimum** (the last printed sentence says where each slice is
-# lowest). Three reasons, each enough on its own: the slice's loss is measured on held-out test images, while
-# training minimised the loss on training images, so the test loss's minimum lies elsewhere along most
-# directions; training stopped after a fixed budget of noisy SGD steps with weight decay, which minimises
-# loss + λ‖θ‖², not the loss, and does not end at a stationary point; and under quantization the loss is a
-# staircase in the weights (each quantized weight jumps between grid points), so moving a little along a random
-# direction can land on a lower step. A minimum a quarter of the span away from a = 0 with a shallow dip says the
-# model sits on a wide, slightly tilted floor, which is what a flat region looks like from one direction.
+# **Why the trained point need not be a slice's minimum** (the last printed sentence says where each slice is lowest:
+# in this run, on a class-balanced sample of test images, every slice is lowest at a = 0; on the class-sorted
+# prefix the notebook used before the sampler, the float slice was lowest near a = −0.25). Three reasons a slice can
+# dip off the centre, each enough on its own: the slice's loss is measured on held-out test images, while training
+# minimised the loss on training images, so the test loss's minimum can lie elsewhere along a direction (and a batch
+# of a few classes moves it further); training stopped after a fixed budget of noisy SGD steps with weight decay,
+# which minimises loss + λ‖θ‖², not the loss, and does not end at a stationary point; and under quantization the
+# loss is a staircase in the weights (each quantized weight jumps between grid points), so a small move along a
+# random direction can land on a lower step. A shallow dip a step or two from a = 0 says the model sits on a wide,
+# slightly tilted floor.
 
 # %%
 m = models["W4A4"]

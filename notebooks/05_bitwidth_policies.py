@@ -152,9 +152,8 @@ controls(layer_cost, layer=W.Dropdown(options=searchable, value="layer2.0.conv1"
 #    which layers do you expect the search to give 4 bits? Which does it take down to 2?
 #    *Hint:* the BitOPs-share table above says where low bits save the most.
 #    <details><summary>Solution</summary>
-#    In grid v2 on the 300-epoch checkpoint the EdMIPS searches put 2-bit activations on 14.5 of 20 layers and
-#    2-bit weights on 2.9 on average (`results/README.md`): they spend the budget on weights. Read your seed's
-#    pair off the two columns.
+#    The solution cell below counts, over every EdMIPS+ASGA policy of the grid the explorer shows, how often each
+#    layer gets 2 and 4 bits for its weights and activations; compare your seed's pair with those shares.
 #    </details>
 # 2. In the second explorer, set `layer3.2.conv2` to W2A2, then `layer1.0.conv1` to W2A2. Predict which change
 #    lowers the BitOPs more, and why (compare their MACs in `pols["uniform W4A4"]["layers"]`).
@@ -168,7 +167,18 @@ controls(layer_cost, layer=W.Dropdown(options=searchable, value="layer2.0.conv1"
 #    The temperature is annealed over the search whatever its length, so the last epoch ends at τ = 0.1 either way;
 #    more epochs move the logits further apart as well. Compare the printed last-epoch probability.
 #    </details>
-#
+
+# %%
+# Solutions as code. Exercise 1: how often the grid's EdMIPS+ASGA searches give each layer 2 or 4 bits.
+asga = [c["policy"] for k, c in cells.items() if "edmips+asga" in k]
+if asga:
+    names = [n for n, r in asga[0]["layers"].items() if r["searchable"]]
+    share = pd.DataFrame({n: {f"{kind} = {b}": sum(p["layers"][n][f"{kind.lower()}_bits"] == b for p in asga) / len(asga)
+                              for kind in ("W", "A") for b in (2, 4)} for n in names}).T
+    print(f"Exercise 1: {len(asga)} EdMIPS+ASGA policies; share of them per layer and bits")
+    print(share.round(2).to_string())
+
+# %% [markdown]
 # ## What this notebook found
 
 # %%

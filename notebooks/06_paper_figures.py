@@ -172,9 +172,9 @@ controls(highlight, method=W.Dropdown(options=methods, value=methods[0] if metho
 #    within a seed, or does it come from differences between seeds? *Hint:* a correlation pooled over groups can
 #    come from the groups' means alone.
 #    <details><summary>Solution</summary>
-#    Compare the pooled Spearman with the searched-only one printed above: when the pooled one is negative and the
-#    within-group one is not, the relation is carried by the random policies (far worse and sharper), not by the
-#    searches.
+#    The solution cell below computes Spearman within each seed (every plotted policy of that seed) and its mean
+#    over seeds, beside the pooled value: a pooled correlation that the within-seed ones do not share comes from
+#    differences between seeds (or between groups such as the random policies), not from within a seed.
 #    </details>
 # 2. Fig. 1 uses the surrogate gap h; the table under it also gives σ_max and the Hessian trace. Predict which of
 #    the three correlates most strongly with the target penalty before reading it.
@@ -193,10 +193,23 @@ controls(highlight, method=W.Dropdown(options=methods, value=methods[0] if metho
 # 4. With the explorer, find the method whose own points have the most negative correlation. Is its interval clear
 #    of zero?
 #    <details><summary>Solution</summary>
-#    Read the interval printed by the explorer. With one point per seed and setting (16 in grid v3) a bootstrap
-#    interval is wide: only a strong relation within one method clears zero.
+#    The solution cell below prints every method's own Spearman with its bootstrap interval. With one point per seed
+#    and setting (16 in grid v3) the interval is wide: only a strong relation within one method clears zero.
 #    </details>
-#
+
+# %%
+# Solutions as code (exercises 1 to 4), from the data above.
+if len(points):
+    from mpqlab.stats import bootstrap_ci, spearman
+    within = {s: spearman(list(g.proxy_h), list(g.penalty)) for s, g in points.groupby("seed") if len(g) >= 3}
+    print(f"1: Spearman within a seed, mean over {len(within)} seeds {sum(within.values()) / len(within):+.2f}; "
+          f"pooled {corr.iloc[0].spearman:+.2f}")
+    print("2:", "; ".join(f"{r.label} {r.spearman:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]" for r in corr.itertuples()))
+    for m, g in points.groupby("method"):
+        lo, hi = bootstrap_ci(spearman, list(g.proxy_h), list(g.penalty))
+        print(f"4: {m}: Spearman {spearman(list(g.proxy_h), list(g.penalty)):+.2f} [{lo:+.2f}, {hi:+.2f}], n = {len(g)}")
+print("3:", summary.loc["adaptive", ["share_at_bound", "h_median"]].round(3).to_dict())
+
 # ## What this notebook found
 
 # %%
