@@ -21,7 +21,7 @@ LAYERS = [
     # 4. what a search can be: the objectives, the grid's method grammar, the presets
     ["objectives", "methods", "presets"],
     # 5. how results are shown: figure files, plots, grid reports, the notebook builder
-    ["figure_files", "viz", "report", "report.options", "report.format", "report.verdicts", "report.fig1", "report.code_versions",
+    ["figure_files", "palette", "viz", "report", "report.options", "report.format", "report.verdicts", "report.fig1", "report.code_versions",
      "report.crosscheck", "report.sequential", "report.correlation", "report.reproduction", "report.symmetric", "report.markdown", "report.derived", "notebooks"],
     # 6. a bit policy and what starts from one: the policy file, loading a model under it, the training loop
     ["policy", "loading", "train"],

@@ -72,7 +72,7 @@ def markdown(rows: list[dict], cfg: dict, source_rows: list[dict] | None = None,
             _fmt(*_ms([r.get("gap") for r in rs])[:2]),
             _fmt(*_ms([r.get("target_surrogate_gap") for r in like(rs)])[:2], 4)
             + (f" (n = {len(like(rs))})" if mixed_h else "")]) + " |")
-    lines += ["", "Columns measured on a sample: proxy-side top-1, gap and sharpness on "
+    lines += [] if not rows else ["", "Columns measured on a sample: proxy-side top-1, gap and sharpness on "
               + ("a stratified sample (seeded, shuffled, class-balanced)" if all(
                   r.get("proxy_side_sample") == "stratified" for r in rows) else "the first images of the proxy "
                   "split for some cells (taken before the stratified sampler)")
