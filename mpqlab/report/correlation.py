@@ -17,9 +17,10 @@ from .options import report_options
 def per_seed_spearman(rows: list[dict], levels: list[str], column: str | None, outcome: str) -> dict[int, float]:
     """{seed: Spearman across the levels of ``column`` (None: the level's index) with ``outcome``} for each seed
     (first budget) where every level has both numbers; a seed whose values are all tied is left out."""
+    budgets = sorted({float(r["budget"]) for r in rows if r["method"] in levels and "budget" in r})
     by = {}
     for r in rows:
-        if r["method"] in levels:
+        if r["method"] in levels and (not budgets or float(r.get("budget", budgets[0])) == budgets[0]):
             by.setdefault(int(r["seed"]), {})[r["method"]] = r
     out = {}
     for seed, cells in sorted(by.items()):

@@ -10,7 +10,7 @@ from ..methods import REFERENCE, is_null, parse_method
 from ..stats import paired_test
 from .format import _ci, _num
 from .options import report_options
-from .verdicts import equivalence_verdict
+from .verdicts import equivalence
 
 
 def unselected_pairs(rows: list[dict]) -> list[dict]:
@@ -47,7 +47,7 @@ def symmetric_lines(rows: list[dict], cfg: dict) -> list[str]:
              "|---|---|---|---|---|---|---|"]
     for p in pairs:
         t = paired_test(p["diffs"])
-        eq = equivalence_verdict(p["diffs"], margin).split("; ", 1)[-1].rstrip(".")
+        eq = equivalence(p["diffs"], margin)["word"]
         lines.append(f"| {p['setting']} | {p['method']} | {len(p['diffs'])} | {t['mean']:+.2f} | "
                      f"{_ci(t['ci_low'], t['ci_high'])} | {t['p_t']:.3g} | {eq} |")
     return lines

@@ -139,19 +139,29 @@ def claims(comps: list[dict], rows: list[dict], cfg: dict, gates_ok: bool,
     return out
 
 
-def equivalence_verdict(diffs: list[float], margin: float) -> str:
+def equivalence(diffs: list[float], margin: float) -> dict:
     """Whether two variants agree within ``±margin`` points, by two one-sided tests at 5 % (the 90 % CI of the
-    paired mean inside the margin), and whether they differ at all (the 95 % CI excludes 0)."""
-    t90, t95 = paired_test(diffs, level=0.90), paired_test(diffs)
+    paired mean inside the margin), and whether they differ at all (the 95 % CI excludes 0): {"word": the verdict in
+    words (Markdown), "ci90": (low, high), "equivalent": bool or None when fewer than 2 paired cells}."""
     if len(diffs) < 2:
-        return "Equivalence: cannot tell (fewer than 2 paired cells)."
+        return {"word": "cannot tell (fewer than 2 paired cells)", "ci90": (float("nan"), float("nan")),
+                "equivalent": None}
+    t90, t95 = paired_test(diffs, level=0.90), paired_test(diffs)
     inside = -margin < t90["ci_low"] and t90["ci_high"] < margin
     differ = t95["ci_high"] < 0 or t95["ci_low"] > 0
-    word = ("**equivalent** within ±{m:g} points" if inside else
+    word = (f"**equivalent** within ±{margin:g} points" if inside else
             "**not equivalent**: " + ("they differ (95 % CI excludes 0)" if differ else
-                                      "equivalence within ±{m:g} points not shown"))
-    return (f"Equivalence (two one-sided tests, margin ±{margin:g} points): 90 % CI {_ci(t90['ci_low'], t90['ci_high'])}; "
-            + word.format(m=margin) + ".")
+                                      f"equivalence within ±{margin:g} points not shown"))
+    return {"word": word, "ci90": (t90["ci_low"], t90["ci_high"]), "equivalent": inside}
+
+
+def equivalence_verdict(diffs: list[float], margin: float) -> str:
+    """:func:`equivalence` as the report's sentence."""
+    e = equivalence(diffs, margin)
+    if e["equivalent"] is None:
+        return f"Equivalence: {e['word']}."
+    return (f"Equivalence (two one-sided tests, margin ±{margin:g} points): 90 % CI {_ci(*e['ci90'])}; "
+            f"{e['word']}.")
 
 
 def declared_test(rows: list[dict], cfg: dict, gates_ok: bool, complete: bool) -> list[str]:
