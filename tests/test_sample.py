@@ -123,6 +123,21 @@ def test_tensors_and_partial_evaluation_see_every_class(spy):
     assert_balanced(spy, "tensors / evaluate(max_batches)")
 
 
+def test_a_sampled_sub_dataset_holds_every_class_and_notebooks_take_no_prefix():
+    import re
+
+    from conftest import REPO
+
+    data = sorted_data("test", 128)
+    part = data.sample(32, seed=3)
+    assert len(part) == 32 and class_shares(part.labels) == {c: 0.25 for c in range(K)}
+    assert not torch.equal(part.labels, data.sample(32, seed=4).labels) or not torch.equal(
+        part.images, data.sample(32, seed=4).images)  # another seed, another sample
+    prefixes = {p.name: re.findall(r"subset\(range\(\d+\)\)", p.read_text())
+                for p in (REPO / "notebooks").glob("[0-9][0-9]_*.py")}
+    assert not any(prefixes.values()), f"notebooks take a prefix of a dataset: {prefixes}"
+
+
 def test_calibration_batches_see_every_class(spy):
     data = sorted_data("train", 256)
     batches = list(make_loader(data, 32, train=False, max_batches=3))

@@ -49,6 +49,11 @@ class TensorData:
         return TensorData(name or self.name, self.split, self.images[idx], self.labels[idx], self.classes,
                           self.mean, self.std, dict(self.info, subset_size=len(idx)))
 
+    def sample(self, n: int, seed: int = 0) -> "TensorData":
+        """A sub-dataset of ``n`` samples drawn like :meth:`tensors` (seeded, shuffled, class-balanced), for a
+        partial evaluation or a smoke run: never the first ``n`` of a class-sorted set."""
+        return self.subset(sample_indices(self.labels, n, seed))
+
     def with_classes(self, classes, name: str) -> "TensorData":
         """The images of ``classes`` only (names, in the order given), relabelled 0 .. len(classes) - 1; the
         normalisation is the parent's (the same image statistics: only the task changes)."""
