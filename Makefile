@@ -1,4 +1,4 @@
-# mpqlab: `make quickstart` (set up + main job), `make test` (set up + tests), `make lab`, `make figures`.
+# mpqlab: `make quickstart` (set up + main job), `make test` (set up + tests), `make lab`, `make figures`, `make book`.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -7,7 +7,7 @@ SHARED_DATA := $(abspath ../shared/datasets)
 export MPQLAB_DATA ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),$(HOME)/.cache/mpqlab/data)
 export BROWSER_PATH ?= /usr/bin/chromium
 
-.PHONY: setup system quickstart test test-fast figures lab benchmarks clean
+.PHONY: setup system quickstart test test-fast figures book lab benchmarks clean
 
 setup: system $(VENV)/.installed
 
@@ -40,6 +40,10 @@ test-fast: setup
 
 figures: setup
 	$(BIN)/mpqlab figures
+
+# The executed notebooks as a static site, offline and kernel-free: open runs/book/index.html in a browser.
+book: setup
+	$(BIN)/mpqlab book
 
 # JupyterLab on the notebooks (start with 00_quickstart.ipynb); interactive runs write to runs/, not figures/.
 # Works as root too (--allow-root is added for uid 0, the user a container or a fresh cloud machine gives you).

@@ -20,9 +20,10 @@ LAYERS = [
      "checkpoints"],
     # 4. what a search can be: the objectives, the grid's method grammar, the presets
     ["objectives", "methods", "presets"],
-    # 5. how results are shown: figure files, plots, grid reports, the notebook builder
-    ["figure_files", "palette", "viz", "report", "report.options", "report.format", "report.verdicts", "report.fig1", "report.code_versions",
-     "report.crosscheck", "report.sequential", "report.correlation", "report.reproduction", "report.symmetric", "report.markdown", "report.derived", "notebooks"],
+    # 5. how results are shown: figure files, plots, kernel-free explorers, grid reports, the notebook builder, the site
+    ["figure_files", "palette", "viz", "stepped", "report", "report.options", "report.format", "report.verdicts", "report.fig1", "report.code_versions",
+     "report.crosscheck", "report.sequential", "report.correlation", "report.reproduction", "report.symmetric", "report.markdown", "report.derived", "notebooks",
+     "book"],
     # 6. a bit policy and what starts from one: the policy file, loading a model under it, the training loop
     ["policy", "loading", "train"],
     # 7. measuring a model (Hessian, landscape, sharpness, gradient conflict) and fine-tuning it under a policy

@@ -198,6 +198,14 @@ def _figures(a):
     return make_figures(out, smoke=a.smoke, only=a.only.split(",") if a.only else None)
 
 
+def _book(a):
+    from .book import DEFAULT_OUT, build_book
+
+    built = build_book(a.out or DEFAULT_OUT, **({"executed": a.executed} if a.executed else {}))
+    return {"site": str(built["index"]), "pages": len(built["pages"]), "interactive figures": built["figures"],
+            "kernel-free explorers": built["explorers"]}
+
+
 def build_parser() -> OneLineParser:
     """The ``mpqlab`` argument parser (every subcommand, every option)."""
     p = OneLineParser(prog="mpqlab", description="generalizable mixed-precision quantization (ASGA)")
@@ -306,6 +314,11 @@ def build_parser() -> OneLineParser:
     f.add_argument("--out", default=None, help="default: figures (full run), runs/figures-smoke (--smoke)")
     f.add_argument("--only", default=None, help="comma-separated notebook names")
     f.set_defaults(fn=lambda a: _print(_figures(a), False))
+
+    bk = sub.add_parser("book", help="the executed notebooks as a static, offline site (runs/book/index.html)")
+    bk.add_argument("--out", default=None, help="site folder (default runs/book)")
+    bk.add_argument("--executed", default=None, help="executed notebooks (default notebooks/executed)")
+    bk.set_defaults(fn=lambda a: _print(_book(a), False))
 
     q = sub.add_parser("quickstart", help="the main job on the embedded cifar10-mini: search, transfer, report")
     q.add_argument("--out", default="runs/quickstart")

@@ -91,6 +91,20 @@ def write_static(fig: go.Figure, path: Path, fmt: str, tries: int = EXPORT_TRIES
     return err
 
 
+def static_png(fig: go.Figure) -> bytes | None:
+    """The figure as PNG bytes (as :func:`save_figure` writes them), or None without a browser or when kaleido
+    fails (the figure then shows only where plotly.js runs)."""
+    import tempfile
+
+    browser = find_browser()
+    if browser is None:
+        return None
+    os.environ.setdefault("BROWSER_PATH", browser)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "figure.png"
+        return path.read_bytes() if write_static(fig, path, "png") is None else None
+
+
 def save_figure(fig: go.Figure, stem: str | os.PathLike, formats: Sequence[str] = ("html", "png")) -> SavedFigure:
     """Write ``stem.html`` (loading ``plotly.min.js`` from its own folder, written there once: a folder of figures
     carries one plotly.js, not one per figure) and ``stem.png`` / ``stem.svg`` (:func:`write_static`).

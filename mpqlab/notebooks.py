@@ -1,11 +1,13 @@
 """Execute the notebooks headless with papermill; every figure lands in ``figures/`` (HTML + PNG).
 
 ``make_figures("figures")`` (``mpqlab figures`` / ``make figures``) runs each notebook in ``notebooks/`` with
-``smoke=False`` and regenerates the committed figures and the executed copies in ``notebooks/executed/`` (figures
-linked as PNGs; :func:`stale_executed` says which copies no longer match their source); ``smoke=True`` is what CI
-runs, with executed copies in ``runs/notebooks-smoke/executed/``; each notebook's searches and landscapes go to its own scratch folder
-``runs/notebooks/<notebook>/``, emptied before the run, so a rerun after a code change never resumes stale
-state. ``figures/README.md`` lists which notebook made each figure.
+``smoke=False`` and regenerates the committed figures and the executed copies in ``notebooks/executed/``: each
+figure embedded (its plotly JSON and its PNG, nothing linked), each explorer precomputed at a few values behind a
+slider; :func:`stale_executed` says which copies no longer match their source. ``smoke=True`` is what CI runs, with
+executed copies in ``runs/notebooks-smoke/executed/``. Each notebook's searches and landscapes go to its own scratch
+folder ``runs/notebooks/<notebook>/``, emptied before the run, so a rerun after a code change never resumes stale
+state. ``figures/README.md`` lists which notebook made each figure; ``make book`` turns the executed copies into a
+static site (:mod:`mpqlab.book`).
 """
 from __future__ import annotations
 
@@ -75,15 +77,72 @@ def notebook_setup(data_root=None, figures_dir="../runs/figures", runs_dir="../r
 
     def show(fig, name: str):
         saved = viz.save_figure(fig, fig_dir / name)
-        executed = os.environ.get("MPQLAB_EXECUTED_DIR")
-        if os.environ.get("MPQLAB_HEADLESS") == "1" and executed and saved.path("png") is not None:
-            from IPython.display import Markdown, display  # the executed copy links the saved PNG, light and static
-            display(Markdown(f"![{name}]({os.path.relpath(saved.path('png'), executed)})"))
+        if os.environ.get("MPQLAB_HEADLESS") == "1":  # the executed copy embeds the figure and its PNG
+            png = saved.path("png")
+            display_figure(fig, png.read_bytes() if png is not None else None)
         else:
             fig.show()
         return saved
 
     return runs, show
+
+
+def display_figure(fig, png: bytes | None = None) -> None:
+    """Display a plotly figure as one output holding its plotly JSON (interactive wherever plotly.js runs: JupyterLab,
+    the ``make book`` site) and, when given, its PNG (what static viewers such as code hosts show): nothing linked,
+    everything embedded in the notebook."""
+    import base64
+    import json
+
+    from IPython.display import display
+
+    bundle = {"application/vnd.plotly.v1+json": json.loads(fig.to_json()),
+              "text/plain": f"<plotly figure: {fig.layout.title.text or 'untitled'}>"}
+    if png is not None:
+        bundle["image/png"] = base64.b64encode(png).decode()
+    display(bundle, raw=True)
+
+
+def _offline_views(fn, values: dict, offline: dict) -> tuple[list, int, str]:
+    """``fn`` at every combination of the ``offline`` values (other controls at ``values``): the (label, result)
+    views, the index of the default combination and the controls' name. What ``fn`` prints is printed under each
+    view's label."""
+    import contextlib
+    import io
+    import itertools
+
+    unknown = [k for k in offline if k not in values]
+    if unknown:
+        raise MpqlabError(f"offline values for {unknown}, which are not controls of this explorer ({list(values)})")
+    names = list(offline)
+    combos = list(itertools.product(*(list(offline[k]) for k in names)))
+    default = tuple(values[k] for k in names)
+    if default not in combos:
+        combos.insert(0, default)
+    views = []
+    for combo in combos:
+        label = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in combo)
+        text = io.StringIO()
+        with contextlib.redirect_stdout(text):
+            result = fn(**{**values, **dict(zip(names, combo))})
+        print(f"[{', '.join(names)} = {label}] " + text.getvalue().strip().replace("\n", "\n    "))
+        views.append((label, result))
+    return views, combos.index(default), ", ".join(names)
+
+
+def _show_offline(fn, values: dict, offline: dict):
+    """The headless form of an explorer with ``offline`` values: a stepped figure, with its default view's PNG."""
+    import plotly.graph_objects as go
+
+    from .figure_files import static_png
+    from .stepped import stepped_figure
+
+    views, active, name = _offline_views(fn, values, offline)
+    if not all(isinstance(r, go.Figure) for _, r in views):
+        raise MpqlabError("offline values need an explorer whose function returns a plotly Figure")
+    fig = stepped_figure(views, name, active)
+    display_figure(fig, static_png(views[active][1]))
+    return fig
 
 
 def build_notebooks(check: bool = False) -> list[str]:
@@ -116,7 +175,7 @@ def build_notebooks(check: bool = False) -> list[str]:
     return names
 
 
-def controls(fn, apply: bool = False, **widgets):
+def controls(fn, apply: bool = False, offline: dict | None = None, **widgets):
     """An explorer: the controls ``widgets`` over what ``fn(**values)`` shows. When a person runs the notebook in
     Jupyter and ``fn`` returns a plotly Figure, the figure is shown once as a plotly ``FigureWidget`` and every
     change of a control re-plots it in place (its traces and layout replaced by those of the new figure); what ``fn``
@@ -126,18 +185,26 @@ def controls(fn, apply: bool = False, **widgets):
     (``continuous_update=False``), never on every tick they pass. Run headless (``MPQLAB_HEADLESS=1``, which
     :func:`make_figures` sets) it calls ``fn`` once with the widgets' values, displays the result and says so: without a front end a live widget
     only adds comm traffic, and under it the notebook client was seen to lose a cell's execute reply and wait until
-    the cell timeout. Returns the FigureWidget (or the widget box, or the headless result)."""
+    the cell timeout. ``offline`` ({control: [values]}): run headless, ``fn`` is computed at every combination of
+    those values (the other controls at their defaults; the default combination always included) and shown as one
+    kernel-free figure whose slider switches between them (:func:`mpqlab.stepped.stepped_figure`), so the executed
+    notebook and the ``make book`` site keep the explorer. Returns the FigureWidget (or the widget box, or the
+    headless result)."""
     from IPython.display import display
 
     def values():
         return {k: getattr(w, "value", w) for k, w in widgets.items()}
 
     if os.environ.get("MPQLAB_HEADLESS") == "1":
-        print("(headless run: the controls appear when the notebook runs in Jupyter; this is the default choice)")
-        result = fn(**values())
-        if result is not None:
-            display(result)
-        return result
+        if not offline:
+            print("(headless run: the controls appear when the notebook runs in Jupyter; this is the default choice)")
+            result = fn(**values())
+            if result is not None:
+                display(result)
+            return result
+        print("(headless run: the live controls appear in Jupyter; here the explorer is precomputed at the values "
+              "below, and the slider under the figure switches between them without a kernel)")
+        return _show_offline(fn, values(), offline)
     import ipywidgets
     import plotly.graph_objects as go
 
@@ -255,17 +322,19 @@ def make_figures(out: str | os.PathLike = COMMITTED_FIGURES, smoke: bool = False
     out.mkdir(parents=True, exist_ok=True)
     executed = EXECUTED_DIR if (not smoke and out == COMMITTED_FIGURES.resolve()) else runs / "executed"
     executed.mkdir(parents=True, exist_ok=True)
-    if smoke:  # tiny runs: compiling the quantizer kernels costs more than it saves
-        os.environ.setdefault("MPQLAB_COMPILE", "0")
     timeout = timeout or (300 if smoke else 1800)
     try:
         os.getcwd()
     except FileNotFoundError:  # papermill resolves its paths against the working directory, which must exist
         os.chdir(REPO)
     made, times = {}, {}
-    saved_env = {k: os.environ.get(k) for k in ("MPQLAB_HEADLESS", "MPQLAB_EXECUTED_DIR")}
-    os.environ["MPQLAB_HEADLESS"] = "1"  # the kernels inherit it: widgets degrade to static output
-    os.environ["MPQLAB_EXECUTED_DIR"] = str(executed)  # and figures show as links to their PNGs there
+    saved_env = {k: os.environ.get(k) for k in ("MPQLAB_HEADLESS", "MPQLAB_COMPILE", "OMP_NUM_THREADS")}
+    os.environ["MPQLAB_HEADLESS"] = "1"  # the kernels inherit it: explorers precomputed, figures embedded with a PNG
+    if smoke:  # tiny runs: compiling the quantizer kernels costs more than it saves
+        os.environ.setdefault("MPQLAB_COMPILE", "0")
+        # and one intra-op thread: tiny eager ops gain nothing from a second, and on a loaded machine every op's
+        # thread barrier waits for a descheduled thread (notebook 03's Hessians: 18 s alone, 150 s beside a grid)
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
         _execute(names, out, runs, executed, smoke, timeout, retries, made, times)
     finally:

@@ -21,9 +21,10 @@ def test_notebook_executes_in_smoke_mode_and_writes_its_figures(name, tmp_path):
     pngs = list(out.glob(f"{name[:2]}_*.png"))
     assert pngs and all(p.stat().st_size > 5000 for p in pngs)
     assert f"notebooks/{name}.ipynb" in (out / "README.md").read_text()
-    shown = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
-             if "text/markdown" in o.get("data", {}) and o["data"]["text/markdown"].startswith("![")]
-    assert shown, f"{name}: the executed copy links no figure"  # figures as links to the PNGs, not embedded plotly
+    shown = [o["data"] for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+             if "application/vnd.plotly.v1+json" in o.get("data", {})]
+    assert shown, f"{name}: the executed copy embeds no figure"
+    assert all("image/png" in d for d in shown), f"{name}: a figure embedded without its PNG"
 
 
 def test_every_notebook_is_run_by_the_smoke_test():
@@ -136,6 +137,10 @@ def test_an_explorer_re_plots_its_figure_widget_in_place(monkeypatch):
     assert fig.layout.title.text == "n=5"
     monkeypatch.setenv("MPQLAB_HEADLESS", "1")
     assert isinstance(controls(bars, n=W.Dropdown(options=[3], value=3)), go.Figure) and calls[-1] == 3
+    del calls[:]  # headless with offline values: one view per value (the default first), behind a slider
+    stepped = controls(bars, offline={"n": [2, 5]}, n=W.Dropdown(options=[2, 3, 5], value=3))
+    assert calls == [3, 2, 5] and [s.label for s in stepped.layout.sliders[0].steps] == ["3", "2", "5"]
+    assert [t.visible for t in stepped.data] == [True, False, False] and stepped.layout.title.text == "n=3"
     monkeypatch.delenv("MPQLAB_HEADLESS")
     words = []  # a function that returns no Figure runs once at first and once per change, into the text area
     pick = W.Dropdown(options=["a", "b"], value="a")

@@ -1,0 +1,155 @@
+"""``make book``: the executed notebooks as an offline, kernel-free site.
+
+The build is checked on the committed executed notebooks (every page, no remote script or stylesheet, every plotly
+output drawn by the site's one plotly.js, every explorer of a notebook shipped as a stepped figure, equations as
+MathML, links between notebooks rewritten); the stepped figure and the equation renderer on small inputs; and, in a
+real browser (Chromium through Playwright), the built site opened from disk: every page draws its figures without a
+network request or a script error, and moving the slider of every explorer changes what its figure shows."""
+import json
+import re
+from pathlib import Path
+
+import plotly.graph_objects as go
+import pytest
+
+from conftest import REPO
+from mpqlab.book import PLOT_CLASS, build_book, math_to_mathml
+from mpqlab.errors import MpqlabError
+from mpqlab.notebooks import EXECUTED_DIR, list_notebooks
+from mpqlab.stepped import STEPPED_META, stepped_figure, view_labels
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def explorers_in_source(name: str) -> int:
+    """How many explorers notebook ``name`` declares with precomputed (offline) values."""
+    return len(re.findall(r"controls\([^)]*offline=", (REPO / "notebooks" / f"{name}.py").read_text()))
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    out = tmp_path_factory.mktemp("book")
+    return build_book(out), out
+
+
+# ------------------------------------------------------------------------------------------------ the stepped view
+def test_a_stepped_figure_shows_one_view_at_a_time_with_its_own_title():
+    views = [(f"v{i}", go.Figure([go.Scatter(y=[i, i + 1]), go.Bar(y=[i])][: 1 + i % 2],
+                                 layout={"title": {"text": f"view {i}"}})) for i in range(3)]
+    views[2][1].data[0].visible = "legendonly"  # a trace its own view hides is never shown as plainly visible
+    fig = stepped_figure(views, "k", active=1)
+    assert len(fig.data) == 1 + 2 + 1 and fig.layout.meta == STEPPED_META and view_labels(fig) == ["v0", "v1", "v2"]
+    assert [t.visible for t in fig.data] == [False, True, True, False]
+    steps = fig.layout.sliders[0].steps
+    assert steps[0].args[0]["visible"] == [True, False, False, False]
+    assert steps[2].args[0]["visible"] == [False, False, False, "legendonly"]
+    assert steps[2].args[1]["title"]["text"] == "view 2" and fig.layout.title.text == "view 1"
+    assert fig.layout.sliders[0].active == 1 and fig.layout.sliders[0].currentvalue.prefix == "k = "
+    with pytest.raises(ValueError, match="active=3"):
+        stepped_figure(views, "k", active=3)
+    with pytest.raises(ValueError, match="at least one"):
+        stepped_figure([], "k")
+    assert view_labels(go.Figure()) == []
+
+
+def test_offline_views_include_the_default_and_refuse_unknown_controls(capsys):
+    from mpqlab.notebooks import _offline_views
+
+    views, active, name = _offline_views(lambda a, b: (print(f"a={a}"), go.Figure())[1], {"a": 5, "b": 1},
+                                         {"a": [1, 2]})
+    assert [v for v, _ in views] == ["5", "1", "2"] and active == 0 and name == "a"
+    assert "[a = 2] a=2" in capsys.readouterr().out
+    with pytest.raises(MpqlabError, match=r"offline values for \['c'\]"):
+        _offline_views(lambda a: go.Figure(), {"a": 1}, {"c": [1]})
+
+
+# ------------------------------------------------------------------------------------------------ equations
+def test_display_equations_become_mathml_and_code_is_left_alone():
+    md = "Text $$\\frac{a}{b} = \\lVert x\\rVert$$ and `$$not math$$` and\n```\n$$x$$\n```\n"
+    out = math_to_mathml(md)
+    assert out.count("<math") == 1 and 'display="block"' in out and "<mfrac>" in out
+    assert "`$$not math$$`" in out and "```\n$$x$$\n```" in out
+
+
+# ------------------------------------------------------------------------------------------------ the build
+def test_the_book_builds_offline_from_the_committed_executed_notebooks(site):
+    built, out = site
+    assert [p.name for p in built["pages"]] == [f"{n}.html" for n in list_notebooks()]
+    assert len(list(out.glob("plotly.min.js"))) == 1
+    index = (out / "index.html").read_text()
+    for name in list_notebooks():
+        assert f'href="{name}.html"' in index
+        page = (out / f"{name}.html").read_text()
+        remote = re.findall(r'<(?:script|link)\b[^>]*\b(?:src|href)="(https?://[^"]*)"', page)
+        assert not remote, f"{name} loads {remote}"
+        assert page.index('<script src="plotly.min.js">') < page.index(PLOT_CLASS) if PLOT_CLASS in page else True
+        assert not re.search(r'href="[^"]*\.ipynb', page), f"{name}: a link to a notebook, not to its page"
+        text = re.sub(r"<pre.*?</pre>|<code.*?</code>|<script.*?</script>", "", page, flags=re.S)
+        assert "$$" not in text, f"{name}: an equation left as TeX"
+        nb = json.loads((EXECUTED_DIR / f"{name}.ipynb").read_text())
+        outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
+        plotly = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
+        assert page.count(f'class="{PLOT_CLASS}"') == len(plotly)
+        stepped = [o for o in plotly if o["data"]["application/vnd.plotly.v1+json"]["layout"].get("meta")
+                   == STEPPED_META]
+        assert len(stepped) == explorers_in_source(name), f"{name}: an explorer without its kernel-free view"
+        for o in plotly:  # the executed copy embeds a PNG beside every figure (static viewers show it)
+            assert "image/png" in o["data"], f"{name}: a figure without its embedded PNG"
+        links = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
+                 if "](" in "".join(o.get("data", {}).get("text/markdown", ""))]
+        assert not links, f"{name}: the executed copy links an image instead of embedding it"
+    assert built["explorers"] == sum(explorers_in_source(n) for n in list_notebooks()) >= 7
+
+
+def test_the_book_refuses_a_folder_without_executed_notebooks(tmp_path):
+    with pytest.raises(MpqlabError, match="no executed copy of .*00_quickstart"):
+        build_book(tmp_path / "site", executed=tmp_path)
+    assert not (tmp_path / "site").exists()
+
+
+# ------------------------------------------------------------------------------------------------ in a browser
+@pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (needs root + apt-get)")
+def test_the_site_opens_from_disk_and_every_explorer_slider_changes_its_figure(site, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    built, out = site
+    moved, pages = 0, 0
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1300, "height": 1000})
+        remote, errors = [], []
+        page.on("request", lambda r: remote.append(r.url) if not r.url.startswith(("file:", "data:")) else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto((out / "index.html").as_uri())
+        hrefs = page.locator("ol a").evaluate_all("els => els.map(e => e.getAttribute('href'))")
+        assert hrefs == [f"{n}.html" for n in list_notebooks()]
+        for href in hrefs:
+            page.goto((out / href).as_uri())
+            page.wait_for_function(f"[...document.querySelectorAll('.{PLOT_CLASS}')].every(el => el._fullLayout)",
+                                   timeout=60_000)
+            plots = page.locator(f".{PLOT_CLASS}")
+            for i in range(plots.count()):
+                gd = plots.nth(i)
+                assert gd.evaluate("el => !!el._fullLayout && el.data.length > 0"), f"{href}: figure {i} not drawn"
+                if gd.evaluate("el => el.layout.meta") != STEPPED_META:
+                    continue
+                state = "el => JSON.stringify([el.data.map(t => t.visible), el.layout.title && el.layout.title.text])"
+                before = gd.evaluate(state)
+                n, active = gd.evaluate("el => [el.layout.sliders[0].steps.length, el.layout.sliders[0].active]")
+                target = n - 1 if active != n - 1 else 0
+                gd.scroll_into_view_if_needed()
+                rail = gd.locator("rect.slider-rail-touch-rect").bounding_box()
+                page.mouse.click(rail["x"] + 12 + (rail["width"] - 24) * target / max(1, n - 1),
+                                 rail["y"] + rail["height"] / 2)  # a person's click on the slider's rail
+                page.wait_for_timeout(300)
+                assert gd.evaluate("el => el.layout.sliders[0].active") == target, f"{href}: slider {i} did not move"
+                assert gd.evaluate(state) != before, f"{href}: explorer {i}'s figure did not change"
+                moved += 1
+            pages += 1
+            page.screenshot(path=str(tmp_path / f"{href}.png"))
+        browser.close()
+    assert not remote, f"the site fetched {remote[:3]}"
+    assert not errors, f"script errors: {errors[:3]}"
+    assert pages == len(list_notebooks()) and moved == built["explorers"]
