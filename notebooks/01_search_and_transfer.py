@@ -151,20 +151,41 @@ else:
 #    <details><summary>Solution</summary>
 #    Two means can differ by more than each method's spread over seeds and still not be a shown difference when the
 #    per-seed differences vary (they do not share the seeds' luck), and the reverse when the methods move together
-#    from seed to seed: the paired sd, not the columns' sds, sets the interval.
+#    from seed to seed: the paired sd, not the columns' sds, sets the interval. The cell after the exercises prints
+#    both sds for this grid's pair and the interval each would give.
 #    </details>
 # 2. Run `mpqlab experiment --quick --out runs/my_quick` in a terminal (a few minutes) and open its `results.md`.
 #    Which gates can a 1-seed grid pass at all? *Hint:* a paired t-test needs an sd.
 #    <details><summary>Solution</summary>
 #    "Search matters" needs a p-value from at least two seeds, so it cannot pass; "searches decide" and "the radius
-#    adapts" are per-search measurements and can.
+#    adapts" are per-search measurements and can. The cell after the exercises shows the first: a paired test on
+#    one difference has no sd and so no p-value.
 #    </details>
 # 3. With the worked example's functions: how many seeds does 1 point need at sd 1.44, and at sd 1.78?
 #    <details><summary>Solution</summary>
-#    `pairs_for_power(1.44, 1.0)` and `pairs_for_power(1.78, 1.0)`: about 19 and 27. The seed count grows with the
-#    square of sd / effect.
+#    `pairs_for_power(1.44, 1.0)` and `pairs_for_power(1.78, 1.0)`, printed by the cell after the exercises. The
+#    seed count grows with the square of sd / effect.
 #    </details>
-#
+
+# %%
+# Solutions as code (exercises 1 to 3)
+import numpy as np
+pair = next((c for c in comps if c["a"] == "edmips+asga" and c["b"] == "edmips"), comps[0] if comps else None)
+if pair is not None:
+    sub = df[(df.setting == pair["setting"]) & df.method.isin([pair["a"], pair["b"]])]
+    wide = sub.pivot_table(index="seed", columns="method", values="target_top1").dropna()
+    d = wide[pair["a"]] - wide[pair["b"]]
+    t_ = paired_test(list(d))
+    half_unpaired = 1.96 * np.sqrt(wide[pair["a"]].var() / len(wide) + wide[pair["b"]].var() / len(wide))
+    print(f"1: {pair['a']} − {pair['b']} ({pair['setting']}, {len(wide)} seeds): column sds "
+          f"{wide[pair['a']].std():.2f} and {wide[pair['b']].std():.2f}, paired sd {d.std():.2f}; paired interval "
+          f"[{t_['ci_low']:+.2f}, {t_['ci_high']:+.2f}], as if unpaired ±{half_unpaired:.2f} around {d.mean():+.2f}")
+one = paired_test([1.5])
+print(f"2: a paired test on one seed: p = {one['p_t']} (no sd, so no p-value: 'search matters' cannot pass)")
+print(f"3: seeds for 80 % power at 1 point: sd 1.44 -> {pairs_for_power(1.44, 1.0)}, sd 1.78 -> "
+      f"{pairs_for_power(1.78, 1.0)}")
+
+# %% [markdown]
 # ## What this notebook found
 
 # %%

@@ -55,7 +55,7 @@ from mpqlab.policy import Policy
 from mpqlab.transfer import finetuned
 data, ckpt, train, test = analysis_target(smoke)
 ft_train, _ = proxy_subset(train, size=min(len(train), 10000), seed=0)  # one short fine-tune per policy, cached
-ft_test = test.subset(range(128)) if smoke else test  # the fine-tune's own before / after top-1
+ft_test = test.sample(128) if smoke else test  # the fine-tune's own before / after top-1
 x, y = test.tensors(128 if smoke else 500)
 models, results, pols = {"float": model_under_policy("resnet20", ckpt, 10)[0].eval()}, {}, {}
 for name, bits in (("W8A8", 8), ("W4A4", 4), ("W2A2", 2)):
@@ -116,7 +116,8 @@ print(f"W4A4 2-D slice: loss {r2['loss'].min():.3f} to {r2['loss'].max():.3f}; l
 # ## Explore: models, span, direction
 #
 # Overlay any of the models, choose the span, the direction's seed, whether the direction moves every layer or one,
-# and a log loss axis (run the notebook in JupyterLab to use it; run headless it shows the default choice).
+# and a log loss axis (all of them live in JupyterLab; in the executed copy and the `make book` site the explorer
+# is precomputed for direction seeds 0, 1 and 2, and the slider under the chart switches between them).
 
 # %%
 import ipywidgets as W
@@ -130,7 +131,7 @@ def explore(policies=("float", "W4A4"), span=1.0, seed=0, layer="all layers", lo
         curves[p] = (a, L.slice_1d(models[p], (x, y), d if layer == "all layers" else L.restrict(d, layer), a)["loss"])
     print(L.describe_slices(L.slice_summary(curves)))
     return viz.landscape_curves(curves, title=f"1-D slices, seed {seed}, {layer}, span ±{span:g}", log_y=log_y)
-controls(explore, apply=True, policies=W.SelectMultiple(options=list(models), value=("float", "W4A4")),
+controls(explore, apply=True, offline={"seed": [0, 1, 2]}, policies=W.SelectMultiple(options=list(models), value=("float", "W4A4")),
          span=W.FloatSlider(value=1.0, min=0.25, max=2.0, step=0.25), seed=W.IntSlider(value=0, min=0, max=9),
          layer=W.Dropdown(options=layers, value="all layers"), log_y=W.Checkbox(value=False, description="log loss"));
 
@@ -149,7 +150,7 @@ def one_layer(layer="layer3.2.conv2", w_bits=2, a_bits=4):
           f"loss at the centre {r['loss_before'][len(r['ts']) // 2]:.3f} -> {r['loss_after'][len(r['ts']) // 2]:.3f}")
     return viz.layer_change(r)
 searchable = [n for n, r in pols["W4A4"].layers.items() if r["searchable"]]
-controls(one_layer, apply=True, layer=W.Dropdown(options=searchable, value="layer3.2.conv2"),
+controls(one_layer, apply=True, offline={"w_bits": [2, 3, 4, 8]}, layer=W.Dropdown(options=searchable, value="layer3.2.conv2"),
          w_bits=W.Dropdown(options=[2, 3, 4, 6, 8], value=2), a_bits=W.Dropdown(options=[2, 3, 4, 6, 8], value=4));
 
 # %% [markdown]
@@ -158,27 +159,58 @@ controls(one_layer, apply=True, layer=W.Dropdown(options=searchable, value="laye
 # 1. In the first explorer, overlay W2A2 and W8A8 and widen the span to 2. Predict which one rises faster, then
 #    look. *Hint:* turn on the log axis when one curve dwarfs the other.
 #    <details><summary>Solution</summary>
-#    The sentences printed under the explorer order the two by their rise; whichever it is, a single seed's
-#    direction is one sample: repeat with seeds 1-3 before believing the order.
+#    The cell after the exercises prints the rise of both at span 2: whichever is larger for seed 0, a single
+#    seed's direction is one sample; exercise 3 repeats it over seeds.
 #    </details>
 # 2. In the second explorer, take `layer1.0.conv1` and then `layer3.2.conv2` down to W2A4. Which costs more loss at
 #    the centre, which saves more BitOPs, and does the layer's Hessian trace predict the loss change?
 #    *Hint:* BitOPs scale with the layer's MACs; the loss change with its curvature and its quantization error.
 #    <details><summary>Solution</summary>
-#    The printed line gives both numbers for each layer. The trace alone does not predict the loss change: HAWQ
-#    multiplies the per-weight trace by the quantization error ‖Q(W) − W‖² (notebook 05).
+#    The cell after the exercises prints, for each layer, the BitOPs saved, the loss change at the centre and
+#    the layer's trace. The trace alone need not predict the loss change: HAWQ multiplies the per-weight trace
+#    by the quantization error ‖Q(W) − W‖² (notebook 05).
 #    </details>
-# 3. Step the explorer's seed from 0 to 9 with W4A4 and float. Do the summary sentences keep their order?
+# 3. Step the explorer's seed from 0 to 4 with W4A4 and float. Do the summary sentences keep their order?
 #    <details><summary>Solution</summary>
-#    If the order flips between seeds, a 1-D slice along one random direction cannot rank the two models: that is
-#    what the Hessian's trace (an average over all directions, notebook 03) is for.
+#    The cell after the exercises prints, per seed, which of the two rises more and how many seeds agree. If the
+#    order flips between seeds, a 1-D slice along one random direction cannot rank the two models: that is what
+#    the Hessian's trace (an average over all directions, notebook 03) is for.
 #    </details>
 # 4. Restrict the direction to `layer1.0.conv1`, then to `layer3.2.conv2`. Which layer's slice is flatter?
 #    <details><summary>Solution</summary>
-#    Read it from the printed rise. Compare with the per-parameter traces in notebook 03: a flatter slice should go
-#    with a smaller tr(H_ll)/n_l, up to the noise of one direction.
+#    The cell after the exercises prints both rises and names the flatter layer. Compare with the per-parameter
+#    traces in notebook 03: a flatter slice should go with a smaller tr(H_ll)/n_l, up to the noise of one
+#    direction.
 #    </details>
-#
+
+# %%
+# Solutions as code (exercises 1 to 4), computed on the same batch and models as above
+rise = lambda curves: {r["policy"]: r["edge_rise"] for r in L.slice_summary(curves)}
+a2 = np.linspace(-2, 2, 5 if smoke else 11)
+r1 = rise({p: (a2, L.slice_1d(models[p], (x, y), L.random_direction(models[p], 0), a2)["loss"]) for p in ("W2A2", "W8A8")})
+print(f"1: rise at span 2 (seed 0): W2A2 {r1['W2A2']:.3g}, W8A8 {r1['W8A8']:.3g}; "
+      f"{max(r1, key=r1.get)} rises faster along this direction")
+for layer in ("layer1.0.conv1", "layer3.2.conv2"):
+    c2 = L.layer_bits_change(models["W4A4"], pols["W4A4"].to_dict(), layer, 2, 4, (x, y), np.linspace(-1, 1, 3),
+                             trace_probes=2 if smoke else 16)
+    mid = len(c2["ts"]) // 2
+    print(f"2: {layer} to W2A4: BitOPs saved {(c2['bitops_before'] - c2['bitops_after']) / 1e6:.1f} M, loss at the "
+          f"centre {c2['loss_before'][mid]:.3f} -> {c2['loss_after'][mid]:.3f}, layer trace "
+          f"{c2['trace_before']:.3g} -> {c2['trace_after']:.3g}")
+order3 = []
+for s_ in range(5):
+    r3 = rise({p: (ts, L.slice_1d(models[p], (x, y), L.random_direction(models[p], s_), ts)["loss"])
+               for p in ("float", "W4A4")})
+    order3.append(max(r3, key=r3.get))
+print(f"3: the model that rises more, seeds 0-4: {order3}; "
+      f"{max(order3.count('W4A4'), order3.count('float'))} of 5 seeds agree")
+d4 = L.random_direction(models["W4A4"], 0)
+r4 = rise({lay: (ts, L.slice_1d(models["W4A4"], (x, y), L.restrict(d4, lay), ts)["loss"])
+           for lay in ("layer1.0.conv1", "layer3.2.conv2")})
+print(f"4: rise of W4A4 along one layer: {', '.join(f'{k} {v:.3g}' for k, v in r4.items())}; "
+      f"flatter: {min(r4, key=r4.get)}")
+
+# %% [markdown]
 # ## What this notebook found
 
 # %%

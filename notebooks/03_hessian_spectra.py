@@ -88,7 +88,7 @@ from mpqlab.policy import Policy
 from mpqlab.transfer import finetuned
 data, ckpt, train, test = analysis_target(smoke)
 ft_train, _ = proxy_subset(train, size=min(len(train), 10000), seed=0)  # the same cached fine-tunes as notebook 02
-ft_test = test.subset(range(256)) if smoke else test  # the fine-tune's own before / after top-1
+ft_test = test.sample(256) if smoke else test  # the fine-tune's own before / after top-1
 x, y = test.tensors(32 if smoke else 128)  # smoke: enough to run every estimator, not to trust it
 models = {name: finetuned(Policy.uniform(create_model("resnet20"), b, b), "resnet20", ft_train, ft_test, ckpt,
                           RUNS / f"finetuned_{data}_{name}", epochs=1, max_batches=2 if smoke else None)[0]
@@ -175,7 +175,7 @@ def spectrum(model="W4A4", lanczos_steps=it, probes=4 if smoke else 16):
     print(f"{model}: top eigenvalues {[round(v, 3) for v in e]}, trace {t['trace']:.4g} ± {t['std_error']:.2g}; "
           f"largest tr(H_ll)/n_l: {max(lt, key=lt.get)}")
     return viz.layer_trace_bars({model: lt}, title=f"{model}: tr(H_ll) / n_l per layer", per_parameter=True)
-controls(spectrum, apply=True, model=W.Dropdown(options=list(models), value="W4A4"),
+controls(spectrum, apply=True, offline={"model": list(models)}, model=W.Dropdown(options=list(models), value="W4A4"),
          lanczos_steps=W.IntSlider(value=it, min=2, max=40), probes=W.IntSlider(value=4 if smoke else 16, min=2, max=64));
 
 # %% [markdown]
@@ -184,28 +184,50 @@ controls(spectrum, apply=True, model=W.Dropdown(options=list(models), value="W4A
 # 1. Double `n_probes` of the trace in the last table's cell. Predict how much the standard error shrinks, then
 #    check. *Hint:* the worked example's three lines.
 #    <details><summary>Solution</summary>
-#    By about √2 (the standard error of a mean of n independent probes is sd/√n); the worked example shows the
-#    same from 10 to 1,000 probes.
+#    By about √2 (the standard error of a mean of n independent probes is sd/√n): the cell after the exercises
+#    prints both standard errors and their ratio.
 #    </details>
 # 2. In the worked example, set the angle to 0 (H diagonal). Predict the standard error of the trace, then run.
 #    *Hint:* vᵀHv = Σᵢ Hᵢᵢ vᵢ² + 2 Σᵢ<ⱼ Hᵢⱼ vᵢ vⱼ and vᵢ² = 1.
 #    <details><summary>Solution</summary>
-#    Zero: with no off-diagonal entries every probe gives exactly tr H = 3.5. Hutchinson's variance comes only from
-#    the off-diagonal part of H.
+#    Zero: with no off-diagonal entries every probe gives exactly tr H = 3.5 (the cell asserts it). Hutchinson's
+#    variance comes only from the off-diagonal part of H.
 #    </details>
 # 3. In the explorer, compare the largest per-parameter layer of W8A8 and W2A2. Does the most sensitive layer
 #    change with the bits? *Hint:* the order printed above the first figure is for the whole network.
 #    <details><summary>Solution</summary>
-#    The printed "most sensitive layer per parameter" line answers it for the committed run; HAWQ would use that
-#    layer's rank, not its raw trace.
+#    The cell after the exercises prints the top layer of each and whether they differ; HAWQ uses each layer's
+#    rank by tr(H_ll)/n_l times its quantization error, not the raw trace.
 #    </details>
 # 4. Put an `nn.Tanh()` in front of the W4A4 model's `fc` and ask for the Gauss-Newton trace again: predict what
 #    mpqlab says, and why the identity tr(H) = tr(G) no longer holds.
 #    <details><summary>Solution</summary>
-#    mpqlab refuses the Gauss-Newton trace and names the curved node (`Hessian.gauss_newton_issue()`): the
-#    network is no longer piecewise linear in the weights before the loss, so H has a second term that G lacks.
+#    mpqlab refuses the Gauss-Newton trace and names the curved node (`Hessian.gauss_newton_issue()`, printed by
+#    the cell after the exercises): the network is no longer piecewise linear in the weights before the loss, so H
+#    has a second term that G lacks.
 #    </details>
-#
+
+# %%
+# Solutions as code (exercises 1 to 4)
+import copy
+import torch.nn as nn
+n1 = 4 if smoke else 16
+se = [Hessian(models["W4A4"], (x, y)).trace(n_probes=n, seed=0)["std_error"] for n in (n1, 2 * n1)]
+print(f"1: trace standard error with {n1} probes {se[0]:.3g}, with {2 * n1} {se[1]:.3g}: ratio {se[0] / se[1]:.2f} "
+      f"(√2 = {math.sqrt(2):.2f})")
+flat = Quadratic(rotated_hessian([3.0, 0.5], 0.0), theta=[1.0, -2.0])
+t0 = Hessian(flat, flat.batch(), loss_fn=quadratic_loss).trace(n_probes=100, method="hutchinson", seed=0)
+assert abs(t0["trace"] - 3.5) < 1e-9 and t0["std_error"] < 1e-9
+print(f"2: angle 0: trace {t0['trace']:.3f} ± {t0['std_error']:.1g}")
+print(f"3: most sensitive layer per parameter: W8A8 {top['W8A8']}, W2A2 {top['W2A2']}: "
+      + ("the same layer" if top["W8A8"] == top["W2A2"] else "it changes with the bits"))
+curved = copy.deepcopy(models["W4A4"])
+curved.fc = nn.Sequential(nn.Tanh(), curved.fc)
+issue = Hessian(curved.eval(), (x, y)).gauss_newton_issue()
+assert issue is not None
+print("4:", issue)
+
+# %% [markdown]
 # ## What this notebook found
 
 # %%

@@ -101,6 +101,43 @@ print(f"layer2.0.conv1, activation bits, last epoch: largest probability {last.p
 # the final argmax depends on the last steps. The softmax temperature falls over the search, which sharpens the
 # probabilities without any change of the logits' order.
 #
+# ## The budget repair: why the final policy can disagree with the softmaxes
+#
+# The search ends with a softmax per layer; its argmax is the policy only if that policy's BitOPs lie within
+# [0.98 B, B]. Otherwise an integer program changes as few layers as it can (ties broken by the softmaxes'
+# log-probabilities, ε below one changed layer) so that the cost fits:
+#
+# $$\min_{b}\; \sum_l \big[\, b_l \ne \hat b_l \,\big] \;-\; \varepsilon \sum_l \log p_l(b_l)
+#   \qquad \text{s.t.}\quad 0.98\,B \le \mathrm{BitOPs}(b) \le B .$$
+#
+# A repaired layer's bits are then neither its argmax nor near its expected bits (the softmax-weighted mean the
+# first map above shows). **Worked example.** Two layers with 100 and 300 MACs, candidates {2, 3}, budget
+# B = 1,600 BitOPs (uniform W2A2). The argmax is W3A3 (900) and W2A2 (1,200): 2,100 BitOPs, over B. The only
+# single-layer change that fits is the first layer to W2A2 (400 + 1,200 = 1,600), so the repair makes it, although
+# that layer's expected bits are 0.2·2 + 0.8·3 = 2.8.
+
+# %%
+from mpqlab.search.budget import final_policy
+toy_table = {"a": {"macs": 100}, "b": {"macs": 300}}
+toy_soft = {"a": {"w": [0.2, 0.8], "a": [0.2, 0.8]}, "b": {"w": [0.9, 0.1], "a": [0.9, 0.1]}}
+toy_bits, toy_changes = final_policy({"a": (3, 3), "b": (2, 2)}, toy_soft, toy_table, 1600, [2, 3], [2, 3])
+assert toy_bits == {"a": (2, 2), "b": (2, 2)} and toy_changes == ["a: W3A3 -> W2A2"]
+print("worked example:", toy_changes)
+for k in ("edmips", "edmips+asga"):
+    prov, layers = pols[k]["provenance"], pols[k]["layers"]
+    cands = sorted(pols[k]["w_candidates"])  # the softmaxes list the candidates in increasing order
+    print(f"{k}: budget {prov['budget_bitops'] / 1e6:.1f} M BitOPs, {len(prov['budget_changes'])} of "
+          f"{prov['searchable_layers']} layers changed by the repair")
+    for change in prov["budget_changes"]:
+        name = change.split(":")[0]
+        expected = sum(b * q for b, q in zip(cands, prov["final_softmaxes"][name]["w"]))
+        print(f"  {change}; expected weight bits under the softmax {expected:.2f}, policy W{layers[name]['w_bits']}")
+
+# %% [markdown]
+# **How to read it.** Each line is a layer the repair rewrote, with the argmax it replaced and its expected bits:
+# where the two disagree, the heatmap of expected bits above and the policy's bits differ for that layer by
+# construction, not by a fault of either. When no layer is listed, the argmax already fit the budget.
+#
 # ## Explore: two policies of the experiment grid, with their cost and accuracy
 #
 # Pick two finished cells of the committed experiment grid (a method and a seed each): their bits side by side,
@@ -118,7 +155,7 @@ cells = grid or {k: {"policy": p} for k, p in pols.items()}
 def pair(first, second):
     return viz.compare_cells({first: cells[first], second: cells[second]})
 labels = list(cells)
-controls(pair, first=W.Dropdown(options=labels, value=labels[0], description="first"),
+controls(pair, offline={"second": labels[-1:-6:-1]}, first=W.Dropdown(options=labels, value=labels[0], description="first"),
          second=W.Dropdown(options=labels, value=labels[-1], description="second"));
 
 # %% [markdown]
@@ -142,7 +179,7 @@ def layer_cost(layer="layer2.0.conv1", w_bits=4, a_bits=4):
     return viz.bitops_share({"uniform W4A4": base, f"{layer} at W{w_bits}A{a_bits}": changed},
                             title=f"BitOPs share with {layer} at W{w_bits}A{a_bits}")
 searchable = [n for n, r in base["layers"].items() if r["searchable"]]
-controls(layer_cost, layer=W.Dropdown(options=searchable, value="layer2.0.conv1"),
+controls(layer_cost, offline={"w_bits": [2, 4, 8]}, layer=W.Dropdown(options=searchable, value="layer2.0.conv1"),
          w_bits=W.Dropdown(options=[2, 3, 4, 6, 8], value=4), a_bits=W.Dropdown(options=[2, 3, 4, 6, 8], value=4));
 
 # %% [markdown]

@@ -163,7 +163,7 @@ def highlight(method=methods[0] if methods else None):
                                            highlight=method, title=f"Fig. 1 analogue: {method} highlighted",
                                            xaxis="proxy-side surrogate gap h(ρ=0.05)",
                                            yaxis="target penalty (points)")
-controls(highlight, method=W.Dropdown(options=methods, value=methods[0] if methods else None));
+controls(highlight, offline={"method": methods} if methods else None, method=W.Dropdown(options=methods, value=methods[0] if methods else None));
 
 # %% [markdown]
 # ## Exercises
