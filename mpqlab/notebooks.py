@@ -125,7 +125,8 @@ def _offline_views(fn, values: dict, offline: dict) -> tuple[list, int, str]:
         text = io.StringIO()
         with contextlib.redirect_stdout(text):
             result = fn(**{**values, **dict(zip(names, combo))})
-        print(f"[{', '.join(names)} = {label}] " + text.getvalue().strip().replace("\n", "\n    "))
+        if text.getvalue().strip():  # a view that prints nothing gets no empty label line
+            print(f"[{', '.join(names)} = {label}] " + text.getvalue().strip().replace("\n", "\n    "))
         views.append((label, result))
     return views, combos.index(default), ", ".join(names)
 

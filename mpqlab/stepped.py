@@ -22,9 +22,16 @@ def _axes(layout: dict) -> dict:
     return {k: v for k, v in layout.items() if k.startswith(("xaxis", "yaxis", "scene", "polar", "coloraxis"))}
 
 
+# The slider sits above the plot, under the title: below it, it would collide with rotated tick labels (layer names),
+# whose height plotly decides only when it draws. Pixels added to the top margin (and to the height, when set):
+SLIDER_SPACE = 110
+TITLE = {"yref": "container", "y": 0.985, "yanchor": "top"}  # the title pinned to the top, above the slider
+
+
 def _view_layout(fig: go.Figure) -> dict:
     layout = fig.layout.to_plotly_json()
     part = {k: layout.get(k, [] if k != "title" else {"text": ""}) for k in LAYOUT_KEYS}
+    part["title"] = {**part["title"], **TITLE}
     part.update(_axes(layout))
     return part
 
@@ -51,11 +58,13 @@ def stepped_figure(views: Sequence[tuple[str, go.Figure]], control: str, active:
         steps.append({"label": str(label), "method": "update", "args": [{"visible": visible}, _view_layout(fig)]})
     for trace, shown in zip(out.data, steps[active]["args"][0]["visible"]):
         trace.visible = shown
-    bottom = max(int(first.layout.margin.b or 0), 110)
+    top = int(first.layout.margin.t if first.layout.margin.t is not None else 100) + SLIDER_SPACE
     out.update_layout(
         sliders=[{"active": active, "steps": steps, "currentvalue": {"prefix": f"{control} = "},
-                  "pad": {"t": 40}, "x": 0.0, "len": 1.0}],
-        margin={"b": bottom}, meta=STEPPED_META)
+                  "x": 0.0, "len": 1.0, "y": 1.0, "yanchor": "bottom", "pad": {"b": 30, "t": 0}}],
+        margin={"t": top}, title=TITLE, meta=STEPPED_META)
+    if first.layout.height:
+        out.update_layout(height=first.layout.height + SLIDER_SPACE)
     return out
 
 

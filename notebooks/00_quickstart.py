@@ -113,7 +113,7 @@ print(f"{int(inside.sum())} of {len(w)} weights inside ±Q_p·s = ±0.75 get gra
 fine = torch.linspace(-1.1, 1.1, 881)
 show(viz.quantizer_staircase(fine, {f"q(w): {b} bits, s = {0.75 / (2 ** (b - 1) - 1):.3g}":
                                     quantize_symmetric(fine, torch.tensor(0.75 / (2 ** (b - 1) - 1)), bits=b) for b in (2, 3)},
-                             points=(w.detach(), q.detach())), "00_quantizer_staircase")
+                             points=(w.detach(), q.detach())), "00_quantizer_staircase");
 
 # %% [markdown]
 # ## Exercises

@@ -143,6 +143,23 @@ else:
 # It is powered where the paper does not make its claim: the paper's setting is across datasets
 # (`results/claim2_cross_dataset`, group-sequential, see its `results.md`).
 #
+# ## A shift of task only: `shift_classes`
+#
+# Grid v3's cross-dataset proxy (Fashion-MNIST) changes the images, the classes and the proxy checkpoint at once.
+# `results/shift_classes` keeps CIFAR-10's images and changes only the task: searches see five animal classes and
+# start from a checkpoint trained on them; the target is all ten classes (the kind of shift CIFAR-10 → ImageNet is).
+# Its gates and claims, printed from its report:
+
+# %%
+from mpqlab.report import section
+shift = Path("../results/shift_classes/results.md")
+if shift.is_file():  # the report's own sections, not a recomputation
+    print(section(shift.read_text(), "Validity gates"))
+    print(section(shift.read_text(), "Claims"))
+else:
+    print("results/shift_classes is not in this checkout")
+
+# %% [markdown]
 # ## Exercises
 #
 # 1. In the Markdown report above, find EdMIPS+ASGA vs EdMIPS. Before reading its interval, guess from the table of

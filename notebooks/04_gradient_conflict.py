@@ -82,7 +82,7 @@ defined.round(3)
 # %%
 last = runs["edmips+asga"].filter(like="cos_layer/").iloc[-1]
 show(viz.layer_bars({"ASGA, last step": last.rename(lambda c: c.split("/", 1)[1]).to_dict()},
-                    title="cos(g, g_p) per layer at the last ASGA step", yaxis="cos(g_l, g_p,l)"), "04_cos_per_layer")
+                    title="cos(g, g_p) per layer at the last ASGA step", yaxis="cos(g_l, g_p,l)"), "04_cos_per_layer");
 
 # %% [markdown]
 # **How to read them.** First, the noise baseline: two unrelated random directions in n dimensions have a cosine
@@ -180,11 +180,12 @@ run(weak, keyed_path(RUNS, "conflict_asga_weak", weak), show_progress=False)
 weak_runs = read_metrics(run_dir_of(keyed_path(RUNS, "conflict_asga_weak", weak)))
 print(f"2: task-vs-cost cosine defined on {weak_runs.cos_alpha_task_cost.notna().sum()} of {len(weak_runs)} steps with "
       f"cost_weight 0.5, {runs['edmips+asga'].cos_alpha_task_cost.notna().sum()} of {len(runs['edmips+asga'])} with 2")
+from mpqlab.errors import MpqlabError
 try:
     fashion = create_dataset("fashion-mnist", "train")
     cf = proxy_target_conflict(m.eval(), [fashion.tensors(n)], [target.tensors(n)])["global"]
     print(f"3: proxy-target cosine with a Fashion-MNIST proxy {cf:+.3f}, with the CIFAR proxy {c['global']:+.3f}")
-except Exception as e:  # Fashion-MNIST not installed here
+except MpqlabError as e:  # Fashion-MNIST not installed here: mpqlab says what is missing
     print(f"3: Fashion-MNIST is not available here ({type(e).__name__}: {e})")
 sweep = {float(r): perturbation_conflict(m.eval(), xb, yb, rho=float(r))["global"] for r in np.geomspace(0.01, 3, 12)}
 below = [r for r, v in sweep.items() if v < 0.9]

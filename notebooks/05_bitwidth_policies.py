@@ -62,7 +62,7 @@ for method in ("edmips", "edmips+asga", "hawq"):
 pd.DataFrame({k: p["totals"] for k, p in pols.items()}).T
 
 # %%
-show(viz.bitwidth_heatmap(pols, title="Bits per layer: four policies at the same budget"), "05_bitwidths")
+show(viz.bitwidth_heatmap(pols, title="Bits per layer: four policies at the same budget"), "05_bitwidths");
 
 # %% [markdown]
 # **How to read it.** One row per layer in forward order, one column per policy; the left panel is the weight
@@ -73,7 +73,7 @@ show(viz.bitwidth_heatmap(pols, title="Bits per layer: four policies at the same
 fixed = [n for n, r in pols["uniform W4A4"]["layers"].items() if not r["searchable"]]
 assert all(p["layers"][n]["w_bits"] == p["layers"][n]["a_bits"] == 8 for p in pols.values() for n in fixed)
 print("fixed at W8A8 in every policy:", ", ".join(fixed))
-show(viz.bitops_share(pols), "05_bitops_share")
+show(viz.bitops_share(pols), "05_bitops_share");
 
 # %% [markdown]
 # **How to read it.** Each line is one policy; a point is a layer's share (%) of that policy's BitOPs. Under uniform

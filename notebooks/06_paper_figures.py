@@ -90,6 +90,20 @@ else:
     print("no cell with proxy-side sharpness and a reference yet")
 
 # %% [markdown]
+# **Fig. 1 within searched policies, on purpose (`results/claim3_radius`).** The points above are whatever the
+# searches happened to give; a sharper searched policy may also differ in other ways. `claim3_radius` sets the
+# sharpness on purpose: EdMIPS with SAM at radii 0, 0.02, 0.1 and 0.5, 8 seeds, and tests, as declared before any
+# cell ran, whether within a seed the sharper policies transfer worse. Its gate asks first whether the radius moved
+# the measured h at all; the cell prints the report's own section and verdict.
+
+# %%
+radius_md = Path("../results/claim3_radius/results.md")
+if radius_md.is_file():  # the report's section (gate, test, verdict by the declared rule), not a recomputation
+    print(section(radius_md.read_text(), "Pre-declared correlation test"))
+else:
+    print("results/claim3_radius is not in this checkout")
+
+# %% [markdown]
 # **Fig. 4 analogue.** Three ASGA searches per seed on the grid's proxy (2,000 cifar10-mini images, 2.5 average
 # bits): a fixed radius ρ = 0.05, the paper's rule ρ ← min(ρ_max, ln(1 + h)) taken literally, and mpqlab's
 # reconstruction (`radius="relative"`: the gap per unit radius over its running scale, see `mpqlab.optim.radius`).

@@ -98,6 +98,8 @@ def test_the_book_builds_offline_from_the_committed_executed_notebooks(site):
         links = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
                  if "](" in "".join(o.get("data", {}).get("text/markdown", ""))]
         assert not links, f"{name}: the executed copy links an image instead of embedding it"
+        reprs = [o for o in outputs if "SavedFigure(" in "".join(o.get("data", {}).get("text/plain", ""))]
+        assert not reprs, f"{name}: a cell shows show()'s return value (end the line with ';')"
     assert built["explorers"] == sum(explorers_in_source(n) for n in list_notebooks()) >= 7
 
 
@@ -141,6 +143,11 @@ def test_the_site_opens_from_disk_and_every_explorer_slider_changes_its_figure(s
                 target = n - 1 if active != n - 1 else 0
                 gd.scroll_into_view_if_needed()
                 rail = gd.locator("rect.slider-rail-touch-rect").bounding_box()
+                slider = gd.locator("g.slider-container").bounding_box()
+                for label in ("g.xtick text", "g.ytick text", "g.g-xtitle text", "text.annotation-text"):
+                    for box in [b for b in (t.bounding_box() for t in gd.locator(label).all()) if b]:
+                        clear = box["y"] >= slider["y"] + slider["height"] or box["y"] + box["height"] <= slider["y"]
+                        assert clear, f"{href}: explorer {i}'s slider covers a label ({label})"
                 page.mouse.click(rail["x"] + 12 + (rail["width"] - 24) * target / max(1, n - 1),
                                  rail["y"] + rail["height"] / 2)  # a person's click on the slider's rail
                 page.wait_for_timeout(300)
