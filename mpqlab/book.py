@@ -66,12 +66,14 @@ def plot_html(figure_json: dict, div_id: str) -> str:
 def prepare(nb, name: str):
     """A copy of notebook ``nb`` ready for nbconvert: plotly outputs become HTML drawn by plotly.js (their PNG
     dropped: the live figure replaces it), display equations MathML, links to other notebooks links to their pages,
-    widget state removed. Returns (notebook, number of figures)."""
+    widget state removed. Returns (notebook, number of figures, number of kernel-free explorers among them)."""
     import copy
+
+    from .stepped import STEPPED_META
 
     nb = copy.deepcopy(nb)
     nb.metadata.pop("widgets", None)
-    figures = 0
+    figures = explorers = 0
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             cell.source = _NB_LINK.sub(lambda m: f"]({m.group(1)}.html{m.group(2) or ''})",
@@ -83,10 +85,11 @@ def prepare(nb, name: str):
             data = out.get("data", {})
             if PLOTLY_MIME in data:
                 figures += 1
+                explorers += data[PLOTLY_MIME].get("layout", {}).get("meta") == STEPPED_META
                 out["data"] = {"text/html": plot_html(data[PLOTLY_MIME], f"{name}-plot-{figures}"),
                                "text/plain": data.get("text/plain", "")}
                 out.setdefault("metadata", {})
-    return nb, figures
+    return nb, figures, explorers
 
 
 # remote (or empty) script sources and remote stylesheets: nbconvert's CDN require.js and MathJax, and the tags
@@ -141,8 +144,6 @@ def build_book(out: str | os.PathLike = DEFAULT_OUT, executed: str | os.PathLike
     import nbformat
     from nbconvert import HTMLExporter
 
-    from .stepped import STEPPED_META
-
     executed, out = Path(executed), Path(out)
     missing = [n for n in list_notebooks() if not (executed / f"{n}.ipynb").is_file()]
     if missing:
@@ -155,9 +156,7 @@ def build_book(out: str | os.PathLike = DEFAULT_OUT, executed: str | os.PathLike
     for name in list_notebooks():
         nb = nbformat.read(str(executed / f"{name}.ipynb"), as_version=4)
         title, summary = notebook_title(nb, name)
-        ready, figures = prepare(nb, name)
-        explorers = sum(json.dumps(o.get("data", {}).get(PLOTLY_MIME, {}).get("layout", {}).get("meta")) ==
-                        json.dumps(STEPPED_META) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+        ready, figures, explorers = prepare(nb, name)
         body, _ = exporter.from_notebook_node(ready)
         atomic_write_text(out / f"{name}.html", offline_page(body, f"{name}: {title}"))
         entries.append({"name": name, "page": f"{name}.html", "title": title, "summary": summary,

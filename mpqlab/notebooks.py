@@ -204,7 +204,7 @@ def controls(fn, apply: bool = False, offline: dict | None = None, **widgets):
                 display(result)
             return result
         print("(headless run: the live controls appear in Jupyter; here the explorer is precomputed at the values "
-              "below, and the slider under the figure switches between them without a kernel)")
+              "below, and the slider above the figure switches between them without a kernel)")
         return _show_offline(fn, values(), offline)
     import ipywidgets
     import plotly.graph_objects as go
