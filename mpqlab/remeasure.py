@@ -34,6 +34,7 @@ from .grid_config import GridConfig
 from .io import read_json, write_json
 from .policy import Policy
 from .runlock import run_lock
+from .runtime import pinned_threads
 
 PROXY_KEYS = ("proxy_top1", "gap", "proxy_h", "proxy_sigma_max", "proxy_trace")
 TARGET_KEYS = ("target_surrogate_gap",)
@@ -136,11 +137,11 @@ def inferred_commit(folder: Path) -> str:
 
 # ----------------------------------------------------------------------------------------------- whole grids
 def _one(args) -> str:
-    import torch
-
+    """Re-measure one cell with one intra-op thread, as a grid's worker runs it: pinned, so that the fine-tune and
+    the measurements inside (which ask for every core) cannot oversubscribe the machine with N workers."""
     cfg_dict, cell, out, root, target = args
-    torch.set_num_threads(1)
-    remeasure_cell(GridConfig.from_dict(cfg_dict), cell, Path(out), root, target)
+    with pinned_threads(1):
+        remeasure_cell(GridConfig.from_dict(cfg_dict), cell, Path(out), root, target)
     return cell.label()
 
 

@@ -1,4 +1,5 @@
-"""The CPU allocator settings of mpqlab.runtime.tune_allocator, checked in fresh processes (they last a process)."""
+"""The CPU runtime settings of mpqlab.runtime: the allocator (tune_allocator, checked in fresh processes: it lasts
+a process) and the intra-op thread count a pinned worker keeps."""
 import json
 import os
 import platform
@@ -57,3 +58,29 @@ def test_set_threads_tunes_the_allocator():
 
     runtime.set_threads()
     assert "on" in runtime._ALLOCATOR
+
+
+def test_a_remeasure_worker_keeps_one_thread_when_the_fine_tune_asks_for_every_core(monkeypatch):
+    """The fine-tune inside a re-measure calls set_threads() (every core); a worker of `remeasure --workers N` must
+    stay at one intra-op thread, or N workers oversubscribe the machine (it did: 2 x 2 threads on 2 cores)."""
+    import torch
+
+    import mpqlab.remeasure as rm
+    from mpqlab.experiment import Cell
+    from mpqlab.runtime import set_threads
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    seen = []
+
+    def fake_cell(cfg, cell, out, root, target):
+        set_threads()  # what transfer() and the search loop do first
+        seen.append(torch.get_num_threads())
+
+    monkeypatch.setattr(rm, "remeasure_cell", fake_cell)
+    before = torch.get_num_threads()
+    from mpqlab.presets import smoke_config
+
+    rm._one((smoke_config(), Cell("s", "edmips", 0, 2.5), "unused", None, True))
+    assert seen == [1]
+    assert torch.get_num_threads() == before  # restored for the caller
