@@ -33,7 +33,7 @@ from .experiment import (PREFIX_TARGET_H, ROW, SAMPLED, Cell, code_version_row, 
 from .grid_config import GridConfig
 from .io import read_json, write_json
 from .policy import Policy
-from .runlock import run_lock
+from .runlock import RunFolderBusy, run_lock
 from .runtime import pinned_threads
 
 PROXY_KEYS = ("proxy_top1", "gap", "proxy_h", "proxy_sigma_max", "proxy_trace")
@@ -138,10 +138,14 @@ def inferred_commit(folder: Path) -> str:
 # ----------------------------------------------------------------------------------------------- whole grids
 def _one(args) -> str:
     """Re-measure one cell with one intra-op thread, as a grid's worker runs it: pinned, so that the fine-tune and
-    the measurements inside (which ask for every core) cannot oversubscribe the machine with N workers."""
+    the measurements inside (which ask for every core) cannot oversubscribe the machine with N workers. A cell whose
+    folder another live process holds is skipped (and stays pending for the next call), as a grid's executor does."""
     cfg_dict, cell, out, root, target = args
-    with pinned_threads(1):
-        remeasure_cell(GridConfig.from_dict(cfg_dict), cell, Path(out), root, target)
+    try:
+        with pinned_threads(1):
+            remeasure_cell(GridConfig.from_dict(cfg_dict), cell, Path(out), root, target)
+    except RunFolderBusy as e:  # another live process is re-measuring it: left to it, the rest go on
+        return f"{cell.label()}: skipped ({e})"
     return cell.label()
 
 

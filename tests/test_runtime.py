@@ -84,3 +84,27 @@ def test_a_remeasure_worker_keeps_one_thread_when_the_fine_tune_asks_for_every_c
     rm._one((smoke_config(), Cell("s", "edmips", 0, 2.5), "unused", None, True))
     assert seen == [1]
     assert torch.get_num_threads() == before  # restored for the caller
+
+
+
+def test_a_remeasure_worker_skips_a_cell_another_live_process_holds(tmp_path, monkeypatch):
+    """A cell whose folder a live process holds (e.g. a worker of a stopped run, still finishing) is skipped and stays
+    pending; the call goes on with the others instead of ending with an error."""
+
+    import mpqlab.remeasure as rm
+    from mpqlab.experiment import Cell
+    from mpqlab.presets import smoke_config
+
+    cell = Cell("s", "edmips", 0, 2.5)
+    folder = cell.folder(tmp_path)
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from mpqlab.runlock import run_lock\n"
+                               "with run_lock(sys.argv[1], quiet=True):\n print('held', flush=True); time.sleep(60)",
+                               str(folder)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        monkeypatch.setattr(rm, "read_row", lambda path: pytest.fail("a held cell was read"))
+        line = rm._one((smoke_config(), cell, str(tmp_path), None, True))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert line.startswith(cell.label()) and "skipped" in line and "in use" in line
