@@ -38,7 +38,10 @@ assert not L.restrict(d, "0")["1.weight"].any()
 print("filter norms of the normalised direction:", [round(v, 4) for v in norms.tolist()], "(weight filters: 1, 2, 3)")
 
 # %% tags=["parameters"]
-smoke, data_root, figures_dir, runs_dir = True, None, "../runs/figures", "../runs/notebooks"  # papermill parameters
+smoke = True  # papermill parameters. True: a quick pass (CI); False: the full run behind figures/
+data_root = None  # the datasets folder (None: $MPQLAB_DATA, else the embedded default)
+figures_dir = "../runs/figures"  # where show() saves each figure (PNG + plotly JSON)
+runs_dir = "../runs/notebooks"  # run folders of the searches and transfers this notebook starts
 
 # %%
 import numpy as np

@@ -70,7 +70,10 @@ print("SLQ on diag(4, 2, 1, 0.5, 0.25): nodes", np.round(np.sort(nodes), 6).toli
       np.round(weights, 6).tolist())
 
 # %% tags=["parameters"]
-smoke, data_root, figures_dir, runs_dir = True, None, "../runs/figures", "../runs/notebooks"  # papermill parameters
+smoke = True  # papermill parameters. True: a quick pass (CI); False: the full run behind figures/
+data_root = None  # the datasets folder (None: $MPQLAB_DATA, else the embedded default)
+figures_dir = "../runs/figures"  # where show() saves each figure (PNG + plotly JSON)
+runs_dir = "../runs/notebooks"  # run folders of the searches and transfers this notebook starts
 
 # %%
 import pandas as pd

@@ -36,7 +36,10 @@ for rho in (0.05, 0.5, 2.0):
           f"(exact {quad.cos_g_gp(rho):.4f})")
 
 # %% tags=["parameters"]
-smoke, data_root, figures_dir, runs_dir = True, None, "../runs/figures", "../runs/notebooks"  # papermill parameters
+smoke = True  # papermill parameters. True: a quick pass (CI); False: the full run behind figures/
+data_root = None  # the datasets folder (None: $MPQLAB_DATA, else the embedded default)
+figures_dir = "../runs/figures"  # where show() saves each figure (PNG + plotly JSON)
+runs_dir = "../runs/notebooks"  # run folders of the searches and transfers this notebook starts
 
 # %%
 from mpqlab import viz

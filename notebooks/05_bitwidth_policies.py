@@ -36,7 +36,10 @@ assert abs(at_one - math.e / (math.e + 2)) < 1e-9
 print(f"Ω(2) = {omega[2]:.4f}, Ω(3) = {omega[3]:.4f}; largest probability {max(p01):.4f} at τ = 0.1, {at_one:.3f} at τ = 1")
 
 # %% tags=["parameters"]
-smoke, data_root, figures_dir, runs_dir = True, None, "../runs/figures", "../runs/notebooks"  # papermill parameters
+smoke = True  # papermill parameters. True: a quick pass (CI); False: the full run behind figures/
+data_root = None  # the datasets folder (None: $MPQLAB_DATA, else the embedded default)
+figures_dir = "../runs/figures"  # where show() saves each figure (PNG + plotly JSON)
+runs_dir = "../runs/notebooks"  # run folders of the searches and transfers this notebook starts
 
 # %%
 import pandas as pd

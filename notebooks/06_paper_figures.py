@@ -29,7 +29,10 @@ assert abs(r + 0.8) < 1e-12
 print(f"Spearman of the worked example: {r:+.2f}")
 
 # %% tags=["parameters"]
-smoke, data_root, figures_dir, runs_dir = True, None, "../runs/figures", "../runs/notebooks"  # papermill parameters
+smoke = True  # papermill parameters. True: a quick pass (CI); False: the full run behind figures/
+data_root = None  # the datasets folder (None: $MPQLAB_DATA, else the embedded default)
+figures_dir = "../runs/figures"  # where show() saves each figure (PNG + plotly JSON)
+runs_dir = "../runs/notebooks"  # run folders of the searches and transfers this notebook starts
 
 # %%
 from pathlib import Path

@@ -1,6 +1,7 @@
 """Every notebook runs headless through papermill in smoke mode and writes its figures (CI)."""
 
 import nbformat
+import papermill
 import pytest
 
 from conftest import REPO
@@ -56,6 +57,11 @@ def test_notebooks_are_thin_and_parameterised():
         assert nb.cells[0].cell_type == "markdown" and "**Question.**" in nb.cells[0].source
         params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
         assert len(params) == 1 and "smoke" in params[0].source and "data_root" in params[0].source
+        # one assignment per line, so that papermill sees every parameter (a tuple assignment made it warn
+        # "Passed unknown parameter" on every injected value) and lists it with its comment
+        inferred = papermill.inspect_notebook(str(REPO / "notebooks" / f"{name}.ipynb"))
+        assert set(inferred) == {"smoke", "data_root", "figures_dir", "runs_dir"}, name
+        assert all(p["help"] for p in inferred.values()), f"{name}: a parameter without its comment"
         code = [c.source for c in nb.cells if c.cell_type == "code"]
         assert sum("notebook_setup(data_root, figures_dir, runs_dir)" in c for c in code) == 1, name
         for src in code:
