@@ -1,10 +1,13 @@
 """The ``"pyhessian"`` backend of :class:`mpqlab.analysis.hessian.Hessian`: PyHessian 0.1 from PyPI with its faults
-wrapped (the removed ``torch.eig``, the forced ``eval()``, leftover graph-holding ``.grad``)."""
+wrapped (the removed ``torch.eig``, the forced ``eval()``, leftover graph-holding ``.grad``, and torch's warning
+about the reference cycle its ``backward(create_graph=True)`` makes: the cycle is broken when the ``.grad`` are
+restored, so the warning would only alarm)."""
 from __future__ import annotations
 
 import contextlib
 import math
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -26,7 +29,8 @@ def pyhessian_quantity(model, loss_fn, batches, params, device, what: str, seed:
 
     t0 = time.time()
     chosen = {id(p) for p in params}
-    with preserved(model), _eig_shim():
+    with preserved(model), _eig_shim(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Using backward\(\) with create_graph=True", category=UserWarning)
         frozen = [p for p in model.parameters() if p.requires_grad and id(p) not in chosen]
         for p in frozen:
             p.requires_grad_(False)
