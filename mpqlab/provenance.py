@@ -17,12 +17,13 @@ from pathlib import Path
 from . import __version__
 
 FIELDS = ("code_commit", "code_dirty", "mpqlab_version", "torch_version")  # what a grid row records
+SOURCE_PATHS = ("mpqlab", "pyproject.toml", "configs")  # "the code": the dirty flag and source_id look only here
 _PACKAGE = Path(__file__).resolve().parent
 
 
-def _git(*args: str) -> str | None:
+def _git(*args: str, repo=None) -> str | None:
     try:
-        out = subprocess.run(["git", "-C", str(_PACKAGE), *args], capture_output=True, text=True, timeout=20)
+        out = subprocess.run(["git", "-C", str(repo or _PACKAGE), *args], capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
@@ -38,7 +39,7 @@ def code_version() -> dict:
     dirty = None
     if commit is not None:
         top = _git("rev-parse", "--show-toplevel")
-        paths = [str(_PACKAGE)] + [str(Path(top) / p) for p in ("pyproject.toml", "configs")] if top else [str(_PACKAGE)]
+        paths = [str(Path(top) / p) for p in SOURCE_PATHS] if top else [str(_PACKAGE)]
         status = _git("status", "--porcelain", "--untracked-files=no", "--", *paths)
         dirty = None if status is None else bool(status)
     return {"code_commit": commit, "code_dirty": dirty, "mpqlab_version": __version__,
@@ -52,3 +53,16 @@ def code_label(rec: dict) -> str:
         return "not recorded"
     dirty = rec.get("code_dirty")
     return f"{str(commit)[:7]}{'+dirty' if dirty in (True, 'True', 'true', 1, '1') else ''}"
+
+
+@functools.lru_cache(maxsize=256)
+def source_id(commit: str, repo=None) -> str | None:
+    """A short id of the source at ``commit`` (the git objects of ``SOURCE_PATHS``): two commits that differ only
+    elsewhere (notebooks, tests, results, docs) share it, so cells recorded under either ran the same code. None
+    when git cannot resolve the commit (no checkout, a shallow clone)."""
+    import hashlib
+
+    if not commit or _git("rev-parse", "--verify", "-q", f"{commit}^{{commit}}", repo=repo) is None:
+        return None
+    objects = [_git("rev-parse", f"{commit}:{p}", repo=repo) or "-" for p in SOURCE_PATHS]
+    return hashlib.sha1(" ".join(objects).encode()).hexdigest()[:7]

@@ -1,9 +1,12 @@
 """Which code a grid's cells ran under (:mod:`mpqlab.provenance`), and which paired comparisons set two sides made
-by different code against each other: "same config" is not "same search" when the code changed between them."""
+by different code against each other: "same config" is not "same search" when the code changed between them. Two
+commits are the same code when their source (:data:`mpqlab.provenance.SOURCE_PATHS`) is the same: a commit that
+touched only notebooks, tests or results does not split a grid."""
 from __future__ import annotations
 
 from collections import Counter
 
+from .. import provenance
 from ..provenance import code_label
 
 
@@ -22,16 +25,31 @@ def _side(rows: list[dict], method: str, setting: str, budget: float, seeds) -> 
             and int(r["seed"]) in set(seeds) and (setting == "all" or r["setting"] in (setting, "shared", "reference"))}
 
 
+def code_source(label: str) -> str | None:
+    """The source id (:func:`mpqlab.provenance.source_id`) of a recorded or inferred commit label; None for a dirty
+    tree, an unrecorded one, or a commit git cannot resolve here."""
+    if label == "not recorded" or label.endswith("+dirty"):
+        return None
+    return provenance.source_id(label.lstrip("~"))
+
+
+def _identity(label: str) -> str:
+    """What two sides must share to be "the same code": the source id where it is known, else the label itself."""
+    src = code_source(label)
+    return label if src is None else f"source {src}"
+
+
 def comparison_code(rows: list[dict], comp: dict) -> str:
-    """'same' when both sides of a paired comparison ran under one recorded code version ('same~' when that
-    version is inferred), 'differs' when they ran under several, 'unknown' when a side did not record it."""
+    """'same' when both sides of a paired comparison ran under one code version, i.e. one source (commits that
+    changed only notebooks, tests or results count as one; 'same~' when a version is inferred), 'differs' when
+    they ran under several, 'unknown' when a side did not record it."""
     both = (_side(rows, comp["a"], comp["setting"], comp["budget"], comp["seeds"])
             | _side(rows, comp["b"], comp["setting"], comp["budget"], comp["seeds"]))
     if "not recorded" in both:
         return "unknown"
-    if len(both) > 1:
+    if len({_identity(label) for label in both}) > 1:
         return "differs"
-    return "same~" if next(iter(both)).startswith("~") else "same"
+    return "same~" if any(label.startswith("~") for label in both) else "same"
 
 
 def code_lines(rows: list[dict], comps: list[dict]) -> list[str]:
@@ -40,11 +58,13 @@ def code_lines(rows: list[dict], comps: list[dict]) -> list[str]:
     per = Counter(cell_code(r) for r in rows)
     lines = ["", "## Code versions", "",
              "Commit of the mpqlab source each cell ran under (`~` = not recorded by the cell, inferred as the last "
-             "commit touching `mpqlab/` before its policy was written; `+dirty` = uncommitted changes).", "",
-             "| code | cells | methods |", "|---|---|---|"]
+             "commit touching `mpqlab/` before its policy was written; `+dirty` = uncommitted changes). `source`: a "
+             "short id of `mpqlab/`, `pyproject.toml` and `configs/` at that commit; commits that share it ran the "
+             "same code (they changed only notebooks, tests or results).", "",
+             "| code | source | cells | methods |", "|---|---|---|---|"]
     for label, n in sorted(per.items(), key=lambda kv: -kv[1]):
         methods = sorted({r["method"] for r in rows if cell_code(r) == label})
-        lines.append(f"| {label} | {n} | {', '.join(methods)} |")
+        lines.append(f"| {label} | {code_source(label) or '—'} | {n} | {', '.join(methods)} |")
     remeasured = Counter(r.get("proxy_side_code") for r in rows if r.get("proxy_side_code"))
     target = Counter(r.get("target_side_code") for r in rows if r.get("target_side_code"))
     if remeasured:
