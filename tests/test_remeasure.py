@@ -102,3 +102,40 @@ def test_the_report_states_how_far_redone_fine_tunes_moved_from_the_committed_to
     assert "Fine-tunes redone by the re-measuring code (3 cells" in text  # the NaN row is not a redo
     assert "= +0.27 points on average, sd 0.70, largest 1.00; 67% within 0.5 points" in text
     assert "Fine-tunes redone" not in "\n".join(code_lines([dict(r, target_top1_redo=None) for r in rows], []))
+
+
+def test_commits_that_leave_the_source_alone_are_one_code_version(tmp_path, monkeypatch):
+    """A commit that touches only notebooks, tests or results does not split a grid: its cells and those of the
+    commit before it ran the same source. A commit to mpqlab/ does split it; an unresolvable commit stays itself."""
+    import subprocess
+
+    import mpqlab.report.code_versions as cv
+    from mpqlab.provenance import source_id
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    git("init", "-q")
+    git("config", "user.email", "t@t"), git("config", "user.name", "t")
+    commits = []
+    for path, text in [("mpqlab/a.py", "x = 1\n"), ("notebooks/n.py", "# n\n"), ("mpqlab/a.py", "x = 2\n")]:
+        (tmp_path / path).parent.mkdir(exist_ok=True)
+        (tmp_path / path).write_text(text)
+        git("add", "-A"), git("commit", "-qm", path)
+        commits.append(git("rev-parse", "HEAD"))
+    base, notebook_only, source_change = commits
+    assert source_id(base, tmp_path) == source_id(notebook_only, tmp_path) != source_id(source_change, tmp_path)
+    assert source_id("f" * 40, tmp_path) is None
+    monkeypatch.setattr(cv.provenance, "source_id", lambda c: source_id(c, tmp_path))
+
+    def row(method, seed, commit):
+        return {"method": method, "seed": seed, "budget": 2.5, "setting": "s", "code_commit": commit,
+                "code_dirty": False}
+
+    comp = {"a": "x", "b": "y", "setting": "s", "budget": 2.5, "seeds": [0]}
+    assert cv.comparison_code([row("x", 0, base), row("y", 0, notebook_only)], comp) == "same"
+    assert cv.comparison_code([row("x", 0, base), row("y", 0, source_change)], comp) == "differs"
+    assert cv.comparison_code([row("x", 0, base), row("y", 0, "f" * 40)], comp) == "differs"
+    table = "\n".join(cv.code_lines([row("x", 0, base), row("y", 0, notebook_only)], [comp]))
+    assert f"| {base[:7]} | {source_id(base, tmp_path)} | 1 | x |" in table and "differs" not in table
