@@ -41,7 +41,7 @@ from .loading import load_splits
 from .errors import MpqlabError
 from .io import atomic_write_text, read_json, write_json
 from .policy import Policy
-from .provenance import FIELDS as PROVENANCE_FIELDS, code_label, code_version
+from .provenance import FIELDS as PROVENANCE_FIELDS, code_label, code_record
 from .runlock import run_lock
 from .grid_config import GridConfig
 from .search import run as run_search
@@ -220,7 +220,7 @@ def common_columns(prox: dict | None) -> dict:
 
 def code_version_row() -> dict:
     """The row's provenance columns (:mod:`mpqlab.provenance`) and the label of the code that took its proxy side."""
-    code = code_version()
+    code = code_record()
     return {**{k: code[k] for k in PROVENANCE_FIELDS}, "proxy_side_code": code_label(code)}
 
 

@@ -31,8 +31,9 @@ def _git(*args: str, repo=None) -> str | None:
 
 @functools.lru_cache(maxsize=1)
 def code_version() -> dict:
-    """``{"code_commit", "code_dirty", "mpqlab_version", "torch_version", "python"}`` of this process's mpqlab
-    (computed once per process: the code a process runs does not change under it)."""
+    """``{"code_commit", "code_dirty", "mpqlab_version", "torch_version", "python"}`` of this process's mpqlab, taken
+    once, when this module is imported (below): a later commit does not change the code the process runs, so it
+    must not change what it records either (:func:`code_record` flags a source that moved since)."""
     import torch
 
     commit = _git("rev-parse", "HEAD")
@@ -44,6 +45,32 @@ def code_version() -> dict:
         dirty = None if status is None else bool(status)
     return {"code_commit": commit, "code_dirty": dirty, "mpqlab_version": __version__,
             "torch_version": torch.__version__, "python": platform.python_version()}
+
+
+def source_moved(code: dict, repo=None) -> bool:
+    """Whether the source on disk is no longer the one ``code`` (this process's :func:`code_version`, taken when
+    mpqlab was imported) names: a commit changing ``SOURCE_PATHS`` or an uncommitted edit to them since. A process
+    that imported one version and writes its record after another was committed must not name the new commit."""
+    commit = code.get("code_commit")
+    if not commit or code.get("code_dirty"):
+        return False
+    now = _git("rev-parse", "HEAD", repo=repo)
+    if now is None:
+        return False
+    if now != commit and source_id(now, repo) != source_id(commit, repo):
+        return True
+    top = _git("rev-parse", "--show-toplevel", repo=repo)
+    paths = [str(Path(top) / p) for p in SOURCE_PATHS] if top else []
+    return bool(paths and _git("status", "--porcelain", "--untracked-files=no", "--", *paths, repo=repo))
+
+
+def code_record() -> dict:
+    """What a run or a grid row records: :func:`code_version`, marked dirty when the source moved under the
+    process (:func:`source_moved`): the commit it names is then not known to be the code that ran."""
+    code = dict(code_version())
+    if source_moved(code):
+        code["code_dirty"] = True
+    return code
 
 
 def code_label(rec: dict) -> str:
@@ -66,3 +93,6 @@ def source_id(commit: str, repo=None) -> str | None:
         return None
     objects = [_git("rev-parse", f"{commit}:{p}", repo=repo) or "-" for p in SOURCE_PATHS]
     return hashlib.sha1(" ".join(objects).encode()).hexdigest()[:7]
+
+
+code_version()  # taken when mpqlab is imported: the code a process runs is the code it imported

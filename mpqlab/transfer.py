@@ -24,7 +24,7 @@ from .io import write_json
 from .models import create_model
 from .options import knob
 from .policy import Policy
-from .provenance import code_version
+from .provenance import code_record
 from .quant import calibrate
 from .runtime import set_threads
 from .train import evaluate, fit
@@ -101,7 +101,7 @@ def transfer(policy: Policy, model: str, train, test, init: str | None, out: str
               "notes": notes, "init_card": card, "policy_provenance": {k: v for k, v in pol.provenance.items()
                                                                       if k != "final_softmaxes"},
               "args": args or {"model": model, "init": init, "epochs": epochs, "lr": lr, "batch_size": batch_size,
-                               "seed": seed, "calib_order": cfg.calib_order}, "code": code_version(),
+                               "seed": seed, "calib_order": cfg.calib_order}, "code": code_record(),
               "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     from .io import save_weights
     from .runtime import dist_info

@@ -139,3 +139,33 @@ def test_commits_that_leave_the_source_alone_are_one_code_version(tmp_path, monk
     assert cv.comparison_code([row("x", 0, base), row("y", 0, "f" * 40)], comp) == "differs"
     table = "\n".join(cv.code_lines([row("x", 0, base), row("y", 0, notebook_only)], [comp]))
     assert f"| {base[:7]} | {source_id(base, tmp_path)} | 1 | x |" in table and "differs" not in table
+
+
+def test_a_record_written_after_the_source_moved_is_marked_dirty(tmp_path):
+    """A process records the commit it imported; if the source was committed to or edited after that, the commit
+    it names is not known to be the code that ran, and its record says so (dirty). A commit elsewhere is harmless."""
+    import subprocess
+
+    from mpqlab.provenance import source_moved
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    def commit(path, text):
+        (tmp_path / path).parent.mkdir(exist_ok=True)
+        (tmp_path / path).write_text(text)
+        git("add", "-A"), git("commit", "-qm", path)
+        return git("rev-parse", "HEAD")
+
+    git("init", "-q")
+    git("config", "user.email", "t@t"), git("config", "user.name", "t")
+    started = {"code_commit": commit("mpqlab/a.py", "x = 1\n"), "code_dirty": False}
+    assert not source_moved(started, tmp_path)
+    commit("notebooks/n.py", "# n\n")
+    assert not source_moved(started, tmp_path)  # notebooks only: same source
+    (tmp_path / "mpqlab/a.py").write_text("x = 2\n")
+    assert source_moved(started, tmp_path)  # edited, not committed
+    commit("mpqlab/a.py", "x = 2\n")
+    assert source_moved(started, tmp_path)  # committed: another source
+    assert not source_moved({"code_commit": None, "code_dirty": None}, tmp_path)

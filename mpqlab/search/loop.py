@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..provenance import code_version
+from ..provenance import code_record
 from .. import __version__
 from ..analysis.vectors import cosine
 from ..checkpoints import load_model
@@ -209,7 +209,7 @@ def _provenance(cfg: SearchConfig, train, search_time: float, cpu_time: float) -
             "seed": cfg.seed, "objective": cfg.objective, "sharpness": cfg.sharpness, "config": asdict(cfg),
             "search_wall_time_s": round(search_time, 2), "search_cpu_time_s": round(cpu_time, 2),
             "mpqlab_version": __version__,
-            "torch": torch.__version__, **code_version()}
+            "torch": torch.__version__, **code_record()}
 
 
 def radius_summary(metrics_path: Path, cfg: SearchConfig) -> dict:
