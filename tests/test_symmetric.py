@@ -56,3 +56,49 @@ def test_a_grid_with_selected_arms_and_transferred_candidates_runs(tmp_path):
     text = (tmp_path / "results.md").read_text()
     assert "## Claim 1, like with like" in text and "| proxy-subset | edmips | 2 |" in text
     assert "edmips@selected" in text and path.name == "results.csv"
+
+
+def test_the_answer_is_selected_against_selected_and_no_verdict_is_printed_before_the_grid_can_give_one():
+    from mpqlab.report.symmetric import selected_pairs, symmetric_lines
+
+    rows = []
+    for s in range(4):
+        rows.append({"setting": "reference", "method": "edmips@target", "budget": 2.5, "seed": s, "target_top1": 82.0,
+                     "candidates_mean_top1": 80.0 + 0.1 * s})
+        rows.append({"setting": "x", "method": "edmips", "budget": 2.5, "seed": s, "target_top1": 70.0 + 3 * s})
+        rows.append({"setting": "x", "method": "edmips@selected", "budget": 2.5, "seed": s,
+                     "target_top1": 82.0 + 0.01 * (-1) ** s})
+    pairs = selected_pairs(rows)
+    assert [(p["setting"], p["method"], len(p["diffs"])) for p in pairs] == [("x", "edmips@selected", 4)]
+    assert pairs[0]["diffs"][1] == pytest.approx(-0.01)
+    cfg = smoke_config()
+    text = "\n".join(symmetric_lines(rows, cfg))
+    assert "| selected vs selected (the answer) | x | edmips@selected | 4 | +0.00 |" in text
+    assert "**equivalent**" in text.split("selected vs selected (the answer)")[1].split("\n")[0]
+    held = "\n".join(symmetric_lines(rows, cfg, verdicts=False))
+    assert "No verdicts" in held and "equivalent" not in held.replace("Equivalence", "")
+    assert all(line.endswith("| — |") for line in held.splitlines() if line.startswith("| selected vs")
+               or line.startswith("| unselected vs"))
+
+
+def test_claim_1_is_answered_by_the_declared_equivalence_of_selected_against_selected():
+    from mpqlab.report.verdicts import claims, comparisons
+
+    def rows_with(offsets):
+        rows = []
+        for s, off in enumerate(offsets):
+            rows.append({"setting": "reference", "method": "edmips@target", "budget": 2.5, "seed": s,
+                         "target_top1": 80.0 + s})
+            rows.append({"setting": "x", "method": "edmips+asga@selected", "budget": 2.5, "seed": s,
+                         "target_top1": 80.0 + s + off})
+        return rows
+
+    cfg = dict(smoke_config(), comparisons=[["edmips+asga@selected", "edmips@target"]])
+    def word(offsets):
+        rows = rows_with(offsets)
+        (c,) = [c for c in claims(comparisons(rows, cfg), rows, cfg, True) if "both selected alike" in c["claim"]]
+        return c["verdict"]
+
+    assert word([0.05, -0.05, 0.1, -0.1, 0.0, 0.02]) == "supported"  # 90 % CI well inside ±0.5
+    assert word([-2.0, -2.1, -1.9, -2.05, -1.95, -2.0]) == "not supported"  # clearly worse
+    assert word([1.5, -1.5, 1.0, -1.2, 0.3, -0.4]) == "cannot tell"  # too noisy to say either

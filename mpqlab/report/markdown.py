@@ -139,7 +139,7 @@ def markdown(rows: list[dict], cfg: dict, source_rows: list[dict] | None = None,
         lines += sequential_test(rows, cfg, all(g["passed"] for g in gs))
     elif declared is not None:
         lines += declared_test(rows, cfg, all(g["passed"] for g in gs), complete)
-    lines += symmetric_lines(rows, cfg)
+    lines += symmetric_lines(rows, cfg, verdicts=ok)
     lines += code_lines(rows, comps)
     if source_rows and cfg.get("policies_from"):
         lines += _ranking_lines(ranking_check(rows, source_rows), cfg)

@@ -3,7 +3,7 @@ grid's reference is the best of several target searches chosen on held-out targe
 unselected. With ``transfer_candidates`` the reference cell also transfers the candidates it did not choose, so an
 unselected target search (the candidates' mean top-1: the expected top-1 of one target search) can be set against
 each unselected proxy search, paired by seed; selected proxy arms (``objective[+rule]@selected``) meet the
-selected reference in the grid's pre-declared comparisons."""
+selected reference: selected against selected, the answer to the claim."""
 from __future__ import annotations
 
 from ..methods import REFERENCE, is_null, parse_method
@@ -31,23 +31,45 @@ def unselected_pairs(rows: list[dict]) -> list[dict]:
             for (s, m, b), d in sorted(groups.items())]
 
 
-def symmetric_lines(rows: list[dict], cfg: dict) -> list[str]:
+def selected_pairs(rows: list[dict]) -> list[dict]:
+    """Per (setting, selected proxy arm, budget): the paired differences arm − the selected reference, for every
+    seed where both exist: selected against selected, the comparison that answers claim 1."""
+    ref = {(int(r["seed"]), float(r["budget"])): float(r["target_top1"]) for r in rows if r["method"] == REFERENCE}
+    groups: dict[tuple, dict[int, float]] = {}
+    for r in rows:
+        m = r["method"]
+        key = (int(r["seed"]), float(r["budget"]))
+        if m != REFERENCE and not is_null(m) and parse_method(m).selected and key in ref:
+            groups.setdefault((r["setting"], m, float(r["budget"])), {})[key[0]] = float(r["target_top1"]) - ref[key]
+    return [{"setting": s, "method": m, "budget": b, "seeds": sorted(d), "diffs": [d[k] for k in sorted(d)]}
+            for (s, m, b), d in sorted(groups.items())]
+
+
+def symmetric_lines(rows: list[dict], cfg: dict, verdicts: bool = True) -> list[str]:
     """The report's "Claim 1, like with like" section (nothing when the reference did not transfer its
-    candidates)."""
-    pairs = [p for p in unselected_pairs(rows) if len(p["diffs"]) >= 2]
-    if not pairs:
+    candidates): first the answer, each selected proxy arm against the selected reference, then each unselected
+    proxy search against the mean of the reference's candidates. ``verdicts``: False while the grid is incomplete
+    or a validity gate failed; the intervals are printed, the equivalence words are not."""
+    unselected = [p for p in unselected_pairs(rows) if len(p["diffs"]) >= 2]
+    if not unselected:
         return []
+    selected = [p for p in selected_pairs(rows) if len(p["diffs"]) >= 2]
     margin = report_options(cfg).equivalence_margin
-    lines = ["", "## Claim 1, like with like: one proxy search against one target search", "",
-             "The reference is selected (best of its candidates on held-out target images). Here each unselected "
-             "proxy search meets the mean top-1 of the same seed's reference candidates (the expected top-1 of one "
-             "unselected target search), paired by seed; selected proxy arms (`@selected`) meet the selected "
-             "reference in the pre-declared comparisons above.", "",
-             "| setting | proxy arm | seeds | arm − unselected target search | 95 % CI | p (paired t) | equivalence |",
-             "|---|---|---|---|---|---|---|"]
-    for p in pairs:
-        t = paired_test(p["diffs"])
-        eq = equivalence(p["diffs"], margin)["word"]
-        lines.append(f"| {p['setting']} | {p['method']} | {len(p['diffs'])} | {t['mean']:+.2f} | "
-                     f"{_ci(t['ci_low'], t['ci_high'])} | {t['p_t']:.3g} | {eq} |")
+    lines = ["", "## Claim 1, like with like: a proxy search against a target search", "",
+             "The reference is selected (best of its candidates on held-out target images). **The answer** to \"a "
+             "proxy search matches a target search\" sets a proxy arm selected the same way (`@selected`, best of its "
+             "candidates on held-out proxy images) against it, paired by seed: selected against selected. Beside it, "
+             "each unselected proxy search meets the mean top-1 of the same seed's reference candidates (the "
+             f"expected top-1 of one unselected target search): unselected against unselected. Equivalence: the 90 % "
+             f"CI of the paired difference within ±{margin:g} points."
+             + ("" if verdicts else " **No verdicts: the grid is incomplete or a validity gate failed.**"), "",
+             "| comparison | setting | proxy arm | seeds | arm − target search | 95 % CI | p (paired t) | equivalence |",
+             "|---|---|---|---|---|---|---|---|"]
+    for what, pairs in (("selected vs selected (the answer)", selected),
+                        ("unselected vs unselected", unselected)):
+        for p in pairs:
+            t = paired_test(p["diffs"])
+            eq = equivalence(p["diffs"], margin)["word"] if verdicts else "—"
+            lines.append(f"| {what} | {p['setting']} | {p['method']} | {len(p['diffs'])} | {t['mean']:+.2f} | "
+                         f"{_ci(t['ci_low'], t['ci_high'])} | {t['p_t']:.3g} | {eq} |")
     return lines
