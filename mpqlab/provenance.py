@@ -29,6 +29,15 @@ def _git(*args: str, repo=None) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+def _source_dirty(repo=None) -> bool | None:
+    """Whether ``SOURCE_PATHS`` of the checkout holding ``repo`` (default: this package) have uncommitted changes;
+    None when git cannot tell."""
+    top = _git("rev-parse", "--show-toplevel", repo=repo)
+    paths = [str(Path(top) / p) for p in SOURCE_PATHS] if top else [str(repo or _PACKAGE)]
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", *paths, repo=repo)
+    return None if status is None else bool(status)
+
+
 @functools.lru_cache(maxsize=1)
 def code_version() -> dict:
     """``{"code_commit", "code_dirty", "mpqlab_version", "torch_version", "python"}`` of this process's mpqlab, taken
@@ -37,12 +46,7 @@ def code_version() -> dict:
     import torch
 
     commit = _git("rev-parse", "HEAD")
-    dirty = None
-    if commit is not None:
-        top = _git("rev-parse", "--show-toplevel")
-        paths = [str(Path(top) / p) for p in SOURCE_PATHS] if top else [str(_PACKAGE)]
-        status = _git("status", "--porcelain", "--untracked-files=no", "--", *paths)
-        dirty = None if status is None else bool(status)
+    dirty = None if commit is None else _source_dirty()
     return {"code_commit": commit, "code_dirty": dirty, "mpqlab_version": __version__,
             "torch_version": torch.__version__, "python": platform.python_version()}
 
@@ -59,9 +63,7 @@ def source_moved(code: dict, repo=None) -> bool:
         return False
     if now != commit and source_id(now, repo) != source_id(commit, repo):
         return True
-    top = _git("rev-parse", "--show-toplevel", repo=repo)
-    paths = [str(Path(top) / p) for p in SOURCE_PATHS] if top else []
-    return bool(paths and _git("status", "--porcelain", "--untracked-files=no", "--", *paths, repo=repo))
+    return bool(_source_dirty(repo))
 
 
 def code_record() -> dict:

@@ -13,16 +13,17 @@ from .options import report_options
 from .verdicts import equivalence
 
 
-def unselected_pairs(rows: list[dict]) -> list[dict]:
-    """Per (setting, unselected proxy arm, budget): the paired differences arm − mean of the same seed's reference
-    candidates, for every seed where both exist."""
-    ref = {(int(r["seed"]), float(r["budget"])): _num(r.get("candidates_mean_top1")) for r in rows
-           if r["method"] == REFERENCE}
-    ref = {k: v for k, v in ref.items() if v is not None}
+def _paired_against(rows: list[dict], ref_value, keep) -> list[dict]:
+    """Per (setting, proxy arm, budget) for the arms whose parsed spec ``keep`` accepts: the paired differences
+    arm top-1 − ``ref_value(reference row)`` of the same seed and budget, for every seed where both exist."""
+    ref = {}
+    for r in rows:
+        if r["method"] == REFERENCE and (v := ref_value(r)) is not None:
+            ref[(int(r["seed"]), float(r["budget"]))] = v
     groups: dict[tuple, dict[int, float]] = {}
     for r in rows:
         m = r["method"]
-        if m == REFERENCE or is_null(m) or parse_method(m).selected:
+        if m == REFERENCE or is_null(m) or not keep(parse_method(m)):
             continue
         key = (int(r["seed"]), float(r["budget"]))
         if key in ref:
@@ -31,18 +32,16 @@ def unselected_pairs(rows: list[dict]) -> list[dict]:
             for (s, m, b), d in sorted(groups.items())]
 
 
+def unselected_pairs(rows: list[dict]) -> list[dict]:
+    """Per (setting, unselected proxy arm, budget): the paired differences arm − mean of the same seed's reference
+    candidates, for every seed where both exist."""
+    return _paired_against(rows, lambda r: _num(r.get("candidates_mean_top1")), lambda spec: not spec.selected)
+
+
 def selected_pairs(rows: list[dict]) -> list[dict]:
     """Per (setting, selected proxy arm, budget): the paired differences arm − the selected reference, for every
     seed where both exist: selected against selected, the comparison that answers claim 1."""
-    ref = {(int(r["seed"]), float(r["budget"])): float(r["target_top1"]) for r in rows if r["method"] == REFERENCE}
-    groups: dict[tuple, dict[int, float]] = {}
-    for r in rows:
-        m = r["method"]
-        key = (int(r["seed"]), float(r["budget"]))
-        if m != REFERENCE and not is_null(m) and parse_method(m).selected and key in ref:
-            groups.setdefault((r["setting"], m, float(r["budget"])), {})[key[0]] = float(r["target_top1"]) - ref[key]
-    return [{"setting": s, "method": m, "budget": b, "seeds": sorted(d), "diffs": [d[k] for k in sorted(d)]}
-            for (s, m, b), d in sorted(groups.items())]
+    return _paired_against(rows, lambda r: float(r["target_top1"]), lambda spec: spec.selected)
 
 
 def symmetric_lines(rows: list[dict], cfg: dict, verdicts: bool = True) -> list[str]:
