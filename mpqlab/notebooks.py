@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .errors import MpqlabError
 from .io import atomic_write_text
+from .provenance import code_label, code_record
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = REPO / "notebooks"
@@ -336,6 +337,7 @@ def make_figures(out: str | os.PathLike = COMMITTED_FIGURES, smoke: bool = False
         # and one intra-op thread: tiny eager ops gain nothing from a second, and on a loaded machine every op's
         # thread barrier waits for a descheduled thread (notebook 03's Hessians: 18 s alone, 150 s beside a grid)
         os.environ.setdefault("OMP_NUM_THREADS", "1")
+    threads = _kernel_threads()
     try:
         _execute(names, out, runs, executed, smoke, timeout, retries, made, times)
     finally:
@@ -345,14 +347,25 @@ def make_figures(out: str | os.PathLike = COMMITTED_FIGURES, smoke: bool = False
             else:
                 os.environ[k] = v
     entries = _readme_entries(out / "README.md") if only else {}
+    code = code_label(code_record())  # read after the runs: a source edited meanwhile is marked +dirty
     for name, files in made.items():
-        entries[name] = (f"- `notebooks/{name}.ipynb` ({'smoke' if smoke else 'full'} run, {times[name]} s): "
-                         + ", ".join(f"`{f}`" for f in files))
+        entries[name] = (f"- `notebooks/{name}.ipynb` ({'smoke' if smoke else 'full'} run, {times[name]} s; code "
+                         f"{code}; {threads}): " + ", ".join(f"`{f}`" for f in files))
     lines = ["# figures", "", "Every file here is written by `mpqlab figures` (`make figures`), which executes the",
-             "notebooks with papermill. Which notebook made which figure (and how long its run took):", ""]
+             "notebooks with papermill. Which notebook made which figure, how long its run took, the code it ran",
+             "(commit, `+dirty` for uncommitted source) and the kernels' intra-op threads. A full run's numbers depend",
+             "on the thread count (the notebooks train their own models): rerun with the same `OMP_NUM_THREADS` to",
+             "compare like with like.", ""]
     lines += [entries[k] for k in sorted(entries)]
     atomic_write_text(out / "README.md", "\n".join(lines) + "\n")
     return {"figures": str(out), "notebooks": times, "files": sum(len(v) for v in made.values())}
+
+
+def _kernel_threads() -> str:
+    """The intra-op threads the papermill kernels start with: ``OMP_NUM_THREADS`` when set, else torch's default
+    (one per core)."""
+    n = os.environ.get("OMP_NUM_THREADS")
+    return f"OMP_NUM_THREADS={n}" if n else f"OMP_NUM_THREADS unset, {os.cpu_count()} cores"
 
 
 def _execute(names, out, runs, executed, smoke, timeout, retries, made, times):

@@ -1,5 +1,7 @@
 """Every notebook runs headless through papermill in smoke mode and writes its figures (CI)."""
 
+import os
+
 import nbformat
 import papermill
 import pytest
@@ -47,6 +49,10 @@ def test_rerunning_one_notebook_keeps_the_others_in_the_figures_readme(tmp_path)
     assert [l for l in after if l.startswith("- ") and "01_" not in l] == [l for l in others if "01_" not in l]
     mine = [l for l in after if "notebooks/01_search_and_transfer.ipynb" in l]
     assert len(mine) == 1 and "01_effects.html" in mine[0] and mine[0] not in others
+    # the entry names the code that ran and the kernels' threads (a full run's numbers depend on both)
+    from mpqlab.provenance import code_label, code_record
+    assert f"code {code_label(code_record())};" in mine[0]
+    assert f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '1')}" in mine[0]
 
 
 def test_notebooks_are_thin_and_parameterised():
