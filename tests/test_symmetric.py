@@ -77,8 +77,12 @@ def test_the_answer_is_selected_against_selected_and_no_verdict_is_printed_befor
     assert "**equivalent**" in text.split("selected vs selected (the answer)")[1].split("\n")[0]
     held = "\n".join(symmetric_lines(rows, cfg, verdicts=False))
     assert "No verdicts" in held and "equivalent" not in held.replace("Equivalence", "")
-    assert all(line.endswith("| — |") for line in held.splitlines() if line.startswith("| selected vs")
+    assert all(line.endswith("| — | — |") for line in held.splitlines() if line.startswith("| selected vs")
                or line.startswith("| unselected vs"))
+    # the unselected arm sits far below the candidates' mean (-5.65 points on average): not non-inferior
+    (unsel,) = [l for l in text.splitlines() if l.startswith("| unselected vs")]
+    assert unsel.endswith("| not shown |")
+    assert text.split("selected vs selected (the answer)")[1].split("\n")[0].endswith("| yes |")
 
 
 def test_claim_1_is_answered_by_the_declared_equivalence_of_selected_against_selected():
@@ -102,3 +106,10 @@ def test_claim_1_is_answered_by_the_declared_equivalence_of_selected_against_sel
     assert word([0.05, -0.05, 0.1, -0.1, 0.0, 0.02]) == "supported"  # 90 % CI well inside ±0.5
     assert word([-2.0, -2.1, -1.9, -2.05, -1.95, -2.0]) == "not supported"  # clearly worse
     assert word([1.5, -1.5, 1.0, -1.2, 0.3, -0.4]) == "cannot tell"  # too noisy to say either
+    # clearly better: not equivalent by the declared rule, and the claim line names the direction
+    rows = rows_with([1.5, 1.6, 1.4, 1.55, 1.45, 1.5])
+    (c,) = [c for c in claims(comparisons(rows, cfg), rows, cfg, True) if "both selected alike" in c["claim"]]
+    assert c["verdict"] == "not supported" and "the proxy arm is higher" in c["evidence"]
+    rows = rows_with([-2.0, -2.1, -1.9, -2.05, -1.95, -2.0])
+    (c,) = [c for c in claims(comparisons(rows, cfg), rows, cfg, True) if "both selected alike" in c["claim"]]
+    assert "the proxy arm is lower" in c["evidence"]

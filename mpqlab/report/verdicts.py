@@ -115,10 +115,12 @@ def claims(comps: list[dict], rows: list[dict], cfg: dict, gates_ok: bool,
             eq = equivalence(c["diffs"], m)["equivalent"]
             word = ("supported" if eq else "not supported" if c["ci_low"] > 0 or c["ci_high"] < 0 else
                     "cannot tell")
+            side = ("; the proxy arm is higher: not worse by more than the margin, but not equivalent"
+                    if c["ci_low"] > 0 else "; the proxy arm is lower" if c["ci_high"] < 0 else "")
             out.append({"claim": claim, "budget": c["budget"],
                         "verdict": word if gates_ok else f"cannot answer ({withheld})",
                         "evidence": f"{c['mean']:+.2f} points {_ci(c['ci_low'], c['ci_high'])}, "
-                                    f"Holm p = {c['p_holm']:.3g}"})
+                                    f"Holm p = {c['p_holm']:.3g}" + (side if gates_ok else "")})
             continue
         if c["a"] != "edmips+asga" or c["b"] not in (REFERENCE, "edmips"):
             continue
@@ -165,8 +167,8 @@ def equivalence(diffs: list[float], margin: float) -> dict:
     inside = -margin < t90["ci_low"] and t90["ci_high"] < margin
     differ = t95["ci_high"] < 0 or t95["ci_low"] > 0
     word = (f"**equivalent** within ±{margin:g} points" if inside else
-            "**not equivalent**: " + ("they differ (95 % CI excludes 0)" if differ else
-                                      f"equivalence within ±{margin:g} points not shown"))
+            "**not equivalent**: " + (f"they differ (95 % CI {'above' if t95['ci_low'] > 0 else 'below'} 0)"
+                                      if differ else f"equivalence within ±{margin:g} points not shown"))
     return {"word": word, "ci90": (t90["ci_low"], t90["ci_high"]), "equivalent": inside}
 
 
