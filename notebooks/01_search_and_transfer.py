@@ -163,6 +163,30 @@ else:
     print("results/shift_classes is not in this checkout")
 
 # %% [markdown]
+# ## Claim 1 like with like: `claim1_symmetric`
+#
+# The reference above is *selected*: the best of 4 target searches, chosen on held-out target images. Each proxy
+# arm is one *unselected* search, so the comparison mixes the method with the selection. `results/claim1_symmetric`
+# compares like with like. **Selected against selected** (the declared answer): the best of 4 proxy searches, chosen
+# on held-out *proxy* images, against the reference, paired by seed; "matches" means the 90 % interval of the
+# difference lies within ±0.5 points. **Unselected against unselected** (beside it): one proxy search against the
+# mean of the reference's 4 candidates, every one of them transferred. The last column reads the interval
+# one-sided: a proxy arm can fail "matches" by being better. The cell prints the report's section and its claim
+# lines, from the committed rows.
+
+# %%
+symmetric = Path("../results/claim1_symmetric/results.md")
+if symmetric.is_file():  # the report's own section and claim lines, not a recomputation
+    text = symmetric.read_text()
+    print(section(text, "Validity gates"))
+    print(section(text, "Claim 1, like with like: a proxy search against a target search"))
+    claim1 = [l for l in section(text, "Claims").splitlines() if "both selected alike" in l]
+    print("\n".join(claim1))
+else:
+    claim1 = []
+    print("results/claim1_symmetric is not in this checkout")
+
+# %% [markdown]
 # ## Exercises
 #
 # 1. In the Markdown report above, find EdMIPS+ASGA vs EdMIPS. Before reading its interval, guess from the table of
@@ -213,6 +237,9 @@ print(f"{cfg['name']}: gates {status}")
 for c in comps:  # the verdicts the report prints: Holm over each budget's family
     print(f"  {c['a']} − {c['b']} ({c['setting']}): {c['mean']:+.2f} [{c['ci_low']:+.2f}, {c['ci_high']:+.2f}], "
           f"Holm p = {c['p_holm']:.3g}: {c['verdict']}")
+print("claim 1 like with like (claim1_symmetric):" if claim1 else "claim1_symmetric: not in this checkout")
+for line in claim1:
+    print(" ", line.lstrip("- "))
 
 # %% [markdown]
 # ## References
