@@ -178,8 +178,8 @@ else:
 symmetric = Path("../results/claim1_symmetric/results.md")
 if symmetric.is_file():  # the report's own section and claim lines, not a recomputation
     text = symmetric.read_text()
-    print(section(text, "Validity gates"))
-    print(section(text, "Claim 1, like with like: a proxy search against a target search"))
+    print(section(text, "Validity gates"), end="\n\n")
+    print(section(text, "Claim 1, like with like: a proxy search against a target search"), end="\n\n")
     claim1 = [l for l in section(text, "Claims").splitlines() if "both selected alike" in l]
     print("\n".join(claim1))
 else:
