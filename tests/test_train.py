@@ -71,6 +71,8 @@ class _Evil:
         return (print, ("pwned",))
 
 
+# torch warns about the plain pickle's protocol on the way to refusing it: expected here, not a fault
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")
 def test_malicious_pickle_checkpoint_is_refused(tmp_path, capsys):
     path = tmp_path / "evil.pt"
     torch.save({"model": {"w": torch.ones(1)}, "payload": _Evil()}, path)
