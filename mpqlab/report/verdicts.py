@@ -112,9 +112,8 @@ def claims(comps: list[dict], rows: list[dict], cfg: dict, gates_ok: bool,
         if c["a"] == "edmips+asga@selected" and c["b"] == REFERENCE:  # selected against selected: claim 1's answer
             claim = (f"a proxy search ({c['setting']}) matches a target search, both selected alike (90 % CI of the "
                      f"difference within ±{m:g} points; the answer to claim 1, like with like)")
-            eq = equivalence(c["diffs"], m)["equivalent"]
-            word = ("supported" if eq else "not supported" if c["ci_low"] > 0 or c["ci_high"] < 0 else
-                    "cannot tell")
+            e = equivalence(c["diffs"], m)
+            word = "supported" if e["equivalent"] else "not supported" if e["differ"] else "cannot tell"
             side = ("; the proxy arm is higher: not worse by more than the margin, but not equivalent"
                     if c["ci_low"] > 0 else "; the proxy arm is lower" if c["ci_high"] < 0 else "")
             out.append({"claim": claim, "budget": c["budget"],
@@ -159,17 +158,18 @@ def claims(comps: list[dict], rows: list[dict], cfg: dict, gates_ok: bool,
 def equivalence(diffs: list[float], margin: float) -> dict:
     """Whether two variants agree within ``±margin`` points, by two one-sided tests at 5 % (the 90 % CI of the
     paired mean inside the margin), and whether they differ at all (the 95 % CI excludes 0): {"word": the verdict in
-    words (Markdown), "ci90": (low, high), "equivalent": bool or None when fewer than 2 paired cells}."""
+    words (Markdown), "ci90": (low, high), "equivalent": bool or None when fewer than 2 paired cells, "differ":
+    whether the 95 % CI excludes 0}."""
     if len(diffs) < 2:
         return {"word": "cannot tell (fewer than 2 paired cells)", "ci90": (float("nan"), float("nan")),
-                "equivalent": None}
+                "equivalent": None, "differ": False}
     t90, t95 = paired_test(diffs, level=0.90), paired_test(diffs)
     inside = -margin < t90["ci_low"] and t90["ci_high"] < margin
     differ = t95["ci_high"] < 0 or t95["ci_low"] > 0
     word = (f"**equivalent** within ±{margin:g} points" if inside else
             "**not equivalent**: " + (f"they differ (95 % CI {'above' if t95['ci_low'] > 0 else 'below'} 0)"
                                       if differ else f"equivalence within ±{margin:g} points not shown"))
-    return {"word": word, "ci90": (t90["ci_low"], t90["ci_high"]), "equivalent": inside}
+    return {"word": word, "ci90": (t90["ci_low"], t90["ci_high"]), "equivalent": inside, "differ": differ}
 
 
 def equivalence_verdict(diffs: list[float], margin: float) -> str:
