@@ -30,6 +30,8 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from .errors import MpqlabError
+from .io import write_json
+from .provenance import config_hash
 from .experiment import Cell, check_inputs, grid_cells, run_cell
 from .grid_config import GridConfig
 from .methods import OBJECTIVES, RULES, is_null, parse_method
@@ -208,6 +210,16 @@ def run_submitit(cfg: GridConfig, out, root=None, threads: int = 1, max_cells: i
     return ran
 
 
+def keep_config(cfg: GridConfig, out: Path) -> Path:
+    """The config a run used, kept as ``out/configs/<config_hash>.json`` (each row's ``config_hash`` names it): a
+    grid extended by a later config keeps both texts."""
+    d = cfg.to_dict()
+    path = out / "configs" / f"{config_hash(d)}.json"
+    if not path.is_file():
+        write_json(path, d)
+    return path
+
+
 def run_grid(cfg, out_dir: str | os.PathLike, root=None, show_progress: bool = True,
              max_cells: int | None = None, executor: str = "local", workers: int = 1, threads: int = 1,
              cluster: str | None = None, timeout_min: int = 240, partition: str | None = None,
@@ -222,6 +234,7 @@ def run_grid(cfg, out_dir: str | os.PathLike, root=None, show_progress: bool = T
     cfg = check_inputs(cfg)  # the typed config (GridConfig), checked before any work
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    keep_config(cfg, out)
     if show_progress:
         s = cell_states(cfg, out)
         print(f"grid {cfg.name}: {sum(s.values())} cells, done {s['done']}, running elsewhere "

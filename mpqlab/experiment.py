@@ -41,7 +41,7 @@ from .loading import load_splits
 from .errors import MpqlabError
 from .io import atomic_write_text, read_json, write_json
 from .policy import Policy
-from .provenance import FIELDS as PROVENANCE_FIELDS, code_label, code_record
+from .provenance import FIELDS as PROVENANCE_FIELDS, code_label, code_record, config_hash
 from .runlock import run_lock
 from .grid_config import GridConfig
 from .search import run as run_search
@@ -62,8 +62,8 @@ COLUMNS = ["setting", "method", "budget", "seed", "proxy", "proxy_size", "target
            "decisiveness", "layers_changed_by_budget", "rho_at_bound_share", "proxy_h", "proxy_sigma_max",
            "proxy_trace", "proxy_h_common", "proxy_sigma_max_common", "proxy_trace_common", "policy_bits",
            "proxy_side_sample", "target_h_sample", "proxy_side_code", "target_top1_redo", "target_side_code",
-           "candidates_top1", "candidates_mean_top1",
-           *PROVENANCE_FIELDS, "code_inferred"]
+           "candidates_top1", "candidates_mean_top1", "candidates_proxy_h", "candidates_proxy_trace",
+           *PROVENANCE_FIELDS, "config_hash", "code_inferred"]
 SAMPLED = "stratified"  # how rows made since the sampler took their fixed batches (mpqlab.data.sample)
 PREFIX_TARGET_H = "first 512 test images"  # target_h_sample of rows made before it (class-sorted: classes 0-5)
 
@@ -101,11 +101,14 @@ def proxy_side(policy: Policy, model: str, init: str, proxy: str, proxy_subset_s
 
 
 def _candidate_transfers(cfg: GridConfig, method: str, policy: Policy, out: Path, train, test, seed: int,
-                         show_progress: bool) -> dict:
+                         show_progress: bool, sides=None) -> dict:
     """With ``transfer_candidates`` in the selection that made this cell's policy (the reference's, or the
     @selected arms'), transfer every candidate the selection did not choose too: the top-1 an unselected search of
     the same kind reaches, for a comparison of unselected with unselected. Returns the row's ``candidates_top1``
-    (``k:top1`` for every candidate, the chosen one included) and ``candidates_mean_top1``; empty otherwise."""
+    (``k:top1`` for every candidate, the chosen one included) and ``candidates_mean_top1``; empty otherwise.
+    For an @selected proxy arm also every candidate's proxy side (:func:`proxy_side`, on the cell's stratified proxy
+    sample): ``candidates_proxy_h`` and ``candidates_proxy_trace`` (``k:value``), so that sharpness can be set
+    against transfer *within* a seed, across searches that differ only by their proxy subset (claim 3)."""
     block = cfg.reference if method == REFERENCE else cfg.selection if parse_method(method).selected else {}
     if not block.get("transfer_candidates"):
         return {}
@@ -119,8 +122,19 @@ def _candidate_transfers(cfg: GridConfig, method: str, policy: Policy, out: Path
                        out / f"candidate{k}_transfer.json", cfg.transfer_config(seed), show_progress=show_progress,
                        eval_float=False)
         top1[k] = res["top1"]
-    return {"candidates_top1": " ".join(f"{k}:{v:.3f}" for k, v in sorted(top1.items())),
-            "candidates_mean_top1": round(sum(top1.values()) / len(top1), 3)}
+    out_row = {"candidates_top1": " ".join(f"{k}:{v:.3f}" for k, v in sorted(top1.items())),
+               "candidates_mean_top1": round(sum(top1.values()) / len(top1), 3)}
+    if method != REFERENCE and sides is not None:
+        h, trace = {}, {}
+        for k in range(int(block["candidates"])):
+            side = read_json(out / f"candidate{k}_proxy.json") if (out / f"candidate{k}_proxy.json").is_file() else None
+            if side is None:
+                side = sides(Policy.load(out / f"candidate{k}.json"))
+                write_json(out / f"candidate{k}_proxy.json", side)
+            h[k], trace[k] = side["proxy_h"], side["proxy_trace"]
+        out_row["candidates_proxy_h"] = " ".join(f"{k}:{v:.5f}" for k, v in sorted(h.items()))
+        out_row["candidates_proxy_trace"] = " ".join(f"{k}:{v:.2f}" for k, v in sorted(trace.items()))
+    return out_row
 
 
 def run_cell(cfg: GridConfig | dict, setting: str, method: str, seed: int, budget: float, out: Path, root=None,
@@ -166,7 +180,9 @@ def _run_cell(cfg, setting, method, seed, budget, out: Path, root, show_progress
     t_res = transfer(policy, cfg.model, train, test, target.init, out / "transfer.json", cfg.transfer_config(seed),
                      show_progress=show_progress, eval_float=False)
     net = t_res.pop("model")  # the fine-tuned model itself, in eval mode
-    unselected = _candidate_transfers(cfg, method, policy, out, train, test, seed, show_progress)
+    sides = lambda pol: proxy_side(pol, cfg.model, st.proxy_init, st.proxy, st.proxy_subset, seed, root,  # noqa: E731
+                                   n=cfg.proxy_sharpness_images)
+    unselected = _candidate_transfers(cfg, method, policy, out, train, test, seed, show_progress, sides)
     n = cfg.sharpness_images
     x, y = test.tensors(n)
     sharp = surrogate_gap(net, [(x[:n // 2], y[:n // 2]), (x[n // 2:], y[n // 2:])], rho=0.05)["surrogate_gap"]
@@ -192,7 +208,8 @@ def _run_cell(cfg, setting, method, seed, budget, out: Path, root, show_progress
            "proxy_trace": round(prox["proxy_trace"], 2),
            "policy_bits": " ".join(f"{l['w_bits']}/{l['a_bits']}" for l in policy.layers.values() if l["searchable"]),
            **common_columns(prox if needs_common(cfg, st, method) is False else None),
-           "proxy_side_sample": SAMPLED, "target_h_sample": f"{SAMPLED} {n}", **unselected, **code_version_row()}
+           "proxy_side_sample": SAMPLED, "target_h_sample": f"{SAMPLED} {n}", **unselected, **code_version_row(),
+           "config_hash": config_hash(cfg.to_dict())}
     if needs_common(cfg, st, method):
         common = cfg.common_proxy()
         row.update(common_columns(proxy_side(policy, cfg.model, common.proxy_init, common.proxy, common.proxy_subset,

@@ -10,13 +10,15 @@ commit is ``None`` and the version numbers are what is known.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import platform
 import subprocess
 from pathlib import Path
 
 from . import __version__
 
-FIELDS = ("code_commit", "code_dirty", "mpqlab_version", "torch_version")  # what a grid row records
+FIELDS = ("code_commit", "code_dirty", "mpqlab_version", "torch_version", "source_hash")  # what a grid row records
 SOURCE_PATHS = ("mpqlab", "pyproject.toml", "configs")  # "the code": the dirty flag and source_id look only here
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -48,7 +50,27 @@ def code_version() -> dict:
     commit = _git("rev-parse", "HEAD")
     dirty = None if commit is None else _source_dirty()
     return {"code_commit": commit, "code_dirty": dirty, "mpqlab_version": __version__,
-            "torch_version": torch.__version__, "python": platform.python_version()}
+            "torch_version": torch.__version__, "python": platform.python_version(), "source_hash": source_hash()}
+
+
+@functools.lru_cache(maxsize=1)
+def source_hash() -> str:
+    """A hash of the mpqlab source this process imported: sha256 over every ``.py`` file of the package (path and
+    bytes, in sorted order), taken when this module is imported, first 12 hex digits. Unlike the commit it needs no
+    git and cannot be fooled by an uncommitted edit: two rows with the same ``source_hash`` ran the same library
+    code, whatever the checkout said."""
+    h = hashlib.sha256()
+    for f in sorted(_PACKAGE.rglob("*.py")):
+        h.update(f.relative_to(_PACKAGE).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:12]
+
+
+def config_hash(config: dict) -> str:
+    """A hash of the config that ran a cell (its JSON, keys sorted, no whitespace), first 12 hex digits: two rows
+    with the same ``config_hash`` ran the same config text, e.g. a grid whose seeds were extended has two. The grid
+    folder keeps each config it ran under ``configs/<hash>.json`` so the hash resolves."""
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def source_moved(code: dict, repo=None) -> bool:
@@ -89,8 +111,6 @@ def source_id(commit: str, repo=None) -> str | None:
     """A short id of the source at ``commit`` (the git objects of ``SOURCE_PATHS``): two commits that differ only
     elsewhere (notebooks, tests, results, docs) share it, so cells recorded under either ran the same code. None
     when git cannot resolve the commit (no checkout, a shallow clone)."""
-    import hashlib
-
     if not commit or _git("rev-parse", "--verify", "-q", f"{commit}^{{commit}}", repo=repo) is None:
         return None
     objects = [_git("rev-parse", f"{commit}:{p}", repo=repo) or "-" for p in SOURCE_PATHS]

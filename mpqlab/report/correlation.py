@@ -34,10 +34,111 @@ def per_seed_spearman(rows: list[dict], levels: list[str], column: str | None, o
     return out
 
 
+CANDIDATE_COLUMNS = {"proxy_h": "candidates_proxy_h", "proxy_trace": "candidates_proxy_trace",
+                     "target_top1": "candidates_top1"}  # a row column -> the same quantity per candidate
+
+
+def candidate_values(row: dict, column: str) -> dict[int, float]:
+    """``{k: value}`` of one candidate column of an @selected row (``'0:1.2 1:0.9'``); empty when not recorded."""
+    text = str(row.get(CANDIDATE_COLUMNS.get(column, column)) or "").strip()
+    out = {}
+    for item in text.split():
+        k, _, v = item.partition(":")
+        out[int(k)] = float(v)
+    return out
+
+
+def candidate_rows(rows: list[dict], arm: str, setting: str) -> dict[int, dict]:
+    """{seed: the ``arm`` row of ``setting``} at the first budget, for seeds whose candidates were transferred."""
+    mine = [r for r in rows if r["method"] == arm and (not setting or r["setting"] == setting)]
+    budgets = sorted({float(r["budget"]) for r in mine})
+    return {int(r["seed"]): r for r in mine if float(r["budget"]) == budgets[0] and candidate_values(r, "target_top1")}
+
+
+def per_seed_candidates(rows: list[dict], arm: str, setting: str, column: str, outcome: str) -> dict[int, float]:
+    """{seed: Spearman of ``column`` with ``outcome`` across the candidate searches of ``arm`` in that seed}; a seed
+    with a missing value or all ties is left out."""
+    out = {}
+    for seed, r in sorted(candidate_rows(rows, arm, setting).items()):
+        x, y = candidate_values(r, column), candidate_values(r, outcome)
+        ks = sorted(set(x) & set(y))
+        if len(ks) < 3 or len({x[k] for k in ks}) < 2 or len({y[k] for k in ks}) < 2:
+            continue
+        out[seed] = spearman([x[k] for k in ks], [y[k] for k in ks])
+    return out
+
+
+def spread_gate(rows: list[dict], arm: str, setting: str, column: str) -> dict:
+    """The gate of a candidates test: per seed the relative range (max - min) / mean of ``column`` across the
+    candidates; its median over seeds, with the per-seed values."""
+    import statistics
+
+    spreads = {}
+    for seed, r in sorted(candidate_rows(rows, arm, setting).items()):
+        v = list(candidate_values(r, column).values())
+        if len(v) >= 2 and statistics.mean(v) > 0:
+            spreads[seed] = (max(v) - min(v)) / statistics.mean(v)
+    return {"n": len(spreads), "median": statistics.median(spreads.values()) if spreads else float("nan"),
+            "min": min(spreads.values(), default=float("nan")), "max": max(spreads.values(), default=float("nan"))}
+
+
+def candidates_test(rows: list[dict], cfg: dict, gates_ok: bool, complete: bool) -> list[str]:
+    """Markdown lines of a declared correlation across the candidate searches of one @selected arm (claim 3 within
+    seed): the gate (the candidates' sharpness differs within seed), then per measure the within-seed Spearman with
+    the outcome, the seeds' mean by sign-flip, Holm over the measures; the verdict either way."""
+    d = report_options(cfg).declared
+    c = d.correlation
+    sign = -1 if c.direction == "negative" else 1
+    lines = ["", "## Pre-declared correlation test across candidate searches", "",
+             f"Written in the config before any cell ran: {d.question}", "",
+             f"- Arm: the candidate searches of `{c.arm}` ({d.setting}), each transferred; within a seed they differ "
+             "only by their proxy subset (same recipe, checkpoint, budget and fine-tune subset).",
+             f"- Gate: the median over seeds of the within-seed relative range of `{c.manipulation}` must reach "
+             f"{c.min_spread:g}, or the candidates do not differ in sharpness and the test cannot answer.",
+             f"- Test: within each seed, Spearman of each measure ({', '.join(f'`{m}`' for m in c.measures)}) with "
+             f"`{c.outcome}` across the candidates; the seeds' mean by exact sign-flip over seeds, Holm over the "
+             f"measures at {d.alpha:g}; predicted sign: {c.direction}.", ""]
+    g = spread_gate(rows, c.arm, d.setting, c.manipulation)
+    if g["n"] < 2:
+        return lines + ["Fewer than 2 seeds have every candidate transferred yet: no gate, no verdict."]
+    moved = g["median"] >= c.min_spread
+    lines.append(f"Gate: median within-seed relative range of `{c.manipulation}` = {g['median']:.2f} (range "
+                 f"{g['min']:.2f} to {g['max']:.2f}, {g['n']} seeds) against {c.min_spread:g}: "
+                 f"**{'PASS' if moved else 'FAIL'}**.")
+    lines += ["", "| measure | seeds | mean within-seed Spearman | 95 % CI | p (sign-flip) | p (Holm) |",
+              "|---|---|---|---|---|---|"]
+    results = []
+    for m in c.measures:
+        per = per_seed_candidates(rows, c.arm, d.setting, m, c.outcome)
+        results.append((m, per, paired_test(list(per.values())) if len(per) >= 2 else None))
+    adjusted = holm([t["p_sign_flip"] if t else 1.0 for _, _, t in results])
+    words = []
+    for (m, per, t), p_holm in zip(results, adjusted):
+        if t is None:
+            lines.append(f"| `{m}` | {len(per)} | n/a | | | |")
+            words.append(f"`{m}`: too few seeds")
+            continue
+        lines.append(f"| `{m}` | {len(per)} | {t['mean']:+.2f} | {_ci(t['ci_low'], t['ci_high'])} | "
+                     f"{t['p_sign_flip']:.3g} | {p_holm:.3g} |")
+        if p_holm < d.alpha:
+            words.append(f"`{m}`: {'as predicted' if sign * t['mean'] > 0 else 'against the prediction'}")
+        else:
+            words.append(f"`{m}`: no correlation shown")
+    if not (complete and gates_ok and moved):
+        why = ("not every planned cell has finished" if not complete else "a validity gate failed" if not gates_ok
+               else "the candidates' sharpness does not differ within seed")
+        verdict = f"cannot answer ({why})"
+    else:
+        verdict = "; ".join(words)
+    return lines + ["", f"Verdict by the declared rule: **{verdict}**."]
+
+
 def correlation_test(rows: list[dict], cfg: dict, gates_ok: bool, complete: bool) -> list[str]:
     """Markdown lines of the declared correlation test: plan, gate, per-measure result and the verdict."""
     d = report_options(cfg).declared
     c = d.correlation
+    if c.across == "candidates":
+        return candidates_test(rows, cfg, gates_ok, complete)
     sign = -1 if c.direction == "negative" else 1
     lines = ["", "## Pre-declared correlation test", "", f"Written in the config before any cell ran: {d.question}", "",
              f"- Levels (the factor set on purpose, in order): {', '.join(c.levels)}.",

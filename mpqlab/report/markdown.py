@@ -133,11 +133,11 @@ def markdown(rows: list[dict], cfg: dict, source_rows: list[dict] | None = None,
             lines += [f"| {who} | {c['label']} | {c['n']} | {c['spearman']:+.3f} | {_ci(c['ci_low'], c['ci_high'])} | "
                       f"{c['p']:.3g} | {c['p_holm']:.3g} | {c['verdict'] if ok else '—'} |" for c in cs if c["n"]]
     declared = report_options(cfg).declared
+    if declared is not None and declared.sequential is not None:
+        lines += sequential_test(rows, cfg, all(g["passed"] for g in gs))
     if declared is not None and declared.correlation is not None:
         lines += correlation_test(rows, cfg, all(g["passed"] is not False for g in gs), complete)
-    elif declared is not None and declared.sequential is not None:
-        lines += sequential_test(rows, cfg, all(g["passed"] for g in gs))
-    elif declared is not None:
+    if declared is not None and declared.sequential is None and declared.correlation is None:
         lines += declared_test(rows, cfg, all(g["passed"] for g in gs), complete)
     lines += symmetric_lines(rows, cfg, verdicts=ok)
     lines += code_lines(rows, comps)

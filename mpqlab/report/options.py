@@ -23,6 +23,9 @@ class SequentialPlan:
     max_pairs: int | None = knob(None, "cap on the final look's pairs; unset: the planned final look", lo=2,
                                  hi=10 ** 6)
     rule: str = knob("", "the rule in words, as declared")
+    kind: str = knob("superiority", "what the looks test: 'superiority' (does A beat B by the effect?) or "
+                                    "'equivalence' (does the repeated (1 - 2 alpha) interval lie within the grid's "
+                                    "equivalence margin?)", choices=["superiority", "equivalence"])
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,12 @@ class CorrelationPlan:
     direction: str = knob("negative", "the predicted sign of the correlation", choices=["negative", "positive"])
     manipulation: str = knob("proxy_h", "the column the factor must move for the test to answer (its within-seed "
                                         "Spearman with the level, sign-flip p < alpha)")
+    across: str = knob("levels", "'levels': the methods in ``levels``; 'candidates': the candidate searches of one "
+                                 "@selected ``arm`` within each seed (its candidates_* columns)",
+                       choices=["levels", "candidates"])
+    arm: str = knob("", "with across='candidates': the @selected method whose candidates are correlated")
+    min_spread: float = knob(0.1, "with across='candidates', the gate: the median over seeds of the within-seed "
+                                  "relative range (max - min) / mean of ``manipulation`` must reach this", lo=0, hi=10)
 
 
 @dataclass(frozen=True)
@@ -109,7 +118,11 @@ def report_options(cfg: Mapping, where: str = "config", methods=None) -> ReportO
         corr = declared.pop("correlation", None)
         if corr is not None:
             corr = _build(CorrelationPlan, corr, f"{where}: declared.correlation")
-            if len(corr.levels) < 3 or not corr.measures:
+            if corr.across == "candidates":
+                if not corr.arm or (methods is not None and corr.arm not in methods) or "@selected" not in corr.arm:
+                    raise MpqlabError(f"{where}: declared.correlation.arm must name one of the grid's @selected "
+                                      f"methods (across 'candidates'), got {corr.arm!r}")
+            elif len(corr.levels) < 3 or not corr.measures:
                 raise MpqlabError(f"{where}: declared.correlation needs 3 or more levels and 1 or more measures")
             for i, m in enumerate(corr.levels):
                 if methods is not None and m not in methods:

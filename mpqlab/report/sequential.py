@@ -34,6 +34,8 @@ def sequential_test(rows: list[dict], cfg: dict, gates_ok: bool) -> list[str]:
     """Markdown lines of the declared group-sequential test."""
     d = report_options(cfg).declared
     seq = d.sequential
+    if seq.kind == "equivalence":
+        return equivalence_test(rows, cfg, gates_ok)
     a, b = d.primary
     eff, alpha, power = d.effect, d.alpha, d.power
     budget = float(cfg["budgets"][0])
@@ -99,6 +101,79 @@ def sequential_test(rows: list[dict], cfg: dict, gates_ok: bool) -> list[str]:
               f"pair out moves the mean between {r['loo_min']:+.2f} and {r['loo_max']:+.2f}; fixed-sample t "
               f"interval {_ci(t['ci_low'], t['ci_high'])} (not valid after looking)."]
     return lines
+
+
+def _prefix(rows: list[dict], cfg: dict) -> list[float]:
+    """A - B of the declared arms over the longest prefix of the config's seed order with both arms finished."""
+    d = report_options(cfg).declared
+    a, b = d.primary
+    budget = float(cfg["budgets"][0])
+    ra, rb = _by_seed(rows, d.setting, a, budget), _by_seed(rows, d.setting, b, budget)
+    out = []
+    for s in cfg["seeds"]:
+        if s not in ra or s not in rb:
+            break
+        out.append(ra[s] - rb[s])
+    return out
+
+
+def equivalence_test(rows: list[dict], cfg: dict, gates_ok: bool) -> list[str]:
+    """A group-sequential equivalence test by repeated confidence intervals (Jennison & Turnbull 2000, ch. 9): at
+    look k the (1 - 2 alpha) repeated interval of A - B uses the two-sided O'Brien-Fleming-type bound c_k spending
+    2 alpha (so each one-sided test spends alpha, as TOST does); stop for **equivalence** when it lies within
+    +-margin, for **non-equivalence** when it lies wholly beyond one margin; at the final look, neither is
+    'not shown equivalent'. The repeated intervals cover the true difference at every look together with
+    probability >= 1 - 2 alpha, so stopping at any of them keeps the error rates."""
+    d = report_options(cfg).declared
+    seq, (a, b) = d.sequential, d.primary
+    margin = report_options(cfg).equivalence_margin
+    budget = float(cfg["budgets"][0])
+    prefix = _prefix(rows, cfg)
+    n_done, looks = len(prefix), list(seq.looks)
+    bounds = boundaries([n / looks[-1] for n in looks], 2 * d.alpha)
+    lines = ["", "## Pre-declared group-sequential equivalence test", "",
+             f"Written in the config before any cell ran: {d.question}", "",
+             f"- Arms: {a} vs {b} ({d.setting}, budget {budget:g}), paired by seed, seeds in the config's order.",
+             f"- Margin: ±{margin:g} points; repeated {100 * (1 - 2 * d.alpha):.0f} % intervals; looks at "
+             f"{', '.join(map(str, looks))} pairs; assumed paired sd {d.assumed_sd:g} ({d.assumed_sd_source}).",
+             f"- Rule: {seq.rule}", "",
+             "| look | pairs | bound abs(z) | pairs finished | A − B | repeated interval | decision |",
+             "|---|---|---|---|---|---|---|"]
+    word, reached = None, None
+    for k, (n, c) in enumerate(zip(looks, bounds)):
+        if n_done < n:
+            lines.append(f"| {k + 1} | {n} | {c:.3f} | {n_done} | — | — | not reached |")
+            continue
+        t = paired_test(prefix[:n])
+        half = z_to_t(c, n - 1) * t["sd"] / n ** 0.5
+        lo, hi = t["mean"] - half, t["mean"] + half
+        if -margin < lo and hi < margin:
+            decision = "equivalent"
+        elif lo > margin or hi < -margin:
+            decision = f"not equivalent ({a} {'better' if lo > margin else 'worse'} by more than {margin:g})"
+        else:
+            decision = "continue" if n != looks[-1] else "not shown equivalent"
+        lines.append(f"| {k + 1} | {n} | {c:.3f} | {n} | {t['mean']:+.2f} | {_ci(lo, hi)} | {decision} |")
+        reached = (k, n, t, lo, hi)
+        if decision != "continue":
+            word = decision
+            break
+    if reached is None:
+        return lines + ["", f"Verdict: **cannot answer yet** ({n_done} of {looks[0]} pairs for the first look; no "
+                            "look, no verdict)."]
+    k, n, t, lo, hi = reached
+    if not gates_ok:
+        word = "cannot answer (a validity gate failed)"
+    elif word is None:
+        word = f"continue: look {k + 1} decided nothing; next look at {looks[k + 1]} pairs"
+    else:
+        word += " (the final look)" if n == looks[-1] else f" (stopped at look {k + 1})"
+    r = robustness(prefix[:n])
+    return lines + ["", f"At look {k + 1} ({n} pairs): {a} − {b} = {t['mean']:+.2f} points, repeated interval "
+                    f"{_ci(lo, hi)}; paired sd {t['sd']:.2f}.", "", f"Verdict: **{word}**.", "",
+                    f"Beside it (not in the rule): {r['positive']} of {r['positive'] + r['negative']} nonzero pairs "
+                    f"favour {a}, sign test p = {r['sign_p']:.3g}; leaving one pair out moves the mean between "
+                    f"{r['loo_min']:+.2f} and {r['loo_max']:+.2f}."]
 
 
 def _phi(z: float) -> float:
