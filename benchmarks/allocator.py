@@ -1,4 +1,4 @@
-"""What ``mpqlab.runtime.tune_allocator`` buys: steps timed in two worker processes that differ only in the CPU
+"""What ``mpqlab.core.runtime.tune_allocator`` buys: steps timed in two worker processes that differ only in the CPU
 allocator's settings (``MPQLAB_ALLOCATOR=default``: glibc as it comes; ``tuned``: mpqlab's settings), driven
 round-robin from this process (interleaved repeats: both arms see the same drift in machine load). Per step kind,
 the median of the per-round ratios default / tuned with its 90 % interval; and, per arm, a two-pass step over an
@@ -27,7 +27,7 @@ def worker(conn, allocator: str, threads: int) -> None:
     import torch.nn.functional as F
 
     from mpqlab.models import create_model
-    from mpqlab.runtime import tune_allocator
+    from mpqlab.core.runtime import tune_allocator
     from mpqlab.search.loop import Search, SearchConfig
 
     on = tune_allocator()

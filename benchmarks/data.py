@@ -11,7 +11,7 @@ from _common import median_time, table
 
 from mpqlab.data import create_dataset, make_loader
 from mpqlab.models import create_model
-from mpqlab.runtime import set_threads
+from mpqlab.core.runtime import set_threads
 
 set_threads()
 name = sys.argv[1] if len(sys.argv) > 1 else "cifar10"

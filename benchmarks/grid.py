@@ -17,8 +17,8 @@ import time
 from _common import table
 
 os.environ.setdefault("MPQLAB_COMPILE", "0")
-from mpqlab.executors import run_grid  # noqa: E402
-from mpqlab.presets import quick_config, smoke_config  # noqa: E402
+from mpqlab.experiments.executors import run_grid  # noqa: E402
+from mpqlab.experiments.presets import quick_config, smoke_config  # noqa: E402
 
 TIMES = {"search_wall_time_s", "search_cpu_time_s", "transfer_wall_time_s", "search_cost_ratio"}
 

@@ -33,11 +33,11 @@ import torch
 from _common import table
 
 from mpqlab.analysis.hessian import Hessian
-from mpqlab.checkpoints import pretrained
-from mpqlab.loading import model_under_policy
+from mpqlab.quant.checkpoints import pretrained
+from mpqlab.quant.loading import model_under_policy
 from mpqlab.data import create_dataset
-from mpqlab.io import write_json
-from mpqlab.runtime import set_threads
+from mpqlab.core.files import write_json
+from mpqlab.core.runtime import set_threads
 
 set_threads()
 ap = argparse.ArgumentParser()

@@ -42,11 +42,11 @@ from _common import interleaved, spread, table
 
 from mpqlab.analysis.hessian import Hessian
 from mpqlab.analysis.params import select_params
-from mpqlab.checkpoints import pretrained
+from mpqlab.quant.checkpoints import pretrained
 from mpqlab.data import create_dataset
-from mpqlab.io import write_json
-from mpqlab.loading import model_under_policy
-from mpqlab.runtime import set_threads
+from mpqlab.core.files import write_json
+from mpqlab.quant.loading import model_under_policy
+from mpqlab.core.runtime import set_threads
 
 TARGET = 0.05
 ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -10,12 +10,12 @@ import time
 import torch
 from _common import table
 
-from mpqlab.analysis import vectors as V
+from mpqlab.core import vectors as V
 from mpqlab.analysis.hessian import Hessian
-from mpqlab.checkpoints import pretrained
-from mpqlab.loading import model_under_policy
+from mpqlab.quant.checkpoints import pretrained
+from mpqlab.quant.loading import model_under_policy
 from mpqlab.data import create_dataset
-from mpqlab.runtime import set_threads
+from mpqlab.core.runtime import set_threads
 
 set_threads()
 n = int(sys.argv[1]) if len(sys.argv) > 1 else 256

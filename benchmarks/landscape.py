@@ -11,10 +11,10 @@ import torch
 from _common import table
 
 from mpqlab.analysis.landscape import evaluate_fixed, random_direction, slice_2d
-from mpqlab.checkpoints import pretrained
-from mpqlab.loading import model_under_policy
+from mpqlab.quant.checkpoints import pretrained
+from mpqlab.quant.loading import model_under_policy
 from mpqlab.data import create_dataset
-from mpqlab.runtime import set_threads
+from mpqlab.core.runtime import set_threads
 
 set_threads()
 n = int(sys.argv[1]) if len(sys.argv) > 1 else 256

@@ -16,10 +16,10 @@ import torch.nn.functional as F
 from _common import CLOCK_HELP, default_clock, interleaved, ratio_spread, spread, table
 
 from mpqlab.models import create_model
-from mpqlab.policy import Policy
-from mpqlab.quant import calibrate
+from mpqlab.quant.policy import Policy
+from mpqlab.quant.quantizers import calibrate
 from mpqlab.search.loop import Search, SearchConfig
-from mpqlab.runtime import set_threads
+from mpqlab.core.runtime import set_threads
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--device", default="cpu")

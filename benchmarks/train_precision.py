@@ -13,10 +13,10 @@ import torch
 
 from _common import table
 
-from mpqlab.loading import load_splits  # noqa: E402
+from mpqlab.quant.loading import load_splits  # noqa: E402
 from mpqlab.models import create_model  # noqa: E402
-from mpqlab.stats import paired, paired_test  # noqa: E402
-from mpqlab.train import evaluate, fit  # noqa: E402
+from mpqlab.experiments.stats import paired, paired_test  # noqa: E402
+from mpqlab.training.train import evaluate, fit  # noqa: E402
 
 MARGIN = 1.0  # points of test top-1: the equivalence margin declared before the runs
 

@@ -1,6 +1,6 @@
 """One ResNet-20 training step (batch 128, CIFAR-size images, SGD) as ``mpqlab train`` took it in float32
 (channels-last memory format, eager) against the alternatives: the default memory format, torch.compile, and
-bfloat16 autocast (``--precision bf16``, :mod:`mpqlab.precision`; what ``auto`` picks on a CPU with AMX).
+bfloat16 autocast (``--precision bf16``, :mod:`mpqlab.core.precision`; what ``auto`` picks on a CPU with AMX).
 Interleaved repeats, medians with interquartile ranges, ratios per round. Goal: a variant >= 1.5x the float32
 step; correctness: the loss curve over ``--check-steps`` steps from the same weights and batches (max relative
 difference printed; bfloat16's unit roundoff is 2^-8 = 3.9e-3, so a bf16 curve differs at that scale).
@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from _common import CLOCK_HELP, interleaved, ratio_spread, spread, table
 
 from mpqlab.models import create_model  # noqa: E402
-from mpqlab.precision import autocast, native_bf16  # noqa: E402
-from mpqlab.runtime import tune_allocator  # noqa: E402
+from mpqlab.core.precision import autocast, native_bf16  # noqa: E402
+from mpqlab.core.runtime import tune_allocator  # noqa: E402
 
 
 def make_step(model, channels_last: bool, compiled: bool, precision: str, x, y):
@@ -52,7 +52,7 @@ def main():
         ap.error(f"--repeats must be at least 2 (an interquartile range needs two), got {a.repeats}")
     a.clock = a.clock or ("cpu" if a.threads == 1 else "wall")
     torch.set_num_threads(a.threads)
-    tuned = tune_allocator()  # as every mpqlab run does (mpqlab.runtime.set_threads)
+    tuned = tune_allocator()  # as every mpqlab run does (mpqlab.core.runtime.set_threads)
     torch.manual_seed(0)
     model = create_model("resnet20")
     x, y = torch.randn(128, 3, 32, 32), torch.randint(0, 10, (128,))

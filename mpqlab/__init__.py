@@ -7,43 +7,80 @@ has no cycles (``tests/test_packaging.py`` reads every import, function-level on
 
 __version__ = "0.1.0"
 
+# The names a user imports from the top (``mpqlab.create_model("resnet20")``), each from the floor that defines it.
+# Loaded on first use (PEP 562), so ``import mpqlab`` stays light and imports nothing below it.
+PUBLIC = {
+    "create_model": "models", "list_models": "models", "register_model": "models",
+    "create_dataset": "data", "list_datasets": "data", "register_dataset": "data",
+    "register_objective": "search.methods", "register_rule": "search.methods", "register_radius": "search.methods",
+    "list_methods": "search.methods", "list_objectives": "search.methods", "list_rules": "search.methods",
+    "list_radii": "search.methods", "parse_method": "search.methods",
+    "SearchConfig": "search", "run_search": ("search", "run"),
+    "Policy": "quant.policy", "TransferConfig": "training.transfer", "transfer": "training.transfer",
+    "Hessian": "analysis.hessian", "surrogate_gap": "analysis.sharpness",
+    "GridConfig": "experiments.config", "run_grid": "experiments.executors",
+}
+
+
+def __getattr__(name: str):
+    """``mpqlab.<public name>`` (:data:`PUBLIC`), imported from its module when first asked for."""
+    import importlib
+
+    if name not in PUBLIC:
+        raise AttributeError(f"module 'mpqlab' has no attribute {name!r}")
+    where = PUBLIC[name]
+    module, attr = where if isinstance(where, tuple) else (where, name)
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(list(globals()) + list(PUBLIC))
+
 LAYERS = [
-    # 1. base: errors, provenance, config knobs, atomic files, statistics (group-sequential bounds too), run-time plumbing, the arithmetic precision
-    #    of training, the run-folder lock, telemetry, the registry class every plugin family uses
-    ["errors", "provenance", "seeding", "options", "io", "stats", "runtime", "precision", "runlock", "runfolder", "telemetry",
-     "registry", "group_sequential"],
-    # 2. the weight-update side, which needs only torch: vector algebra on tensor lists, BatchNorm re-estimation,
-    #    the two-pass optimizer with its rules (SAM / GSAM / ASGA) and radius schedules
-    ["analysis.vectors", "batchnorm", "optim", "optim.radius", "optim.two_pass", "optim.rules"],
-    # 3. what is quantized and what it costs: datasets, models, quantizers, BitOPs, checkpoints
-    ["data", "data.sample", "data.tensors", "data.loaders", "data.sources", "data.subsets", "models", "quant", "cost",
-     "checkpoints"],
-    # 4. what a search can be: the objectives, the grid's method grammar, the presets
-    ["objectives", "methods", "presets"],
-    # 5. how results are shown: figure files, plots, kernel-free explorers, grid reports, the notebook builder, the site
-    ["figure_files", "palette", "viz", "stepped", "report", "report.options", "report.format", "report.verdicts", "report.fig1", "report.code_versions",
-     "report.crosscheck", "report.sequential", "report.correlation", "report.reproduction", "report.symmetric", "report.markdown", "report.derived", "notebooks",
-     "book"],
-    # 6. a bit policy and what starts from one: the policy file, loading a model under it, the training loop
-    ["policy", "loading", "train"],
-    # 7. measuring a model (Hessian, landscape, sharpness, gradient conflict) and fine-tuning it under a policy
+    # 1. core/: the leaves (errors, files, knobs, registry, seeding, provenance, run-time plumbing, locks and run
+    #    folders, telemetry, training precision, vector algebra on tensor lists)
+    ["core", "core.errors", "core.files", "core.knobs", "core.registry", "core.seeding", "core.provenance",
+     "core.runtime", "core.locks", "core.run_folders", "core.telemetry", "core.precision", "core.vectors"],
+    # 2. data/ and models/: datasets and models by name (one registry each, one stratified sampler)
+    ["data", "data.sample", "data.tensors", "data.loaders", "data.sources", "data.subsets", "models"],
+    # 3. optim/: the two-pass optimizer, its rules (SAM / GSAM / ASGA / ASAM) and radius schedules
+    ["optim", "optim.radius", "optim.two_pass", "optim.rules"],
+    # 4. quant/: quantizers, the one cost counter, the policy file, BatchNorm, checkpoints, a model under a policy
+    ["quant", "quant.quantizers", "quant.cost", "quant.policy", "quant.batchnorm", "quant.checkpoints",
+     "quant.loading"],
+    # 5. analysis/ and training/: measuring a model under a policy (Hessian, landscape, sharpness, conflict);
+    #    training, the fine-tune of a transferred policy, scoring a policy at its checkpoint
     ["analysis", "analysis.params", "analysis.density", "analysis.exact", "analysis.linearity",
      "analysis.pyhessian_backend", "analysis.trace", "analysis.hessian", "analysis.landscape", "analysis.sharpness",
-     "analysis.conflict", "analysis.toy", "transfer", "at_checkpoint"],
-    # 8. the search: supernet, budget, HAWQ, the loop, the radius study
-    ["search", "search.config", "search.supernet", "search.budget", "search.hawq", "search.loop",
-     "search.radius_study"],
-    # 9. search + transfer together: an experiment grid's cells, null policies and report, re-measuring, quickstart
-    ["reference", "grid_config", "null_policies", "experiment", "tables", "remeasure", "quickstart"],
-    # 10. who runs it: grid executors, the functions behind each subcommand
-    ["executors", "commands"],
+     "analysis.conflict", "analysis.toy", "training", "training.train", "training.transfer", "training.scoring"],
+    # 6. search/: the mixed-precision search (config, supernet, budget, HAWQ, the loop), its objectives and the
+    #    grammar of method names
+    ["search", "search.config", "search.supernet", "search.budget", "search.hawq", "search.loop", "search.objectives",
+     "search.methods"],
+    # 7. viz/: plotly figures from plain data, the palette, kernel-free explorers, figure files
+    ["viz", "viz.figures", "viz.palette", "viz.slider", "viz.files"],
+    # 8. experiments/: grids (config, one cell, executors, merge, null policies, reference, re-measure, presets),
+    #    their statistics and report, one-off studies
+    ["experiments", "experiments.config", "experiments.cell", "experiments.executors", "experiments.merge",
+     "experiments.null_policies", "experiments.reference", "experiments.remeasure", "experiments.presets",
+     "experiments.stats", "experiments.group_sequential", "experiments.studies", "experiments.studies.radius",
+     "experiments.report", "experiments.report.options", "experiments.report.format", "experiments.report.verdicts",
+     "experiments.report.fig1", "experiments.report.code_versions", "experiments.report.crosscheck",
+     "experiments.report.sequential", "experiments.report.correlation", "experiments.report.reproduction",
+     "experiments.report.symmetric", "experiments.report.markdown", "experiments.report.derived"],
+    # 9. course/: the notebooks' helpers, the static site, the quickstart
+    ["course", "course.notebooks", "course.book", "course.quickstart"],
+    # 10. the functions behind each subcommand
+    ["commands"],
     # 11. the command line
     ["cli"],
 ]
 
-# Plugin families: folders whose every module is one entry (mpqlab.registry.discover); a module inside one sits on
-# its family's floor, so adding an entry never touches LAYERS.
-FAMILIES = ["optim.rules", "optim.radius", "objectives", "models", "data.sources"]
+# Plugin families: folders whose every module is one entry (mpqlab.core.registry.discover); a module inside one sits
+# on its family's floor, so adding an entry never touches LAYERS.
+FAMILIES = ["optim.rules", "optim.radius", "search.objectives", "models", "data.sources"]
 
 
 def floor_of(module: str) -> int | None:

@@ -51,10 +51,10 @@ NONNEG = Bounded(float, 0, 1e6)
 
 
 def add_config_options(parser, cls) -> None:
-    """One option per field of the config dataclass ``cls`` declared with :func:`mpqlab.options.knob`: its help (with
+    """One option per field of the config dataclass ``cls`` declared with :func:`mpqlab.core.knobs.knob`: its help (with
     the default), its range checked before any work starts, its choices. Every option defaults to None: the
     dataclass's own default applies unless the option is given."""
-    from .options import default_of, options_of
+    from .core.knobs import default_of, options_of
 
     for f in options_of(cls):
         m, kind = f.metadata, str(f.type)
@@ -90,16 +90,16 @@ def _print(obj, as_json: bool):
             print(f"{k}: {v}")
 
 
-from .commands import (cost_command, eval_command, hessian_command, landscape_command, search_command,  # noqa: E402
-                       train_command, transfer_command)
+from .commands import (
+    cost_command, eval_command, hessian_command, landscape_command, search_command, train_command, transfer_command)
 from .analysis.hessian import HessianConfig  # noqa: E402
 from .analysis.landscape import LandscapeConfig  # noqa: E402
-from .executors import EXECUTORS  # noqa: E402
-from .options import options_of  # noqa: E402
+from .experiments.executors import EXECUTORS  # noqa: E402
+from .core.knobs import options_of  # noqa: E402
 from .search import SearchConfig  # noqa: E402
-from .cost import CostConfig  # noqa: E402
-from .train import EvalConfig, TrainConfig  # noqa: E402
-from .transfer import TransferConfig  # noqa: E402
+from .quant.cost import CostConfig  # noqa: E402
+from .training.train import EvalConfig, TrainConfig  # noqa: E402
+from .training.transfer import TransferConfig  # noqa: E402
 from .data import list_datasets  # noqa: E402
 from .models import list_models  # noqa: E402
 
@@ -153,17 +153,17 @@ def cmd_landscape(a):
 
 
 def _quickstart(out, epochs, smoke):
-    from .quickstart import quickstart
+    from .course.quickstart import quickstart
 
     return quickstart(out, epochs=epochs, smoke=smoke)
 
 
 def _experiment(a):
-    from .errors import MpqlabError
-    from .executors import run_grid
-    from .experiment import load_config
-    from .grid_config import GridConfig
-    from .presets import quick_config
+    from .core.errors import MpqlabError
+    from .experiments.executors import run_grid
+    from .experiments.cell import load_config
+    from .experiments.config import GridConfig
+    from .experiments.presets import quick_config
 
     if a.quick:
         cfg = GridConfig.from_dict(quick_config(), "--quick")
@@ -179,27 +179,27 @@ def _experiment(a):
 
 
 def _remeasure(a):
-    from .remeasure import remeasure_grid
+    from .experiments.remeasure import remeasure_grid
 
     csv_path = remeasure_grid(a.config, a.out, root=a.root, workers=a.workers, target=a.target, limit=a.max_cells)
     return {"results": str(csv_path), "table": str(csv_path.with_suffix(".md"))}
 
 
 def _notebooks(check: bool):
-    from .notebooks import build_notebooks
+    from .course.notebooks import build_notebooks
 
     return {"notebooks": " ".join(build_notebooks(check=check)), "checked" if check else "written": "yes"}
 
 
 def _figures(a):
-    from .notebooks import make_figures
+    from .course.notebooks import make_figures
 
     out = a.out or ("runs/figures-smoke" if a.smoke else "figures")
     return make_figures(out, smoke=a.smoke, only=a.only.split(",") if a.only else None)
 
 
 def _book(a):
-    from .book import DEFAULT_OUT, build_book
+    from .course.book import DEFAULT_OUT, build_book
 
     built = build_book(a.out or DEFAULT_OUT, **({"executed": a.executed} if a.executed else {}))
     return {"site": str(built["index"]), "pages": len(built["pages"]), "interactive figures": built["figures"],
@@ -249,7 +249,7 @@ def build_parser() -> OneLineParser:
 
     s = sub.add_parser("search", help="search a mixed-precision policy on a proxy dataset")
     common(s)
-    add_config_options(s, SearchConfig)  # every SearchConfig field declared with mpqlab.options.knob
+    add_config_options(s, SearchConfig)  # every SearchConfig field declared with mpqlab.core.knobs.knob
     s.add_argument("--out", required=True, help="policy JSON path (run folder <out>.run beside it)")
     s.set_defaults(fn=cmd_search)
 
@@ -332,7 +332,7 @@ def build_parser() -> OneLineParser:
 
 def main(argv=None):
     """The ``mpqlab`` entry point: parse, check every option, run the subcommand; exit 2 on bad input."""
-    from .errors import MpqlabError
+    from .core.errors import MpqlabError
 
     a = build_parser().parse_args(argv)
     try:

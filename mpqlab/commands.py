@@ -9,15 +9,15 @@ from pathlib import Path
 import torch
 
 from . import __version__
-from .checkpoints import load_model, save_checkpoint
-from .errors import MpqlabError
+from .quant.checkpoints import load_model, save_checkpoint
+from .core.errors import MpqlabError
 from .models import create_model
-from .loading import load_splits, model_under_policy, parse_uniform
-from .options import check_choices
-from .runtime import set_threads
-from .train import TrainConfig, evaluate, fit
-from .transfer import TransferConfig
-from .seeding import seed_global
+from .quant.loading import load_splits, model_under_policy, parse_uniform
+from .core.knobs import check_choices
+from .core.runtime import set_threads
+from .training.train import TrainConfig, evaluate, fit
+from .training.transfer import TransferConfig
+from .core.seeding import seed_global
 
 
 def train_command(model: str, data: str, out: str, cfg: TrainConfig | None = None, root=None, device="cpu",
@@ -26,7 +26,7 @@ def train_command(model: str, data: str, out: str, cfg: TrainConfig | None = Non
     (.safetensors) with its card."""
     from dataclasses import asdict
 
-    from .runtime import init_distributed
+    from .core.runtime import init_distributed
 
     cfg = cfg or TrainConfig()
     set_threads()
@@ -84,9 +84,9 @@ def eval_command(model: str, data: str, checkpoint: str, policy=None, uniform=No
 
 def cost_command(model: str, input_size: int | None = None, num_classes: int = 10, policy=None, uniform=None) -> dict:
     """``mpqlab cost``: MACs, BitOPs, size and average bits of a model under a policy / uniform bits."""
-    from .cost import model_cost
+    from .quant.cost import model_cost
     from .models import default_input_size, first_last_layers
-    from .policy import Policy
+    from .quant.policy import Policy
 
     size = default_input_size(model)
     if input_size:
@@ -109,7 +109,7 @@ def search_command(out: str, cfg) -> dict:
     """``mpqlab search``: run a policy search under ``cfg`` (a :class:`~mpqlab.search.SearchConfig`) and write the
     policy to ``out``; returns the policy's summary."""
     from .search import run
-    from .runtime import init_distributed
+    from .core.runtime import init_distributed
 
     init_distributed(cfg.device or "cpu")
     policy = run(cfg, out)
@@ -125,8 +125,8 @@ def transfer_command(policy: str, model: str, data: str, init: str | None, out: 
     (default :class:`TransferConfig`)."""
     from dataclasses import asdict
 
-    from .runtime import init_distributed
-    from .transfer import transfer
+    from .core.runtime import init_distributed
+    from .training.transfer import transfer
 
     cfg = cfg or TransferConfig()
     init_distributed(device)
@@ -140,7 +140,7 @@ def transfer_command(policy: str, model: str, data: str, init: str | None, out: 
 
 def _policy(path: str | None):
     """The policy file a command was given, read and checked (None without one)."""
-    from .policy import Policy
+    from .quant.policy import Policy
 
     return Policy.load(path) if path else None
 
@@ -187,8 +187,7 @@ def landscape_command(model, data, checkpoint, out, policy=None, uniform=None, c
     (``cfg``: a :class:`~mpqlab.analysis.landscape.LandscapeConfig`, default if None)."""
     import numpy as np
 
-    from .analysis.landscape import (LandscapeConfig, eigen_direction, random_direction, save_npz, slice_1d,
-                                     slice_2d)
+    from .analysis.landscape import LandscapeConfig, eigen_direction, random_direction, save_npz, slice_1d, slice_2d
 
     cfg = cfg or LandscapeConfig()
     if not str(out).endswith(".npz"):

@@ -26,11 +26,11 @@ runs_dir = "../runs/notebooks"  # run folders of the searches and transfers this
 
 # %%
 from mpqlab import viz
-from mpqlab.notebooks import notebook_setup
+from mpqlab.course.notebooks import notebook_setup
 RUNS, show = notebook_setup(data_root, figures_dir, runs_dir)  # MPQLAB_DATA, folders; show() saves + displays
 
 # %%
-from mpqlab.quickstart import quickstart
+from mpqlab.course.quickstart import quickstart
 summary = quickstart(out=str(RUNS / "quickstart"), smoke=smoke)
 summary
 
@@ -74,7 +74,7 @@ print("fixed at W8A8:", ", ".join(fixed))
 # %%
 import math
 import torch.nn as nn
-from mpqlab.cost import average_bits, bitops, layer_table
+from mpqlab.quant.cost import average_bits, bitops, layer_table
 toy = nn.Sequential(nn.Conv2d(16, 16, 3, padding=1, bias=False))
 table = layer_table(toy, input_size=(16, 8, 8))
 assert table["0"]["macs"] == 16 * 16 * 9 * 64 and bitops(table, {"0": (2, 3)}) == 884_736
@@ -103,7 +103,7 @@ print("MACs", table["0"]["macs"], "· W2A3 BitOPs", bitops(table, {"0": (2, 3)})
 
 # %%
 import torch
-from mpqlab.quant import quantize_symmetric
+from mpqlab.quant.quantizers import quantize_symmetric
 w = torch.linspace(-1.1, 1.1, 23, requires_grad=True)
 step = torch.tensor(0.25, requires_grad=True)
 q = quantize_symmetric(w, step, bits=3)  # Q_p = 3

@@ -27,13 +27,13 @@ runs_dir = "../runs/notebooks"  # run folders of the searches and transfers this
 from pathlib import Path
 import pandas as pd
 from mpqlab import viz
-from mpqlab.notebooks import notebook_setup
+from mpqlab.course.notebooks import notebook_setup
 RUNS, show = notebook_setup(data_root, figures_dir, runs_dir)  # MPQLAB_DATA, folders; show() saves + displays
 
 # %%
-from mpqlab.presets import quick_config
-from mpqlab.executors import run_grid
-from mpqlab.notebooks import committed_grid
+from mpqlab.experiments.presets import quick_config
+from mpqlab.experiments.executors import run_grid
+from mpqlab.course.notebooks import committed_grid
 committed = committed_grid()
 if committed is None:  # a checkout without committed results: a 4-cell grid on the embedded data, here
     csv_path = run_grid(quick_config(), RUNS / "quick_grid", show_progress=False)
@@ -57,7 +57,7 @@ Markdown(Path(csv_path).with_suffix(".md").read_text())
 
 # %%
 import json
-from mpqlab.report import comparisons, gate_marks
+from mpqlab.experiments.report import comparisons, gate_marks
 cfg = json.loads(Path(f"../configs/{committed.name}.json").read_text()) if committed is not None else quick_config()
 comps = comparisons(df.to_dict("records"), cfg)
 marks = gate_marks(Path(csv_path).with_suffix(".md").read_text())
@@ -86,7 +86,7 @@ for c in comps:  # the report's verdict: Holm-corrected over the budget's family
 # these numbers and prints the answer.
 
 # %%
-from mpqlab.stats import detectable_effect, paired_power, paired_test, pairs_for_power
+from mpqlab.experiments.stats import detectable_effect, paired_power, paired_test, pairs_for_power
 t = paired_test([1.0, 2.0, 3.0])
 assert abs(t["mean"] - 2) < 1e-12 and abs(t["ci_low"] - (2 - 4.302653 / 3 ** 0.5)) < 1e-5
 print(f"[1, 2, 3]: {t['mean']:+.2f} [{t['ci_low']:+.2f}, {t['ci_high']:+.2f}], p = {t['p_t']:.3f}")
@@ -114,7 +114,7 @@ print(f"seeds for 80 % power at 0.5 points, sd 1.44: {n} (power {paired_power(1.
 
 # %%
 import random
-from mpqlab.stats import bootstrap_ci, holm, sign_flip_p, spearman
+from mpqlab.experiments.stats import bootstrap_ci, holm, sign_flip_p, spearman
 assert [round(p, 6) for p in holm([0.01, 0.04, 0.03])] == [0.03, 0.06, 0.06]
 assert abs(sign_flip_p([1.0, 2.0, 3.0]) - 2 / 8) < 1e-12  # all 8 sign patterns enumerated
 rng = random.Random(0)
@@ -135,7 +135,7 @@ print(f"Holm of (0.01, 0.04, 0.03): {holm([0.01, 0.04, 0.03])}; sign-flip p of [
 # committed rows:
 
 # %%
-from mpqlab.report import gate_marks, section
+from mpqlab.experiments.report import gate_marks, section
 powered = Path("../results/asga_powered/results.md")
 if powered.is_file():  # the report's own section (gates checked, all planned seeds finished), not a recomputation
     text = powered.read_text()

@@ -47,15 +47,15 @@ runs_dir = "../runs/notebooks"  # run folders of the searches and transfers this
 import numpy as np
 import pandas as pd
 from mpqlab import viz
-from mpqlab.notebooks import notebook_setup
+from mpqlab.course.notebooks import notebook_setup
 RUNS, show = notebook_setup(data_root, figures_dir, runs_dir)  # MPQLAB_DATA, folders; show() saves + displays
 
 # %%
 from mpqlab.data import proxy_subset
-from mpqlab.loading import analysis_target, model_under_policy
+from mpqlab.quant.loading import analysis_target, model_under_policy
 from mpqlab.models import create_model
-from mpqlab.policy import Policy
-from mpqlab.transfer import finetuned
+from mpqlab.quant.policy import Policy
+from mpqlab.training.transfer import finetuned
 data, ckpt, train, test = analysis_target(smoke)
 ft_train, _ = proxy_subset(train, size=min(len(train), 10000), seed=0)  # one short fine-tune per policy, cached
 ft_test = test.sample(128) if smoke else test  # the fine-tune's own before / after top-1
@@ -124,7 +124,7 @@ print(f"W4A4 2-D slice: loss {r2['loss'].min():.3f} to {r2['loss'].max():.3f}; l
 
 # %%
 import ipywidgets as W
-from mpqlab.notebooks import controls
+from mpqlab.course.notebooks import controls
 layers = ["all layers"] + [n for n, mod in models["float"].named_modules() if isinstance(mod, (nn.Conv2d, nn.Linear))]
 def explore(policies=("float", "W4A4"), span=1.0, seed=0, layer="all layers", log_y=False):
     a = np.linspace(-span, span, 5 if smoke else 11)

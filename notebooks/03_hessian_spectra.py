@@ -78,17 +78,17 @@ runs_dir = "../runs/notebooks"  # run folders of the searches and transfers this
 # %%
 import pandas as pd
 from mpqlab import viz
-from mpqlab.notebooks import notebook_setup
+from mpqlab.course.notebooks import notebook_setup
 RUNS, show = notebook_setup(data_root, figures_dir, runs_dir)  # MPQLAB_DATA, folders; show() saves + displays
 
 # %%
 from mpqlab.analysis.density import gaussian_density
-from mpqlab.cost import layer_table
+from mpqlab.quant.cost import layer_table
 from mpqlab.data import proxy_subset
-from mpqlab.loading import analysis_target
+from mpqlab.quant.loading import analysis_target
 from mpqlab.models import create_model
-from mpqlab.policy import Policy
-from mpqlab.transfer import finetuned
+from mpqlab.quant.policy import Policy
+from mpqlab.training.transfer import finetuned
 data, ckpt, train, test = analysis_target(smoke)
 ft_train, _ = proxy_subset(train, size=min(len(train), 10000), seed=0)  # the same cached fine-tunes as notebook 02
 ft_test = test.sample(256) if smoke else test  # the fine-tune's own before / after top-1
@@ -169,7 +169,7 @@ pd.DataFrame(rows)
 
 # %%
 import ipywidgets as W
-from mpqlab.notebooks import controls
+from mpqlab.course.notebooks import controls
 def spectrum(model="W4A4", lanczos_steps=it, probes=4 if smoke else 16):
     h = Hessian(models[model], (x, y))
     e = h.eigenvalues(top_k=3, max_iter=lanczos_steps)["eigenvalues"]

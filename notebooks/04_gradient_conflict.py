@@ -43,12 +43,12 @@ runs_dir = "../runs/notebooks"  # run folders of the searches and transfers this
 
 # %%
 from mpqlab import viz
-from mpqlab.checkpoints import pretrained
-from mpqlab.notebooks import notebook_setup
+from mpqlab.quant.checkpoints import pretrained
+from mpqlab.course.notebooks import notebook_setup
 RUNS, show = notebook_setup(data_root, figures_dir, runs_dir)  # MPQLAB_DATA, folders; show() saves + displays
 
 # %%
-from mpqlab.notebooks import keyed_path
+from mpqlab.course.notebooks import keyed_path
 from mpqlab.search import SearchConfig, run, read_metrics, run_dir_of
 ckpt = str(pretrained("resnet20_cifar10-mini"))
 runs, paths = {}, {}  # keyed by method name: one colour per method in every chart of the kit
@@ -102,8 +102,8 @@ show(viz.layer_bars({"ASGA, last step": last.rename(lambda c: c.split("/", 1)[1]
 
 # %%
 from mpqlab.analysis.conflict import proxy_target_conflict
-from mpqlab.loading import model_under_policy
-from mpqlab.policy import Policy
+from mpqlab.quant.loading import model_under_policy
+from mpqlab.quant.policy import Policy
 from mpqlab.data import create_dataset
 target = create_dataset("cifar10-mini", "test")
 proxy = create_dataset("cifar10-mini", "train")
@@ -126,7 +126,7 @@ print("global cosine, proxy vs target gradient:", round(c["global"], 3),
 # %%
 import ipywidgets as W
 import numpy as np
-from mpqlab.notebooks import controls
+from mpqlab.course.notebooks import controls
 xb, yb = proxy.tensors(64)
 def radius(rho_max=0.1):
     rows = []
@@ -183,7 +183,7 @@ run(weak, keyed_path(RUNS, "conflict_asga_weak", weak), show_progress=False)
 weak_runs = read_metrics(run_dir_of(keyed_path(RUNS, "conflict_asga_weak", weak)))
 print(f"2: task-vs-cost cosine defined on {weak_runs.cos_alpha_task_cost.notna().sum()} of {len(weak_runs)} steps with "
       f"cost_weight 0.5, {runs['edmips+asga'].cos_alpha_task_cost.notna().sum()} of {len(runs['edmips+asga'])} with 2")
-from mpqlab.errors import MpqlabError
+from mpqlab.core.errors import MpqlabError
 try:
     fashion = create_dataset("fashion-mnist", "train")
     cf = proxy_target_conflict(m.eval(), [fashion.tensors(n)], [target.tensors(n)])["global"]

@@ -3,7 +3,7 @@
 #
 # **Question.** Where do different searches spend their bits, and how did the choice form during the search?
 #
-# A policy file (`mpqlab.policy`) stores, per layer *name*, the weight and activation bits, plus cost totals and
+# A policy file (`mpqlab.quant.policy`) stores, per layer *name*, the weight and activation bits, plus cost totals and
 # provenance (including the final softmaxes over the bit candidates). We search three policies at the same budget
 # as uniform W4A4 (EdMIPS, EdMIPS+ASGA and HAWQ), look at their bits, and watch a search's softmaxes evolve.
 #
@@ -25,7 +25,7 @@
 # %%
 import math
 import torch
-from mpqlab.report.derived import top_probability_at
+from mpqlab.experiments.report.derived import top_probability_at
 from mpqlab.search.hawq import hawq_sensitivity
 w = torch.tensor([[0.1, -0.3, 0.5, 0.9]])
 omega = {b: hawq_sensitivity(2.0, w, b) for b in (2, 3)}
@@ -44,14 +44,14 @@ runs_dir = "../runs/notebooks"  # run folders of the searches and transfers this
 # %%
 import pandas as pd
 from mpqlab import viz
-from mpqlab.checkpoints import pretrained
-from mpqlab.notebooks import notebook_setup
+from mpqlab.quant.checkpoints import pretrained
+from mpqlab.course.notebooks import notebook_setup
 RUNS, show = notebook_setup(data_root, figures_dir, runs_dir)  # MPQLAB_DATA, folders; show() saves + displays
 
 # %%
 from mpqlab.models import create_model
-from mpqlab.policy import Policy
-from mpqlab.notebooks import keyed_path
+from mpqlab.quant.policy import Policy
+from mpqlab.course.notebooks import keyed_path
 from mpqlab.search import SearchConfig, run, read_softmaxes, run_dir_of
 ckpt = str(pretrained("resnet20_cifar10-mini"))
 paths, pols = {}, {"uniform W4A4": Policy.uniform(create_model("resnet20"), 4, 4).to_dict()}
@@ -84,7 +84,7 @@ show(viz.bitops_share(pols), "05_bitops_share");
 # layers with the largest share under uniform W4A4 are where going low saves the most:
 
 # %%
-from mpqlab.cost import bitops_shares
+from mpqlab.quant.cost import bitops_shares
 share = pd.DataFrame({k: bitops_shares(p["layers"], {n: (r["w_bits"], r["a_bits"]) for n, r in p["layers"].items()})
                       for k, p in pols.items()})
 share.sort_values("uniform W4A4", ascending=False).head(5).round(2)
@@ -149,8 +149,8 @@ for k in ("edmips", "edmips+asga"):
 
 # %%
 import ipywidgets as W
-from mpqlab.tables import finished_cells
-from mpqlab.notebooks import committed_grid, controls
+from mpqlab.experiments.merge import finished_cells
+from mpqlab.course.notebooks import committed_grid, controls
 folder = committed_grid()
 grid = finished_cells(folder) if folder else {}
 print(f"{len(grid)} finished cells of {folder}" if grid else "no committed grid here: the four policies above")

@@ -23,7 +23,7 @@
 # differences (−3, 0, 0, 3), so r_s = 1 − 6·18 / (4·15) = −0.8: sharper, worse, but not perfectly monotone.
 
 # %%
-from mpqlab.stats import spearman
+from mpqlab.experiments.stats import spearman
 r = spearman([1, 2, 3, 4], [10, 8, 9, 1])
 assert abs(r + 0.8) < 1e-12
 print(f"Spearman of the worked example: {r:+.2f}")
@@ -38,8 +38,8 @@ runs_dir = "../runs/notebooks"  # run folders of the searches and transfers this
 from pathlib import Path
 import pandas as pd
 from mpqlab import viz
-from mpqlab.checkpoints import pretrained
-from mpqlab.notebooks import notebook_setup
+from mpqlab.quant.checkpoints import pretrained
+from mpqlab.course.notebooks import notebook_setup
 RUNS, show = notebook_setup(data_root, figures_dir, runs_dir)  # MPQLAB_DATA, folders; show() saves + displays
 
 # %% [markdown]
@@ -57,14 +57,14 @@ RUNS, show = notebook_setup(data_root, figures_dir, runs_dir)  # MPQLAB_DATA, fo
 # grid and tests nothing.
 
 # %%
-from mpqlab.report import fig1_correlations, fig1_note, fig1_points, gate_marks, section
-from mpqlab.notebooks import committed_grid
+from mpqlab.experiments.report import fig1_correlations, fig1_note, fig1_points, gate_marks, section
+from mpqlab.course.notebooks import committed_grid
 folder = committed_grid(usable=lambda f: bool(fig1_points(pd.read_csv(f / "results.csv").to_dict("records"))))
 committed = folder / "results.csv" if folder else None
 print("results:", committed or "the quick grid")
 if committed is None:
-    from mpqlab.presets import quick_config
-    from mpqlab.executors import run_grid
+    from mpqlab.experiments.presets import quick_config
+    from mpqlab.experiments.executors import run_grid
     res = pd.read_csv(run_grid(quick_config(), RUNS / "quick_grid", show_progress=False))
     marks = None  # the quick grid's report is not a committed verdict
 else:
@@ -116,7 +116,7 @@ else:
 # computed from the same runs.
 
 # %%
-from mpqlab.search.radius_study import bands, radius_study
+from mpqlab.experiments.studies.radius import bands, radius_study
 committed = Path("../results/radius_study")
 study_dir = committed if committed.is_dir() else RUNS / "radius_study"  # committed runs are reused, not rerun
 study = radius_study(study_dir, seeds=(0, 1) if smoke else (0, 1, 2), max_batches=2 if smoke else None)
@@ -137,9 +137,9 @@ assert summary.loc["relative", "share_at_bound"] < 0.5, 'the reconstructed radiu
 
 # %%
 from mpqlab.analysis.sharpness import sharpness_report
-from mpqlab.loading import model_under_policy
-from mpqlab.loading import load_splits
-from mpqlab.errors import MpqlabError
+from mpqlab.quant.loading import model_under_policy
+from mpqlab.quant.loading import load_splits
+from mpqlab.core.errors import MpqlabError
 rows = []
 for proxy, name in (("cifar10-mini", "resnet20_cifar10-mini"), ("fashion-mnist", "resnet20_fashion-mnist")):
     try:
@@ -168,7 +168,7 @@ t4.groupby(["setting", "method"])[["target_top1", "bitops", "search_cpu_time_s"]
 
 # %%
 import ipywidgets as W
-from mpqlab.notebooks import controls
+from mpqlab.course.notebooks import controls
 methods = sorted(points.method.unique()) if len(points) else []
 def highlight(method=methods[0] if methods else None):
     if method is None:
@@ -217,7 +217,7 @@ controls(highlight, offline={"method": methods} if methods else None, method=W.D
 # %%
 # Solutions as code (exercises 1 to 4), from the data above.
 if len(points):
-    from mpqlab.stats import bootstrap_ci, spearman
+    from mpqlab.experiments.stats import bootstrap_ci, spearman
     within = {s: spearman(list(g.proxy_h), list(g.penalty)) for s, g in points.groupby("seed") if len(g) >= 3}
     print(f"1: Spearman within a seed, mean over {len(within)} seeds {sum(within.values()) / len(within):+.2f}; "
           f"pooled {corr.iloc[0].spearman:+.2f}")
@@ -238,13 +238,13 @@ print(summary[["share_at_bound", "rho_median", "h_median"]].round(3).to_string()
 
 # %% [markdown]
 # **Does each paper figure reproduce?** One word per figure, computed from the data above by
-# `mpqlab.report.reproduction` (reproduces / does not reproduce / cannot tell, with the reason). A figure that
+# `mpqlab.experiments.report.reproduction` (reproduces / does not reproduce / cannot tell, with the reason). A figure that
 # only describes (one estimate, no interval) is "cannot tell", never "reproduces".
 
 # %%
 import json
-from mpqlab.report import comparisons
-from mpqlab.report.reproduction import fig1_verdict, fig4_verdict, table3_verdict, table4_verdict
+from mpqlab.experiments.report import comparisons
+from mpqlab.experiments.report.reproduction import fig1_verdict, fig4_verdict, table3_verdict, table4_verdict
 verdicts = {}
 if len(points):
     gates_ok = bool(marks) and all(m == "PASS" for m, _ in marks)

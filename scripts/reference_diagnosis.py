@@ -1,5 +1,5 @@
 """Experiment (a) of the reference diagnosis: a grid's committed policies scored from the target checkpoint with
-BatchNorm re-estimated (:mod:`mpqlab.at_checkpoint`), paired by seed, answering the question its config declared.
+BatchNorm re-estimated (:mod:`mpqlab.training.scoring`), paired by seed, answering the question its config declared.
 
 ``python scripts/reference_diagnosis.py configs/reference_diagnosis.json [--out results/reference_diagnosis]``.
 Resumable: each scored policy is one line of ``scores.jsonl``; a rerun scores only what is missing, then writes
@@ -11,14 +11,14 @@ import argparse
 import json
 from pathlib import Path
 
-from mpqlab.errors import MpqlabError
-from mpqlab.experiment import Cell
-from mpqlab.io import atomic_write_text, read_json
-from mpqlab.loading import load_splits
-from mpqlab.policy import Policy
-from mpqlab.runlock import run_lock
-from mpqlab.methods import REFERENCE
-from mpqlab.stats import paired_test
+from mpqlab.core.errors import MpqlabError
+from mpqlab.experiments.cell import Cell
+from mpqlab.core.files import atomic_write_text, read_json
+from mpqlab.quant.loading import load_splits
+from mpqlab.quant.policy import Policy
+from mpqlab.core.locks import run_lock
+from mpqlab.search.methods import REFERENCE
+from mpqlab.experiments.stats import paired_test
 
 
 def _setting(method: str) -> str:
@@ -32,7 +32,7 @@ def stage1_w2(policy: Policy) -> int:
 
 def score_all(cfg: dict, out: Path) -> list[dict]:
     """Score every (method, seed) of the config not yet in ``out/scores.jsonl``, appending as each finishes."""
-    from mpqlab.at_checkpoint import score_at_checkpoint
+    from mpqlab.training.scoring import score_at_checkpoint
 
     path = out / "scores.jsonl"
     done = [json.loads(l) for l in path.read_text().splitlines()] if path.is_file() else []

@@ -5,10 +5,10 @@ import torch
 
 from conftest import TinyNet
 from mpqlab.analysis.conflict import perturbation_conflict, proxy_target_conflict, task_cost_conflict
-from mpqlab.analysis.landscape import (eigen_direction, evaluate_fixed, linear_path, load_npz, random_direction,
-                                       save_npz, slice_1d, slice_2d)
+from mpqlab.analysis.landscape import (
+    eigen_direction, evaluate_fixed, linear_path, load_npz, random_direction, save_npz, slice_1d, slice_2d)
 from mpqlab.analysis.sharpness import sharpness_report, surrogate_gap, worst_case_loss
-from mpqlab.quant import calibrate, quantize_model
+from mpqlab.quant.quantizers import calibrate, quantize_model
 
 
 @pytest.fixture
@@ -120,7 +120,7 @@ def test_conflict_angles(qnet):
 
 
 def test_the_one_cosine_helper_knows_undefined_angles_and_clamps():
-    from mpqlab.analysis.vectors import cosine, cosine_of
+    from mpqlab.core.vectors import cosine, cosine_of
 
     a, b = [torch.tensor([1.0, 0.0]), torch.tensor([2.0])], [torch.tensor([-1.0, 0.0]), torch.tensor([-2.0])]
     assert cosine(a, b) == pytest.approx(-1.0) and cosine(a, a) == pytest.approx(1.0)
@@ -147,7 +147,7 @@ def test_slice_summary_and_its_sentences_follow_the_curves():
 
 def test_layer_bits_change_compares_one_layer_at_new_bits(qnet):
     from mpqlab.analysis.landscape import layer_bits_change
-    from mpqlab.cost import layer_table
+    from mpqlab.quant.cost import layer_table
 
     m, x, y = qnet
     table = layer_table(TinyNet(), (3, 8, 8))

@@ -13,10 +13,10 @@ import plotly.graph_objects as go
 import pytest
 
 from conftest import REPO
-from mpqlab.book import PLOT_CLASS, build_book, math_to_mathml
-from mpqlab.errors import MpqlabError
-from mpqlab.notebooks import EXECUTED_DIR, list_notebooks
-from mpqlab.stepped import STEPPED_META, stepped_figure, view_labels
+from mpqlab.course.book import PLOT_CLASS, build_book, math_to_mathml
+from mpqlab.core.errors import MpqlabError
+from mpqlab.course.notebooks import EXECUTED_DIR, list_notebooks
+from mpqlab.viz.slider import STEPPED_META, stepped_figure, view_labels
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -53,7 +53,7 @@ def test_a_stepped_figure_shows_one_view_at_a_time_with_its_own_title():
 
 
 def test_offline_views_include_the_default_and_refuse_unknown_controls(capsys):
-    from mpqlab.notebooks import _offline_views
+    from mpqlab.course.notebooks import _offline_views
 
     views, active, name = _offline_views(lambda a, b: (print(f"a={a}"), go.Figure())[1], {"a": 5, "b": 1},
                                          {"a": [1, 2]})

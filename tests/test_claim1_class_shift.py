@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mpqlab.errors import MpqlabError
-from mpqlab.grid_config import GridConfig
-from mpqlab.provenance import code_version, config_hash, source_hash
-from mpqlab.report.correlation import correlation_test, spread_gate
-from mpqlab.report.sequential import sequential_test
+from mpqlab.core.errors import MpqlabError
+from mpqlab.experiments.config import GridConfig
+from mpqlab.core.provenance import code_version, config_hash, source_hash
+from mpqlab.experiments.report.correlation import correlation_test, spread_gate
+from mpqlab.experiments.report.sequential import sequential_test
 
 REPO = Path(__file__).resolve().parents[1]
 CFG = json.loads((REPO / "configs" / "claim1_class_shift.json").read_text())
@@ -81,5 +81,5 @@ def test_rows_name_the_source_and_the_config():
     assert code_version()["source_hash"] == source_hash() and len(source_hash()) == 12
     other = dict(CFG, seeds=CFG["seeds"][:3])
     assert config_hash(CFG) == config_hash(json.loads(json.dumps(CFG))) != config_hash(other)
-    from mpqlab.experiment import COLUMNS
+    from mpqlab.experiments.cell import COLUMNS
     assert {"source_hash", "config_hash", "candidates_proxy_h", "candidates_proxy_trace"} <= set(COLUMNS)

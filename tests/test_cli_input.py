@@ -61,7 +61,7 @@ def test_library_callers_get_the_choices_checked_before_work():
     from mpqlab.analysis.hessian import HessianConfig
     from mpqlab.analysis.landscape import LandscapeConfig
     from mpqlab.commands import hessian_command, landscape_command
-    from mpqlab.errors import MpqlabError
+    from mpqlab.core.errors import MpqlabError
 
     with pytest.raises(MpqlabError, match="--direction must be one of random, eigen, got 'sideways'"):
         landscape_command("resnet20", "cifar10-mini", "missing.safetensors", "x.npz",

@@ -4,9 +4,9 @@ import random
 
 import pytest
 
-from mpqlab.errors import MpqlabError
-from mpqlab.grid_config import GridConfig
-from mpqlab.report.correlation import correlation_test, per_seed_spearman
+from mpqlab.core.errors import MpqlabError
+from mpqlab.experiments.config import GridConfig
+from mpqlab.experiments.report.correlation import correlation_test, per_seed_spearman
 
 LEVELS = ["edmips", "edmips+sam:rho=0.01", "edmips+sam:rho=0.05", "edmips+sam:rho=0.25"]
 CFG = {"methods": LEVELS, "declared": {

@@ -4,8 +4,8 @@ import pytest
 import torch.nn as nn
 
 from conftest import TinyNet
-from mpqlab.cost import average_bits, bitops, budget_bitops, layer_table, model_cost, size_bytes
-from mpqlab.errors import MpqlabError
+from mpqlab.quant.cost import average_bits, bitops, budget_bitops, layer_table, model_cost, size_bytes
+from mpqlab.core.errors import MpqlabError
 
 
 def test_hand_computed_macs_with_stride_padding_depthwise():
@@ -50,7 +50,7 @@ def test_resnet20_and_mobilenet_v2_known_macs():
 
 
 def test_layer_bitops_is_the_one_formula_behind_totals_and_the_ilp_matrix():
-    from mpqlab.cost import bitops, bitops_shares, candidate_bitops, layer_bitops
+    from mpqlab.quant.cost import bitops, bitops_shares, candidate_bitops, layer_bitops
 
     table = {"a": {"macs": 10, "params": 1}, "b": {"macs": 100, "params": 1}}
     bits = {"a": (2, 3), "b": (4, 4)}

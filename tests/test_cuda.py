@@ -42,7 +42,7 @@ def test_one_sharpness_aware_step_syncs_the_host_at_most_once(name):
 
 
 def test_hessian_vector_products_on_the_gpu_match_the_cpu():
-    from mpqlab.analysis import vectors as V
+    from mpqlab.core import vectors as V
     from mpqlab.analysis.hessian import Hessian
     from mpqlab.models import create_model
 

@@ -8,9 +8,10 @@ import torch
 from mpqlab.data.sample import stratified_order
 
 from conftest import make_image_tree
-from mpqlab.data import (TensorLoader, class_balanced_indices, create_dataset, data_root, list_datasets, make_loader,
-                         proxy_subset, random_crop_flip)
-from mpqlab.errors import MpqlabError
+from mpqlab.data import (
+    TensorLoader, class_balanced_indices, create_dataset, data_root, list_datasets, make_loader, proxy_subset,
+    random_crop_flip)
+from mpqlab.core.errors import MpqlabError
 
 
 def test_registry_lists_every_dataset():
@@ -162,7 +163,7 @@ def test_class_subset_keeps_the_images_of_its_classes_relabelled():
     import torch
 
     from mpqlab.data import create_dataset
-    from mpqlab.errors import MpqlabError
+    from mpqlab.core.errors import MpqlabError
 
     full = create_dataset("cifar10-mini", "test")
     five = create_dataset("cifar10-mini-animals5", "test")

@@ -1,9 +1,9 @@
-"""The numbers the write-up derives from committed files (mpqlab.report.derived), against hand computations."""
+"""The numbers the write-up derives from committed files (mpqlab.experiments.report.derived), against hand computations."""
 import math
 
 import pytest
 
-from mpqlab.report.derived import assumed_sd, finetune_gains, paired_sd, top_probability_at
+from mpqlab.experiments.report.derived import assumed_sd, finetune_gains, paired_sd, top_probability_at
 
 HEADER = "setting,method,budget,seed,target_top1\n"
 

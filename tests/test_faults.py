@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from conftest import REPO
-from mpqlab.errors import DivergedError
+from mpqlab.core.errors import DivergedError
 from mpqlab.search import SearchConfig, run
 
 pytestmark = pytest.mark.slow  # SIGKILL at random moments, then resume
@@ -64,9 +64,9 @@ def test_sigkill_at_random_moments_then_resume_gives_the_same_policy(tmp_path):
 
 
 def test_sigkill_during_transfer_then_resume_gives_the_same_weights(tmp_path):
-    from mpqlab.io import load_weights
+    from mpqlab.core.files import load_weights
     from mpqlab.models import create_model
-    from mpqlab.policy import Policy
+    from mpqlab.quant.policy import Policy
 
     Policy.uniform(create_model("resnet20"), 3, 3).save(tmp_path / "p.json")
     args = ["transfer", "--policy", str(tmp_path / "p.json"), "--model", "resnet20", "--data", "synthetic",

@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from mpqlab.executors import cell_states, run_claimed, run_grid
-from mpqlab.experiment import grid_cells
-from mpqlab.presets import smoke_config
-from mpqlab.runlock import LOCK_NAME, holder_alive, run_lock
+from mpqlab.experiments.executors import cell_states, run_claimed, run_grid
+from mpqlab.experiments.cell import grid_cells
+from mpqlab.experiments.presets import smoke_config
+from mpqlab.core.locks import LOCK_NAME, holder_alive, run_lock
 
 TIMES = {"search_wall_time_s", "search_cpu_time_s", "transfer_wall_time_s", "search_cost_ratio"}
 
@@ -53,7 +53,7 @@ def test_a_cell_locked_by_another_process_is_skipped(tmp_path):
     cell = grid_cells(cfg)[2]
     folder = cell.folder(tmp_path)
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from mpqlab.runlock import run_lock\n"
+        "import sys, time; from mpqlab.core.locks import run_lock\n"
         f"with run_lock({str(folder)!r}):\n    print('held', flush=True); time.sleep(60)")],
         stdout=subprocess.PIPE, text=True)
     try:
@@ -92,7 +92,7 @@ def test_submitit_jobs_with_one_killed_mid_run_resume_to_the_sequential_table(se
 
 @pytest.mark.slow
 def test_policies_from_reuses_another_grids_policies_and_checks_its_ranking(sequential, tmp_path):
-    from mpqlab.errors import MpqlabError
+    from mpqlab.core.errors import MpqlabError
 
     src = sequential.parent
     cfg = smoke_config()
@@ -118,7 +118,7 @@ def test_policies_from_reuses_another_grids_policies_and_checks_its_ranking(sequ
 def test_policies_from_searches_again_a_cell_whose_start_checkpoint_changed(sequential, tmp_path):
     """A new target checkpoint: the proxy searches (started from the proxy checkpoint) and the null baselines are
     reused, the reference (started from the target checkpoint) is not."""
-    from mpqlab.experiment import REFERENCE, _source_cell
+    from mpqlab.experiments.cell import REFERENCE, _source_cell
 
     cfg = dict(smoke_config(), policies_from=str(sequential.parent))
     same = {c.method: _source_cell(cfg, c.setting, c.method, c.seed, c.budget) for c in grid_cells(cfg)}
@@ -134,7 +134,7 @@ def test_policies_from_searches_again_a_cell_whose_start_checkpoint_changed(sequ
 
 @pytest.mark.slow  # the module's sequential smoke grid
 def test_finished_cells_lists_each_cell_with_its_row_and_policy(sequential, tmp_path):
-    from mpqlab.tables import finished_cells
+    from mpqlab.experiments.merge import finished_cells
 
     cells = finished_cells(sequential.parent)
     assert sorted(cells) == sorted(f"{c.method} · seed 0" for c in grid_cells(smoke_config()))
@@ -149,7 +149,7 @@ def test_finished_cells_lists_each_cell_with_its_row_and_policy(sequential, tmp_
 def test_a_half_run_grids_report_says_it_is_partial_and_the_finished_one_does_not(sequential, tmp_path):
     import shutil
 
-    from mpqlab.tables import merge
+    from mpqlab.experiments.merge import merge
 
     grid = tmp_path / "grid"
     shutil.copytree(sequential.parent, grid)
@@ -162,8 +162,8 @@ def test_a_half_run_grids_report_says_it_is_partial_and_the_finished_one_does_no
 
 
 def test_rows_written_before_the_column_rename_read_as_target_surrogate_gap(tmp_path):
-    from mpqlab.experiment import read_row
-    from mpqlab.io import write_json
+    from mpqlab.experiments.cell import read_row
+    from mpqlab.core.files import write_json
 
     write_json(tmp_path / "old.json", {"method": "edmips", "sharpness": 0.25})
     write_json(tmp_path / "new.json", {"method": "edmips", "target_surrogate_gap": 0.5})
@@ -186,7 +186,7 @@ def test_a_grid_with_two_local_workers_gives_the_one_worker_table(sequential, tm
 
 
 def test_a_missing_initial_checkpoint_is_refused_before_any_cell(tmp_path):
-    from mpqlab.errors import MpqlabError
+    from mpqlab.core.errors import MpqlabError
 
     cfg = smoke_config()
     cfg["target"] = dict(cfg["target"], init=str(tmp_path / "nowhere.safetensors"))
@@ -212,8 +212,8 @@ def test_shared_nulls_run_each_null_baseline_once_per_seed():
 def test_method_seeds_run_a_method_on_some_seeds_only(tmp_path):
     import json
 
-    from mpqlab.errors import MpqlabError
-    from mpqlab.experiment import load_config
+    from mpqlab.core.errors import MpqlabError
+    from mpqlab.experiments.cell import load_config
 
     cfg = dict(smoke_config(), seeds=[0, 1, 2], method_seeds={"uniform": [0]})
     methods = [(c.method, c.seed) for c in grid_cells(cfg)]
@@ -225,9 +225,9 @@ def test_method_seeds_run_a_method_on_some_seeds_only(tmp_path):
 
 
 def test_a_validation_chosen_reference_picks_its_best_candidate_and_counts_every_search(tmp_path):
-    from mpqlab.experiment import run_cell
-    from mpqlab.io import read_json
-    from mpqlab.policy import Policy
+    from mpqlab.experiments.cell import run_cell
+    from mpqlab.core.files import read_json
+    from mpqlab.quant.policy import Policy
 
     cfg = smoke_config()
     cfg["reference"] = {"candidates": 2, "subset": 40, "validation_images": 40, "bn_batches": 2, "max_batches": 2}
@@ -254,8 +254,8 @@ def test_a_validation_chosen_reference_picks_its_best_candidate_and_counts_every
 
 
 def test_a_misspelt_grid_key_is_refused_naming_it(tmp_path):
-    from mpqlab.errors import MpqlabError
-    from mpqlab.executors import run_grid
+    from mpqlab.core.errors import MpqlabError
+    from mpqlab.experiments.executors import run_grid
 
     for where, bad in (("", {"seed": [0]}), ("search", {"search": {"epoch": 2}}),
                        ("target", {"target": dict(smoke_config()["target"], finetune_epoch=2)}),

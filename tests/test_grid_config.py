@@ -6,11 +6,11 @@ import re
 import pytest
 
 from conftest import REPO
-from mpqlab.errors import MpqlabError
-from mpqlab.experiment import load_config
-from mpqlab.grid_config import GridConfig
+from mpqlab.core.errors import MpqlabError
+from mpqlab.experiments.cell import load_config
+from mpqlab.experiments.config import GridConfig
 from mpqlab.search import SearchConfig
-from mpqlab.transfer import TransferConfig
+from mpqlab.training.transfer import TransferConfig
 
 
 def _cfg(**over):
@@ -109,7 +109,7 @@ def test_every_search_field_has_help_and_a_command_line_option():
     import dataclasses
 
     from mpqlab.cli import build_parser
-    from mpqlab.grid_config import PER_CELL, check_fields
+    from mpqlab.experiments.config import PER_CELL, check_fields
 
     search = build_parser()._subparsers._group_actions[0].choices["search"]
     flags = {s for a in search._actions for s in a.option_strings}
@@ -128,7 +128,7 @@ def test_every_search_field_has_help_and_a_command_line_option():
 def test_a_method_carries_its_own_search_settings():
     """``edmips+sam:rho=0.2``: the same rule at several radii in one grid, each its own folder; the settings are
     checked like the search block's, before any cell."""
-    from mpqlab.experiment import cell_name
+    from mpqlab.experiments.cell import cell_name
 
     d = _cfg(methods=["uniform:W3A2", "edmips", "edmips+asga", "edmips+sam:rho=0.2", "edmips+asga:rho=0.1,rho_max=0.5"])
     cfg = GridConfig.from_dict(d)

@@ -7,8 +7,8 @@ import pytest
 from scipy.stats import norm
 
 from conftest import REPO
-from mpqlab.group_sequential import boundaries, final_pairs, obf_spending, robustness, t_to_z, z_to_t
-from mpqlab.report.sequential import sequential_plan, sequential_test
+from mpqlab.experiments.group_sequential import boundaries, final_pairs, obf_spending, robustness, t_to_z, z_to_t
+from mpqlab.experiments.report.sequential import sequential_plan, sequential_test
 
 
 def _rejection_rate(looks, bounds, draws=400_000, seed=0):

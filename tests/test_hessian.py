@@ -11,7 +11,7 @@ from conftest import TinyNet
 from mpqlab.analysis.density import gaussian_density
 from mpqlab.analysis.exact import exact_hessian
 from mpqlab.analysis.hessian import Hessian
-from mpqlab.errors import MpqlabError
+from mpqlab.core.errors import MpqlabError
 
 
 class Mlp(nn.Module):
@@ -243,7 +243,7 @@ def test_products_equal_pyhessians_on_a_quantized_model():
     from pyhessian import hessian as PyHessian
     from pyhessian.utils import hessian_vector_product
 
-    from mpqlab.quant import calibrate, quantize_model
+    from mpqlab.quant.quantizers import calibrate, quantize_model
 
     torch.manual_seed(0)
     m = TinyNet().eval()
@@ -296,7 +296,7 @@ def _exact_ggn_trace(m, x, params):
 
 @pytest.fixture
 def quantized_tiny():
-    from mpqlab.quant import calibrate, quantize_model
+    from mpqlab.quant.quantizers import calibrate, quantize_model
 
     torch.manual_seed(0)
     m = TinyNet().eval()

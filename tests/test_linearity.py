@@ -6,7 +6,7 @@ import torch.nn as nn
 
 from conftest import TinyNet
 from mpqlab.analysis.linearity import curved_nodes
-from mpqlab.quant import calibrate, quantize_model
+from mpqlab.quant.quantizers import calibrate, quantize_model
 
 
 def _params(m):

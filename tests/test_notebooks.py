@@ -7,7 +7,7 @@ import papermill
 import pytest
 
 from conftest import REPO
-from mpqlab.notebooks import list_notebooks, make_figures
+from mpqlab.course.notebooks import list_notebooks, make_figures
 
 
 
@@ -50,7 +50,7 @@ def test_rerunning_one_notebook_keeps_the_others_in_the_figures_readme(tmp_path)
     mine = [l for l in after if "notebooks/01_search_and_transfer.ipynb" in l]
     assert len(mine) == 1 and "01_effects.html" in mine[0] and mine[0] not in others
     # the entry names the code that ran and the kernels' threads (a full run's numbers depend on both)
-    from mpqlab.provenance import code_label, code_record
+    from mpqlab.core.provenance import code_label, code_record
     assert f"code {code_label(code_record())};" in mine[0]
     assert f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '1')}" in mine[0]
 
@@ -78,7 +78,7 @@ def test_notebooks_are_thin_and_parameterised():
 
 
 def test_committed_notebooks_match_their_jupytext_sources():
-    from mpqlab.notebooks import build_notebooks
+    from mpqlab.course.notebooks import build_notebooks
 
     assert build_notebooks(check=True) == list_notebooks()
 
@@ -86,8 +86,8 @@ def test_committed_notebooks_match_their_jupytext_sources():
 def test_the_source_check_sees_a_stale_notebook(tmp_path, monkeypatch):
     import shutil
 
-    from mpqlab import notebooks
-    from mpqlab.errors import MpqlabError
+    from mpqlab.course import notebooks
+    from mpqlab.core.errors import MpqlabError
 
     for p in (REPO / "notebooks").glob("00_quickstart.*"):
         shutil.copy(p, tmp_path / p.name)
@@ -106,9 +106,9 @@ def test_a_grid_writes_the_documented_columns(tmp_path, monkeypatch):
     import csv
     import math
 
-    from mpqlab.executors import run_grid
-    from mpqlab.experiment import COLUMNS
-    from mpqlab.presets import smoke_config
+    from mpqlab.experiments.executors import run_grid
+    from mpqlab.experiments.cell import COLUMNS
+    from mpqlab.experiments.presets import smoke_config
 
     monkeypatch.setenv("MPQLAB_COMPILE", "0")  # a few batches: compiling the quantizer kernels would not pay
     path = run_grid(smoke_config(), tmp_path, show_progress=False)
@@ -132,7 +132,7 @@ def test_an_explorer_re_plots_its_figure_widget_in_place(monkeypatch):
     import ipywidgets as W
     import plotly.graph_objects as go
 
-    from mpqlab.notebooks import controls
+    from mpqlab.course.notebooks import controls
 
     calls = []
 
@@ -162,7 +162,7 @@ def test_an_explorer_re_plots_its_figure_widget_in_place(monkeypatch):
 
 
 def test_committed_grid_prefers_the_newest_usable_grid(tmp_path):
-    from mpqlab.notebooks import COMMITTED_GRIDS, committed_grid
+    from mpqlab.course.notebooks import COMMITTED_GRIDS, committed_grid
 
     assert committed_grid(tmp_path) is None
     for name in COMMITTED_GRIDS[1:]:
@@ -181,9 +181,9 @@ def test_committed_grid_prefers_the_newest_usable_grid(tmp_path):
 def test_interactive_and_smoke_runs_never_write_the_committed_figures(tmp_path, monkeypatch):
     """Run All in Jupyter (the parameters cell's defaults) saves to runs/figures, and a smoke run of
     `mpqlab figures` is refused the committed folder before any notebook runs."""
-    import mpqlab.notebooks as nbmod
+    import mpqlab.course.notebooks as nbmod
     from mpqlab.cli import main
-    from mpqlab.errors import MpqlabError
+    from mpqlab.core.errors import MpqlabError
 
     for name in list_notebooks():
         nb = nbformat.read(REPO / "notebooks" / f"{name}.ipynb", as_version=4)
@@ -203,7 +203,7 @@ def test_interactive_and_smoke_runs_never_write_the_committed_figures(tmp_path, 
 def test_committed_executed_copies_are_from_the_current_sources(tmp_path):
     """notebooks/executed/ holds the full runs that wrote figures/: their code must be the notebooks' current code,
     or the numbers a reader sees there are not what the notebook prints."""
-    from mpqlab.notebooks import EXECUTED_DIR, stale_executed
+    from mpqlab.course.notebooks import EXECUTED_DIR, stale_executed
 
     assert stale_executed() == [], "rerun `make figures` (it rewrites notebooks/executed/ and figures/)"
     name = list_notebooks()[0]  # and the check can fail: one edited code cell makes a copy stale

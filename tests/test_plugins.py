@@ -4,10 +4,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mpqlab.errors import MpqlabError
-from mpqlab.objectives import OBJECTIVES, Objective, register_objective
+from mpqlab.core.errors import MpqlabError
+from mpqlab.search.objectives import OBJECTIVES, Objective, register_objective
 from mpqlab.optim import RADII, RULES, RadiusSchedule, TwoPassOptimizer, register_radius, register_rule
-from mpqlab.methods import list_methods, list_radii, list_rules, parse_method
+from mpqlab.search.methods import list_methods, list_radii, list_rules, parse_method
 from mpqlab.search import SearchConfig, read_metrics, run
 
 
@@ -130,7 +130,7 @@ def test_a_new_rule_file_and_objective_file_work_from_the_cli_and_in_spawned_gri
     import sys
 
     from conftest import REPO
-    from mpqlab.presets import smoke_config
+    from mpqlab.experiments.presets import smoke_config
 
     pkg = tmp_path / "src"
     shutil.copytree(REPO / "mpqlab", pkg / "mpqlab", ignore=shutil.ignore_patterns("__pycache__"))
@@ -165,14 +165,14 @@ def test_a_new_rule_file_and_objective_file_work_from_the_cli_and_in_spawned_gri
 @pytest.mark.slow  # a 2-worker smoke grid
 def test_a_rule_registered_from_your_own_module_reaches_spawned_grid_workers(tmp_path, monkeypatch):
     """Registered in this process from an importable file outside mpqlab; the spawned workers import that file
-    before their cell (mpqlab.registry.external_modules), with no environment variable set."""
+    before their cell (mpqlab.core.registry.external_modules), with no environment variable set."""
     import importlib
     import json
     import sys
 
-    from mpqlab.executors import run_grid
-    from mpqlab.presets import smoke_config
-    from mpqlab.registry import external_modules
+    from mpqlab.experiments.executors import run_grid
+    from mpqlab.experiments.presets import smoke_config
+    from mpqlab.core.registry import external_modules
 
     (tmp_path / "my_rules.py").write_text(RULE_FILE.replace("from ..two_pass import", "from mpqlab.optim import")
                                           .replace("from . import register_rule", "from mpqlab.optim import register_rule")
@@ -194,8 +194,8 @@ def test_a_rule_registered_from_your_own_module_reaches_spawned_grid_workers(tmp
 
 
 def test_a_grid_using_a_rule_defined_in_main_is_refused_before_spawning_workers(tmp_path):
-    from mpqlab.executors import run_grid
-    from mpqlab.presets import smoke_config
+    from mpqlab.experiments.executors import run_grid
+    from mpqlab.experiments.presets import smoke_config
 
     cls = type("MainSAM", (TwoPassOptimizer,), {"__module__": "__main__", "__doc__": "defined in a notebook",
                                                 "perturbation": lambda self, g, n, r: g,

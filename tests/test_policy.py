@@ -4,9 +4,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mpqlab.errors import MpqlabError
+from mpqlab.core.errors import MpqlabError
 from mpqlab.models import create_model
-from mpqlab.policy import Policy
+from mpqlab.quant.policy import Policy
 
 
 @pytest.fixture(scope="module")
@@ -106,9 +106,9 @@ def test_fuzzed_policy_files_load_or_raise_mpqlab_error(r20_policy, data):
 def test_with_layer_bits_edits_one_searchable_layer_and_refuses_fixed_or_unknown_ones():
     import pytest
 
-    from mpqlab.errors import MpqlabError
+    from mpqlab.core.errors import MpqlabError
     from mpqlab.models import create_model
-    from mpqlab.policy import Policy
+    from mpqlab.quant.policy import Policy
 
     p = Policy.uniform(create_model("resnet20"), 4, 4)
     q = p.with_layer_bits("layer1.0.conv1", 2, 3)

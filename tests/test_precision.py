@@ -3,9 +3,9 @@ import pytest
 import torch
 
 from conftest import TinyNet
-from mpqlab.errors import MpqlabError
-from mpqlab.precision import autocast, native_bf16, resolve_precision
-from mpqlab.train import TrainConfig, evaluate, fit
+from mpqlab.core.errors import MpqlabError
+from mpqlab.core.precision import autocast, native_bf16, resolve_precision
+from mpqlab.training.train import TrainConfig, evaluate, fit
 
 
 def test_auto_follows_the_hardware_and_bad_values_are_named():

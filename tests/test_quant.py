@@ -2,9 +2,10 @@ import pytest
 import torch
 import torch.nn as nn
 
-from mpqlab.errors import MpqlabError
-from mpqlab.quant import (ActQuantizer, QuantConv2d, QuantLinear, WeightQuantizer, calibrate, mixed_quantize_clipped,
-                          quantize_clipped, quantize_model, round_ste)
+from mpqlab.core.errors import MpqlabError
+from mpqlab.quant.quantizers import (
+    ActQuantizer, QuantConv2d, QuantLinear, WeightQuantizer, calibrate, mixed_quantize_clipped, quantize_clipped,
+    quantize_model, round_ste)
 
 
 def test_symmetric_exact_values():
@@ -115,8 +116,8 @@ def test_calibrate_sets_clips_from_data(tiny):
 
 
 def test_set_layer_bits_keeps_the_learned_weight_range_and_the_activation_clip(tiny):
-    from mpqlab.errors import MpqlabError
-    from mpqlab.quant import max_abs_step, set_layer_bits
+    from mpqlab.core.errors import MpqlabError
+    from mpqlab.quant.quantizers import max_abs_step, set_layer_bits
 
     quantize_model(tiny, {"conv1": (8, 8), "conv2": (4, 4), "conv3": (4, 4), "fc": (8, 8)})
     calibrate(tiny, [torch.randn(16, 3, 8, 8)])

@@ -1,5 +1,5 @@
 """The quickstart says above its numbers whether its search decided, so a smoke run is not read as a result."""
-from mpqlab.quickstart import search_status
+from mpqlab.course.quickstart import search_status
 
 
 def test_an_undecided_or_smoke_search_is_announced_as_not_a_result():

@@ -3,9 +3,10 @@ import re
 
 import pytest
 
-from mpqlab.errors import MpqlabError
-from mpqlab.methods import (OBJECTIVES, RULES, is_null, list_methods, list_objectives, list_rules, objective_spec,
-                             parse_method, register_objective)
+from mpqlab.core.errors import MpqlabError
+from mpqlab.search.methods import (
+    OBJECTIVES, RULES, is_null, list_methods, list_objectives, list_rules, objective_spec, parse_method,
+    register_objective)
 
 
 def test_methods_parse_into_objective_rule_and_target():
@@ -55,7 +56,7 @@ def test_unknown_names_are_refused_with_the_known_ones():
 
 def test_search_options_are_generated_from_the_config_dataclass():
     from mpqlab.cli import build_parser
-    from mpqlab.options import default_of, options_of
+    from mpqlab.core.knobs import default_of, options_of
     from mpqlab.search import SearchConfig
 
     sub = next(a for a in build_parser()._actions if a.dest == "cmd").choices["search"]

@@ -6,13 +6,13 @@ import json
 
 import pytest
 
-from mpqlab.executors import run_grid
-from mpqlab.experiment import COLUMNS, PREFIX_TARGET_H, SAMPLED, grid_cells, read_row
-from mpqlab.grid_config import GridConfig
-from mpqlab.presets import smoke_config
-from mpqlab.provenance import FIELDS, code_version
-from mpqlab.remeasure import pending, remeasure_grid
-from mpqlab.report.code_versions import cell_code, comparison_code
+from mpqlab.experiments.executors import run_grid
+from mpqlab.experiments.cell import COLUMNS, PREFIX_TARGET_H, SAMPLED, grid_cells, read_row
+from mpqlab.experiments.config import GridConfig
+from mpqlab.experiments.presets import smoke_config
+from mpqlab.core.provenance import FIELDS, code_version
+from mpqlab.experiments.remeasure import pending, remeasure_grid
+from mpqlab.experiments.report.code_versions import cell_code, comparison_code
 
 pytestmark = pytest.mark.slow  # a smoke grid, then its re-measure
 
@@ -94,7 +94,7 @@ def test_comparisons_are_flagged_by_the_code_of_their_sides():
 
 
 def test_the_report_states_how_far_redone_fine_tunes_moved_from_the_committed_top1():
-    from mpqlab.report.code_versions import code_lines
+    from mpqlab.experiments.report.code_versions import code_lines
 
     rows = [{"method": "x", "seed": s, "budget": 2.5, "setting": "s", "code_commit": "a" * 40, "code_dirty": False,
              "target_top1": 80.0, "target_top1_redo": 80.0 + d} for s, d in enumerate([0.2, -0.4, 1.0, float("nan")])]
@@ -109,8 +109,8 @@ def test_commits_that_leave_the_source_alone_are_one_code_version(tmp_path, monk
     commit before it ran the same source. A commit to mpqlab/ does split it; an unresolvable commit stays itself."""
     import subprocess
 
-    import mpqlab.report.code_versions as cv
-    from mpqlab.provenance import source_id
+    import mpqlab.experiments.report.code_versions as cv
+    from mpqlab.core.provenance import source_id
 
     def git(*args):
         return subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True,
@@ -146,7 +146,7 @@ def test_a_record_written_after_the_source_moved_is_marked_dirty(tmp_path):
     it names is not known to be the code that ran, and its record says so (dirty). A commit elsewhere is harmless."""
     import subprocess
 
-    from mpqlab.provenance import source_moved
+    from mpqlab.core.provenance import source_moved
 
     def git(*args):
         return subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True,

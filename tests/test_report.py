@@ -1,6 +1,6 @@
 import pytest
 
-from mpqlab.report import comparisons, gates, markdown
+from mpqlab.experiments.report import comparisons, gates, markdown
 
 CFG = {"name": "t", "model": "resnet20", "target": {"data": "cifar10"}, "methods": ["uniform", "edmips+asga",
        "edmips", "edmips@target"], "equivalence_margin": 0.5}
@@ -64,7 +64,7 @@ def test_the_table_counts_each_methods_layers_at_the_lowest_bitwidth():
 
 
 def test_a_reports_section_is_read_back_up_to_the_next_heading():
-    from mpqlab.report import section
+    from mpqlab.experiments.report import section
 
     text = markdown(_rows(ref_gain=0.2, asga_gain=0.2), CFG)
     gates_text = section(text, "Validity gates")
@@ -84,7 +84,7 @@ def test_holm_family_and_verdict_words():
 
 
 def test_fig1_points_and_the_sharpness_claim():
-    from mpqlab.report import fig1_correlations, fig1_points, sharpness_claim
+    from mpqlab.experiments.report import fig1_correlations, fig1_points, sharpness_claim
 
     rows = _rows(ref_gain=2.0, asga_gain=2.0)
     seed_ref = {r["seed"]: r["target_top1"] for r in rows if r["method"] == "edmips@target"}
@@ -105,7 +105,7 @@ def test_fig1_points_and_the_sharpness_claim():
 
 
 def test_ranking_check_names_the_pairs_a_longer_fine_tune_swaps():
-    from mpqlab.report import ranking_check
+    from mpqlab.experiments.report import ranking_check
 
     rows = _rows(ref_gain=2.0, asga_gain=1.0)
     same = [dict(r, target_top1=r["target_top1"] + 1.5) for r in rows]  # every method gains alike: same order
@@ -120,7 +120,7 @@ def test_ranking_check_names_the_pairs_a_longer_fine_tune_swaps():
 
 
 def test_ranking_check_means_leave_out_a_seed_one_grid_has_not_finished():
-    from mpqlab.report import ranking_check
+    from mpqlab.experiments.report import ranking_check
 
     rows = _rows(ref_gain=2.0, asga_gain=1.0)
     seed0 = rows[0]["seed"]
@@ -135,7 +135,7 @@ def test_ranking_check_means_leave_out_a_seed_one_grid_has_not_finished():
 
 
 def test_cell_agreement_counts_equal_layers_and_pairs_top1_by_cell():
-    from mpqlab.report import cell_agreement
+    from mpqlab.experiments.report import cell_agreement
 
     rows = _rows(ref_gain=2.0, asga_gain=1.0)
     for r in rows:
@@ -207,7 +207,7 @@ def test_a_declared_test_short_of_its_planned_seeds_withholds_the_verdict():
 
 
 def test_equivalence_verdict_by_two_one_sided_tests():
-    from mpqlab.report import equivalence_verdict
+    from mpqlab.experiments.report import equivalence_verdict
 
     assert "**equivalent** within ±0.5" in equivalence_verdict([0.1, -0.1, 0.05, -0.05, 0.0, 0.08], 0.5)
     assert "they differ" in equivalence_verdict([-0.58, -1.04, -0.42, -1.33], 0.5)  # grid_v2_asga_k5's cells
@@ -215,7 +215,7 @@ def test_equivalence_verdict_by_two_one_sided_tests():
 
 
 def test_fig1_note_carries_both_correlations_and_the_gates():
-    from mpqlab.report import fig1_note, gate_marks
+    from mpqlab.experiments.report import fig1_note, gate_marks
 
     pts = [{"method": m, "setting": "s", "seed": i, "budget": 2.5, "penalty": float(i + (m == "random") * 5),
             "proxy_h": float(i), "proxy_sigma_max": 1.0, "proxy_trace": 1.0}

@@ -1,6 +1,6 @@
 """Notebook 06 says per paper figure whether it reproduces, from data: each verdict can come out every way."""
-from mpqlab.report.reproduction import (CANNOT_TELL, DOES_NOT, REPRODUCES, fig1_verdict, fig4_verdict, table3_verdict,
-                                        table4_verdict)
+from mpqlab.experiments.report.reproduction import (
+    CANNOT_TELL, DOES_NOT, REPRODUCES, fig1_verdict, fig4_verdict, table3_verdict, table4_verdict)
 
 
 def _c(verdict, rho=-0.5, p=0.01):

@@ -4,8 +4,8 @@ import json
 import pytest
 import torch
 
-from mpqlab.errors import MpqlabError
-from mpqlab.runfolder import RunFolder
+from mpqlab.core.errors import MpqlabError
+from mpqlab.core.run_folders import RunFolder
 
 
 def test_a_fresh_folder_drops_old_telemetry_and_a_saved_state_resumes(tmp_path):
@@ -47,7 +47,7 @@ def test_atomic_writes_get_the_mode_a_plain_open_would_give(tmp_path):
     import os
     import stat
 
-    from mpqlab.io import save_state, write_json
+    from mpqlab.core.files import save_state, write_json
 
     write_json(tmp_path / "a.json", {"x": 1})
     save_state(tmp_path / "s.pt", {"x": 1})

@@ -8,11 +8,11 @@ import time
 import pytest
 
 from conftest import REPO
-from mpqlab.runlock import RunFolderBusy, run_lock
+from mpqlab.core.locks import RunFolderBusy, run_lock
 
 pytestmark = pytest.mark.slow  # real processes contend for a folder
 
-HOLD = "import sys, time; from mpqlab.runlock import run_lock\nwith run_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(120)\n"
+HOLD = "import sys, time; from mpqlab.core.locks import run_lock\nwith run_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(120)\n"
 SEARCH = ["-m", "mpqlab.cli", "search", "--model", "resnet20", "--data", "synthetic", "--epochs", "1",
           "--max-batches", "1", "--batch-size", "16", "--budget", "4"]
 

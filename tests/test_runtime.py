@@ -1,4 +1,4 @@
-"""The CPU runtime settings of mpqlab.runtime: the allocator (tune_allocator, checked in fresh processes: it lasts
+"""The CPU runtime settings of mpqlab.core.runtime: the allocator (tune_allocator, checked in fresh processes: it lasts
 a process) and the intra-op thread count a pinned worker keeps."""
 import json
 import os
@@ -15,7 +15,7 @@ glibc = pytest.mark.skipif(not (sys.platform.startswith("linux") and platform.li
 # blocks before and after (mallinfo2's hblkhd): a block served by mmap raises it by the block's size.
 PROBE = r"""
 import ctypes, ctypes.util, json
-from mpqlab.runtime import tune_allocator
+from mpqlab.core.runtime import tune_allocator
 on = tune_allocator()
 libc = ctypes.CDLL(ctypes.util.find_library("c"))
 class Info(ctypes.Structure):
@@ -54,7 +54,7 @@ def test_default_allocator_left_alone_on_request():
 
 
 def test_set_threads_tunes_the_allocator():
-    from mpqlab import runtime
+    from mpqlab.core import runtime
 
     runtime.set_threads()
     assert "on" in runtime._ALLOCATOR
@@ -65,9 +65,9 @@ def test_a_remeasure_worker_keeps_one_thread_when_the_fine_tune_asks_for_every_c
     stay at one intra-op thread, or N workers oversubscribe the machine (it did: 2 x 2 threads on 2 cores)."""
     import torch
 
-    import mpqlab.remeasure as rm
-    from mpqlab.experiment import Cell
-    from mpqlab.runtime import set_threads
+    import mpqlab.experiments.remeasure as rm
+    from mpqlab.experiments.cell import Cell
+    from mpqlab.core.runtime import set_threads
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr("os.cpu_count", lambda: 4)
@@ -79,7 +79,7 @@ def test_a_remeasure_worker_keeps_one_thread_when_the_fine_tune_asks_for_every_c
 
     monkeypatch.setattr(rm, "remeasure_cell", fake_cell)
     before = torch.get_num_threads()
-    from mpqlab.presets import smoke_config
+    from mpqlab.experiments.presets import smoke_config
 
     rm._one((smoke_config(), Cell("s", "edmips", 0, 2.5), "unused", None, True))
     assert seen == [1]
@@ -91,13 +91,13 @@ def test_a_remeasure_worker_skips_a_cell_another_live_process_holds(tmp_path, mo
     """A cell whose folder a live process holds (e.g. a worker of a stopped run, still finishing) is skipped and stays
     pending; the call goes on with the others instead of ending with an error."""
 
-    import mpqlab.remeasure as rm
-    from mpqlab.experiment import Cell
-    from mpqlab.presets import smoke_config
+    import mpqlab.experiments.remeasure as rm
+    from mpqlab.experiments.cell import Cell
+    from mpqlab.experiments.presets import smoke_config
 
     cell = Cell("s", "edmips", 0, 2.5)
     folder = cell.folder(tmp_path)
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from mpqlab.runlock import run_lock\n"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from mpqlab.core.locks import run_lock\n"
                                "with run_lock(sys.argv[1], quiet=True):\n print('held', flush=True); time.sleep(60)",
                                str(folder)], stdout=subprocess.PIPE, text=True)
     try:

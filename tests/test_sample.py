@@ -11,7 +11,7 @@ import torch
 
 from mpqlab.data import TensorData, class_shares, make_loader, register_dataset, stratified_order
 from mpqlab.data.sample import sample_indices
-from mpqlab.errors import MpqlabError
+from mpqlab.core.errors import MpqlabError
 
 K = 4  # classes
 STEP = 40  # pixel value of class c: c * STEP + 10
@@ -70,7 +70,7 @@ def assert_balanced(seen: list[list[int]], where: str):
 
 def uniform_policy():
     from mpqlab.models import create_model
-    from mpqlab.policy import Policy
+    from mpqlab.quant.policy import Policy
 
     return Policy.uniform(create_model("resnet20", num_classes=K), 4, 4, input_size=(3, 16, 16))
 
@@ -112,7 +112,7 @@ def test_bad_sizes_are_refused():
 # -------------------------------------------------------------------------------------- every entry point
 def test_tensors_and_partial_evaluation_see_every_class(spy):
     from mpqlab.models import create_model
-    from mpqlab.train import evaluate
+    from mpqlab.training.train import evaluate
 
     data = sorted_data("test", 128)
     x, y = data.tensors(32)
@@ -146,8 +146,8 @@ def test_calibration_batches_see_every_class(spy):
 
 
 def test_proxy_side_sees_every_class(spy):
-    from mpqlab.experiment import proxy_side
-    from mpqlab.policy import Policy
+    from mpqlab.experiments.cell import proxy_side
+    from mpqlab.quant.policy import Policy
 
     pol = uniform_policy()
     out = proxy_side(pol, "resnet20", None, "sorted-synthetic", 64, 0, None, n=32)
@@ -157,9 +157,9 @@ def test_proxy_side_sees_every_class(spy):
 
 
 def test_transfer_calibration_and_evaluations_see_every_class(spy, tmp_path):
-    from mpqlab.loading import load_splits
-    from mpqlab.policy import Policy
-    from mpqlab.transfer import TransferConfig, transfer
+    from mpqlab.quant.loading import load_splits
+    from mpqlab.quant.policy import Policy
+    from mpqlab.training.transfer import TransferConfig, transfer
 
     train, test = load_splits("sorted-synthetic")
     pol = uniform_policy()

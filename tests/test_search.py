@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from mpqlab.cost import bitops
-from mpqlab.errors import MpqlabError
-from mpqlab.policy import Policy
+from mpqlab.quant.cost import bitops
+from mpqlab.core.errors import MpqlabError
+from mpqlab.quant.policy import Policy
 from mpqlab.search import SearchConfig, read_metrics, read_softmaxes, run
 from mpqlab.search.budget import final_policy
 from mpqlab.search.hawq import solve_ilp
@@ -136,8 +136,8 @@ def test_budget_outside_the_candidates_range_is_refused_before_any_work():
 
 
 def test_null_baselines_are_budget_matched():
-    from mpqlab.cost import budget_bitops, layer_table
-    from mpqlab.null_policies import null_policy
+    from mpqlab.quant.cost import budget_bitops, layer_table
+    from mpqlab.experiments.null_policies import null_policy
     from mpqlab.models import create_model, first_last_layers
     from mpqlab.search.budget import uniform_bits
 
@@ -175,7 +175,7 @@ def test_amortised_asga_search_takes_the_ascent_pass_every_k_steps(tmp_path):
 def test_radius_study_runs_reuses_and_summarises(tmp_path, monkeypatch):
     from dataclasses import replace
 
-    from mpqlab.search.radius_study import BASE, bands, radius_study
+    from mpqlab.experiments.studies.radius import BASE, bands, radius_study
 
     monkeypatch.setenv("MPQLAB_COMPILE", "0")
     small = replace(BASE, batch_size=32)  # the grid's proxy search on smaller batches: a run check

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from mpqlab.seeding import STREAMS, generator, stream_seed
+from mpqlab.core.seeding import STREAMS, generator, stream_seed
 
 
 @pytest.mark.parametrize("stream,step,expected", [

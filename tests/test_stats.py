@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from mpqlab.stats import holm, paired, paired_test, sign_flip_p, verdict
+from mpqlab.experiments.stats import holm, paired, paired_test, sign_flip_p, verdict
 
 
 def test_paired_matches_common_seeds():
@@ -41,7 +41,7 @@ def test_verdict_words():
 
 
 def test_spearman_and_bootstrap():
-    from mpqlab.stats import bootstrap_ci, spearman
+    from mpqlab.experiments.stats import bootstrap_ci, spearman
 
     x = [1, 2, 3, 4, 5, 6]
     assert spearman(x, [10, 20, 30, 40, 50, 60]) == pytest.approx(1.0)
@@ -57,7 +57,7 @@ def test_spearman_equals_scipys_with_ties():
 
     from scipy import stats
 
-    from mpqlab.stats import spearman
+    from mpqlab.experiments.stats import spearman
 
     rng = random.Random(3)
     for _ in range(50):
@@ -69,7 +69,7 @@ def test_spearman_equals_scipys_with_ties():
 
 
 def test_kendall_tau_and_discordant_pairs():
-    from mpqlab.stats import discordant_pairs, kendall_tau
+    from mpqlab.experiments.stats import discordant_pairs, kendall_tau
 
     a = {"x": 3.0, "y": 2.0, "z": 1.0}
     assert kendall_tau(a, a) == 1.0 and discordant_pairs(a, a) == (3, [])
@@ -80,7 +80,7 @@ def test_kendall_tau_and_discordant_pairs():
 
 
 def test_paired_power_matches_the_textbook_sample_size():
-    from mpqlab.stats import detectable_effect, pairs_for_power, paired_power
+    from mpqlab.experiments.stats import detectable_effect, pairs_for_power, paired_power
 
     # Cohen's d = 0.5, paired two-sided t at 5 %, 80 % power: 33.37 pairs (R's pwr.t.test), so 34
     assert pairs_for_power(sd=1.0, effect=0.5) == 34

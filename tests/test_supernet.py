@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 
 from conftest import TinyNet
-from mpqlab.cost import bitops, layer_table, model_cost
+from mpqlab.quant.cost import bitops, layer_table, model_cost
 from mpqlab.search.supernet import MixedQuantConv2d, Supernet
 
 
@@ -78,7 +78,7 @@ def test_one_convolution_per_layer_and_gradients_reach_the_logits():
 
 
 def test_one_hot_softmax_matches_the_fixed_quantized_layer():
-    from mpqlab.quant import quantize_model
+    from mpqlab.quant.quantizers import quantize_model
 
     torch.manual_seed(0)
     base = TinyNet().eval()

@@ -2,11 +2,11 @@
 a proxy search meets a target search at the same level of selection."""
 import pytest
 
-from mpqlab.errors import MpqlabError
-from mpqlab.grid_config import GridConfig
-from mpqlab.methods import parse_method
-from mpqlab.presets import smoke_config
-from mpqlab.report.symmetric import unselected_pairs
+from mpqlab.core.errors import MpqlabError
+from mpqlab.experiments.config import GridConfig
+from mpqlab.search.methods import parse_method
+from mpqlab.experiments.presets import smoke_config
+from mpqlab.experiments.report.symmetric import unselected_pairs
 
 
 def test_selected_methods_parse_and_need_a_selection_block():
@@ -36,9 +36,9 @@ def test_unselected_arms_meet_the_mean_of_the_reference_candidates():
 def test_a_grid_with_selected_arms_and_transferred_candidates_runs(tmp_path):
     """End to end on synthetic data: the reference transfers its unchosen candidates, the @selected proxy arm is
     the best of its own candidates, and the report sets unselected against unselected."""
-    from mpqlab.executors import run_grid
-    from mpqlab.experiment import grid_cells
-    from mpqlab.io import read_json
+    from mpqlab.experiments.executors import run_grid
+    from mpqlab.experiments.cell import grid_cells
+    from mpqlab.core.files import read_json
 
     block = {"candidates": 2, "subset": 48, "validation_images": 32, "bn_batches": 1, "transfer_candidates": True}
     cfg = dict(smoke_config(), seeds=[0, 1], methods=["uniform", "edmips", "edmips@selected", "edmips@target"],
@@ -63,7 +63,7 @@ def test_a_grid_with_selected_arms_and_transferred_candidates_runs(tmp_path):
 
 
 def test_the_answer_is_selected_against_selected_and_no_verdict_is_printed_before_the_grid_can_give_one():
-    from mpqlab.report.symmetric import selected_pairs, symmetric_lines
+    from mpqlab.experiments.report.symmetric import selected_pairs, symmetric_lines
 
     rows = []
     for s in range(4):
@@ -90,7 +90,7 @@ def test_the_answer_is_selected_against_selected_and_no_verdict_is_printed_befor
 
 
 def test_claim_1_is_answered_by_the_declared_equivalence_of_selected_against_selected():
-    from mpqlab.report.verdicts import claims, comparisons
+    from mpqlab.experiments.report.verdicts import claims, comparisons
 
     def rows_with(offsets):
         rows = []

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from conftest import TinyNet
-from mpqlab.errors import DivergedError, MpqlabError
-from mpqlab.io import load_state, load_weights, save_state, save_weights
-from mpqlab.train import evaluate, fit
+from mpqlab.core.errors import DivergedError, MpqlabError
+from mpqlab.core.files import load_state, load_weights, save_state, save_weights
+from mpqlab.training.train import evaluate, fit
 
 
 def test_fit_learns_synthetic_data(synth):
@@ -124,9 +124,9 @@ def test_swa_checkpoint_is_the_mean_of_the_last_epochs_weights(tmp_path, synth):
 
 
 def test_train_from_a_checkpoint_with_swa(tmp_path):
-    from mpqlab.checkpoints import load_model
+    from mpqlab.quant.checkpoints import load_model
     from mpqlab.commands import train_command
-    from mpqlab.train import TrainConfig
+    from mpqlab.training.train import TrainConfig
 
     base = tmp_path / "base.safetensors"
     train_command("resnet20", "cifar10-mini", str(base), TrainConfig(epochs=1, subset=40, batch_size=20))

@@ -4,12 +4,12 @@ import pytest
 import torch
 
 from conftest import make_image_tree
-from mpqlab.checkpoints import save_checkpoint
+from mpqlab.quant.checkpoints import save_checkpoint
 from mpqlab.data import create_dataset
-from mpqlab.errors import MpqlabError
+from mpqlab.core.errors import MpqlabError
 from mpqlab.models import create_model
-from mpqlab.policy import Policy
-from mpqlab.transfer import TransferConfig, transfer
+from mpqlab.quant.policy import Policy
+from mpqlab.training.transfer import TransferConfig, transfer
 
 
 def test_cifar_stem_policy_on_imagenet_resnet18_fake_imagefolder(tmp_path):
@@ -63,7 +63,7 @@ def test_transfer_refuses_mismatched_models(tmp_path, synth):
 
 
 def test_finetuned_is_cached_per_policy_and_refuses_another_one_in_its_folder(tmp_path, synth):
-    from mpqlab.transfer import finetuned
+    from mpqlab.training.transfer import finetuned
 
     train, test = synth
     pol = Policy.uniform(create_model("resnet20", num_classes=4), 4, 4)

@@ -34,7 +34,7 @@ def test_sharpness_vs_generalization_splits_methods_and_settings():
 
 
 def test_save_figure_without_a_browser_keeps_the_html_and_says_why(tmp_path, monkeypatch):
-    from mpqlab import figure_files
+    from mpqlab.viz import files as figure_files
 
     monkeypatch.setattr(figure_files, "find_browser", lambda: None)
     out = viz.save_figure(viz.eigenvalue_bars({"m": [1.0]}), tmp_path / "f")
@@ -48,7 +48,7 @@ def test_save_figure_without_a_browser_keeps_the_html_and_says_why(tmp_path, mon
 def test_save_figure_retries_a_failing_export_and_never_returns_a_reason_as_a_path(tmp_path, monkeypatch):
     """kaleido failing under load (ReferenceError from its page) is retried; a failure that persists is reported
     apart from the paths."""
-    from mpqlab import figure_files
+    from mpqlab.viz import files as figure_files
 
     monkeypatch.setattr(figure_files, "find_browser", lambda: "/bin/true")
     monkeypatch.setattr(figure_files.time, "sleep", lambda s: None)
@@ -83,7 +83,7 @@ def test_pareto_means_spreads_and_front():
 
 def _policy(bits):
     from mpqlab.models import create_model
-    from mpqlab.policy import Policy
+    from mpqlab.quant.policy import Policy
 
     model = create_model("resnet20")
     return Policy.uniform(model, 4, 4) if bits is None else Policy.uniform(model, 4, 4).with_layer_bits(*bits)
@@ -209,7 +209,7 @@ def test_one_colour_per_method_in_every_chart():
 def test_quantizer_staircase_draws_each_bit_width_against_the_float_weight():
     import torch
 
-    from mpqlab.quant import quantize_symmetric
+    from mpqlab.quant.quantizers import quantize_symmetric
 
     w = torch.linspace(-1, 1, 201)
     fig = viz.quantizer_staircase(w, {"3 bits": quantize_symmetric(w, torch.tensor(0.25), 3)}, points=([0.3], [0.25]))

@@ -1,4 +1,4 @@
-"""Gradient-conflict angles, on demand (the search also logs them per step, see :mod:`mpqlab.telemetry`).
+"""Gradient-conflict angles, on demand (the search also logs them per step, see :mod:`mpqlab.core.telemetry`).
 
 - :func:`perturbation_conflict`: cos(g, g_p) between the gradient at theta and at the (SAM / ASGA) perturbed
   point, globally and per layer: how much the sharpness term pulls against the loss.
@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import vectors as V
+from ..core import vectors as V
 from .params import preserved, select_params
 
 

@@ -44,13 +44,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..errors import MpqlabError
-from ..options import knob
-from . import vectors as V
+from ..core.errors import MpqlabError
+from ..core.knobs import knob
+from ..core import vectors as V
 from .density import tridiagonal
 from .params import as_batches, preserved, select_params, uses_batch_statistics
 from .trace import TraceMixin
-from ..seeding import generator
+from ..core.seeding import generator
 
 
 @dataclass

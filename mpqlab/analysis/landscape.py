@@ -22,11 +22,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..errors import MpqlabError
-from ..options import knob
+from ..core.errors import MpqlabError
+from ..core.knobs import knob
 from .hessian import Hessian
 from .params import preserved, select_params
-from ..seeding import generator
+from ..core.seeding import generator
 
 
 @dataclass
@@ -144,14 +144,14 @@ def slice_2d(model: nn.Module, data, d1: dict, d2: dict, ts1, ts2, batch_size: i
 def layer_bits_change(model: nn.Module, policy: dict, layer: str, w_bits: int, a_bits: int, data, ts,
                       seed: int = 0, trace_probes: int = 8) -> dict:
     """What one layer's bits do to a trained quantized model (``policy``: its ``Policy.to_dict()``): the model
-    with ``layer`` re-quantized at (w_bits, a_bits) (:func:`mpqlab.quant.set_layer_bits`, learned ranges kept)
+    with ``layer`` re-quantized at (w_bits, a_bits) (:func:`mpqlab.quant.quantizers.set_layer_bits`, learned ranges kept)
     against the model as it is. Returns the 1-D slices of both along the same filter-normalised direction
     (``seed``), the layer's BitOPs and the policy's, and the layer's Hessian trace tr(H_ll) (Hutchinson,
     ``trace_probes`` probes, the same probes for both)."""
     import copy
 
-    from ..cost import bitops, layer_bitops
-    from ..quant import set_layer_bits
+    from ..quant.cost import bitops, layer_bitops
+    from ..quant.quantizers import set_layer_bits
 
     if layer not in policy["layers"] or not policy["layers"][layer]["searchable"]:
         raise MpqlabError(f"{layer!r} is not a searchable layer of this policy")
@@ -214,7 +214,7 @@ def linear_path(model_a: nn.Module, model_b: nn.Module, data, ts, batch_size: in
 
 def save_npz(result: dict, path: str | os.PathLike) -> None:
     """Arrays as arrays, metadata as JSON (no pickle): ``np.load(path)`` reads it without ``allow_pickle``."""
-    from ..io import atomic_write_bytes
+    from ..core.files import atomic_write_bytes
     import io
 
     arrays = {k: np.asarray(v) for k, v in result.items() if k != "meta" and not isinstance(v, (str, dict))}

@@ -7,8 +7,8 @@ import contextlib
 import torch
 import torch.nn as nn
 
-from ..errors import MpqlabError
-from ..quant import is_bit_logit, is_quantizer_param
+from ..core.errors import MpqlabError
+from ..quant.quantizers import is_bit_logit, is_quantizer_param
 
 
 def is_search_param(name: str) -> bool:

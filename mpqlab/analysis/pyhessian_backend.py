@@ -12,9 +12,9 @@ import warnings
 import numpy as np
 import torch
 
-from ..errors import MpqlabError
+from ..core.errors import MpqlabError
 from .params import preserved
-from ..seeding import seed_global
+from ..core.seeding import seed_global
 
 
 def pyhessian_quantity(model, loss_fn, batches, params, device, what: str, seed: int = 0, **kw) -> dict:

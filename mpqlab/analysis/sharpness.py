@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import vectors as V
+from ..core import vectors as V
 from .hessian import Hessian
 from .params import preserved, select_params
 

@@ -12,11 +12,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import MpqlabError
-from . import vectors as V
+from ..core.errors import MpqlabError
+from ..core import vectors as V
 from .linearity import curved_nodes
 from .params import is_search_param, preserved, uses_batch_statistics
-from ..seeding import generator
+from ..core.seeding import generator
 
 
 EXACT_AUTO_MAX = 4096  # entries of the last module taken exactly by default (trace(exact="auto"))

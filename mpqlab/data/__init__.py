@@ -11,10 +11,11 @@ augmentation (random crop with 4-pixel padding, horizontal flip) on whole batche
 compute-bound. ``imagefolder`` (ImageNet layout) goes through torchvision's ``ImageFolder`` and a
 ``DataLoader`` with the standard ImageNet transforms.
 """
-from ..registry import load_external
+from ..core.registry import load_external
 from .loaders import TensorLoader, make_loader
-from .sources import (CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, DEFAULT_ROOT, FASHION_CLASSES, cache_dir,
-                      create_dataset, data_root, list_datasets, register_dataset)
+from .sources import (
+    CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, DEFAULT_ROOT, FASHION_CLASSES, cache_dir, create_dataset, data_root,
+    list_datasets, register_dataset)
 from .sample import class_shares, sample_indices, stratified_order
 from .subsets import class_balanced_indices, proxy_subset, split_holdout
 from .tensors import TensorData, cutout, random_crop_flip

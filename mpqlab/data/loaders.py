@@ -6,10 +6,10 @@ from typing import Iterator
 
 import torch
 
-from ..errors import MpqlabError
+from ..core.errors import MpqlabError
 from .sample import stratified_order
 from .tensors import TensorData, crop_flip_params, cutout, cutout_params, random_crop_flip
-from ..seeding import generator
+from ..core.seeding import generator
 
 
 class TensorLoader:

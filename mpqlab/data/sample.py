@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import MpqlabError
-from ..seeding import generator
+from ..core.errors import MpqlabError
+from ..core.seeding import generator
 
 
 def stratified_order(labels, seed: int = 0) -> torch.Tensor:

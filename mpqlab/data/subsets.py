@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import MpqlabError
+from ..core.errors import MpqlabError
 from .tensors import TensorData
-from ..seeding import generator
+from ..core.seeding import generator
 
 
 def class_balanced_indices(labels: torch.Tensor, per_class: int, seed: int = 0) -> torch.Tensor:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from ..errors import MpqlabError
+from ..core.errors import MpqlabError
 from .sample import sample_indices
 
 

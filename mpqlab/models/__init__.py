@@ -19,8 +19,8 @@ from typing import Callable
 
 import torch.nn as nn
 
-from ..errors import MpqlabError
-from ..registry import Registry, discover, load_external
+from ..core.errors import MpqlabError
+from ..core.registry import Registry, discover, load_external
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ..errors import MpqlabError
+from ..core.errors import MpqlabError
 from . import register_model
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from ..errors import MpqlabError
+from ..core.errors import MpqlabError
 from . import register_model
 
 

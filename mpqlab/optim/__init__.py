@@ -1,6 +1,6 @@
 """The weight-update side of a search: the two-pass (sharpness-aware) optimizer, its rules (SAM, GSAM, ASGA) and
 its radius schedules, each rule and schedule a registered class (:mod:`.rules`, :mod:`.radius`)."""
-from ..registry import load_external
+from ..core.registry import load_external
 from .radius import RADII, RadiusSchedule, adaptive_radius, create_radius, list_radii, register_radius, scaled_radius
 from .rules import OPTIMIZERS, RULES, Rule, list_rules, register_rule
 from .rules.asga import ASGA
@@ -12,4 +12,4 @@ __all__ = ["ASGA", "GSAM", "OPTIMIZERS", "RADII", "RULES", "RadiusSchedule", "Ru
            "adaptive_radius", "create_radius", "directional_curvature", "frozen_bn_stats", "list_radii",
            "list_rules", "register_radius", "register_rule", "scaled_radius"]
 
-load_external()  # plugin modules named in MPQLAB_PLUGINS (mpqlab.registry), now that the families exist
+load_external()  # plugin modules named in MPQLAB_PLUGINS (mpqlab.core.registry), now that the families exist

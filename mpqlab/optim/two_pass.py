@@ -76,7 +76,7 @@ import math
 import torch
 import torch.nn as nn
 
-from ..analysis.vectors import cosine_of
+from ..core.vectors import cosine_of
 from .radius import RHO0, RHO_MAX, RHO_MIN, RadiusSchedule, create_radius
 
 

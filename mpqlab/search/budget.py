@@ -25,8 +25,8 @@ from typing import Mapping
 import numpy as np
 import torch
 
-from ..cost import bitops, candidate_bitops
-from ..errors import MpqlabError
+from ..quant.cost import bitops, candidate_bitops
+from ..core.errors import MpqlabError
 
 
 def hinge_cost(expected: torch.Tensor, budget: float, weight: float) -> torch.Tensor:

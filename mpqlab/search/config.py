@@ -1,17 +1,17 @@
-"""The settings of a search as plain data (:class:`SearchConfig`: every field a :func:`~mpqlab.options.knob` with
+"""The settings of a search as plain data (:class:`SearchConfig`: every field a :func:`~mpqlab.core.knobs.knob` with
 its help and range, one command-line option each, settable from a grid's ``search`` block, stored in the policy's
 provenance), their checks, and the softmax temperature schedule they define."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import MpqlabError
-from ..objectives import OBJECTIVES, objective_spec
+from ..core.errors import MpqlabError
+from .objectives import OBJECTIVES, objective_spec
 from ..optim import RADII, RULES
 from ..optim.radius import RHO0, RHO_MAX, RHO_MIN
-from ..quant import BIT_CANDIDATES
-from ..options import knob
-from ..runtime import dist_info
+from ..quant.quantizers import BIT_CANDIDATES
+from ..core.knobs import knob
+from ..core.runtime import dist_info
 from .budget import check_budget
 
 

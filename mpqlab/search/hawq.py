@@ -15,12 +15,12 @@ import numpy as np
 import torch
 
 from ..analysis.hessian import Hessian
-from ..cost import bitops, budget_bitops, candidate_bitops, layer_table
+from ..quant.cost import bitops, budget_bitops, candidate_bitops, layer_table
 from ..data import make_loader
-from ..errors import MpqlabError
+from ..core.errors import MpqlabError
 from ..models import first_last_layers
-from ..policy import Policy
-from ..quant import max_abs_step, quantize_symmetric
+from ..quant.policy import Policy
+from ..quant.quantizers import max_abs_step, quantize_symmetric
 from .budget import solve_ilp
 
 

@@ -27,25 +27,25 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..provenance import code_record
+from ..core.provenance import code_record
 from .. import __version__
-from ..analysis.vectors import cosine
-from ..checkpoints import load_model
-from ..cost import budget_bitops
+from ..core.vectors import cosine
+from ..quant.checkpoints import load_model
+from ..quant.cost import budget_bitops
 from ..data import create_dataset, make_loader, proxy_subset, split_holdout
-from ..errors import MpqlabError
+from ..core.errors import MpqlabError
 from ..models import create_model, feature_layer
-from ..policy import Policy
-from ..quant import calibrate
-from ..runfolder import RunFolder
-from ..objectives import objective_spec
+from ..quant.policy import Policy
+from ..quant.quantizers import calibrate
+from ..core.run_folders import RunFolder
+from .objectives import objective_spec
 from ..optim import RULES, frozen_bn_stats
-from ..runtime import check_finite, dist_info, progress, set_threads
+from ..core.runtime import check_finite, dist_info, progress, set_threads
 from .budget import final_policy, hinge_cost
 from .config import SearchConfig, temperature, warmup_steps  # noqa: F401  (SearchConfig re-exported)
-from ..telemetry import read_metrics, read_softmaxes  # noqa: F401  (re-exported)
+from ..core.telemetry import read_metrics, read_softmaxes  # noqa: F401  (re-exported)
 from .supernet import Supernet
-from ..seeding import seed_global
+from ..core.seeding import seed_global
 
 
 def _defined(x, digits: int | None = None):

@@ -8,9 +8,9 @@ softmax). Its forward mixes the *quantized tensors*, then runs ONE convolution::
     y   = conv(x_q, W_q)
 
 ``Qw`` has one LSQ step per candidate and output channel; ``Qa`` shares one PACT clip across candidates
-**[choice]**. The first conv and the last linear layer are fixed :class:`~mpqlab.quant.QuantConv2d` /
+**[choice]**. The first conv and the last linear layer are fixed :class:`~mpqlab.quant.quantizers.QuantConv2d` /
 ``QuantLinear`` at ``fixed_bits`` (8) and count in the cost. ``expected_bitops()`` is differentiable:
-``sum_l MACs_l * E[b_w] * E[b_a]`` with MACs from :func:`mpqlab.cost.layer_table`, the one counter.
+``sum_l MACs_l * E[b_w] * E[b_a]`` with MACs from :func:`mpqlab.quant.cost.layer_table`, the one counter.
 
 Softmax temperature: every mixture uses ``softmax(alpha / tau)``; :meth:`Supernet.set_temperature` sets tau
 (the search anneals it, EdMIPS / FBNet style, so the mixtures end near one-hot). ``realised_bitops()`` is the
@@ -26,11 +26,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..cost import bitops, layer_table
-from ..errors import MpqlabError
+from ..quant.cost import bitops, layer_table
+from ..core.errors import MpqlabError
 from ..models import first_last_layers
-from ..quant import (BIT_CANDIDATES, QuantConv2d, QuantLinear, check_bits, clip_from, copy_float_weights, grad_scale, is_bit_logit,
-                     is_quantizer_param, max_abs_step, mixed_quantize_clipped, quantize_symmetric, set_module)
+from ..quant.quantizers import (
+    BIT_CANDIDATES, QuantConv2d, QuantLinear, check_bits, clip_from, copy_float_weights, grad_scale, is_bit_logit,
+    is_quantizer_param, max_abs_step, mixed_quantize_clipped, quantize_symmetric, set_module)
 
 
 class MixedQuantizers(nn.Module):

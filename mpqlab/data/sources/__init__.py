@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ...errors import MpqlabError
-from ...registry import Registry, discover
+from ...core.errors import MpqlabError
+from ...core.registry import Registry, discover
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
@@ -106,7 +106,7 @@ def _cached_tree(folder: Path) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
         pass
     images, labels, classes = _decode_jpeg_tree(folder)
     try:
-        from ...io import atomic_write_bytes, atomic_write_text
+        from ...core.files import atomic_write_bytes, atomic_write_text
 
         for suffix, arr in (("images", images.numpy()), ("labels", labels.numpy())):
             buf = io.BytesIO()

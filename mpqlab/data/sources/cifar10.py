@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from ...errors import MpqlabError
+from ...core.errors import MpqlabError
 from ..tensors import TensorData
 from . import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, _cached_tree, _missing, data_root, register_dataset
 

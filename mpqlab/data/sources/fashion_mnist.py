@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ...errors import MpqlabError
+from ...core.errors import MpqlabError
 from ..tensors import TensorData
 from . import DEBIAN_FASHION, FASHION_CLASSES, FASHION_MEAN, FASHION_STD, _missing, data_root, register_dataset
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ...errors import MpqlabError
+from ...core.errors import MpqlabError
 from . import IMAGENET_MEAN, IMAGENET_STD, _missing, data_root, register_dataset
 
 

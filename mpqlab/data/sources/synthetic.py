@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from ..tensors import TensorData
 from . import register_dataset
-from ...seeding import generator
+from ...core.seeding import generator
 
 
 @register_dataset("synthetic")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 
-from ...registry import Registry, discover
+from ...core.registry import Registry, discover
 
 RADII = Registry("radius schedule")
 

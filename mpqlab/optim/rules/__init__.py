@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ...registry import Registry, discover
+from ...core.registry import Registry, discover
 from ..two_pass import TwoPassOptimizer  # noqa: F401 (the base class of every rule, re-exported)
 
 RULES = Registry("sharpness rule")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..radius import RHO0, RHO_MAX, RHO_MIN
-from ...analysis.vectors import ascent
+from ...core.vectors import ascent
 from ..two_pass import TwoPassOptimizer
 from . import register_rule
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..radius import RHO0
-from ...analysis.vectors import EPS, ascent
+from ...core.vectors import EPS, ascent
 from ..two_pass import TwoPassOptimizer
 from . import register_rule
 

@@ -1,7 +1,7 @@
 """SAM: the sharpness-aware rule every other one extends."""
 from __future__ import annotations
 
-from ...analysis.vectors import ascent
+from ...core.vectors import ascent
 from ..two_pass import TwoPassOptimizer
 from . import register_rule
 

@@ -1,0 +1,166 @@
+"""``make book``: the executed notebooks as a static site that works offline, without a kernel.
+
+Built with nbconvert (already installed with JupyterLab; no second toolchain, no Node, no network): one HTML page
+per executed notebook in ``notebooks/executed/`` and an ``index.html`` that lists them in order. In every page
+
+- each plotly figure is drawn by the one ``plotly.min.js`` of the site (a local file, shared by all pages), so
+  every figure is interactive: zoom, hover, legend toggles;
+- each explorer is the kernel-free view its notebook precomputed (:mod:`mpqlab.viz.slider`): a plotly slider switches
+  between its precomputed views in the browser;
+- display equations are rendered to MathML at build time (Chromium, Firefox and Safari draw MathML natively), so no
+  MathJax is fetched; links between notebooks point at their pages.
+
+Nothing is fetched from the network: nbconvert's CDN scripts (require.js, MathJax) are left out. Open
+``runs/book/index.html`` in a browser, or serve the folder.
+"""
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+from pathlib import Path
+
+from ..core.errors import MpqlabError
+from ..viz.files import PLOTLY_JS, write_plotly_js
+from ..core.files import atomic_write_text
+from .notebooks import EXECUTED_DIR, REPO, list_notebooks
+
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+DEFAULT_OUT = REPO / "runs" / "book"  # scratch: the site is rebuilt from the committed executed notebooks
+PLOT_CLASS = "mpqlab-plot"  # every figure's div carries it (the browser test finds figures by it)
+
+_DISPLAY_MATH = re.compile(r"\$\$(.+?)\$\$", re.S)
+_CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.S)  # fenced blocks and code spans: never math
+_NB_LINK = re.compile(r"\]\((\d\d_[A-Za-z0-9_]+)\.ipynb(#[^)]*)?\)")
+
+
+def math_to_mathml(markdown: str) -> str:
+    """``markdown`` with every display equation ``$$…$$`` outside code replaced by its MathML (a ``<math
+    display="block">`` element). An equation latex2mathml cannot read is left as TeX in a code span and named in
+    the error it raises."""
+    from latex2mathml.converter import convert
+
+    def one(m: re.Match) -> str:
+        tex = m.group(1).strip()
+        try:
+            return "\n\n" + convert(tex, display="block") + "\n\n"
+        except Exception as e:  # latex2mathml raises its own exception types
+            raise MpqlabError(f"cannot render the equation {tex[:60]!r} to MathML: {e}") from e
+
+    parts = _CODE.split(markdown)
+    return "".join(p if i % 2 else _DISPLAY_MATH.sub(one, p) for i, p in enumerate(parts))
+
+
+def plot_html(figure_json: dict, div_id: str) -> str:
+    """A div and the script that draws ``figure_json`` (data, layout and frames, as plotly writes them) in it with
+    the page's plotly.js."""
+    spec = json.dumps({"data": figure_json.get("data", []), "layout": figure_json.get("layout", {}),
+                       "frames": figure_json.get("frames", []), "config": {"responsive": True}})
+    spec = spec.replace("</", "<\\/")  # never close the script early
+    height = int(figure_json.get("layout", {}).get("height") or 560)  # the figure's own height, slider included
+    return (f'<div id="{div_id}" class="{PLOT_CLASS}" style="width:100%;height:{height}px"></div>\n'
+            f'<script>Plotly.newPlot(document.getElementById("{div_id}"), {spec});</script>')
+
+
+def prepare(nb, name: str):
+    """A copy of notebook ``nb`` ready for nbconvert: plotly outputs become HTML drawn by plotly.js (their PNG
+    dropped: the live figure replaces it), display equations MathML, links to other notebooks links to their pages,
+    widget state removed. Returns (notebook, number of figures, number of kernel-free explorers among them)."""
+    import copy
+
+    from ..viz.slider import STEPPED_META
+
+    nb = copy.deepcopy(nb)
+    nb.metadata.pop("widgets", None)
+    figures = explorers = 0
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = _NB_LINK.sub(lambda m: f"]({m.group(1)}.html{m.group(2) or ''})",
+                                       math_to_mathml(cell.source))
+            continue
+        if cell.cell_type != "code":
+            continue
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if PLOTLY_MIME in data:
+                figures += 1
+                explorers += data[PLOTLY_MIME].get("layout", {}).get("meta") == STEPPED_META
+                out["data"] = {"text/html": plot_html(data[PLOTLY_MIME], f"{name}-plot-{figures}"),
+                               "text/plain": data.get("text/plain", "")}
+                out.setdefault("metadata", {})
+    return nb, figures, explorers
+
+
+# remote (or empty) script sources and remote stylesheets: nbconvert's CDN require.js and MathJax, and the tags
+# left when their URLs are set to ""
+_REMOTE_TAG = re.compile(r'<(script|link)\b[^>]*\b(src|href)="(https?://[^"]*)?"[^>]*>(\s*</script>)?', re.I)
+
+
+def offline_page(body: str, title: str) -> str:
+    """An nbconvert page with every remote script and stylesheet removed, plotly.js loaded from the site's own
+    copy before any figure, a link back to the index, and ``title`` as its title."""
+    body = _REMOTE_TAG.sub("", body)
+    head = (f'<script src="{PLOTLY_JS}"></script>\n'
+            '<style>.mpqlab-nav{font:14px sans-serif;padding:8px 16px;border-bottom:1px solid #ddd}'
+            'math[display="block"]{margin:0.6em 0;font-size:1.1em}</style>\n')
+    body = re.sub(r"<title>.*?</title>", f"<title>{html.escape(title)}</title>", body, count=1, flags=re.S)
+    body = body.replace("</head>", head + "</head>", 1)
+    nav = f'<div class="mpqlab-nav"><a href="index.html">mpqlab course</a> › {html.escape(title)}</div>'
+    return re.sub(r"(<body[^>]*>)", r"\1" + nav.replace("\\", "\\\\"), body, count=1)
+
+
+def notebook_title(nb, fallback: str) -> tuple[str, str]:
+    """The notebook's title (its first Markdown heading) and the first paragraph after it (plain text)."""
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        lines = cell.source.strip().splitlines()
+        if lines and lines[0].startswith("#"):
+            rest = "\n".join(lines[1:]).strip().split("\n\n")[0]
+            return lines[0].lstrip("# ").strip(), re.sub(r"[*_`]", "", " ".join(rest.split()))
+    return fallback, ""
+
+
+def index_page(entries: list[dict]) -> str:
+    """The site's index: one row per notebook (link, title, summary, how many figures and explorers)."""
+    rows = "\n".join(
+        f'<li><a href="{e["page"]}"><b>{html.escape(e["name"])}</b>: {html.escape(e["title"])}</a>'
+        f'<br><span class="sum">{html.escape(e["summary"])}</span>'
+        f'<br><span class="meta">{e["figures"]} interactive figures, {e["explorers"]} kernel-free explorers</span>'
+        "</li>" for e in entries)
+    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>mpqlab course</title>\n"
+            "<style>body{font:16px/1.5 sans-serif;max-width:900px;margin:2em auto;padding:0 1em}"
+            "li{margin:1em 0}.sum{color:#333}.meta{color:#777;font-size:14px}</style></head><body>\n"
+            "<h1>mpqlab: the course</h1>\n<p>The executed notebooks of mpqlab, as run by <code>make figures</code>. "
+            "Every figure is interactive and every explorer works here without a kernel: its slider switches "
+            "between views computed when the notebook ran. To change anything else, open the notebook in "
+            "JupyterLab (<code>make lab</code>).</p>\n<ol>\n" + rows + "\n</ol>\n</body></html>\n")
+
+
+def build_book(out: str | os.PathLike = DEFAULT_OUT, executed: str | os.PathLike = EXECUTED_DIR) -> dict:
+    """Build the site in ``out`` from the executed notebooks in ``executed``. Refuses, before writing anything,
+    when a notebook has no executed copy. Returns {"index": path, "pages": [...], "figures": n, "explorers": n}."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    executed, out = Path(executed), Path(out)
+    missing = [n for n in list_notebooks() if not (executed / f"{n}.ipynb").is_file()]
+    if missing:
+        raise MpqlabError(f"no executed copy of {missing} in {executed}: run `make figures` (or `mpqlab figures "
+                          "--only ...`) first")
+    out.mkdir(parents=True, exist_ok=True)
+    write_plotly_js(out)
+    exporter = HTMLExporter(template_name="lab", mathjax_url="", require_js_url="", jupyter_widgets_base_url="")
+    entries = []
+    for name in list_notebooks():
+        nb = nbformat.read(str(executed / f"{name}.ipynb"), as_version=4)
+        title, summary = notebook_title(nb, name)
+        ready, figures, explorers = prepare(nb, name)
+        body, _ = exporter.from_notebook_node(ready)
+        atomic_write_text(out / f"{name}.html", offline_page(body, f"{name}: {title}"))
+        entries.append({"name": name, "page": f"{name}.html", "title": title, "summary": summary,
+                        "figures": figures, "explorers": explorers})
+    atomic_write_text(out / "index.html", index_page(entries))
+    return {"index": out / "index.html", "pages": [out / e["page"] for e in entries],
+            "figures": sum(e["figures"] for e in entries), "explorers": sum(e["explorers"] for e in entries)}

@@ -1,0 +1,134 @@
+"""Writing plotly figures to files: HTML that shares one ``plotly.min.js`` per folder, and PNG / SVG through
+kaleido, which needs a Chromium-family browser (Debian package ``chromium``; set ``BROWSER_PATH`` if it is not at
+``/usr/bin/chromium``). Without one, :func:`save_figure` writes the HTML and says why the image is missing.
+(:mod:`mpqlab.viz.figures` re-exports these.)"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import plotly.graph_objects as go
+
+def find_browser() -> str | None:
+    """The chromium / chrome executable static figure export can use, or None."""
+    for cand in (os.environ.get("BROWSER_PATH"), "/usr/bin/chromium", shutil.which("chromium"),
+                 shutil.which("google-chrome"), shutil.which("chromium-browser")):
+        if cand and Path(cand).exists():
+            return cand
+    return None
+
+
+PLOTLY_JS = "plotly.min.js"  # one copy per folder of figures, shared by every HTML figure in it
+
+
+def write_plotly_js(folder: str | os.PathLike) -> Path:
+    """``folder/plotly.min.js``: the plotly.js that this plotly ships, written when missing or different."""
+    from plotly.offline import get_plotlyjs
+
+    from ..core.files import atomic_write_text
+
+    path = Path(folder) / PLOTLY_JS
+    js = get_plotlyjs()
+    if not path.is_file() or path.stat().st_size != len(js.encode()):
+        atomic_write_text(path, js)
+    return path
+
+
+@dataclass(frozen=True)
+class SavedFigure:
+    """What :func:`save_figure` wrote: ``written`` {format: path} and ``missing`` {format: why it was not written}.
+    A reason is never where a path belongs: ``path(fmt)`` is a :class:`Path` or None."""
+
+    written: dict = field(default_factory=dict)
+    missing: dict = field(default_factory=dict)
+
+    def path(self, fmt: str) -> Path | None:
+        return self.written.get(fmt)
+
+    def as_dict(self) -> dict:
+        """{format: path string, or "not written: <why>"} (for JSON summaries)."""
+        return {**{f: str(p) for f, p in self.written.items()}, **{f: f"not written: {r}" for f, r in
+                                                                     self.missing.items()}}
+
+
+EXPORT_TRIES = 3  # kaleido's page can fail to start under load (e.g. "kaleido_scopes is not defined"): retried
+EXPORT_LOCK = "mpqlab-kaleido.lock"  # one static export at a time on this machine (in the temp folder)
+
+
+@contextlib.contextmanager
+def _export_lock():
+    """Serialise static exports across processes: concurrent kaleido browsers on a busy machine time out."""
+    import fcntl
+    import tempfile
+
+    with open(Path(tempfile.gettempdir()) / EXPORT_LOCK, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def write_static(fig: go.Figure, path: Path, fmt: str, tries: int = EXPORT_TRIES) -> str | None:
+    """Write a PNG / SVG through kaleido, one export at a time, retried up to ``tries`` times with a growing pause.
+    Returns None when written, else the last error (one line)."""
+    err = None
+    for attempt in range(tries):
+        try:
+            with _export_lock():
+                fig.write_image(str(path), format=fmt, width=900, height=560, scale=1.5 if fmt == "png" else 1)
+            if path.is_file() and path.stat().st_size > 0:
+                return None
+            err = "kaleido returned without writing the file"
+        except Exception as e:  # kaleido / browser failure: retried, then reported
+            err = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        time.sleep(1.0 + 2.0 * attempt)
+    return err
+
+
+def static_png(fig: go.Figure) -> bytes | None:
+    """The figure as PNG bytes (as :func:`save_figure` writes them), or None without a browser or when kaleido
+    fails (the figure then shows only where plotly.js runs)."""
+    import tempfile
+
+    browser = find_browser()
+    if browser is None:
+        return None
+    os.environ.setdefault("BROWSER_PATH", browser)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "figure.png"
+        return path.read_bytes() if write_static(fig, path, "png") is None else None
+
+
+def save_figure(fig: go.Figure, stem: str | os.PathLike, formats: Sequence[str] = ("html", "png")) -> SavedFigure:
+    """Write ``stem.html`` (loading ``plotly.min.js`` from its own folder, written there once: a folder of figures
+    carries one plotly.js, not one per figure) and ``stem.png`` / ``stem.svg`` (:func:`write_static`).
+    Returns a :class:`SavedFigure`: the paths written and, apart, the reason for each format that was not."""
+    from ..core.files import atomic_write_text
+
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    written, missing = {}, {}
+    for fmt in formats:
+        path = stem.with_suffix(f".{fmt}")
+        if fmt == "html":
+            write_plotly_js(path.parent)
+            atomic_write_text(path, fig.to_html(include_plotlyjs="directory", full_html=True))
+            written[fmt] = path
+            continue
+        browser = find_browser()
+        if browser is None:
+            missing[fmt] = "no Chromium-family browser for kaleido (install Debian's chromium)"
+            continue
+        os.environ.setdefault("BROWSER_PATH", browser)
+        err = write_static(fig, path, fmt)
+        if err is None:
+            written[fmt] = path
+        else:
+            missing[fmt] = f"kaleido failed {EXPORT_TRIES} times: {err}"
+    return SavedFigure(written, missing)
