@@ -320,6 +320,12 @@ def build_parser() -> OneLineParser:
     bk.add_argument("--executed", default=None, help="executed notebooks (default notebooks/executed)")
     bk.set_defaults(fn=lambda a: _print(_book(a), False))
 
+    an = sub.add_parser("answers", help="one answer per claim and setting, from the committed grids (the findings "
+                                        "table); --write fills README.md and results/README.md")
+    an.add_argument("--write", action="store_true", help="fill the marked blocks of README.md and results/README.md")
+    an.add_argument("--check", action="store_true", help="write nothing; exit 1 if a page's block is stale")
+    an.set_defaults(fn=_answers)
+
     q = sub.add_parser("quickstart", help="the main job on the embedded cifar10-mini: search, transfer, report")
     q.add_argument("--out", default="runs/quickstart")
     q.add_argument("--epochs", type=Bounded(int, 1, 10 ** 4), default=3)
@@ -328,6 +334,18 @@ def build_parser() -> OneLineParser:
     q.set_defaults(fn=lambda a: _print(_quickstart(a.out, a.epochs, a.smoke), a.json))
 
     return p
+
+
+def _answers(a) -> None:
+    """Print the answers table; with --write / --check, the README blocks too."""
+    from .experiments.report.answers import answers_table, write_pages
+
+    print(answers_table())
+    if a.write or a.check:
+        changed = write_pages(check=a.check)
+        print(("stale: " if a.check else "written: ") + (", ".join(changed) or "none"))
+        if a.check and changed:
+            sys.exit(1)
 
 
 def main(argv=None):

@@ -31,7 +31,8 @@ def test_gates_pass_when_search_matters_and_comparisons_are_paired():
     assert all(g["passed"] for g in gates(rows, CFG, comps))
     text = markdown(rows, CFG)
     assert "All gates pass" in text and "cannot answer" not in text
-    assert "proxy search (subset-control) matches the target search" in text and "**supported**" in text
+    assert "proxy search (subset-control) against the target search (one proxy search costs" in text
+    assert "No claim verdict here" in text and "**supported**" not in text  # one answer per claim: answers.py
 
 
 def test_a_failed_gate_withholds_every_verdict():
@@ -48,7 +49,7 @@ def test_an_incomplete_grid_gives_no_verdicts_even_when_its_gates_pass():
     text = markdown(rows, CFG, cells_expected=len(rows) + 4)
     assert text.splitlines()[4].startswith(f"**PARTIAL: {len(rows)} of {len(rows) + 4} cells finished.")
     assert "All gates pass" not in text and "**supported**" not in text and "better |" not in text
-    assert "cannot answer (the grid is incomplete)" in text
+    assert "**The grid is incomplete" in text and "| — |" in text
 
 
 def test_the_table_counts_each_methods_layers_at_the_lowest_bitwidth():
@@ -161,9 +162,10 @@ def test_reused_policies_take_the_cost_ratio_from_the_grid_where_both_were_searc
     here = [dict(r, search_cost_ratio=0.4) for r in source]  # the reference timed again, elsewhere: another ratio
     text = markdown(here, dict(CFG, policies_from="elsewhere"), source)
     assert "Policies reused from elsewhere carry the search CPU time" in text
-    assert "(0.10x in elsewhere's run, where both were searched)" in text and "0.40x" in text  # table keeps its own
+    assert "costs 0.10x one target search's CPU in elsewhere's run, where both were searched" in text
+    assert "0.40x" in text  # the table keeps its own
     plain = markdown(here, CFG)
-    assert "Policies reused" not in plain and "cost (0.40x)" in plain
+    assert "Policies reused" not in plain and "costs 0.40x one target search" in plain
 
 
 def test_shared_null_cells_pair_with_every_settings_methods():

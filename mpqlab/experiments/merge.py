@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from . import report
+from .report.answers import answer_lines
 from .cell import COLUMNS, ROW, grid_cells, read_row
 from .config import GridConfig
 from ..core.files import atomic_write_text, read_json
@@ -55,26 +56,40 @@ def write_results(rows: list[dict], out: Path, cfg: dict, source_rows: list[dict
     cells in the ``policies_from`` or ``compare_with`` grid, for the report's ranking check / cell comparison.
     ``cells_expected``: the grid's size, so that a half-run grid's report says it is partial."""
     for grid_rows in (rows, source_rows or []):
-        _set_search_cost_ratio(grid_rows)
+        _set_search_cost_ratio(grid_rows, cfg)
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=COLUMNS)
     w.writeheader()
     for r in rows:
         w.writerow({k: r.get(k, "") for k in COLUMNS})
     atomic_write_text(out / "results.csv", buf.getvalue())
-    atomic_write_text(out / "results.md", report.markdown(rows, cfg, source_rows, cells_expected))
+    text = report.markdown(rows, cfg, source_rows, cells_expected)
+    text += "\n".join(answer_lines(cfg["name"], rows, cfg)) + "\n" * bool(answer_lines(cfg["name"], rows, cfg))
+    atomic_write_text(out / "results.md", text)
 
 
-def _set_search_cost_ratio(rows: list[dict]) -> None:
-    """Each row's ``search_cost_ratio``: its search CPU time over the mean of its budget's reference cells in the
-    same grid ("" without a reference)."""
+def searches_of(row: dict, cfg: dict) -> int:
+    """How many searches a cell's search CPU time paid for: a selected reference's or @selected arm's candidates
+    (their scoring shared among them), else 1."""
+    if row["method"] == REFERENCE:
+        return int((cfg.get("reference") or {}).get("candidates") or 1)
+    if "@selected" in row["method"]:
+        return int((cfg.get("selection") or {}).get("candidates") or 1)
+    return 1
+
+
+def _set_search_cost_ratio(rows: list[dict], cfg: dict) -> None:
+    """Each row's ``search_cost_ratio``, one search against one search: its search CPU time per search
+    (:func:`searches_of`) over the mean per-search CPU time of its budget's reference cells in the same grid (""
+    without a reference). A selected reference's four searches and their scoring are not one search."""
     ref = {}
     for r in rows:
         if r["method"] == REFERENCE:
-            ref.setdefault(r["budget"], []).append(_search_cost(r))
+            ref.setdefault(r["budget"], []).append(_search_cost(r) / searches_of(r, cfg))
     for r in rows:
         rt = ref.get(r["budget"])
-        r["search_cost_ratio"] = round(_search_cost(r) / (sum(rt) / len(rt)), 4) if rt else ""
+        r["search_cost_ratio"] = (round(_search_cost(r) / searches_of(r, cfg) / (sum(rt) / len(rt)), 4)
+                                  if rt else "")
 
 
 def _search_cost(row: dict) -> float:

@@ -79,7 +79,7 @@ def code_lines(rows: list[dict], comps: list[dict]) -> list[str]:
         lines += ["", f"Fine-tunes redone by the re-measuring code ({len(redo)} cells, same policy, seed and "
                       f"calibration order): redone − committed top-1 = {mean:+.2f} points on average, sd {sd:.2f}, "
                       f"largest {max(map(abs, redo)):.2f}; {sum(abs(d) <= 0.5 for d in redo) / len(redo):.0%} within "
-                      "0.5 points. The committed top-1 stays the result; the spread is what a change of code alone "
+                      "0.5 points. The spread is what a redraw (and any change of code) alone "
                       "moves a cell by."]
     marks = Counter(comparison_code(rows, c) for c in comps)
     if marks.get("differs"):

@@ -82,7 +82,8 @@ def spread_gate(rows: list[dict], arm: str, setting: str, column: str) -> dict:
             "min": min(spreads.values(), default=float("nan")), "max": max(spreads.values(), default=float("nan"))}
 
 
-def candidates_test(rows: list[dict], cfg: dict, gates_ok: bool, complete: bool) -> list[str]:
+def candidates_test(rows: list[dict], cfg: dict, gates_ok: bool, complete: bool,
+                    answer: dict | None = None) -> list[str]:
     """Markdown lines of a declared correlation across the candidate searches of one @selected arm (claim 3 within
     seed): the gate (the candidates' sharpness differs within seed), then per measure the within-seed Spearman with
     the outcome, the seeds' mean by sign-flip, Holm over the measures; the verdict either way."""
@@ -99,7 +100,9 @@ def candidates_test(rows: list[dict], cfg: dict, gates_ok: bool, complete: bool)
              f"`{c.outcome}` across the candidates; the seeds' mean by exact sign-flip over seeds, Holm over the "
              f"measures at {d.alpha:g}; predicted sign: {c.direction}.", ""]
     g = spread_gate(rows, c.arm, d.setting, c.manipulation)
+    answer = {} if answer is None else answer
     if g["n"] < 2:
+        answer.update(verdict=f"cannot answer yet ({g['n']} seeds with every candidate transferred)", pairs=g["n"])
         return lines + ["Fewer than 2 seeds have every candidate transferred yet: no gate, no verdict."]
     moved = g["median"] >= c.min_spread
     lines.append(f"Gate: median within-seed relative range of `{c.manipulation}` = {g['median']:.2f} (range "
@@ -130,15 +133,23 @@ def candidates_test(rows: list[dict], cfg: dict, gates_ok: bool, complete: bool)
         verdict = f"cannot answer ({why})"
     else:
         verdict = "; ".join(words)
+    first = next(((per, t) for _, per, t, *_ in results if t is not None), None)
+    if first is not None:
+        answer.update(effect=first[1]["mean"], ci=(first[1]["ci_low"], first[1]["ci_high"]),
+                      interval=f"95 % t, Spearman of {c.measures[0]}", pairs=len(first[0]))
+    answer.update(verdict=verdict, power=None)
     return lines + ["", f"Verdict by the declared rule: **{verdict}**."]
 
 
-def correlation_test(rows: list[dict], cfg: dict, gates_ok: bool, complete: bool) -> list[str]:
-    """Markdown lines of the declared correlation test: plan, gate, per-measure result and the verdict."""
+def correlation_test(rows: list[dict], cfg: dict, gates_ok: bool, complete: bool,
+                     answer: dict | None = None) -> list[str]:
+    """Markdown lines of the declared correlation test: plan, gate, per-measure result and the verdict; ``answer``
+    (when given) receives the verdict and the first measure's mean within-seed Spearman with its interval."""
     d = report_options(cfg).declared
     c = d.correlation
     if c.across == "candidates":
-        return candidates_test(rows, cfg, gates_ok, complete)
+        return candidates_test(rows, cfg, gates_ok, complete, answer)
+    answer = {} if answer is None else answer
     sign = -1 if c.direction == "negative" else 1
     lines = ["", "## Pre-declared correlation test", "", f"Written in the config before any cell ran: {d.question}", "",
              f"- Levels (the factor set on purpose, in order): {', '.join(c.levels)}.",
@@ -149,6 +160,7 @@ def correlation_test(rows: list[dict], cfg: dict, gates_ok: bool, complete: bool
              f"predicted sign: {c.direction} (sharper → {'lower' if sign < 0 else 'higher'} `{c.outcome}`).", ""]
     lev = per_seed_spearman(rows, c.levels, None, c.manipulation)  # the gate: the level against the measured column
     if len(lev) < 2:
+        answer.update(verdict="cannot answer yet (no seed has every level)", pairs=len(lev))
         return lines + ["No seed has every level yet."]
     g = paired_test(list(lev.values()))
     moved = g["p_sign_flip"] < d.alpha
@@ -184,4 +196,9 @@ def correlation_test(rows: list[dict], cfg: dict, gates_ok: bool, complete: bool
         verdict = f"cannot answer ({why})"
     else:
         verdict = "; ".join(words)
+    first = next(((per, t) for _, per, t, *_ in results if t is not None), None)
+    if first is not None:
+        answer.update(effect=first[1]["mean"], ci=(first[1]["ci_low"], first[1]["ci_high"]),
+                      interval=f"95 % t, Spearman of {c.measures[0]}", pairs=len(first[0]))
+    answer.update(verdict=verdict, power=None)
     return lines + ["", f"Verdict by the declared rule: **{verdict}**."]

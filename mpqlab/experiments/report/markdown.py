@@ -12,8 +12,9 @@ from .code_versions import code_lines, comparison_code
 from .crosscheck import _agreement_lines, _ranking_lines, cell_agreement, ranking_check
 from .correlation import correlation_test
 from .options import report_options
-from .fig1 import fig1_correlations, fig1_points, sharpness_claim
+from .fig1 import fig1_correlations, fig1_points
 from .format import _bits, _ci, _fmt, _lowest_bit_layers, _ms
+from .finetunes import finetune_mean, partly_redone, redone, redraw_spread, single_draw
 from .sequential import sequential_test
 from .symmetric import symmetric_lines
 from .verdicts import claims, comparisons, declared_test, gates
@@ -30,12 +31,64 @@ def _partial_lines(done: int, expected: int | None) -> list[str]:
             "this report is provisional and gives no verdicts.**", ""]
 
 
+def finetune_lines(raw: list[dict], cfg: dict, gs: list[dict], complete: bool) -> list[str]:
+    """The fine-tune's noise: how far a redraw moved a cell, and the answer on each single draw beside the mean's."""
+    if not (redone(raw) or partly_redone(raw)):
+        return []
+    spread = redraw_spread(raw)
+    lines = ["", "## Fine-tune noise (both fine-tunes)", "",
+             f"{spread['n']} cells were fine-tuned twice (same policy, seed and subset). Redo − first: mean "
+             f"{spread['mean']:+.2f}, sd {spread['sd']:.2f} points; {spread['within_half']:.0%} of cells within 0.5."]
+    if partly_redone(raw):
+        return lines + ["", "Not every cell was redone: the tables above use the first fine-tunes (no mixing)."]
+    lines += ["", "Declared rule: every number above uses each policy's mean of its two fine-tunes. Each single draw "
+                  "alone:", ""]
+    for which in ("first", "redo"):
+        one = single_draw(finetune_mean(raw), which)
+        ans = answer_of(one, cfg, gs, complete)
+        if ans:
+            lines.append(f"- {which} fine-tune only: {describe(ans)}")
+        else:
+            c = comparisons(one, cfg)
+            lines += [f"- {which} fine-tune only: {x['a']} − {x['b']} ({x['setting']}) {x['mean']:+.2f} "
+                      f"{_ci(x['ci_low'], x['ci_high'])}, Holm p = {x['p_holm']:.3g}" for x in c]
+    return lines
+
+
+def answer_of(rows: list[dict], cfg: dict, gs: list[dict], complete: bool) -> dict:
+    """The declared test's answer on ``rows`` (empty when the grid declares none): verdict, effect, interval, pairs,
+    power, as its section prints them."""
+    declared = report_options(cfg).declared
+    ans: dict = {}
+    if declared is None:
+        return ans
+    if declared.sequential is not None:
+        sequential_test(rows, cfg, all(g["passed"] for g in gs), ans)
+    elif declared.correlation is not None:
+        correlation_test(rows, cfg, all(g["passed"] is not False for g in gs), complete, ans)
+    else:
+        declared_test(rows, cfg, all(g["passed"] for g in gs), complete, ans)
+    return ans
+
+
+def describe(ans: dict) -> str:
+    """An answer in one line: verdict; effect [interval], pairs, power."""
+    out = f"**{ans['verdict']}**"
+    if ans.get("effect") is not None:
+        out += f"; {ans['effect']:+.2f} {_ci(*ans['ci'])} ({ans['interval']}), {ans['pairs']} pairs"
+    if ans.get("power") is not None:
+        out += f", power {ans['power']:.2f}"
+    return out
+
+
 def markdown(rows: list[dict], cfg: dict, source_rows: list[dict] | None = None,
              cells_expected: int | None = None) -> str:
     """The whole report (with ``source_rows``, the same cells of the ``policies_from`` grid: a ranking check; or of
     the ``compare_with`` grid: a cell-by-cell comparison). ``cells_expected``: how many cells the grid has; when
     fewer rows have come back the report says so at its top and withholds every verdict (a half-run grid's
-    seeds are not the pre-declared sample)."""
+    seeds are not the pre-declared sample). With every fine-tune redone, a policy's top-1 is the mean of its two
+    fine-tunes (:mod:`mpqlab.experiments.report.finetunes`), both draws shown beside it."""
+    raw, rows = rows, finetune_mean(rows)
     lines = [f"# {cfg['name']}", "",
              f"mpqlab {__version__}, {platform.machine()} {os.cpu_count()} cores, "
              f"{time.strftime('%Y-%m-%d', time.gmtime())}. Target: {cfg['target']['data']}, model {cfg['model']}. "
@@ -110,13 +163,16 @@ def markdown(rows: list[dict], cfg: dict, source_rows: list[dict] | None = None,
     cl = claims(comps, rows, cfg, ok, cost_rows=source_rows if reused else None, withheld=withheld)
     corr = fig1_correlations(fig1_points(rows))
     if cl or corr[0]["n"]:
-        lines += ["", "## Claims", ""]
-        lines += [f"- {c['claim']}, budget {c['budget']:g}: **{c['verdict']}** ({c['evidence']})" for c in cl]
+        lines += ["", "## Effects behind the paper's claims", "",
+                  "No claim verdict here: each claim has one answer per setting, computed from its grid's declared "
+                  "test (mpqlab.experiments.report.answers) and printed in the README's findings table (and below, "
+                  "under 'The answer', when this grid is the one that answers it).", ""]
+        lines += [f"- {c['claim']}, budget {c['budget']:g}: {c['evidence']}" for c in cl]
     if corr[0]["n"]:
         c0 = corr[0]
-        lines.append(f"- sharper proxy landscapes transfer worse (Spearman of proxy-side {c0['label']} with the target "
-                     f"penalty, {c0['n']} policies): **{sharpness_claim(c0, ok, withheld=withheld)}** ({c0['spearman']:+.2f} "
-                     f"{_ci(c0['ci_low'], c0['ci_high'])})")
+        lines.append(f"- proxy-side {c0['label']} against the target penalty, pooled over {c0['n']} policies (random "
+                     f"ones included): Spearman {c0['spearman']:+.2f} {_ci(c0['ci_low'], c0['ci_high'])} (95 % "
+                     f"bootstrap), Holm p = {c0['p_holm']:.3g}")
         searched = fig1_correlations([p for p in fig1_points(rows) if not is_null(p["method"])])
         where = fig1_points(rows)[0]["measured_on"]
         lines += ["", "## Fig. 1: proxy-side sharpness vs target penalty (target top-1 − same seed's reference)", "",
@@ -139,8 +195,9 @@ def markdown(rows: list[dict], cfg: dict, source_rows: list[dict] | None = None,
         lines += correlation_test(rows, cfg, all(g["passed"] is not False for g in gs), complete)
     if declared is not None and declared.sequential is None and declared.correlation is None:
         lines += declared_test(rows, cfg, all(g["passed"] for g in gs), complete)
+    lines += finetune_lines(raw, cfg, gs, complete)
     lines += symmetric_lines(rows, cfg, verdicts=ok)
-    lines += code_lines(rows, comps)
+    lines += code_lines(raw, comps)  # the redone fine-tunes against the first ones, not against their mean
     if source_rows and cfg.get("policies_from"):
         lines += _ranking_lines(ranking_check(rows, source_rows), cfg)
     if source_rows and cfg.get("compare_with"):

@@ -9,7 +9,7 @@ that both arms finished (a look is taken only when all of its first n seeds have
 from __future__ import annotations
 
 from ..group_sequential import boundaries, final_pairs, robustness, t_to_z, z_to_t
-from ..stats import paired_test, pairs_for_power
+from ..stats import paired_power, paired_test, pairs_for_power
 from .format import _ci
 from .options import report_options
 from .verdicts import _by_seed
@@ -21,21 +21,25 @@ def sequential_plan(cfg: dict, interim_sd: float | None) -> dict:
     seq = d.sequential  # its spending function is checked when the config is read (obrien-fleming only)
     looks = list(seq.looks)
     eff, alpha, power = d.effect, d.alpha, d.power
-    bounds = boundaries([n / looks[-1] for n in looks], alpha)  # as planned: the interim look is taken with these
+    fractions = [n / looks[-1] for n in looks]
+    bounds = boundaries(fractions, alpha)  # as planned: the interim look is taken with these
     if interim_sd is not None and seq.reestimate_sd_at is not None:
         last = final_pairs(interim_sd, eff, looks[-1], seq.max_pairs or looks[-1], power, alpha)
         if last != looks[-1]:  # the interim bounds stay; the final look spends what is left at its new size
             looks = looks[:-1] + [last]
             bounds = boundaries([n / last for n in looks], alpha, taken=bounds[:-1])
-    return {"looks": looks, "bounds": bounds}
+            fractions = fractions[:-1] + [1.0]  # a taken look keeps the fraction its bound was spent at
+    return {"looks": looks, "bounds": bounds, "fractions": fractions}
 
 
-def sequential_test(rows: list[dict], cfg: dict, gates_ok: bool) -> list[str]:
-    """Markdown lines of the declared group-sequential test."""
+def sequential_test(rows: list[dict], cfg: dict, gates_ok: bool, answer: dict | None = None) -> list[str]:
+    """Markdown lines of the declared group-sequential test; ``answer`` (a dict, when given) receives the verdict,
+    the effect with its interval, the pairs and the power (:mod:`mpqlab.experiments.report.answers`)."""
     d = report_options(cfg).declared
     seq = d.sequential
     if seq.kind == "equivalence":
-        return equivalence_test(rows, cfg, gates_ok)
+        return equivalence_test(rows, cfg, gates_ok, answer)
+    answer = {} if answer is None else answer
     a, b = d.primary
     eff, alpha, power = d.effect, d.alpha, d.power
     budget = float(cfg["budgets"][0])
@@ -60,22 +64,25 @@ def sequential_test(rows: list[dict], cfg: dict, gates_ok: bool) -> list[str]:
     if interim_sd is not None:
         lines += [f"Interim sd (first {at} pairs): {interim_sd:.2f}; final look at {plan['looks'][-1]} pairs "
                   f"({'extended' if plan['looks'][-1] > int(seq.looks[-1]) else 'as planned'}).", ""]
-    lines += ["| look | pairs | information fraction | bound abs(z) | pairs finished | z | crossed |", "|---|---|---|---|---|---|---|"]
+    lines += ["| look | pairs | information fraction its bound was set at | bound abs(z) | pairs finished | z | crossed |",
+              "|---|---|---|---|---|---|---|"]
     verdict, reached = None, None
     for k, (n, c) in enumerate(zip(plan["looks"], plan["bounds"])):
         if n_done >= n:
             t = paired_test(prefix[:n])
             z = t_to_z(t["mean"] / (t["sd"] / n ** 0.5), n - 1) if t["sd"] > 0 else float("nan")
             crossed = abs(z) >= c
-            lines.append(f"| {k + 1} | {n} | {n / plan['looks'][-1]:.2f} | {c:.3f} | {n} | {z:+.2f} | "
+            lines.append(f"| {k + 1} | {n} | {plan['fractions'][k]:.2f} | {c:.3f} | {n} | {z:+.2f} | "
                          f"{'yes' if crossed else 'no'} |")
             reached = (k, n, c, t, z)
             if crossed and verdict is None:
                 verdict = f"{a} improves {b}" if z > 0 else f"{a} is worse than {b}"
                 break
         else:
-            lines.append(f"| {k + 1} | {n} | {n / plan['looks'][-1]:.2f} | {c:.3f} | {n_done} | — | not reached |")
+            lines.append(f"| {k + 1} | {n} | {plan['fractions'][k]:.2f} | {c:.3f} | {n_done} | — | not reached |")
     if reached is None:
+        answer.update(verdict=f"cannot answer yet ({n_done} of {plan['looks'][0]} pairs for the first look)",
+                      pairs=n_done)
         return lines + ["", f"Verdict: **cannot answer yet** ({n_done} of {plan['looks'][0]} pairs for the first "
                         "look; no look, no verdict)."]
     k, n, c, t, z = reached
@@ -89,9 +96,11 @@ def sequential_test(rows: list[dict], cfg: dict, gates_ok: bool) -> list[str]:
     elif not final:
         word = f"continue: look {k + 1} did not cross its bound; next look at {plan['looks'][k + 1]} pairs"
     elif hi < eff:
-        word = f"{a} does not improve {b} by {eff:g} points or more"
+        word = f"{a} does not improve {b} by {eff:g} point{'s' * (eff != 1)} or more"
     else:
         word = "undecided at the power reached"
+    answer.update(verdict=word, effect=t["mean"], ci=(lo, hi), interval="repeated-confidence", pairs=n,
+                  power=paired_power(t["sd"], eff, n, alpha))
     r = robustness(prefix[:n])
     lines += ["", f"At look {k + 1} ({n} pairs): {a} − {b} = {t['mean']:+.2f} points, repeated-confidence interval "
               f"{_ci(lo, hi)} (nominal level {100 * (2 * _phi(c) - 1):.3f} % at this look); paired sd {t['sd']:.2f}.", "",
@@ -117,13 +126,14 @@ def _prefix(rows: list[dict], cfg: dict) -> list[float]:
     return out
 
 
-def equivalence_test(rows: list[dict], cfg: dict, gates_ok: bool) -> list[str]:
+def equivalence_test(rows: list[dict], cfg: dict, gates_ok: bool, answer: dict | None = None) -> list[str]:
     """A group-sequential equivalence test by repeated confidence intervals (Jennison & Turnbull 2000, ch. 9): at
     look k the (1 - 2 alpha) repeated interval of A - B uses the two-sided O'Brien-Fleming-type bound c_k spending
     2 alpha (so each one-sided test spends alpha, as TOST does); stop for **equivalence** when it lies within
     +-margin, for **non-equivalence** when it lies wholly beyond one margin; at the final look, neither is
     'not shown equivalent'. The repeated intervals cover the true difference at every look together with
     probability >= 1 - 2 alpha, so stopping at any of them keeps the error rates."""
+    answer = {} if answer is None else answer
     d = report_options(cfg).declared
     seq, (a, b) = d.sequential, d.primary
     margin = report_options(cfg).equivalence_margin
@@ -159,6 +169,7 @@ def equivalence_test(rows: list[dict], cfg: dict, gates_ok: bool) -> list[str]:
             word = decision
             break
     if reached is None:
+        answer.update(verdict=f"cannot answer yet ({n_done} of {looks[0]} pairs for the first look)", pairs=n_done)
         return lines + ["", f"Verdict: **cannot answer yet** ({n_done} of {looks[0]} pairs for the first look; no "
                             "look, no verdict)."]
     k, n, t, lo, hi = reached
@@ -168,12 +179,23 @@ def equivalence_test(rows: list[dict], cfg: dict, gates_ok: bool) -> list[str]:
         word = f"continue: look {k + 1} decided nothing; next look at {looks[k + 1]} pairs"
     else:
         word += " (the final look)" if n == looks[-1] else f" (stopped at look {k + 1})"
+    answer.update(verdict=word, effect=t["mean"], ci=(lo, hi), interval="repeated 90 %", pairs=n,
+                  power=equivalence_power(t["sd"], margin, looks[-1], bounds[-1]))
     r = robustness(prefix[:n])
     return lines + ["", f"At look {k + 1} ({n} pairs): {a} − {b} = {t['mean']:+.2f} points, repeated interval "
                     f"{_ci(lo, hi)}; paired sd {t['sd']:.2f}.", "", f"Verdict: **{word}**.", "",
                     f"Beside it (not in the rule): {r['positive']} of {r['positive'] + r['negative']} nonzero pairs "
                     f"favour {a}, sign test p = {r['sign_p']:.3g}; leaving one pair out moves the mean between "
                     f"{r['loo_min']:+.2f} and {r['loo_max']:+.2f}."]
+
+
+def equivalence_power(sd: float, margin: float, n: int, bound: float) -> float:
+    """Probability that an interval ``mean +- bound * sd / sqrt(n)`` lies within ``+-margin`` when the true
+    difference is 0 (normal approximation): the power of an equivalence test of ``n`` pairs at paired sd ``sd``."""
+    se = sd / n ** 0.5
+    if se <= 0:
+        return 1.0
+    return max(0.0, 2 * _phi((margin - bound * se) / se) - 1)
 
 
 def _phi(z: float) -> float:
