@@ -39,6 +39,8 @@ from ..search.methods import REFERENCE, SHARED, is_null, parse_method
 from ..analysis.sharpness import surrogate_gap
 from ..quant.loading import load_splits
 from ..core.errors import MpqlabError
+from ..core.files import load_weights
+from ..data import create_dataset
 from ..core.files import atomic_write_text, read_json, write_json
 from ..quant.policy import Policy
 from ..core.provenance import FIELDS as PROVENANCE_FIELDS, code_label, code_record, config_hash
@@ -262,18 +264,54 @@ def _same_checkpoint(a, b) -> bool:
     return norm(a) == norm(b)
 
 
-def check_inputs(cfg: GridConfig | dict) -> GridConfig:
+def check_inputs(cfg: GridConfig | dict, root=None) -> GridConfig:
     """Checked before any cell starts: the config (:meth:`GridConfig.from_dict`), and what a grid reads from disk
-    (the target's and every setting's initial checkpoint, the ``policies_from`` grid's policies). Returns the
-    typed config."""
+    (the target's and every setting's initial checkpoint, each opened and read, the ``policies_from`` grid's
+    policies, and that every search subset and held-out validation split fits in its dataset). Returns the typed
+    config."""
     cfg = GridConfig.from_dict(cfg, cfg.get("name", "config") if isinstance(cfg, dict) else cfg.name)
     inits = [("target init", cfg.target.init)] + [
         (f"settings.{name}.proxy_init", st.proxy_init) for name, st in cfg.settings.items()]
     for where, path in inits:
         if path is not None and not Path(path).is_file():
             raise MpqlabError(f"{where}: checkpoint {path} does not exist (train it first, see checkpoints/README.md)")
+        if path is not None:
+            try:
+                load_weights(path)
+            except Exception as e:  # any way a file can fail to be a checkpoint: say which file, before any worker
+                raise MpqlabError(f"{where}: checkpoint {path} cannot be read ({type(e).__name__}: {e}); restore "
+                                  "or retrain it") from None
     check_policies_from(cfg)
+    check_sizes(cfg, root)
     return cfg
+
+
+def check_sizes(cfg: GridConfig, root=None) -> None:
+    """Every search's subset, and with a selection its held-out validation images too, must fit in the training
+    split it is drawn from: refused before any cell (a @selected arm on a 2,500-image proxy cannot hold out 1,000
+    images and still draw 2,000)."""
+    wants = []  # (where, dataset, images needed)
+    for name, st in cfg.settings.items():
+        searched = [m for m in cfg.methods if not is_null(m) and m != REFERENCE]
+        if st.proxy_subset and searched:
+            wants.append((f"settings.{name}.proxy_subset", st.proxy, int(st.proxy_subset)))
+        if any(parse_method(m).selected for m in searched) and cfg.selection.get("candidates"):
+            sel = cfg.selection
+            wants.append((f"selection (subset {sel.get('subset', 2000)} + validation_images "
+                          f"{sel.get('validation_images', 5000)}) on settings.{name}'s proxy", st.proxy,
+                          int(sel.get("subset", 2000)) + int(sel.get("validation_images", 5000))))
+    if REFERENCE in cfg.methods and cfg.reference.get("candidates"):
+        ref = cfg.reference
+        wants.append((f"reference (subset {ref.get('subset', 2000)} + validation_images "
+                      f"{ref.get('validation_images', 5000)})", cfg.target.data,
+                      int(ref.get("subset", 2000)) + int(ref.get("validation_images", 5000))))
+    sizes = {}
+    for where, data, need in wants:
+        if data not in sizes:
+            sizes[data] = len(create_dataset(data, "train", root=root))
+        if need > sizes[data]:
+            raise MpqlabError(f"{where}: needs {need} training images of {data}, which has {sizes[data]}; lower "
+                              "the subset or the validation images")
 
 
 def check_policies_from(cfg: GridConfig) -> None:

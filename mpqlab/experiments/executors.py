@@ -231,7 +231,7 @@ def run_grid(cfg, out_dir: str | os.PathLike, root=None, show_progress: bool = T
         raise MpqlabError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
     if workers < 1 or threads < 1:
         raise MpqlabError(f"workers and threads per cell must be >= 1 (got workers={workers}, threads={threads})")
-    cfg = check_inputs(cfg)  # the typed config (GridConfig), checked before any work
+    cfg = check_inputs(cfg, root)  # the typed config (GridConfig), checked before any work
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     keep_config(cfg, out)
