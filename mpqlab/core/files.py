@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 import os
 import tempfile
 from pathlib import Path
@@ -14,6 +15,23 @@ from .errors import MpqlabError
 _UMASK = os.umask(0)  # read once (setting is the only way to read it), then restored
 os.umask(_UMASK)
 FILE_MODE = 0o666 & ~_UMASK  # what open() would give a new file: mkstemp's temporary files are private (0600)
+
+
+def ensure_folder(path: str | os.PathLike, what: str = "output folder") -> Path:
+    """Create ``path`` as a folder (with its parents) or refuse, naming the cause, before any work: a path that is
+    a file or lies under one, a folder that cannot be created or written."""
+    p = Path(path)
+    for part in (p, *p.parents):
+        if part.exists() and not part.is_dir():
+            where = "is a file" if part == p else f"lies under {part}, which is a file"
+            raise MpqlabError(f"{what} {p} {where}, not a folder; choose another path")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise MpqlabError(f"{what} {p} cannot be created ({e.strerror or e})") from None
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise MpqlabError(f"{what} {p} is not writable by this user")
+    return p
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -44,15 +62,20 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
-def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
-    """Read a JSON file; a missing or broken file raises MpqlabError naming ``what`` and the path."""
+def read_json(path: str | os.PathLike, what: str = "JSON file", fix: str = "", finite: bool = False) -> Any:
+    """Read a JSON file; a missing or broken file raises MpqlabError naming ``what``, the path and ``fix`` (what to
+    do about it). ``finite``: refuse NaN and Infinity, which Python's JSON reader accepts and no config may hold."""
     path = Path(path)
     if not path.is_file():
         raise MpqlabError(f"{what} {path} does not exist")
+
+    def constant(name):
+        raise MpqlabError(f"{what} {path} holds {name}, which is not a number a config may hold")
+
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(), **({"parse_constant": constant} if finite else {}))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise MpqlabError(f"{what} {path} is not valid JSON: {e}") from None
+        raise MpqlabError(f"{what} {path} is not valid JSON: {e}" + (f"; {fix}" if fix else "")) from None
 
 
 def save_state(path: str | os.PathLike, state: dict) -> None:
@@ -71,18 +94,28 @@ def save_state(path: str | os.PathLike, state: dict) -> None:
         raise
 
 
-def load_state(path: str | os.PathLike, what: str = "checkpoint") -> dict:
-    """Load a file written by :func:`save_state`; refuses pickled objects and reports truncated files."""
+def load_state(path: str | os.PathLike, what: str = "checkpoint", fix: str = "") -> dict:
+    """Load a file written by :func:`save_state`; refuses pickled objects and reports truncated or corrupt files
+    as such (a file that is not an intact zip archive is damaged, whatever torch's unpickler says about it), with
+    ``fix``, what to do about it."""
     path = Path(path)
     if not path.is_file():
         raise MpqlabError(f"{what} {path} does not exist")
+    hint = f"; {fix}" if fix else ""
+    try:
+        with zipfile.ZipFile(path) as z:
+            damaged = z.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise MpqlabError(f"{what} {path} is corrupt or truncated ({e}){hint}") from None
+    if damaged is not None:
+        raise MpqlabError(f"{what} {path} is corrupt (member {damaged} fails its checksum){hint}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types for truncated / unsafe files
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        if "weights_only" in str(e) or "Unsupported global" in str(e):
+        if "Unsupported global" in str(e):
             raise MpqlabError(f"{what} {path} contains pickled objects that mpqlab refuses to load ({msg})") from None
-        raise MpqlabError(f"{what} {path} is corrupt or truncated ({msg})") from None
+        raise MpqlabError(f"{what} {path} is corrupt or truncated ({msg}){hint}") from None
 
 
 def save_weights(path: str | os.PathLike, state_dict: dict, metadata: dict | None = None) -> None:

@@ -4,6 +4,7 @@ field whose metadata holds the help text (naming the paper's symbol), the valid 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 
 def knob(default, help: str, *, lo: float | None = None, hi: float | None = None, lo_open: bool = False,
@@ -53,6 +54,10 @@ def check_ranges(cfg, where: str = "") -> None:
         if value is None:
             continue
         _check_type(f, value, where)
+        if isinstance(value, float) and not math.isfinite(value):  # NaN compares false with every bound
+            raise MpqlabError(f"{where}{f.name} must be a finite number, got {value!r}")
+        if isinstance(value, (list, tuple)) and any(isinstance(v, float) and not math.isfinite(v) for v in value):
+            raise MpqlabError(f"{where}{f.name} must hold finite numbers, got {list(value)!r}")
         lo, hi = f.metadata.get("lo"), f.metadata.get("hi")
         if isinstance(value, (bool, list, str)) or (lo is None and hi is None):
             continue

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from .errors import MpqlabError
+from .files import ensure_folder
 
 LOCK_NAME = "LOCK"
 _HELD: dict[str, int] = {}  # folder -> depth, for re-entry within this process
@@ -66,9 +67,9 @@ def run_lock(folder: str | os.PathLike, quiet: bool = False):
         finally:
             _HELD[key] -= 1
         return
-    folder.mkdir(parents=True, exist_ok=True)
+    ensure_folder(folder, "run folder")
     path = folder / LOCK_NAME
-    stale = _holder(path) if path.is_file() else None
+    stale = _holder(path) if path.is_file() and path.stat().st_size else None  # an empty LOCK: a clean exit
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

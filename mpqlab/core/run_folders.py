@@ -57,7 +57,8 @@ class RunFolder:
                 for name in self.telemetry:
                     (self.path / name).unlink(missing_ok=True)
             return None
-        state = load_state(self.state_path, f"{self.what} state")
+        state = load_state(self.state_path, f"{self.what} state",
+                           fix="remove this file to restart the run from its beginning")
         saved = json.loads(state["config"])
         if saved != self.settings:
             diff = sorted(k for k in set(saved) | set(self.settings) if saved.get(k) != self.settings.get(k))

@@ -74,7 +74,7 @@ PREFIX_TARGET_H = "first 512 test images"  # target_h_sample of rows made before
 def load_config(path: str | os.PathLike) -> GridConfig:
     """Read and check an experiment config (JSON): every key known, methods known, values checked
     (:meth:`GridConfig.from_dict`)."""
-    return GridConfig.from_dict(read_json(path, "experiment config"), path)
+    return GridConfig.from_dict(read_json(path, "experiment config", finite=True), path)
 
 
 def proxy_side(policy: Policy, model: str, init: str, proxy: str, proxy_subset_size, seed: int, root,
@@ -327,7 +327,7 @@ def check_policies_from(cfg: GridConfig) -> None:
 def read_row(path: str | os.PathLike) -> dict:
     """A finished cell's row. Rows written before the column was renamed call the fine-tuned model's surrogate gap
     h(0.05) on target test images ``sharpness``; it is read as ``target_surrogate_gap``."""
-    row = read_json(path)
+    row = read_json(path, "cell result", fix="remove this file to redo the cell")
     if "sharpness" in row and "target_surrogate_gap" not in row:
         row["target_surrogate_gap"] = row.pop("sharpness")
     return row

@@ -9,6 +9,7 @@ The JSON form (documented in :mod:`mpqlab.experiments.cell`) stays the file form
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,7 +198,7 @@ def _check_lists(d: Mapping, path) -> None:
         raise MpqlabError(f"experiment config {path}: {key} must be {what}, got {got!r}")
 
     for key, ok, what in (("seeds", lambda v: _whole(v) and v >= 0, "a non-empty list of whole numbers >= 0"),
-                          ("budgets", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0,
+                          ("budgets", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < math.inf,
                            "a non-empty list of positive numbers (average bits)"),
                           ("methods", lambda v: isinstance(v, str), "a non-empty list of method names")):
         vals = d[key]

@@ -30,7 +30,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from ..core.errors import MpqlabError
-from ..core.files import write_json
+from ..core.files import ensure_folder, write_json
 from ..core.provenance import config_hash
 from .cell import Cell, check_inputs, grid_cells, run_cell
 from .config import GridConfig
@@ -232,8 +232,7 @@ def run_grid(cfg, out_dir: str | os.PathLike, root=None, show_progress: bool = T
     if workers < 1 or threads < 1:
         raise MpqlabError(f"workers and threads per cell must be >= 1 (got workers={workers}, threads={threads})")
     cfg = check_inputs(cfg, root)  # the typed config (GridConfig), checked before any work
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_folder(out_dir, "grid output folder")
     keep_config(cfg, out)
     if show_progress:
         s = cell_states(cfg, out)

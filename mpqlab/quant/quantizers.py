@@ -113,7 +113,13 @@ def _kernel(name: str):
     if os.environ.get("MPQLAB_COMPILE", "1") == "0" or _COMPILED.get("failed"):
         return eager
     if name not in _COMPILED:
+        import logging
+
         import torch._dynamo
+
+        # torch's C++-extension helper warns "No CUDA runtime is found" on every CPU-only process that compiles;
+        # it says nothing about mpqlab's run and would be the first line of every worker's stderr
+        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
 
         # one specialisation per (bit candidates, signedness); a policy has a handful, a supernet a few more
         torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
