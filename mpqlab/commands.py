@@ -14,6 +14,7 @@ from .core.errors import MpqlabError
 from .models import create_model
 from .quant.loading import load_splits, model_under_policy, parse_uniform
 from .core.knobs import check_choices
+from .core.run_folders import run_dir_of
 from .core.runtime import set_threads
 from .training.train import TrainConfig, evaluate, fit
 from .training.transfer import TransferConfig
@@ -45,7 +46,7 @@ def train_command(model: str, data: str, out: str, cfg: TrainConfig | None = Non
         net, _ = load_model(model, cfg.init, num_classes=train.num_classes)
     else:
         net = create_model(model, num_classes=train.num_classes)
-    run_dir = Path(str(out)[: -len(".safetensors")] + ".run")
+    run_dir = run_dir_of(out)
     run_config = {"model": model, "data": data, "subset": cfg.subset}
     if cfg.init:  # only when given, so run folders made before the option existed still resume
         run_config["init"] = str(cfg.init)

@@ -130,7 +130,7 @@ def test_the_site_opens_from_disk_and_every_explorer_slider_changes_its_figure(s
         for href in hrefs:
             page.goto((out / href).as_uri())
             page.wait_for_function(f"[...document.querySelectorAll('.{PLOT_CLASS}')].every(el => el._fullLayout)",
-                                   timeout=60_000)
+                                   timeout=600_000)
             plots = page.locator(f".{PLOT_CLASS}")
             for i in range(plots.count()):
                 gd = plots.nth(i)
@@ -150,7 +150,8 @@ def test_the_site_opens_from_disk_and_every_explorer_slider_changes_its_figure(s
                         assert clear, f"{href}: explorer {i}'s slider covers a label ({label})"
                 page.mouse.click(rail["x"] + 12 + (rail["width"] - 24) * target / max(1, n - 1),
                                  rail["y"] + rail["height"] / 2)  # a person's click on the slider's rail
-                page.wait_for_timeout(300)
+                page.wait_for_function("([el, t]) => el.layout.sliders[0].active === t", arg=[gd.element_handle(), target],
+                                       timeout=600_000)  # the click's state, not a fixed pause
                 assert gd.evaluate("el => el.layout.sliders[0].active") == target, f"{href}: slider {i} did not move"
                 assert gd.evaluate(state) != before, f"{href}: explorer {i}'s figure did not change"
                 moved += 1

@@ -69,12 +69,16 @@ def test_jupyterlab_renders_a_plotly_figure_and_a_widget(notebook, select_index,
             page.wait_for_selector(".jp-NotebookPanel", timeout=120_000)
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
             page.screenshot(path=str(shots / "jupyterlab-opened.png"))
-            page.wait_for_timeout(3000)  # let the kernel connection settle
+            # the kernel is connected when its status reads idle (a state, not a fixed pause)
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=600_000)
             page.locator(".jp-Cell").first.click()
             page.keyboard.press("Escape")
-            for _ in range(page.locator(".jp-Cell").count()):  # Shift+Enter: run the cell, select the next
+            n_cells = page.locator(".jp-Cell").count()
+            for i in range(n_cells):  # Shift+Enter: run the cell, select the next (wait until the selection moved)
                 page.keyboard.press("Shift+Enter")
-                page.wait_for_timeout(300)
+                page.wait_for_function(f"[...document.querySelectorAll('.jp-Cell')].findIndex(c => "
+                                       f"c.classList.contains('jp-mod-active')) >= {min(i + 1, n_cells - 1)}",
+                                       timeout=600_000)
             try:
                 page.wait_for_selector(".js-plotly-plot", timeout=600_000)
             except Exception:
@@ -88,15 +92,21 @@ def test_jupyterlab_renders_a_plotly_figure_and_a_widget(notebook, select_index,
             page.screenshot(path=str(shots / "jupyterlab.png"))
             before = _plot_data(explorer)
             select = explorer.locator("select").nth(select_index)  # 05: the second policy; 06: the method
+            # on a busy machine the widget fills its options late: wait for them, however long it takes
+            select.wait_for(state="visible", timeout=600_000)
+            page.wait_for_function("s => s.options.length >= 2", arg=select.element_handle(timeout=600_000),
+                                   timeout=600_000)
             options = select.locator("option").all_inner_texts()
             current = select.evaluate("s => s.options[s.selectedIndex].text")  # its label, not its value
-            select.select_option(label=next(o for o in reversed(options) if o != current))
-            after = before
-            for _ in range(120):  # the kernel re-plots: wait until the figure under the controls has other data
-                page.wait_for_timeout(500)
-                after = _plot_data(explorer)
-                if after and after != before:
-                    break
+            select.select_option(label=next(o for o in reversed(options) if o != current), timeout=600_000)
+            try:  # the kernel re-plots: wait until the figure under the controls has other data
+                page.wait_for_function("([el, before]) => { const gd = el.querySelector('.js-plotly-plot'); "
+                                       "return gd && gd.data && JSON.stringify(gd.data.map(t => [t.x, t.z, "
+                                       "t.opacity, t.marker && t.marker.size])) !== before; }",
+                                       arg=[explorer.element_handle(), before], timeout=600_000)
+            except Exception:
+                pass  # the assertion below says what did not change
+            after = _plot_data(explorer)
             page.screenshot(path=str(shots / "jupyterlab-after-control.png"))
             browser.close()
         assert before and after and after != before, "changing the control did not re-plot the figure"

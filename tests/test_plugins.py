@@ -135,7 +135,7 @@ def test_a_new_rule_file_and_objective_file_work_from_the_cli_and_in_spawned_gri
     pkg = tmp_path / "src"
     shutil.copytree(REPO / "mpqlab", pkg / "mpqlab", ignore=shutil.ignore_patterns("__pycache__"))
     (pkg / "mpqlab" / "optim" / "rules" / "halfsam.py").write_text(RULE_FILE)
-    (pkg / "mpqlab" / "objectives" / "smoothed.py").write_text(OBJECTIVE_FILE)
+    (pkg / "mpqlab" / "search" / "objectives" / "smoothed.py").write_text(OBJECTIVE_FILE)
     env = {**os.environ, "PYTHONPATH": str(pkg), "MPQLAB_COMPILE": "0"}
     env.pop("MPQLAB_PLUGINS", None)
 

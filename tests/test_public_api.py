@@ -47,3 +47,13 @@ def test_the_console_script_is_the_cli_and_import_mpqlab_is_light():
     out = subprocess.run([sys.executable, "-c", "import sys, mpqlab; print(sorted(m for m in sys.modules "
                           "if m.startswith('mpqlab.')))"], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_smoke_config_a_newcomer_runs_is_the_preset():
+    import json
+
+    from mpqlab.experiments.presets import smoke_config
+
+    on_disk = json.loads((REPO / "configs" / "smoke.json").read_text())
+    on_disk.pop("description")
+    assert on_disk == json.loads(json.dumps(smoke_config()))

@@ -25,6 +25,13 @@ from .locks import run_lock
 STATE = "state.pt"
 
 
+def run_dir_of(out: str | os.PathLike) -> Path:
+    """The run folder of a run whose result is the file ``out``: ``<stem>.run`` beside it for a ``.json`` or
+    ``.safetensors`` result (``policy.json`` -> ``policy.run``), else ``<out>.run``: the one place this path is made."""
+    out = Path(out)
+    return out.with_suffix(".run") if out.suffix in (".json", ".safetensors") else Path(str(out) + ".run")
+
+
 class RunFolder:
     """One run's folder: lock, settings check, state, telemetry (see the module docstring)."""
 

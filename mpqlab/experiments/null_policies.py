@@ -13,10 +13,7 @@ from ..search.methods import parse_method
 
 def parse_uniform_method(method: str, budget: float) -> tuple[int, int]:
     """``uniform:W3A2`` -> (3, 2), refused when it does not fit the budget (w * a <= budget^2)."""
-    import re
-
-    parse_method(method)  # the form uniform:W<w>A<a>
-    w, a = (int(g) for g in re.fullmatch(r"uniform:W(\d+)A(\d+)", method).groups())
+    w, a = parse_method(method).bits
     if w * a > budget ** 2 + 1e-9:
         raise MpqlabError(f"method {method!r} does not fit a budget of {budget:g} average bits")
     return w, a

@@ -71,6 +71,7 @@ perturbations use the global gradient; the two losses are averaged across ranks 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
 
 import torch
@@ -140,9 +141,16 @@ class TwoPassOptimizer(torch.optim.Optimizer):
         self._loss0 = None
 
     # -- the two rules a subclass provides ----------------------------------------------------------------
-    def perturbation(self, g: torch.Tensor, gnorm: float, rho: float) -> torch.Tensor:
-        """The ascent step e for one parameter tensor from its gradient g, the global norm ||g|| and radius rho."""
+    def perturbation(self, g: torch.Tensor, gnorm: float, rho: float, p: torch.Tensor | None = None) -> torch.Tensor:
+        """The ascent step e for one parameter tensor ``p`` from its gradient g, the global norm and radius rho.
+        ``gnorm`` is ``||T g||`` over every perturbed tensor, T the rule's :meth:`ascent_scale` (``||g||`` without one).
+        A rule may leave ``p`` out of its signature (it is passed only to rules that take it)."""
         raise NotImplementedError
+
+    def ascent_scale(self, p: torch.Tensor) -> torch.Tensor | None:
+        """An elementwise scale T(p) of the ascent's geometry (ASAM: ``|p| + eta``); None: the Euclidean one. With
+        a scale, the global norm handed to :meth:`perturbation` is ``||T g||``."""
+        return None
 
     def direction(self, g: torch.Tensor, gp: torch.Tensor, ctx: dict) -> torch.Tensor:
         """The gradient handed to the base optimizer, from g (at w) and g_p (at w + e) of one tensor."""
@@ -221,13 +229,16 @@ class TwoPassOptimizer(torch.optim.Optimizer):
         """Store g, move the perturbed parameters to theta + e."""
         self._loss0 = None if loss is None else (loss.detach() if torch.is_tensor(loss) else float(loss))
         pert = list(self._params(perturbed_only=True))
-        gnorm = self._norm(p.grad for _, p in pert)  # a device tensor: no host sync in the first pass
+        scales = [self.ascent_scale(p) for _, p in pert]
+        gnorm = self._norm(p.grad if t is None else t * p.grad  # a device tensor: no host sync in the first pass
+                           for (_, p), t in zip(pert, scales))
+        takes_param = "p" in inspect.signature(self.perturbation).parameters
         rho = self.current_rho()
         for _, p in self._params():
             self.state[p]["g"] = p.grad.detach().clone()
         e_dot_g = e_sq = torch.zeros((), dtype=torch.float64, device=gnorm.device)
         for _, p in pert:
-            e = self.perturbation(p.grad, gnorm, rho)
+            e = self.perturbation(p.grad, gnorm, rho, p) if takes_param else self.perturbation(p.grad, gnorm, rho)
             self.state[p]["e"] = e
             e_dot_g = e_dot_g + torch.dot(e.flatten().double(), p.grad.flatten().double())
             e_sq = e_sq + torch.dot(e.flatten().double(), e.flatten().double())

@@ -137,9 +137,8 @@ def budget_bitops(table: Mapping[str, dict], avg_bits: float, fixed: Mapping[str
 def cost_summary(table: Mapping[str, dict], bits: Mapping | None = None, fixed: set[str] | frozenset = frozenset(),
                  other_params: int = 0) -> dict:
     """MACs, BitOPs, size, average bits and parameter counts of ``bits`` (None: float) on ``table``."""
-    return {"macs": sum(r["macs"] for r in table.values()), "bitops": bitops(table, bits),
-            "size_bytes": size_bytes(table, bits), "params": sum(r["params"] for r in table.values()),
-            "other_params": other_params, "average_bits": average_bits(table, bits, fixed)}
+    return {**totals(table, bits, fixed), "params": sum(r["params"] for r in table.values()),
+            "other_params": other_params}
 
 
 def model_cost(model: nn.Module, bits: Mapping | None = None, input_size=(3, 32, 32),

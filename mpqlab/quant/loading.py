@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..data import create_dataset, proxy_subset
 from ..core.errors import MpqlabError
 from ..models import create_model
+from .quantizers import parse_bits
 
 
 def load_splits(data: str, root=None, subset: int | None = None, seed: int = 0):
@@ -17,17 +18,8 @@ def load_splits(data: str, root=None, subset: int | None = None, seed: int = 0):
 
 
 def parse_uniform(spec: str) -> tuple[int, int]:
-    """'4/8' -> (4, 8); '4' -> (4, 4)."""
-    from .quantizers import check_bits
-
-    parts = str(spec).split("/")
-    try:
-        w, a = (int(parts[0]), int(parts[-1])) if len(parts) in (1, 2) else (None, None)
-    except ValueError:
-        w = a = None
-    if w is None:
-        raise MpqlabError(f"--uniform must look like W/A (e.g. 4/4), got {spec!r}")
-    return check_bits(w, "uniform w_bits"), check_bits(a, "uniform a_bits")
+    """'4/8' -> (4, 8); '4' -> (4, 4); 'W4A8' -> (4, 8) (:func:`mpqlab.quant.quantizers.parse_bits`)."""
+    return parse_bits(spec, "--uniform")
 
 
 def model_under_policy(model: str, checkpoint: str | None, num_classes: int, policy=None,

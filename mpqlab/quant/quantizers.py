@@ -15,6 +15,8 @@ Rounding is ``torch.round`` (ties to even). ``bits >= 32`` means float: the quan
 """
 from __future__ import annotations
 
+import re
+
 from typing import Mapping
 
 import torch
@@ -48,6 +50,18 @@ def check_bits(bits: int, what: str = "bits") -> int:
     if isinstance(bits, bool) or not isinstance(bits, int) or not (2 <= bits <= 16 or bits == FLOAT_BITS):
         raise MpqlabError(f"{what} must be an integer in 2..16 or {FLOAT_BITS} (float), got {bits!r}")
     return bits
+
+
+def parse_bits(spec: str, what: str = "uniform bits") -> tuple[int, int]:
+    """A weight / activation bit pair as people write it: ``'4/8'``, ``'4'`` (both 4), ``'W3A2'``. The one parser of
+    uniform bits (the CLI's ``--uniform``, the grid's ``uniform:W3A2``); each width checked."""
+    text = str(spec).strip()
+    m = re.fullmatch(r"W(\d+)A(\d+)", text) or re.fullmatch(r"(\d+)/(\d+)", text) or re.fullmatch(r"(\d+)()", text)
+    if m is None:
+        raise MpqlabError(f"{what} must look like W/A (e.g. 4/4), W<w>A<a> (e.g. W3A2) or one width, got {spec!r}")
+    w = int(m.group(1))
+    a = int(m.group(2) or w)
+    return check_bits(w, f"{what} w_bits"), check_bits(a, f"{what} a_bits")
 
 
 def round_ste(x: torch.Tensor) -> torch.Tensor:

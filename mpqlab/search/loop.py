@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from ..core.provenance import code_record
 from .. import __version__
-from ..core.vectors import cosine
+from ..core.vectors import cosine, flatten
 from ..quant.checkpoints import load_model
 from ..quant.cost import budget_bitops
 from ..data import create_dataset, make_loader, proxy_subset, split_holdout
@@ -37,7 +37,7 @@ from ..core.errors import MpqlabError
 from ..models import create_model, feature_layer
 from ..quant.policy import Policy
 from ..quant.quantizers import calibrate
-from ..core.run_folders import RunFolder
+from ..core.run_folders import RunFolder, run_dir_of as _run_dir_of
 from .objectives import objective_spec
 from ..optim import RULES, frozen_bn_stats
 from ..core.runtime import check_finite, dist_info, progress, set_threads
@@ -56,7 +56,8 @@ def _defined(x, digits: int | None = None):
 
 
 def _flat_grads(params) -> torch.Tensor:
-    return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in params])
+    """The parameters' gradients as one vector (zeros where a parameter has none)."""
+    return flatten([p.grad if p.grad is not None else torch.zeros_like(p) for p in params])
 
 
 def _set_grads(params, flat: torch.Tensor) -> None:
@@ -95,9 +96,8 @@ def prepare_model(cfg: SearchConfig, num_classes: int):
 
 
 def run_dir_of(out: str | os.PathLike) -> Path:
-    """The run folder of a search writing ``out``: ``<out>.run`` beside it."""
-    out = Path(out)
-    return out.with_suffix(".run") if out.suffix == ".json" else Path(str(out) + ".run")
+    """The run folder of a search writing ``out``: ``<out>.run`` beside it (:func:`mpqlab.core.run_folders.run_dir_of`)."""
+    return _run_dir_of(out)
 
 
 def run(cfg: SearchConfig, out: str | os.PathLike, show_progress: bool = True,

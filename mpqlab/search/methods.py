@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 
 from ..core.errors import MpqlabError
+from ..quant.quantizers import parse_bits
 from .objectives import OBJECTIVES, list_objectives, objective_spec, register_objective
 from ..optim.radius import RADII, list_radii, register_radius
 from ..optim.rules import RULES, list_rules, register_rule
@@ -56,13 +57,17 @@ class Method:
     on_target: bool
     options: tuple = ()     # ((SearchConfig field, value), ...) given after the colon, in the order written
     selected: bool = False  # objective[+rule]@selected: best of the grid's "selection" candidates on the proxy
+    bits: tuple | None = None  # uniform:W<w>A<a>: its (w, a)
 
 
 def parse_method(method: str) -> Method:
     """``edmips+asga`` -> Method(objective="edmips", rule="asga"); refused with the known names when unknown."""
     if is_null(method):
-        if method.startswith("uniform:") and not re.fullmatch(r"uniform:W\d+A\d+", method):
-            raise MpqlabError(f"method {method!r}: write an explicit uniform baseline as uniform:W<bits>A<bits>")
+        if method.startswith("uniform:"):
+            if not method[len("uniform:"):].startswith("W"):
+                raise MpqlabError(f"method {method!r}: write an explicit uniform baseline as uniform:W<bits>A<bits>")
+            bits = parse_bits(method[len("uniform:"):], f"method {method!r}")
+            return Method(method, None, None, False, bits=bits)
         return Method(method, None, None, False)
     method_name = method
     method, _, opts = method.partition(":")

@@ -26,6 +26,7 @@ from ..core.knobs import knob
 from ..quant.policy import Policy
 from ..core.provenance import code_record
 from ..quant.quantizers import calibrate
+from ..core.run_folders import run_dir_of
 from ..core.runtime import set_threads
 from .train import evaluate, fit
 from ..core.seeding import seed_global
@@ -88,7 +89,7 @@ def transfer(policy: Policy, model: str, train, test, init: str | None, out: str
     config = {"policy": pol.to_dict()["layers"], "model": model, "init": init, "calib_batches": calib_batches,
               "max_batches": max_batches}
     res = fit(net, train, test, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-              schedule="cosine", seed=seed, device=device, out_dir=out.with_suffix(".run"), max_batches=max_batches,
+              schedule="cosine", seed=seed, device=device, out_dir=run_dir_of(out), max_batches=max_batches,
               show_progress=show_progress, eval_every=epochs, config=config, stop_after_epochs=stop_after_epochs)
     if not res["finished"]:
         return None

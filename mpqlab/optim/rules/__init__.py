@@ -5,7 +5,7 @@ file here (discovered when the family is imported)::
     @register_rule("mysam", default_radius="fixed")
     class MySAM(TwoPassOptimizer):
         \"\"\"one line of help\"\"\"
-        def perturbation(self, g, gnorm, rho): ...
+        def perturbation(self, g, gnorm, rho, p=None): ...  # p: the parameter tensor, for rules that need it
         def direction(self, g, gp, ctx): ...
 
 after which ``SearchConfig(sharpness="mysam")``, the method ``edmips+mysam`` in a grid and ``mpqlab search
