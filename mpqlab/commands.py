@@ -11,6 +11,7 @@ import torch
 from . import __version__
 from .quant.checkpoints import load_model, save_checkpoint
 from .core.errors import MpqlabError
+from .data import analysis_batch
 from .models import create_model
 from .quant.loading import load_splits, model_under_policy, parse_uniform
 from .core.knobs import check_choices
@@ -152,7 +153,7 @@ def _analysis_setup(model, data, checkpoint, policy, uniform, root, n, device):
     net, _ = model_under_policy(model, checkpoint, train.num_classes, _policy(policy), uniform, train,
                                 tuple(train.input_size), device)
     net.eval()
-    x, y = test.tensors(n, device)
+    x, y = analysis_batch(test, n, device)
     return net, x, y
 
 

@@ -16,11 +16,11 @@ from .loaders import TensorLoader, make_loader
 from .sources import (
     CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, DEFAULT_ROOT, FASHION_CLASSES, cache_dir, create_dataset, data_root,
     list_datasets, register_dataset)
-from .sample import class_shares, sample_indices, stratified_order
+from .sample import analysis_batch, class_shares, labels_of, sample_indices, stratified_order
 from .subsets import class_balanced_indices, proxy_subset, split_holdout
 from .tensors import TensorData, cutout, random_crop_flip
 
-__all__ = ["CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD", "DEFAULT_ROOT", "FASHION_CLASSES", "TensorData",
+__all__ = ["analysis_batch", "labels_of", "CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD", "DEFAULT_ROOT", "FASHION_CLASSES", "TensorData",
            "TensorLoader", "cache_dir", "class_balanced_indices", "class_shares", "create_dataset", "cutout", "data_root",
            "list_datasets", "make_loader", "proxy_subset", "random_crop_flip", "register_dataset", "sample_indices", "split_holdout",
            "stratified_order"]

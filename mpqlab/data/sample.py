@@ -53,3 +53,27 @@ def class_shares(labels) -> dict[int, float]:
     labels = torch.as_tensor(labels).flatten()
     counts = torch.bincount(labels)
     return {c: counts[c].item() / len(labels) for c in range(len(counts)) if counts[c] > 0}
+
+
+def labels_of(dataset) -> torch.Tensor:
+    """The class labels of any dataset mpqlab reads: an in-memory :class:`~mpqlab.data.TensorData` (``labels``) or
+    a torchvision dataset (``targets``, as ``ImageFolder``, ``Flowers102`` and ``Food101`` keep them, or ``_labels``)."""
+    for attr in ("labels", "targets", "_labels"):
+        labels = getattr(dataset, attr, None)
+        if labels is not None:
+            return torch.as_tensor(labels)
+    raise MpqlabError(f"dataset {getattr(dataset, 'name', type(dataset).__name__)} keeps no labels "
+                      "(labels, targets or _labels) to draw a class-balanced sample from")
+
+
+def analysis_batch(dataset, n: int | None, device="cpu", seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed analysis batch of ``n`` samples of any dataset kind, drawn by the one sampler
+    (:func:`sample_indices`: seeded, shuffled, class-balanced): an in-memory set's own ``tensors``, or a
+    torchvision dataset's items (its test transform applied) stacked into one batch."""
+    if hasattr(dataset, "tensors"):
+        return dataset.tensors(n, device, seed)
+    idx = sample_indices(labels_of(dataset), n, seed)
+    items = [dataset[int(i)] for i in idx]
+    x = torch.stack([torch.as_tensor(img) for img, _ in items]).to(device)
+    y = torch.tensor([int(label) for _, label in items], device=device)
+    return x, y

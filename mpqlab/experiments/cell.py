@@ -40,7 +40,7 @@ from ..analysis.sharpness import surrogate_gap
 from ..quant.loading import load_splits
 from ..core.errors import MpqlabError
 from ..core.files import load_weights
-from ..data import create_dataset
+from ..data import analysis_batch, create_dataset
 from ..core.files import atomic_write_text, read_json, write_json
 from ..quant.policy import Policy
 from ..core.provenance import FIELDS as PROVENANCE_FIELDS, code_label, code_record, config_hash
@@ -93,7 +93,7 @@ def proxy_side(policy: Policy, model: str, init: str, proxy: str, proxy_subset_s
     net, _ = model_under_policy(model, init, train.num_classes, policy, None, train, tuple(train.input_size))
     net.eval()
     top1 = evaluate(net, test, max_batches=4)["top1"]
-    x, y = train.tensors(n)
+    x, y = analysis_batch(train, n)
     h = surrogate_gap(net, [(x, y)], rho=0.05)["surrogate_gap"]
     hess = Hessian(net, (x, y))
     sigma = hess.eigenvalues(top_k=1, max_iter=6, seed=seed)["eigenvalues"][0]
@@ -186,7 +186,7 @@ def _run_cell(cfg, setting, method, seed, budget, out: Path, root, show_progress
                                    n=cfg.proxy_sharpness_images)
     unselected = _candidate_transfers(cfg, method, policy, out, train, test, seed, show_progress, sides)
     n = cfg.sharpness_images
-    x, y = test.tensors(n)
+    x, y = analysis_batch(test, n)
     sharp = surrogate_gap(net, [(x[:n // 2], y[:n // 2]), (x[n // 2:], y[n // 2:])], rho=0.05)["surrogate_gap"]
     src_row = source / ROW if source is not None else None
     if src_row is not None and src_row.is_file():  # the proxy side does not depend on the fine-tune: reuse it

@@ -27,6 +27,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
 
+from ..data import analysis_batch
 from ..core.errors import MpqlabError
 from .cell import (
     PREFIX_TARGET_H, ROW, SAMPLED, Cell, code_version_row, common_columns, grid_cells, load_config, needs_common,
@@ -99,7 +100,7 @@ def _target_columns(cfg: GridConfig, cell: Cell, folder: Path, row: dict, root) 
                        show_progress=False, eval_float=False)
     net = res.pop("model")
     n = cfg.sharpness_images
-    x, y = test.tensors(n)
+    x, y = analysis_batch(test, n)
     h = surrogate_gap(net, [(x[:n // 2], y[:n // 2]), (x[n // 2:], y[n // 2:])], rho=0.05)["surrogate_gap"]
     return {"target_surrogate_gap": round(h, 5), "target_h_sample": f"{SAMPLED} {n}",
             "target_top1_redo": round(res["top1"], 3), "target_side_code": code_version_row()["proxy_side_code"]}
