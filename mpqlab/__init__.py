@@ -70,7 +70,7 @@ LAYERS = [
      "experiments.report.fig1", "experiments.report.code_versions", "experiments.report.crosscheck",
      "experiments.report.sequential", "experiments.report.correlation", "experiments.report.reproduction",
      "experiments.report.symmetric", "experiments.report.markdown", "experiments.report.derived",
-     "experiments.report.finetunes", "experiments.report.answers"],
+     "experiments.report.finetunes", "experiments.report.answers", "experiments.report.cost"],
     # 9. course/: the notebooks' helpers, the static site, the quickstart
     ["course", "course.notebooks", "course.book", "course.quickstart"],
     # 10. the functions behind each subcommand

@@ -153,9 +153,19 @@ def cmd_landscape(a):
 
 
 def _quickstart(out, epochs, smoke):
-    from .course.quickstart import quickstart
+    from .course.quickstart import quickstart  # noqa: PLC0415 (the course floor loads only for this subcommand)
 
     return quickstart(out, epochs=epochs, smoke=smoke)
+
+
+def _quickstart_cli(a) -> None:
+    """The quickstart prints its status and its table as it goes; after them only where its files are (with
+    --json, the whole result instead)."""
+    res = _quickstart(a.out, a.epochs, a.smoke)
+    if a.json:
+        print(json.dumps(res, indent=2))
+    else:
+        print(f"written: {res['policy']} (the policy), {res['figure'].get('html', res['figure'])} (its bits)")
 
 
 def _experiment(a):
@@ -331,7 +341,7 @@ def build_parser() -> OneLineParser:
     q.add_argument("--epochs", type=Bounded(int, 1, 10 ** 4), default=3)
     q.add_argument("--smoke", action="store_true", help="a few batches only")
     q.add_argument("--json", action="store_true")
-    q.set_defaults(fn=lambda a: _print(_quickstart(a.out, a.epochs, a.smoke), a.json))
+    q.set_defaults(fn=_quickstart_cli)
 
     return p
 

@@ -3,6 +3,7 @@ test checks in the DOM that a plotly figure and an ipywidget rendered, changes a
 that the plot under it re-plotted with other data, with screenshots before and after. Two notebooks: 05 (choose
 another grid cell: the heatmap's data change) and 06 (choose another method: another group of Fig. 1's points is
 highlighted)."""
+import json
 import os
 import shutil
 import socket
@@ -69,8 +70,12 @@ def test_jupyterlab_renders_a_plotly_figure_and_a_widget(notebook, select_index,
             page.wait_for_selector(".jp-NotebookPanel", timeout=120_000)
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
             page.screenshot(path=str(shots / "jupyterlab-opened.png"))
-            # the kernel is connected when its status reads idle (a state, not a fixed pause)
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=600_000)
+            # states, not fixed pauses: every cell of the file rendered, and the kernel connected and idle
+            n_file = len(json.loads((work / "nb.ipynb").read_text())["cells"])
+            page.wait_for_function(f"document.querySelectorAll('.jp-Notebook .jp-Cell').length >= {n_file}",
+                                   timeout=600_000)
+            page.wait_for_function("[...document.querySelectorAll('.jp-StatusBar-TextItem, .jp-StatusBar-Item')]"
+                                   ".some(e => /\\|\\s*Idle/.test(e.textContent))", timeout=600_000)
             page.locator(".jp-Cell").first.click()
             page.keyboard.press("Escape")
             n_cells = page.locator(".jp-Cell").count()

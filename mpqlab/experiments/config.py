@@ -150,6 +150,8 @@ class GridConfig:
         null baseline, else its setting's proxy."""
         if method == REFERENCE:
             return ProxySetting(self.target.data, self.target.init, None)
+        if not is_null(method) and parse_method(method).on_target:  # edmips@target:subset=10000: a sized target arm
+            return ProxySetting(self.target.data, self.target.init, dict(parse_method(method).options).get("subset"))
         return self.settings[next(iter(self.settings)) if setting == SHARED else setting]
 
     def common_proxy(self) -> ProxySetting:
@@ -166,10 +168,11 @@ class GridConfig:
         kw = dict(self.search)
         kw.update(extra or {})
         kw.update(m.options)  # the method's own settings (edmips+sam:rho=0.2)
+        kw.pop("subset", None)  # a target arm's subset (edmips@target:subset=10000) is its ProxySetting's
         unknown = sorted(k for k, _ in m.options if k not in SEARCH_FIELDS)
         if unknown:
             raise MpqlabError(f"method {method!r}: {', '.join(unknown)} is not a SearchConfig field")
-        taken = sorted(k for k, _ in m.options if k in PER_CELL)
+        taken = sorted(k for k, _ in m.options if k in PER_CELL and not (m.on_target and k == "subset"))
         if taken:
             raise MpqlabError(f"method {method!r} sets {', '.join(taken)}, which the grid sets per cell")
         return SearchConfig(model=self.model, data=st.proxy, subset=st.proxy_subset, checkpoint=st.proxy_init,

@@ -11,6 +11,7 @@ from ...search.methods import is_null
 from .code_versions import code_lines, comparison_code
 from .crosscheck import _agreement_lines, _ranking_lines, cell_agreement, ranking_check
 from .correlation import correlation_test
+from .cost import cost_test
 from .options import report_options
 from .fig1 import fig1_correlations, fig1_points
 from .format import _bits, _ci, _fmt, _lowest_bit_layers, _ms
@@ -62,7 +63,9 @@ def answer_of(rows: list[dict], cfg: dict, gs: list[dict], complete: bool) -> di
     ans: dict = {}
     if declared is None:
         return ans
-    if declared.sequential is not None:
+    if declared.cost is not None:
+        cost_test(rows, cfg, all(g["passed"] for g in gs), complete, ans)
+    elif declared.sequential is not None:
         sequential_test(rows, cfg, all(g["passed"] for g in gs), ans)
     elif declared.correlation is not None:
         correlation_test(rows, cfg, all(g["passed"] is not False for g in gs), complete, ans)
@@ -193,7 +196,9 @@ def markdown(rows: list[dict], cfg: dict, source_rows: list[dict] | None = None,
         lines += sequential_test(rows, cfg, all(g["passed"] for g in gs))
     if declared is not None and declared.correlation is not None:
         lines += correlation_test(rows, cfg, all(g["passed"] is not False for g in gs), complete)
-    if declared is not None and declared.sequential is None and declared.correlation is None:
+    if declared is not None and declared.cost is not None:
+        lines += cost_test(rows, cfg, all(g["passed"] for g in gs), complete)
+    if declared is not None and declared.sequential is None and declared.correlation is None and declared.cost is None:
         lines += declared_test(rows, cfg, all(g["passed"] for g in gs), complete)
     lines += finetune_lines(raw, cfg, gs, complete)
     lines += symmetric_lines(rows, cfg, verdicts=ok)

@@ -51,6 +51,18 @@ class CorrelationPlan:
 
 
 @dataclass(frozen=True)
+class CostPlan:
+    """A pre-declared cost test (``declared.cost``; :mod:`mpqlab.experiments.report.cost`): one proxy search arm
+    against target search arms on growing target subsets, one search against one search, paired by seed."""
+
+    proxy: str = knob("", "the proxy search arm (one search)")
+    targets: list = knob([], "the target search arms, by growing target subset (edmips@target:subset=N)")
+    full: str = knob("", "the full target search: the denominator of 'a fraction of its cost'")
+    margin: float = knob(0.5, "points the proxy arm may trail the full target search and still match it", lo=0,
+                         hi=100, lo_open=True)
+
+
+@dataclass(frozen=True)
 class DeclaredTest:
     """A pre-declared primary test (config ``declared``), written before any cell of its grid ran."""
 
@@ -66,6 +78,7 @@ class DeclaredTest:
     sequential: SequentialPlan | None = knob(None, "the group-sequential rule; unset: one fixed-sample test")
     correlation: CorrelationPlan | None = knob(None, "a within-seed correlation test instead of a paired "
                                                      "difference; unset: the paired test of ``primary``")
+    cost: CostPlan | None = knob(None, "a cost test: a proxy search against target searches of growing size")
 
 
 @dataclass(frozen=True)
@@ -128,6 +141,14 @@ def report_options(cfg: Mapping, where: str = "config", methods=None) -> ReportO
                 if methods is not None and m not in methods:
                     raise MpqlabError(f"{where}: declared.correlation.levels[{i}] names {m!r}, not one of the "
                                       f"grid's methods")
+        cost = declared.pop("cost", None)
+        if cost is not None:
+            cost = _build(CostPlan, cost, f"{where}: declared.cost")
+            for m in [cost.proxy, cost.full, *cost.targets]:
+                if methods is not None and m not in methods:
+                    raise MpqlabError(f"{where}: declared.cost names {m!r}, not one of the grid's methods")
+            if cost.full not in cost.targets:
+                raise MpqlabError(f"{where}: declared.cost.full must be one of its targets")
         seq = declared.pop("sequential", None)
         if seq is not None:
             seq = _build(SequentialPlan, seq, f"{where}: declared.sequential")
@@ -135,8 +156,9 @@ def report_options(cfg: Mapping, where: str = "config", methods=None) -> ReportO
             if not looks or not all(isinstance(n, int) and n >= 2 for n in looks) or looks != sorted(set(looks)):
                 raise MpqlabError(f"{where}: declared.sequential.looks must be increasing whole numbers >= 2, "
                                   f"got {looks!r}")
-        declared = _build(DeclaredTest, dict(declared, sequential=seq, correlation=corr), f"{where}: declared")
-        if declared.correlation is None or declared.primary:
+        declared = _build(DeclaredTest, dict(declared, sequential=seq, correlation=corr, cost=cost),
+                          f"{where}: declared")
+        if (declared.correlation is None and declared.cost is None) or declared.primary:
             _pair(declared.primary, f"{where}: declared.primary", methods)
         if declared.control:
             _pair(declared.control, f"{where}: declared.control", methods)
