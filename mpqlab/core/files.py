@@ -39,11 +39,21 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
+
+    def write(name):
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+
+    _replace_from(tmp, path, write)
+
+
+def _replace_from(tmp: str, path: Path, write) -> None:
+    """``write(tmp)``, then give ``tmp`` the files' mode and rename it onto ``path``; on any failure remove ``tmp``
+    and re-raise (a reader sees the old file or the new one, never half of one)."""
+    try:
+        write(tmp)
         os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
@@ -84,14 +94,7 @@ def save_state(path: str | os.PathLike, state: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    _replace_from(tmp, path, lambda name: torch.save(state, name))
 
 
 def load_state(path: str | os.PathLike, what: str = "checkpoint", fix: str = "") -> dict:

@@ -115,21 +115,30 @@ def candidates_test(rows: list[dict], cfg: dict, gates_ok: bool, complete: bool,
         per = per_seed_candidates(rows, c.arm, d.setting, m, c.outcome)
         results.append((m, per, paired_test(list(per.values())) if len(per) >= 2 else None))
     adjusted = holm([t["p_sign_flip"] if t else 1.0 for _, _, t in results])
+    cells = {m: (f"| `{m}` | {len(per)} | {t['mean']:+.2f} | {_ci(t['ci_low'], t['ci_high'])} | "
+                 f"{t['p_sign_flip']:.3g} | {p:.3g} |" if t else f"| `{m}` | {len(per)} | n/a | | | |")
+             for (m, per, t), p in zip(results, adjusted)}
+    return _verdict(lines, results, adjusted, cells, d, complete, gates_ok, moved,
+                    "the candidates' sharpness does not differ within seed", answer)
+
+
+def _verdict(lines, results, adjusted, cells, d, complete, gates_ok, moved, not_moved, answer) -> list[str]:
+    """The shared end of both correlation tests: each measure's table row (``cells``) and word, the verdict by
+    the declared rule (withheld when incomplete, a gate failed or the manipulation did not move), the answer."""
+    c = d.correlation
+    sign = -1 if c.direction == "negative" else 1
     words = []
-    for (m, per, t), p_holm in zip(results, adjusted):
+    for (m, per, t, *_), p_holm in zip(results, adjusted):
+        lines.append(cells[m])
         if t is None:
-            lines.append(f"| `{m}` | {len(per)} | n/a | | | |")
             words.append(f"`{m}`: too few seeds")
-            continue
-        lines.append(f"| `{m}` | {len(per)} | {t['mean']:+.2f} | {_ci(t['ci_low'], t['ci_high'])} | "
-                     f"{t['p_sign_flip']:.3g} | {p_holm:.3g} |")
-        if p_holm < d.alpha:
+        elif p_holm < d.alpha:
             words.append(f"`{m}`: {'as predicted' if sign * t['mean'] > 0 else 'against the prediction'}")
         else:
             words.append(f"`{m}`: no correlation shown")
     if not (complete and gates_ok and moved):
         why = ("not every planned cell has finished" if not complete else "a validity gate failed" if not gates_ok
-               else "the candidates' sharpness does not differ within seed")
+               else not_moved)
         verdict = f"cannot answer ({why})"
     else:
         verdict = "; ".join(words)
@@ -179,26 +188,9 @@ def correlation_test(rows: list[dict], cfg: dict, gates_ok: bool, complete: bool
         ci = bootstrap_ci(spearman, *zip(*pts)) if len(pts) >= 3 else None
         results.append((m, per, t, pooled, ci))
     adjusted = holm([t["p_sign_flip"] if t else 1.0 for _, _, t, _, _ in results])
-    words = []
-    for (m, per, t, pooled, ci), p_holm in zip(results, adjusted):
-        if t is None:
-            lines.append(f"| `{m}` | {len(per)} | n/a | | | | | |")
-            continue
-        lines.append(f"| `{m}` | {len(per)} | {t['mean']:+.2f} | {_ci(t['ci_low'], t['ci_high'])} | "
-                     f"{t['p_sign_flip']:.3g} | {p_holm:.3g} | {pooled:+.2f} | {_ci(*ci) if ci else ''} |")
-        if p_holm < d.alpha:
-            words.append(f"`{m}`: {'as predicted' if sign * t['mean'] > 0 else 'against the prediction'}")
-        else:
-            words.append(f"`{m}`: no correlation shown")
-    if not (complete and gates_ok and moved):
-        why = ("not every planned cell has finished" if not complete else "a validity gate failed" if not gates_ok
-               else "the factor did not move the measured sharpness")
-        verdict = f"cannot answer ({why})"
-    else:
-        verdict = "; ".join(words)
-    first = next(((per, t) for _, per, t, *_ in results if t is not None), None)
-    if first is not None:
-        answer.update(effect=first[1]["mean"], ci=(first[1]["ci_low"], first[1]["ci_high"]),
-                      interval=f"95 % t, Spearman of {c.measures[0]}", pairs=len(first[0]))
-    answer.update(verdict=verdict, power=None)
-    return lines + ["", f"Verdict by the declared rule: **{verdict}**."]
+    cells = {m: (f"| `{m}` | {len(per)} | {t['mean']:+.2f} | {_ci(t['ci_low'], t['ci_high'])} | "
+                 f"{t['p_sign_flip']:.3g} | {p:.3g} | {pooled:+.2f} | {_ci(*ci) if ci else ''} |"
+                 if t else f"| `{m}` | {len(per)} | n/a | | | | | |")
+             for (m, per, t, pooled, ci), p in zip(results, adjusted)}
+    return _verdict(lines, results, adjusted, cells, d, complete, gates_ok, moved,
+                    "the factor did not move the measured sharpness", answer)
