@@ -39,9 +39,9 @@ if committed is None:  # a checkout without committed results: a 4-cell grid on 
     csv_path = run_grid(quick_config(), RUNS / "quick_grid", show_progress=False)
 else:
     csv_path = committed / "results.csv"
-print("results:", csv_path)
 df = pd.read_csv(csv_path)
-df
+print(f"results: {csv_path} ({len(df)} cells: {df.method.nunique()} methods x {df.seed.nunique()} seeds; one row per "
+      "cell, its columns explained in the report below)")
 
 # %% [markdown]
 # ## The answers: one per claim and setting

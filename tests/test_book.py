@@ -77,9 +77,13 @@ def test_the_book_builds_offline_from_the_committed_executed_notebooks(site):
     assert [p.name for p in built["pages"]] == [f"{n}.html" for n in list_notebooks()]
     assert len(list(out.glob("plotly.min.js"))) == 1
     index = (out / "index.html").read_text()
-    for name in list_notebooks():
+    names = list_notebooks()
+    for i, name in enumerate(names):
         assert f'href="{name}.html"' in index
         page = (out / f"{name}.html").read_text()
+        for rel, other in (("prev", names[i - 1] if i else None), ("next", names[i + 1] if i + 1 < len(names) else None)):
+            link = f'class="mpqlab-{rel}" href="{other}.html"'
+            assert (page.count(link) == 2) if other else f"mpqlab-{rel}" not in page, f"{name}: {rel} link"
         remote = re.findall(r'<(?:script|link)\b[^>]*\b(?:src|href)="(https?://[^"]*)"', page)
         assert not remote, f"{name} loads {remote}"
         assert page.index('<script src="plotly.min.js">') < page.index(PLOT_CLASS) if PLOT_CLASS in page else True

@@ -97,17 +97,21 @@ def prepare(nb, name: str):
 _REMOTE_TAG = re.compile(r'<(script|link)\b[^>]*\b(src|href)="(https?://[^"]*)?"[^>]*>(\s*</script>)?', re.I)
 
 
-def offline_page(body: str, title: str) -> str:
+def offline_page(body: str, title: str, prev: str | None = None, next_: str | None = None) -> str:
     """An nbconvert page with every remote script and stylesheet removed, plotly.js loaded from the site's own
-    copy before any figure, a link back to the index, and ``title`` as its title."""
+    copy before any figure, a link back to the index and to the previous and next notebooks (``prev``,
+    ``next_``: page names, None at either end), and ``title`` as its title."""
     body = _REMOTE_TAG.sub("", body)
     head = (f'<script src="{PLOTLY_JS}"></script>\n'
             '<style>.mpqlab-nav{font:14px sans-serif;padding:8px 16px;border-bottom:1px solid #ddd}'
             'math[display="block"]{margin:0.6em 0;font-size:1.1em}</style>\n')
     body = re.sub(r"<title>.*?</title>", f"<title>{html.escape(title)}</title>", body, count=1, flags=re.S)
     body = body.replace("</head>", head + "</head>", 1)
-    nav = f'<div class="mpqlab-nav"><a href="index.html">mpqlab course</a> › {html.escape(title)}</div>'
-    return re.sub(r"(<body[^>]*>)", r"\1" + nav.replace("\\", "\\\\"), body, count=1)
+    links = "".join(f' · <a class="mpqlab-{rel}" href="{page}.html">{word}: {html.escape(page)}</a>'
+                    for rel, word, page in (("prev", "previous", prev), ("next", "next", next_)) if page)
+    nav = f'<div class="mpqlab-nav"><a href="index.html">mpqlab course</a> › {html.escape(title)}{links}</div>'
+    body = re.sub(r"(<body[^>]*>)", r"\1" + nav.replace("\\", "\\\\"), body, count=1)
+    return body.replace("</body>", nav.replace('class="mpqlab-nav"', 'class="mpqlab-nav mpqlab-foot"') + "</body>", 1)
 
 
 def notebook_title(nb, fallback: str) -> tuple[str, str]:
@@ -153,12 +157,14 @@ def build_book(out: str | os.PathLike = DEFAULT_OUT, executed: str | os.PathLike
     write_plotly_js(out)
     exporter = HTMLExporter(template_name="lab", mathjax_url="", require_js_url="", jupyter_widgets_base_url="")
     entries = []
-    for name in list_notebooks():
+    names = list_notebooks()
+    for i, name in enumerate(names):
         nb = nbformat.read(str(executed / f"{name}.ipynb"), as_version=4)
         title, summary = notebook_title(nb, name)
         ready, figures, explorers = prepare(nb, name)
         body, _ = exporter.from_notebook_node(ready)
-        atomic_write_text(out / f"{name}.html", offline_page(body, f"{name}: {title}"))
+        atomic_write_text(out / f"{name}.html", offline_page(body, f"{name}: {title}", names[i - 1] if i else None,
+                                                             names[i + 1] if i + 1 < len(names) else None))
         entries.append({"name": name, "page": f"{name}.html", "title": title, "summary": summary,
                         "figures": figures, "explorers": explorers})
     atomic_write_text(out / "index.html", index_page(entries))
