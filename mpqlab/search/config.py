@@ -9,6 +9,8 @@ from ..core.errors import MpqlabError
 from .objectives import OBJECTIVES, objective_spec
 from ..optim import RADII, RULES
 from ..optim.radius import RHO0, RHO_MAX, RHO_MIN
+from ..optim.rules.asga import BETA
+from ..optim.rules.gsam import GAMMA
 from ..quant.quantizers import BIT_CANDIDATES
 from ..core.knobs import knob
 from ..core.runtime import dist_info
@@ -54,11 +56,11 @@ class SearchConfig:
                       lo=0, hi=10)
     rho_max: float = knob(RHO_MAX, "rho_max, the adaptive radius's ceiling", lo=0, hi=10)
     rho_min: float = knob(RHO_MIN, "rho_min, the adaptive radius's floor (see mpqlab.optim.radius) [choice]", lo=0, hi=10)
-    beta: float = knob(0.001, "beta, ASGA's alignment step in the perturbation (rho/|g| - beta) g", lo=0, hi=10)
+    beta: float = knob(BETA, "beta, ASGA's alignment step in the perturbation (rho/|g| - beta) g", lo=0, hi=10)
     radius: str | None = knob(None, "rho schedule; unset: the rule's own (SAM fixed, GSAM lr, ASGA relative); the "
                                     "paper's ln(1+h) rule taken literally is adaptive", choices=RADII)
     h_ema: float | None = knob(None, "decay of the adaptive radius's running scale; unset: 0.9", lo=0, hi=1)
-    gsam_gamma: float = knob(0.1, "alpha of GSAM, the weight of the surrogate gap's orthogonal component", lo=0, hi=10)
+    gsam_gamma: float = knob(GAMMA, "alpha of GSAM, the weight of the surrogate gap's orthogonal component", lo=0, hi=10)
     perturb_quantizers: bool = knob(False, "the sharpness rule's ascent also moves the quantizer steps / clips "
                                            "[option]")
     gmpq_weight: float = knob(40.0, "GMPQ's attribution-rank loss weight", lo=0, hi=1e6)

@@ -7,16 +7,20 @@ from ..two_pass import TwoPassOptimizer
 from . import register_rule
 
 
-@register_rule("asga", default_radius="relative", options={"beta": "beta"})
+BETA = 0.001  # beta, the alignment step [choice]; the search's --beta defaults to it
+RADIUS = "relative"  # ASGA's radius schedule when the search names none [choice]
+
+
+@register_rule("asga", default_radius=RADIUS, options={"beta": "beta"})
 class ASGA(TwoPassOptimizer):
     """ASGA (the paper): perturbation (rho/|g| - beta) g, update (g + g_p)/2, adaptive rho"""
 
-    def __init__(self, params, base_optimizer, rho: float = RHO0, beta: float = 0.001, radius: str = "relative",
+    def __init__(self, params, base_optimizer, rho: float = RHO0, beta: float = BETA, radius: str = RADIUS,
                  rho_max: float = RHO_MAX, rho_min: float = RHO_MIN, **kwargs):
         self.beta = beta
         super().__init__(params, base_optimizer, rho=rho, radius=radius, rho_max=rho_max, rho_min=rho_min, **kwargs)
 
-    def perturbation(self, g, gnorm, rho):
+    def perturbation(self, g, gnorm, rho, p=None):
         return ascent(g, gnorm, rho, self.beta)
 
     def direction(self, g, gp, ctx):

@@ -7,11 +7,15 @@ from ..two_pass import TwoPassOptimizer
 from . import register_rule
 
 
-@register_rule("gsam", default_radius="lr", options={"gamma": "gsam_gamma"})
+GAMMA = 0.1  # GSAM's weight of the orthogonal component (Zhuang et al.'s alpha); the search's --gsam-gamma default
+RADIUS = "lr"  # GSAM's radius schedule when the search names none (proportional to the learning rate)
+
+
+@register_rule("gsam", default_radius=RADIUS, options={"gamma": "gsam_gamma"})
 class GSAM(TwoPassOptimizer):
     """GSAM (Zhuang et al. 2022): SAM plus the surrogate gap's orthogonal component, weight gsam_gamma"""
 
-    def __init__(self, params, base_optimizer, rho: float = RHO0, gamma: float = 0.1, radius: str = "lr", **kwargs):
+    def __init__(self, params, base_optimizer, rho: float = RHO0, gamma: float = GAMMA, radius: str = RADIUS, **kwargs):
         self.gamma = gamma
         super().__init__(params, base_optimizer, rho=rho, radius=radius, **kwargs)
 
