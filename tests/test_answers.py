@@ -93,3 +93,16 @@ def test_a_verdict_follows_the_declared_rule_and_can_go_either_way(tmp_path):
 
     assert verdict(1.0) == "edmips+asga improves edmips"
     assert verdict(0.0) == "edmips+asga does not improve edmips by 0.5 points or more"
+
+
+def test_the_two_report_defects_stay_fixed():
+    """claim2_class_shift's report: no 'Claims: cannot tell' beside its sequential verdict (no claim verdict outside
+    the declared test), and its look table prints the fraction each bound was set at (0.50 for 2.772)."""
+    from mpqlab.experiments.report.sequential import sequential_test
+
+    md = (REPO / "results" / "claim2_class_shift" / "results.md").read_text()
+    assert "## Claims" not in md and "cannot tell" not in md
+    rows = list(csv.DictReader((REPO / "results" / "claim2_class_shift" / "results.csv").open()))
+    cfg = json.loads((REPO / "configs" / "claim2_class_shift.json").read_text())
+    text = "\n".join(sequential_test(rows, cfg, gates_ok=True))
+    assert "| 1 | 10 | 0.50 | 2.772 |" in text and "| 2 | 34 | 1.00 |" in text

@@ -101,9 +101,10 @@ def test_jupyterlab_renders_a_plotly_figure_and_a_widget(notebook, select_index,
             select.wait_for(state="visible", timeout=600_000)
             page.wait_for_function("s => s.options.length >= 2", arg=select.element_handle(timeout=600_000),
                                    timeout=600_000)
-            options = select.locator("option").all_inner_texts()
-            current = select.evaluate("s => s.options[s.selectedIndex].text")  # its label, not its value
-            select.select_option(label=next(o for o in reversed(options) if o != current), timeout=600_000)
+            # by position, not by label: a widget that re-renders its options while the kernel catches up keeps
+            # their order but may change their text nodes, and a label read a moment earlier can then miss
+            n_opts, current = select.evaluate("s => [s.options.length, s.selectedIndex]")
+            select.select_option(index=n_opts - 1 if current != n_opts - 1 else 0, timeout=600_000)
             try:  # the kernel re-plots: wait until the figure under the controls has other data
                 page.wait_for_function("([el, before]) => { const gd = el.querySelector('.js-plotly-plot'); "
                                        "return gd && gd.data && JSON.stringify(gd.data.map(t => [t.x, t.z, "
