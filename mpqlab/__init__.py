@@ -42,7 +42,7 @@ LAYERS = [
     # 1. core/: the leaves (errors, files, knobs, registry, seeding, provenance, run-time plumbing, locks and run
     #    folders, telemetry, training precision, vector algebra on tensor lists)
     ["core", "core.errors", "core.files", "core.knobs", "core.registry", "core.seeding", "core.provenance",
-     "core.runtime", "core.locks", "core.run_folders", "core.telemetry", "core.precision", "core.vectors"],
+     "core.runtime", "core.locks", "core.run_folders", "core.telemetry", "core.precision", "core.vectors", "core.batchnorm_state"],
     # 2. data/ and models/: datasets and models by name (one registry each, one stratified sampler)
     ["data", "data.sample", "data.tensors", "data.loaders", "data.sources", "data.subsets", "models"],
     # 3. optim/: the two-pass optimizer, its rules (SAM / GSAM / ASGA / ASAM) and radius schedules

@@ -78,24 +78,8 @@ import torch
 import torch.nn as nn
 
 from ..core.vectors import cosine_of
+from ..core.batchnorm_state import frozen_bn_stats  # noqa: F401 (re-exported: mpqlab.optim.frozen_bn_stats)
 from .radius import RHO0, RHO_MAX, RHO_MIN, RadiusSchedule, create_radius
-
-
-@contextlib.contextmanager
-def frozen_bn_stats(model: nn.Module):
-    """Run a forward pass without changing any BatchNorm running statistics (restored exactly on exit)."""
-    saved = []
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats:
-            saved.append((m, [b.clone() for b in (m.running_mean, m.running_var, m.num_batches_tracked)]))
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for m, (mean, var, n) in saved:
-                m.running_mean.copy_(mean)
-                m.running_var.copy_(var)
-                m.num_batches_tracked.copy_(n)
 
 
 def directional_curvature(gap: float, e_dot_g: float, e_norm_sq: float) -> float | None:

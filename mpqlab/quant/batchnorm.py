@@ -13,12 +13,8 @@ from typing import Iterable
 import torch
 import torch.nn as nn
 
+from ..core.batchnorm_state import batchnorms  # noqa: F401 (re-exported)
 from ..core.errors import MpqlabError
-
-
-def batchnorms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
-    """Every BatchNorm module of ``model`` that tracks running statistics."""
-    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
 
 
 @torch.no_grad()

@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..core.batchnorm_state import use_running_stats
 from ..core.provenance import code_record
 from .. import __version__
 from ..core.vectors import cosine, flatten
@@ -159,9 +160,7 @@ def _run(cfg: SearchConfig, out: Path, rf: RunFolder, show_progress: bool, stop_
             return None
         net.train()
         if cfg.freeze_bn:
-            for m in net.modules():
-                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                    m.eval()
+            use_running_stats(net)
         loader.set_epoch(epoch)
         val_iter = iter(val_loader) if val_loader else None
         lines = []
