@@ -165,3 +165,49 @@ def test_the_site_opens_from_disk_and_every_explorer_slider_changes_its_figure(s
     assert not remote, f"the site fetched {remote[:3]}"
     assert not errors, f"script errors: {errors[:3]}"
     assert pages == len(list_notebooks()) and moved == built["explorers"]
+
+
+def _ink_rows(png: bytes) -> list[int]:
+    """The pixel rows of a screenshot that hold dark ink."""
+    import io
+
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(png)).convert("L")
+    w, h = img.size
+    px = img.load()
+    return [y for y in range(h) if any(px[x, y] < 128 for x in range(w))]
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (needs root + apt-get)")
+def test_equations_draw_a_radical_over_its_whole_argument_and_display_size_sums(site):
+    """00's budget formula k = sqrt(frac): the radical sign's ink spans (nearly) the whole height of the fraction
+    under it, not its first line; a display-level sum sign is taller than the text around it. Measured on the
+    built site, offline, with the site's own math font (no font of this machine's is named)."""
+    from playwright.sync_api import sync_playwright
+
+    built, out = site
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto((out / "00_quickstart.html").as_uri())
+        page.wait_for_function("document.fonts.status === 'loaded' && document.querySelector('msqrt')",
+                               timeout=600_000)
+        assert page.evaluate("document.fonts.check('16px \"mpqlab math\"')"), "the site's math font did not load"
+        root = page.locator("msqrt").first
+        root.scroll_into_view_if_needed()
+        box = root.bounding_box()
+        frac = page.locator("msqrt mfrac").first.bounding_box()
+        strip = page.screenshot(clip={"x": box["x"], "y": box["y"], "width": max(4.0, frac["x"] - box["x"]),
+                                      "height": box["height"]})  # left of the fraction: the radical sign alone
+        ink = _ink_rows(strip)
+        assert ink and (ink[-1] - ink[0] + 1) >= 0.8 * frac["height"], (ink[:1], ink[-1:], frac["height"])
+        sums = page.evaluate("""() => [...document.querySelectorAll('math[display="block"] mo')]
+            .filter(m => m.textContent.trim() === '\u2211' && !m.closest('mfrac'))
+            .map(m => [m.getBoundingClientRect().height,
+                       parseFloat(getComputedStyle(m.closest('math')).fontSize)])""")
+        assert sums, "no display-level sum on the page"
+        assert all(h >= 1.4 * size for h, size in sums), sums
+        browser.close()

@@ -23,7 +23,11 @@ from pathlib import Path
 
 from ..core.errors import MpqlabError
 from ..viz.files import PLOTLY_JS, write_plotly_js
-from ..core.files import atomic_write_text
+
+# A font with an OpenType MATH table, shipped with mpqlab and copied beside the pages: with only the fonts a machine
+# happens to have, Chromium draws a radical over its first line and leaves sums text-size (fonts/LICENSE)
+MATH_FONT = Path(__file__).resolve().parent / "fonts" / "DejaVuMathTeXGyre.ttf"
+from ..core.files import atomic_write_bytes, atomic_write_text
 from .notebooks import EXECUTED_DIR, REPO, list_notebooks
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
@@ -104,6 +108,8 @@ def offline_page(body: str, title: str, prev: str | None = None, next_: str | No
     body = _REMOTE_TAG.sub("", body)
     head = (f'<script src="{PLOTLY_JS}"></script>\n'
             '<style>.mpqlab-nav{font:14px sans-serif;padding:8px 16px;border-bottom:1px solid #ddd}'
+            f'@font-face{{font-family:"mpqlab math";src:url("{MATH_FONT.name}")}}'
+            'math{font-family:"mpqlab math",math}'
             'math[display="block"]{margin:0.6em 0;font-size:1.1em}</style>\n')
     body = re.sub(r"<title>.*?</title>", f"<title>{html.escape(title)}</title>", body, count=1, flags=re.S)
     body = body.replace("</head>", head + "</head>", 1)
@@ -155,6 +161,7 @@ def build_book(out: str | os.PathLike = DEFAULT_OUT, executed: str | os.PathLike
                           "--only ...`) first")
     out.mkdir(parents=True, exist_ok=True)
     write_plotly_js(out)
+    atomic_write_bytes(out / MATH_FONT.name, MATH_FONT.read_bytes())  # the site's own math font: no network
     exporter = HTMLExporter(template_name="lab", mathjax_url="", require_js_url="", jupyter_widgets_base_url="")
     entries = []
     names = list_notebooks()
