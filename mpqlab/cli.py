@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 
@@ -22,7 +23,6 @@ class Bounded:
         self.__name__ = kind.__name__
 
     def __call__(self, text: str):
-        import math
 
         try:
             v = self.kind(text)
@@ -54,7 +54,6 @@ def add_config_options(parser, cls) -> None:
     """One option per field of the config dataclass ``cls`` declared with :func:`mpqlab.core.knobs.knob`: its help (with
     the default), its range checked before any work starts, its choices. Every option defaults to None: the
     dataclass's own default applies unless the option is given."""
-    from .core.knobs import default_of, options_of
 
     for f in options_of(cls):
         m, kind = f.metadata, str(f.type)
@@ -95,8 +94,15 @@ from .commands import (
 from .analysis.hessian import HessianConfig  # noqa: E402
 from .analysis.landscape import LandscapeConfig  # noqa: E402
 from .experiments.executors import EXECUTORS  # noqa: E402
-from .core.knobs import options_of  # noqa: E402
 from .search import SearchConfig  # noqa: E402
+from .core.knobs import default_of, options_of  # noqa: E402
+from .core.errors import MpqlabError  # noqa: E402
+from .experiments.executors import run_grid  # noqa: E402
+from .experiments.cell import load_config  # noqa: E402
+from .experiments.config import GridConfig  # noqa: E402
+from .experiments.presets import quick_config  # noqa: E402
+from .experiments.remeasure import remeasure_grid  # noqa: E402
+from .experiments.report.answers import answers_table, write_pages  # noqa: E402
 from .quant.cost import CostConfig  # noqa: E402
 from .training.train import EvalConfig, TrainConfig  # noqa: E402
 from .training.transfer import TransferConfig  # noqa: E402
@@ -169,11 +175,6 @@ def _quickstart_cli(a) -> None:
 
 
 def _experiment(a):
-    from .core.errors import MpqlabError
-    from .experiments.executors import run_grid
-    from .experiments.cell import load_config
-    from .experiments.config import GridConfig
-    from .experiments.presets import quick_config
 
     if a.quick:
         cfg = GridConfig.from_dict(quick_config(), "--quick")
@@ -189,27 +190,26 @@ def _experiment(a):
 
 
 def _remeasure(a):
-    from .experiments.remeasure import remeasure_grid
 
     csv_path = remeasure_grid(a.config, a.out, root=a.root, workers=a.workers, target=a.target, limit=a.max_cells)
     return {"results": str(csv_path), "table": str(csv_path.with_suffix(".md"))}
 
 
 def _notebooks(check: bool):
-    from .course.notebooks import build_notebooks
+    from .course.notebooks import build_notebooks  # noqa: PLC0415 (the course floor: nbformat, papermill, nbconvert load only for its subcommands)
 
     return {"notebooks": " ".join(build_notebooks(check=check)), "checked" if check else "written": "yes"}
 
 
 def _figures(a):
-    from .course.notebooks import make_figures
+    from .course.notebooks import make_figures  # noqa: PLC0415 (the course floor: nbformat, papermill, nbconvert load only for its subcommands)
 
     out = a.out or ("runs/figures-smoke" if a.smoke else "figures")
     return make_figures(out, smoke=a.smoke, only=a.only.split(",") if a.only else None)
 
 
 def _book(a):
-    from .course.book import DEFAULT_OUT, build_book
+    from .course.book import DEFAULT_OUT, build_book  # noqa: PLC0415 (the course floor: nbformat, papermill, nbconvert load only for its subcommands)
 
     built = build_book(a.out or DEFAULT_OUT, **({"executed": a.executed} if a.executed else {}))
     return {"site": str(built["index"]), "pages": len(built["pages"]), "interactive figures": built["figures"],
@@ -348,7 +348,6 @@ def build_parser() -> OneLineParser:
 
 def _answers(a) -> None:
     """Print the answers table; with --write / --check, the README blocks too."""
-    from .experiments.report.answers import answers_table, write_pages
 
     print(answers_table())
     if a.write or a.check:
@@ -360,7 +359,6 @@ def _answers(a) -> None:
 
 def main(argv=None):
     """The ``mpqlab`` entry point: parse, check every option, run the subcommand; exit 2 on bad input."""
-    from .core.errors import MpqlabError
 
     a = build_parser().parse_args(argv)
     try:

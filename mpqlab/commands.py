@@ -4,8 +4,10 @@ from __future__ import annotations
 import os
 import platform
 import time
+from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from . import __version__
@@ -20,15 +22,21 @@ from .core.runtime import set_threads
 from .training.train import TrainConfig, evaluate, fit
 from .training.transfer import TransferConfig
 from .core.seeding import seed_global
+from .core.runtime import init_distributed
+from .quant.cost import model_cost
+from .models import default_input_size, first_last_layers
+from .quant.policy import Policy
+from .search import run
+from .training.transfer import transfer
+from .analysis.hessian import Hessian, HessianConfig
+from .analysis.landscape import LandscapeConfig, eigen_direction, random_direction, save_npz, slice_1d, slice_2d
 
 
 def train_command(model: str, data: str, out: str, cfg: TrainConfig | None = None, root=None, device="cpu",
                   argv=None) -> dict:
     """Train ``model`` in full precision on ``data`` under ``cfg`` (default :class:`TrainConfig`) and write ``out``
     (.safetensors) with its card."""
-    from dataclasses import asdict
 
-    from .core.runtime import init_distributed
 
     cfg = cfg or TrainConfig()
     set_threads()
@@ -86,9 +94,6 @@ def eval_command(model: str, data: str, checkpoint: str, policy=None, uniform=No
 
 def cost_command(model: str, input_size: int | None = None, num_classes: int = 10, policy=None, uniform=None) -> dict:
     """``mpqlab cost``: MACs, BitOPs, size and average bits of a model under a policy / uniform bits."""
-    from .quant.cost import model_cost
-    from .models import default_input_size, first_last_layers
-    from .quant.policy import Policy
 
     size = default_input_size(model)
     if input_size:
@@ -110,8 +115,6 @@ def cost_command(model: str, input_size: int | None = None, num_classes: int = 1
 def search_command(out: str, cfg) -> dict:
     """``mpqlab search``: run a policy search under ``cfg`` (a :class:`~mpqlab.search.SearchConfig`) and write the
     policy to ``out``; returns the policy's summary."""
-    from .search import run
-    from .core.runtime import init_distributed
 
     init_distributed(cfg.device or "cpu")
     policy = run(cfg, out)
@@ -125,10 +128,7 @@ def transfer_command(policy: str, model: str, data: str, init: str | None, out: 
                      cfg: TransferConfig | None = None, root=None, device="cpu", argv=None) -> dict:
     """``mpqlab transfer``: fine-tune a model's weights on the target data under a fixed policy, with ``cfg``
     (default :class:`TransferConfig`)."""
-    from dataclasses import asdict
 
-    from .core.runtime import init_distributed
-    from .training.transfer import transfer
 
     cfg = cfg or TransferConfig()
     init_distributed(device)
@@ -142,7 +142,6 @@ def transfer_command(policy: str, model: str, data: str, init: str | None, out: 
 
 def _policy(path: str | None):
     """The policy file a command was given, read and checked (None without one)."""
-    from .quant.policy import Policy
 
     return Policy.load(path) if path else None
 
@@ -160,7 +159,6 @@ def _analysis_setup(model, data, checkpoint, policy, uniform, root, n, device):
 def hessian_command(model, data, checkpoint, policy=None, uniform=None, cfg=None, root=None, device="cpu") -> dict:
     """Top-k eigenvalues and trace of the loss Hessian (weights) on the first ``cfg.n`` test images
     (``cfg``: a :class:`~mpqlab.analysis.hessian.HessianConfig`, default if None)."""
-    from .analysis.hessian import Hessian, HessianConfig
 
     cfg = cfg or HessianConfig()
     check_choices(cfg)  # backend
@@ -187,9 +185,7 @@ def landscape_command(model, data, checkpoint, out, policy=None, uniform=None, c
                       device="cpu") -> dict:
     """A 1-D or 2-D loss slice along filter-normalised random directions (or the top eigenvector) -> .npz
     (``cfg``: a :class:`~mpqlab.analysis.landscape.LandscapeConfig`, default if None)."""
-    import numpy as np
 
-    from .analysis.landscape import LandscapeConfig, eigen_direction, random_direction, save_npz, slice_1d, slice_2d
 
     cfg = cfg or LandscapeConfig()
     if not str(out).endswith(".npz"):
