@@ -181,9 +181,10 @@ def layer_cost(layer="layer2.0.conv1", w_bits=4, a_bits=4):
               f"{prov['hawq_sensitivity'][layer][prov['hawq_bits'].index(w_bits)]:.3g}")
     return viz.bitops_share({"uniform W4A4": base, f"{layer} at W{w_bits}A{a_bits}": changed},
                             title=f"BitOPs share with {layer} at W{w_bits}A{a_bits}")
+from mpqlab.search.config import BIT_CANDIDATES  # the library's candidate bits, not a copy of them
 searchable = [n for n, r in base["layers"].items() if r["searchable"]]
 controls(layer_cost, offline={"w_bits": [2, 4, 8]}, layer=W.Dropdown(options=searchable, value="layer2.0.conv1"),
-         w_bits=W.Dropdown(options=[2, 3, 4, 6, 8], value=4), a_bits=W.Dropdown(options=[2, 3, 4, 6, 8], value=4));
+         w_bits=W.Dropdown(options=list(BIT_CANDIDATES), value=4), a_bits=W.Dropdown(options=list(BIT_CANDIDATES), value=4));
 
 # %% [markdown]
 # ## Exercises

@@ -124,9 +124,9 @@ show(viz.band_series(bands(study, "loss"), title="Fig. 4 analogue: training loss
                      yaxis="cross-entropy loss"), "06_fig4_loss")
 show(viz.band_series(bands(study, "rho"), title="Fig. 4 analogue: the radius ρ over the search (median, 10-90 % band)",
                      yaxis="ρ"), "06_fig4_rho")
-rho_min, rho_max = 0.01, 0.1
-at_bound = study.assign(at=lambda d: (d.rho - rho_min).abs().le(1e-9) | (d.rho - rho_max).abs().le(1e-9))
-summary = at_bound.groupby("radius").agg(share_at_bound=("at", "mean"), rho_median=("rho", "median"),
+from mpqlab.optim.radius import at_bound  # the library's test on the schedule's rho (ASGA's step norm is shorter)
+marked = study.assign(at=study.rho_schedule.map(at_bound))
+summary = marked.groupby("radius").agg(share_at_bound=("at", "mean"), rho_median=("rho", "median"),
                                          rho_low=("rho", "min"), rho_high=("rho", "max"))
 show(viz.band_series(bands(study, "h"), title="Fig. 4 analogue: the surrogate gap h = L_p − L over the search "
                      "(median, 10-90 % band)", yaxis="h (cross-entropy)"), "06_fig4_gap")
@@ -203,7 +203,7 @@ controls(highlight, offline={"method": methods} if methods else None, method=W.D
 #    the printed summary and explain it from ρ ← min(ρ_max, ln(1 + h)) with h ≈ ρ‖g‖.
 #    <details><summary>Solution</summary>
 #    ln(1 + h) ≈ h for small h, so the literal rule sets ρ to about the gap itself, which has nothing to do with
-#    the range [ρ_min, ρ_max] = [0.01, 0.1]: in the committed runs its median h is 0.14 (printed `h_median`), above
+#    the range [ρ_min, ρ_max] (`mpqlab.optim.radius.RHO_MIN`, `RHO_MAX`): in the committed runs its median h is 0.14 (printed `h_median`), above
 #    ρ_max, so it sits at the upper bound on most steps (the printed `share_at_bound`); the reconstruction divides h
 #    by its running scale instead, which keeps ρ inside the range.
 #    </details>

@@ -41,6 +41,7 @@ from ..quant.quantizers import calibrate
 from ..core.run_folders import RunFolder, run_dir_of as _run_dir_of
 from .objectives import objective_spec
 from ..optim import RULES, frozen_bn_stats
+from ..optim.radius import at_bound
 from ..core.runtime import check_finite, dist_info, progress, set_threads
 from .budget import final_policy, hinge_cost
 from .config import SearchConfig, temperature, warmup_steps  # noqa: F401  (SearchConfig re-exported)
@@ -220,7 +221,7 @@ def radius_summary(metrics_path: Path, cfg: SearchConfig) -> dict:
             if r.get("rho") is not None]  # the bounds are the schedule's: judged on the radius it set
     if not rhos:
         return {}
-    at = [min(abs(r - cfg.rho_min), abs(r - cfg.rho_max)) <= 1e-6 * cfg.rho_max for r in rhos]
+    at = [at_bound(r, cfg.rho_min, cfg.rho_max) for r in rhos]
     srt = sorted(rhos)
     return {"rho_at_bound_share": round(sum(at) / len(at), 4), "rho_median": srt[len(srt) // 2],
             "rho_range": [srt[0], srt[-1]]}

@@ -30,6 +30,13 @@ RHO_MIN = 0.01  # the adaptive rules' floor [choice]: a floor of 0 lets the lite
 #                 at a flat point (h = 0 gives rho = 0, so h stays 0: the sharpness term switches itself off)
 
 
+def at_bound(rho: float, rho_min: float = RHO_MIN, rho_max: float = RHO_MAX) -> bool:
+    """Whether a schedule's radius sits at one of its bounds (relative tolerance 1e-6 of rho_max): the one test
+    behind every 'share of steps at a bound' (judge the schedule's rho, not the perturbation's norm, which a rule
+    such as ASGA's shortens by beta ||g||)."""
+    return min(abs(rho - rho_min), abs(rho - rho_max)) <= 1e-6 * rho_max
+
+
 def register_radius(name: str):
     """Class decorator: add a :class:`RadiusSchedule` subclass under ``name`` (its docstring's first line is its
     help)."""
