@@ -56,6 +56,8 @@ def test_a_grid_with_selected_arms_and_transferred_candidates_runs(tmp_path):
     srow = read_json(sel / "row.json")  # each proxy candidate measured on the proxy side, for claim 3 within seed
     assert len(srow["candidates_proxy_h"].split()) == 2 and len(srow["candidates_proxy_trace"].split()) == 2
     assert (sel / "candidate0_proxy.json").is_file() and len(srow["source_hash"]) == 12
+    picked = read_json(sel / "policy.json")["provenance"]["reference_selection"]["chosen"]
+    assert srow["proxy_h"] == round(read_json(sel / f"candidate{picked}_proxy.json")["proxy_h"], 5)  # measured once
     assert (tmp_path / "configs" / f"{srow['config_hash']}.json").is_file()  # the hash resolves to the config
     text = (tmp_path / "results.md").read_text()
     assert "## Claim 1, like with like" in text and "| proxy-subset | edmips | 2 |" in text

@@ -189,11 +189,14 @@ def _run_cell(cfg, setting, method, seed, budget, out: Path, root, show_progress
     x, y = analysis_batch(test, n)
     sharp = surrogate_gap(net, [(x[:n // 2], y[:n // 2]), (x[n // 2:], y[n // 2:])], rho=0.05)["surrogate_gap"]
     src_row = source / ROW if source is not None else None
+    chosen = (policy.provenance.get("reference_selection") or {}).get("chosen")
+    measured = out / f"candidate{chosen}_proxy.json"  # the chosen candidate, measured beside its siblings
     if src_row is not None and src_row.is_file():  # the proxy side does not depend on the fine-tune: reuse it
         prox = {k: float(read_json(src_row)[k]) for k in ("proxy_top1", "proxy_h", "proxy_sigma_max", "proxy_trace")}
+    elif chosen is not None and measured.is_file():
+        prox = read_json(measured)
     else:
-        prox = proxy_side(policy, cfg.model, st.proxy_init, st.proxy, st.proxy_subset, seed, root,
-                          n=cfg.proxy_sharpness_images)
+        prox = sides(policy)
     proxy_top1 = prox["proxy_top1"]
     row = {"setting": setting, "method": method, "budget": budget, "seed": seed, "proxy": st.proxy,
            "proxy_size": policy.provenance.get("proxy_size", ""), "target": target.data,
