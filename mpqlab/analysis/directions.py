@@ -89,14 +89,17 @@ def rule_ascent(model: nn.Module, data, rule: str = "sam", rho: float = 0.05, pa
     _, g = mean_gradient(model, as_batches(data), params)
     ps = [p for _, p in named]
     opt = entry.optimizer(ps, torch.optim.SGD, rho=rho, lr=0.0, **options)
+    saved = [p.detach().clone() for p in ps]
     with preserved(model):
         for p, gi in zip(ps, g):
             p.grad = gi.clone()
-        opt.first_step()
-        e = [opt.state[p]["e"].detach().clone() for p in ps]
-        with torch.no_grad():
-            for p, ei in zip(ps, e):
-                p.sub_(ei)
+        try:
+            opt.first_step()
+            e = [opt.state[p]["e"].detach().clone() for p in ps]
+        finally:
+            with torch.no_grad():  # the weights exactly as they were ((w + e) - e is not w in floating point)
+                for p, w in zip(ps, saved):
+                    p.copy_(w)
     return {name: ei for (name, _), ei in zip(named, e)}
 
 
