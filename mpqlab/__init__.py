@@ -54,18 +54,19 @@ LAYERS = [
     #    training, the fine-tune of a transferred policy, scoring a policy at its checkpoint
     ["analysis", "analysis.params", "analysis.density", "analysis.exact", "analysis.linearity",
      "analysis.pyhessian_backend", "analysis.trace", "analysis.hessian", "analysis.landscape", "analysis.sharpness",
-     "analysis.conflict", "analysis.toy", "training", "training.train", "training.transfer", "training.scoring"],
+     "analysis.conflict", "analysis.directions", "analysis.toy", "training", "training.train", "training.transfer", "training.scoring"],
     # 6. search/: the mixed-precision search (config, supernet, budget, HAWQ, the loop), its objectives and the
     #    grammar of method names
     ["search", "search.config", "search.supernet", "search.budget", "search.hawq", "search.loop", "search.objectives",
      "search.methods"],
     # 7. viz/: plotly figures from plain data, the palette, kernel-free explorers, figure files
-    ["viz", "viz.figures", "viz.palette", "viz.slider", "viz.files"],
+    ["viz", "viz.figures", "viz.palette", "viz.slider", "viz.explorer", "viz.landscapes", "viz.files"],
     # 8. experiments/: grids (config, one cell, executors, merge, null policies, reference, re-measure, presets),
     #    their statistics and report, one-off studies
     ["experiments", "experiments.config", "experiments.cell", "experiments.executors", "experiments.merge",
      "experiments.null_policies", "experiments.reference", "experiments.remeasure", "experiments.presets",
      "experiments.stats", "experiments.group_sequential", "experiments.studies", "experiments.studies.radius",
+     "experiments.studies.policy_landscapes",
      "experiments.report", "experiments.report.options", "experiments.report.format", "experiments.report.verdicts",
      "experiments.report.fig1", "experiments.report.code_versions", "experiments.report.crosscheck",
      "experiments.report.sequential", "experiments.report.correlation", "experiments.report.reproduction",

@@ -16,6 +16,7 @@ from conftest import REPO
 from mpqlab.course.book import PLOT_CLASS, build_book, math_to_mathml
 from mpqlab.core.errors import MpqlabError
 from mpqlab.course.notebooks import EXECUTED_DIR, list_notebooks
+from mpqlab.viz.explorer import is_explorer
 from mpqlab.viz.slider import STEPPED_META, stepped_figure, view_labels
 
 CHROMIUM = "/usr/bin/chromium"
@@ -23,7 +24,7 @@ CHROMIUM = "/usr/bin/chromium"
 
 def explorers_in_source(name: str) -> int:
     """How many explorers notebook ``name`` declares with precomputed (offline) values."""
-    return len(re.findall(r"controls\([^)]*offline=", (REPO / "notebooks" / f"{name}.py").read_text()))
+    return len(re.findall(r"controls\([^)]*offline=|\b\w+_explorer\(", (REPO / "notebooks" / f"{name}.py").read_text()))
 
 
 @pytest.fixture(scope="module")
@@ -52,13 +53,13 @@ def test_a_stepped_figure_shows_one_view_at_a_time_with_its_own_title():
     assert view_labels(go.Figure()) == []
 
 
-def test_offline_views_include_the_default_and_refuse_unknown_controls(capsys):
+def test_offline_views_include_the_default_and_keep_each_views_sentences(capsys):
     from mpqlab.course.notebooks import _offline_views
 
-    views, active, name = _offline_views(lambda a, b: (print(f"a={a}"), go.Figure())[1], {"a": 5, "b": 1},
-                                         {"a": [1, 2]})
-    assert [v for v, _ in views] == ["5", "1", "2"] and active == 0 and name == "a"
-    assert "[a = 2] a=2" in capsys.readouterr().out
+    views, default, controls, texts = _offline_views(lambda a, b: (print(f"a={a}"), go.Figure())[1],
+                                                     {"a": 5, "b": 1}, {"a": [1, 2]})
+    assert list(views) == [(5,), (1,), (2,)] and default == (5,) and controls == [("a", [5, 1, 2])]
+    assert texts[(2,)] == "a=2" and capsys.readouterr().out == ""  # the sentences travel with their view
     with pytest.raises(MpqlabError, match=r"offline values for \['c'\]"):
         _offline_views(lambda a: go.Figure(), {"a": 1}, {"c": [1]})
 
@@ -94,8 +95,7 @@ def test_the_book_builds_offline_from_the_committed_executed_notebooks(site):
         outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
         plotly = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
         assert page.count(f'class="{PLOT_CLASS}"') == len(plotly)
-        stepped = [o for o in plotly if o["data"]["application/vnd.plotly.v1+json"]["layout"].get("meta")
-                   == STEPPED_META]
+        stepped = [o for o in plotly if is_explorer(o["data"]["application/vnd.plotly.v1+json"]["layout"].get("meta"))]
         assert len(stepped) == explorers_in_source(name), f"{name}: an explorer without its kernel-free view"
         for o in plotly:  # the executed copy embeds a PNG beside every figure (static viewers show it)
             assert "image/png" in o["data"], f"{name}: a figure without its embedded PNG"

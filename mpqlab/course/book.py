@@ -22,6 +22,7 @@ import re
 from pathlib import Path
 
 from ..core.errors import MpqlabError
+from ..viz.explorer import EXPLORER_META, is_explorer
 from ..viz.files import PLOTLY_JS, write_plotly_js
 
 # A font with an OpenType MATH table, shipped with mpqlab and copied beside the pages: with only the fonts a machine
@@ -63,8 +64,56 @@ def plot_html(figure_json: dict, div_id: str) -> str:
                        "frames": figure_json.get("frames", []), "config": {"responsive": True}})
     spec = spec.replace("</", "<\\/")  # never close the script early
     height = int(figure_json.get("layout", {}).get("height") or 560)  # the figure's own height, slider included
+    meta = figure_json.get("layout", {}).get("meta")
+    controls = isinstance(meta, dict) and meta.get("kind") == EXPLORER_META
     return (f'<div id="{div_id}" class="{PLOT_CLASS}" style="width:100%;height:{height}px"></div>\n'
-            f'<script>Plotly.newPlot(document.getElementById("{div_id}"), {spec});</script>')
+            f'<script>Plotly.newPlot(document.getElementById("{div_id}"), {spec})'
+            + (f'.then(gd => mpqlabControls(gd));' if controls else ';') + '</script>')
+
+
+# The course site's controls of a multi-control explorer (mpqlab.viz.explorer): one dropdown or slider per control
+# above the figure, built from its metadata; a combination shows its view (the traces and layout of the figure's
+# own combined-slider step, which is hidden here). A link's #name=value&… picks the view a page opens with.
+CONTROLS_JS = """
+function mpqlabControls(gd) {
+  const meta = gd.layout.meta, cur = meta.views[meta.active].key.slice(), byKey = {};
+  meta.views.forEach(v => { byKey[v.key.join(',')] = v; });
+  const box = document.createElement('div');
+  box.className = 'mpqlab-controls';
+  gd.parentNode.insertBefore(box, gd);
+  const inputs = [];
+  function show() {
+    const v = byKey[cur.join(',')], step = gd.layout.sliders[0].steps[v.step];
+    inputs.forEach((el, i) => { el.value = String(cur[i]); if (el.out) el.out.textContent = meta.controls[i].values[cur[i]]; });
+    gd.dataset.view = cur.join(',');
+    return Plotly.update(gd, step.args[0], Object.assign({}, step.args[1], {'sliders[0].active': v.step}));
+  }
+  meta.controls.forEach((c, i) => {
+    const label = document.createElement('label');
+    label.textContent = c.name + ' ';
+    let el;
+    if (c.widget === 'slider' && c.values.length > 1) {
+      el = document.createElement('input');
+      el.type = 'range'; el.min = 0; el.max = c.values.length - 1; el.step = 1;
+      el.out = document.createElement('output');
+    } else {
+      el = document.createElement('select');
+      c.values.forEach((v, j) => { const o = document.createElement('option'); o.value = String(j); o.textContent = v; el.appendChild(o); });
+    }
+    el.dataset.control = c.name;
+    el.addEventListener(el.type === 'range' ? 'input' : 'change', () => { cur[i] = +el.value; show(); });
+    label.appendChild(el);
+    if (el.out) label.appendChild(el.out);
+    box.appendChild(label);
+    inputs.push(el);
+  });
+  new URLSearchParams(location.hash.slice(1)).forEach((value, name) => {
+    const i = meta.controls.findIndex(c => c.name === name), j = i < 0 ? -1 : meta.controls[i].values.indexOf(value);
+    if (j >= 0) cur[i] = j;
+  });
+  return Plotly.relayout(gd, {'sliders[0].visible': false}).then(show);
+}
+"""
 
 
 def prepare(nb, name: str):
@@ -72,8 +121,6 @@ def prepare(nb, name: str):
     dropped: the live figure replaces it), display equations MathML, links to other notebooks links to their pages,
     widget state removed. Returns (notebook, number of figures, number of kernel-free explorers among them)."""
     import copy
-
-    from ..viz.slider import STEPPED_META
 
     nb = copy.deepcopy(nb)
     nb.metadata.pop("widgets", None)
@@ -89,7 +136,7 @@ def prepare(nb, name: str):
             data = out.get("data", {})
             if PLOTLY_MIME in data:
                 figures += 1
-                explorers += data[PLOTLY_MIME].get("layout", {}).get("meta") == STEPPED_META
+                explorers += is_explorer(data[PLOTLY_MIME].get("layout", {}).get("meta"))
                 out["data"] = {"text/html": plot_html(data[PLOTLY_MIME], f"{name}-plot-{figures}"),
                                "text/plain": data.get("text/plain", "")}
                 out.setdefault("metadata", {})
@@ -106,11 +153,13 @@ def offline_page(body: str, title: str, prev: str | None = None, next_: str | No
     copy before any figure, a link back to the index and to the previous and next notebooks (``prev``,
     ``next_``: page names, None at either end), and ``title`` as its title."""
     body = _REMOTE_TAG.sub("", body)
-    head = (f'<script src="{PLOTLY_JS}"></script>\n'
+    head = (f'<script src="{PLOTLY_JS}"></script>\n<script>{CONTROLS_JS}</script>\n'
             '<style>.mpqlab-nav{font:14px sans-serif;padding:8px 16px;border-bottom:1px solid #ddd}'
             f'@font-face{{font-family:"mpqlab math";src:url("{MATH_FONT.name}")}}'
             'math{font-family:"mpqlab math",math}'
-            'math[display="block"]{margin:0.6em 0;font-size:1.1em}</style>\n')
+            'math[display="block"]{margin:0.6em 0;font-size:1.1em}'
+            '.mpqlab-controls{font:14px sans-serif;display:flex;flex-wrap:wrap;gap:6px 18px;margin:6px 0}'
+            '.mpqlab-controls output{display:inline-block;min-width:3em;margin-left:4px}</style>\n')
     body = re.sub(r"<title>.*?</title>", f"<title>{html.escape(title)}</title>", body, count=1, flags=re.S)
     body = body.replace("</head>", head + "</head>", 1)
     links = "".join(f' · <a class="mpqlab-{rel}" href="{page}.html">{word}: {html.escape(page)}</a>'

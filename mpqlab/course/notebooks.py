@@ -104,10 +104,11 @@ def display_figure(fig, png: bytes | None = None) -> None:
     display(bundle, raw=True)
 
 
-def _offline_views(fn, values: dict, offline: dict) -> tuple[list, int, str]:
-    """``fn`` at every combination of the ``offline`` values (other controls at ``values``): the (label, result)
-    views, the index of the default combination and the controls' name. What ``fn`` prints is printed under each
-    view's label."""
+def _offline_views(fn, values: dict, offline: dict) -> tuple[dict, tuple, list, dict]:
+    """``fn`` at every combination of the ``offline`` values (other controls at ``values``; each control's default
+    value added to its list when missing). Returns ({combination: result}, the default combination, the controls as
+    [(name, values)], {combination: what ``fn`` printed}): a view's sentences travel with it instead of being
+    printed for every view at once."""
     import contextlib
     import io
     import itertools
@@ -116,34 +117,39 @@ def _offline_views(fn, values: dict, offline: dict) -> tuple[list, int, str]:
     if unknown:
         raise MpqlabError(f"offline values for {unknown}, which are not controls of this explorer ({list(values)})")
     names = list(offline)
-    combos = list(itertools.product(*(list(offline[k]) for k in names)))
+    lists = []
+    for k in names:
+        vals = list(offline[k])
+        if values[k] not in vals:
+            vals.insert(0, values[k])
+        lists.append(vals)
     default = tuple(values[k] for k in names)
-    if default not in combos:
-        combos.insert(0, default)
-    views = []
-    for combo in combos:
-        label = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in combo)
+    views, texts = {}, {}
+    for combo in itertools.product(*lists):
         text = io.StringIO()
         with contextlib.redirect_stdout(text):
-            result = fn(**{**values, **dict(zip(names, combo))})
-        if text.getvalue().strip():  # a view that prints nothing gets no empty label line
-            print(f"[{', '.join(names)} = {label}] " + text.getvalue().strip().replace("\n", "\n    "))
-        views.append((label, result))
-    return views, combos.index(default), ", ".join(names)
+            views[combo] = fn(**{**values, **dict(zip(names, combo))})
+        texts[combo] = text.getvalue().strip()
+    return views, default, list(zip(names, lists)), texts
 
 
 def _show_offline(fn, values: dict, offline: dict):
-    """The headless form of an explorer with ``offline`` values: a stepped figure, with its default view's PNG."""
+    """The headless form of an explorer with ``offline`` values: a kernel-free explorer (one control or several,
+    :func:`mpqlab.viz.explorer.explorer_figure`, axes fixed across views), with its default view's PNG; the default
+    view's sentences are printed under a label, every view's travel with it in the figure."""
     import plotly.graph_objects as go
 
+    from ..viz.explorer import explorer_figure
     from ..viz.files import static_png
-    from ..viz.slider import stepped_figure
 
-    views, active, name = _offline_views(fn, values, offline)
-    if not all(isinstance(r, go.Figure) for _, r in views):
+    views, default, controls_, texts = _offline_views(fn, values, offline)
+    if not all(isinstance(r, go.Figure) for r in views.values()):
         raise MpqlabError("offline values need an explorer whose function returns a plotly Figure")
-    fig = stepped_figure(views, name, active)
-    display_figure(fig, static_png(views[active][1]))
+    fig = explorer_figure(views, controls_, texts=texts, active=default)
+    if texts[default]:
+        label = ", ".join(f"{n} = {v}" for (n, _), v in zip(controls_, default))
+        print(f"[{label}] " + texts[default].replace("\n", "\n    "))
+    display_figure(fig, static_png(views[default]))
     return fig
 
 
@@ -201,7 +207,13 @@ def controls(fn, apply: bool = False, offline: dict | None = None, **widgets):
         if not offline:
             print("(headless run: the controls appear when the notebook runs in Jupyter; this is the default choice)")
             result = fn(**values())
-            if result is not None:
+            import plotly.graph_objects as go
+
+            if isinstance(result, go.Figure):  # with its PNG, as every figure of an executed copy
+                from ..viz.files import static_png
+
+                display_figure(result, static_png(result))
+            elif result is not None:
                 display(result)
             return result
         print("(headless run: the live controls appear in Jupyter; here the explorer is precomputed at the values "

@@ -28,6 +28,7 @@ ones), the spans one JSON per seed, the whole folder held by one run at a time.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -101,10 +102,19 @@ class Study:
         self.cfg, self.seed, self.root = cfg, seed, root
         self.repo = Path(repo or Path.cwd())
         self.train, test = load_splits(cfg["proxy"], root, cfg["proxy_subset"], seed)
-        target = _target_train(cfg["target"], root)
         self.samples = {"train": analysis_batch(self.train, cfg["n"], seed=seed),
                         "held-out": analysis_batch(test, cfg["n"], seed=seed)}
-        self.target = analysis_batch(target, cfg["n"], seed=seed)
+        self._target = None
+
+    @property
+    def target(self):
+        """The target sample of the gradient-gap direction, drawn when first needed (the target's training split
+        is loaded once per process)."""
+        from ...data.sample import analysis_batch
+
+        if self._target is None:
+            self._target = analysis_batch(_target_train(self.cfg["target"], self.root), self.cfg["n"], seed=self.seed)
+        return self._target
 
     def policy_path(self, label: str) -> Path:
         path = self.repo / self.cfg["policies"][label].format(seed=self.seed) / "policy.json"
@@ -380,3 +390,195 @@ def finding_lines(data: dict) -> list[str]:
     if done < total:
         lines.append(f"Partial: {done} of {total} models sliced.")
     return lines
+
+
+# ------------------------------------------------------------------------------------------------ views
+METHODS = {"uniform W3A2": "uniform", "random": "random", "EdMIPS": "edmips", "EdMIPS+ASGA": "edmips+asga",
+           "EdMIPS (claim-3 grid)": "edmips", "EdMIPS+SAM": "edmips+sam", "reference": "edmips@target"}
+DIRECTION_NAMES = {"random": "random band", "eigen": "top eigenvector", "ascent": "SAM/ASGA ascent",
+                   "gradient_gap": "proxy-to-target gradient gap"}
+METRICS = {"loss": "loss", "top1": "top-1 (%)"}
+
+
+def _curve(m: dict, kind: str, sample: str, metric: str, random_seeds) -> dict | None:
+    keys = [f"random{s}" for s in random_seeds] if kind == "random" else [kind]
+    keys = [k for k in keys if f"{k}/ts" in m]
+    if not keys:
+        return None
+    ts = m[f"{keys[0]}/ts"]
+    ys = np.stack([m[f"{k}/{sample}/{metric}"] for k in keys])
+    out = {"x": ts / ts[-1], "y": ys.mean(0)}
+    if len(keys) > 1:
+        out.update(lo=ys.min(0), hi=ys.max(0))
+    return out
+
+
+def slice_view(data: dict, seed: int, kind: str, sample: str, metric: str):
+    """The 1-D view of every policy at ``seed`` along direction ``kind``: (Figure, its sentences)."""
+    from ...viz.landscapes import policy_slices
+
+    cfg = data["config"]
+    curves, spans = {}, []
+    for label in cfg["policies"]:
+        m = data["models"].get((seed, label))
+        c = None if m is None else _curve(m, kind, sample, metric, cfg["random_seeds"])
+        if c is not None:
+            curves[label] = c
+            spans.append(float(m[f"{'random0' if kind == 'random' else kind}/ts"][-1]))
+    band = " (line: mean of 5 random directions; band: their range)" if kind == "random" else ""
+    fig = policy_slices(curves, f"Seed {seed}, {DIRECTION_NAMES[kind]}, {sample} sample{band}",
+                        "a / span", METRICS[metric], log_y=metric == "loss", methods=METHODS,
+                        dashed=("EdMIPS (claim-3 grid)",))
+    w = widths(data)
+    w = w[(w["seed"] == seed) & (w["kind"] == kind) & (w["sample"] == sample)]
+    text = ""
+    if len(w):
+        per = w.groupby("policy")["width"].apply(lambda v: float(np.exp(np.log(v).mean())))
+        text = (f"Span ±{spans[0]:.3g} (a = span moves the weights by {spans[0]:.3g} x their norm). Width at "
+                f"{cfg['k']:g}x the centre loss: widest {per.idxmax()} ({per.max():.3g}), narrowest {per.idxmin()} "
+                f"({per.min():.3g}); EdMIPS+ASGA / EdMIPS = "
+                + (f"{per['EdMIPS+ASGA'] / per['EdMIPS']:.2f}." if {'EdMIPS+ASGA', 'EdMIPS'} <= set(per.index)
+                   else "n/a."))
+    return fig, text
+
+
+def slice_explorer(data: dict, seeds=None):
+    """The kernel-free explorer of the 1-D views: direction, sample and metric as dropdowns, seed as a slider."""
+    from ...viz.explorer import explorer_figure
+
+    cfg = data["config"]
+    seeds = [s for s in (seeds or cfg["seeds"]) if any((s, p) in data["models"] for p in cfg["policies"])]
+    controls = [("direction", list(cfg["directions"])), ("sample", list(SAMPLES)), ("metric", list(METRICS)),
+                ("seed", seeds)]
+    views, texts = {}, {}
+    for key in itertools.product(*(v for _, v in controls)):
+        views[key], texts[key] = slice_view(data, key[3], *key[:3])
+    return explorer_figure(views, controls, texts=texts, active=(cfg["directions"][0], "train", "loss", seeds[0]),
+                           kinds={"seed": "slider"}, free=("metric",))
+
+
+def plane_explorer(data: dict):
+    """The kernel-free explorer of the 2-D planes at the plane seed: policy and plane as dropdowns."""
+    from ...viz.explorer import explorer_figure
+    from ...viz.landscapes import plane
+
+    cfg = data["config"]
+    seed = cfg["plane_seed"]
+    labels = [p for p in cfg["policies"] if (seed, p) in data["models"] and
+              "plane_random/loss" in data["models"][(seed, p)]]
+    planes = {"random": "two random directions", "eigen": "top two Hessian eigenvectors"}
+    views, texts = {}, {}
+    for label in labels:
+        m = data["models"][(seed, label)]
+        for name, words in planes.items():
+            ts, z = m[f"plane_{name}/ts"], m[f"plane_{name}/loss"]
+            views[(label, name)] = plane(ts / ts[-1], z, f"{label}, seed {seed}: plane of {words}")
+            i, j = np.unravel_index(int(np.argmin(z)), z.shape)
+            texts[(label, name)] = (f"Span ±{ts[-1]:.3g}. Loss {z.min():.3f} to {z.max():.3f}; lowest at "
+                                    f"(a, b) = ({ts[i] / ts[-1]:+.2f}, {ts[j] / ts[-1]:+.2f}) x span; centre "
+                                    f"{z[len(ts) // 2, len(ts) // 2]:.3f}.")
+    return explorer_figure(views, [("policy", labels), ("plane", list(planes))], texts=texts)
+
+
+def ratio_figure(data: dict, sample: str = "train"):
+    """Per declared contrast, each seed's width ratio along the random band."""
+    from ...viz.landscapes import width_ratios
+
+    cfg = data["config"]
+    f = flatness(data, sample).set_index(["policy", "seed"])["random"]
+    ratios = {}
+    for a, b in cfg["contrasts"]:
+        ratios[f"{a} / {b}"] = {s: float(np.exp(f[(a, s)] - f[(b, s)])) for s in cfg["seeds"]
+                                if (a, s) in f.index and (b, s) in f.index}
+    return width_ratios(ratios, "Proxy-landscape width ratio per seed (random band, training sample)",
+                        methods={f"{a} / {b}": METHODS.get(a, a) for a, b in cfg["contrasts"]})
+
+
+def policy_table(data: dict, sample: str = "train"):
+    """Per policy and direction kind: the geometric mean width over seeds, and top-1 at the centre."""
+    w = widths(data)
+    w = w[w["sample"] == sample]
+    t = w.groupby(["policy", "kind"])["width"].apply(lambda v: float(np.exp(np.log(v).mean()))).unstack("kind")
+    t["top-1 at centre"] = w[w["kind"] == "random"].groupby("policy")["top1_0"].mean()
+    t["models"] = w[w["direction"] == "random0"].groupby("policy").size()
+    order = [p for p in data["config"]["policies"] if p in t.index]
+    return t.loc[order]
+
+
+def write_report(out: str | os.PathLike, repo=None) -> Path:
+    """``out/results.md``: the finding lines, the per-policy widths, the committed sharpness with intervals and the
+    code that sliced the models."""
+    out = Path(out)
+    data = load(out)
+    codes = sorted({json.loads(str(m["code_json"])).get("code_commit", "?")[:7] + (
+        "+dirty" if json.loads(str(m["code_json"])).get("code_dirty") else "") for m in data["models"].values()})
+    sharp = committed_sharpness(data["config"], repo)
+    lines = ["# Landscapes of searched policies (proxy side)", "",
+             "Written by `mpqlab.experiments.studies.policy_landscapes.write_report` from the models in `models/`.",
+             "", "## What the views show", ""] + [f"- {x}" for x in finding_lines(data)] + [
+             "", "## Width per policy (geometric mean over seeds, training sample)", "",
+             policy_table(data).round(4).to_markdown(), "",
+             "## Proxy-side sharpness the grid cells recorded (mean [95 % t interval] over seeds)", "",
+             sharp.round(3).to_markdown(index=False), "", f"Sliced by code {', '.join(codes)}.", ""]
+    from ...core.files import atomic_write_text
+
+    atomic_write_text(out / "results.md", "\n".join(lines))
+    return out / "results.md"
+
+
+# ------------------------------------------------------------------------------------------------ live
+_LIVE: dict = {}  # (what, …) -> a study, model or direction computed once per session
+
+
+def _cached(key, make):
+    if key not in _LIVE:
+        _LIVE[key] = make()
+    return _LIVE[key]
+
+
+def live_view(seed: int = 0, policies=("EdMIPS", "EdMIPS+ASGA"), kind: str = "random", direction_seed: int = 0,
+              span: float | None = None, points: int = 11, n: int = 128, layer: str = "all layers",
+              sample: str = "train", metric: str = "loss", normalise: str = "filter", cfg: dict | None = None,
+              root=None, repo=None):
+    """A 1-D view computed now, for a live explorer: ``policies`` at ``seed`` along ``kind`` (its own seed
+    ``direction_seed`` for random ones), on ``n`` images of ``sample``, over [-span, span] (None: the committed
+    study's span for that seed and kind, else the baseline's k-fold span computed now), moving every layer or one.
+    ``normalise``: "filter" (each filter scaled to its weight filter's norm; random directions only, as Li et al.)
+    or "global" (the whole direction scaled to the weights' norm). Studies, models and directions are computed
+    once per session and reused; a re-plot costs one slice per policy. Returns (Figure, sentences)."""
+    from ...analysis import directions as D
+    from ...analysis.landscape import restrict, slice_1d
+    from ...viz.landscapes import policy_slices
+
+    cfg = dict(cfg or DECLARED, n=int(n))
+    if sample not in SAMPLES:
+        raise MpqlabError(f"sample {sample!r}; choose one of {SAMPLES}")
+    study = _cached(("study", seed, n, root), lambda: Study(cfg, seed, root, repo))
+    if span is None:
+        committed = Path(repo or Path.cwd()) / "results" / "policy_landscapes" / f"spans_s{seed}.json"
+        if committed.is_file():
+            span = float(read_json(committed, "span file")[kind])
+        else:
+            base = _cached(("model", seed, cfg["baseline"], n), lambda: study.model(cfg["baseline"]))
+            d0 = D.make(kind, base, study.samples["train"], seed=direction_seed, target_data=None if kind != "gradient_gap" else study.target)
+            span = cfg["span_factor"] * k_fold_span(base, study.samples["train"], d0, cfg["k"])
+    ts = np.linspace(-span, span, int(points))
+    curves, words = {}, []
+    for label in policies:
+        net = _cached(("model", seed, label, n), lambda: study.model(label))
+        d = _cached(("direction", seed, label, n, kind, direction_seed),
+                    lambda: D.make(kind, net, study.samples["train"], seed=direction_seed,
+                                   target_data=study.target if kind == "gradient_gap" else None))
+        if normalise == "global":
+            d = D.scaled_to(d, D.weight_norm(net))
+        if layer != "all layers":
+            d = restrict(d, layer)
+        r = slice_1d(net, study.samples[sample], d, ts)
+        y = r["loss"] if metric == "loss" else r["acc"]
+        curves[label] = {"x": ts, "y": y}
+        words.append(f"{label}: width {D.width(ts, r['loss'], cfg['k']):.3g}")
+    fig = policy_slices(curves, f"Seed {seed}, {DIRECTION_NAMES[kind]}"
+                        + (f" {direction_seed}" if kind == "random" else "") + f", {layer}, {sample} sample",
+                        "a", METRICS[metric], log_y=metric == "loss", methods=METHODS,
+                        dashed=("EdMIPS (claim-3 grid)",))
+    return fig, f"Span ±{span:.3g}, {n} images. Width at {cfg['k']:g}x the centre loss: " + "; ".join(words) + "."

@@ -1,0 +1,160 @@
+# %% [markdown]
+# # 02b · Landscapes of searched policies: is EdMIPS+ASGA's minimum flatter?
+#
+# **You will learn** to read a landscape along the four directions that define sharpness (random, the top Hessian
+# eigenvector, a sharpness-aware rule's ascent, the proxy-to-target gradient gap), to measure a landscape's
+# *width* instead of eyeballing it, and to test a flatness claim across seeds. **Time:** 15 minutes to read and
+# explore; the committed landscapes load in seconds (computing them took about 1.5 CPU-hours).
+#
+# **The paper's claim.** ASGA finds policies that sit in flatter minima of the proxy loss, and flatter minima
+# transfer better. Here we look at the first half, with the policies a committed grid searched: grid v3's
+# subset-control setting (2,000 images of `cifar10-mini`, from the `cifar10-mini` checkpoint, budget 2.5 average
+# bits), seeds 0-7, and the policies the paper compares: uniform W3A2, random, EdMIPS, EdMIPS+ASGA, EdMIPS+SAM
+# (rho = 0.1, from the claim-3 grid, with that grid's own EdMIPS beside it) and the target-searched reference.
+# Each policy quantizes the proxy checkpoint, calibrated and not fine-tuned: the model the search judged, as
+# the grid's proxy side measured it. (The same views after the target fine-tune are not computed yet.)
+#
+# **Directions.** A filter-normalised random direction has, filter by filter, the norm of the weights (Li et al.,
+# 2018). Every other direction is rescaled to the same global norm, so `a = 1` moves the weights by their norm
+# along any of them. They are
+#
+# $$d_{\text{eig}} = v_1(\nabla^2 L), \qquad d_{\text{ascent}} = \frac{\nabla L}{\lVert\nabla L\rVert}, \qquad
+#   d_{\text{gap}} = \nabla L_{\text{target}} - \nabla L_{\text{proxy}},$$
+#
+# SAM's ascent step is rho times the normalised gradient and ASGA's is (rho/||g|| - beta) g: the same line, so one
+# ascent direction stands for both (the library checks that their cosine is 1).
+#
+# **Width.** Along a slice the *width* is the smallest |a| at which the loss reaches k = 2 times its value at the
+# trained point: wider is flatter. The span of every slice is chosen from the data: per seed and direction, it
+# grows until the seed's EdMIPS model's loss doubles, and every policy of that seed is sliced over 2.5 times that.
+# The declared test (written before any model was sliced) compares the mean log width over five random directions,
+# paired by seed.
+
+# %% tags=["parameters"]
+smoke = True  # papermill parameters. True: a quick pass (CI); False: the full run behind figures/
+data_root = None  # the datasets folder (None: $MPQLAB_DATA, else the embedded default)
+figures_dir = "../runs/figures"  # where show() saves each figure (PNG + plotly JSON)
+runs_dir = "../runs/notebooks"  # run folders of anything this notebook computes
+study_dir = "../results/policy_landscapes"  # the committed study this notebook reads
+
+# %%
+from mpqlab.course.notebooks import notebook_setup
+from mpqlab.experiments.studies import policy_landscapes as P
+RUNS, show = notebook_setup(data_root, figures_dir, runs_dir)  # MPQLAB_DATA, folders; show() saves + displays
+data = P.load(study_dir)  # every sliced model's arrays, with the declared config; nothing recomputed
+print(f"{len(data['models'])} models sliced, {len(data['config']['seeds'])} seeds x "
+      f"{len(data['config']['policies'])} policies declared")
+
+# %% [markdown]
+# ## What the landscapes say about the claim
+#
+# The gate first: the width must be able to tell a known-sharp direction (the top eigenvector) from random ones,
+# or no comparison of widths means anything. Then the two declared contrasts, each paired by seed.
+
+# %%
+for line in P.finding_lines(data):
+    print(line)
+show(P.ratio_figure(data), "02p_width_ratios");
+
+# %% [markdown]
+# **How to read it.** One point per seed: the width of the first policy's proxy landscape divided by the second's,
+# on a log axis; right of the dotted line is flatter. The sentences above it are printed from the same widths.
+
+# %% [markdown]
+# ## Explore: policies along each direction
+#
+# Pick the direction, the sample (the search's own training images or held-out test images of the proxy), the
+# metric (loss or top-1) and the seed. The x axis is `a / span`, so every view has the same frame; the span itself
+# is in the view's first sentence. On the site the four controls sit above the chart; in JupyterLab without the
+# site's controls, the slider above the chart walks through every combination.
+
+# %%
+show(P.slice_explorer(data), "02p_slices");
+
+# %% [markdown]
+# **How to read it.** One line per policy, all at the same seed; in the random view the line is the mean over five
+# random directions and the shaded band their range, so you can see how much one random direction tells. The
+# sentence under the controls names the widest and the narrowest policy of that view and EdMIPS+ASGA's width over
+# EdMIPS's. A policy whose loss is already high at the centre (random) may never double inside the span: its width
+# is then the span itself.
+#
+# ## Explore: two directions at once
+#
+# At seed 0, the loss over a plane: two random directions, or the top two Hessian eigenvectors.
+
+# %%
+show(P.plane_explorer(data), "02p_planes");
+
+# %% [markdown]
+# **How to read it.** Contours of log10 loss over `(a, b) / span`, the trained point marked with a cross. The colour
+# scale is the same for every view, so a plane that turns yellow sooner is a sharper one.
+#
+# ## Width per policy
+
+# %%
+P.policy_table(data).round(4)
+
+# %% [markdown]
+# The table gives each policy's geometric-mean width over seeds along each kind of direction (training sample),
+# and its top-1 at the centre on that sample. Beside it, what the grid cells themselves recorded on the proxy side
+# (h at rho = 0.05, sigma_max and the Hessian trace; never recomputed here), with 95 % t intervals over seeds:
+
+# %%
+P.committed_sharpness(data["config"], "..").round(3)
+
+# %% [markdown]
+# ## Explore live (in JupyterLab)
+#
+# With a kernel, any seed, policy pair, direction (and random seed), span, normalisation, sample size and layer;
+# each model and direction is computed once per session, and a re-plot costs one slice per policy (a few seconds on
+# 2 cores; press Apply). The executed copy shows the default view only.
+
+# %%
+import ipywidgets as W
+from mpqlab.course.notebooks import controls
+layers = ["all layers", "layer1.0.conv1", "layer2.0.conv1", "layer3.2.conv2", "fc"]
+def live(seed=0, policies=("EdMIPS", "EdMIPS+ASGA"), kind="random", direction_seed=0, span=1.0, normalise="filter",
+         n=128, layer="all layers", sample="train"):
+    fig, text = P.live_view(seed, policies, kind, direction_seed, span if kind == "random" else None, 7 if smoke else 11,
+                            32 if smoke else n, layer, sample, normalise=normalise, repo="..")
+    print(text)
+    return fig
+controls(live, apply=True, seed=W.IntSlider(value=0, min=0, max=7),
+         policies=W.SelectMultiple(options=list(data["config"]["policies"]), value=("EdMIPS", "EdMIPS+ASGA")),
+         kind=W.Dropdown(options=["random", "eigen", "ascent", "gradient_gap"], value="random"),
+         direction_seed=W.IntSlider(value=0, min=0, max=9), span=W.FloatSlider(value=1.0, min=0.25, max=2.0, step=0.25),
+         normalise=W.Dropdown(options=["filter", "global"], value="filter"),
+         n=W.Dropdown(options=[64, 128, 256, 512], value=128), layer=W.Dropdown(options=layers, value="all layers"),
+         sample=W.Dropdown(options=["train", "held-out"], value="train"));
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. *Does one random direction tell the story?* Controls: direction = random, sample = train, metric = loss,
+#    seed = 3. Read the band around EdMIPS and EdMIPS+ASGA: do their bands overlap?
+# 2. *Held-out vs training images.* Controls: direction = random, sample = held-out, metric = loss, seed = 0; then
+#    sample = train. Is EdMIPS+ASGA / EdMIPS (the sentence) on the same side of 1 for both samples?
+# 3. *The sharpest direction.* Controls: direction = eigen, sample = train, metric = top-1, seed = 5. How far (in
+#    a / span) does EdMIPS's top-1 fall before it halves, compared with the random view at the same seed?
+# 4. *The plane.* Controls: policy = EdMIPS+SAM, plane = eigen; then plane = random. Which plane's lowest point lies
+#    farther from the trained point?
+# 5. *One layer* (in JupyterLab). Controls: kind = random, layer = layer1.0.conv1, span = 2; then layer = fc.
+#    Which layer's slice is flatter for EdMIPS+ASGA?
+#
+# <details><summary>How to check your answers</summary>
+#
+# Every answer is in the sentences the chosen view prints under its controls (the widths and the ratio) or in the
+# plane's printed lowest point; exercise 5's in the live explorer's printed widths. The direction of the effect at
+# one seed is one sample: compare with the per-seed points of the width-ratio chart above.
+# </details>
+#
+# ## Summary
+#
+# The first printed lines of this notebook are the answer: they come from the committed widths, with the declared
+# test's verdict and interval. What they mean for the paper: if EdMIPS+ASGA's proxy landscape is not wider than
+# EdMIPS's here, the flat-minimum half of the paper's argument is not visible at this scale, whatever the
+# transfer result; if it is wider, notebook 01's transfer comparison says whether the flatness pays.
+#
+# **Further research.** (1) Slice the same policies after their target fine-tune (commit the fine-tuned weights) and
+# test whether proxy width predicts target width. (2) Draw each search's own weight trajectory on the plane of its
+# saved states (`mpqlab.analysis.directions.trajectory_plane`).
