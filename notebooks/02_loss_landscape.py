@@ -120,21 +120,25 @@ print(f"W4A4 2-D slice: loss {r2['loss'].min():.3f} to {r2['loss'].max():.3f}; l
 #
 # Overlay any of the models, choose the span, the direction's seed, whether the direction moves every layer or one,
 # and a log loss axis (all of them live in JupyterLab; in the executed copy and the `make book` site the explorer
-# is precomputed for direction seeds 0, 1 and 2, and the slider under the chart switches between them).
+# is precomputed for direction seeds 0 to 4 and three choices of layer, with float and W4A4: the site draws one
+# control for each above the chart, and its axes stay put while you move them).
 
 # %%
 import ipywidgets as W
 from mpqlab.course.notebooks import controls
 layers = ["all layers"] + [n for n, mod in models["float"].named_modules() if isinstance(mod, (nn.Conv2d, nn.Linear))]
+slices = {}  # (model, span, seed, layer) -> its slice, computed once: moving the log axis recomputes nothing
 def explore(policies=("float", "W4A4"), span=1.0, seed=0, layer="all layers", log_y=False):
     a = np.linspace(-span, span, 5 if smoke else 11)
     curves = {}
     for p in policies:
-        d = L.random_direction(models[p], seed)
-        curves[p] = (a, L.slice_1d(models[p], (x, y), d if layer == "all layers" else L.restrict(d, layer), a)["loss"])
+        if (p, span, seed, layer) not in slices:
+            d = L.random_direction(models[p], seed)
+            slices[p, span, seed, layer] = L.slice_1d(models[p], (x, y), d if layer == "all layers" else L.restrict(d, layer), a)["loss"]
+        curves[p] = (a, slices[p, span, seed, layer])
     print(L.describe_slices(L.slice_summary(curves)))
     return viz.landscape_curves(curves, title=f"1-D slices, seed {seed}, {layer}, span ±{span:g}", log_y=log_y)
-controls(explore, apply=True, offline={"seed": [0, 1, 2]}, policies=W.SelectMultiple(options=list(models), value=("float", "W4A4")),
+controls(explore, apply=True, offline={"seed": [0, 1, 2, 3, 4], "layer": ["all layers", "layer1.0.conv1", "layer3.2.conv2"]}, policies=W.SelectMultiple(options=list(models), value=("float", "W4A4")),
          span=W.FloatSlider(value=1.0, min=0.25, max=2.0, step=0.25), seed=W.IntSlider(value=0, min=0, max=9),
          layer=W.Dropdown(options=layers, value="all layers"), log_y=W.Checkbox(value=False, description="log loss"));
 
@@ -153,33 +157,37 @@ def one_layer(layer="layer3.2.conv2", w_bits=2, a_bits=4):
           f"loss at the centre {r['loss_before'][len(r['ts']) // 2]:.3f} -> {r['loss_after'][len(r['ts']) // 2]:.3f}")
     return viz.layer_change(r)
 searchable = [n for n, r in pols["W4A4"].layers.items() if r["searchable"]]
-controls(one_layer, apply=True, offline={"w_bits": [2, 3, 4, 8]}, layer=W.Dropdown(options=searchable, value="layer3.2.conv2"),
+controls(one_layer, apply=True, offline={"layer": ["layer1.0.conv1", "layer3.2.conv2"], "w_bits": [2, 3, 4, 8]}, layer=W.Dropdown(options=searchable, value="layer3.2.conv2"),
          w_bits=W.Dropdown(options=[2, 3, 4, 6, 8], value=2), a_bits=W.Dropdown(options=[2, 3, 4, 6, 8], value=4));
 
 # %% [markdown]
 # ## Exercises
 #
-# 1. In the first explorer, overlay W2A2 and W8A8 and widen the span to 2. Predict which one rises faster, then
-#    look. *Hint:* turn on the log axis when one curve dwarfs the other.
+# 1. In the first explorer (in JupyterLab: the site precomputes float and W4A4 only), overlay W2A2 and W8A8 and
+#    widen the span to 2. Controls: span = 2, log_y = True. Predict which one rises faster, then look. *Hint:* turn
+#    on the log axis when one curve dwarfs the other.
 #    <details><summary>Solution</summary>
 #    The cell after the exercises prints the rise of both at span 2: whichever is larger for seed 0, a single
 #    seed's direction is one sample; exercise 3 repeats it over seeds.
 #    </details>
-# 2. In the second explorer, take `layer1.0.conv1` and then `layer3.2.conv2` down to W2A4. Which costs more loss at
-#    the centre, which saves more BitOPs, and does the layer's Hessian trace predict the loss change?
+# 2. In the second explorer, take `layer1.0.conv1` and then `layer3.2.conv2` down to W2A4. Controls: layer =
+#    layer1.0.conv1, w_bits = 2; then layer = layer3.2.conv2. Which costs more loss at the centre, which saves more
+#    BitOPs, and does the layer's Hessian trace predict the loss change?
 #    *Hint:* BitOPs scale with the layer's MACs; the loss change with its curvature and its quantization error.
 #    <details><summary>Solution</summary>
 #    The cell after the exercises prints, for each layer, the BitOPs saved, the loss change at the centre and
 #    the layer's trace. The trace alone need not predict the loss change: HAWQ multiplies the per-weight trace
 #    by the quantization error ‖Q(W) − W‖² (notebook 05).
 #    </details>
-# 3. Step the explorer's seed from 0 to 4 with W4A4 and float. Do the summary sentences keep their order?
+# 3. Step the explorer's seed from 0 to 4 with W4A4 and float. Controls: seed = 0, then seed = 4. Do the summary
+#    sentences keep their order?
 #    <details><summary>Solution</summary>
 #    The cell after the exercises prints, per seed, which of the two rises more and how many seeds agree. If the
 #    order flips between seeds, a 1-D slice along one random direction cannot rank the two models: that is what
 #    the Hessian's trace (an average over all directions, notebook 03) is for.
 #    </details>
-# 4. Restrict the direction to `layer1.0.conv1`, then to `layer3.2.conv2`. Which layer's slice is flatter?
+# 4. Restrict the direction to `layer1.0.conv1`, then to `layer3.2.conv2`. Controls: layer = layer1.0.conv1; then
+#    layer = layer3.2.conv2. Which layer's slice is flatter?
 #    <details><summary>Solution</summary>
 #    The cell after the exercises prints both rises and names the flatter layer. Compare with the per-parameter
 #    traces in notebook 03: a flatter slice should go with a smaller tr(H_ll)/n_l, up to the noise of one

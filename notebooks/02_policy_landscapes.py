@@ -134,7 +134,7 @@ controls(live, apply=True, seed=W.IntSlider(value=0, min=0, max=7),
 #    seed = 3. Read the band around EdMIPS and EdMIPS+ASGA: do their bands overlap?
 # 2. *Held-out vs training images.* Controls: direction = random, sample = held-out, metric = loss, seed = 0; then
 #    sample = train. Is EdMIPS+ASGA / EdMIPS (the sentence) on the same side of 1 for both samples?
-# 3. *The sharpest direction.* Controls: direction = eigen, sample = train, metric = top-1, seed = 5. How far (in
+# 3. *The sharpest direction.* Controls: direction = eigen, sample = train, metric = top1, seed = 5. How far (in
 #    a / span) does EdMIPS's top-1 fall before it halves, compared with the random view at the same seed?
 # 4. *The plane.* Controls: policy = EdMIPS+SAM, plane = eigen; then plane = random. Which plane's lowest point lies
 #    farther from the trained point?

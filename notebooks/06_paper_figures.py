@@ -54,7 +54,8 @@ RUNS, show = notebook_setup(data_root, figures_dir, runs_dir)  # MPQLAB_DATA, fo
 # over all these policies and over the searched ones alone: a correlation carried by one group of points (the
 # random policies) says less than one that holds within the searched policies too.
 # The grid's validity gates are printed first, from its report: where one fails, the figure describes the
-# grid and tests nothing.
+# grid and tests nothing. On the course site, a click on a point whose policy has landscapes in
+# [notebook 02b](02_policy_landscapes.ipynb) (grid v3's subset-control and random policies) opens them at its seed.
 
 # %%
 from mpqlab.experiments.report import fig1_correlations, fig1_note, fig1_points, gate_marks, section
@@ -73,14 +74,16 @@ else:
     print(section(committed.with_suffix(".md").read_text(), "Validity gates"))
     marks = gate_marks(committed.with_suffix(".md").read_text())
 points = pd.DataFrame(fig1_points(res.to_dict("records")))
-if len(points):
+if len(points):  # on the course site a click on a point opens its landscapes in notebook 02b, when it has them
+    from mpqlab.experiments.studies.policy_landscapes import landscape_link
+    points["link"] = [landscape_link(folder.name if folder else "", p.setting, p.method, p.seed) for p in points.itertuples()]
     note = fig1_note(points.to_dict("records"), marks)  # the correlations and the gates, printed on the figure
     print(note.replace("<br>", "\n"))
     show(viz.sharpness_vs_generalization(points, sharpness="proxy_h", gap="penalty", color="method",
          symbol="setting" if points.setting.nunique() > 1 else None,
          title=f"Fig. 1 analogue ({folder.name if folder else 'quick grid'}): proxy-side sharpness vs target penalty",
          xaxis="proxy-side surrogate gap h(ρ=0.05)", yaxis="target penalty: top-1 − same seed's reference (points)",
-         note=note), "06_fig1")
+         note=note, link="link"), "06_fig1")
     cols = ["label", "n", "spearman", "ci_low", "ci_high", "p", "p_holm", "verdict"]
     print("sharpness measured on the", points.measured_on.iloc[0])
     corr = pd.DataFrame(fig1_correlations(points.to_dict("records")))

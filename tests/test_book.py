@@ -16,7 +16,8 @@ from conftest import REPO
 from mpqlab.course.book import PLOT_CLASS, build_book, math_to_mathml
 from mpqlab.core.errors import MpqlabError
 from mpqlab.course.notebooks import EXECUTED_DIR, list_notebooks
-from mpqlab.viz.explorer import is_explorer
+from explorer_driver import drive
+from mpqlab.viz.explorer import EXPLORER_META, is_explorer
 from mpqlab.viz.slider import STEPPED_META, stepped_figure, view_labels
 
 CHROMIUM = "/usr/bin/chromium"
@@ -139,7 +140,12 @@ def test_the_site_opens_from_disk_and_every_explorer_slider_changes_its_figure(s
             for i in range(plots.count()):
                 gd = plots.nth(i)
                 assert gd.evaluate("el => !!el._fullLayout && el.data.length > 0"), f"{href}: figure {i} not drawn"
-                if gd.evaluate("el => el.layout.meta") != STEPPED_META:
+                meta = gd.evaluate("el => el.layout.meta")
+                if isinstance(meta, dict) and meta.get("kind") == EXPLORER_META:  # the site's own controls
+                    drive(page, gd, f"{href} figure {i}")
+                    moved += 1
+                    continue
+                if meta != STEPPED_META:
                     continue
                 state = "el => JSON.stringify([el.data.map(t => t.visible), el.layout.title && el.layout.title.text])"
                 before = gd.evaluate(state)

@@ -105,3 +105,35 @@ def test_a_free_control_gets_its_own_frame_and_the_others_share_it():
     assert ranges[0][1] < 10 < 100 < ranges[2][1]
     with pytest.raises(MpqlabError, match="free=\\['colour'\\]"):
         explorer_figure(views, [("metric", ["loss", "top1"]), ("seed", [0, 1])], free=("colour",))
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not __import__("pathlib").Path("/usr/bin/chromium").exists(), reason="Debian chromium is not installed")
+def test_the_sites_controls_switch_every_view_offline_in_a_browser(tmp_path):
+    import json
+
+    from playwright.sync_api import sync_playwright
+
+    from explorer_driver import drive
+    from mpqlab.course.book import offline_page, plot_html
+    from mpqlab.viz.files import write_plotly_js
+
+    fig = _explorer(active=("B", 2))
+    write_plotly_js(tmp_path)
+    body = ("<html><head><title>t</title></head><body>"
+            + plot_html(json.loads(fig.to_json()), "ex-1").replace('class="mpqlab-plot"', 'class="mpqlab-plot"')
+            + "</body></html>")
+    (tmp_path / "page.html").write_text(offline_page(body, "explorer"))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1300, "height": 1000})
+        remote, errors = [], []
+        page.on("request", lambda r: remote.append(r.url) if not r.url.startswith(("file:", "data:")) else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto((tmp_path / "page.html").as_uri() + "#policy=A&seed=1")
+        gd = page.locator("#ex-1")
+        page.wait_for_function("el => el.dataset.view === '0,1'", arg=gd.element_handle(), timeout=600_000)
+        assert gd.evaluate("el => el.layout.title.text") == "A s1"  # the link's view, not the figure's default
+        assert drive(page, gd, "page") == 6
+        browser.close()
+    assert not remote and not errors, (remote[:3], errors[:3])

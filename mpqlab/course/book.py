@@ -68,13 +68,20 @@ def plot_html(figure_json: dict, div_id: str) -> str:
     controls = isinstance(meta, dict) and meta.get("kind") == EXPLORER_META
     return (f'<div id="{div_id}" class="{PLOT_CLASS}" style="width:100%;height:{height}px"></div>\n'
             f'<script>Plotly.newPlot(document.getElementById("{div_id}"), {spec})'
-            + (f'.then(gd => mpqlabControls(gd));' if controls else ';') + '</script>')
+            + ('.then(gd => mpqlabControls(gd))' if controls else '') + '.then(mpqlabLinks);</script>')
 
 
 # The course site's controls of a multi-control explorer (mpqlab.viz.explorer): one dropdown or slider per control
 # above the figure, built from its metadata; a combination shows its view (the traces and layout of the figure's
 # own combined-slider step, which is hidden here). A link's #name=value&… picks the view a page opens with.
 CONTROLS_JS = """
+function mpqlabLinks(gd) {
+  gd.on('plotly_click', e => {
+    const c = e.points[0] && e.points[0].customdata, url = Array.isArray(c) ? c[c.length - 1] : c;
+    if (typeof url === 'string' && /^[0-9][0-9]_[A-Za-z0-9_]+[.]html(#.*)?$/.test(url)) location.href = url;
+  });
+  return gd;
+}
 function mpqlabControls(gd) {
   const meta = gd.layout.meta, cur = meta.views[meta.active].key.slice(), byKey = {};
   meta.views.forEach(v => { byKey[v.key.join(',')] = v; });
@@ -85,8 +92,8 @@ function mpqlabControls(gd) {
   function show() {
     const v = byKey[cur.join(',')], step = gd.layout.sliders[0].steps[v.step];
     inputs.forEach((el, i) => { el.value = String(cur[i]); if (el.out) el.out.textContent = meta.controls[i].values[cur[i]]; });
-    gd.dataset.view = cur.join(',');
-    return Plotly.update(gd, step.args[0], Object.assign({}, step.args[1], {'sliders[0].active': v.step}));
+    return Plotly.update(gd, step.args[0], Object.assign({}, step.args[1], {'sliders[0].active': v.step}))
+      .then(() => { gd.dataset.view = cur.join(','); });
   }
   meta.controls.forEach((c, i) => {
     const label = document.createElement('label');

@@ -306,8 +306,9 @@ _SYMBOLS = ["circle", "diamond", "square", "triangle-up", "x", "cross", "star"] 
 def sharpness_vs_generalization(df, sharpness: str = "target_surrogate_gap", gap: str = "gap", color: str = "method",
                                 symbol: str | None = None, title: str = "Sharpness vs generalization",
                                 xaxis: str | None = None, yaxis: str | None = None, note: str | None = None,
-                                highlight: str | None = None) -> go.Figure:
+                                highlight: str | None = None, link: str | None = None) -> go.Figure:
     """The paper's Figure 1: one point per run, a sharpness measure vs the accuracy change proxy -> target.
+    ``link``: a column of page links (empty for none); on the course site a click on a point opens its link.
     ``color`` and the optional ``symbol`` name columns of ``df`` (e.g. method and setting); ``note`` (lines joined
     by ``<br>``, e.g. :func:`mpqlab.experiments.report.fig1_note`) is printed in a box on the figure, below the plot;
     ``highlight``: one value of ``color`` drawn solid and larger, the others faded."""
@@ -318,7 +319,10 @@ def sharpness_vs_generalization(df, sharpness: str = "target_surrogate_gap", gap
             part = d if s is None else d[d[symbol].astype(str) == s]
             if len(part) == 0:
                 continue
-            fig.add_trace(go.Scatter(x=part[sharpness], y=part[gap], mode="markers",
+            links = list(part[link].fillna("")) if link else None
+            fig.add_trace(go.Scatter(x=part[sharpness], y=part[gap], mode="markers", customdata=links,
+                                     hovertemplate=None if not links else
+                                     "%{x:.4g}, %{y:.3g}<br>click: open its landscapes (course site)<extra></extra>",
                                      name=str(k) if s is None else f"{k} · {s}", legendgroup=str(k),
                                      opacity=1.0 if highlight is None or str(k) == highlight else 0.2,
                                      marker=dict(size=13 if highlight is not None and str(k) == highlight else 10,

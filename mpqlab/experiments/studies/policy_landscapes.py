@@ -582,3 +582,22 @@ def live_view(seed: int = 0, policies=("EdMIPS", "EdMIPS+ASGA"), kind: str = "ra
                         "a", METRICS[metric], log_y=metric == "loss", methods=METHODS,
                         dashed=("EdMIPS (claim-3 grid)",))
     return fig, f"Span ±{span:.3g}, {n} images. Width at {cfg['k']:g}x the centre loss: " + "; ".join(words) + "."
+
+
+PAGE = "02_policy_landscapes.html"  # the course page whose explorers show the study
+
+
+def landscape_link(grid: str, setting: str, method: str, seed, cfg: dict | None = None) -> str:
+    """The course-site link that opens the study's views of a grid cell's policy (its seed, the random band), or
+    "" when the study has no such policy: a Fig. 1 point links to its landscapes."""
+    cfg = cfg or DECLARED
+    labels = {"edmips": "EdMIPS", "edmips+asga": "EdMIPS+ASGA", "random": "random", "uniform:W3A2": "uniform W3A2",
+              "edmips@target": "reference"}
+    try:
+        seed = int(seed)
+    except (TypeError, ValueError):
+        return ""
+    if grid != cfg["grid"] or setting not in (cfg["setting"], "shared", "reference") or seed not in cfg["seeds"] \
+            or labels.get(method) not in cfg["policies"]:
+        return ""
+    return f"{PAGE}#direction=random&sample=train&metric=loss&seed={seed}"
