@@ -137,3 +137,40 @@ def test_the_sites_controls_switch_every_view_offline_in_a_browser(tmp_path):
         assert drive(page, gd, "page") == 6
         browser.close()
     assert not remote and not errors, (remote[:3], errors[:3])
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not __import__("pathlib").Path("/usr/bin/chromium").exists(), reason="Debian chromium is not installed")
+def test_a_click_on_a_linked_point_opens_that_view_of_another_page(tmp_path):
+    import json
+
+    import pandas as pd
+    from playwright.sync_api import sync_playwright
+
+    from mpqlab.course.book import offline_page, plot_html
+    from mpqlab.viz.figures import sharpness_vs_generalization
+    from mpqlab.viz.files import write_plotly_js
+
+    write_plotly_js(tmp_path)
+    points = pd.DataFrame({"h": [1.0, 2.0], "gap": [-1.0, 0.5], "method": ["edmips", "edmips+asga"],
+                           "link": ["", "02_p.html#policy=B&seed=2"]})
+    scatter = sharpness_vs_generalization(points, "h", "gap", link="link")
+    for name, fig, div in (("06_f", scatter, "f-1"), ("02_p", _explorer(), "p-1")):
+        body = f"<html><head><title>{name}</title></head><body>{plot_html(json.loads(fig.to_json()), div)}</body></html>"
+        (tmp_path / f"{name}.html").write_text(offline_page(body, name))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1300, "height": 1000})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto((tmp_path / "06_f.html").as_uri())
+        gd = page.locator("#f-1")
+        page.wait_for_function("el => !!el._fullLayout", arg=gd.element_handle(), timeout=600_000)
+        box = gd.locator("g.trace.scatter path.point").nth(1).bounding_box()  # the linked point (edmips+asga)
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.wait_for_url("**/02_p.html#policy=B&seed=2", timeout=600_000)
+        target = page.locator("#p-1")
+        page.wait_for_function("el => el.dataset.view === '1,2'", arg=target.element_handle(), timeout=600_000)
+        assert target.evaluate("el => el.layout.title.text") == "B s2"
+        browser.close()
+    assert not errors, errors[:3]

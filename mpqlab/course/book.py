@@ -68,7 +68,7 @@ def plot_html(figure_json: dict, div_id: str) -> str:
     controls = isinstance(meta, dict) and meta.get("kind") == EXPLORER_META
     return (f'<div id="{div_id}" class="{PLOT_CLASS}" style="width:100%;height:{height}px"></div>\n'
             f'<script>Plotly.newPlot(document.getElementById("{div_id}"), {spec})'
-            + ('.then(gd => mpqlabControls(gd))' if controls else '') + '.then(mpqlabLinks);</script>')
+            + ('.then(gd => mpqlabControls(mpqlabLinks(gd)));' if controls else '.then(mpqlabLinks);') + '</script>')
 
 
 # The course site's controls of a multi-control explorer (mpqlab.viz.explorer): one dropdown or slider per control
