@@ -73,7 +73,7 @@ LAYERS = [
      "experiments.report.symmetric", "experiments.report.markdown", "experiments.report.derived",
      "experiments.report.finetunes", "experiments.report.answers", "experiments.report.cost"],
     # 9. course/: the notebooks' helpers, the static site, the quickstart
-    ["course", "course.notebooks", "course.book", "course.quickstart"],
+    ["course", "course.notebooks", "course.glossary", "course.book", "course.quickstart"],
     # 10. the functions behind each subcommand
     ["commands"],
     # 11. the command line

@@ -196,9 +196,12 @@ def _remeasure(a):
 
 
 def _notebooks(check: bool):
-    from .course.notebooks import build_notebooks  # noqa: PLC0415 (the course floor: nbformat, papermill, nbconvert load only for its subcommands)
+    from .course.notebooks import build_notebooks, refresh_markdown  # noqa: PLC0415 (the course floor: nbformat, papermill, nbconvert load only for its subcommands)
 
-    return {"notebooks": " ".join(build_notebooks(check=check)), "checked" if check else "written": "yes"}
+    out = {"notebooks": " ".join(build_notebooks(check=check)), "checked" if check else "written": "yes"}
+    if not check:  # prose edits reach the executed copies whose code is current (their outputs unchanged)
+        out["executed copies given the new prose"] = " ".join(refresh_markdown()) or "none"
+    return out
 
 
 def _figures(a):

@@ -1,6 +1,11 @@
 # %% [markdown]
 # # 00 · Quickstart: search a mixed-precision policy on a proxy, transfer it, look at the bits
 #
+# **You will learn** what a bitwidth policy is, how the BitOPs budget is computed, how one proxy search and one
+# transfer run from Python, and how to read the bits a search chose. **Time:** 20 minutes to read; the full run takes
+# about 3 minutes on 2 cores (the smoke run about 1 minute). (next:
+# [01_search_and_transfer](01_search_and_transfer.ipynb))
+#
 # **Question.** Can a bitwidth policy found cheaply on a small *proxy* dataset be used on the *target* dataset?
 #
 # Mixed-precision quantization (MPQ) gives every convolution its own number of bits for weights (W) and input
@@ -39,7 +44,8 @@ summary
 # search *decided* (median largest bit probability ≥ 0.9 and at most one layer rewritten by the budget step, taken
 # from the values in `summary`). This notebook runs in smoke mode by default (a few batches), whose search has not
 # decided: its policy shows the workflow, and its top-1 against uniform bits says nothing about the method.
-# `summary["status"]` holds the same line. `average_bits` is the uniform bitwidth with the same BitOPs (2.5 = as costly as
+# `summary["status"]` holds the same line. `average_bits` is the uniform bitwidth with the same BitOPs (2.5 = as
+# costly as
 # W2.5A2.5 everywhere; uniform W3A2 is the closest uniform policy under it). Per policy, `top1_before_finetune` is
 # the full-precision weights quantized by the policy and `top1` the same after fine-tuning the weights under the
 # fixed policy; `target_top1_float` is the full-precision model. `decisiveness` is the median largest bit
@@ -166,6 +172,44 @@ print(f"{found}: top-1 {f['top1']:.2f} % at {f['gbitops']:.3f} GBitOPs; {uniform
 print(summary["status"])
 
 # %% [markdown]
+# ## Questionnaire
+#
+# 1. What does the average-bits budget 2.5 constrain: the weights' bits, the activations' bits, or both?
+#    <details><summary>Answer</summary>
+#
+#    Both: BitOPs count MACs x w_bits x a_bits, and the budget is the square root of the searchable BitOPs per
+#    searchable MAC, so a layer can trade weight bits against activation bits.
+#    </details>
+# 2. Why are the first convolution and the classifier kept at 8 bits?
+#    <details><summary>Answer</summary>
+#
+#    They are fixed, not searchable (fixed_bits in the policy file): few MACs, and quantizing them hurts accuracy
+#    most; the budget counts only the searchable layers.
+#    </details>
+# 3. What is the proxy in the quickstart, and why search there instead of on the target?
+#    <details><summary>Answer</summary>
+#
+#    A small subset of a smaller dataset: a search costs a few epochs of a supernet, so a cheap proxy makes it
+#    affordable; the paper's question is whether the policy still fits the target.
+#    </details>
+# 4. What does the transfer step change: the bits, the weights, or both?
+#    <details><summary>Answer</summary>
+#
+#    Only the weights: the policy's bits are fixed and the quantized network is fine-tuned on the target.
+#    </details>
+# 5. A quantizer with a learned step s maps w to s * round(clip(w / s)). What happens to its gradient at the rounding
+#    steps?
+#    <details><summary>Answer</summary>
+#
+#    Rounding has zero gradient almost everywhere; the straight-through estimator passes the gradient as if round were
+#    the identity inside the clipping range.
+#    </details>
+#
+# ## Further research
+#
+# - Run `mpqlab search --budget 3` (the quickstart's search with a 3-bit budget) and compare where the extra bits go.
+# - Search on Fashion-MNIST instead (`mpqlab search --data fashion-mnist`) and check whether the chosen bits move.
+#
 # ## References
 #
 # - Esser et al., *Learned Step Size Quantization*, ICLR 2020 (the weight quantizer's learned step).

@@ -1,12 +1,18 @@
 # %% [markdown]
 # # 01 · Search and transfer: the comparison table
 #
+# **You will learn** how a grid of searches and transfers answers the paper's claims, why comparisons are paired by
+# seed, how Holm's correction and a powered design decide a verdict, and how to read an effect with its interval.
+# **Time:** 30 minutes to read; the full run takes under a minute (it reads the committed grids). (previous:
+# [00_quickstart](00_quickstart.ipynb) · next: [02_loss_landscape](02_loss_landscape.ipynb))
+#
 # **Question.** Does ASGA-on-proxy match a search on the target itself, and at what fraction of the search cost?
 #
 # Each cell of the experiment grid searches a policy on a proxy (or, for the reference `edmips@target`, on one full
 # epoch of the target training set), transfers it to CIFAR-10 and fine-tunes. Two null baselines search nothing:
 # `uniform` (every layer at the budget-matched bits) and `random` (random budget-matched policies). The report is
-# written by `mpqlab experiment` and committed under `results/` (a checkout without them runs a 4-cell grid on the embedded data here instead).
+# written by `mpqlab experiment` and committed under `results/` (a checkout without them runs a 4-cell grid on the
+# embedded data here instead).
 #
 # **The quantity.** For methods A and B run on the same seeds s = 1..n (a seed fixes the proxy subset, the batch
 # order and the fine-tune subset), the effect is the mean paired difference in target top-1 with its t interval:
@@ -275,6 +281,46 @@ for c in comps:  # the verdicts the report prints: Holm over each budget's famil
 Markdown(answers_table())  # the paper's claims: the same table as at the top and in the README
 
 # %% [markdown]
+# ## Questionnaire
+#
+# 1. Why is every comparison paired by seed?
+#    <details><summary>Answer</summary>
+#
+#    A seed fixes the proxy subset, the batch order and the fine-tune subset for every method, so the seed's own luck
+#    cancels in the difference; unpaired, that noise would enter twice.
+#    </details>
+# 2. What does a gate such as 'the reference beats uniform W3A2' protect against?
+#    <details><summary>Answer</summary>
+#
+#    A grid that cannot separate anything: if the reference cannot beat no search, a 'no difference' between methods
+#    says nothing about the methods.
+#    </details>
+# 3. Why does Holm's correction make a single comparison harder to call?
+#    <details><summary>Answer</summary>
+#
+#    It controls the chance of any false call over the whole family: the smallest p is compared with alpha/m, the next
+#    with alpha/(m-1), and so on.
+#    </details>
+# 4. What does 'undecided at the power reached' mean, and how is it different from 'no difference'?
+#    <details><summary>Answer</summary>
+#
+#    The interval still holds both a useful effect and none: the grid could not have told them apart with its pairs;
+#    it is not evidence of equality.
+#    </details>
+# 5. Why does a policy count as the mean of its two fine-tunes?
+#    <details><summary>Answer</summary>
+#
+#    One fine-tune's top-1 moves by its own noise, about as much as the effects tested (results/README prints how
+#    much, from the rows); the mean of two halves that variance.
+#    </details>
+#
+# ## Further research
+#
+# - Add a method (e.g. `edmips+gsam`) to a copy of `configs/grid_v3.json`, run it with `mpqlab experiment`, and read
+#   its row of the table.
+# - Compute from `results/asga_powered/results.csv` how many more seeds the powered design would need for power 0.8 at
+#   the measured sd.
+#
 # ## References
 #
 # - Holm, *A Simple Sequentially Rejective Multiple Test Procedure*, Scandinavian Journal of Statistics, 1979.

@@ -1,6 +1,11 @@
 # %% [markdown]
 # # 02 · Loss landscapes of one model under several policies
 #
+# **You will learn** how a filter-normalised direction makes a slice's axis mean the same for every layer, how the
+# quantized loss landscape differs from the float one, and what one layer's bits do to it. **Time:** 25 minutes to
+# read; the full run takes about 15 minutes on 2 cores. (previous:
+# [01_search_and_transfer](01_search_and_transfer.ipynb) · next: [02_policy_landscapes](02_policy_landscapes.ipynb))
+#
 # **Question.** How does the loss around a quantized model change with its bits, and what does one layer's
 # bitwidth do to it?
 #
@@ -231,6 +236,45 @@ print(f"W4A4 plane: loss {r2['loss'].min():.3f} to {r2['loss'].max():.3f} ({r2['
       f"lowest at (a, b) = ({grid[i]:+.2f}, {grid[j]:+.2f})")
 
 # %% [markdown]
+# ## Questionnaire
+#
+# 1. Why normalise a random direction filter by filter?
+#    <details><summary>Answer</summary>
+#
+#    Batch normalisation makes a filter's scale irrelevant to its output; without filter normalisation, a step of the
+#    same size means little for large filters and a lot for small ones, and slices of different models are not
+#    comparable.
+#    </details>
+# 2. Why is a quantized model's slice a staircase at fine resolution?
+#    <details><summary>Answer</summary>
+#
+#    The quantizer rounds the moved latent weights to its grid: the loss changes only when a weight crosses a rounding
+#    boundary.
+#    </details>
+# 3. Why can the trained point not be the lowest point of a slice?
+#    <details><summary>Answer</summary>
+#
+#    The slice is taken on held-out images, training minimised loss plus weight decay on training images, and it
+#    stopped after a fixed budget of noisy steps.
+#    </details>
+# 4. What does restricting a direction to one layer measure?
+#    <details><summary>Answer</summary>
+#
+#    The loss's sensitivity to that layer's weights alone, the 1-D analogue of the layer's block of the Hessian.
+#    </details>
+# 5. Why is one random direction a weak basis for ranking two models?
+#    <details><summary>Answer</summary>
+#
+#    It is one sample of a high-dimensional space; the order of two slices can flip between direction seeds, which is
+#    why notebook 02b shows a band over several.
+#    </details>
+#
+# ## Further research
+#
+# - Slice along the top Hessian eigenvector (`mpqlab.analysis.directions.eigen`) and compare its span with a random
+#   direction's.
+# - Repeat the one-layer explorer for every searchable layer and rank layers by the loss their 2-bit weights cost.
+#
 # ## References
 #
 # - Li, Xu, Taylor, Studer and Goldstein, *Visualizing the Loss Landscape of Neural Nets*, NeurIPS 2018 (filter-

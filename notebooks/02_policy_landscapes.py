@@ -158,3 +158,36 @@ controls(live, apply=True, seed=W.IntSlider(value=0, min=0, max=7),
 # **Further research.** (1) Slice the same policies after their target fine-tune (commit the fine-tuned weights) and
 # test whether proxy width predicts target width. (2) Draw each search's own weight trajectory on the plane of its
 # saved states (`mpqlab.analysis.directions.trajectory_plane`).
+#
+# ## Questionnaire
+#
+# 1. Why are the non-random directions rescaled to the weights' global norm instead of filter-normalised?
+#    <details><summary>Answer</summary>
+#
+#    Filter normalisation would change the direction itself: an eigenvector or a gradient would no longer be one. A
+#    global scale keeps the direction and makes a = 1 mean the same distance.
+#    </details>
+# 2. Why is the span of each direction chosen from the data?
+#    <details><summary>Answer</summary>
+#
+#    Along the top eigenvector the loss doubles far sooner than along a random direction (the spans printed in the
+#    views' sentences show by how much); one fixed span would show one direction as a spike and the other as flat.
+#    </details>
+# 3. Why is the width taken relative to the centre loss (k times it)?
+#    <details><summary>Answer</summary>
+#
+#    So that a policy is not called sharp only because its loss is low: the width asks how far one can move before the
+#    loss is k times worse, whatever its level.
+#    </details>
+# 4. Why are SAM's and ASGA's ascent directions one direction?
+#    <details><summary>Answer</summary>
+#
+#    Both perturbations are a positive multiple of the gradient (rho g/||g|| and (rho/||g|| - beta) g): they differ in
+#    length, not in direction.
+#    </details>
+# 5. What does the gate check, and why first?
+#    <details><summary>Answer</summary>
+#
+#    That the width measure can see a known difference (the top eigenvector is the sharpest direction); if it could
+#    not, a 'no difference' between policies would mean nothing.
+#    </details>

@@ -1,6 +1,11 @@
 # %% [markdown]
 # # 03 · Hessian spectra of quantized models
 #
+# **You will learn** how Lanczos and stochastic Lanczos quadrature estimate a Hessian's top eigenvalues and spectral
+# density without forming it, how Hutchinson's estimator gives the trace, and what per-layer curvature says about bit
+# allocation. **Time:** 30 minutes to read; the full run takes about 12 minutes on 2 cores. (previous:
+# [02_policy_landscapes](02_policy_landscapes.ipynb) · next: [04_gradient_conflict](04_gradient_conflict.ipynb))
+#
 # **Question.** How sharp is the quantized loss at the trained point, measured by curvature?
 #
 # The Hessian H of the loss with respect to the weights has one eigenvalue per weight (270k here), so we never
@@ -126,7 +131,8 @@ print("share of the trace in the top eigenvalues computed:", {k: f"{v:.0%}" for 
 # **How to read them.** The bars are the top Hessian eigenvalues of each fine-tuned model; the density is the
 # smoothed spectrum (log scale, ticks in powers of ten, drawn down to 10⁻⁶ of its peak and left blank below,
 # where the smoothed sum of a few nodes falls towards zero: most of the spectrum's mass sits near zero, with a thin
-# tail of large eigenvalues; the share of the trace that the top eigenvalues hold is printed above, from the same numbers); the
+# tail of large eigenvalues; the share of the trace that the top eigenvalues hold is printed above, from the same
+# numbers); the
 # last chart is each layer's trace divided by its number of weights, tr(H_ll) / n_l, the mean curvature per
 # weight, which is what HAWQ multiplies by the quantization error ‖Q(W) − W‖² to rank layers. The raw trace would
 # rank large layers first only because they have more weights. Which policy has the larger σ_max and trace is
@@ -155,11 +161,13 @@ pd.DataFrame(rows)
 # **How to read it.** One row per backend on the same W4A4 model and images: σ_max and the trace with their times;
 # the trace's standard error is over its probes, so the two backends' traces should agree within a few of them.
 # The last row needs no Hessian-vector product at all (it is what `trace()` runs by default, `method="auto"`, on
-# networks like this one; the first row names `method="hutchinson"` to compare the two). ResNet-20 is piecewise linear in each weight tensor (ReLU,
+# networks like this one; the first row names `method="hutchinson"` to compare the two). ResNet-20 is piecewise linear
+# in each weight tensor (ReLU,
 # pooling, eval-mode BatchNorm, straight-through quantizers), so each tensor's own Hessian block equals that of the
 # Gauss-Newton matrix G = JᵀΛJ and tr(H) = tr(G); and tr(G) is the expected squared gradient norm when the labels
 # are drawn from the model's own softmax: one back-propagation per sample of the estimate, about a third of the
-# cost of a pass of Hessian-vector products. The printed distance in standard errors (the cell asserts it is below 4) is the check.
+# cost of a pass of Hessian-vector products. The printed distance in standard errors (the cell asserts it is below 4)
+# is the check.
 #
 # ## Explore: one model's spectrum and per-layer curvature
 #
@@ -240,6 +248,43 @@ print("most sensitive layer per parameter:", top)
 print(f"Gauss-Newton and Hutchinson traces of W4A4 agree within {gap:.1f} combined standard errors")
 
 # %% [markdown]
+# ## Questionnaire
+#
+# 1. Why can the Hessian of a 270k-parameter network not be formed, and what is computed instead?
+#    <details><summary>Answer</summary>
+#
+#    It would have 270k x 270k entries; Hessian-vector products cost about two gradients each and are all Lanczos, SLQ
+#    and Hutchinson need.
+#    </details>
+# 2. Why is Hutchinson's trace estimate unbiased, and what sets its error?
+#    <details><summary>Answer</summary>
+#
+#    E[v^T H v] = tr(H) for Rademacher v; its variance is 2 times the sum of squared off-diagonal entries, so the
+#    error falls as one over the square root of the probes.
+#    </details>
+# 3. What does stochastic Lanczos quadrature give that the top eigenvalue does not?
+#    <details><summary>Answer</summary>
+#
+#    The whole spectral density: how much of the spectrum is near zero, how heavy the tail is, negative eigenvalues.
+#    </details>
+# 4. Why can the Gauss-Newton trace differ from the Hessian's?
+#    <details><summary>Answer</summary>
+#
+#    Gauss-Newton drops the term weighted by the residuals' second derivatives of the network; it is positive
+#    semi-definite, the Hessian need not be.
+#    </details>
+# 5. Why does HAWQ use the per-layer trace divided by the number of parameters?
+#    <details><summary>Answer</summary>
+#
+#    The average curvature per weight of a layer, times the quantization error of its weights, approximates the loss
+#    the layer's rounding costs.
+#    </details>
+#
+# ## Further research
+#
+# - Compute the density for W4A4 before and after its fine-tune and compare the tails.
+# - Compare the per-layer traces with the bits a search chose for each layer (notebook 05).
+#
 # ## References
 #
 # - Yao, Gholami, Keutzer and Mahoney, *PyHessian: Neural Networks Through the Lens of the Hessian*, 2020.

@@ -1,6 +1,11 @@
 # %% [markdown]
 # # 04 · Gradient conflict: what sharpness-aware search does to the gradients
 #
+# **You will learn** how the surrogate gap h and the angle between the gradient and the perturbed gradient measure
+# what sharpness-aware search does, and how the proxy's and target's gradients relate. **Time:** 20 minutes to read;
+# the full run takes about 2 minutes on 2 cores. (previous: [03_hessian_spectra](03_hessian_spectra.ipynb) · next:
+# [05_bitwidth_policies](05_bitwidth_policies.ipynb))
+#
 # **Question.** When the search minimises both the loss and its sharpness, do their gradients pull apart, and
 # does ASGA's alignment keep them together?
 #
@@ -205,6 +210,44 @@ for k in ("edmips+sam", "edmips+asga"):
 print(f"proxy vs target gradient cosine of the ASGA policy: {c['global']:+.3f}")
 
 # %% [markdown]
+# ## Questionnaire
+#
+# 1. What is the surrogate gap h, and what does it approximate for small rho?
+#    <details><summary>Answer</summary>
+#
+#    h = L(w + e) - L(w) with e the ascent step of radius rho; for small rho it approaches rho ||g||, and its
+#    second-order part rho^2/2 times the curvature along g.
+#    </details>
+# 2. Why does a cosine near 1 between g and g_p mean little conflict?
+#    <details><summary>Answer</summary>
+#
+#    The gradient at the perturbed point points the same way as at the point itself: minimising the loss and its
+#    sharpness pull together.
+#    </details>
+# 3. What does ASGA's beta change in the perturbation?
+#    <details><summary>Answer</summary>
+#
+#    It shortens the ascent step by beta g: e = (rho/||g|| - beta) g, a smaller step along the same line.
+#    </details>
+# 4. Why is the proxy-vs-target gradient cosine of interest for transfer?
+#    <details><summary>Answer</summary>
+#
+#    A policy judged on the proxy transfers well when the losses it is judged by pull the weights the same way as the
+#    target's.
+#    </details>
+# 5. What is the chance level of a cosine between two random directions in 270k dimensions?
+#    <details><summary>Answer</summary>
+#
+#    Near 0: its spread is about one over the square root of the dimension, so even a small cosine can be far above
+#    chance.
+#    </details>
+#
+# ## Further research
+#
+# - Measure cos(g, g_p) along a whole search (`mpqlab search --sharpness asga` writes it per step) and plot it against
+#   rho.
+# - Compare the proxy-target cosine of the EdMIPS and EdMIPS+ASGA policies over the grid's seeds.
+#
 # ## References
 #
 # - Foret et al., *Sharpness-Aware Minimization for Efficiently Improving Generalization*, ICLR 2021 (SAM).

@@ -1,6 +1,11 @@
 # %% [markdown]
 # # 05 · Bitwidth policies side by side
 #
+# **You will learn** how to read a policy file, where searches spend their bits, how the softmax over candidates forms
+# during a search, and why the budget repair can overrule it. **Time:** 20 minutes to read; the full run takes about 2
+# minutes on 2 cores. (previous: [04_gradient_conflict](04_gradient_conflict.ipynb) · next:
+# [06_paper_figures](06_paper_figures.ipynb))
+#
 # **Question.** Where do different searches spend their bits, and how did the choice form during the search?
 #
 # A policy file (`mpqlab.quant.policy`) stores, per layer *name*, the weight and activation bits, plus cost totals and
@@ -231,6 +236,42 @@ for k, p in pols.items():  # how many searchable layers at each bitwidth, weight
 print(f"layer2.0.conv1, activation bits, last epoch of the EdMIPS+ASGA search: largest probability {last.prob.max():.2f}")
 
 # %% [markdown]
+# ## Questionnaire
+#
+# 1. Why can the final policy disagree with the largest softmax probability of a layer?
+#    <details><summary>Answer</summary>
+#
+#    The budget repair moves bits after the search so the policy meets the budget; it changes the layers whose choice
+#    costs least in the objective.
+#    </details>
+# 2. Why can two layers with the same bits cost different BitOPs?
+#    <details><summary>Answer</summary>
+#
+#    A layer's BitOPs are its MACs times its weight and activation bits; layers differ in MACs, so the same bits cost
+#    differently (the BitOPs-share chart shows each layer's share).
+#    </details>
+# 3. What does HAWQ's sensitivity multiply, and why both?
+#    <details><summary>Answer</summary>
+#
+#    The per-weight Hessian trace by the quantization error of the layer's weights: curvature alone does not say how
+#    far rounding moves the weights.
+#    </details>
+# 4. What does the temperature of the softmax over candidates control?
+#    <details><summary>Answer</summary>
+#
+#    How soft the choice is during the search: a high temperature mixes candidates, a low one commits to one.
+#    </details>
+# 5. Why compare two policies at the same seed?
+#    <details><summary>Answer</summary>
+#
+#    The seed fixes the proxy subset and the batch order, so the difference in bits is the methods', not the data's.
+#    </details>
+#
+# ## Further research
+#
+# - Count, over the grid's seeds, how often EdMIPS and EdMIPS+ASGA give a layer the same bits.
+# - Run HAWQ (`mpqlab search --objective hawq`) and place its policy beside the searched ones.
+#
 # ## References
 #
 # - Cai and Vasconcelos, *Rethinking Differentiable Search for Mixed-Precision Neural Networks* (EdMIPS), CVPR 2020

@@ -1,6 +1,11 @@
 # %% [markdown]
 # # 06 · The paper's figures, at CPU scale
 #
+# **You will learn** how the paper's Fig. 1, Fig. 4 and Tables 3 and 4 are rebuilt from the grids at CPU scale, and
+# how a rank correlation with a permutation test and a bootstrap interval answers Fig. 1's claim. **Time:** 25 minutes
+# to read; the full run takes about 3 minutes on 2 cores. (previous:
+# [05_bitwidth_policies](05_bitwidth_policies.ipynb))
+#
 # **Question.** Do the paper's analyses reproduce on ResNet-20 with CIFAR-10 as the target?
 #
 # | paper | here |
@@ -206,7 +211,8 @@ controls(highlight, offline={"method": methods} if methods else None, method=W.D
 #    the printed summary and explain it from ρ ← min(ρ_max, ln(1 + h)) with h ≈ ρ‖g‖.
 #    <details><summary>Solution</summary>
 #    ln(1 + h) ≈ h for small h, so the literal rule sets ρ to about the gap itself, which has nothing to do with
-#    the range [ρ_min, ρ_max] (`mpqlab.optim.radius.RHO_MIN`, `RHO_MAX`): in the committed runs its median h is 0.14 (printed `h_median`), above
+#    the range [ρ_min, ρ_max] (`mpqlab.optim.radius.RHO_MIN`, `RHO_MAX`): in the committed runs its median h is 0.14
+#    (printed `h_median`), above
 #    ρ_max, so it sits at the upper bound on most steps (the printed `share_at_bound`); the reconstruction divides h
 #    by its running scale instead, which keeps ρ inside the range.
 #    </details>
@@ -242,7 +248,8 @@ print(summary[["share_at_bound", "rho_median", "h_median"]].round(3).to_string()
 
 # %% [markdown]
 # **Does each paper figure reproduce?** One word per figure, computed from the data above by
-# `mpqlab.experiments.report.reproduction` (reproduces / does not reproduce / cannot tell, with the reason). A figure that
+# `mpqlab.experiments.report.reproduction` (reproduces / does not reproduce / cannot tell, with the reason). A figure
+# that
 # only describes (one estimate, no interval) is "cannot tell", never "reproduces".
 
 # %%
@@ -290,6 +297,43 @@ else:
     print("results/claim1_symmetric is not in this checkout")
 
 # %% [markdown]
+# ## Questionnaire
+#
+# 1. Why is Fig. 1's sharpness measured on the proxy side and its penalty on the target?
+#    <details><summary>Answer</summary>
+#
+#    The claim is that sharpness seen where the search happens predicts the loss after transfer; measuring both on the
+#    target would test another claim.
+#    </details>
+# 2. Why are the uniform baselines left out of the correlation?
+#    <details><summary>Answer</summary>
+#
+#    Each is one policy repeated over seeds: it would enter as several copies of the same point.
+#    </details>
+# 3. Why a permutation test for Spearman's correlation?
+#    <details><summary>Answer</summary>
+#
+#    It needs no distributional assumption: shuffling one variable gives the correlation's distribution under no
+#    relation.
+#    </details>
+# 4. What does a correlation carried by the random policies alone say about the searched ones?
+#    <details><summary>Answer</summary>
+#
+#    Little: random policies differ from searched ones in many ways; the claim is about the searched policies, so the
+#    correlation within them matters.
+#    </details>
+# 5. What is the radius at its bound, and why report its share of steps?
+#    <details><summary>Answer</summary>
+#
+#    The adaptive radius is clipped to [rho_min, rho_max]; a schedule that sits at a bound most steps is a fixed
+#    radius in practice.
+#    </details>
+#
+# ## Further research
+#
+# - Rebuild Fig. 1 with the Hessian trace instead of h and compare the verdicts.
+# - Add the policy-landscape widths of notebook 02b as a fourth sharpness measure of Fig. 1.
+#
 # ## References
 #
 # - The ASGA paper (ICML 2025): Fig. 1, Fig. 4, Tables 3 and 4, whose analogues this notebook computes.

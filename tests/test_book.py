@@ -217,3 +217,15 @@ def test_equations_draw_a_radical_over_its_whole_argument_and_display_size_sums(
         assert sums, "no display-level sum on the page"
         assert all(h >= 1.4 * size for h, size in sums), sums
         browser.close()
+
+
+def test_the_glossary_page_links_every_term_to_a_page_that_exists(site):
+    from mpqlab.course.glossary import GLOSSARY, glossary_page
+
+    built, out = site
+    page = (out / "glossary.html").read_text()
+    links = re.findall(r'<dd>.*?<a href="([^"]+)">', page)
+    assert len(links) == len(GLOSSARY) and all((out / link).is_file() for link in links)
+    assert 'href="glossary.html"' in (out / "index.html").read_text()
+    with pytest.raises(ValueError, match="do not exist"):
+        glossary_page(["00_quickstart"])

@@ -257,3 +257,39 @@ def test_exercise_reruns_work_in_the_live_kernel(name, old, new, field, value, s
                if p.with_suffix(".run").is_dir()]
     assert len(configs) == searches + 3
     assert sum(c[field] == value for c in configs) == already + 3, [c[field] for c in configs]  # the edit reached 3
+
+
+def test_a_prose_edit_reaches_the_executed_copy_and_a_code_edit_does_not(tmp_path, monkeypatch):
+    """refresh_markdown copies the source's Markdown into an executed copy whose code is current, never into one
+    whose code changed (that one needs a re-run); stale_markdown names what still differs."""
+    import nbformat
+
+    from mpqlab.course import notebooks as N
+
+    src_dir, ex_dir = tmp_path / "nb", tmp_path / "ex"
+    src_dir.mkdir()
+    ex_dir.mkdir()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("old words"), nbformat.v4.new_code_cell("1 + 1")])
+    nbformat.write(nb, str(src_dir / "09_x.ipynb"))
+    executed = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("smoke = False", metadata={"tags": ["injected-parameters"]}),
+                                               nbformat.v4.new_markdown_cell("old words"), nbformat.v4.new_code_cell("1 + 1")])
+    executed.cells[2].outputs = [nbformat.v4.new_output("execute_result", {"text/plain": "2"}, execution_count=1)]
+    nbformat.write(executed, str(ex_dir / "09_x.ipynb"))
+    monkeypatch.setattr(N, "NOTEBOOK_DIR", src_dir)
+    monkeypatch.setattr(N, "list_notebooks", lambda: ["09_x"])
+    assert N.stale_markdown(ex_dir) == []
+    nb.cells[0].source = "new words"
+    nbformat.write(nb, str(src_dir / "09_x.ipynb"))
+    assert N.stale_markdown(ex_dir) == ["09_x"]
+    assert N.refresh_markdown(ex_dir) == ["09_x"] and N.stale_markdown(ex_dir) == []
+    got = nbformat.read(str(ex_dir / "09_x.ipynb"), as_version=4)
+    assert got.cells[1].source == "new words" and got.cells[2].outputs[0]["data"]["text/plain"] == "2"
+    nb.cells[0].source, nb.cells[1].source = "newer", "1 + 2"  # code changed too: left for a re-run
+    nbformat.write(nb, str(src_dir / "09_x.ipynb"))
+    assert N.refresh_markdown(ex_dir) == [] and N.stale_markdown(ex_dir) == ["09_x"]
+
+
+def test_every_executed_copy_shows_its_sources_prose():
+    from mpqlab.course.notebooks import stale_markdown
+
+    assert stale_markdown() == [], "run `mpqlab notebooks` (prose) or `mpqlab figures --only NAME` (code changed)"

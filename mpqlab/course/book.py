@@ -29,6 +29,7 @@ from ..viz.files import PLOTLY_JS, write_plotly_js
 # happens to have, Chromium draws a radical over its first line and leaves sums text-size (fonts/LICENSE)
 MATH_FONT = Path(__file__).resolve().parent / "fonts" / "DejaVuMathTeXGyre.ttf"
 from ..core.files import atomic_write_bytes, atomic_write_text
+from .glossary import glossary_page
 from .notebooks import EXECUTED_DIR, REPO, list_notebooks
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
@@ -171,7 +172,8 @@ def offline_page(body: str, title: str, prev: str | None = None, next_: str | No
     body = body.replace("</head>", head + "</head>", 1)
     links = "".join(f' · <a class="mpqlab-{rel}" href="{page}.html">{word}: {html.escape(page)}</a>'
                     for rel, word, page in (("prev", "previous", prev), ("next", "next", next_)) if page)
-    nav = f'<div class="mpqlab-nav"><a href="index.html">mpqlab course</a> › {html.escape(title)}{links}</div>'
+    nav = (f'<div class="mpqlab-nav"><a href="index.html">mpqlab course</a> › {html.escape(title)}{links}'
+           ' · <a href="glossary.html">glossary</a></div>')
     body = re.sub(r"(<body[^>]*>)", r"\1" + nav.replace("\\", "\\\\"), body, count=1)
     return body.replace("</body>", nav.replace('class="mpqlab-nav"', 'class="mpqlab-nav mpqlab-foot"') + "</body>", 1)
 
@@ -201,7 +203,8 @@ def index_page(entries: list[dict]) -> str:
             "<h1>mpqlab: the course</h1>\n<p>The executed notebooks of mpqlab, as run by <code>make figures</code>. "
             "Every figure is interactive and every explorer works here without a kernel: its slider switches "
             "between views computed when the notebook ran. To change anything else, open the notebook in "
-            "JupyterLab (<code>make lab</code>).</p>\n<ol>\n" + rows + "\n</ol>\n</body></html>\n")
+            "JupyterLab (<code>make lab</code>). Terms are defined in the "
+            '<a href="glossary.html">glossary</a>.</p>\n<ol>\n' + rows + "\n</ol>\n</body></html>\n")
 
 
 def build_book(out: str | os.PathLike = DEFAULT_OUT, executed: str | os.PathLike = EXECUTED_DIR) -> dict:
@@ -231,5 +234,6 @@ def build_book(out: str | os.PathLike = DEFAULT_OUT, executed: str | os.PathLike
         entries.append({"name": name, "page": f"{name}.html", "title": title, "summary": summary,
                         "figures": figures, "explorers": explorers})
     atomic_write_text(out / "index.html", index_page(entries))
+    atomic_write_text(out / "glossary.html", glossary_page(names))
     return {"index": out / "index.html", "pages": [out / e["page"] for e in entries],
             "figures": sum(e["figures"] for e in entries), "explorers": sum(e["explorers"] for e in entries)}
