@@ -106,8 +106,9 @@ P.committed_sharpness(data["config"], "..").round(3)
 # ## Explore live (in JupyterLab)
 #
 # With a kernel, any seed, policy pair, direction (and random seed), span, normalisation, sample size and layer;
-# each model and direction is computed once per session, and a re-plot costs one slice per policy (a few seconds on
-# 2 cores; press Apply). The executed copy shows the default view only.
+# each model and direction is computed once per session, and a re-plot costs one slice per policy (press Apply; the
+# text area says which policy is being sliced; `benchmarks/live_explorer.py` measures the wait). The executed copy
+# shows the default view only.
 
 # %%
 import ipywidgets as W
@@ -116,7 +117,7 @@ layers = ["all layers", "layer1.0.conv1", "layer2.0.conv1", "layer3.2.conv2", "f
 def live(seed=0, policies=("EdMIPS", "EdMIPS+ASGA"), kind="random", direction_seed=0, span=1.0, normalise="filter",
          n=128, layer="all layers", sample="train"):
     fig, text = P.live_view(seed, policies, kind, direction_seed, span if kind == "random" else None, 7 if smoke else 11,
-                            32 if smoke else n, layer, sample, normalise=normalise, repo="..")
+                            32 if smoke else n, layer, sample, normalise=normalise, repo="..", progress=True)
     print(text)
     return fig
 controls(live, apply=True, seed=W.IntSlider(value=0, min=0, max=7),

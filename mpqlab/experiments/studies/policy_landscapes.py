@@ -71,6 +71,7 @@ DECLARED = {
     "gate_share": 0.9,  # the gate: eigen narrower than random on at least this share of the models
 }
 SAMPLES = ("train", "held-out")
+REPO = Path(__file__).resolve().parents[3]  # the checkout whose results/ hold the grids' cells and the study
 
 
 def _direction_keys(cfg: dict) -> list[str]:
@@ -100,7 +101,7 @@ class Study:
         from ...quant.loading import load_splits
 
         self.cfg, self.seed, self.root = cfg, seed, root
-        self.repo = Path(repo or Path.cwd())
+        self.repo = Path(repo or REPO)
         self.train, test = load_splits(cfg["proxy"], root, cfg["proxy_subset"], seed)
         self.samples = {"train": analysis_batch(self.train, cfg["n"], seed=seed),
                         "held-out": analysis_batch(test, cfg["n"], seed=seed)}
@@ -348,7 +349,7 @@ def committed_sharpness(cfg: dict, repo=None):
     import pandas as pd
     from ..stats import paired_test
 
-    repo = Path(repo or Path.cwd())
+    repo = Path(repo or REPO)
     rows = []
     for label, pattern in cfg["policies"].items():
         values = {"proxy_h": [], "proxy_sigma_max": [], "proxy_trace": []}
@@ -539,13 +540,14 @@ def _cached(key, make):
 def live_view(seed: int = 0, policies=("EdMIPS", "EdMIPS+ASGA"), kind: str = "random", direction_seed: int = 0,
               span: float | None = None, points: int = 11, n: int = 128, layer: str = "all layers",
               sample: str = "train", metric: str = "loss", normalise: str = "filter", cfg: dict | None = None,
-              root=None, repo=None):
+              root=None, repo=None, progress: bool = False):
     """A 1-D view computed now, for a live explorer: ``policies`` at ``seed`` along ``kind`` (its own seed
     ``direction_seed`` for random ones), on ``n`` images of ``sample``, over [-span, span] (None: the committed
     study's span for that seed and kind, else the baseline's k-fold span computed now), moving every layer or one.
     ``normalise``: "filter" (each filter scaled to its weight filter's norm; random directions only, as Li et al.)
     or "global" (the whole direction scaled to the weights' norm). Studies, models and directions are computed
-    once per session and reused; a re-plot costs one slice per policy. Returns (Figure, sentences)."""
+    once per session and reused; a re-plot costs one slice per policy (``progress``: say which one is being
+    computed). Returns (Figure, sentences)."""
     from ...analysis import directions as D
     from ...analysis.landscape import restrict, slice_1d
     from ...viz.landscapes import policy_slices
@@ -555,7 +557,7 @@ def live_view(seed: int = 0, policies=("EdMIPS", "EdMIPS+ASGA"), kind: str = "ra
         raise MpqlabError(f"sample {sample!r}; choose one of {SAMPLES}")
     study = _cached(("study", seed, n, root), lambda: Study(cfg, seed, root, repo))
     if span is None:
-        committed = Path(repo or Path.cwd()) / "results" / "policy_landscapes" / f"spans_s{seed}.json"
+        committed = Path(repo or REPO) / "results" / "policy_landscapes" / f"spans_s{seed}.json"
         if committed.is_file():
             span = float(read_json(committed, "span file")[kind])
         else:
@@ -564,7 +566,9 @@ def live_view(seed: int = 0, policies=("EdMIPS", "EdMIPS+ASGA"), kind: str = "ra
             span = cfg["span_factor"] * k_fold_span(base, study.samples["train"], d0, cfg["k"])
     ts = np.linspace(-span, span, int(points))
     curves, words = {}, []
-    for label in policies:
+    for i, label in enumerate(policies):
+        if progress:  # a live explorer's text area shows it while the slice is computed
+            print(f"slicing {label} ({i + 1} of {len(policies)})…", flush=True)
         net = _cached(("model", seed, label, n), lambda: study.model(label))
         d = _cached(("direction", seed, label, n, kind, direction_seed),
                     lambda: D.make(kind, net, study.samples["train"], seed=direction_seed,
