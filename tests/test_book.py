@@ -78,6 +78,8 @@ def test_the_book_builds_offline_from_the_committed_executed_notebooks(site):
     built, out = site
     assert [p.name for p in built["pages"]] == [f"{n}.html" for n in list_notebooks()]
     assert len(list(out.glob("plotly.min.js"))) == 1
+    sizes = {p.name: p.stat().st_size for p in built["pages"]}
+    assert max(sizes.values()) < 5e6, f"a page over 5 MB besides the shared plotly.min.js: {sizes}"
     index = (out / "index.html").read_text()
     names = list_notebooks()
     for i, name in enumerate(names):
