@@ -148,9 +148,10 @@ for k in ("edmips", "edmips+asga"):
 #
 # ## Explore: two policies of the experiment grid, with their cost and accuracy
 #
-# Pick two finished cells of the committed experiment grid (a method and a seed each): their bits side by side,
-# each column labelled with the policy's BitOPs and its target top-1 after fine-tuning. Without a committed grid,
-# the four policies above are compared (no target accuracy for them).
+# Pick two methods of the committed experiment grid and a seed (its subset-control setting; the seed fixes the proxy
+# subset of both searches): their bits side by side, each column labelled with the policy's BitOPs and its target
+# top-1 after fine-tuning. On the site the first method is uniform W3A2, the second any searched one, every seed.
+# Without a committed grid, the four policies above are compared (no target accuracy for them).
 
 # %%
 import ipywidgets as W
@@ -160,11 +161,30 @@ folder = committed_grid()
 grid = finished_cells(folder) if folder else {}
 print(f"{len(grid)} finished cells of {folder}" if grid else "no committed grid here: the four policies above")
 cells = grid or {k: {"policy": p} for k, p in pols.items()}
-def pair(first, second):
-    return viz.compare_cells({first: cells[first], second: cells[second]})
-labels = list(cells)
-controls(pair, offline={"second": labels[-1:-6:-1]}, first=W.Dropdown(options=labels, value=labels[0], description="first"),
-         second=W.Dropdown(options=labels, value=labels[-1], description="second"));
+def policy_of(method, seed, setting="subset-control"):  # a grid cell by method and seed (None when not in the grid)
+    return next((c for k, c in cells.items() if k in (f"{setting} {method} · seed {seed}", f"{method} · seed {seed}")), None)
+if grid:  # two policies of the same seed: methods as dropdowns, the seed as a slider
+    methods = sorted({c["row"]["method"] for c in grid.values()})
+    seeds = sorted({int(c["row"]["seed"]) for c in grid.values()})
+    def pair(first="uniform:W3A2", second="edmips+asga", seed=0):
+        a, b = policy_of(first, seed), policy_of(second, seed)
+        if a is None or b is None:
+            print(f"seed {seed} has no finished {first if a is None else second} cell")
+            return viz.compare_cells({})
+        print(f"seed {seed}: {first} {a['row']['target_top1']} % vs {second} {b['row']['target_top1']} % top-1 after the transfer")
+        return viz.compare_cells({f"{first} · seed {seed}": a, f"{second} · seed {seed}": b})
+    controls(pair, offline={"first": [m for m in ("uniform:W3A2",) if m in methods],
+                            "second": [m for m in ("edmips+asga", "edmips", "edmips@target", "random") if m in methods],
+                            "seed": seeds},
+             first=W.Dropdown(options=methods, value="uniform:W3A2" if "uniform:W3A2" in methods else methods[0]),
+             second=W.Dropdown(options=methods, value="edmips+asga" if "edmips+asga" in methods else methods[-1]),
+             seed=W.IntSlider(value=seeds[0], min=seeds[0], max=seeds[-1]));
+else:
+    def pair(first, second):
+        return viz.compare_cells({first: cells[first], second: cells[second]})
+    labels = list(cells)
+    controls(pair, offline={"second": labels[-1:-6:-1]}, first=W.Dropdown(options=labels, value=labels[0]),
+             second=W.Dropdown(options=labels, value=labels[-1]));
 
 # %% [markdown]
 # ## Explore: one layer's bits, its cost and its curvature
@@ -194,8 +214,9 @@ controls(layer_cost, offline={"w_bits": [2, 4, 8]}, layer=W.Dropdown(options=sea
 # %% [markdown]
 # ## Exercises
 #
-# 1. In the first explorer, put a seed's `uniform:W3A2` next to the same seed's `edmips+asga`. Before looking:
-#    which layers do you expect the search to give 4 bits? Which does it take down to 2?
+# 1. In the first explorer, put a seed's `uniform:W3A2` next to the same seed's `edmips+asga`. Controls: first =
+#    uniform:W3A2, second = edmips+asga, seed = 3. Before looking: which layers do you expect the search to give 4
+#    bits? Which does it take down to 2?
 #    *Hint:* the BitOPs-share table above says where low bits save the most.
 #    <details><summary>Solution</summary>
 #    The solution cell below counts, over every EdMIPS+ASGA policy of the grid the explorer shows, how often each

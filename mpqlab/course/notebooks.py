@@ -406,7 +406,7 @@ def _execute(names, out, runs, executed, smoke, timeout, retries, made, times):
         made[name] = sorted(p.name for p in out.glob(f"{name[:2]}_*") if before.get(p) != p.stat().st_mtime)
 
 
-_CONTROL_PAIR = re.compile(r"([A-Za-z_]\w*) = ([A-Za-z0-9_+\-]+(?:\.[A-Za-z0-9_+\-]+)*)")
+_CONTROL_PAIR = re.compile(r"([A-Za-z_]\w*) = ([A-Za-z0-9_+\-:@]+(?:\.[A-Za-z0-9_+\-:@]+)*)")
 
 
 def exercise_needs(markdown: str) -> list[dict]:
