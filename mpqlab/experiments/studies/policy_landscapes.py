@@ -220,6 +220,7 @@ def slice_model(study: Study, label: str, spans: dict) -> dict:
 
 
 def model_file(out: Path, seed: int, label: str) -> Path:
+    """Where one (seed, policy) model's slices are kept: ``out/models/s<seed>_<label, file-safe>.npz``."""
     return out / "models" / f"s{seed}_{label.replace(' ', '_').replace('(', '').replace(')', '').replace('+', '_')}.npz"
 
 
