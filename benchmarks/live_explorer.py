@@ -12,7 +12,7 @@ import time
 from _common import table
 
 from mpqlab.core.runtime import set_threads
-from mpqlab.experiments.studies import policy_landscapes as P
+from mpqlab.experiments.studies import landscape_views as P
 
 set_threads()
 repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 5

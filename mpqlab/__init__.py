@@ -66,14 +66,16 @@ LAYERS = [
     ["experiments", "experiments.config", "experiments.cell", "experiments.executors", "experiments.merge",
      "experiments.null_policies", "experiments.reference", "experiments.remeasure", "experiments.presets",
      "experiments.stats", "experiments.group_sequential", "experiments.studies", "experiments.studies.radius",
-     "experiments.studies.policy_landscapes",
+     "experiments.studies.policy_landscapes", "experiments.studies.landscape_report",
+     "experiments.studies.landscape_views",
      "experiments.report", "experiments.report.options", "experiments.report.format", "experiments.report.verdicts",
      "experiments.report.fig1", "experiments.report.code_versions", "experiments.report.crosscheck",
      "experiments.report.sequential", "experiments.report.correlation", "experiments.report.reproduction",
      "experiments.report.symmetric", "experiments.report.markdown", "experiments.report.derived",
      "experiments.report.finetunes", "experiments.report.answers", "experiments.report.cost"],
     # 9. course/: the notebooks' helpers, the static site, the quickstart
-    ["course", "course.notebooks", "course.glossary", "course.book", "course.quickstart"],
+    ["course", "course.notebooks", "course.exercises", "course.prose", "course.glossary", "course.book",
+     "course.quickstart"],
     # 10. the functions behind each subcommand
     ["commands"],
     # 11. the command line

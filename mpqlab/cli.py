@@ -196,7 +196,9 @@ def _remeasure(a):
 
 
 def _notebooks(check: bool):
-    from .course.notebooks import build_notebooks, refresh_markdown  # noqa: PLC0415 (the course floor: nbformat, papermill, nbconvert load only for its subcommands)
+    from .course.notebooks import build_notebooks  # noqa: PLC0415 (the course floor: nbformat, papermill, nbconvert load only for its subcommands)
+
+    from .course.prose import refresh_markdown  # noqa: PLC0415 (the course floor, as above)
 
     out = {"notebooks": " ".join(build_notebooks(check=check)), "checked" if check else "written": "yes"}
     if not check:  # prose edits reach the executed copies whose code is current (their outputs unchanged)

@@ -39,7 +39,7 @@ study_dir = "../results/policy_landscapes"  # the committed study this notebook 
 
 # %%
 from mpqlab.course.notebooks import notebook_setup
-from mpqlab.experiments.studies import policy_landscapes as P
+from mpqlab.experiments.studies import landscape_report as R, landscape_views as V, policy_landscapes as P
 RUNS, show = notebook_setup(data_root, figures_dir, runs_dir)  # MPQLAB_DATA, folders; show() saves + displays
 data = P.load(study_dir)  # every sliced model's arrays, with the declared config; nothing recomputed
 print(f"{len(data['models'])} models sliced, {len(data['config']['seeds'])} seeds x "
@@ -52,9 +52,9 @@ print(f"{len(data['models'])} models sliced, {len(data['config']['seeds'])} seed
 # or no comparison of widths means anything. Then the two declared contrasts, each paired by seed.
 
 # %%
-for line in P.finding_lines(data):
+for line in R.finding_lines(data):
     print(line)
-show(P.ratio_figure(data), "02p_width_ratios");
+show(V.ratio_figure(data), "02p_width_ratios");
 
 # %% [markdown]
 # **How to read it.** One point per seed: the width of the first policy's proxy landscape divided by the second's,
@@ -69,7 +69,7 @@ show(P.ratio_figure(data), "02p_width_ratios");
 # site's controls, the slider above the chart walks through every combination.
 
 # %%
-show(P.slice_explorer(data), "02p_slices");
+show(V.slice_explorer(data), "02p_slices");
 
 # %% [markdown]
 # **How to read it.** One line per policy, all at the same seed; in the random view the line is the mean over five
@@ -83,7 +83,7 @@ show(P.slice_explorer(data), "02p_slices");
 # At seed 0, the loss over a plane: two random directions, or the top two Hessian eigenvectors.
 
 # %%
-show(P.plane_explorer(data), "02p_planes");
+show(V.plane_explorer(data), "02p_planes");
 
 # %% [markdown]
 # **How to read it.** Contours of log10 loss over `(a, b) / span`, the trained point marked with a cross. The colour
@@ -92,7 +92,7 @@ show(P.plane_explorer(data), "02p_planes");
 # ## Width per policy
 
 # %%
-P.policy_table(data).round(4)
+R.policy_table(data).round(4)
 
 # %% [markdown]
 # The table gives each policy's geometric-mean width over seeds along each kind of direction (training sample),
@@ -100,7 +100,7 @@ P.policy_table(data).round(4)
 # (h at rho = 0.05, sigma_max and the Hessian trace; never recomputed here), with 95 % t intervals over seeds:
 
 # %%
-P.committed_sharpness(data["config"], "..").round(3)
+R.committed_sharpness(data["config"], "..").round(3)
 
 # %% [markdown]
 # ## Explore live (in JupyterLab)
@@ -116,7 +116,7 @@ from mpqlab.course.notebooks import controls
 layers = ["all layers", "layer1.0.conv1", "layer2.0.conv1", "layer3.2.conv2", "fc"]
 def live(seed=0, policies=("EdMIPS", "EdMIPS+ASGA"), kind="random", direction_seed=0, span=1.0, normalise="filter",
          n=128, layer="all layers", sample="train"):
-    fig, text = P.live_view(seed, policies, kind, direction_seed, span if kind == "random" else None, 7 if smoke else 11,
+    fig, text = V.live_view(seed, policies, kind, direction_seed, span if kind == "random" else None, 7 if smoke else 11,
                             32 if smoke else n, layer, sample, normalise=normalise, repo="..", progress=True)
     print(text)
     return fig

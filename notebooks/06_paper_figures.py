@@ -80,7 +80,7 @@ else:
     marks = gate_marks(committed.with_suffix(".md").read_text())
 points = pd.DataFrame(fig1_points(res.to_dict("records")))
 if len(points):  # on the course site a click on a point opens its landscapes in notebook 02b, when it has them
-    from mpqlab.experiments.studies.policy_landscapes import landscape_link
+    from mpqlab.experiments.studies.landscape_views import landscape_link
     points["link"] = [landscape_link(folder.name if folder else "", p.setting, p.method, p.seed) for p in points.itertuples()]
     note = fig1_note(points.to_dict("records"), marks)  # the correlations and the gates, printed on the figure
     print(note.replace("<br>", "\n"))

@@ -136,7 +136,7 @@ def _fake_study(ratio_by_seed):
 
 
 def test_the_study_calls_a_wider_policy_flatter_and_an_equal_one_undecided():
-    from mpqlab.experiments.studies import policy_landscapes as P
+    from mpqlab.experiments.studies import landscape_report as P
 
     wider = _fake_study([1.5, 1.4, 1.6, 1.5, 1.45, 1.55, 1.5, 1.52])
     c = P.contrasts(wider)[0]

@@ -7,7 +7,8 @@ import json
 import plotly.graph_objects as go
 import pytest
 
-from mpqlab.course.notebooks import EXECUTED_DIR, NOTEBOOK_DIR, exercise_needs, list_notebooks, missing_controls
+from mpqlab.course.exercises import exercise_needs, missing_controls
+from mpqlab.course.notebooks import EXECUTED_DIR, NOTEBOOK_DIR, list_notebooks
 from mpqlab.viz.explorer import explorer_figure
 
 

@@ -264,7 +264,7 @@ def test_a_prose_edit_reaches_the_executed_copy_and_a_code_edit_does_not(tmp_pat
     whose code changed (that one needs a re-run); stale_markdown names what still differs."""
     import nbformat
 
-    from mpqlab.course import notebooks as N
+    from mpqlab.course import prose as N
 
     src_dir, ex_dir = tmp_path / "nb", tmp_path / "ex"
     src_dir.mkdir()
@@ -290,6 +290,6 @@ def test_a_prose_edit_reaches_the_executed_copy_and_a_code_edit_does_not(tmp_pat
 
 
 def test_every_executed_copy_shows_its_sources_prose():
-    from mpqlab.course.notebooks import stale_markdown
+    from mpqlab.course.prose import stale_markdown
 
     assert stale_markdown() == [], "run `mpqlab notebooks` (prose) or `mpqlab figures --only NAME` (code changed)"

@@ -12,7 +12,6 @@ static site (:mod:`mpqlab.course.book`).
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import time
 from pathlib import Path
@@ -105,11 +104,15 @@ def display_figure(fig, png: bytes | None = None) -> None:
     display(bundle, raw=True)
 
 
+def _png(fig) -> bytes | None:
+    from ..viz.files import static_png
+
+    return static_png(fig)
+
+
 def _offline_views(fn, values: dict, offline: dict) -> tuple[dict, tuple, list, dict]:
-    """``fn`` at every combination of the ``offline`` values (other controls at ``values``; each control's default
-    value added to its list when missing). Returns ({combination: result}, the default combination, the controls as
-    [(name, values)], {combination: what ``fn`` printed}): a view's sentences travel with it instead of being
-    printed for every view at once."""
+    """``fn`` at every combination of the ``offline`` values (other controls at ``values``, each default added):
+    ({combination: result}, the default combination, [(name, values)], {combination: what ``fn`` printed})."""
     import contextlib
     import io
     import itertools
@@ -141,7 +144,6 @@ def _show_offline(fn, values: dict, offline: dict):
     import plotly.graph_objects as go
 
     from ..viz.explorer import explorer_figure
-    from ..viz.files import static_png
 
     views, default, controls_, texts = _offline_views(fn, values, offline)
     if not all(isinstance(r, go.Figure) for r in views.values()):
@@ -150,7 +152,7 @@ def _show_offline(fn, values: dict, offline: dict):
     if texts[default]:
         label = ", ".join(f"{n} = {v}" for (n, _), v in zip(controls_, default))
         print(f"[{label}] " + texts[default].replace("\n", "\n    "))
-    display_figure(fig, static_png(views[default]))
+    display_figure(fig, _png(views[default]))
     return fig
 
 
@@ -185,20 +187,15 @@ def build_notebooks(check: bool = False) -> list[str]:
 
 
 def controls(fn, apply: bool = False, offline: dict | None = None, **widgets):
-    """An explorer: the controls ``widgets`` over what ``fn(**values)`` shows. When a person runs the notebook in
-    Jupyter and ``fn`` returns a plotly Figure, the figure is shown once as a plotly ``FigureWidget`` and every
-    change of a control re-plots it in place (its traces and layout replaced by those of the new figure); what ``fn``
-    prints goes to a text area between the controls and the plot, where anything else it returns is displayed
-    instead (``fn`` runs once per change either way). ``apply=True`` (for an ``fn`` that takes seconds): changes
-    wait for an "Apply" button instead of re-plotting at once; sliders re-plot when released
-    (``continuous_update=False``), never on every tick they pass. Run headless (``MPQLAB_HEADLESS=1``, which
-    :func:`make_figures` sets) it calls ``fn`` once with the widgets' values, displays the result and says so: without a front end a live widget
-    only adds comm traffic, and under it the notebook client was seen to lose a cell's execute reply and wait until
-    the cell timeout. ``offline`` ({control: [values]}): run headless, ``fn`` is computed at every combination of
-    those values (the other controls at their defaults; the default combination always included) and shown as one
-    kernel-free figure whose slider switches between them (:func:`mpqlab.viz.slider.stepped_figure`), so the executed
-    notebook and the ``make book`` site keep the explorer. Returns the FigureWidget (or the widget box, or the
-    headless result)."""
+    """An explorer: the controls ``widgets`` over what ``fn(**values)`` shows. In Jupyter, a Figure that ``fn``
+    returns is shown once as a ``FigureWidget`` and re-plotted in place at every change (what ``fn`` prints goes to a
+    text area above it; anything else it returns is displayed there). ``apply=True`` (an ``fn`` that takes seconds):
+    changes wait for an "Apply" button; sliders re-plot when released, never on every tick. Headless
+    (``MPQLAB_HEADLESS=1``, set by :func:`make_figures`; a live widget there only adds comm traffic, under which
+    the client was seen to lose a cell's reply) it calls ``fn`` once and says so; with ``offline`` ({control:
+    [values]}) it computes every combination of those values (the other controls at their defaults) and shows one
+    kernel-free explorer (:func:`mpqlab.viz.explorer.explorer_figure`), so the executed notebook and the site keep
+    it. Returns the FigureWidget (or the widget box, or the headless result)."""
     from IPython.display import display
 
     def values():
@@ -208,12 +205,8 @@ def controls(fn, apply: bool = False, offline: dict | None = None, **widgets):
         if not offline:
             print("(headless run: the controls appear when the notebook runs in Jupyter; this is the default choice)")
             result = fn(**values())
-            import plotly.graph_objects as go
-
-            if isinstance(result, go.Figure):  # with its PNG, as every figure of an executed copy
-                from ..viz.files import static_png
-
-                display_figure(result, static_png(result))
+            if type(result).__name__ == "Figure":  # a plotly Figure, with its PNG as every figure of an executed copy
+                display_figure(result, _png(result))
             elif result is not None:
                 display(result)
             return result
@@ -404,105 +397,3 @@ def _execute(names, out, runs, executed, smoke, timeout, retries, made, times):
         _tidy_executed(executed / f"{name}.ipynb")
         times[name] = round(time.time() - t0, 1)
         made[name] = sorted(p.name for p in out.glob(f"{name[:2]}_*") if before.get(p) != p.stat().st_mtime)
-
-
-_CONTROL_PAIR = re.compile(r"([A-Za-z_]\w*) = ([A-Za-z0-9_+\-:@]+(?:\.[A-Za-z0-9_+\-:@]+)*)")
-
-
-def exercise_needs(markdown: str) -> list[dict]:
-    """The exercises of a notebook's Markdown (numbered items after an ``## Exercises`` heading) that name the
-    controls they need ("Controls: name = value, …"): for each, {"number", "live": True when it says "in
-    JupyterLab" (the live explorer must have the controls), "needs": [(name, value), …]}."""
-    out = []
-    part = markdown.split("## Exercises", 1)
-    if len(part) < 2:
-        return out
-    body = re.split(r"\n#+ |<details>", part[1])[0]
-    for m in re.finditer(r"(?ms)^(\d+)\. (.*?)(?=^\d+\. |\Z)", body):
-        text = " ".join(m.group(2).split())
-        if "Controls:" not in text:
-            continue
-        needs = _CONTROL_PAIR.findall(text.split("Controls:", 1)[1])
-        out.append({"number": int(m.group(1)), "live": "in JupyterLab" in text, "needs": needs})
-    return out
-
-
-def missing_controls(nb, source: str) -> list[str]:
-    """What the exercises of executed notebook ``nb`` (a dict as nbformat reads it) need and its explorers do not
-    offer: a static exercise's (name, value) pairs against the controls listed in its explorers' metadata, a live
-    one's names against the keywords of the source's ``controls(`` calls. Empty when every exercise is doable."""
-    from ..viz.explorer import explorer_controls
-
-    markdown = "\n".join("".join(c["source"]) if isinstance(c["source"], list) else c["source"]
-                         for c in nb["cells"] if c["cell_type"] == "markdown")
-    offered: dict[str, set] = {}
-    for c in nb["cells"]:
-        for o in c.get("outputs", []) if c["cell_type"] == "code" else []:
-            fig = o.get("data", {}).get("application/vnd.plotly.v1+json")
-            if fig:
-                for name, values in explorer_controls(fig.get("layout", {})).items():
-                    offered.setdefault(name, set()).update(values)
-    live = set()
-    for call in re.findall(r"controls\((.*?)\);?\s*$", source, flags=re.S | re.M):
-        live.update(re.findall(r"\b(\w+)=W\.", call))
-    problems = []
-    for ex in exercise_needs(markdown):
-        for name, value in ex["needs"]:
-            if ex["live"]:
-                if name not in live:
-                    problems.append(f"exercise {ex['number']} (in JupyterLab) needs control {name!r}: the live "
-                                    f"explorers have {sorted(live)}")
-            elif value not in offered.get(name, set()):
-                problems.append(f"exercise {ex['number']} needs {name} = {value}: the page's explorers offer "
-                                f"{name} = {sorted(offered.get(name, []))}")
-    return problems
-
-
-def _aligned(name: str, executed_dir) -> tuple | None:
-    """(source notebook, executed notebook, executed cells without papermill's injected one) when their cells
-    line up (same kinds, same code): only then may the executed copy take the source's Markdown."""
-    import nbformat
-
-    path = Path(executed_dir) / f"{name}.ipynb"
-    if not path.is_file():
-        return None
-    src = nbformat.read(str(NOTEBOOK_DIR / f"{name}.ipynb"), as_version=4)
-    ex = nbformat.read(str(path), as_version=4)
-    cells = [c for c in ex.cells if "injected-parameters" not in c.metadata.get("tags", [])]
-    if [c.cell_type for c in src.cells] != [c.cell_type for c in cells]:
-        return None
-    if any(a.source != b.source for a, b in zip(src.cells, cells) if a.cell_type == "code"):
-        return None
-    return src, ex, cells
-
-
-def stale_markdown(executed_dir: str | os.PathLike = EXECUTED_DIR) -> list[str]:
-    """The notebooks whose executed copy's Markdown differs from the source's (its page would show old prose)."""
-    stale = []
-    for name in list_notebooks():
-        got = _aligned(name, executed_dir)
-        if got is None or any(a.source != b.source for a, b in zip(got[0].cells, got[2]) if a.cell_type == "markdown"):
-            stale.append(name)
-    return stale
-
-
-def refresh_markdown(executed_dir: str | os.PathLike = EXECUTED_DIR) -> list[str]:
-    """Copy the source's Markdown cells into every executed copy whose code is current (its outputs stay what that
-    code printed): a prose edit needs no re-run. Returns the notebooks updated; a notebook whose code changed is
-    left for a re-run (:func:`stale_executed`)."""
-    import nbformat
-
-    done = []
-    for name in list_notebooks():
-        got = _aligned(name, executed_dir)
-        if got is None:
-            continue
-        src, ex, cells = got
-        changed = False
-        for a, b in zip(src.cells, cells):
-            if a.cell_type == "markdown" and a.source != b.source:
-                b.source, changed = a.source, True
-        if changed:
-            atomic_write_text(Path(executed_dir) / f"{name}.ipynb", nbformat.writes(ex) + "\n")
-            done.append(name)
-    return done
