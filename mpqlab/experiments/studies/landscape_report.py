@@ -90,14 +90,16 @@ def committed_sharpness(cfg: dict, repo=None):
     rows = []
     for label, pattern in cfg["policies"].items():
         values = {"proxy_h": [], "proxy_sigma_max": [], "proxy_trace": []}
+        where = set()
         for seed in cfg["seeds"]:
             path = repo / pattern.format(seed=seed) / "row.json"
             if path.is_file():
                 row = read_json(path, "cell row")
+                where.add(str(row.get("proxy", "?")))
                 for k in values:
                     if row.get(k) not in (None, ""):
                         values[k].append(float(row[k]))
-        out = {"policy": label}
+        out = {"policy": label, "measured on": ", ".join(sorted(where))}  # a reference's own proxy side is the target
         for k, v in values.items():
             t = paired_test(v)
             out.update({k: t["mean"], f"{k}_low": t.get("ci_low"), f"{k}_high": t.get("ci_high"), f"{k}_n": len(v)})
@@ -143,6 +145,14 @@ def policy_table(data: dict, sample: str = "train"):
     return t.loc[order]
 
 
+def _markdown(frame) -> str:
+    """A DataFrame as a Markdown table (no optional dependency)."""
+    cells = [[str(c) for c in frame.columns]] + [["" if v != v else f"{v:g}" if isinstance(v, float) else str(v)
+                                                  for v in row] for row in frame.itertuples(index=False)]
+    return "\n".join(["| " + " | ".join(cells[0]) + " |", "|" + "---|" * len(cells[0])]
+                     + ["| " + " | ".join(r) + " |" for r in cells[1:]])
+
+
 def write_report(out: str | os.PathLike, repo=None) -> Path:
     """``out/results.md``: the finding lines, the per-policy widths, the committed sharpness with intervals and the
     code that sliced the models."""
@@ -152,12 +162,12 @@ def write_report(out: str | os.PathLike, repo=None) -> Path:
         "+dirty" if json.loads(str(m["code_json"])).get("code_dirty") else "") for m in data["models"].values()})
     sharp = committed_sharpness(data["config"], repo)
     lines = ["# Landscapes of searched policies (proxy side)", "",
-             "Written by `mpqlab.experiments.studies.policy_landscapes.write_report` from the models in `models/`.",
+             "Written by `mpqlab.experiments.studies.landscape_report.write_report` from the models in `models/`.",
              "", "## What the views show", ""] + [f"- {x}" for x in finding_lines(data)] + [
              "", "## Width per policy (geometric mean over seeds, training sample)", "",
-             policy_table(data).round(4).to_markdown(), "",
+             _markdown(policy_table(data).round(4).reset_index()), "",
              "## Proxy-side sharpness the grid cells recorded (mean [95 % t interval] over seeds)", "",
-             sharp.round(3).to_markdown(index=False), "", f"Sliced by code {', '.join(codes)}.", ""]
+             _markdown(sharp.round(3)), "", f"Sliced by code {', '.join(codes)}.", ""]
     from ...core.files import atomic_write_text
 
     atomic_write_text(out / "results.md", "\n".join(lines))
