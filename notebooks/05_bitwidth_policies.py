@@ -173,18 +173,18 @@ if grid:  # two policies of the same seed: methods as dropdowns, the seed as a s
             return viz.compare_cells({})
         print(f"seed {seed}: {first} {a['row']['target_top1']} % vs {second} {b['row']['target_top1']} % top-1 after the transfer")
         return viz.compare_cells({f"{first} · seed {seed}": a, f"{second} · seed {seed}": b})
-    controls(pair, offline={"first": [m for m in ("uniform:W3A2",) if m in methods],
-                            "second": [m for m in ("edmips+asga", "edmips", "edmips@target", "random") if m in methods],
-                            "seed": seeds},
-             first=W.Dropdown(options=methods, value="uniform:W3A2" if "uniform:W3A2" in methods else methods[0]),
-             second=W.Dropdown(options=methods, value="edmips+asga" if "edmips+asga" in methods else methods[-1]),
-             seed=W.IntSlider(value=seeds[0], min=seeds[0], max=seeds[-1]));
+    offline = {"first": [m for m in ("uniform:W3A2",) if m in methods],
+               "second": [m for m in ("edmips+asga", "edmips", "edmips@target", "random") if m in methods], "seed": seeds}
+    widgets = dict(first=W.Dropdown(options=methods, value="uniform:W3A2" if "uniform:W3A2" in methods else methods[0]),
+                   second=W.Dropdown(options=methods, value="edmips+asga" if "edmips+asga" in methods else methods[-1]),
+                   seed=W.IntSlider(value=seeds[0], min=seeds[0], max=seeds[-1]))
 else:
     def pair(first, second):
         return viz.compare_cells({first: cells[first], second: cells[second]})
     labels = list(cells)
-    controls(pair, offline={"second": labels[-1:-6:-1]}, first=W.Dropdown(options=labels, value=labels[0]),
-             second=W.Dropdown(options=labels, value=labels[-1]));
+    offline = {"second": labels[-1:-6:-1]}
+    widgets = dict(first=W.Dropdown(options=labels, value=labels[0]), second=W.Dropdown(options=labels, value=labels[-1]))
+controls(pair, offline=offline, **widgets);
 
 # %% [markdown]
 # ## Explore: one layer's bits, its cost and its curvature
