@@ -37,10 +37,11 @@ def drive(page, gd, where: str, seed: int = 0) -> int:
             el = inputs.nth(c)
             if el.evaluate("e => e.tagName") == "SELECT":
                 el.select_option(str(j))
-            else:  # a person's drag of the range slider to step j
-                b = el.bounding_box()
-                n = len(meta["controls"][c]["values"])
-                page.mouse.click(b["x"] + 8 + (b["width"] - 16) * j / max(1, n - 1), b["y"] + b["height"] / 2)
+            else:  # a person's keys on the range slider: Home, then one step right per value
+                el.focus()
+                page.keyboard.press("Home")
+                for _ in range(j):
+                    page.keyboard.press("ArrowRight")
         want = ",".join(map(str, key))
         page.wait_for_function("([el, k]) => el.dataset.view === k", arg=[gd.element_handle(), want], timeout=600_000)
         shown = gd.evaluate("el => el.data.map((t, i) => (t.visible === false ? -1 : i)).filter(i => i >= 0)")
