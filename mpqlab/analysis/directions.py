@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ..core import vectors
 from ..core.errors import MpqlabError
 from .conflict import mean_gradient
 from .hessian import Hessian
@@ -32,16 +33,20 @@ from .params import as_batches, preserved, select_params
 KINDS = ("random", "eigen", "ascent", "gradient_gap")  # every kind of direction this module makes
 
 
+def _values(d: dict, keys=None) -> list[torch.Tensor]:
+    """A direction's tensors in float64 (metadata entries, named ``__…``, left out)."""
+    return [d[k].double() for k in (keys or d) if not k.startswith("__")]
+
+
 def norm(d: dict) -> float:
     """The global norm of a direction (entries whose name starts with ``__`` are metadata, not counted)."""
-    return float(torch.sqrt(sum((v.double() ** 2).sum() for k, v in d.items() if not k.startswith("__"))))
+    return float(vectors.norm(_values(d)))
 
 
 def cosine(a: dict, b: dict) -> float:
     """The cosine between two directions over their common parameters."""
-    keys = [k for k in a if k in b and not k.startswith("__")]
-    dot = sum((a[k].double() * b[k].double()).sum() for k in keys)
-    return float(dot / (norm({k: a[k] for k in keys}) * norm({k: b[k] for k in keys}) + 1e-30))
+    keys = [k for k in a if k in b]
+    return vectors.cosine(_values(a, keys), _values(b, keys))
 
 
 def scaled_to(d: dict, target_norm: float) -> dict:
@@ -54,8 +59,7 @@ def scaled_to(d: dict, target_norm: float) -> dict:
 
 def weight_norm(model: nn.Module, params="weights") -> float:
     """The norm of the weights a direction moves: a filter-normalised random direction has this norm."""
-    return float(torch.sqrt(sum((p.detach().double() ** 2).sum() for _, p in select_params(model, params)
-                                if p.dim() > 1)))
+    return float(vectors.norm([p.detach().double() for _, p in select_params(model, params) if p.dim() > 1]))
 
 
 def _as_direction(model, tensors, params="weights") -> dict:
@@ -114,7 +118,7 @@ def gradient_gap(model: nn.Module, proxy_data, target_data, params="weights") ->
     names, gp = mean_gradient(model, as_batches(proxy_data), params)
     _, gt = mean_gradient(model, as_batches(target_data), params)
     d = {n: t - p for n, t, p in zip(names, gt, gp)}
-    c = cosine(dict(zip(names, gt)), dict(zip(names, gp)))
+    c = vectors.cosine([t.double() for t in gt], [t.double() for t in gp])
     d = scaled_to(d, weight_norm(model, params))
     d["__cos__"] = torch.tensor(c)
     return d
@@ -145,23 +149,19 @@ def trajectory_plane(states: list[dict], params: list[str] | None = None) -> dic
     if len(states) < 3:
         raise MpqlabError(f"a trajectory plane needs at least 3 saved states, got {len(states)}")
     keys = params or [k for k, v in states[-1].items() if torch.is_tensor(v) and v.dim() > 1]
-    final = torch.cat([states[-1][k].double().flatten() for k in keys])
-    offsets = torch.stack([torch.cat([s[k].double().flatten() for k in keys]) - final for s in states])
+    like = [states[-1][k] for k in keys]
+    final = vectors.flatten([t.double() for t in like])
+    offsets = torch.stack([vectors.flatten([s[k].double() for k in keys]) - final for s in states])
     centred = offsets - offsets.mean(0)
     _, sv, vt = torch.linalg.svd(centred, full_matrices=False)
     basis = vt[:2]
     path = (offsets @ basis.T).numpy()
     explained = (sv[:2] ** 2 / (sv ** 2).sum()).numpy()
 
-    def unflatten(v):
-        out, i = {}, 0
-        for k in keys:
-            n = states[-1][k].numel()
-            out[k] = v[i:i + n].view_as(states[-1][k]).to(states[-1][k].dtype).clone()
-            i += n
-        return out
+    def as_direction(v):
+        return {k: t.to(ref.dtype).clone() for k, t, ref in zip(keys, vectors.unflatten(v, like), like)}
 
-    return {"d1": unflatten(basis[0]), "d2": unflatten(basis[1]), "path": path, "explained": explained,
+    return {"d1": as_direction(basis[0]), "d2": as_direction(basis[1]), "path": path, "explained": explained,
             "params": keys}
 
 

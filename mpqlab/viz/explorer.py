@@ -26,13 +26,11 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..core.errors import MpqlabError
+from .slider import SLIDER_SPACE, TITLE, _view_layout
 
 EXPLORER_META = "mpqlab-explorer"  # meta["kind"] of a multi-control explorer
-SLIDER_SPACE = 110  # pixels above the plot for the combined slider
 LINE_PX = 17  # pixels per line of a view's sentences
 WRAP = 120  # characters per line of a view's sentences
-LAYOUT_KEYS = ("title", "annotations", "shapes")
-TITLE = {"yref": "container", "y": 0.985, "yanchor": "top"}
 
 
 def _axis_of(trace, letter: str) -> str:
@@ -146,12 +144,7 @@ def explorer_figure(views: Mapping[tuple, go.Figure], controls: Sequence[tuple[s
 
     def view_layout(v: int) -> dict:
         ranges = ranges_by_group[group_of[v]]
-        layout = figs[v].layout.to_plotly_json()
-        part = {k: layout.get(k, [] if k != "title" else {"text": ""}) for k in LAYOUT_KEYS}
-        part["title"] = {**part["title"], **TITLE}
-        for k, val in layout.items():
-            if k.startswith(("xaxis", "yaxis", "scene", "polar", "coloraxis")):
-                part[k] = dict(val)
+        part = _view_layout(figs[v])  # title, annotations, shapes and axes, as a one-control stepped view's
         for axis, rng in ranges.items():
             if axis != "_z":
                 part[axis] = {**part.get(axis, {}), "range": rng, "autorange": False}
