@@ -4,7 +4,11 @@
 # **You will learn** to read a landscape along the four directions that define sharpness (random, the top Hessian
 # eigenvector, a sharpness-aware rule's ascent, the proxy-to-target gradient gap), to measure a landscape's
 # *width* instead of eyeballing it, and to test a flatness claim across seeds. **Time:** 15 minutes to read and
-# explore; the committed landscapes load in seconds (computing them took about 1.5 CPU-hours).
+# explore; the committed landscapes load in seconds (computing them took about 1.5 CPU-hours). (previous:
+# [02_loss_landscape](02_loss_landscape.ipynb) · next: [03_hessian_spectra](03_hessian_spectra.ipynb))
+#
+# **Question.** Do the policies EdMIPS+ASGA searches sit in flatter minima of the proxy loss than EdMIPS's, along
+# the directions that define sharpness?
 #
 # **The paper's claim.** ASGA finds policies that sit in flatter minima of the proxy loss, and flatter minima
 # transfer better. Here we look at the first half, with the policies a committed grid searched: grid v3's

@@ -155,19 +155,17 @@ for k in ("edmips", "edmips+asga"):
 
 # %%
 import ipywidgets as W
-from mpqlab.experiments.merge import finished_cells
+from mpqlab.experiments.merge import cell_of, finished_cells
 from mpqlab.course.notebooks import committed_grid, controls
 folder = committed_grid()
 grid = finished_cells(folder) if folder else {}
 print(f"{len(grid)} finished cells of {folder}" if grid else "no committed grid here: the four policies above")
 cells = grid or {k: {"policy": p} for k, p in pols.items()}
-def policy_of(method, seed, setting="subset-control"):  # a grid cell by method and seed (None when not in the grid)
-    return next((c for k, c in cells.items() if k in (f"{setting} {method} · seed {seed}", f"{method} · seed {seed}")), None)
 if grid:  # two policies of the same seed: methods as dropdowns, the seed as a slider
     methods = sorted({c["row"]["method"] for c in grid.values()})
     seeds = sorted({int(c["row"]["seed"]) for c in grid.values()})
     def pair(first="uniform:W3A2", second="edmips+asga", seed=0):
-        a, b = policy_of(first, seed), policy_of(second, seed)
+        a, b = (cell_of(cells, m, seed, "subset-control") for m in (first, second))
         if a is None or b is None:
             print(f"seed {seed} has no finished {first if a is None else second} cell")
             return viz.compare_cells({})

@@ -145,6 +145,16 @@ def test_finished_cells_lists_each_cell_with_its_row_and_policy(sequential, tmp_
     assert finished_cells(tmp_path) == {}
 
 
+def test_cell_of_finds_a_cell_by_method_and_seed_with_or_without_its_setting():
+    from mpqlab.experiments.merge import cell_of
+
+    one, two, ref = {"row": 1}, {"row": 2}, {"row": 3}
+    cells = {"subset-control edmips · seed 0": one, "wide edmips · seed 0": two, "edmips@target · seed 0": ref}
+    assert cell_of(cells, "edmips", 0, "subset-control") is one and cell_of(cells, "edmips", 0, "wide") is two
+    assert cell_of(cells, "edmips@target", 0, "subset-control") is ref  # the reference is shared by settings
+    assert cell_of(cells, "edmips", 1, "subset-control") is None and cell_of(cells, "edmips", 0) is None
+
+
 @pytest.mark.slow  # the module's sequential smoke grid
 def test_a_half_run_grids_report_says_it_is_partial_and_the_finished_one_does_not(sequential, tmp_path):
     import shutil

@@ -29,6 +29,15 @@ def list_notebooks() -> list[str]:
     return sorted(p.stem for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 
 
+# a notebook's figures are named ``<prefix>_*``: its two digits, unless two notebooks share them
+FIGURE_PREFIXES = {"02_policy_landscapes": "02p"}  # notebook 02b: its figures sort beside 02's and stay apart
+
+
+def figure_prefix(name: str) -> str:
+    """The prefix of the figures notebook ``name`` writes (``02p`` for 02_policy_landscapes, else ``NN``)."""
+    return FIGURE_PREFIXES.get(name, name[:2])
+
+
 # the committed experiment grids the notebooks read, preferred first: grid v2 transferred to the best target
 # checkpoint, the 300-epoch one (90.32 %), then to the 160-epoch one (89.50 %), then grid v2 on the 40-epoch one,
 # then its one-seed pilot. The order is by checkpoint, not by outcome: the notebooks print each grid's gates.
@@ -378,7 +387,7 @@ def _execute(names, out, runs, executed, smoke, timeout, retries, made, times):
     import papermill as pm
 
     for name in names:
-        before = {p: p.stat().st_mtime for p in out.glob(f"{name[:2]}_*")}
+        before = {p: p.stat().st_mtime for p in out.glob(f"{figure_prefix(name)}_*")}
         t0 = time.time()
         for attempt in range(retries + 1):
             scratch = runs / name  # every run starts from an empty scratch folder: nothing stale is resumed
@@ -396,4 +405,4 @@ def _execute(names, out, runs, executed, smoke, timeout, retries, made, times):
                 print(f"{name}: a cell timed out after {timeout} s; running the notebook again", flush=True)
         _tidy_executed(executed / f"{name}.ipynb")
         times[name] = round(time.time() - t0, 1)
-        made[name] = sorted(p.name for p in out.glob(f"{name[:2]}_*") if before.get(p) != p.stat().st_mtime)
+        made[name] = sorted(p.name for p in out.glob(f"{figure_prefix(name)}_*") if before.get(p) != p.stat().st_mtime)

@@ -49,6 +49,13 @@ def finished_cells(out_dir: str | os.PathLike) -> dict[str, dict]:
     return out
 
 
+def cell_of(cells: dict[str, dict], method: str, seed: int, setting: str | None = None) -> dict | None:
+    """The cell of ``method`` at ``seed`` among :func:`finished_cells`' labels (in ``setting`` when the grid has
+    several), or None when that cell did not finish."""
+    labels = [f"{method} · seed {seed}"] + ([f"{setting} {method} · seed {seed}"] if setting else [])
+    return next((cells[k] for k in labels if k in cells), None)
+
+
 def write_results(rows: list[dict], out: Path, cfg: dict, source_rows: list[dict] | None = None,
                   cells_expected: int | None = None) -> None:
     """Search cost ratio = the cell's search CPU time over the mean search CPU time of the budget's reference
