@@ -5,6 +5,8 @@ the floors of ``LAYERS``; a module imports only from its own floor or the floors
 has no cycles (``tests/test_packaging.py`` reads every import, function-level ones included, and checks both).
 """
 
+import importlib
+
 __version__ = "0.1.0"
 
 # The names a user imports from the top (``mpqlab.create_model("resnet20")``), each from the floor that defines it.
@@ -24,8 +26,6 @@ PUBLIC = {
 
 def __getattr__(name: str):
     """``mpqlab.<public name>`` (:data:`PUBLIC`), imported from its module when first asked for."""
-    import importlib
-
     if name not in PUBLIC:
         raise AttributeError(f"module 'mpqlab' has no attribute {name!r}")
     where = PUBLIC[name]
@@ -74,7 +74,7 @@ LAYERS = [
      "experiments.report.symmetric", "experiments.report.markdown", "experiments.report.derived",
      "experiments.report.finetunes", "experiments.report.answers", "experiments.report.cost"],
     # 9. course/: the notebooks' helpers, the static site, the quickstart
-    ["course", "course.notebooks", "course.exercises", "course.prose", "course.glossary", "course.book",
+    ["course", "course.notebooks", "course.execution", "course.exercises", "course.prose", "course.glossary", "course.book",
      "course.quickstart"],
     # 10. the functions behind each subcommand
     ["commands"],

@@ -207,7 +207,7 @@ def _notebooks(check: bool):
 
 
 def _figures(a):
-    from .course.notebooks import make_figures  # noqa: PLC0415 (the course floor: nbformat, papermill, nbconvert load only for its subcommands)
+    from .course.execution import make_figures  # noqa: PLC0415 (the course floor: nbformat, papermill, nbconvert load only for its subcommands)
 
     out = a.out or ("runs/figures-smoke" if a.smoke else "figures")
     return make_figures(out, smoke=a.smoke, only=a.only.split(",") if a.only else None)

@@ -7,7 +7,8 @@ import papermill
 import pytest
 
 from conftest import REPO
-from mpqlab.course.notebooks import figure_prefix, list_notebooks, make_figures
+from mpqlab.course.execution import make_figures
+from mpqlab.course.notebooks import figure_prefix, list_notebooks
 
 
 
@@ -182,7 +183,7 @@ def test_committed_grid_prefers_the_newest_usable_grid(tmp_path):
 def test_interactive_and_smoke_runs_never_write_the_committed_figures(tmp_path, monkeypatch):
     """Run All in Jupyter (the parameters cell's defaults) saves to runs/figures, and a smoke run of
     `mpqlab figures` is refused the committed folder before any notebook runs."""
-    import mpqlab.course.notebooks as nbmod
+    import mpqlab.course.execution as nbmod
     from mpqlab.cli import main
     from mpqlab.core.errors import MpqlabError
 
@@ -204,7 +205,8 @@ def test_interactive_and_smoke_runs_never_write_the_committed_figures(tmp_path, 
 def test_committed_executed_copies_are_from_the_current_sources(tmp_path):
     """notebooks/executed/ holds the full runs that wrote figures/: their code must be the notebooks' current code,
     or the numbers a reader sees there are not what the notebook prints."""
-    from mpqlab.course.notebooks import EXECUTED_DIR, stale_executed
+    from mpqlab.course.execution import stale_executed
+    from mpqlab.course.notebooks import EXECUTED_DIR
 
     assert stale_executed() == [], "rerun `make figures` (it rewrites notebooks/executed/ and figures/)"
     name = list_notebooks()[0]  # and the check can fail: one edited code cell makes a copy stale

@@ -151,3 +151,20 @@ def test_no_module_exceeds_400_lines():
     long = [f"{p.relative_to(REPO)}: {n}" for p in sorted((REPO / "mpqlab").rglob("*.py"))
             if (n := len(p.read_text().splitlines())) > 400]
     assert long == [], long
+
+
+def test_every_import_inside_a_function_states_its_reason():
+    """The flow of a module shows in its top imports: an import inside a function is there for a reason (an optional
+    dependency, a slow import only one path needs, start-up time), and says so in a comment on its line."""
+    import ast
+
+    silent = []
+    for path in sorted((REPO / "mpqlab").rglob("*.py")):
+        lines = path.read_text().splitlines()
+        for fn in ast.walk(ast.parse("\n".join(lines))):
+            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for node in ast.walk(fn):
+                    if isinstance(node, (ast.Import, ast.ImportFrom)) and not any(
+                            "#" in lines[i - 1] for i in range(node.lineno, node.end_lineno + 1)):
+                        silent.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert not silent, f"imports inside functions without a stated reason: {sorted(set(silent))}"

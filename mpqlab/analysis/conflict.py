@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+from statistics import NormalDist
 
 import torch
 import torch.nn as nn
@@ -23,8 +24,6 @@ def chance_cosine(dim: int, level: float = 0.95) -> float:
     """Half-width of the central ``level`` band of the cosine between two independent, isotropic random vectors in
     ``dim`` dimensions (the cosine is symmetric about 0 with variance exactly 1 / dim; for dim > 30 the band is
     z / sqrt(dim)). A measured cosine inside ±band says no more than two random directions would."""
-    from statistics import NormalDist
-
     if dim < 2:
         raise ValueError(f"dim must be at least 2, got {dim}")
     return NormalDist().inv_cdf(0.5 + level / 2) / dim ** 0.5

@@ -25,6 +25,7 @@ import torch.nn as nn
 
 from ..core import vectors
 from ..core.errors import MpqlabError
+from ..optim.rules import RULES
 from .conflict import mean_gradient
 from .hessian import Hessian
 from .landscape import random_direction
@@ -83,8 +84,6 @@ def rule_ascent(model: nn.Module, data, rule: str = "sam", rho: float = 0.05, pa
     """The ascent perturbation e that the registered sharpness-aware ``rule`` takes from the weights on ``data``:
     the rule's own ``first_step`` on the mean gradient (so ASAM's per-weight geometry and ASGA's beta are in it),
     read back and undone; unscaled, so ||e|| is the rule's radius. ``options`` go to the rule's constructor."""
-    from ..optim.rules import RULES
-
     entry = RULES.get(rule)
     if entry is None or entry.optimizer is None:
         raise MpqlabError(f"{rule!r} is not a sharpness-aware rule; known: "

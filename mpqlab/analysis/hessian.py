@@ -44,13 +44,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..core import vectors as V
 from ..core.errors import MpqlabError
 from ..core.knobs import knob
-from ..core import vectors as V
+from ..core.seeding import generator
 from .density import tridiagonal
 from .params import as_batches, preserved, select_params, uses_batch_statistics
+from .pyhessian_backend import pyhessian_quantity
 from .trace import TraceMixin
-from ..core.seeding import generator
 
 
 @dataclass
@@ -285,8 +286,6 @@ class Hessian(TraceMixin):
         return diag, off_diag, basis
 
     def _pyhessian(self, what: str, seed: int = 0, **kw) -> dict:
-        from .pyhessian_backend import pyhessian_quantity
-
         return pyhessian_quantity(self.model, self.loss_fn, self.batches, self.params, self.device, what, seed, **kw)
 
     def lanczos(self, iters: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -11,6 +11,8 @@ batches, in eval mode. Results are plain dicts of arrays plus metadata, saved / 
 """
 from __future__ import annotations
 
+import copy
+import io
 import json
 import os
 import time
@@ -23,10 +25,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..core.errors import MpqlabError
+from ..core.files import atomic_write_bytes
 from ..core.knobs import knob
+from ..core.seeding import generator
+from ..quant.cost import bitops, layer_bitops
+from ..quant.quantizers import set_layer_bits
 from .hessian import Hessian
 from .params import preserved, select_params
-from ..core.seeding import generator
 
 
 @dataclass
@@ -148,10 +153,6 @@ def layer_bits_change(model: nn.Module, policy: dict, layer: str, w_bits: int, a
     against the model as it is. Returns the 1-D slices of both along the same filter-normalised direction
     (``seed``), the layer's BitOPs and the policy's, and the layer's Hessian trace tr(H_ll) (Hutchinson,
     ``trace_probes`` probes, the same probes for both)."""
-    import copy
-
-    from ..quant.cost import bitops, layer_bitops
-    from ..quant.quantizers import set_layer_bits
 
     if layer not in policy["layers"] or not policy["layers"][layer]["searchable"]:
         raise MpqlabError(f"{layer!r} is not a searchable layer of this policy")
@@ -214,9 +215,6 @@ def linear_path(model_a: nn.Module, model_b: nn.Module, data, ts, batch_size: in
 
 def save_npz(result: dict, path: str | os.PathLike) -> None:
     """Arrays as arrays, metadata as JSON (no pickle): ``np.load(path)`` reads it without ``allow_pickle``."""
-    from ..core.files import atomic_write_bytes
-    import io
-
     arrays = {k: np.asarray(v) for k, v in result.items() if k != "meta" and not isinstance(v, (str, dict))}
     arrays["meta_json"] = np.array(json.dumps(result.get("meta", {}), default=str))
     buf = io.BytesIO()

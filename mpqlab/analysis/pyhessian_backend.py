@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from ..core.errors import MpqlabError
-from .params import preserved
 from ..core.seeding import seed_global
+from .params import preserved
 
 
 def pyhessian_quantity(model, loss_fn, batches, params, device, what: str, seed: int = 0, **kw) -> dict:
@@ -25,7 +25,7 @@ def pyhessian_quantity(model, loss_fn, batches, params, device, what: str, seed:
         raise MpqlabError("the pyhessian backend is used here with one batch; concatenate the data")
     if device.type not in ("cpu", "cuda"):
         raise MpqlabError(f"pyhessian supports cpu and cuda devices, not {device.type}")
-    from pyhessian import hessian as PyHessian
+    from pyhessian import hessian as PyHessian  # deferred: optional (PyHessian cross-check)
 
     t0 = time.time()
     chosen = {id(p) for p in params}

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import json
-import zipfile
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +123,7 @@ def load_state(path: str | os.PathLike, what: str = "checkpoint", fix: str = "")
 
 def save_weights(path: str | os.PathLike, state_dict: dict, metadata: dict | None = None) -> None:
     """Save a model ``state_dict`` as safetensors, atomically. ``metadata`` values are stored as strings."""
-    from safetensors.torch import save as st_save
+    from safetensors.torch import save as st_save  # deferred: this file format only
 
     tensors = {k: v.detach().contiguous().cpu() for k, v in state_dict.items()}
     meta = {k: (v if isinstance(v, str) else json.dumps(v)) for k, v in (metadata or {}).items()}
@@ -136,7 +136,7 @@ def load_weights(path: str | os.PathLike) -> tuple[dict, dict]:
     if not path.is_file():
         raise MpqlabError(f"checkpoint {path} does not exist")
     if path.suffix == ".safetensors":
-        from safetensors import safe_open
+        from safetensors import safe_open  # deferred: this file format only
 
         try:
             with safe_open(str(path), framework="pt") as f:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from .errors import MpqlabError
+
 
 def knob(default, help: str, *, lo: float | None = None, hi: float | None = None, lo_open: bool = False,
          choices=None, common: bool = False):
@@ -33,8 +35,6 @@ def default_of(f: dataclasses.Field):
 def check_choices(cfg) -> None:
     """Raise :class:`~mpqlab.core.errors.MpqlabError` naming the first option of the config ``cfg`` whose value is not
     one of its knob's choices (for library callers; the command line checks the same choices while parsing)."""
-    from .errors import MpqlabError
-
     for f in options_of(type(cfg)):
         choices, value = f.metadata["choices"], getattr(cfg, f.name)
         if choices is not None and not isinstance(value, list) and value not in choices:
@@ -47,8 +47,6 @@ def check_ranges(cfg, where: str = "") -> None:
     (a string where a number belongs, a fraction where a count belongs, a number where a list belongs) or lies
     outside its knob's range (for library callers and config files; the command line checks the same while
     parsing). Every field with a number, bool, string or list default is type-checked, knob or not."""
-    from .errors import MpqlabError
-
     for f in dataclasses.fields(type(cfg)):
         value = getattr(cfg, f.name)
         if value is None:
@@ -68,8 +66,6 @@ def check_ranges(cfg, where: str = "") -> None:
 
 
 def _check_type(f: dataclasses.Field, value, where: str) -> None:
-    from .errors import MpqlabError
-
     default = default_of(f) if (f.default is not dataclasses.MISSING or
                                 f.default_factory is not dataclasses.MISSING) else None
     numeric = f.metadata.get("lo") is not None or f.metadata.get("hi") is not None or (

@@ -16,6 +16,8 @@ import platform
 import subprocess
 from pathlib import Path
 
+import torch
+
 from .. import __version__
 
 FIELDS = ("code_commit", "code_dirty", "mpqlab_version", "torch_version", "source_hash")  # what a grid row records
@@ -45,8 +47,6 @@ def code_version() -> dict:
     """``{"code_commit", "code_dirty", "mpqlab_version", "torch_version", "python"}`` of this process's mpqlab, taken
     once, when this module is imported (below): a later commit does not change the code the process runs, so it
     must not change what it records either (:func:`code_record` flags a source that moved since)."""
-    import torch
-
     commit = _git("rev-parse", "HEAD")
     dirty = None if commit is None else _source_dirty()
     return {"code_commit": commit, "code_dirty": dirty, "mpqlab_version": __version__,

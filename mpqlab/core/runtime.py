@@ -3,6 +3,8 @@ threads, the CPU allocator, the progress bar, the finite-loss guard."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import sys
 
@@ -15,7 +17,7 @@ _PINNED: list[int] = []  # thread counts pinned by the caller (innermost last); 
 
 def dist_info() -> tuple[int, int]:
     """(rank, world_size); (0, 1) outside ``torch.distributed``."""
-    import torch.distributed as dist
+    import torch.distributed as dist  # deferred: distributed runs only
 
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
@@ -24,7 +26,7 @@ def dist_info() -> tuple[int, int]:
 
 def init_distributed(device: str = "cpu") -> tuple[int, int]:
     """Join the process group torchrun set up (``WORLD_SIZE`` > 1): NCCL on GPUs, gloo on CPU."""
-    import torch.distributed as dist
+    import torch.distributed as dist  # deferred: distributed runs only
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if str(device).startswith("cuda") else "gloo")
@@ -44,7 +46,7 @@ def progress(iterable, desc: str, enabled: bool = True, total: int | None = None
     on = enabled and (sys.stderr.isatty() or os.environ.get("MPQLAB_PROGRESS") == "1") and dist_info()[0] == 0
     if not on:
         return iterable
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # deferred: progress bars only
 
     return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True)
 
@@ -71,9 +73,6 @@ def tune_allocator() -> bool:
         return _ALLOCATOR["on"]
     on = False
     if os.environ.get("MPQLAB_ALLOCATOR", "tuned") != "default" and sys.platform.startswith("linux"):
-        import ctypes
-        import ctypes.util
-
         try:
             libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
             mallopt = libc.mallopt

@@ -11,7 +11,7 @@ from .errors import MpqlabError
 
 def read_metrics(run_dir: str | os.PathLike):
     """The per-step telemetry of a search as a pandas DataFrame (per-layer cosines as ``cos_layer/<name>``)."""
-    import pandas as pd
+    import pandas as pd  # deferred: slow import, tables only
 
     path = Path(run_dir) / "metrics.jsonl"
     if not path.is_file():
@@ -28,7 +28,7 @@ def read_metrics(run_dir: str | os.PathLike):
 def read_softmaxes(run_dir: str | os.PathLike):
     """Per epoch, layer and kind ('w' / 'a'): the softmax over the bit candidates, as a long DataFrame
     with columns epoch, layer, kind, bits, prob."""
-    import pandas as pd
+    import pandas as pd  # deferred: slow import, tables only
 
     path = Path(run_dir) / "softmaxes.jsonl"
     if not path.is_file():

@@ -28,6 +28,8 @@ from ..viz.files import PLOTLY_JS, write_plotly_js
 # A font with an OpenType MATH table, shipped with mpqlab and copied beside the pages: with only the fonts a machine
 # happens to have, Chromium draws a radical over its first line and leaves sums text-size (fonts/LICENSE)
 MATH_FONT = Path(__file__).resolve().parent / "fonts" / "DejaVuMathTeXGyre.ttf"
+import copy
+
 from ..core.files import atomic_write_bytes, atomic_write_text
 from .glossary import glossary_page
 from .notebooks import EXECUTED_DIR, REPO, list_notebooks
@@ -45,7 +47,7 @@ def math_to_mathml(markdown: str) -> str:
     """``markdown`` with every display equation ``$$…$$`` outside code replaced by its MathML (a ``<math
     display="block">`` element). An equation latex2mathml cannot read is left as TeX in a code span and named in
     the error it raises."""
-    from latex2mathml.converter import convert
+    from latex2mathml.converter import convert  # deferred: the course site only
 
     def one(m: re.Match) -> str:
         tex = m.group(1).strip()
@@ -128,8 +130,6 @@ def prepare(nb, name: str):
     """A copy of notebook ``nb`` ready for nbconvert: plotly outputs become HTML drawn by plotly.js (their PNG
     dropped: the live figure replaces it), display equations MathML, links to other notebooks links to their pages,
     widget state removed. Returns (notebook, number of figures, number of kernel-free explorers among them)."""
-    import copy
-
     nb = copy.deepcopy(nb)
     nb.metadata.pop("widgets", None)
     figures = explorers = 0
@@ -210,8 +210,8 @@ def index_page(entries: list[dict]) -> str:
 def build_book(out: str | os.PathLike = DEFAULT_OUT, executed: str | os.PathLike = EXECUTED_DIR) -> dict:
     """Build the site in ``out`` from the executed notebooks in ``executed``. Refuses, before writing anything,
     when a notebook has no executed copy. Returns {"index": path, "pages": [...], "figures": n, "explorers": n}."""
-    import nbformat
-    from nbconvert import HTMLExporter
+    import nbformat  # deferred: notebook tooling only
+    from nbconvert import HTMLExporter  # deferred: notebook tooling only
 
     executed, out = Path(executed), Path(out)
     missing = [n for n in list_notebooks() if not (executed / f"{n}.ipynb").is_file()]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from ..viz.explorer import explorer_controls
 
 _CONTROL_PAIR = re.compile(r"([A-Za-z_]\w*) = ([A-Za-z0-9_+\-:@]+(?:\.[A-Za-z0-9_+\-:@]+)*)")
 
@@ -31,8 +32,6 @@ def missing_controls(nb, source: str) -> list[str]:
     """What the exercises of executed notebook ``nb`` (a dict as nbformat reads it) need and its explorers do not
     offer: a static exercise's (name, value) pairs against the controls listed in its explorers' metadata, a live
     one's names against the keywords of the source's ``controls(`` calls. Empty when every exercise is doable."""
-    from ..viz.explorer import explorer_controls
-
     markdown = "\n".join("".join(c["source"]) if isinstance(c["source"], list) else c["source"]
                          for c in nb["cells"] if c["cell_type"] == "markdown")
     offered: dict[str, set] = {}

@@ -13,7 +13,7 @@ from .notebooks import EXECUTED_DIR, NOTEBOOK_DIR, list_notebooks
 def _aligned(name: str, executed_dir) -> tuple | None:
     """(source notebook, executed notebook, executed cells without papermill's injected one) when their cells
     line up (same kinds, same code): only then may the executed copy take the source's Markdown."""
-    import nbformat
+    import nbformat  # deferred: notebook tooling only
 
     path = Path(executed_dir) / f"{name}.ipynb"
     if not path.is_file():
@@ -41,8 +41,8 @@ def stale_markdown(executed_dir: str | os.PathLike = EXECUTED_DIR) -> list[str]:
 def refresh_markdown(executed_dir: str | os.PathLike = EXECUTED_DIR) -> list[str]:
     """Copy the source's Markdown cells into every executed copy whose code is current (its outputs stay what that
     code printed): a prose edit needs no re-run. Returns the notebooks updated; a notebook whose code changed is
-    left for a re-run (:func:`stale_executed`)."""
-    import nbformat
+    left for a re-run (:func:`mpqlab.course.execution.stale_executed`)."""
+    import nbformat  # deferred: notebook tooling only
 
     done = []
     for name in list_notebooks():

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..models import create_model
 from ..quant.checkpoints import pretrained
 from ..quant.loading import load_splits
-from ..models import create_model
 from ..quant.policy import Policy
 from ..search import SearchConfig, run
 from ..search.budget import uniform_bits
 from ..training.transfer import TransferConfig, transfer
+from ..viz.figures import bitwidth_heatmap, save_figure
 
 CANDIDATES = [2, 3, 4]
 
@@ -53,8 +54,6 @@ def quickstart(out: str = "runs/quickstart", epochs: int = 3, finetune_epochs: i
     print(status)  # above the numbers: whether the search decided, so its table is read as what it is
     print(comparison_table(rows, float_top1))
     try:
-        from ..viz.figures import bitwidth_heatmap, save_figure
-
         fig = bitwidth_heatmap({"edmips+asga": found.to_dict(), f"uniform W{w}A{a}": uniform.to_dict()},
                                notes={k: f"top-1 {r['top1']:.2f} %, {r['gbitops']:.3f} GBitOPs" for k, r in zip(
                                    ("edmips+asga", f"uniform W{w}A{a}"), rows.values())})

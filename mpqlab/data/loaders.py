@@ -7,9 +7,9 @@ from typing import Iterator
 import torch
 
 from ..core.errors import MpqlabError
+from ..core.seeding import generator
 from .sample import stratified_order
 from .tensors import TensorData, crop_flip_params, cutout, cutout_params, random_crop_flip
-from ..core.seeding import generator
 
 
 class TensorLoader:
@@ -111,7 +111,7 @@ class _FolderLoader:
     """``DataLoader`` over an ``ImageFolder`` with a (distributed) sampler; same interface as TensorLoader."""
 
     def __init__(self, data, batch_size, train, seed, device, rank, world_size, max_batches, num_workers):
-        from torch.utils.data import DataLoader, DistributedSampler
+        from torch.utils.data import DataLoader, DistributedSampler  # deferred: this path only
 
         if train:
             self.sampler = DistributedSampler(data, num_replicas=world_size, rank=rank, shuffle=True, seed=seed,

@@ -30,26 +30,26 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-
 from pathlib import Path
 
-from . import reference
-from .null_policies import null_policy
-from ..search.methods import REFERENCE, SHARED, is_null, parse_method
+from ..analysis.hessian import Hessian
 from ..analysis.sharpness import surrogate_gap
-from ..quant.loading import load_splits
 from ..core.errors import MpqlabError
-from ..core.files import load_weights
-from ..data import analysis_batch, create_dataset
-from ..core.files import atomic_write_text, read_json, write_json
-from ..quant.policy import Policy
-from ..core.provenance import FIELDS as PROVENANCE_FIELDS, code_label, code_record, config_hash
+from ..core.files import atomic_write_text, load_weights, read_json, write_json
 from ..core.locks import run_lock
-from .config import GridConfig
+from ..core.provenance import FIELDS as PROVENANCE_FIELDS
+from ..core.provenance import code_label, code_record, config_hash
+from ..core.seeding import seed_global
+from ..data import analysis_batch, create_dataset
+from ..quant.loading import load_splits, model_under_policy
+from ..quant.policy import Policy
 from ..search import run as run_search
+from ..search.methods import REFERENCE, SHARED, is_null, parse_method
 from ..training.train import evaluate
 from ..training.transfer import transfer
-from ..core.seeding import seed_global
+from . import reference
+from .config import GridConfig
+from .null_policies import null_policy
 
 ROW = "row.json"  # a cell's result, written last: its presence marks the cell done
 
@@ -85,9 +85,6 @@ def proxy_side(policy: Policy, model: str, init: str, proxy: str, proxy_subset_s
     Hessian trace (decoupled Hutchinson, 4 probes). Fig. 1 sets these against the policy's target penalty. Every
     batch is a seeded, shuffled, class-balanced sample (:mod:`mpqlab.data.sample`): the calibration batches, the
     top-1 batches and the ``n`` sharpness images."""
-    from ..analysis.hessian import Hessian
-    from ..quant.loading import model_under_policy
-
     train, test = load_splits(proxy, root, proxy_subset_size, seed)
     seed_global(seed)  # a model without a checkpoint (smoke grids) starts from the same weights every time
     net, _ = model_under_policy(model, init, train.num_classes, policy, None, train, tuple(train.input_size))

@@ -31,14 +31,14 @@ from pathlib import Path
 
 from ..core.errors import MpqlabError
 from ..core.files import ensure_folder, write_json
+from ..core.locks import LOCK_NAME, RunFolderBusy, holder_alive
 from ..core.provenance import config_hash
+from ..core.registry import entry_module, external_modules, import_modules
+from ..core.runtime import pinned_threads
+from ..search.methods import OBJECTIVES, RULES, is_null, parse_method
 from .cell import Cell, check_inputs, grid_cells, run_cell
 from .config import GridConfig
-from ..search.methods import OBJECTIVES, RULES, is_null, parse_method
-from ..core.registry import entry_module, external_modules, import_modules
 from .merge import merge
-from ..core.locks import LOCK_NAME, RunFolderBusy, holder_alive
-from ..core.runtime import pinned_threads
 
 EXECUTORS = ("local", "submitit")
 
@@ -149,7 +149,7 @@ class CellJob:
 
     def checkpoint(self, *args, **kwargs):
         """Requeue as is: the cell's own run folders hold its progress."""
-        import submitit
+        import submitit  # deferred: optional (Slurm executor)
 
         return submitit.helpers.DelayedSubmission(CellJob(self.cfg, self.cell, self.out, self.root, self.threads,
                                                                   self.plugins))
@@ -159,7 +159,7 @@ def submitit_executor(folder, cluster: str | None = None, timeout_min: int = 240
                       threads: int = 1, mem_gb: int = 8):
     """A submitit executor for one-cell jobs (``cluster``: None = Slurm if ``sbatch`` exists, else local)."""
     try:
-        import submitit
+        import submitit  # deferred: optional (Slurm executor)
     except ImportError:  # pragma: no cover - submitit is a dependency
         raise MpqlabError("--executor submitit needs the submitit package: pip install submitit") from None
     ex = submitit.AutoExecutor(folder=str(folder), cluster=cluster)

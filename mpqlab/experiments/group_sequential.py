@@ -14,10 +14,14 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+import numpy as np
+
+from .stats import pairs_for_power
+
 
 def obf_spending(t: float, alpha: float = 0.05) -> float:
     """Alpha spent by information fraction ``t`` in (0, 1] (two-sided, O'Brien-Fleming type)."""
-    from scipy.stats import norm
+    from scipy.stats import norm  # deferred: slow import, statistics only
 
     if not 0 < t <= 1:
         raise ValueError(f"information fraction must be in (0, 1], got {t}")
@@ -26,12 +30,11 @@ def obf_spending(t: float, alpha: float = 0.05) -> float:
 
 def _continue_probability(bounds: Sequence[float], fractions: Sequence[float]) -> float:
     """P(|Z_k| < c_k for every look k) under H0."""
-    import numpy as np
-    from scipy.stats import multivariate_normal
+    from scipy.stats import multivariate_normal  # deferred: slow import, statistics only
 
     k = len(bounds)
     if k == 1:
-        from scipy.stats import norm
+        from scipy.stats import norm  # deferred: slow import, statistics only
         return float(norm.cdf(bounds[0]) - norm.cdf(-bounds[0]))
     cov = np.array([[math.sqrt(min(fractions[i], fractions[j]) / max(fractions[i], fractions[j]))
                      for j in range(k)] for i in range(k)])
@@ -43,7 +46,7 @@ def boundaries(fractions: Sequence[float], alpha: float = 0.05, taken: Sequence[
     """Two-sided z bounds for looks at the increasing information ``fractions`` (the last one 1). ``taken``: bounds
     of looks already taken (kept as they were; a final look that moved after an sd re-estimate spends what is left:
     its bound solves ``P(no earlier crossing, |Z_K| < c_K) = 1 - alpha`` at the new fractions)."""
-    from scipy.optimize import brentq
+    from scipy.optimize import brentq  # deferred: slow import, statistics only
 
     fr = [float(f) for f in fractions]
     if not fr or any(b <= a for a, b in zip(fr, fr[1:])) or not 0 < fr[0] or abs(fr[-1] - 1) > 1e-9:
@@ -60,7 +63,7 @@ def boundaries(fractions: Sequence[float], alpha: float = 0.05, taken: Sequence[
 
 def t_to_z(t: float, df: int) -> float:
     """The z whose one-sided normal p equals the one-sided p of ``t`` on ``df`` degrees of freedom."""
-    from scipy.stats import norm, t as tdist
+    from scipy.stats import norm, t as tdist  # deferred: slow import, statistics only
 
     p = float(tdist.sf(abs(t), df))
     return math.copysign(float(norm.isf(p)), t) if p > 0 else math.copysign(math.inf, t)
@@ -68,7 +71,7 @@ def t_to_z(t: float, df: int) -> float:
 
 def z_to_t(z: float, df: int) -> float:
     """The inverse of :func:`t_to_z`: the t quantile matching the normal quantile ``z``."""
-    from scipy.stats import norm, t as tdist
+    from scipy.stats import norm, t as tdist  # deferred: slow import, statistics only
 
     return float(tdist.isf(norm.sf(z), df))
 
@@ -77,8 +80,6 @@ def final_pairs(sd: float, effect: float, planned: int, max_pairs: int, power: f
                 inflation: float = 1.01) -> int:
     """The final look's pairs after the interim sd estimate: ``max(planned, ceil(inflation * n(sd)))`` capped at
     ``max_pairs``, n(sd) the fixed-sample pairs for ``power`` at ``effect`` (:func:`mpqlab.experiments.stats.pairs_for_power`)."""
-    from .stats import pairs_for_power
-
     need = pairs_for_power(sd, effect, power, alpha, n_max=10 * max_pairs)
     return int(min(max_pairs, max(planned, math.ceil(inflation * need))))
 
@@ -86,7 +87,7 @@ def final_pairs(sd: float, effect: float, planned: int, max_pairs: int, power: f
 def robustness(diffs: Sequence[float]) -> dict:
     """Sign test p (exact binomial, zeros dropped), Wilcoxon signed-rank p and the range of the mean when each pair
     is left out in turn."""
-    from scipy.stats import binomtest, wilcoxon
+    from scipy.stats import binomtest, wilcoxon  # deferred: slow import, statistics only
 
     d = [float(x) for x in diffs]
     pos, neg = sum(x > 0 for x in d), sum(x < 0 for x in d)

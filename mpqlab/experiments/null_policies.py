@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Mapping
 
 from ..core.errors import MpqlabError
-from ..models import create_model
+from ..models import create_model, first_last_layers
+from ..quant.cost import budget_bitops, layer_table
 from ..quant.policy import Policy
 from ..quant.quantizers import BIT_CANDIDATES
+from ..search.budget import random_policy, uniform_bits
 from ..search.methods import parse_method
 
 
@@ -25,10 +27,6 @@ def null_policy(model_name: str, search: Mapping, method: str, budget: float, se
     fractional); ``uniform:WxAy``: every searchable layer at (x, y), which must fit the budget; ``random``: a random
     budget-matched policy drawn with ``seed``. Candidates from ``search``, a grid's shared search block (default
     :data:`~mpqlab.quant.quantizers.BIT_CANDIDATES`)."""
-    from ..quant.cost import budget_bitops, layer_table
-    from ..models import first_last_layers
-    from ..search.budget import random_policy, uniform_bits
-
     wc, ac = search.get("w_candidates", list(BIT_CANDIDATES)), search.get("a_candidates", list(BIT_CANDIDATES))
     fixed_bits = search.get("fixed_bits", 8)
     model = create_model(model_name, num_classes=num_classes)

@@ -2,14 +2,13 @@
 images (executors' tests, benchmarks)."""
 from __future__ import annotations
 
+from ..quant.checkpoints import pretrained
 from ..search.methods import REFERENCE
 
 
 def quick_config() -> dict:
     """A 4-cell grid on the embedded data (CI, smoke runs; a few minutes): uniform, random, edmips+asga and the
     reference, proxy = 500 images of cifar10-mini, candidates {2, 3, 4} at 2.5 average bits."""
-    from ..quant.checkpoints import pretrained
-
     ck = str(pretrained("resnet20_cifar10-mini"))
     return {"name": "quick", "model": "resnet20", "seeds": [0], "budgets": [2.5],
             "methods": ["uniform", "random", "edmips+asga", REFERENCE],

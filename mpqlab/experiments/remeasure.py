@@ -19,6 +19,7 @@ Resumable: a cell already re-measured is skipped. ``results.csv`` and ``results.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import os
 import subprocess
 import tempfile
@@ -27,16 +28,30 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
 
-from ..data import analysis_batch
+from ..analysis.sharpness import surrogate_gap
 from ..core.errors import MpqlabError
-from .cell import (
-    PREFIX_TARGET_H, ROW, SAMPLED, Cell, code_version_row, common_columns, grid_cells, load_config, needs_common,
-    proxy_side, read_row)
-from .config import GridConfig
 from ..core.files import read_json, write_json
-from ..quant.policy import Policy
 from ..core.locks import RunFolderBusy, run_lock
 from ..core.runtime import pinned_threads
+from ..data import analysis_batch
+from ..quant.loading import load_splits
+from ..quant.policy import Policy
+from ..training.transfer import transfer
+from .cell import (
+    PREFIX_TARGET_H,
+    ROW,
+    SAMPLED,
+    Cell,
+    code_version_row,
+    common_columns,
+    grid_cells,
+    load_config,
+    needs_common,
+    proxy_side,
+    read_row,
+)
+from .config import GridConfig
+from .merge import merge
 
 PROXY_KEYS = ("proxy_top1", "gap", "proxy_h", "proxy_sigma_max", "proxy_trace")
 TARGET_KEYS = ("target_surrogate_gap",)
@@ -85,11 +100,6 @@ def _proxy_columns(cfg: GridConfig, cell: Cell, folder: Path, row: dict, root) -
 
 def _target_columns(cfg: GridConfig, cell: Cell, folder: Path, row: dict, root) -> dict:
     """Redo the cell's fine-tune (scratch folder, calibration in dataset order as it ran), check its top-1, take h."""
-    import dataclasses
-
-    from ..analysis.sharpness import surrogate_gap
-    from ..quant.loading import load_splits
-    from ..training.transfer import transfer
 
     policy = Policy.load(folder / "policy.json")
     t = cfg.target
@@ -168,8 +178,6 @@ def remeasure_grid(config: str | os.PathLike, out: str | os.PathLike | None = No
                    target: bool = False, limit: int | None = None, log=print) -> Path:
     """Re-measure every finished cell of a grid (``workers`` single-threaded processes), then rewrite its tables.
     ``limit``: stop after that many cells (the rest on the next call)."""
-    from .merge import merge
-
     cfg = load_config(config)
     out = Path(out or Path("results") / cfg.name)
     if not out.is_dir():

@@ -18,6 +18,8 @@ import math
 import random
 from typing import Mapping, Sequence
 
+import numpy as np
+
 
 def paired(a: Mapping, b: Mapping) -> tuple[list, list[float]]:
     """Seeds present in both maps (sorted) and the differences ``a[s] - b[s]``."""
@@ -43,7 +45,7 @@ def sign_flip_p(diffs: Sequence[float], draws: int = 100_000, seed: int = 0) -> 
 
 def paired_test(diffs: Sequence[float], level: float = 0.95) -> dict:
     """Mean of paired differences with its t interval, the paired t-test's p and the sign-flip p."""
-    from scipy import stats
+    from scipy import stats  # deferred: slow import, statistics only
 
     d = [float(x) for x in diffs]
     n = len(d)
@@ -88,8 +90,7 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
     """Spearman's rank correlation (average ranks for ties); NaN for fewer than 3 points or a constant input.
     Pearson's correlation of the ranks, as ``scipy.stats.spearmanr`` computes it, without its overhead (the
     bootstrap calls this thousands of times)."""
-    import numpy as np
-    from scipy.stats import rankdata
+    from scipy.stats import rankdata  # deferred: slow import, statistics only
 
     if len(x) < 3 or len(set(x)) < 2 or len(set(y)) < 2:
         return float("nan")
@@ -101,8 +102,7 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
 def spearman_permutation_p(x: Sequence[float], y: Sequence[float], draws: int = 10_000, seed: int = 0) -> float:
     """Two-sided permutation p-value of Spearman's correlation: the share of seeded shuffles of ``y`` whose |rho| is
     at least the observed one (with the +1 correction, so never 0). NaN when rho is undefined."""
-    import numpy as np
-    from scipy.stats import rankdata
+    from scipy.stats import rankdata  # deferred: slow import, statistics only
 
     obs = spearman(x, y)
     if math.isnan(obs):
@@ -154,7 +154,7 @@ def kendall_tau(a: Mapping, b: Mapping) -> float:
 def paired_power(sd: float, effect: float, n: int, alpha: float = 0.05) -> float:
     """Power of the two-sided paired t-test at level ``alpha`` to detect a mean difference ``effect`` when the
     differences have standard deviation ``sd``, with ``n`` pairs (noncentral t, exact)."""
-    from scipy import stats
+    from scipy import stats  # deferred: slow import, statistics only
 
     if n < 2 or not sd > 0:
         return float("nan")
@@ -178,7 +178,7 @@ def pairs_for_power(sd: float, effect: float, power: float = 0.8, alpha: float =
 
 def detectable_effect(sd: float, n: int, power: float = 0.8, alpha: float = 0.05) -> float:
     """The smallest mean difference the two-sided paired t-test with ``n`` pairs detects with ``power``."""
-    from scipy.optimize import brentq
+    from scipy.optimize import brentq  # deferred: slow import, statistics only
 
     if n < 2 or not sd > 0:
         return float("nan")

@@ -8,7 +8,7 @@ from . import register_model
 
 
 def _tv(builder: str, weights=None, num_classes=10, **kw):
-    import torchvision.models as tvm
+    import torchvision.models as tvm  # deferred: slow import, this path only
 
     if weights is not None and num_classes != 1000:
         raise MpqlabError("torchvision pretrained weights have 1000 classes; use num_classes=1000 with weights")

@@ -77,8 +77,8 @@ import math
 import torch
 import torch.nn as nn
 
-from ..core.vectors import cosine_of
 from ..core.batchnorm_state import frozen_bn_stats  # noqa: F401 (re-exported: mpqlab.optim.frozen_bn_stats)
+from ..core.vectors import cosine_of
 from .radius import RHO0, RHO_MAX, RHO_MIN, RadiusSchedule, create_radius
 
 
@@ -91,7 +91,7 @@ def directional_curvature(gap: float, e_dot_g: float, e_norm_sq: float) -> float
 
 
 def _global_mean(x: float) -> float:
-    import torch.distributed as dist
+    import torch.distributed as dist  # deferred: distributed runs only
 
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
         t = torch.tensor([x], dtype=torch.float64)

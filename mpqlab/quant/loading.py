@@ -2,10 +2,13 @@
 test splits, a model under a bit policy (from a float or a quantized checkpoint), a uniform ``W/A`` spec."""
 from __future__ import annotations
 
-from ..data import create_dataset, proxy_subset
 from ..core.errors import MpqlabError
+from ..core.files import load_weights
+from ..data import create_dataset, make_loader, proxy_subset
 from ..models import create_model
-from .quantizers import parse_bits
+from .checkpoints import load_model, pretrained
+from .policy import Policy
+from .quantizers import calibrate, parse_bits
 
 
 def load_splits(data: str, root=None, subset: int | None = None, seed: int = 0):
@@ -29,11 +32,6 @@ def model_under_policy(model: str, checkpoint: str | None, num_classes: int, pol
     ``policy`` (a :class:`~mpqlab.quant.policy.Policy`) or a uniform W/A policy, calibrated on ``calib_batches`` batches
     of ``calib_data`` (a stratified sample) when its quantizers are fresh. Returns (model, Policy or None). The one
     checkpoint -> policy -> calibrate path of the CLI, the grid's proxy side and the at-checkpoint score."""
-    from .checkpoints import load_model
-    from ..core.files import load_weights
-    from .policy import Policy
-    from .quantizers import calibrate
-
     if policy and uniform:
         raise MpqlabError("give --policy or --uniform, not both")
     sd = meta = None
@@ -65,8 +63,6 @@ def model_under_policy(model: str, checkpoint: str | None, num_classes: int, pol
             raise MpqlabError(f"checkpoint {checkpoint} does not fit {model} under this policy: missing "
                               f"{missing[:5]}, unexpected {unexpected[:5]}")
     elif pol is not None and calib_data is not None:
-        from ..data import make_loader
-
         calibrate(net, [x for x, _ in make_loader(calib_data, calib_batch_size, train=False, device=device,
                                                   max_batches=calib_batches)])
     return net.to(device), pol
@@ -76,8 +72,6 @@ def analysis_target(smoke: bool, root=None) -> tuple[str, str, object, object]:
     """What the analysis notebooks study: ResNet-20 on full CIFAR-10 (its shipped checkpoint) when that data is on
     this machine and ``smoke`` is off, else on the embedded ``cifar10-mini``. Returns (dataset name, checkpoint
     path, train split, test split) and prints which one and why."""
-    from .checkpoints import pretrained
-
     if not smoke:
         try:
             train, test = load_splits("cifar10", root)

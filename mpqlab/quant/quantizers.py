@@ -15,8 +15,10 @@ Rounding is ``torch.round`` (ties to even). ``bits >= 32`` means float: the quan
 """
 from __future__ import annotations
 
+import logging
+import os
 import re
-
+import warnings
 from typing import Mapping
 
 import torch
@@ -121,15 +123,11 @@ _COMPILED: dict = {}
 def _kernel(name: str):
     """The torch.compile'd (one fused loop) version of ``_mixed_fwd`` / ``_mixed_bwd``; eager when compiling is
     off (``MPQLAB_COMPILE=0``) or fails (no C++ compiler): same numbers, several times slower on CPU."""
-    import os
-
     eager = {"fwd": _mixed_fwd, "bwd": _mixed_bwd}[name]
     if os.environ.get("MPQLAB_COMPILE", "1") == "0" or _COMPILED.get("failed"):
         return eager
     if name not in _COMPILED:
-        import logging
-
-        import torch._dynamo
+        import torch._dynamo  # deferred: compiled kernels only
 
         # torch's C++-extension helper warns "No CUDA runtime is found" on every CPU-only process that compiles;
         # it says nothing about mpqlab's run and would be the first line of every worker's stderr
@@ -147,7 +145,6 @@ def _run(name: str, *args):
     except Exception as e:  # a compiler problem must not stop a run
         if _COMPILED.get("failed"):
             raise
-        import warnings
 
         warnings.warn(f"torch.compile of the activation quantizer failed ({type(e).__name__}); using eager mode")
         _COMPILED["failed"] = True

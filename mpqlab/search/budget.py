@@ -25,8 +25,8 @@ from typing import Mapping
 import numpy as np
 import torch
 
-from ..quant.cost import bitops, candidate_bitops
 from ..core.errors import MpqlabError
+from ..quant.cost import bitops, candidate_bitops
 
 
 def hinge_cost(expected: torch.Tensor, budget: float, weight: float) -> torch.Tensor:
@@ -37,7 +37,7 @@ def hinge_cost(expected: torch.Tensor, budget: float, weight: float) -> torch.Te
 def solve_ilp(score: np.ndarray, cost: np.ndarray, budget: float, lower: float = -np.inf) -> np.ndarray:
     """Choose one column per row of ``score`` [L, K] minimising its sum with ``lower <= sum cost <= budget``.
     Returns the chosen column per row; raises :class:`MpqlabError` if no choice fits."""
-    from scipy.optimize import Bounds, LinearConstraint, milp
+    from scipy.optimize import Bounds, LinearConstraint, milp  # deferred: slow import, statistics only
 
     L, K = score.shape
     one_each = np.zeros((L, L * K))

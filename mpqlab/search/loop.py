@@ -27,27 +27,28 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..core.batchnorm_state import use_running_stats
-from ..core.provenance import code_record
 from .. import __version__
-from ..core.vectors import cosine, flatten
-from ..quant.checkpoints import load_model
-from ..quant.cost import budget_bitops
-from ..data import create_dataset, make_loader, proxy_subset, split_holdout
+from ..core.batchnorm_state import use_running_stats
 from ..core.errors import MpqlabError
+from ..core.provenance import code_record
+from ..core.run_folders import RunFolder
+from ..core.run_folders import run_dir_of as _run_dir_of
+from ..core.runtime import check_finite, dist_info, progress, set_threads
+from ..core.seeding import seed_global
+from ..core.telemetry import read_metrics, read_softmaxes  # noqa: F401  (re-exported)
+from ..core.vectors import cosine, flatten
+from ..data import create_dataset, make_loader, proxy_subset, split_holdout
 from ..models import create_model, feature_layer
-from ..quant.policy import Policy
-from ..quant.quantizers import calibrate
-from ..core.run_folders import RunFolder, run_dir_of as _run_dir_of
-from .objectives import objective_spec
 from ..optim import RULES, frozen_bn_stats
 from ..optim.radius import at_bound
-from ..core.runtime import check_finite, dist_info, progress, set_threads
+from ..quant.checkpoints import load_model
+from ..quant.cost import budget_bitops
+from ..quant.policy import Policy
+from ..quant.quantizers import calibrate
 from .budget import final_policy, hinge_cost
 from .config import SearchConfig, temperature, warmup_steps  # noqa: F401  (SearchConfig re-exported)
-from ..core.telemetry import read_metrics, read_softmaxes  # noqa: F401  (re-exported)
+from .objectives import objective_spec
 from .supernet import Supernet
-from ..core.seeding import seed_global
 
 
 def _defined(x, digits: int | None = None):
@@ -142,7 +143,7 @@ def _run(cfg: SearchConfig, out: Path, rf: RunFolder, show_progress: bool, stop_
     base = wopt.base_optimizer if cfg.sharpness != "none" else wopt
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(base, T_max=cfg.epochs * steps)
     if world > 1:  # gradients of weights and bit logits all-reduced in backward; rank 0's buffers broadcast
-        from torch.nn.parallel import DistributedDataParallel as DDP
+        from torch.nn.parallel import DistributedDataParallel as DDP  # deferred: distributed runs only
 
         search.fwd = DDP(net, device_ids=[torch.cuda.current_device()] if str(cfg.device).startswith("cuda") else None)
 

@@ -18,13 +18,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..data import make_loader
 from ..core.errors import MpqlabError
 from ..core.knobs import knob
 from ..core.precision import PRECISIONS, autocast, resolve_precision
 from ..core.run_folders import RunFolder
 from ..core.runtime import check_finite, dist_info, progress
 from ..core.seeding import seed_global
+from ..data import make_loader
 
 
 @dataclass
@@ -135,7 +135,7 @@ def _fit(model: nn.Module, train_data, test_data=None, *, epochs: int = 30, batc
         model.to(memory_format=torch.channels_last)
     net = model
     if world > 1:
-        from torch.nn.parallel import DistributedDataParallel as DDP
+        from torch.nn.parallel import DistributedDataParallel as DDP  # deferred: distributed runs only
 
         net = DDP(model, device_ids=[torch.cuda.current_device()] if device.type == "cuda" else None)
     loader = make_loader(train_data, batch_size, train=True, seed=seed, device=device, rank=rank, world_size=world,

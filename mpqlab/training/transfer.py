@@ -16,20 +16,21 @@ from pathlib import Path
 
 import torch
 
+from ..core.errors import MpqlabError
+from ..core.files import read_json, save_weights, write_json
+from ..core.knobs import knob
+from ..core.provenance import code_record
+from ..core.run_folders import run_dir_of
+from ..core.runtime import dist_info, set_threads
+from ..core.seeding import seed_global
+from ..data import make_loader
+from ..models import create_model
 from ..quant.checkpoints import load_model
 from ..quant.cost import layer_table, totals
-from ..data import make_loader
-from ..core.errors import MpqlabError
-from ..core.files import write_json
-from ..models import create_model
-from ..core.knobs import knob
+from ..quant.loading import model_under_policy
 from ..quant.policy import Policy
-from ..core.provenance import code_record
 from ..quant.quantizers import calibrate
-from ..core.run_folders import run_dir_of
-from ..core.runtime import set_threads
 from .train import evaluate, fit
-from ..core.seeding import seed_global
 
 
 @dataclass
@@ -104,8 +105,6 @@ def transfer(policy: Policy, model: str, train, test, init: str | None, out: str
               "args": args or {"model": model, "init": init, "epochs": epochs, "lr": lr, "batch_size": batch_size,
                                "seed": seed, "calib_order": cfg.calib_order}, "code": code_record(),
               "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    from ..core.files import save_weights
-    from ..core.runtime import dist_info
 
     weights = out.with_suffix(".safetensors")
     result["weights"] = str(weights)
@@ -123,9 +122,6 @@ def finetuned(policy: Policy, model: str, train, test, init: str, out: str | os.
     """The model a user would deploy under ``policy``: ``init`` quantized by it and fine-tuned (:func:`transfer`),
     cached in ``out`` (a finished ``transfer.json`` there is reused, an interrupted one resumes). Returns
     (model in eval mode, the transfer result)."""
-    from ..core.files import read_json
-    from ..quant.loading import model_under_policy
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     res_path, pol_path = out / "transfer.json", out / "policy.json"

@@ -26,7 +26,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..core.errors import MpqlabError
-from .slider import SLIDER_SPACE, TITLE, _view_layout
+from .slider import SLIDER_SPACE, STEPPED_META, TITLE, _view_layout
 
 EXPLORER_META = "mpqlab-explorer"  # meta["kind"] of a multi-control explorer
 LINE_PX = 17  # pixels per line of a view's sentences
@@ -192,8 +192,6 @@ def _label(x) -> str:
 
 def is_explorer(meta) -> bool:
     """True for the metadata of a kernel-free explorer: this module's, or a one-control stepped figure's."""
-    from .slider import STEPPED_META
-
     return meta == STEPPED_META or (isinstance(meta, dict) and meta.get("kind") in (EXPLORER_META, STEPPED_META))
 
 

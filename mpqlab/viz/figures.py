@@ -10,8 +10,11 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..quant.cost import bitops_shares
+from ..search.methods import REFERENCE, is_uniform
 from .files import PLOTLY_JS, find_browser, save_figure, write_plotly_js  # noqa: F401 (re-exported)
-from .palette import METHOD_COLORS, color_of, palette as _colors  # noqa: F401 (re-exported)
+from .palette import METHOD_COLORS, color_of  # noqa: F401 (re-exported)
+from .palette import palette as _colors
 
 TEMPLATE = "plotly_white"
 
@@ -232,8 +235,6 @@ def compare_cells(cells: Mapping[str, Mapping], title: str = "Two policies of th
 
 def bitops_share(policies: Mapping[str, Mapping], title: str = "Share of each layer in the policy's BitOPs") -> go.Figure:
     """Per layer, its share (%) of the policy's BitOPs (:func:`mpqlab.quant.cost.bitops_shares`), one line per policy."""
-    from ..quant.cost import bitops_shares
-
     fig = go.Figure()
     for k, pol in policies.items():
         share = bitops_shares(pol["layers"], _bits_of(pol))
@@ -345,8 +346,6 @@ def effects_forest(comps: Sequence[Mapping], title: str = "Paired effects", marg
     default: the reference against a uniform baseline). A row far outside the others (e.g. random policies, −16
     points, beside effects of ±1) would squash them: the axis spans the others and such a row is drawn at the edge,
     its value and interval written beside it."""
-    from ..search.methods import REFERENCE, is_uniform
-
     comps = list(comps)
     labels = [f"{c['a']} − {c['b']} ({c['setting']}, n={c['n']})" for c in comps]
     reach = [max(abs(c["ci_low"]), abs(c["ci_high"])) for c in comps]

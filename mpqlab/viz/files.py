@@ -5,14 +5,19 @@ kaleido, which needs a Chromium-family browser (Debian package ``chromium``; set
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import plotly.graph_objects as go
+
+from ..core.files import atomic_write_text
+
 
 def find_browser() -> str | None:
     """The chromium / chrome executable static figure export can use, or None."""
@@ -28,9 +33,8 @@ PLOTLY_JS = "plotly.min.js"  # one copy per folder of figures, shared by every H
 
 def write_plotly_js(folder: str | os.PathLike) -> Path:
     """``folder/plotly.min.js``: the plotly.js that this plotly ships, written when missing or different."""
-    from plotly.offline import get_plotlyjs
+    from plotly.offline import get_plotlyjs  # deferred: slow import, figures only
 
-    from ..core.files import atomic_write_text
 
     path = Path(folder) / PLOTLY_JS
     js = get_plotlyjs()
@@ -63,9 +67,6 @@ EXPORT_LOCK = "mpqlab-kaleido.lock"  # one static export at a time on this machi
 @contextlib.contextmanager
 def _export_lock():
     """Serialise static exports across processes: concurrent kaleido browsers on a busy machine time out."""
-    import fcntl
-    import tempfile
-
     with open(Path(tempfile.gettempdir()) / EXPORT_LOCK, "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
@@ -94,8 +95,6 @@ def write_static(fig: go.Figure, path: Path, fmt: str, tries: int = EXPORT_TRIES
 def static_png(fig: go.Figure) -> bytes | None:
     """The figure as PNG bytes (as :func:`save_figure` writes them), or None without a browser or when kaleido
     fails (the figure then shows only where plotly.js runs)."""
-    import tempfile
-
     browser = find_browser()
     if browser is None:
         return None
@@ -109,8 +108,6 @@ def save_figure(fig: go.Figure, stem: str | os.PathLike, formats: Sequence[str] 
     """Write ``stem.html`` (loading ``plotly.min.js`` from its own folder, written there once: a folder of figures
     carries one plotly.js, not one per figure) and ``stem.png`` / ``stem.svg`` (:func:`write_static`).
     Returns a :class:`SavedFigure`: the paths written and, apart, the reason for each format that was not."""
-    from ..core.files import atomic_write_text
-
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     written, missing = {}, {}

@@ -2,10 +2,13 @@
 EdMIPS+ASGA is red in one figure finds it red in the next."""
 from __future__ import annotations
 
+import re
+import zlib
+
 
 def palette() -> list[str]:
     """plotly's default qualitative colours (for groups that are not methods, e.g. radius rules)."""
-    import plotly.express as px
+    import plotly.express as px  # deferred: slow import, figures only
 
     return px.colors.qualitative.Plotly
 
@@ -20,13 +23,10 @@ METHOD_COLORS = {"edmips@target": "#636EFA", "edmips": "#00CC96", "edmips+asga":
 def color_of(label) -> str:
     """The colour of a method (or a label starting with one) in every chart; another label gets a colour fixed by
     its name, so it too is the same in every chart."""
-    import re
-    import zlib
-
     key = re.split(r"[ :(·]", str(label).strip(), maxsplit=1)[0]
     if key in METHOD_COLORS:
         return METHOD_COLORS[key]
-    import plotly.express as px
+    import plotly.express as px  # deferred: slow import, figures only
 
     pal = [c for c in px.colors.qualitative.Dark24 if c.upper() not in METHOD_COLORS.values()]
     return pal[zlib.crc32(str(label).encode()) % len(pal)]

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ...core.errors import MpqlabError
+from ...core.files import atomic_write_bytes, atomic_write_text
 from ...core.registry import Registry, discover
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -74,7 +75,7 @@ def _missing(name: str, looked: list[Path], hint: str) -> MpqlabError:
 
 def _decode_jpeg_tree(folder: Path) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """Decode a class-per-folder tree of same-size images into uint8 [N,C,H,W] (ImageFolder's class order)."""
-    from torchvision.io import ImageReadMode, decode_image, read_file
+    from torchvision.io import ImageReadMode, decode_image, read_file  # deferred: slow import, this path only
 
     classes = sorted(d.name for d in folder.iterdir() if d.is_dir())
     if not classes:
@@ -106,8 +107,6 @@ def _cached_tree(folder: Path) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
         pass
     images, labels, classes = _decode_jpeg_tree(folder)
     try:
-        from ...core.files import atomic_write_bytes, atomic_write_text
-
         for suffix, arr in (("images", images.numpy()), ("labels", labels.numpy())):
             buf = io.BytesIO()
             np.save(buf, arr, allow_pickle=False)

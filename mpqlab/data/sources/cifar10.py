@@ -15,7 +15,7 @@ def cifar10(split="train", root=None, download=False, **_):
     r = data_root(root)
     pickled, jpeg = r / "cifar-10-batches-py", r / "cifar10-jpeg" / split
     if pickled.is_dir() or download:
-        from torchvision.datasets import CIFAR10
+        from torchvision.datasets import CIFAR10  # deferred: slow import, this path only
 
         ds = CIFAR10(str(r), train=split == "train", download=download)
         images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()

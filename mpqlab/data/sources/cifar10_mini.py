@@ -18,7 +18,7 @@ def cifar10_mini(split="train", root=None, **_):
     path = EMBEDDED_DIR / "cifar10_mini.zip"
     if not path.is_file():
         raise _missing("cifar10-mini", [path], "The package was installed without its embedded data.")
-    from torchvision.io import ImageReadMode, decode_image
+    from torchvision.io import ImageReadMode, decode_image  # deferred: slow import, this path only
 
     warnings.filterwarnings("ignore", message="The image decoding", category=DeprecationWarning)
     with zipfile.ZipFile(path) as z:

@@ -12,8 +12,8 @@ def imagefolder(split="train", root=None, path: str | None = None, image_size: i
     """An ImageNet-style tree ``<path>/{train,val}/<class>/*.JPEG`` (``val`` or ``test`` for the test split)
     with the standard transforms: RandomResizedCrop + flip for training, Resize(1.14x) + CenterCrop for
     testing, ImageNet mean and std. ``path`` defaults to ``<root>/imagenet``."""
-    from torchvision import transforms as T
-    from torchvision.datasets import ImageFolder
+    from torchvision import transforms as T  # deferred: slow import, this path only
+    from torchvision.datasets import ImageFolder  # deferred: slow import, this path only
 
     base = Path(path).expanduser() if path else data_root(root) / "imagenet"
     names = ["train"] if split == "train" else ["val", "test"]

@@ -15,7 +15,7 @@ from . import IMAGENET_MEAN, IMAGENET_STD, _missing, data_root, register_dataset
 
 def _decode(sets, image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Every image of ``sets`` (torchvision datasets of PIL images) as uint8 [N, 3, s, s], with the labels."""
-    from torchvision.transforms import functional as TF
+    from torchvision.transforms import functional as TF  # deferred: slow import, this path only
 
     images, labels = [], []
     for ds in sets:
@@ -33,7 +33,7 @@ def _decode(sets, image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
 def flowers102(split="train", root=None, download=False, image_size: int = 32, **_):
     """Oxford Flowers102 (102 classes) from ``<root>/flowers-102`` (torchvision's layout: ``jpg/``,
     ``imagelabels.mat``, ``setid.mat``, checked against their checksums), ``download=True`` fetches it."""
-    from torchvision.datasets import Flowers102
+    from torchvision.datasets import Flowers102  # deferred: slow import, this path only
 
     r = data_root(root)
     try:
@@ -50,7 +50,7 @@ def flowers102(split="train", root=None, download=False, image_size: int = 32, *
 def food101(split="train", root=None, download=False, image_size: int = 32, **_):
     """Food-101 (101 classes) from ``<root>/food-101`` (torchvision's layout: ``images/<class>/``,
     ``meta/{train,test}.json``), ``download=True`` fetches it (its archive checked against its checksum)."""
-    from torchvision.datasets import Food101
+    from torchvision.datasets import Food101  # deferred: slow import, this path only
 
     r = data_root(root)
     try:

@@ -9,6 +9,8 @@ over seeds (no normality assumed; with 8 seeds its smallest two-sided p is 2/256
 pooled Spearman over every policy, with a bootstrap interval, is printed beside it, not in the rule."""
 from __future__ import annotations
 
+import statistics
+
 from ..stats import bootstrap_ci, holm, paired_test, spearman
 from .format import _ci, _num
 from .options import report_options
@@ -71,8 +73,6 @@ def per_seed_candidates(rows: list[dict], arm: str, setting: str, column: str, o
 def spread_gate(rows: list[dict], arm: str, setting: str, column: str) -> dict:
     """The gate of a candidates test: per seed the relative range (max - min) / mean of ``column`` across the
     candidates; its median over seeds, with the per-seed values."""
-    import statistics
-
     spreads = {}
     for seed, r in sorted(candidate_rows(rows, arm, setting).items()):
         v = list(candidate_values(r, column).values())

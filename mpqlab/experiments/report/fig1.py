@@ -3,11 +3,11 @@ target penalty, the Spearman correlations with bootstrap intervals, and the shar
 from __future__ import annotations
 
 import math
+import re
 
 from ...search.methods import REFERENCE, is_uniform
 from ..stats import bootstrap_ci, holm, spearman, spearman_permutation_p
-from .format import _num
-
+from .format import _num, section
 
 SHARPNESS = {"proxy_h": "surrogate gap h(0.05)", "proxy_sigma_max": "σ_max", "proxy_trace": "Hessian trace"}
 
@@ -85,9 +85,6 @@ def sharpness_claim(corr: dict, gates_ok: bool, min_points: int = 30, weak: floa
 def gate_marks(report_text: str) -> list[tuple[str, str]]:
     """``(mark, gate)`` for each line of a report's "Validity gates" section: mark PASS, FAIL or NOT MEASURED,
     gate its name (the words before the first colon)."""
-    import re
-
-    from .format import section
 
     out = []
     for line in section(report_text, "Validity gates").splitlines():

@@ -199,6 +199,6 @@ def equivalence_power(sd: float, margin: float, n: int, bound: float) -> float:
 
 
 def _phi(z: float) -> float:
-    from scipy.stats import norm
+    from scipy.stats import norm  # deferred: slow import, statistics only
 
     return float(norm.cdf(z))

@@ -9,13 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ...core.files import read_json
+from ...core.files import atomic_write_text, read_json
+from ..stats import holm, paired_test
 from .policy_landscapes import REPO, SAMPLES, _direction_keys, load
+
 
 def widths(data: dict):
     """One row per (seed, policy, direction key, sample): the slice's width (capped at its span when the loss never
     reaches k-fold inside it, flagged ``censored``), top-1 at the centre, and the direction's eigenvalue / cosine."""
-    import pandas as pd
+    import pandas as pd  # deferred: slow import, tables only
 
     rows = []
     for (seed, label), m in data["models"].items():
@@ -45,8 +47,6 @@ def flatness(data: dict, sample: str = "train"):
 def contrasts(data: dict, sample: str = "train") -> list[dict]:
     """The declared contrasts, paired by seed: mean log-width ratio (A over B) along the random band, its
     Bonferroni interval over the family (level 1 - alpha / m), Holm-adjusted p, sign count and verdict."""
-    from ..stats import holm, paired_test
-
     cfg = data["config"]
     f = flatness(data, sample).set_index(["policy", "seed"])["random"]
     m = len(cfg["contrasts"])
@@ -83,8 +83,7 @@ def gate(data: dict, sample: str = "train") -> dict:
 def committed_sharpness(cfg: dict, repo=None):
     """Per policy, the proxy-side h (rho = 0.05), sigma_max and Hessian trace its grid cells recorded (never
     recomputed here): mean with a 95 % t interval over the seeds whose row is committed."""
-    import pandas as pd
-    from ..stats import paired_test
+    import pandas as pd  # deferred: slow import, tables only
 
     repo = Path(repo or REPO)
     rows = []
@@ -168,7 +167,6 @@ def write_report(out: str | os.PathLike, repo=None) -> Path:
              _markdown(policy_table(data).round(4).reset_index()), "",
              "## Proxy-side sharpness the grid cells recorded (mean [95 % t interval] over seeds)", "",
              _markdown(sharp.round(3)), "", f"Sliced by code {', '.join(codes)}.", ""]
-    from ...core.files import atomic_write_text
 
     atomic_write_text(out / "results.md", "\n".join(lines))
     return out / "results.md"

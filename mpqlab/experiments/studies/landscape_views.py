@@ -8,8 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ...analysis import directions as D
+from ...analysis.landscape import restrict, slice_1d
 from ...core.errors import MpqlabError
 from ...core.files import read_json
+from ...viz.explorer import explorer_figure
+from ...viz.landscapes import plane, policy_slices, width_ratios
 from .landscape_report import flatness, widths
 from .policy_landscapes import DECLARED, REPO, SAMPLES, Study, k_fold_span
 
@@ -35,8 +39,6 @@ def _curve(m: dict, kind: str, sample: str, metric: str, random_seeds) -> dict |
 
 def slice_view(data: dict, seed: int, kind: str, sample: str, metric: str):
     """The 1-D view of every policy at ``seed`` along direction ``kind``: (Figure, its sentences)."""
-    from ...viz.landscapes import policy_slices
-
     cfg = data["config"]
     curves, spans = {}, []
     for label in cfg["policies"]:
@@ -64,8 +66,6 @@ def slice_view(data: dict, seed: int, kind: str, sample: str, metric: str):
 
 def slice_explorer(data: dict, seeds=None):
     """The kernel-free explorer of the 1-D views: direction, sample and metric as dropdowns, seed as a slider."""
-    from ...viz.explorer import explorer_figure
-
     cfg = data["config"]
     seeds = [s for s in (seeds or cfg["seeds"]) if any((s, p) in data["models"] for p in cfg["policies"])]
     controls = [("direction", list(cfg["directions"])), ("sample", list(SAMPLES)), ("metric", list(METRICS)),
@@ -79,9 +79,6 @@ def slice_explorer(data: dict, seeds=None):
 
 def plane_explorer(data: dict):
     """The kernel-free explorer of the 2-D planes at the plane seed: policy and plane as dropdowns."""
-    from ...viz.explorer import explorer_figure
-    from ...viz.landscapes import plane
-
     cfg = data["config"]
     seed = cfg["plane_seed"]
     labels = [p for p in cfg["policies"] if (seed, p) in data["models"] and
@@ -102,8 +99,6 @@ def plane_explorer(data: dict):
 
 def ratio_figure(data: dict, sample: str = "train"):
     """Per declared contrast, each seed's width ratio along the random band."""
-    from ...viz.landscapes import width_ratios
-
     cfg = data["config"]
     f = flatness(data, sample).set_index(["policy", "seed"])["random"]
     ratios = {}
@@ -135,10 +130,6 @@ def live_view(seed: int = 0, policies=("EdMIPS", "EdMIPS+ASGA"), kind: str = "ra
     or "global" (the whole direction scaled to the weights' norm). Studies, models and directions are computed
     once per session and reused; a re-plot costs one slice per policy (``progress``: say which one is being
     computed). Returns (Figure, sentences)."""
-    from ...analysis import directions as D
-    from ...analysis.landscape import restrict, slice_1d
-    from ...viz.landscapes import policy_slices
-
     cfg = dict(cfg or DECLARED, n=int(n))
     if sample not in SAMPLES:
         raise MpqlabError(f"sample {sample!r}; choose one of {SAMPLES}")

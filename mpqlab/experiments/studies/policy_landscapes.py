@@ -28,6 +28,7 @@ ones), the spans one JSON per seed, the whole folder held by one run at a time.
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import time
@@ -35,8 +36,16 @@ from pathlib import Path
 
 import numpy as np
 
+from ...analysis import directions as D
+from ...analysis.landscape import slice_1d, slice_2d
 from ...core.errors import MpqlabError
-from ...core.files import read_json, write_json
+from ...core.files import atomic_write_bytes, read_json, write_json
+from ...core.locks import run_lock
+from ...core.provenance import code_record
+from ...core.seeding import seed_global
+from ...data.sample import analysis_batch
+from ...quant.loading import load_splits, model_under_policy
+from ...quant.policy import Policy
 
 DECLARED = {
     "grid": "grid_v3",  # the committed grid whose seeds and proxy setting are studied
@@ -85,8 +94,6 @@ _TARGETS: dict = {}
 
 def _target_train(name: str, root):
     """The target's training split, loaded once per process (every seed draws its own sample from it)."""
-    from ...quant.loading import load_splits
-
     if (name, root) not in _TARGETS:
         _TARGETS[(name, root)] = load_splits(name, root)[0]
     return _TARGETS[(name, root)]
@@ -96,9 +103,6 @@ class Study:
     """The study's inputs at one seed, built once and reused by every policy of that seed."""
 
     def __init__(self, cfg: dict, seed: int, root=None, repo: Path | None = None):
-        from ...data.sample import analysis_batch
-        from ...quant.loading import load_splits
-
         self.cfg, self.seed, self.root = cfg, seed, root
         self.repo = Path(repo or REPO)
         self.train, test = load_splits(cfg["proxy"], root, cfg["proxy_subset"], seed)
@@ -110,8 +114,6 @@ class Study:
     def target(self):
         """The target sample of the gradient-gap direction, drawn when first needed (the target's training split
         is loaded once per process)."""
-        from ...data.sample import analysis_batch
-
         if self._target is None:
             self._target = analysis_batch(_target_train(self.cfg["target"], self.root), self.cfg["n"], seed=self.seed)
         return self._target
@@ -123,10 +125,6 @@ class Study:
         return path
 
     def model(self, label: str):
-        from ...core.seeding import seed_global
-        from ...quant.loading import model_under_policy
-        from ...quant.policy import Policy
-
         seed_global(self.seed)
         net, _ = model_under_policy("resnet20", str(self.repo / self.cfg["proxy_init"]), self.train.num_classes,
                                     Policy.load(self.policy_path(label)), None, self.train,
@@ -134,8 +132,6 @@ class Study:
         return net.eval()
 
     def directions(self, net) -> dict:
-        from ...analysis import directions as D
-
         out = {}
         for kind in self.cfg["directions"]:
             if kind == "random":
@@ -151,8 +147,6 @@ class Study:
 def k_fold_span(net, data, direction: dict, k: float, start: float = 1e-3, grow: float = 2.0,
                 max_span: float = 4.0) -> float:
     """The smallest span start * grow^i at which the loss at +span or -span reaches ``k`` times the centre loss."""
-    from ...analysis.landscape import slice_1d
-
     center = slice_1d(net, data, direction, [0.0])["loss"][0]
     span = start
     while span < max_span:
@@ -184,9 +178,6 @@ def seed_spans(study: Study, out: Path) -> dict:
 
 def slice_model(study: Study, label: str, spans: dict) -> dict:
     """Every slice of one policy's model at the study's seed, as arrays ``{key: array}`` (see :func:`model_file`)."""
-    from ...analysis import directions as D
-    from ...analysis.landscape import slice_1d
-
     cfg = study.cfg
     net = study.model(label)
     t0 = time.time()
@@ -205,8 +196,6 @@ def slice_model(study: Study, label: str, spans: dict) -> dict:
         if "__cos__" in d:
             out[f"{key}/cos"] = np.array(float(d["__cos__"]))
     if study.seed == cfg["plane_seed"]:
-        from ...analysis.landscape import slice_2d
-
         pts = cfg["plane_points"]
         e1, e2 = D.eigen(net, study.samples["train"], seed=study.seed, max_iter=cfg["eigen_iters"], k=2)
         for name, (a, b), span in (("plane_random", (dirs["random0"], dirs["random1"]), spans["random"]),
@@ -226,11 +215,6 @@ def model_file(out: Path, seed: int, label: str) -> Path:
 def run(out: str | os.PathLike, cfg: dict | None = None, root=None, seeds=None, policies=None, repo=None,
         progress: bool = True) -> Path:
     """Compute every (seed, policy) model of the study not yet in ``out`` (resumable; one run per folder)."""
-    from ...core.files import atomic_write_bytes
-    from ...core.locks import run_lock
-    from ...core.provenance import code_record
-    import io
-
     cfg = dict(cfg or DECLARED)
     out = Path(out)
     labels = policies or list(cfg["policies"])

@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ...core.telemetry import read_metrics
+from ...quant.checkpoints import pretrained
 from ...search.loop import SearchConfig, run
 
 STUDIED_RADII = ("fixed", "adaptive", "relative")  # fixed rho_0, the paper's rule taken literally, mpqlab's default
@@ -23,9 +24,8 @@ BASE = SearchConfig(data="cifar10-mini", subset=2000, sharpness="asga", budget=2
 def radius_study(out_dir: str | os.PathLike, seeds=(0, 1, 2), radii=STUDIED_RADII, base: SearchConfig = BASE,
                  checkpoint: str | None = None, max_batches: int | None = None, root=None):
     """Run (or reuse) one ASGA search per radius rule and seed; returns the per-step telemetry of all of them."""
-    import pandas as pd
+    import pandas as pd  # deferred: slow import, tables only
 
-    from ...quant.checkpoints import pretrained
 
     ckpt = checkpoint or str(pretrained("resnet20_cifar10-mini"))
     out = Path(out_dir)

@@ -1,11 +1,12 @@
 """GSAM: SAM plus a descent step along the surrogate gap's component orthogonal to the perturbed gradient."""
 from __future__ import annotations
 
-from ..radius import RHO0
+import torch
+
 from ...core.vectors import EPS, ascent
+from ..radius import RHO0
 from ..two_pass import TwoPassOptimizer
 from . import register_rule
-
 
 GAMMA = 0.1  # GSAM's weight of the orthogonal component (Zhuang et al.'s alpha); the search's --gsam-gamma default
 RADIUS = "lr"  # GSAM's radius schedule when the search names none (proportional to the learning rate)
@@ -23,8 +24,6 @@ class GSAM(TwoPassOptimizer):
         return ascent(g, gnorm, rho)
 
     def direction_context(self, grads, grads_p):
-        import torch
-
         dot = sum(torch.dot(g.flatten(), gp.flatten()) for g, gp in zip(grads, grads_p))
         gp2 = sum(torch.dot(gp.flatten(), gp.flatten()) for gp in grads_p)
         return {"coef": dot / (gp2 + EPS)}  # a device tensor: no host sync

@@ -1,6 +1,8 @@
 """GMPQ: EdMIPS + attribution-rank preservation through Grad-CAM maps (see the family's docstring)."""
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -45,8 +47,6 @@ class GMPQ(Objective):
     @classmethod
     def from_config(cls, cfg, model, feature_name):
         """A frozen copy of the starting model gives the full-precision attribution maps."""
-        import copy
-
         if feature_name is None:
             raise ValueError("gmpq needs the feature layer name of the model")
         return cls(copy.deepcopy(model), feature_name, cfg.gmpq_weight)
