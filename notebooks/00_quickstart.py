@@ -42,11 +42,10 @@ summary
 # %% [markdown]
 # **Reading the result.** Read the first line printed above the table before its numbers: it says whether the
 # search *decided* (median largest bit probability ≥ 0.9 and at most one layer rewritten by the budget step, taken
-# from the values in `summary`). This notebook runs in smoke mode by default (a few batches), whose search has not
-# decided: its policy shows the workflow, and its top-1 against uniform bits says nothing about the method.
+# from the values in `summary`). By default this notebook runs in smoke mode (a few batches): whatever that line
+# says, one seed's policy shows the workflow, and its top-1 against uniform bits says nothing about the method.
 # `summary["status"]` holds the same line. `average_bits` is the uniform bitwidth with the same BitOPs (2.5 = as
-# costly as
-# W2.5A2.5 everywhere; uniform W3A2 is the closest uniform policy under it). Per policy, `top1_before_finetune` is
+# costly as W2.5A2.5 everywhere; uniform W3A2 is the closest uniform policy under it). Per policy, `top1_before_finetune` is
 # the full-precision weights quantized by the policy and `top1` the same after fine-tuning the weights under the
 # fixed policy; `target_top1_float` is the full-precision model. `decisiveness` is the median largest bit
 # probability at the end of the search and `layers_changed_by_budget` how many layers the budget step had to

@@ -102,18 +102,19 @@ models = {name: finetuned(Policy.uniform(create_model("resnet20"), b, b), "resne
                           RUNS / f"finetuned_{data}_{name}", epochs=1, max_batches=2 if smoke else None)[0]
           for name, b in (("W8A8", 8), ("W4A4", 4), ("W2A2", 2))}
 it = 4 if smoke else 20
-eigs, traces, dens, layer_tr = {}, {}, {}, {}
+eigs, traces, trace_se, dens, layer_tr = {}, {}, {}, {}, {}
 for k, m in models.items():
     h = Hessian(m, (x, y))
     eigs[k] = h.eigenvalues(top_k=3 if not smoke else 2, max_iter=it)["eigenvalues"]
-    traces[k] = h.trace(n_probes=4 if smoke else 30)["trace"]
+    t = h.trace(n_probes=4 if smoke else 30)
+    traces[k], trace_se[k] = t["trace"], t["std_error"]
     d = h.density(iters=6 if smoke else 30)
     dens[k] = gaussian_density(d["nodes"], d["weights"])
     layer_tr[k] = h.layer_traces(n_probes=2 if smoke else 16)
-order = lambda d: " < ".join(f"{k} {v:.3g}" for k, v in sorted(d.items(), key=lambda kv: kv[1]))
-print("σ_max, smallest first:", order({k: e[0] for k, e in eigs.items()}))
-print("trace, smallest first:", order(traces))
-pd.DataFrame({"top eigenvalues": eigs, "trace": traces})
+from mpqlab.experiments.stats import order_within_errors  # "<" only where 2 standard errors apart, else "≈"
+print("σ_max, smallest first:", order_within_errors({k: (e[0], 0.0) for k, e in eigs.items()}))
+print("trace, smallest first:", order_within_errors({k: (traces[k], trace_se[k]) for k in traces}))
+pd.DataFrame({"top eigenvalues": eigs, "trace": traces, "trace std. error": trace_se})
 
 # %%
 show(viz.eigenvalue_bars(eigs), "03_eigenvalues")
@@ -132,11 +133,11 @@ print("share of the trace in the top eigenvalues computed:", {k: f"{v:.0%}" for 
 # smoothed spectrum (log scale, ticks in powers of ten, drawn down to 10⁻⁶ of its peak and left blank below,
 # where the smoothed sum of a few nodes falls towards zero: most of the spectrum's mass sits near zero, with a thin
 # tail of large eigenvalues; the share of the trace that the top eigenvalues hold is printed above, from the same
-# numbers); the
-# last chart is each layer's trace divided by its number of weights, tr(H_ll) / n_l, the mean curvature per
-# weight, which is what HAWQ multiplies by the quantization error ‖Q(W) − W‖² to rank layers. The raw trace would
-# rank large layers first only because they have more weights. Which policy has the larger σ_max and trace is
-# printed above the figures.
+# numbers); the last chart is each layer's trace divided by its number of weights, tr(H_ll) / n_l, the mean
+# curvature per weight, which is what HAWQ multiplies by the quantization error ‖Q(W) − W‖² to rank layers. The raw
+# trace would rank large layers first only because they have more weights. Which policy has the larger σ_max and
+# trace is printed above the figures: two traces within two standard errors of each other are joined by ≈, not
+# ordered, since 30 probes cannot tell them apart.
 #
 # ## Two backends, one answer
 
@@ -242,8 +243,9 @@ print("4:", issue)
 # ## What this notebook found
 
 # %%
-print("σ_max, smallest first:", order({k: e[0] for k, e in eigs.items()}))
-print("trace, smallest first:", order(traces))
+print("σ_max, smallest first:", order_within_errors({k: (e[0], 0.0) for k, e in eigs.items()}))
+print("trace, smallest first (≈: within 2 standard errors):",
+      order_within_errors({k: (traces[k], trace_se[k]) for k in traces}))
 print("most sensitive layer per parameter:", top)
 print(f"Gauss-Newton and Hutchinson traces of W4A4 agree within {gap:.1f} combined standard errors")
 

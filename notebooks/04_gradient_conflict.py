@@ -202,11 +202,13 @@ print("4: " + (f"cos(g, g_p) first below 0.9 at ρ ≈ {below[0]:.3g}" if below 
 
 # %% [markdown]
 # ## What this notebook found
+#
+# The first line answers the question from the runs above, in words: how far apart each rule's perturbation turns
+# the two gradients, and whether ASGA's run keeps them closer together than SAM's.
 
 # %%
-for k in ("edmips+sam", "edmips+asga"):
-    tail = runs[k].cos_g_gp.dropna().tail(10)
-    print(f"{k}: median cos(g, g_p) over its last {len(tail)} steps {tail.median():+.3f}")
+from mpqlab.analysis.conflict import alignment_summary
+print(alignment_summary({k: runs[k].cos_g_gp for k in ("edmips+sam", "edmips+asga")}, last=10))
 print(f"proxy vs target gradient cosine of the ASGA policy: {c['global']:+.3f}")
 
 # %% [markdown]

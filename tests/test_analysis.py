@@ -179,3 +179,22 @@ def test_chance_cosine_is_the_band_of_unrelated_directions():
         inside = (cos.abs() <= chance_cosine(dim)).float().mean().item()
         assert 0.93 < inside < 0.97, (dim, inside)
     assert chance_cosine(10_000) == pytest.approx(1.959964 / 100, rel=1e-5)
+
+
+def test_alignment_summary_says_closer_further_or_no_difference_from_the_quartiles():
+    import math
+
+    import pytest
+
+    from mpqlab.analysis.conflict import alignment_summary
+
+    sam = [0.5, 0.9, 0.88, 0.89, 0.87, 0.9, math.nan]  # only the last 5 logged values count with last=5
+    assert "edmips+asga keeps the gradients closer together" in alignment_summary(
+        {"edmips+sam": sam, "edmips+asga": [0.97, 0.98, 0.96, 0.99, 0.98]}, last=5)
+    assert "edmips+asga leaves the gradients further apart" in alignment_summary(
+        {"edmips+sam": sam, "edmips+asga": [0.7, 0.72, 0.71, 0.69, 0.7]}, last=5)
+    same = alignment_summary({"edmips+sam": sam, "edmips+asga": [0.86, 0.91, 0.88, 0.9, 0.89]}, last=5)
+    assert "do not differ in these runs" in same and "tests no method" in same
+    assert "+0.890 (IQR +0.880 to +0.900, last 5 steps), the gradients 27° apart" in same  # acos(0.89) = 27.1°
+    with pytest.raises(ValueError, match="edmips: 2 logged"):
+        alignment_summary({"edmips": [0.5, math.nan, 0.6]})

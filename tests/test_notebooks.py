@@ -296,3 +296,36 @@ def test_every_executed_copy_shows_its_sources_prose():
     from mpqlab.course.prose import stale_markdown
 
     assert stale_markdown() == [], "run `mpqlab notebooks` (prose) or `mpqlab figures --only NAME` (code changed)"
+
+
+def test_no_prose_states_an_outcome_its_printed_output_contradicts():
+    """A sentence that says a search decided (or did not), a claim is (not) supported or a gate passed (failed) must
+    agree with what the notebook printed: an outcome is printed from the run, never typed for another one."""
+    from mpqlab.course.notebooks import EXECUTED_DIR
+    from mpqlab.course.prose import contradicted_outcomes
+
+    found = {n: contradicted_outcomes(EXECUTED_DIR / f"{n}.ipynb") for n in list_notebooks()}
+    assert not any(found.values()), {n: b for n, b in found.items() if b}
+
+
+def test_the_outcome_check_sees_prose_written_for_another_run(tmp_path):
+    from mpqlab.course.prose import contradicted_outcomes
+
+    def notebook(prose, printed):
+        nb = nbformat.v4.new_notebook()
+        code = nbformat.v4.new_code_cell("print(status)")
+        code.outputs = [nbformat.v4.new_output("stream", name="stdout", text=printed)]
+        nb.cells = [code, nbformat.v4.new_markdown_cell(prose)]
+        path = tmp_path / f"nb{len(list(tmp_path.iterdir()))}.ipynb"
+        nbformat.write(nb, str(path))
+        return contradicted_outcomes(path)
+
+    assert notebook("The search has not decided: read its policy as a demo.", "The search decided (0.96).")
+    assert notebook("The search decided.", "The search did not decide (0.41).")
+    assert notebook("Claim 1 is supported here.", "claim 1: not supported (+0.3 [-1, 2])")
+    assert notebook("Every gate passed.", "**FAIL** search matters")
+    # agreeing, asking or conditioning prose is fine
+    assert not notebook("The search decided, so its policy is its own.", "The search decided (0.96).")
+    assert not notebook("Check whether the search decided.", "The search did not decide (0.41).")
+    assert not notebook("If the search has not decided, rerun it with more steps.", "The search decided.")
+    assert not notebook("Is the claim supported?", "claim 1: not supported")

@@ -87,3 +87,14 @@ def test_paired_power_matches_the_textbook_sample_size():
     assert abs(paired_power(1.0, 0.0, 20) - 0.05) < 1e-9  # no effect: the test's level
     assert paired_power(2.0, 1.0, 40) == paired_power(1.0, 0.5, 40)  # only effect / sd matters
     assert abs(paired_power(1.0, detectable_effect(1.0, 34), 34) - 0.8) < 1e-6
+
+
+def test_order_within_errors_ties_what_the_noise_cannot_separate():
+    from mpqlab.experiments.stats import order_within_errors
+
+    # the 03 case: W4A4 1282 ± 95 and W8A8 1301 ± 56 are not ordered; W2A2 far above both is
+    got = order_within_errors({"W8A8": (1301, 56), "W4A4": (1282, 95), "W2A2": (4000, 80)})
+    assert got == "W4A4 1.28e+03 ± 95 ≈ W8A8 1.3e+03 ± 56 < W2A2 4e+03 ± 80"
+    assert order_within_errors({"a": (1.0, 0.0), "b": (1.1, 0.0)}) == "a 1 < b 1.1"  # exact values: any gap orders
+    assert " ≈ " in order_within_errors({"a": (1.0, 0.1), "b": (1.2, 0.1)})  # 0.2 < 2 · 0.141
+    assert " < " in order_within_errors({"a": (1.0, 0.1), "b": (1.3, 0.1)})  # 0.3 > 0.283

@@ -216,3 +216,25 @@ def test_quantizer_staircase_draws_each_bit_width_against_the_float_weight():
     assert [t.name for t in fig.data] == ["w (no quantization)", "3 bits", "the worked example"]
     assert sorted(set(float(v) for v in fig.data[1].y)) == [-0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75]
     assert fig.layout.xaxis.title.text == "float weight w"
+
+
+def test_one_colour_per_model_across_chart_kinds_and_no_chart_under_400_px():
+    import numpy as np
+
+    from mpqlab.viz import figures as F
+
+    labels = ["W8A8", "W4A4", "W2A2"]
+    bars = F.eigenvalue_bars({k: [3.0, 2.0] for k in labels})
+    lines = F.spectral_density({k: (np.linspace(0, 1, 5), np.ones(5)) for k in labels})
+    traces = F.layer_trace_bars({k: {"conv1": 1.0, "fc": 2.0} for k in labels})
+    colours = [[t.marker.color for t in bars.data], [t.line.color for t in lines.data],
+               [t.marker.color for t in traces.data]]
+    assert colours[0] == colours[1] == colours[2] == [F.color_of(k) for k in labels]
+    assert len(set(colours[0])) == 3
+    # a method keeps its colour; two labels never share one in a figure
+    asga = F.eigenvalue_bars({"edmips+asga": [1.0], "edmips+asga (proxy)": [2.0], "edmips": [1.5]})
+    assert [t.marker.color for t in asga.data] == [F.METHOD_COLORS["edmips+asga"]] * 2 + [F.METHOD_COLORS["edmips"]]
+    assert F.bitops_share({}).layout.height >= 400  # asked for 320
+    one_row = [{"a": "edmips@target", "b": "uniform:W3A2", "setting": "s", "mean": 1.0, "ci_low": 0.2,
+                "ci_high": 1.8, "n": 8}]
+    assert F.effects_forest(one_row).layout.height >= 400  # asked for 140 + 34 per row

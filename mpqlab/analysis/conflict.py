@@ -5,12 +5,15 @@
 - :func:`proxy_target_conflict`: cos between the mean gradient on proxy batches and on target batches, globally
   and per layer: does a policy's gradient on the proxy point where the target's does?
 - :func:`task_cost_conflict`: cos between the bit-logit gradients of the task loss and of the cost term.
+- :func:`alignment_summary`: the answer in words for a few searches' logged cos(g, g_p): the angle the sharpness
+  term turns the gradient by, and whether one rule's runs keep the two closer than another's.
 - :func:`chance_cosine`: the noise baseline: the band within which the cosine of two unrelated directions in the
   same number of dimensions falls.
 """
 from __future__ import annotations
 
-from statistics import NormalDist
+import math
+from statistics import NormalDist, quantiles
 
 import torch
 import torch.nn as nn
@@ -27,6 +30,34 @@ def chance_cosine(dim: int, level: float = 0.95) -> float:
     if dim < 2:
         raise ValueError(f"dim must be at least 2, got {dim}")
     return NormalDist().inv_cdf(0.5 + level / 2) / dim ** 0.5
+
+
+def alignment_summary(cosines: dict, last: int = 10) -> str:
+    """In words, from each run's logged cos(g, g_p) (``{method: values per step}``; NaN steps dropped): over each
+    run's ``last`` steps, its median, the interquartile range and the angle in degrees; then, for the first two
+    methods, whether the second keeps the gradients closer together than the first (its median higher, with the
+    interquartile ranges apart), further apart, or neither. One run per method describes those runs: it tests no
+    method (that takes seeds)."""
+    stats = {}
+    for name, values in cosines.items():
+        tail = [float(v) for v in values if not math.isnan(float(v))][-last:]
+        if len(tail) < 4:
+            raise ValueError(f"{name}: {len(tail)} logged cos(g, g_p) values, need at least 4 for quartiles")
+        q1, med, q3 = quantiles(tail, n=4, method="inclusive")
+        stats[name] = (med, q1, q3, len(tail))
+    parts = [f"{n}: median cos(g, g_p) {m:+.3f} (IQR {a:+.3f} to {b:+.3f}, last {k} steps), the gradients "
+             f"{math.degrees(math.acos(max(-1.0, min(1.0, m)))):.0f}° apart" for n, (m, a, b, k) in stats.items()]
+    text = "; ".join(parts) + "."
+    if len(stats) >= 2:
+        (na, (ma, a1, a3, _)), (nb, (mb, b1, b3, _)) = list(stats.items())[:2]
+        if b1 > a3:
+            how = f"{nb} keeps the gradients closer together than {na} (its interquartile range lies above)"
+        elif b3 < a1:
+            how = f"{nb} leaves the gradients further apart than {na} (its interquartile range lies below)"
+        else:
+            how = f"{nb} and {na} do not differ in these runs (their interquartile ranges overlap)"
+        text += f" In these runs {how}; one run per method, so this describes them and tests no method."
+    return text
 
 
 def per_layer_cosine(names, a, b) -> dict[str, float]:

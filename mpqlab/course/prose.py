@@ -4,6 +4,7 @@ their code is current, so the site and the executed notebooks show the prose the
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from ..core.files import atomic_write_text
@@ -58,3 +59,58 @@ def refresh_markdown(executed_dir: str | os.PathLike = EXECUTED_DIR) -> list[str
             atomic_write_text(Path(executed_dir) / f"{name}.ipynb", nbformat.writes(ex) + "\n")
             done.append(name)
     return done
+
+
+# Outcome words with their opposite: (name, the affirmative, the negative). A sentence of prose that states one
+# side of an outcome that the notebook's printed output states only the other side of contradicts it.
+OUTCOMES = (
+    ("decided", r"(?<!not )(?<!un)\bdecided\b", r"\b(?:has|have|had|did|does|do)\s+not\s+decide[ds]?\b|\bundecided\b"),
+    ("supported", r"(?<!not )\bsupported\b", r"\bnot\s+supported\b"),
+    ("gate", r"\b(?:PASS|passed|passes)\b", r"\b(?:FAIL|failed|fails)\b"),
+)
+# a sentence that asks, defines or conditions states no outcome of this run
+_HEDGED = re.compile(r"\?|\b(?:if|whether|when|unless|would|could|might|may|can|until|either)\b", re.I)
+_SENTENCE = re.compile(r"(?<=[.!:;])\s+|\n\s*\n|\n\s*(?:[-*]|\d+\.)\s+")
+
+
+def _output_text(cell) -> str:
+    parts = []
+    for o in cell.get("outputs", []):
+        parts.append(o.get("text", "") if o.get("output_type") == "stream" else
+                     o.get("data", {}).get("text/plain", "") + o.get("data", {}).get("text/markdown", ""))
+    return "\n".join(parts)
+
+
+def _sides(text: str) -> dict[str, set[str]]:
+    """{outcome: the sides ("yes" / "no") that ``text`` states}."""
+    found = {}
+    for name, yes, no in OUTCOMES:
+        sides = {"no"} if re.search(no, text) else set()
+        if re.search(yes, re.sub(no, " ", text)):
+            sides.add("yes")
+        if sides:
+            found[name] = sides
+    return found
+
+
+def contradicted_outcomes(path: str | os.PathLike) -> list[str]:
+    """The prose sentences of an executed notebook that state an outcome (a search decided, a claim is supported, a
+    gate passed) whose opposite is all the notebook's printed output says: prose written for another run. A sentence
+    that asks, defines or conditions (``if``, ``whether``, a question) states none; maths and code spans are skipped."""
+    import nbformat  # deferred: notebook tooling only
+
+    nb = nbformat.read(str(path), as_version=4)
+    printed = _sides("\n".join(_output_text(c) for c in nb.cells if c.cell_type == "code"))
+    bad = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "markdown":
+            continue
+        prose = re.sub(r"\$\$.*?\$\$|\$[^$]*\$|`[^`]*`", " ", cell.source, flags=re.S)
+        for sentence in _SENTENCE.split(prose):
+            if _HEDGED.search(sentence):
+                continue
+            for name, sides in _sides(sentence).items():
+                if name in printed and not sides & printed[name]:
+                    bad.append(f"cell {i}: says {'/'.join(sorted(sides))} on '{name}', the output says "
+                               f"{'/'.join(sorted(printed[name]))}: {' '.join(sentence.split())[:140]}")
+    return bad

@@ -183,3 +183,19 @@ def detectable_effect(sd: float, n: int, power: float = 0.8, alpha: float = 0.05
     if n < 2 or not sd > 0:
         return float("nan")
     return float(brentq(lambda e: paired_power(sd, e, n, alpha) - power, 1e-9, 1000 * sd))
+
+
+def order_within_errors(estimates: Mapping[str, tuple[float, float]], z: float = 2.0, fmt: str = ".3g") -> str:
+    """Estimates ``{name: (value, standard error)}`` smallest first, joined by ``<`` where a value exceeds the one
+    before it by more than ``z`` combined standard errors (sqrt(se_a² + se_b²)) and by ``≈`` where it does not: an
+    order the noise cannot tell apart is not printed as one. A standard error of 0 marks an exact value."""
+    items = sorted(estimates.items(), key=lambda kv: kv[1][0])
+    out = ""
+    for i, (name, (value, se)) in enumerate(items):
+        if i:
+            prev_value, prev_se = items[i - 1][1]
+            apart = value - prev_value > z * math.hypot(se, prev_se)
+            out += " < " if apart else " ≈ "
+        out += f"{name} {value:{fmt}}" + (f" ± {se:{fmt}}" if se else "")
+    return out
+

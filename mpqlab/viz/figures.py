@@ -4,6 +4,7 @@ here) writes HTML and PNG / SVG.
 """
 from __future__ import annotations
 
+import re
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -19,9 +20,34 @@ from .palette import palette as _colors
 TEMPLATE = "plotly_white"
 
 
+MIN_HEIGHT = 400  # px: no chart of the kit is shorter (a shorter one squeezes its axis labels and legend)
+
+
 def _layout(fig: go.Figure, title: str, **kw) -> go.Figure:
+    """The kit's look: its template and margins, at least ``MIN_HEIGHT`` tall, each named trace in its label's colour
+    (:func:`color_of`: one colour per model or method in every chart)."""
+    if kw.get("height") is not None:
+        kw["height"] = max(MIN_HEIGHT, kw["height"])
     fig.update_layout(template=TEMPLATE, title=title, margin=dict(l=60, r=30, t=60, b=50), **kw)
+    _colour_by_label(fig)
     return fig
+
+
+def _colour_by_label(fig: go.Figure) -> None:
+    """Give every bar / line / marker trace that has a name and no colour of its own its label's colour
+    (:func:`color_of`); a trace whose colour a different label in the same figure already took keeps plotly's (two
+    labels drawn in one colour would read as one). Labels of one family ("edmips+asga", "edmips+asga (per step)")
+    share theirs."""
+    family = lambda name: re.split(r"[ :(·]", str(name).strip(), maxsplit=1)[0]  # noqa: E731
+    taken: dict[str, str] = {}
+    for tr in fig.data:
+        if tr.type not in ("bar", "scatter") or not tr.name:
+            continue
+        own = tr.marker.color if tr.type == "bar" else (tr.line.color or tr.marker.color)
+        c = own if isinstance(own, str) else color_of(tr.name)
+        if taken.setdefault(c, family(tr.name)) != family(tr.name) or own is not None:
+            continue
+        tr.update(marker_color=c) if tr.type == "bar" else tr.update(line_color=c, marker_color=c)
 
 
 # ------------------------------------------------------------------------------------------------ landscape
