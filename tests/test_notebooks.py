@@ -143,12 +143,19 @@ def test_an_explorer_re_plots_its_figure_widget_in_place(monkeypatch):
         return go.Figure(go.Bar(x=list(range(n)), y=[n] * n), layout={"title": {"text": f"n={n}"}})
 
     monkeypatch.delenv("MPQLAB_HEADLESS", raising=False)
+    displayed = []  # what controls() displays: its box of controls, status, text area and figure
+    monkeypatch.setattr("IPython.display.display", lambda *objs, **kw: displayed.extend(objs))
     pick = W.Dropdown(options=[2, 3, 5], value=2)
     fig = controls(bars, n=pick)
     assert isinstance(fig, go.FigureWidget) and fig.data[0].x == (0, 1)
     pick.value = 5
     assert calls == [2, 5] and len(fig.data) == 1 and fig.data[0].x == (0, 1, 2, 3, 4)
     assert fig.layout.title.text == "n=5"
+    box = next(o for o in displayed if isinstance(o, W.VBox) and fig in o.children)
+    status = next(w for w in box.children[0].children if isinstance(w, W.HTML))
+    assert status.value.startswith("<small>computed in ")
+    pick.value = 2  # a view seen before comes from the session's cache: not computed again, drawn the same
+    assert calls == [2, 5] and fig.data[0].x == (0, 1) and fig.layout.title.text == "n=2" and "cache" in status.value
     monkeypatch.setenv("MPQLAB_HEADLESS", "1")
     assert isinstance(controls(bars, n=W.Dropdown(options=[3], value=3)), go.Figure) and calls[-1] == 3
     del calls[:]  # headless with offline values: one view per value (the default first), behind a slider

@@ -17,6 +17,7 @@ import io
 import itertools
 import json
 import os
+import time
 from pathlib import Path
 
 from ..core.errors import MpqlabError
@@ -192,7 +193,9 @@ def controls(fn, apply: bool = False, offline: dict | None = None, **widgets):
     the client was seen to lose a cell's reply) it calls ``fn`` once and says so; with ``offline`` ({control:
     [values]}) it computes every combination of those values (the other controls at their defaults) and shows one
     kernel-free explorer (:func:`mpqlab.viz.explorer.explorer_figure`), so the executed notebook and the site keep
-    it. Returns the FigureWidget (or the widget box, or the headless result)."""
+    it. Live, a status beside the controls says "computing…" while ``fn`` runs and then how long it took; a view
+    already seen this session (the same values) comes from a cache instead of being computed again. Returns the
+    FigureWidget (or the widget box, or the headless result)."""
     from IPython.display import display  # deferred: inside a notebook kernel only
 
     def values():
@@ -213,9 +216,33 @@ def controls(fn, apply: bool = False, offline: dict | None = None, **widgets):
     import ipywidgets  # deferred: inside a notebook kernel only
     import plotly.graph_objects as go  # deferred: slow import, figures only
 
-    text = ipywidgets.Output()
+    text, status, cache = ipywidgets.Output(), ipywidgets.HTML(), {}  # cache: this session's views, by values
+
+    def view():
+        """``fn`` at the controls' values (printing what it printed), or the same view from this session's cache."""
+        vals = values()
+        try:
+            key = tuple(sorted(vals.items()))
+            hash(key)
+        except TypeError:  # a control whose value cannot be a key: computed every time
+            key = None
+        if key in cache:
+            result, printed = cache[key]
+            print(printed, end="")
+            status.value = "<small>the same view as before: from this session's cache</small>"
+            return go.Figure(result) if isinstance(result, go.Figure) else result
+        status.value = "<small>computing&hellip;</small>"
+        t0, out = time.perf_counter(), io.StringIO()
+        with contextlib.redirect_stdout(out):
+            result = fn(**vals)
+        print(out.getvalue(), end="")
+        if key is not None:
+            cache[key] = (go.Figure(result) if isinstance(result, go.Figure) else result, out.getvalue())
+        status.value = f"<small>computed in {time.perf_counter() - t0:.1f} s</small>"
+        return result
+
     with text:
-        first = fn(**values())
+        first = view()
     figure = go.FigureWidget(first) if isinstance(first, go.Figure) else None
     if figure is None and first is not None:
         with text:
@@ -224,7 +251,7 @@ def controls(fn, apply: bool = False, offline: dict | None = None, **widgets):
     def replot(_change=None):
         text.clear_output(wait=True)
         with text:
-            new = fn(**values())
+            new = view()
             if figure is None:
                 if new is not None:
                     display(new)
@@ -244,7 +271,7 @@ def controls(fn, apply: bool = False, offline: dict | None = None, **widgets):
     else:
         for w in shown:
             w.observe(replot, names="value")
-    box = ipywidgets.VBox([ipywidgets.HBox(shown), text] + ([figure] if figure is not None else []))
+    box = ipywidgets.VBox([ipywidgets.HBox(shown + [status]), text] + ([figure] if figure is not None else []))
     box.add_class("mpqlab-explorer")
     display(box)
     return figure if figure is not None else box
