@@ -83,7 +83,9 @@ records = finetune_mean(df.to_dict("records"))  # where every fine-tune was redo
 comps = comparisons(records, cfg)
 marks = gate_marks(Path(csv_path).with_suffix(".md").read_text())
 status = " · ".join(f"{g} {m}" for m, g in marks)
-show(viz.effects_forest(comps, title=f"{cfg['name']}: paired effects on target top-1"
+from mpqlab.experiments.studies.landscape_views import landscape_link  # a row whose A the landscape study sliced
+links = [landscape_link(cfg["name"], c["setting"], c["a"]) for c in comps]
+show(viz.effects_forest(comps, links=links, title=f"{cfg['name']}: paired effects on target top-1"
                         + (" (mean of two fine-tunes)" if redone(df.to_dict("records")) else ""), margin=cfg.get("gate_margin"),
                         note="gates: " + status + "<br>bars: 95 % intervals, not adjusted for the "
                              f"{len(comps)} comparisons; the verdicts use Holm-adjusted p"), "01_effects")
@@ -99,7 +101,9 @@ for c in comps:  # the report's verdict: Holm-corrected over the budget's family
 # far outside the others (the random policies) is drawn at the axis edge with its value and interval written beside
 # it, so it does not squash the rows whose differences are a point or two. Every policy here
 # sits at the same budget (BitOPs within 2 % of it), so a BitOPs axis would show nothing: the question at one
-# budget is which policy is more accurate, seed by seed.
+# budget is which policy is more accurate, seed by seed. On the course site, a click on a row whose first policy the
+# landscape study sliced (grid v3's subset-control EdMIPS, EdMIPS+ASGA, the reference, uniform and random) opens
+# [02_policy_landscapes](02_policy_landscapes.ipynb) on that policy: its landscapes and its bits.
 #
 # ## Worked example: a paired interval by hand, and the power of a grid
 #

@@ -93,6 +93,20 @@ show(V.plane_explorer(data), "02p_planes");
 # **How to read it.** Contours of log10 loss over `(a, b) / span`, the trained point marked with a cross. The colour
 # scale is the same for every view, so a plane that turns yellow sooner is a sharper one.
 #
+# ## The bits behind each landscape
+#
+# Each landscape above belongs to a policy: its weight and activation bits per layer. Pick a policy and a seed to see
+# them beside EdMIPS's at the same seed; the sentence counts the layers whose bits differ. A point of Fig. 1
+# (notebook 06) or a row of the forest plot (notebook 01) opens this page on its policy and seed.
+
+# %%
+show(V.bits_explorer(data, repo=".."), "02p_bits");
+
+# %% [markdown]
+# **How to read it.** Rows are layers in forward order, the left panel weight bits and the right activation bits,
+# one colour scale for both (2 to 8 bits). The first and last layers stay at 8 bits in every policy (they are not
+# searched); the column's second line is the policy's average bits, the uniform bitwidth with the same BitOPs.
+#
 # ## Width per policy
 
 # %%

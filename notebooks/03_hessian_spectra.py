@@ -205,8 +205,8 @@ controls(spectrum, apply=True, offline={"model": list(models)}, model=W.Dropdown
 #    Zero: with no off-diagonal entries every probe gives exactly tr H = 3.5 (the cell asserts it). Hutchinson's
 #    variance comes only from the off-diagonal part of H.
 #    </details>
-# 3. In the explorer, compare the largest per-parameter layer of W8A8 and W2A2. Does the most sensitive layer
-#    change with the bits? *Hint:* the order printed above the first figure is for the whole network.
+# 3. In the explorer, compare the largest per-parameter layer of W8A8 and W2A2. Controls: model = W8A8, then
+#    model = W2A2. Does the most sensitive layer change with the bits? *Hint:* the order printed above the first figure is for the whole network.
 #    <details><summary>Solution</summary>
 #    The cell after the exercises prints the top layer of each and whether they differ; HAWQ uses each layer's
 #    rank by tr(H_ll)/n_l times its quantization error, not the raw trace.

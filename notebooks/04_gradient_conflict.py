@@ -171,7 +171,9 @@ controls(radius, apply=True, offline={"rho_max": [0.01, 0.1, 1.0]}, rho_max=W.Fl
 #    exercises prints both cosines (when Fashion-MNIST is installed); the grid's cross-dataset setting measures
 #    what that does to a searched policy (`results/README.md`).
 #    </details>
-# 4. In the explorer, find the ρ at which cos(g, g_p) falls below 0.9 for this model. *Hint:* the worked example.
+# 4. In the explorer, find between which two radii cos(g, g_p) falls below 0.9 for this model. Controls:
+#    rho_max = 0.01, then rho_max = 0.1, then rho_max = 1.0 (the live notebook's slider narrows it to a quarter
+#    decade). *Hint:* the worked example.
 #    <details><summary>Solution</summary>
 #    The cell after the exercises sweeps ρ on a log grid and prints the first ρ where the cosine is below 0.9 (or
 #    that it never is up to ρ = 3); on the quadratic the same cosine falls with ρ as g_p = g + ρHĝ turns.

@@ -206,7 +206,7 @@ def layer_cost(layer="layer2.0.conv1", w_bits=4, a_bits=4):
                             title=f"BitOPs share with {layer} at W{w_bits}A{a_bits}")
 from mpqlab.search.config import BIT_CANDIDATES  # the library's candidate bits, not a copy of them
 searchable = [n for n, r in base["layers"].items() if r["searchable"]]
-controls(layer_cost, offline={"w_bits": [2, 4, 8]}, layer=W.Dropdown(options=searchable, value="layer2.0.conv1"),
+controls(layer_cost, offline={"layer": ["layer2.0.conv1", "layer1.0.conv1", "layer3.2.conv2"], "w_bits": [2, 4, 8]}, layer=W.Dropdown(options=searchable, value="layer2.0.conv1"),
          w_bits=W.Dropdown(options=list(BIT_CANDIDATES), value=4), a_bits=W.Dropdown(options=list(BIT_CANDIDATES), value=4));
 
 # %% [markdown]
@@ -220,8 +220,10 @@ controls(layer_cost, offline={"w_bits": [2, 4, 8]}, layer=W.Dropdown(options=sea
 #    The solution cell below counts, over every EdMIPS+ASGA policy of the grid the explorer shows, how often each
 #    layer gets 2 and 4 bits for its weights and activations; compare your seed's pair with those shares.
 #    </details>
-# 2. In the second explorer, set `layer3.2.conv2` to W2A2, then `layer1.0.conv1` to W2A2. Predict which change
-#    lowers the BitOPs more, and why (compare their MACs in `pols["uniform W4A4"]["layers"]`).
+# 2. In the second explorer, set `layer3.2.conv2` to W2A2, then `layer1.0.conv1` to W2A2. Controls: layer =
+#    layer3.2.conv2, w_bits = 2, then layer = layer1.0.conv1 (the site precomputes the weights' bits with the
+#    activations at 4 bits, so it shows W2A4; the live notebook also moves the activations' bits). Predict which
+#    change lowers the BitOPs more, and why (compare their MACs in `pols["uniform W4A4"]["layers"]`).
 #    <details><summary>Solution</summary>
 #    Both convolutions do the same MACs in ResNet-20 (channels double as the map halves), so both save the same
 #    BitOPs; the printed percentages show it. Their HAWQ sensitivities differ.

@@ -216,8 +216,9 @@ controls(highlight, offline={"method": methods} if methods else None, method=W.D
 #    ρ_max, so it sits at the upper bound on most steps (the printed `share_at_bound`); the reconstruction divides h
 #    by its running scale instead, which keeps ρ inside the range.
 #    </details>
-# 4. With the explorer, find the method whose own points have the most negative correlation. Is its interval clear
-#    of zero?
+# 4. With the explorer, find the method whose own points have the most negative correlation: step its dropdown
+#    through every method, starting with Controls: method = edmips+asga, then method = edmips. Is its interval
+#    clear of zero?
 #    <details><summary>Solution</summary>
 #    The solution cell below prints every method's own Spearman with its bootstrap interval. With one point per seed
 #    and setting (16 in grid v3) the interval is wide: only a strong relation within one method clears zero.

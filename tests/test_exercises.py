@@ -21,6 +21,15 @@ def test_exercise_needs_reads_the_controls_each_exercise_names():
         {"number": 2, "live": True, "needs": [("layer", "layer1.0.conv1"), ("span", "2"), ("layer", "fc")]}]
 
 
+def test_an_exercise_that_uses_an_explorer_must_name_its_controls():
+    from mpqlab.course.exercises import unnamed_controls
+
+    md = ("## Exercises\n\n1. In the explorer, compare W8A8 and W2A2.\n   <details>the explorer shows</details>\n"
+          "2. In the explorer, compare them. Controls: model = W8A8, then model = W2A2.\n"
+          "3. Rerun the cell with epochs=3.\n\n## Questionnaire\n\n1. What does the slider do?\n")
+    assert unnamed_controls(md) == [1]
+
+
 def _page(values):
     views = {(v,): go.Figure(go.Scatter(x=[0], y=[v])) for v in values}
     fig = explorer_figure(views, [("seed", list(values))])

@@ -28,6 +28,21 @@ def exercise_needs(markdown: str) -> list[dict]:
     return out
 
 
+def unnamed_controls(markdown: str) -> list[int]:
+    """The exercises (their numbers) that send the learner to an explorer, slider or dropdown without naming the
+    controls and values they need ("Controls: …"): such an exercise cannot be checked against its page."""
+    part = markdown.split("## Exercises", 1)
+    if len(part) < 2:
+        return []
+    body = re.split(r"\n#+ ", part[1])[0]
+    out = []
+    for m in re.finditer(r"(?ms)^(\d+)\. (.*?)(?=^\d+\. |\Z)", body):
+        task = m.group(2).split("<details>", 1)[0]
+        if re.search(r"\b(explorer|slider|dropdown)\b", task, re.I) and "Controls:" not in task:
+            out.append(int(m.group(1)))
+    return out
+
+
 def missing_controls(nb, source: str) -> list[str]:
     """What the exercises of executed notebook ``nb`` (a dict as nbformat reads it) need and its explorers do not
     offer: a static exercise's (name, value) pairs against the controls listed in its explorers' metadata, a live
@@ -44,7 +59,8 @@ def missing_controls(nb, source: str) -> list[str]:
     live = set()
     for call in re.findall(r"controls\((.*?)\);?\s*$", source, flags=re.S | re.M):
         live.update(re.findall(r"\b(\w+)=W\.", call))
-    problems = []
+    problems = [f"exercise {n} uses an explorer without naming its controls (\"Controls: name = value\")"
+                for n in unnamed_controls(markdown)]
     for ex in exercise_needs(markdown):
         for name, value in ex["needs"]:
             if ex["live"]:

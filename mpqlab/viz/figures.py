@@ -365,13 +365,15 @@ def sharpness_vs_generalization(df, sharpness: str = "target_surrogate_gap", gap
 
 
 def effects_forest(comps: Sequence[Mapping], title: str = "Paired effects", margin: float | None = None,
-                   note: str | None = None, gate_pairs: Sequence[tuple[str, str]] | None = None) -> go.Figure:
+                   note: str | None = None, gate_pairs: Sequence[tuple[str, str]] | None = None,
+                   links: Sequence[str] | None = None) -> go.Figure:
     """A forest plot of paired comparisons (:func:`mpqlab.experiments.report.comparisons`' rows: ``a``, ``b``, ``setting``,
     ``mean``, ``ci_low``, ``ci_high``, ``n``): one row per comparison, the mean difference A − B in points with its
     95 % interval, a line at 0. With ``margin``, the gate's threshold is marked on the gate rows only (``gate_pairs``;
     default: the reference against a uniform baseline). A row far outside the others (e.g. random policies, −16
     points, beside effects of ±1) would squash them: the axis spans the others and such a row is drawn at the edge,
-    its value and interval written beside it."""
+    its value and interval written beside it. ``links``: one course-site link per row ("" for none); on the site a
+    click on a row's point opens it (e.g. the row's first policy's landscapes and bits)."""
     comps = list(comps)
     labels = [f"{c['a']} − {c['b']} ({c['setting']}, n={c['n']})" for c in comps]
     reach = [max(abs(c["ci_low"]), abs(c["ci_high"])) for c in comps]
@@ -380,7 +382,9 @@ def effects_forest(comps: Sequence[Mapping], title: str = "Paired effects", marg
     edge = lambda v: float(np.clip(v, -limit, limit))  # noqa: E731
     fig = go.Figure(go.Scatter(
         x=[edge(c["mean"]) for c in comps], y=labels, mode="markers", marker=dict(size=9, color="#333"),
-        name="mean difference",
+        name="mean difference", customdata=list(links) if links else None,
+        hovertemplate=None if not links else "%{x:+.2f}<br>click: open A's landscapes and bits (course site)"
+                                             "<extra></extra>",
         error_x=dict(type="data", symmetric=False, array=[edge(c["ci_high"]) - edge(c["mean"]) for c in comps],
                      arrayminus=[edge(c["mean"]) - edge(c["ci_low"]) for c in comps])))
     for c, lab, f in zip(comps, labels, far):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 
@@ -166,20 +167,70 @@ def live_view(seed: int = 0, policies=("EdMIPS", "EdMIPS+ASGA"), kind: str = "ra
     return fig, f"Span ±{span:.3g}, {n} images. Width at {cfg['k']:g}x the centre loss: " + "; ".join(words) + "."
 
 
+def study_policy(data: dict, label: str, seed: int, repo=None) -> dict | None:
+    """The policy dict (``policy.json``) of the grid cell the study sliced as ``label`` at ``seed``; None when that
+    cell is not in this checkout."""
+    path = Path(repo or REPO) / data["config"]["policies"][label].format(seed=seed) / "policy.json"
+    return read_json(path, "policy") if path.is_file() else None
+
+
+def bits_explorer(data: dict, repo=None):
+    """The kernel-free explorer of the studied policies' bits: policy as a dropdown, seed as a slider; each view puts
+    the policy's weight and activation bits per layer beside the baseline's (EdMIPS) at the same seed, and says how
+    many layers differ. A link's ``#policy=…&seed=…`` opens it on one policy (a Fig. 1 point, a forest-plot row)."""
+    from ...viz.figures import bitwidth_heatmap  # deferred: slow import, figures only
+
+    cfg = data["config"]
+    base_label = cfg["baseline"]
+    labels = list(cfg["policies"])
+    seeds = [s for s in cfg["seeds"] if study_policy(data, base_label, s, repo) is not None]
+    if not seeds:
+        raise MpqlabError(f"none of the study's {base_label} cells is in this checkout (under {repo or REPO})")
+    views, texts = {}, {}
+    for label, seed in itertools.product(labels, seeds):
+        pol, base = study_policy(data, label, seed, repo), study_policy(data, base_label, seed, repo)
+        if pol is None:
+            continue
+        pols = {label: pol} if label == base_label else {label: pol, base_label: base}
+        notes = {k: f"{p['totals']['average_bits']:.2f} avg bits" for k, p in pols.items()}
+        views[(label, seed)] = bitwidth_heatmap(pols, title=f"Bits per layer, seed {seed}: {label}"
+                                                + ("" if label == base_label else f" beside {base_label}"), notes=notes)
+        searchable = [n for n, r in pol["layers"].items() if r["searchable"]]
+        differ = sum((pol["layers"][n]["w_bits"], pol["layers"][n]["a_bits"])
+                     != (base["layers"][n]["w_bits"], base["layers"][n]["a_bits"]) for n in searchable)
+        texts[(label, seed)] = (f"{label}, seed {seed}: {pol['totals']['average_bits']:.2f} average bits"
+                                + ("" if label == base_label else
+                                   f"; {differ} of {len(searchable)} searchable layers differ from {base_label}'s "
+                                   f"({base['totals']['average_bits']:.2f} average bits)") + ".")
+    labels = [lab for lab in labels if any((lab, s) in views for s in seeds)]
+    for key in itertools.product(labels, seeds):  # a policy missing at a seed shows the baseline's view, said so
+        if key not in views:
+            views[key] = views[(base_label, key[1])]
+            texts[key] = f"{key[0]} has no cell at seed {key[1]} in this checkout: {base_label}'s bits are shown."
+    return explorer_figure(views, [("policy", labels), ("seed", seeds)], texts=texts,
+                           active=(labels[0], seeds[0]), kinds={"seed": "slider"})
+
+
 PAGE = "02_policy_landscapes.html"  # the course page whose explorers show the study
 
+# the grid methods of the study's policies, as a Fig. 1 point or a forest-plot row names them
+GRID_LABELS = {"edmips": "EdMIPS", "edmips+asga": "EdMIPS+ASGA", "random": "random", "uniform:W3A2": "uniform W3A2",
+               "edmips@target": "reference"}
 
-def landscape_link(grid: str, setting: str, method: str, seed, cfg: dict | None = None) -> str:
-    """The course-site link that opens the study's views of a grid cell's policy (its seed, the random band), or
-    "" when the study has no such policy: a Fig. 1 point links to its landscapes."""
+
+def landscape_link(grid: str, setting: str, method: str, seed=None, cfg: dict | None = None) -> str:
+    """The course-site link that opens the study's views of a grid cell's policy: its landscapes (random band) and
+    its bits, at its seed (the first seed when ``seed`` is None: a forest-plot row, which spans the seeds); "" when
+    the study has no such policy."""
     cfg = cfg or DECLARED
-    labels = {"edmips": "EdMIPS", "edmips+asga": "EdMIPS+ASGA", "random": "random", "uniform:W3A2": "uniform W3A2",
-              "edmips@target": "reference"}
+    if seed is None:
+        seed = cfg["seeds"][0]
     try:
         seed = int(seed)
     except (TypeError, ValueError):
         return ""
-    if grid != cfg["grid"] or setting not in (cfg["setting"], "shared", "reference") or seed not in cfg["seeds"] \
-            or labels.get(method) not in cfg["policies"]:
+    label = GRID_LABELS.get(method)
+    if grid != cfg["grid"] or setting not in (cfg["setting"], "shared", "reference", "all") \
+            or seed not in cfg["seeds"] or label not in cfg["policies"]:
         return ""
-    return f"{PAGE}#direction=random&sample=train&metric=loss&seed={seed}"
+    return f"{PAGE}#direction=random&sample=train&metric=loss&seed={seed}&policy={quote(label, safe='')}"
