@@ -40,17 +40,18 @@ summary = quickstart(out=str(RUNS / "quickstart"), smoke=smoke)
 summary
 
 # %% [markdown]
-# **Reading the result.** Read the first line printed above the table before its numbers: it says whether the
-# search *decided* (median largest bit probability ≥ 0.9 and at most one layer rewritten by the budget step, taken
-# from the values in `summary`). By default this notebook runs in smoke mode (a few batches): whatever that line
-# says, one seed's policy shows the workflow, and its top-1 against uniform bits says nothing about the method.
-# `summary["status"]` holds the same line. `average_bits` is the uniform bitwidth with the same BitOPs (2.5 = as
-# costly as W2.5A2.5 everywhere; uniform W3A2 is the closest uniform policy under it). Per policy, `top1_before_finetune` is
-# the full-precision weights quantized by the policy and `top1` the same after fine-tuning the weights under the
-# fixed policy; `target_top1_float` is the full-precision model. `decisiveness` is the median largest bit
-# probability at the end of the search and `layers_changed_by_budget` how many layers the budget step had to
-# change: a search whose policy is its own has the first near 1 and the second near 0. One seed on 1,000 test
-# images demonstrates the workflow; comparing methods is the experiment grid's job (notebook 01).
+# **Reading the result.** Read the first line printed above the table before its numbers: it says whether the search
+# *decided* (median largest bit probability ≥ 0.9 and at most one layer rewritten by the budget step, taken from the
+# values in `summary`). By default this notebook runs in smoke mode (one batch per search and fine-tune): whatever
+# that line says, one seed's policy shows the workflow, and its top-1 against uniform bits says nothing about the
+# method. `summary["status"]` holds the same line. `average_bits` is the uniform bitwidth with the same BitOPs (2.5 =
+# as costly as W2.5A2.5 everywhere; uniform W3A2 is the closest uniform policy under it). Per policy,
+# `top1_before_finetune` is the full-precision weights quantized by the policy and `top1` the same after fine-tuning
+# the weights under the fixed policy; `target_top1_float` is the full-precision model. `decisiveness` is the median
+# largest bit probability at the end of the search and `layers_changed_by_budget` how many layers the budget step had
+# to change: a search whose policy is its own has the first near 1 and the second near 0. One seed on 1,000 test
+# images (a class-balanced 250 of them in smoke mode) demonstrates the workflow; comparing methods is the
+# experiment grid's job (notebook 01).
 
 # %%
 import json

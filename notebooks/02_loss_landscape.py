@@ -64,18 +64,18 @@ from mpqlab.training.transfer import finetuned
 data, ckpt, train, test = analysis_target(smoke)
 ft_train, _ = proxy_subset(train, size=min(len(train), 10000), seed=0)  # one short fine-tune per policy, cached
 ft_test = test.sample(128) if smoke else test  # the fine-tune's own before / after top-1
-x, y = test.tensors(128 if smoke else 500)
+x, y = test.tensors(64 if smoke else 500)  # smoke: enough to draw every view, not to read it
 models, results, pols = {"float": model_under_policy("resnet20", ckpt, 10)[0].eval()}, {}, {}
 for name, bits in (("W8A8", 8), ("W4A4", 4), ("W2A2", 2)):
     pols[name] = Policy.uniform(create_model("resnet20"), bits, bits)
     models[name], results[name] = finetuned(pols[name], "resnet20", ft_train, ft_test, ckpt,
                                             RUNS / f"finetuned_{data}_{name}", epochs=1,
-                                            max_batches=2 if smoke else None)
+                                            max_batches=1 if smoke else None)
 pd.DataFrame({k: {"top-1 before fine-tune": r["top1_before_finetune"], "top-1 after": r["top1"]}
               for k, r in results.items()}).T.round(2)
 
 # %%
-points = 7 if smoke else 17
+points = 5 if smoke else 17
 ts = np.linspace(-1, 1, points)
 curves = {k: (ts, L.slice_1d(m, (x, y), L.random_direction(m, seed=0), ts)["loss"]) for k, m in models.items()}
 show(viz.landscape_curves(curves, title="1-D slices along the same filter-normalised direction"), "02_landscape_1d")

@@ -96,10 +96,10 @@ from mpqlab.quant.policy import Policy
 from mpqlab.training.transfer import finetuned
 data, ckpt, train, test = analysis_target(smoke)
 ft_train, _ = proxy_subset(train, size=min(len(train), 10000), seed=0)  # the same cached fine-tunes as notebook 02
-ft_test = test.sample(256) if smoke else test  # the fine-tune's own before / after top-1
-x, y = test.tensors(32 if smoke else 128)  # smoke: enough to run every estimator, not to trust it
+ft_test = test.sample(128) if smoke else test  # the fine-tune's own before / after top-1
+x, y = test.tensors(16 if smoke else 128)  # smoke: enough to run every estimator, not to trust it
 models = {name: finetuned(Policy.uniform(create_model("resnet20"), b, b), "resnet20", ft_train, ft_test, ckpt,
-                          RUNS / f"finetuned_{data}_{name}", epochs=1, max_batches=2 if smoke else None)[0]
+                          RUNS / f"finetuned_{data}_{name}", epochs=1, max_batches=1 if smoke else None)[0]
           for name, b in (("W8A8", 8), ("W4A4", 4), ("W2A2", 2))}
 it = 4 if smoke else 20
 eigs, traces, trace_se, dens, layer_tr = {}, {}, {}, {}, {}

@@ -54,15 +54,19 @@ def test_a_stepped_figure_shows_one_view_at_a_time_with_its_own_title():
     assert view_labels(go.Figure()) == []
 
 
-def test_offline_views_include_the_default_and_keep_each_views_sentences(capsys):
+def test_offline_views_include_the_default_and_keep_each_views_sentences(capsys, monkeypatch):
     from mpqlab.course.notebooks import _offline_views
 
+    monkeypatch.delenv("MPQLAB_SMOKE", raising=False)
     views, default, controls, texts = _offline_views(lambda a, b: (print(f"a={a}"), go.Figure())[1],
                                                      {"a": 5, "b": 1}, {"a": [1, 2]})
     assert list(views) == [(5,), (1,), (2,)] and default == (5,) and controls == [("a", [5, 1, 2])]
     assert texts[(2,)] == "a=2" and capsys.readouterr().out == ""  # the sentences travel with their view
     with pytest.raises(MpqlabError, match=r"offline values for \['c'\]"):
         _offline_views(lambda a: go.Figure(), {"a": 1}, {"c": [1]})
+    monkeypatch.setenv("MPQLAB_SMOKE", "1")  # a smoke run precomputes the default and the first two values only
+    views, _, controls, _ = _offline_views(lambda a, b: go.Figure(), {"a": 5, "b": 1}, {"a": [1, 2, 3], "b": [7, 8, 9]})
+    assert controls == [("a", [5, 1, 2]), ("b", [1, 7, 8])] and len(views) == 9
 
 
 # ------------------------------------------------------------------------------------------------ equations

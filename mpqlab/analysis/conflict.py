@@ -41,8 +41,8 @@ def alignment_summary(cosines: dict, last: int = 10) -> str:
     stats = {}
     for name, values in cosines.items():
         tail = [float(v) for v in values if not math.isnan(float(v))][-last:]
-        if len(tail) < 4:
-            raise ValueError(f"{name}: {len(tail)} logged cos(g, g_p) values, need at least 4 for quartiles")
+        if len(tail) < 2:
+            raise ValueError(f"{name}: {len(tail)} logged cos(g, g_p) value(s), need at least 2 for quartiles")
         q1, med, q3 = quantiles(tail, n=4, method="inclusive")
         stats[name] = (med, q1, q3, len(tail))
     parts = [f"{n}: median cos(g, g_p) {m:+.3f} (IQR {a:+.3f} to {b:+.3f}, last {k} steps), the gradients "

@@ -101,8 +101,9 @@ def make_figures(out: str | os.PathLike = COMMITTED_FIGURES, smoke: bool = False
     except FileNotFoundError:  # papermill resolves its paths against the working directory, which must exist
         os.chdir(REPO)
     made, times = {}, {}
-    saved_env = {k: os.environ.get(k) for k in ("MPQLAB_HEADLESS", "MPQLAB_COMPILE", "OMP_NUM_THREADS")}
+    saved_env = {k: os.environ.get(k) for k in ("MPQLAB_HEADLESS", "MPQLAB_SMOKE", "MPQLAB_COMPILE", "OMP_NUM_THREADS")}
     os.environ["MPQLAB_HEADLESS"] = "1"  # the kernels inherit it: explorers precomputed, figures embedded with a PNG
+    os.environ["MPQLAB_SMOKE"] = "1" if smoke else "0"  # a smoke run's explorers precompute fewer views
     if smoke:  # tiny runs: compiling the quantizer kernels costs more than it saves
         os.environ.setdefault("MPQLAB_COMPILE", "0")
         # and one intra-op thread: tiny eager ops gain nothing from a second, and on a loaded machine every op's

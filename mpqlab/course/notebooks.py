@@ -113,12 +113,17 @@ def _png(fig) -> bytes | None:
     return static_png(fig)
 
 
+SMOKE_VALUES = 2  # offline values per control that a smoke run (MPQLAB_SMOKE=1) precomputes, besides the default
+
+
 def _offline_views(fn, values: dict, offline: dict) -> tuple[dict, tuple, list, dict]:
     """``fn`` at every combination of the ``offline`` values (other controls at ``values``, each default added):
     ({combination: result}, the default combination, [(name, values)], {combination: what ``fn`` printed})."""
     unknown = [k for k in offline if k not in values]
     if unknown:
         raise MpqlabError(f"offline values for {unknown}, which are not controls of this explorer ({list(values)})")
+    if os.environ.get("MPQLAB_SMOKE") == "1":  # a smoke run checks the explorer, the full run precomputes it all
+        offline = {k: list(v)[:SMOKE_VALUES] for k, v in offline.items()}
     names = list(offline)
     lists = []
     for k in names:
@@ -141,7 +146,6 @@ def _show_offline(fn, values: dict, offline: dict):
     :func:`mpqlab.viz.explorer.explorer_figure`, axes fixed across views), with its default view's PNG; the default
     view's sentences are printed under a label, every view's travel with it in the figure."""
     import plotly.graph_objects as go  # deferred: slow import, figures only
-
 
     views, default, controls_, texts = _offline_views(fn, values, offline)
     if not all(isinstance(r, go.Figure) for r in views.values()):

@@ -22,6 +22,8 @@ from ..training.transfer import TransferConfig, transfer
 from ..viz.figures import bitwidth_heatmap, save_figure
 
 CANDIDATES = [2, 3, 4]
+SMOKE_TEST_IMAGES = 250  # a smoke run scores on a seeded, class-balanced sample of the test set, not all 1,000
+SMOKE_BATCHES = 1  # a smoke run's search and fine-tunes take one batch each: it shows the workflow, nothing more
 
 
 def quickstart(out: str = "runs/quickstart", epochs: int = 3, finetune_epochs: int = 2, budget: float = 2.5,
@@ -31,10 +33,12 @@ def quickstart(out: str = "runs/quickstart", epochs: int = 3, finetune_epochs: i
     ckpt = str(pretrained("resnet20_cifar10-mini"))
     cfg = SearchConfig(model="resnet20", data="cifar10-mini", subset=2000, checkpoint=ckpt, objective="edmips",
                        sharpness="asga", budget=budget, epochs=1 if smoke else epochs, w_candidates=CANDIDATES,
-                       a_candidates=CANDIDATES, max_batches=2 if smoke else max_batches)
+                       a_candidates=CANDIDATES, max_batches=SMOKE_BATCHES if smoke else max_batches)
     found = run(cfg, out_p / "policy.json")
     print(found.summary())
     train, test = load_splits("cifar10-mini")
+    if smoke:
+        test = test.sample(SMOKE_TEST_IMAGES)
     w, a = uniform_bits(budget, CANDIDATES, CANDIDATES)
     uniform = Policy.uniform(create_model("resnet20", num_classes=train.num_classes), w, a,
                              w_candidates=CANDIDATES, a_candidates=CANDIDATES, input_size=tuple(train.input_size))
@@ -43,16 +47,17 @@ def quickstart(out: str = "runs/quickstart", epochs: int = 3, finetune_epochs: i
     for name, pol in (("found (edmips+asga)", found), (f"uniform W{w}A{a}", uniform)):
         tag = "transfer" if pol is found else "transfer_uniform"
         res = transfer(pol, "resnet20", train, test, ckpt, out_p / f"{tag}.json",
-                       TransferConfig(epochs=1 if smoke else finetune_epochs, max_batches=2 if smoke else max_batches),
+                       TransferConfig(epochs=1 if smoke else finetune_epochs,
+                                      max_batches=SMOKE_BATCHES if smoke else max_batches),
                        eval_float=pol is found)
         rows[name] = {"average_bits": round(res["average_bits"], 3), "gbitops": round(res["bitops"] / 1e9, 4),
                       "top1_before_finetune": round(res["top1_before_finetune"], 2), "top1": round(res["top1"], 2)}
         if pol is found:
             float_top1 = round(res["top1_float"], 2)
     prov = found.provenance
-    status = search_status(prov["decisiveness"], prov["layers_changed_by_budget"], smoke)
+    status = search_status(prov["decisiveness"], prov["layers_changed_by_budget"], smoke, len(test))
     print(status)  # above the numbers: whether the search decided, so its table is read as what it is
-    print(comparison_table(rows, float_top1))
+    print(comparison_table(rows, float_top1, len(test)))
     try:
         fig = bitwidth_heatmap({"edmips+asga": found.to_dict(), f"uniform W{w}A{a}": uniform.to_dict()},
                                notes={k: f"top-1 {r['top1']:.2f} %, {r['gbitops']:.3f} GBitOPs" for k, r in zip(
@@ -71,26 +76,27 @@ DECIDED_PROBABILITY = 0.9   # median largest bit probability at the end of the s
 DECIDED_REWRITES = 1        # layers the budget step changed
 
 
-def search_status(decisiveness: float, layers_changed: int, smoke: bool) -> str:
+def search_status(decisiveness: float, layers_changed: int, smoke: bool, test_images: int = 1000) -> str:
     """One line on whether the search decided (median largest bit probability >= 0.9, at most one layer rewritten
     by the budget step) and what its numbers are therefore worth."""
     decided = decisiveness >= DECIDED_PROBABILITY and layers_changed <= DECIDED_REWRITES
     what = (f"median largest bit probability {decisiveness:.2f} (decided: >= {DECIDED_PROBABILITY}), "
             f"{layers_changed} layer(s) rewritten by the budget step (decided: <= {DECIDED_REWRITES})")
     if smoke or not decided:
-        return (f"NOT A RESULT: {'a smoke search (a few batches)' if smoke else 'this search'} has "
+        return (f"NOT A RESULT: {f'a smoke search ({SMOKE_BATCHES} batch)' if smoke else 'this search'} has "
                 f"{'not ' if not decided else ''}decided ({what}). The policy below is a demonstration of the "
                 "workflow; its top-1 says nothing about the method. Run without smoke (mpqlab quickstart) for a search "
                 "that decides, and the experiment grid (notebook 01) to compare methods.")
-    return (f"The search decided ({what}). One seed on 1,000 test images: a demonstration of the workflow, not "
+    return (f"The search decided ({what}). One seed on {test_images:,} test images: a demonstration of the workflow, not "
             "evidence for a method (the experiment grid, notebook 01, compares methods).")
 
 
-def comparison_table(rows: dict, float_top1: float) -> str:
+def comparison_table(rows: dict, float_top1: float, test_images: int = 1000) -> str:
     """The quickstart's table: one line per policy."""
     lines = [f"{'policy':<22} {'avg bits':>8} {'GBitOPs':>8} {'top-1 before FT':>16} {'top-1 after FT':>15}"]
     for name, r in rows.items():
         lines.append(f"{name:<22} {r['average_bits']:>8.3f} {r['gbitops']:>8.4f} {r['top1_before_finetune']:>16.2f} "
                      f"{r['top1']:>15.2f}")
-    lines.append(f"(full precision: {float_top1:.2f} %; cifar10-mini test set, 1,000 images, one seed)")
+    lines.append(f"(full precision: {float_top1:.2f} %; cifar10-mini test set, {test_images:,} images"
+                 f"{' (a class-balanced sample)' if test_images < 1000 else ''}, one seed)")
     return "\n".join(lines)
