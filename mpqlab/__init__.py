@@ -60,7 +60,7 @@ LAYERS = [
     ["search", "search.config", "search.supernet", "search.budget", "search.hawq", "search.loop", "search.objectives",
      "search.methods"],
     # 7. viz/: plotly figures from plain data, the palette, kernel-free explorers, figure files
-    ["viz", "viz.figures", "viz.palette", "viz.slider", "viz.explorer", "viz.landscapes", "viz.files"],
+    ["viz", "viz.figures", "viz.palette", "viz.slider", "viz.explorer", "viz.landscapes", "viz.style", "viz.files"],
     # 8. experiments/: grids (config, one cell, executors, merge, null policies, reference, re-measure, presets),
     #    their statistics and report, one-off studies
     ["experiments", "experiments.config", "experiments.cell", "experiments.executors", "experiments.merge",

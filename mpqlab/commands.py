@@ -36,8 +36,6 @@ def train_command(model: str, data: str, out: str, cfg: TrainConfig | None = Non
                   argv=None) -> dict:
     """Train ``model`` in full precision on ``data`` under ``cfg`` (default :class:`TrainConfig`) and write ``out``
     (.safetensors) with its card."""
-
-
     cfg = cfg or TrainConfig()
     set_threads()
     if not str(out).endswith(".safetensors"):
@@ -128,8 +126,6 @@ def transfer_command(policy: str, model: str, data: str, init: str | None, out: 
                      cfg: TransferConfig | None = None, root=None, device="cpu", argv=None) -> dict:
     """``mpqlab transfer``: fine-tune a model's weights on the target data under a fixed policy, with ``cfg``
     (default :class:`TransferConfig`)."""
-
-
     cfg = cfg or TransferConfig()
     init_distributed(device)
     train, test = load_splits(data, root, cfg.subset, cfg.seed)
@@ -185,8 +181,6 @@ def landscape_command(model, data, checkpoint, out, policy=None, uniform=None, c
                       device="cpu") -> dict:
     """A 1-D or 2-D loss slice along filter-normalised random directions (or the top eigenvector) -> .npz
     (``cfg``: a :class:`~mpqlab.analysis.landscape.LandscapeConfig`, default if None)."""
-
-
     cfg = cfg or LandscapeConfig()
     if not str(out).endswith(".npz"):
         raise MpqlabError(f"--out {out} must end in .npz")

@@ -78,7 +78,7 @@ def load_config(path: str | os.PathLike) -> GridConfig:
 
 
 def proxy_side(policy: Policy, model: str, init: str, proxy: str, proxy_subset_size, seed: int, root,
-               n: int = 128) -> dict:
+               n: int = 128, device: str = "cpu") -> dict:
     """The policy on the proxy side, where the search saw it: the proxy checkpoint quantized by the policy and
     calibrated (not fine-tuned), in eval mode. Top-1 on (up to 4 batches of) the proxy test set; sharpness on ``n``
     images of the cell's proxy search subset: surrogate gap h at rho = 0.05, sigma_max (Lanczos, 6 passes) and the
@@ -87,10 +87,11 @@ def proxy_side(policy: Policy, model: str, init: str, proxy: str, proxy_subset_s
     top-1 batches and the ``n`` sharpness images."""
     train, test = load_splits(proxy, root, proxy_subset_size, seed)
     seed_global(seed)  # a model without a checkpoint (smoke grids) starts from the same weights every time
-    net, _ = model_under_policy(model, init, train.num_classes, policy, None, train, tuple(train.input_size))
+    net, _ = model_under_policy(model, init, train.num_classes, policy, None, train, tuple(train.input_size),
+                                device=device)
     net.eval()
-    top1 = evaluate(net, test, max_batches=4)["top1"]
-    x, y = analysis_batch(train, n)
+    top1 = evaluate(net, test, device=device, max_batches=4)["top1"]
+    x, y = analysis_batch(train, n, device=device)
     h = surrogate_gap(net, [(x, y)], rho=0.05)["surrogate_gap"]
     hess = Hessian(net, (x, y))
     sigma = hess.eigenvalues(top_k=1, max_iter=6, seed=seed)["eigenvalues"][0]
@@ -119,7 +120,7 @@ def _candidate_transfers(cfg: GridConfig, method: str, policy: Policy, out: Path
             continue
         res = transfer(Policy.load(out / f"candidate{k}.json"), cfg.model, train, test, cfg.target.init,
                        out / f"candidate{k}_transfer.json", cfg.transfer_config(seed), show_progress=show_progress,
-                       eval_float=False)
+                       eval_float=False, device=cfg.device)
         top1[k] = res["top1"]
     out_row = {"candidates_top1": " ".join(f"{k}:{v:.3f}" for k, v in sorted(top1.items())),
                "candidates_mean_top1": round(sum(top1.values()) / len(top1), 3)}
@@ -177,13 +178,13 @@ def _run_cell(cfg, setting, method, seed, budget, out: Path, root, show_progress
         else:
             policy = run_search(scfg, pol_path, show_progress=show_progress)
     t_res = transfer(policy, cfg.model, train, test, target.init, out / "transfer.json", cfg.transfer_config(seed),
-                     show_progress=show_progress, eval_float=False)
+                     show_progress=show_progress, eval_float=False, device=cfg.device)
     net = t_res.pop("model")  # the fine-tuned model itself, in eval mode
     sides = lambda pol: proxy_side(pol, cfg.model, st.proxy_init, st.proxy, st.proxy_subset, seed, root,  # noqa: E731
-                                   n=cfg.proxy_sharpness_images)
+                                   n=cfg.proxy_sharpness_images, device=cfg.device)
     unselected = _candidate_transfers(cfg, method, policy, out, train, test, seed, show_progress, sides)
     n = cfg.sharpness_images
-    x, y = analysis_batch(test, n)
+    x, y = analysis_batch(test, n, device=cfg.device)
     sharp = surrogate_gap(net, [(x[:n // 2], y[:n // 2]), (x[n // 2:], y[n // 2:])], rho=0.05)["surrogate_gap"]
     src_row = source / ROW if source is not None else None
     chosen = (policy.provenance.get("reference_selection") or {}).get("chosen")

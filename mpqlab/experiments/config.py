@@ -182,6 +182,12 @@ class GridConfig:
         """A cell's fine-tune: the target block's settings, seeded with the cell's seed."""
         return dataclasses.replace(self.target.finetune, seed=seed)
 
+    @property
+    def device(self) -> str:
+        """The torch device of every cell's search, transfer and measurements: the ``search`` block's ``device``
+        (default cpu)."""
+        return str(self.search.get("device", "cpu"))
+
     def reference_extra(self) -> dict:
         """The reference's SearchConfig fields (its selection keys left out)."""
         return {k: v for k, v in self.reference.items() if k not in reference.KEYS}

@@ -1,5 +1,5 @@
 """Floor 7, how results are shown: plotly figures from plain data (``figures``; each function returns a
-``go.Figure``), one colour per method and model (``palette``), kernel-free explorers of precomputed views
+``go.Figure``), one colour per method and model (``palette``) and one look (``style``: template, margins, a minimum height), kernel-free explorers of precomputed views
 (``slider``), and figure files (``files``: HTML sharing one plotly.min.js, PNG / SVG through Chromium).
 
 Every name of ``figures`` and ``files`` is importable from here: ``from mpqlab.viz.figures import bits_heatmap``."""

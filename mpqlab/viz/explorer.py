@@ -26,7 +26,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..core.errors import MpqlabError
-from .slider import SLIDER_SPACE, STEPPED_META, TITLE, _view_layout
+from .slider import SLIDER_SPACE, STEPPED_META, _view_layout
 
 EXPLORER_META = "mpqlab-explorer"  # meta["kind"] of a multi-control explorer
 LINE_PX = 17  # pixels per line of a view's sentences

@@ -4,7 +4,6 @@ here) writes HTML and PNG / SVG.
 """
 from __future__ import annotations
 
-import re
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -14,74 +13,11 @@ from plotly.subplots import make_subplots
 from ..quant.cost import bitops_shares
 from ..search.methods import REFERENCE, is_uniform
 from .files import PLOTLY_JS, find_browser, save_figure, write_plotly_js  # noqa: F401 (re-exported)
+from .landscapes import landscape_contour, landscape_curves, landscape_surface  # noqa: F401 (re-exported)
 from .palette import METHOD_COLORS, color_of  # noqa: F401 (re-exported)
 from .palette import palette as _colors
-
-TEMPLATE = "plotly_white"
-
-
-MIN_HEIGHT = 400  # px: no chart of the kit is shorter (a shorter one squeezes its axis labels and legend)
-
-
-def _layout(fig: go.Figure, title: str, **kw) -> go.Figure:
-    """The kit's look: its template and margins, at least ``MIN_HEIGHT`` tall, each named trace in its label's colour
-    (:func:`color_of`: one colour per model or method in every chart)."""
-    if kw.get("height") is not None:
-        kw["height"] = max(MIN_HEIGHT, kw["height"])
-    fig.update_layout(template=TEMPLATE, title=title, margin=dict(l=60, r=30, t=60, b=50), **kw)
-    _colour_by_label(fig)
-    return fig
-
-
-def _colour_by_label(fig: go.Figure) -> None:
-    """Give every bar / line / marker trace that has a name and no colour of its own its label's colour
-    (:func:`color_of`); a trace whose colour a different label in the same figure already took keeps plotly's (two
-    labels drawn in one colour would read as one). Labels of one family ("edmips+asga", "edmips+asga (per step)")
-    share theirs."""
-    family = lambda name: re.split(r"[ :(·]", str(name).strip(), maxsplit=1)[0]  # noqa: E731
-    taken: dict[str, str] = {}
-    for tr in fig.data:
-        if tr.type not in ("bar", "scatter") or not tr.name:
-            continue
-        own = tr.marker.color if tr.type == "bar" else (tr.line.color or tr.marker.color)
-        c = own if isinstance(own, str) else color_of(tr.name)
-        if taken.setdefault(c, family(tr.name)) != family(tr.name) or own is not None:
-            continue
-        tr.update(marker_color=c) if tr.type == "bar" else tr.update(line_color=c, marker_color=c)
-
-
-# ------------------------------------------------------------------------------------------------ landscape
-
-def _log10(loss) -> np.ndarray:
-    return np.log10(np.maximum(np.asarray(loss, dtype=float), 1e-12))
-
-
-def landscape_surface(ts1, ts2, loss, title: str = "Loss landscape (2-D slice)", log: bool = False) -> go.Figure:
-    """3-D surface of ``loss[i, j]`` at ``ts1[i]`` (direction 1) and ``ts2[j]`` (direction 2); ``log``: height and
-    colour are log10(loss), so a basin whose loss spans decades is not one colour."""
-    z, label = (_log10(loss), "log10 loss") if log else (np.asarray(loss), "loss (nats)")
-    ts1, ts2 = np.asarray(ts1), np.asarray(ts2)
-    fig = go.Figure(go.Surface(x=ts2, y=ts1, z=z, colorscale="Viridis", colorbar=dict(title=label, len=0.7)))
-    i, j = int(np.argmin(np.abs(ts1))), int(np.argmin(np.abs(ts2)))  # the trained point: the grid's origin
-    fig.add_trace(go.Scatter3d(x=[ts2[j]], y=[ts1[i]], z=[z[i][j]], mode="markers", marker=dict(color="red", size=6),
-                               name="trained point (red)"))
-    fig = _layout(fig, title, scene=dict(xaxis_title="dir. 2", yaxis_title="dir. 1", zaxis_title=label,
-                                         camera=dict(eye=dict(x=1.6, y=1.6, z=1.1))), showlegend=True,
-                  legend=dict(x=0, y=1, xanchor="left", yanchor="top"))
-    fig.update_layout(margin=dict(l=10, r=10, t=60, b=30))  # a 3-D scene needs no room for 2-D axis titles
-    fig.add_annotation(text="directions 1 and 2: random, filter-normalised", xref="paper", yref="paper", x=0, y=0,
-                       showarrow=False, font={"size": 11})
-    return fig
-
-
-def landscape_contour(ts1, ts2, loss, title: str = "Loss landscape (contours)", log: bool = False) -> go.Figure:
-    """A 2-D loss slice as a contour plot (plotly Figure); ``log``: contours of log10(loss)."""
-    z, label = (_log10(loss), "log10 loss") if log else (np.asarray(loss), "loss (nats)")
-    fig = go.Figure(go.Contour(x=np.asarray(ts2), y=np.asarray(ts1), z=z, colorscale="Viridis",
-                               contours=dict(showlabels=True), colorbar=dict(title=label)))
-    fig.add_trace(go.Scatter(x=[0], y=[0], mode="markers", marker=dict(color="red", size=9), name="trained point"))
-    return _layout(fig, title, xaxis_title="direction 2 (filter-normalised units)",
-                   yaxis_title="direction 1 (filter-normalised units)")
+from .style import TEMPLATE  # noqa: F401 (TEMPLATE re-exported)
+from .style import apply_style as _layout
 
 
 def quantizer_staircase(w, curves: Mapping[str, Sequence[float]], title: str = "The weight quantizer is a staircase",
@@ -97,14 +33,6 @@ def quantizer_staircase(w, curves: Mapping[str, Sequence[float]], title: str = "
         fig.add_trace(go.Scatter(x=list(points[0]), y=list(points[1]), mode="markers", name="the worked example",
                                  marker=dict(size=7, color="#222222")))
     return _layout(fig, title, xaxis_title="float weight w", yaxis_title="quantized weight q(w)")
-
-
-def landscape_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], title: str = "1-D loss slices",
-                     yaxis: str = "cross-entropy loss (nats)", log_y: bool = False) -> go.Figure:
-    """One line per policy / model: ``{label: (ts, values)}``; ``log_y``: a log loss axis."""
-    fig = go.Figure([go.Scatter(x=list(a), y=list(v), mode="lines+markers", name=k) for k, (a, v) in curves.items()])
-    return _layout(fig, title, xaxis_title="step along the direction (filter-normalised units)", yaxis_title=yaxis,
-                   yaxis_type="log" if log_y else "linear")
 
 
 # ------------------------------------------------------------------------------------------------- Hessian

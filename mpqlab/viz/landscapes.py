@@ -3,12 +3,13 @@ direction is one of several random ones), a 2-D plane, and the per-seed width ra
 follow :mod:`mpqlab.viz.palette`, so a policy is the same colour here as in every other chart."""
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 
 from .palette import color_of
+from .style import apply_style
 
 HEIGHT = 520  # every chart here is at least 400 px tall
 
@@ -66,3 +67,45 @@ def width_ratios(ratios: Mapping[str, Mapping[int, float]], title: str, methods:
     fig.update_xaxes(type="log", title="width ratio along the random band (> 1: flatter)")
     fig.update_layout(title={"text": title}, height=max(400, 160 + 70 * len(ratios)), showlegend=False)
     return fig
+
+
+# ----------------------------------------------------------------- one model's slices and planes (notebook 02)
+
+def _log10(loss) -> np.ndarray:
+    return np.log10(np.maximum(np.asarray(loss, dtype=float), 1e-12))
+
+
+def landscape_surface(ts1, ts2, loss, title: str = "Loss landscape (2-D slice)", log: bool = False) -> go.Figure:
+    """3-D surface of ``loss[i, j]`` at ``ts1[i]`` (direction 1) and ``ts2[j]`` (direction 2); ``log``: height and
+    colour are log10(loss), so a basin whose loss spans decades is not one colour."""
+    z, label = (_log10(loss), "log10 loss") if log else (np.asarray(loss), "loss (nats)")
+    ts1, ts2 = np.asarray(ts1), np.asarray(ts2)
+    fig = go.Figure(go.Surface(x=ts2, y=ts1, z=z, colorscale="Viridis", colorbar=dict(title=label, len=0.7)))
+    i, j = int(np.argmin(np.abs(ts1))), int(np.argmin(np.abs(ts2)))  # the trained point: the grid's origin
+    fig.add_trace(go.Scatter3d(x=[ts2[j]], y=[ts1[i]], z=[z[i][j]], mode="markers", marker=dict(color="red", size=6),
+                               name="trained point (red)"))
+    fig = apply_style(fig, title, scene=dict(xaxis_title="dir. 2", yaxis_title="dir. 1", zaxis_title=label,
+                                         camera=dict(eye=dict(x=1.6, y=1.6, z=1.1))), showlegend=True,
+                  legend=dict(x=0, y=1, xanchor="left", yanchor="top"))
+    fig.update_layout(margin=dict(l=10, r=10, t=60, b=30))  # a 3-D scene needs no room for 2-D axis titles
+    fig.add_annotation(text="directions 1 and 2: random, filter-normalised", xref="paper", yref="paper", x=0, y=0,
+                       showarrow=False, font={"size": 11})
+    return fig
+
+
+def landscape_contour(ts1, ts2, loss, title: str = "Loss landscape (contours)", log: bool = False) -> go.Figure:
+    """A 2-D loss slice as a contour plot (plotly Figure); ``log``: contours of log10(loss)."""
+    z, label = (_log10(loss), "log10 loss") if log else (np.asarray(loss), "loss (nats)")
+    fig = go.Figure(go.Contour(x=np.asarray(ts2), y=np.asarray(ts1), z=z, colorscale="Viridis",
+                               contours=dict(showlabels=True), colorbar=dict(title=label)))
+    fig.add_trace(go.Scatter(x=[0], y=[0], mode="markers", marker=dict(color="red", size=9), name="trained point"))
+    return apply_style(fig, title, xaxis_title="direction 2 (filter-normalised units)",
+                   yaxis_title="direction 1 (filter-normalised units)")
+
+
+def landscape_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], title: str = "1-D loss slices",
+                     yaxis: str = "cross-entropy loss (nats)", log_y: bool = False) -> go.Figure:
+    """One line per policy / model: ``{label: (ts, values)}``; ``log_y``: a log loss axis."""
+    fig = go.Figure([go.Scatter(x=list(a), y=list(v), mode="lines+markers", name=k) for k, (a, v) in curves.items()])
+    return apply_style(fig, title, xaxis_title="step along the direction (filter-normalised units)", yaxis_title=yaxis,
+                   yaxis_type="log" if log_y else "linear")

@@ -23,10 +23,31 @@ METHOD_COLORS = {"edmips@target": "#636EFA", "edmips": "#00CC96", "edmips+asga":
 def color_of(label) -> str:
     """The colour of a method (or a label starting with one) in every chart; another label gets a colour fixed by
     its name, so it too is the same in every chart."""
-    key = re.split(r"[ :(·]", str(label).strip(), maxsplit=1)[0]
+    key = _family(label)
     if key in METHOD_COLORS:
         return METHOD_COLORS[key]
     import plotly.express as px  # deferred: slow import, figures only
 
     pal = [c for c in px.colors.qualitative.Dark24 if c.upper() not in METHOD_COLORS.values()]
     return pal[zlib.crc32(str(label).encode()) % len(pal)]
+
+
+def _family(label) -> str:
+    """The method (or model) a label starts with: its colour's key."""
+    return re.split(r"[ :(·]", str(label).strip(), maxsplit=1)[0]
+
+
+def colour_traces(fig) -> None:
+    """Give every bar / line / marker trace that has a name and no colour of its own its label's colour
+    (:func:`color_of`); a trace whose colour a different label in the same figure already took keeps plotly's (two
+    labels drawn in one colour would read as one). Labels of one family ("edmips+asga", "edmips+asga (per step)")
+    share theirs."""
+    taken: dict[str, str] = {}
+    for tr in fig.data:
+        if tr.type not in ("bar", "scatter") or not tr.name:
+            continue
+        own = tr.marker.color if tr.type == "bar" else (tr.line.color or tr.marker.color)
+        c = own if isinstance(own, str) else color_of(tr.name)
+        if taken.setdefault(c, _family(tr.name)) != _family(tr.name) or own is not None:
+            continue
+        tr.update(marker_color=c) if tr.type == "bar" else tr.update(line_color=c, marker_color=c)

@@ -4,6 +4,7 @@ IDX files), the embedded ``cifar10-mini``, ``synthetic`` and ``imagefolder`` (Im
 from __future__ import annotations
 
 import hashlib
+import inspect
 import io
 import json
 import os
@@ -60,13 +61,42 @@ def list_datasets() -> list[str]:
     return sorted(DATASETS)
 
 
-def create_dataset(name: str, split: str = "train", root: str | os.PathLike | None = None, **kwargs):
-    """Build dataset ``name`` (see :func:`list_datasets`) for ``split`` in {"train", "test"}."""
+def parse_dataset(spec: str) -> tuple[str, dict]:
+    """A dataset spec, ``name`` or ``name:key=value,key=value`` (e.g. ``imagefolder:image_size=64``, which a grid
+    config or a ``SearchConfig`` can name where it takes a dataset), as (name, keyword arguments of its builder);
+    integer and float values are converted. A key its builder does not take is refused, naming it and the keys it
+    takes."""
+    name, _, opts = str(spec).partition(":")
     if name not in DATASETS:
         raise MpqlabError(f"unknown dataset {name!r}; known datasets: {', '.join(list_datasets())}")
+    kwargs = {}
+    for item in filter(None, opts.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise MpqlabError(f"dataset spec {spec!r}: {item!r} is not key=value")
+        for kind in (int, float):
+            try:
+                value = kind(value)
+                break
+            except ValueError:
+                pass
+        kwargs[key.strip()] = value
+    params = inspect.signature(DATASETS[name]).parameters
+    takes = [k for k, p in params.items() if p.kind is not p.VAR_KEYWORD and k not in ("split", "root")]
+    unknown = [k for k in kwargs if k not in takes]
+    if unknown:
+        raise MpqlabError(f"dataset spec {spec!r}: {name} takes no {', '.join(unknown)}; it takes "
+                          f"{', '.join(takes) or 'no options'}")
+    return name, kwargs
+
+
+def create_dataset(name: str, split: str = "train", root: str | os.PathLike | None = None, **kwargs):
+    """Build dataset ``name`` (see :func:`list_datasets`; or a spec with options, :func:`parse_dataset`) for
+    ``split`` in {"train", "test"}."""
+    name, options = parse_dataset(name)
     if split not in ("train", "test"):
         raise MpqlabError(f"unknown split {split!r} for dataset {name!r}; use 'train' or 'test'")
-    return DATASETS[name](split=split, root=root, **kwargs)
+    return DATASETS[name](split=split, root=root, **{**options, **kwargs})
 
 
 def _missing(name: str, looked: list[Path], hint: str) -> MpqlabError:
