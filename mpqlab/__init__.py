@@ -57,7 +57,8 @@ LAYERS = [
      "analysis.conflict", "analysis.directions", "analysis.toy", "training", "training.train", "training.transfer", "training.scoring"],
     # 6. search/: the mixed-precision search (config, supernet, budget, HAWQ, the loop), its objectives and the
     #    grammar of method names
-    ["search", "search.config", "search.supernet", "search.budget", "search.hawq", "search.loop", "search.objectives",
+    ["search", "search.config", "search.supernet", "search.budget", "search.hawq", "search.trajectory", "search.loop",
+     "search.objectives",
      "search.methods"],
     # 7. viz/: plotly figures from plain data, the palette, kernel-free explorers, figure files
     ["viz", "viz.figures", "viz.palette", "viz.slider", "viz.explorer", "viz.landscapes", "viz.style", "viz.files"],

@@ -93,6 +93,41 @@ show(V.plane_explorer(data), "02p_planes");
 # **How to read it.** Contours of log10 loss over `(a, b) / span`, the trained point marked with a cross. The colour
 # scale is the same for every view, so a plane that turns yellow sooner is a sharper one.
 #
+# ## The plane of a search's own trajectory
+#
+# The directions above are chosen from outside the search. A search's own path is another: keep its weights every
+# few steps, take the top two principal components of their offsets from the last state (Li et al., 2018, Sec. 7),
+# and look at the loss over that plane with the path drawn on it. Here one EdMIPS+ASGA search of the study's kind
+# (2,000 images of `cifar10-mini`, 2.5 average bits, one epoch) is run with its states kept; the loss is that of the
+# policy it found, with the weights moved over the plane (the quantizers calibrated once, at the last state).
+
+# %%
+from mpqlab.course.notebooks import keyed_path
+from mpqlab.quant.checkpoints import pretrained
+from mpqlab.quant.loading import load_splits
+from mpqlab.search import SearchConfig, run, run_dir_of
+from mpqlab.search.trajectory import trajectory_landscape, trajectory_summary
+from mpqlab.viz.landscapes import plane
+proxy, _ = load_splits("cifar10-mini", subset=2000)  # the search's own 2,000 images (seed 0)
+tcfg = SearchConfig(data="cifar10-mini", subset=2000, checkpoint=str(pretrained("resnet20_cifar10-mini")),
+                    sharpness="asga", budget=2.5, epochs=1, batch_size=128, max_batches=4 if smoke else None,
+                    w_candidates=[2, 3, 4], a_candidates=[2, 3, 4])
+tpath = keyed_path(RUNS, "trajectory", tcfg)  # other settings (an exercise): another folder
+tpol = run(tcfg, tpath, show_progress=False, keep_states=1 if smoke else 2)
+traj = trajectory_landscape(run_dir_of(tpath), tpol, "resnet20", proxy.tensors(32 if smoke else 256), proxy,
+                            points=5 if smoke else 11)
+print(trajectory_summary(traj))
+show(plane(traj["ts1"], traj["loss"], "The plane of an EdMIPS+ASGA search's trajectory, the found policy's loss",
+           axis_titles=("first principal component", "second principal component"), ts2=traj["ts2"],
+           path=traj["path"], path_labels=traj["steps"]), "02p_trajectory");
+
+# %% [markdown]
+# **How to read it.** The axes are distances in weight space along the two components (not scaled to a span: the
+# path sets the frame). The white line is the search, from its first kept state to its last, at the origin; the
+# colour is log10 of the found policy's loss. A path that runs down the colour gradient into the origin ended in a
+# basin of its own policy; the origin on a slope means the weights the search ended with are not a minimum of the
+# policy it chose, which the target fine-tune then moves.
+#
 # ## The bits behind each landscape
 #
 # Each landscape above belongs to a policy: its weight and activation bits per layer. Pick a policy and a seed to see

@@ -49,6 +49,7 @@ from .budget import final_policy, hinge_cost
 from .config import SearchConfig, temperature, warmup_steps  # noqa: F401  (SearchConfig re-exported)
 from .objectives import objective_spec
 from .supernet import Supernet
+from .trajectory import keep_state
 
 
 def _defined(x, digits: int | None = None):
@@ -104,17 +105,20 @@ def run_dir_of(out: str | os.PathLike) -> Path:
 
 
 def run(cfg: SearchConfig, out: str | os.PathLike, show_progress: bool = True,
-        stop_after_epochs: int | None = None) -> Policy | None:
+        stop_after_epochs: int | None = None, keep_states: int | None = None) -> Policy | None:
     """Search a policy and write it to ``out`` (run folder ``<out>.run`` beside it, held exclusively while the
-    search runs). Returns the policy, or None when ``stop_after_epochs`` stopped the run early on purpose."""
+    search runs). Returns the policy, or None when ``stop_after_epochs`` stopped the run early on purpose.
+    ``keep_states``: save the model's weights every that many steps (and at step 0) for the plane of the search's
+    trajectory (:mod:`mpqlab.search.trajectory`); not part of the config: it changes what is kept, not the search."""
     cfg.check()
     rf = RunFolder(run_dir_of(out), asdict(cfg), "search", telemetry=("metrics.jsonl", "softmaxes.jsonl"),
                    writer=dist_info()[0] == 0)
     with rf:
-        return _run(cfg, Path(out), rf, show_progress, stop_after_epochs)
+        return _run(cfg, Path(out), rf, show_progress, stop_after_epochs, keep_states)
 
 
-def _run(cfg: SearchConfig, out: Path, rf: RunFolder, show_progress: bool, stop_after_epochs: int | None):
+def _run(cfg: SearchConfig, out: Path, rf: RunFolder, show_progress: bool, stop_after_epochs: int | None,
+         keep_states: int | None = None):
     set_threads()
     seed_global(cfg.seed)
     rank, world = dist_info()
@@ -156,6 +160,9 @@ def _run(cfg: SearchConfig, out: Path, rf: RunFolder, show_progress: bool, stop_
         start, wall_before = int(state["epoch"]), float(state["wall_time_s"])
         cpu_before = float(state.get("cpu_time_s", 0.0))
 
+    keep = bool(keep_states) and rank == 0
+    if keep and start == 0:
+        keep_state(run_dir, 0, net.net)
     t_run, c_run = time.time(), time.process_time()
     for epoch in range(start, cfg.epochs):
         if stop_after_epochs is not None and epoch >= stop_after_epochs:
@@ -175,6 +182,8 @@ def _run(cfg: SearchConfig, out: Path, rf: RunFolder, show_progress: bool, stop_
             rec.update(step=epoch * steps + i + 1, epoch=epoch + 1, lr=base.param_groups[0]["lr"],
                        step_time_s=time.time() - t0)
             lines.append(rec)
+            if keep and (t + 1) % keep_states == 0:
+                keep_state(run_dir, t + 1, net.net)
         rf.append("metrics.jsonl", lines)
         rf.append("softmaxes.jsonl", [{
             "epoch": epoch + 1, "softmaxes": net.softmaxes(), "candidates": {"w": net.w_candidates, "a": net.a_candidates},

@@ -43,11 +43,21 @@ def policy_slices(curves: Mapping[str, dict], title: str, x_title: str, y_title:
 
 
 def plane(ts: np.ndarray, z: np.ndarray, title: str, axis_titles=("a / span", "b / span"), log: bool = True,
-          colorbar: str = "log10 loss") -> go.Figure:
-    """Contours of a 2-D slice ``z[i, j]`` at (ts[i], ts[j]) (log10 of it when ``log``), the trained point marked."""
+          colorbar: str = "log10 loss", ts2: np.ndarray | None = None, path: np.ndarray | None = None,
+          path_labels: Sequence | None = None) -> go.Figure:
+    """Contours of a 2-D slice ``z[i, j]`` at (ts[i], ts2[j]) (``ts2`` defaults to ``ts``; log10 of z when ``log``),
+    the trained point marked; ``path`` ((n, 2) coordinates in the same units, e.g. a search's saved states
+    projected on its trajectory plane) drawn over it, each point labelled by ``path_labels`` (e.g. its step)."""
+    ts2 = ts if ts2 is None else ts2
     values = np.log10(np.maximum(np.asarray(z, float), 1e-12)) if log else np.asarray(z, float)
-    fig = go.Figure(go.Contour(x=list(ts), y=list(ts), z=values.T.tolist(), colorscale="Viridis",
+    fig = go.Figure(go.Contour(x=list(ts), y=list(ts2), z=values.T.tolist(), colorscale="Viridis",
                                colorbar={"title": {"text": colorbar}}, contours={"coloring": "heatmap"}))
+    if path is not None:
+        path = np.asarray(path, float)
+        fig.add_trace(go.Scatter(x=path[:, 0], y=path[:, 1], mode="lines+markers", name="the search's path",
+                                 line={"color": "white", "width": 2}, marker={"size": 6, "color": "white"},
+                                 text=[f"step {s}" for s in path_labels] if path_labels is not None else None,
+                                 hovertemplate="%{text}<extra></extra>" if path_labels is not None else None))
     fig.add_trace(go.Scatter(x=[0], y=[0], mode="markers", marker={"symbol": "x", "size": 10, "color": "white"},
                              name="trained point", showlegend=False))
     fig.update_layout(title={"text": title}, height=HEIGHT, xaxis_title=axis_titles[0], yaxis_title=axis_titles[1])
