@@ -212,10 +212,10 @@ print(summary["status"])
 #
 # ## References
 #
-# - Esser et al., *Learned Step Size Quantization*, ICLR 2020 (the weight quantizer's learned step).
-# - Choi et al., *PACT: Parameterized Clipping Activation for Quantized Neural Networks*, 2018 (the activation clip).
-# - Bengio, Léonard and Courville, *Estimating or Propagating Gradients Through Stochastic Neurons*, 2013 (the
+# - Esser et al., [*Learned Step Size Quantization*](https://arxiv.org/abs/1902.08153), ICLR 2020 (the weight quantizer's learned step).
+# - Choi et al., [*PACT: Parameterized Clipping Activation for Quantized Neural Networks*](https://arxiv.org/abs/1805.06085), 2018 (the activation clip).
+# - Bengio, Léonard and Courville, [*Estimating or Propagating Gradients Through Stochastic Neurons*](https://arxiv.org/abs/1308.3432), 2013 (the
 #   straight-through estimator).
-# - Cai and Vasconcelos, *Rethinking Differentiable Search for Mixed-Precision Neural Networks* (EdMIPS), CVPR 2020.
+# - Cai and Vasconcelos, [*Rethinking Differentiable Search for Mixed-Precision Neural Networks*](https://arxiv.org/abs/2004.05795) (EdMIPS), CVPR 2020.
 # - The ASGA paper: *Learning from Loss Landscape: Generalizable Mixed-Precision Quantization via Adaptive
 #   Sharpness-Aware Gradient Aligning*, ICML 2025.

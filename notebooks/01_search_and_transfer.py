@@ -327,9 +327,9 @@ Markdown(answers_table())  # the paper's claims: the same table as at the top an
 #
 # ## References
 #
-# - Holm, *A Simple Sequentially Rejective Multiple Test Procedure*, Scandinavian Journal of Statistics, 1979.
-# - Good, *Permutation, Parametric, and Bootstrap Tests of Hypotheses*, Springer, 2005 (the sign-flip test).
-# - Efron and Tibshirani, *An Introduction to the Bootstrap*, 1993.
-# - Cai and Vasconcelos, *Rethinking Differentiable Search for Mixed-Precision Neural Networks* (EdMIPS), CVPR 2020.
+# - Holm, [*A Simple Sequentially Rejective Multiple Test Procedure*](https://www.jstor.org/stable/4615733), Scandinavian Journal of Statistics, 1979.
+# - Good, *Permutation, Parametric, and Bootstrap Tests of Hypotheses*, Springer, 2005 (book; the sign-flip test).
+# - Efron and Tibshirani, *An Introduction to the Bootstrap*, 1993 (book).
+# - Cai and Vasconcelos, [*Rethinking Differentiable Search for Mixed-Precision Neural Networks*](https://arxiv.org/abs/2004.05795) (EdMIPS), CVPR 2020.
 # - The ASGA paper (ICML 2025), whose claims the grids test: a proxy search matches a target search at a fraction
 #   of its cost, ASGA improves its base search, and sharper proxy landscapes transfer worse.

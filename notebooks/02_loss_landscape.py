@@ -277,8 +277,8 @@ print(f"W4A4 plane: loss {r2['loss'].min():.3f} to {r2['loss'].max():.3f} ({r2['
 #
 # ## References
 #
-# - Li, Xu, Taylor, Studer and Goldstein, *Visualizing the Loss Landscape of Neural Nets*, NeurIPS 2018 (filter-
+# - Li, Xu, Taylor, Studer and Goldstein, [*Visualizing the Loss Landscape of Neural Nets*](https://arxiv.org/abs/1712.09913), NeurIPS 2018 (filter-
 #   normalised random directions, 1-D and 2-D slices).
-# - Keskar et al., *On Large-Batch Training for Deep Learning: Generalization Gap and Sharp Minima*, ICLR 2017.
-# - Esser et al., *Learned Step Size Quantization*, ICLR 2020 (the quantizer the slices pass through).
+# - Keskar et al., [*On Large-Batch Training for Deep Learning: Generalization Gap and Sharp Minima*](https://arxiv.org/abs/1609.04836), ICLR 2017.
+# - Esser et al., [*Learned Step Size Quantization*](https://arxiv.org/abs/1902.08153), ICLR 2020 (the quantizer the slices pass through).
 # - The ASGA paper (ICML 2025): flat minima of the quantized loss transfer better.

@@ -245,3 +245,23 @@ controls(live, apply=True, seed=W.IntSlider(value=0, min=0, max=7),
 #    That the width measure can see a known difference (the top eigenvector is the sharpest direction); if it could
 #    not, a 'no difference' between policies would mean nothing.
 #    </details>
+#
+# ## Further research
+#
+# - Slice the same policies after the target fine-tune (the grid's target side): does a flatter proxy minimum stay
+#   flatter on the target? `mpqlab.experiments.studies.policy_landscapes.run` takes the cells; the fine-tuned weights
+#   would have to be kept by the grid first.
+# - Keep the states of every search of one seed (`run(..., keep_states=k)`) and compare the trajectory planes of
+#   EdMIPS and EdMIPS+ASGA: does the sharpness-aware search end nearer the bottom of its own policy's basin?
+#
+# ## References
+#
+# - Li, Xu, Taylor, Studer and Goldstein, [*Visualizing the Loss Landscape of Neural Nets*](https://arxiv.org/abs/1712.09913),
+#   NeurIPS 2018 (filter-normalised directions, 2-D planes, the plane of a trajectory).
+# - Keskar et al., [*On Large-Batch Training for Deep Learning: Generalization Gap and Sharp Minima*](https://arxiv.org/abs/1609.04836),
+#   ICLR 2017 (flatness and generalisation).
+# - Foret et al., [*Sharpness-Aware Minimization for Efficiently Improving Generalization*](https://arxiv.org/abs/2010.01412),
+#   ICLR 2021 (the ascent direction).
+# - Yao, Gholami, Keutzer and Mahoney, [*PyHessian: Neural Networks Through the Lens of the Hessian*](https://arxiv.org/abs/1912.07145),
+#   2020 (the top eigenvectors).
+# - The ASGA paper (ICML 2025): searched policies in flatter minima transfer better.

@@ -289,9 +289,9 @@ print(f"Gauss-Newton and Hutchinson traces of W4A4 agree within {gap:.1f} combin
 #
 # ## References
 #
-# - Yao, Gholami, Keutzer and Mahoney, *PyHessian: Neural Networks Through the Lens of the Hessian*, 2020.
-# - Ghorbani, Krishnan and Xiao, *An Investigation into Neural Net Optimization via Hessian Eigenvalue Density*,
+# - Yao, Gholami, Keutzer and Mahoney, [*PyHessian: Neural Networks Through the Lens of the Hessian*](https://arxiv.org/abs/1912.07145), 2020.
+# - Ghorbani, Krishnan and Xiao, [*An Investigation into Neural Net Optimization via Hessian Eigenvalue Density*](https://arxiv.org/abs/1901.10159),
 #   ICML 2019 (stochastic Lanczos quadrature).
-# - Hutchinson, *A Stochastic Estimator of the Trace of the Influence Matrix*, 1989; Ubaru, Chen and Saad, *Fast
-#   Estimation of tr(f(A)) via Stochastic Lanczos Quadrature*, 2017.
-# - Dong et al., *HAWQ: Hessian AWare Quantization*, ICCV 2019 (per-layer traces as bit sensitivity).
+# - Hutchinson, [*A Stochastic Estimator of the Trace of the Influence Matrix*](https://doi.org/10.1080/03610918908812806), 1989; Ubaru, Chen and Saad, [*Fast
+#   Estimation of tr(f(A)) via Stochastic Lanczos Quadrature*](https://doi.org/10.1137/16M1104974), 2017.
+# - Dong et al., [*HAWQ: Hessian AWare Quantization*](https://arxiv.org/abs/1905.03696), ICCV 2019 (per-layer traces as bit sensitivity).

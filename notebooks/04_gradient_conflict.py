@@ -254,7 +254,7 @@ print(f"proxy vs target gradient cosine of the ASGA policy: {c['global']:+.3f}")
 #
 # ## References
 #
-# - Foret et al., *Sharpness-Aware Minimization for Efficiently Improving Generalization*, ICLR 2021 (SAM).
-# - Zhuang et al., *Surrogate Gap Guided Sharpness-Aware Minimization* (GSAM), ICLR 2022.
+# - Foret et al., [*Sharpness-Aware Minimization for Efficiently Improving Generalization*](https://arxiv.org/abs/2010.01412), ICLR 2021 (SAM).
+# - Zhuang et al., [*Surrogate Gap Guided Sharpness-Aware Minimization*](https://arxiv.org/abs/2203.08065) (GSAM), ICLR 2022.
 # - The ASGA paper (ICML 2025): the adaptive radius and the gradient alignment.
-# - Cai and Vasconcelos, *Rethinking Differentiable Search for Mixed-Precision Neural Networks* (EdMIPS), CVPR 2020.
+# - Cai and Vasconcelos, [*Rethinking Differentiable Search for Mixed-Precision Neural Networks*](https://arxiv.org/abs/2004.05795) (EdMIPS), CVPR 2020.

@@ -295,8 +295,8 @@ print(f"layer2.0.conv1, activation bits, last epoch of the EdMIPS+ASGA search: l
 #
 # ## References
 #
-# - Cai and Vasconcelos, *Rethinking Differentiable Search for Mixed-Precision Neural Networks* (EdMIPS), CVPR 2020
+# - Cai and Vasconcelos, [*Rethinking Differentiable Search for Mixed-Precision Neural Networks*](https://arxiv.org/abs/2004.05795) (EdMIPS), CVPR 2020
 #   (the bit softmaxes and the cost term).
-# - Wu et al., *Mixed Precision Quantization of ConvNets via Differentiable Neural Architecture Search*, 2018.
-# - Dong et al., *HAWQ*, ICCV 2019; Wang et al., *HAQ: Hardware-Aware Automated Quantization*, CVPR 2019.
+# - Wu et al., [*Mixed Precision Quantization of ConvNets via Differentiable Neural Architecture Search*](https://arxiv.org/abs/1812.00090), 2018.
+# - Dong et al., [*HAWQ*](https://arxiv.org/abs/1905.03696), ICCV 2019; Wang et al., [*HAQ: Hardware-Aware Automated Quantization*](https://arxiv.org/abs/1811.08886), CVPR 2019.
 # - The ASGA paper (ICML 2025).

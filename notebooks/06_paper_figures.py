@@ -338,9 +338,9 @@ else:
 # ## References
 #
 # - The ASGA paper (ICML 2025): Fig. 1, Fig. 4, Tables 3 and 4, whose analogues this notebook computes.
-# - Foret et al., *Sharpness-Aware Minimization for Efficiently Improving Generalization*, ICLR 2021 (the surrogate
+# - Foret et al., [*Sharpness-Aware Minimization for Efficiently Improving Generalization*](https://arxiv.org/abs/2010.01412), ICLR 2021 (the surrogate
 #   gap's perturbation).
-# - Zhuang et al., *Surrogate Gap Guided Sharpness-Aware Minimization* (GSAM), ICLR 2022 (the surrogate gap h).
-# - Yao et al., *PyHessian: Neural Networks Through the Lens of the Hessian*, 2020 (σ_max and the trace).
-# - Spearman, *The Proof and Measurement of Association between Two Things*, 1904; Efron and Tibshirani, *An
-#   Introduction to the Bootstrap*, 1993.
+# - Zhuang et al., [*Surrogate Gap Guided Sharpness-Aware Minimization*](https://arxiv.org/abs/2203.08065) (GSAM), ICLR 2022 (the surrogate gap h).
+# - Yao et al., [*PyHessian: Neural Networks Through the Lens of the Hessian*](https://arxiv.org/abs/1912.07145), 2020 (σ_max and the trace).
+# - Spearman, [*The Proof and Measurement of Association between Two Things*](https://doi.org/10.2307/1412159), 1904; Efron and Tibshirani, *An
+#   Introduction to the Bootstrap*, 1993 (book).

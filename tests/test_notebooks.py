@@ -336,3 +336,18 @@ def test_the_outcome_check_sees_prose_written_for_another_run(tmp_path):
     assert not notebook("Check whether the search decided.", "The search did not decide (0.41).")
     assert not notebook("If the search has not decided, rerun it with more steps.", "The search decided.")
     assert not notebook("Is the claim supported?", "claim 1: not supported")
+
+
+def test_every_reference_links_to_its_source_or_says_why_not():
+    """Each notebook ends with references; every item links to its paper (arXiv, DOI, JSTOR), or is a book or the
+    ASGA paper itself, said so."""
+    import re
+
+    for name in list_notebooks():
+        text = (REPO / "notebooks" / f"{name}.py").read_text()
+        assert "# ## References" in text, f"{name} has no references"
+        section = text.split("# ## References", 1)[1].split("\n# %%", 1)[0]
+        items = re.split(r"\n# - ", section)[1:]
+        assert items, f"{name}: an empty reference list"
+        for item in items:
+            assert "](https://" in item or "(book" in item or "ASGA paper" in item, f"{name}: {item[:80]}"
