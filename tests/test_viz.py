@@ -238,3 +238,11 @@ def test_one_colour_per_model_across_chart_kinds_and_no_chart_under_400_px():
     one_row = [{"a": "edmips@target", "b": "uniform:W3A2", "setting": "s", "mean": 1.0, "ci_low": 0.2,
                 "ci_high": 1.8, "n": 8}]
     assert F.effects_forest(one_row).layout.height >= 400  # asked for 140 + 34 per row
+
+
+def test_a_label_without_its_own_colour_never_looks_like_a_method_or_model():
+    from mpqlab.viz.palette import METHOD_COLORS, NEAR, _distance, color_of
+
+    for label in ["W3A2", "fp32", "layer1.0.conv1", "rho 0.05", "seed 3", "x", "y", "z"]:
+        assert min(_distance(color_of(label), c) for c in METHOD_COLORS.values()) >= NEAR, label
+    assert _distance(color_of("float"), color_of("W8A8")) >= NEAR  # the two were once both near-black

@@ -17,7 +17,10 @@ def palette() -> list[str]:
 # when they carry settings (edmips+sam:rho=0.1) or a suffix (" · cross-dataset", " (proxy)")
 METHOD_COLORS = {"edmips@target": "#636EFA", "edmips": "#00CC96", "edmips+asga": "#EF553B", "edmips+sam": "#AB63FA",
                  "edmips+gsam": "#FFA15A", "hawq": "#19D3F3", "gmpq": "#FF6692", "gmpq+asga": "#FF97FF",
-                 "uniform": "#7F7F7F", "random": "#FECB52", "float": "#222222"}
+                 "uniform": "#7F7F7F", "random": "#FECB52", "float": "#222222",
+                 # the uniform models the course compares (notebooks 02 and 03)
+                 "W8A8": "#2E91E5", "W4A4": "#1CA71C", "W2A2": "#B2828D"}
+NEAR = 60  # a label's own colour keeps at least this RGB distance from every colour above
 
 
 def color_of(label) -> str:
@@ -28,8 +31,14 @@ def color_of(label) -> str:
         return METHOD_COLORS[key]
     import plotly.express as px  # deferred: slow import, figures only
 
-    pal = [c for c in px.colors.qualitative.Dark24 if c.upper() not in METHOD_COLORS.values()]
+    pal = [c for c in px.colors.qualitative.Dark24 if min(_distance(c, m) for m in METHOD_COLORS.values()) >= NEAR]
     return pal[zlib.crc32(str(label).encode()) % len(pal)]
+
+
+def _distance(a: str, b: str) -> float:
+    """Euclidean distance of two '#RRGGBB' colours in RGB (0-441)."""
+    ra, rb = (tuple(int(c.lstrip("#")[i:i + 2], 16) for i in (0, 2, 4)) for c in (a, b))
+    return sum((x - y) ** 2 for x, y in zip(ra, rb)) ** 0.5
 
 
 def _family(label) -> str:
