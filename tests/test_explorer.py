@@ -96,6 +96,24 @@ def test_headless_controls_with_two_offline_controls_build_one_explorer(monkeypa
     assert [v["text"] for v in fig.layout.meta["views"]][-1] == "B at seed 2"
 
 
+def test_sentences_rise_above_a_views_subplot_titles():
+    from plotly.subplots import make_subplots
+
+    def view(titled):
+        fig = make_subplots(rows=1, cols=2, subplot_titles=("weight bits", "activation bits") if titled else None)
+        fig.add_trace(go.Heatmap(z=[[2, 4]]), row=1, col=1)
+        fig.add_trace(go.Heatmap(z=[[4, 2]]), row=1, col=2)
+        return fig
+
+    def text_of(fig):
+        return next(a for a in fig.layout.annotations if a.name == "mpqlab-view-text")
+
+    plain = explorer_figure({("a",): view(False)}, [("policy", ["a"])], texts={("a",): "one sentence"})
+    titled = explorer_figure({("a",): view(True)}, [("policy", ["a"])], texts={("a",): "one sentence"})
+    assert text_of(titled).yshift > text_of(plain).yshift  # above the titles, not on them
+    assert titled.layout.margin.t - plain.layout.margin.t == text_of(titled).yshift - text_of(plain).yshift
+
+
 def test_a_free_control_gets_its_own_frame_and_the_others_share_it():
     views = {(m, s): go.Figure(go.Scatter(x=[0, 1], y=[s + (100 if m == "top1" else 1), 0.5]))
              for m in ("loss", "top1") for s in (0, 1)}

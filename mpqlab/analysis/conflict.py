@@ -55,7 +55,7 @@ def alignment_summary(cosines: dict, last: int = 10) -> str:
         elif b3 < a1:
             how = f"{nb} leaves the gradients further apart than {na} (its interquartile range lies below)"
         else:
-            how = f"{nb} and {na} do not differ in these runs (their interquartile ranges overlap)"
+            how = f"{nb} and {na} do not differ (their interquartile ranges overlap)"
         text += f" In these runs {how}; one run per method, so this describes them and tests no method."
     return text
 

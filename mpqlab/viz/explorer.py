@@ -30,6 +30,7 @@ from .slider import SLIDER_SPACE, STEPPED_META, _view_layout
 
 EXPLORER_META = "mpqlab-explorer"  # meta["kind"] of a multi-control explorer
 LINE_PX = 17  # pixels per line of a view's sentences
+TITLE_LIFT = 26  # px the sentences rise above a view whose subplots have titles over the plot
 WRAP = 120  # characters per line of a view's sentences
 
 
@@ -127,7 +128,10 @@ def explorer_figure(views: Mapping[tuple, go.Figure], controls: Sequence[tuple[s
     ranges_by_group = {g: _fixed_ranges([f for f, h in zip(figs, group_of) if h == g]) if fixed_axes else {}
                        for g in set(group_of)}
     n_lines = max([len(_wrap(texts.get(k, ""))) for k in keys] + [0])
-    text_px = LINE_PX * n_lines + (10 if n_lines else 0)
+    # a view with annotations above its plot (subplot titles) keeps them clear of the sentences: one line higher
+    titled = any(a.yref == "paper" and a.y is not None and a.y >= 1 for f in figs for a in f.layout.annotations)
+    lift = TITLE_LIFT if titled and n_lines else 0
+    text_px = LINE_PX * n_lines + (10 if n_lines else 0) + lift
     first = views[active]
     out = go.Figure(layout=first.layout)
     owner = []
@@ -152,7 +156,7 @@ def explorer_figure(views: Mapping[tuple, go.Figure], controls: Sequence[tuple[s
         if lines:
             part["annotations"] = list(part["annotations"]) + [{
                 "text": "<br>".join(lines), "xref": "paper", "yref": "paper", "x": 0, "y": 1, "xanchor": "left",
-                "yanchor": "bottom", "yshift": 6, "showarrow": False, "align": "left", "font": {"size": 12},
+                "yanchor": "bottom", "yshift": 6 + lift, "showarrow": False, "align": "left", "font": {"size": 12},
                 "name": "mpqlab-view-text"}]
         return part
 

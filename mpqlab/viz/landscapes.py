@@ -55,6 +55,7 @@ def plane(ts: np.ndarray, z: np.ndarray, title: str, axis_titles=("a / span", "b
     if path is not None:
         path = np.asarray(path, float)
         fig.add_trace(go.Scatter(x=path[:, 0], y=path[:, 1], mode="lines+markers", name="the search's path",
+                                 showlegend=False,
                                  line={"color": "white", "width": 2}, marker={"size": 6, "color": "white"},
                                  text=[f"step {s}" for s in path_labels] if path_labels is not None else None,
                                  hovertemplate="%{text}<extra></extra>" if path_labels is not None else None))
