@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from conftest import REPO
+from test_proxy_sources import _food
 from mpqlab.core.errors import MpqlabError
 from mpqlab.data import create_dataset
 from mpqlab.data.sources import CIFAR10_CLASSES, parse_dataset
@@ -57,14 +58,7 @@ def _data(root):
         for c in CIFAR10_CLASSES:
             for i in range(n):
                 _image(root / "cifar10-jpeg" / split / c / f"{i}.jpg", rng, (32, 32))
-    meta = {"train": {}, "test": {}}
-    for c in ("apple_pie", "bibimbap", "churros"):
-        for i in range(8):
-            _image(root / "food-101" / "images" / c / f"{i}.jpg", rng)
-            meta["train" if i < 6 else "test"].setdefault(c, []).append(f"{c}/{i}")
-    (root / "food-101" / "meta").mkdir(parents=True)
-    for split, d in meta.items():
-        (root / "food-101" / "meta" / f"{split}.json").write_text(json.dumps(d))
+    _food(root)  # Food-101's layout, as the source's own test builds it
     return root
 
 
