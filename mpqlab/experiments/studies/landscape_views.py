@@ -207,8 +207,9 @@ def bits_explorer(data: dict, repo=None):
         if key not in views:
             views[key] = views[(base_label, key[1])]
             texts[key] = f"{key[0]} has no cell at seed {key[1]} in this checkout: {base_label}'s bits are shown."
+    # the baseline's own view has one column, every other policy's two: the frame holds per policy, across seeds
     return explorer_figure(views, [("policy", labels), ("seed", seeds)], texts=texts,
-                           active=(labels[0], seeds[0]), kinds={"seed": "slider"})
+                           active=(labels[0], seeds[0]), kinds={"seed": "slider"}, free=("policy",))
 
 
 PAGE = "02_policy_landscapes.html"  # the course page whose explorers show the study
