@@ -183,12 +183,13 @@ def bits_explorer(data: dict, repo=None):
     cfg = data["config"]
     base_label = cfg["baseline"]
     labels = list(cfg["policies"])
-    seeds = [s for s in cfg["seeds"] if study_policy(data, base_label, s, repo) is not None]
+    bases = {s: study_policy(data, base_label, s, repo) for s in cfg["seeds"]}  # each baseline file read once
+    seeds = [s for s, b in bases.items() if b is not None]
     if not seeds:
         raise MpqlabError(f"none of the study's {base_label} cells is in this checkout (under {repo or REPO})")
     views, texts = {}, {}
     for label, seed in itertools.product(labels, seeds):
-        pol, base = study_policy(data, label, seed, repo), study_policy(data, base_label, seed, repo)
+        pol, base = study_policy(data, label, seed, repo), bases[seed]
         if pol is None:
             continue
         pols = {label: pol} if label == base_label else {label: pol, base_label: base}
