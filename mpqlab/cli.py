@@ -107,6 +107,7 @@ from .quant.cost import CostConfig  # noqa: E402
 from .training.train import EvalConfig, TrainConfig  # noqa: E402
 from .training.transfer import TransferConfig  # noqa: E402
 from .data import list_datasets  # noqa: E402
+from .data.sources import parse_dataset  # noqa: E402
 from .models import list_models  # noqa: E402
 
 
@@ -221,6 +222,15 @@ def _book(a):
             "kernel-free explorers": built["explorers"]}
 
 
+def dataset_spec(text: str) -> str:
+    """``--data``: a registered dataset name or a spec with options (:func:`mpqlab.data.parse_dataset`), checked
+    here so that a bad one is refused with argparse's usage line before any work."""
+    try:
+        parse_dataset(text)
+    except MpqlabError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
 def build_parser() -> OneLineParser:
     """The ``mpqlab`` argument parser (every subcommand, every option)."""
     p = OneLineParser(prog="mpqlab", description="generalizable mixed-precision quantization (ASGA)")
@@ -230,8 +240,9 @@ def build_parser() -> OneLineParser:
         sp.add_argument("--model", required=True, choices=list_models(), metavar="MODEL",
                         help="a registered model: " + ", ".join(list_models()))
         if data:
-            sp.add_argument("--data", required=True, choices=list_datasets(), metavar="DATA",
-                            help="a registered dataset: " + ", ".join(list_datasets()))
+            sp.add_argument("--data", required=True, type=dataset_spec, metavar="DATA",
+                            help="a registered dataset, optionally with options (name:key=value,...; e.g. "
+                                 "imagefolder:image_size=64): " + ", ".join(list_datasets()))
             sp.add_argument("--root", default=None, help="data root (default: $MPQLAB_DATA or ~/.cache/mpqlab/data)")
         if device:
             sp.add_argument("--device", default="cpu")

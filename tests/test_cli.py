@@ -106,7 +106,7 @@ def test_landscape_json_and_npz(tmp_path):
     (("cost", "--model", "resnet99"), "argument --model: invalid choice: 'resnet99' (choose from"),
     (("cost", "--model", "resnet20", "--uniform", "3/1"), "uniform a_bits must be"),
     (("cost", "--model", "resnet20", "--uniform", "x"), "--uniform must look like W/A"),
-    (("eval", "--model", "resnet20", "--data", "nope", "--checkpoint", "c.safetensors"), "argument --data: invalid choice: 'nope' (choose from"),
+    (("eval", "--model", "resnet20", "--data", "nope", "--checkpoint", "c.safetensors"), "argument --data: unknown dataset 'nope'; known datasets: cifar10"),
     (("eval", "--model", "resnet20", "--data", "cifar10", "--root", "/nonexistent", "--checkpoint", "x"),
      "dataset 'cifar10' not found; looked in: /nonexistent/cifar-10-batches-py"),
     (("eval", "--model", "resnet32", "--data", "cifar10-mini", "--checkpoint",

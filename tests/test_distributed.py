@@ -34,17 +34,19 @@ def test_train_under_torchrun_two_cpu_processes(tmp_path):
     assert card["test_top1"] >= 40.0, card["test_top1"]  # chance is 10 %
 
 
-def _search_pair(tmp_path, extra, tag):
+def _search_pair(tmp_path, extra, tag, model=("--model", "resnet20", "--data", "synthetic"), batch=64, env=None):
+    """The same search run by one process with batch ``batch`` and by two torchrun (gloo) processes with half each.
+    ``--standalone`` lets torchrun pick a free port, so two such pairs can run at once."""
     torchrun = Path(sys.executable).parent / "torchrun"
-    env = dict(os.environ, OMP_NUM_THREADS="1", MPQLAB_COMPILE="0", PYTHONPATH=str(REPO))
-    common = ["-m", "mpqlab.cli", "search", "--model", "resnet20", "--data", "synthetic", "--sharpness", "asga",
-              "--freeze-bn", "--seed", "0", *extra]
-    one = subprocess.run([sys.executable, *common, "--batch-size", "64", "--out", str(tmp_path / f"one{tag}.json")],
-                         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert one.returncode == 0, one.stderr[-2000:]
-    two = subprocess.run([str(torchrun), "--nproc_per_node", "2", *common, "--batch-size", "32", "--out",
-                          str(tmp_path / f"two{tag}.json")], env=env, cwd=tmp_path, capture_output=True, text=True,
+    env = dict(env or os.environ, OMP_NUM_THREADS="1", MPQLAB_COMPILE="0", PYTHONPATH=str(REPO))
+    common = ["-m", "mpqlab.cli", "search", *model, "--sharpness", "asga", "--freeze-bn", "--seed", "0", *extra]
+    one = subprocess.run([sys.executable, *common, "--batch-size", str(batch), "--out",
+                          str(tmp_path / f"one{tag}.json")], env=env, cwd=tmp_path, capture_output=True, text=True,
                          timeout=600)
+    assert one.returncode == 0, one.stderr[-2000:]
+    two = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", *common, "--batch-size",
+                          str(batch // 2), "--out", str(tmp_path / f"two{tag}.json")], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=600)
     assert two.returncode == 0, two.stderr[-2000:]
     pols = [json.loads((tmp_path / f"{n}{tag}.json").read_text()) for n in ("one", "two")]
     mets = [[json.loads(l) for l in (tmp_path / f"{n}{tag}.run" / "metrics.jsonl").read_text().splitlines()]

@@ -7,9 +7,11 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from conftest import REPO
+from test_distributed import _search_pair
 from test_proxy_sources import _food
 from mpqlab.core.errors import MpqlabError
 from mpqlab.data import create_dataset
@@ -122,3 +124,27 @@ def test_the_resnet18_paper_grid_runs_end_to_end_on_tiny_data(executor, settings
     assert all(r["target"] == "imagefolder:image_size=32" and 0 <= float(r["target_top1"]) <= 100 for r in rows)
     assert all(float(r["average_bits"]) <= 3.0 + 1e-6 for r in rows)
     assert "PARTIAL" not in (out / "results.md").read_text()
+
+
+@pytest.mark.slow  # four ResNet-18 searches in spawned processes, two of them under torchrun
+@pytest.mark.xdist_group("paper")  # on one worker: the trained checkpoints are shared
+def test_a_paper_search_under_torchrun_equals_the_one_process_search(tiny_world, tmp_path):
+    """The paper config's search (torchvision ResNet-18 from its proxy checkpoint, on a Food-101-layout tree) by two
+    gloo processes with batch 4 each equals the one-process search with batch 8: after one step the supernet's
+    weights and bit logits agree to float round-off (1e-5), and so do the step's logged quantities."""
+    base, root = tiny_world
+    model = ("--model", "resnet18", "--data", PROXIES["food101"], "--root", str(root),
+             "--checkpoint", str(base / "resnet18_food101.safetensors"))
+    pols, mets, states = _search_pair(tmp_path, ["--budget", "3", "--epochs", "1", "--max-batches", "1",
+                                                 "--w-candidates", "2,4", "--a-candidates", "2,4"], "r18",
+                                      model=model, batch=8)
+    a, b = states
+    floats = [k for k in a if a[k].is_floating_point()]
+    assert floats and all(torch.allclose(a[k].float(), b[k].float(), atol=1e-5) for k in floats)
+    for key in ("loss_p", "h", "rho", "grad_norm", "expected_bitops"):
+        u, v = mets[0][0][key], mets[1][0][key]
+        assert (u is None) == (v is None), key
+        if u is not None:
+            assert abs(u - v) <= 1e-5 * max(1.0, abs(u)), key
+    s1, s2 = (p["provenance"]["final_softmaxes"] for p in pols)
+    assert all(abs(u - v) < 1e-5 for k in s1 for t in ("w", "a") for u, v in zip(s1[k][t], s2[k][t]))

@@ -34,6 +34,18 @@ def test_other_settings_are_refused_by_name(tmp_path):
             rf.resume()
 
 
+def test_a_setting_added_later_reads_as_its_old_value_in_a_saved_run(tmp_path):
+    """A run saved before a setting existed resumes under the setting's old value, and only under it."""
+    with RunFolder(tmp_path, {"lr": 0.1}, "search") as rf:
+        rf.resume()
+        rf.save(1, {})
+    with RunFolder(tmp_path, {"lr": 0.1, "precision": "fp32"}, "search", added={"precision": "fp32"}) as rf:
+        assert rf.resume()["epoch"] == 1
+    with pytest.raises(MpqlabError, match=r"other settings \(precision\)"):
+        with RunFolder(tmp_path, {"lr": 0.1, "precision": "bf16"}, "search", added={"precision": "fp32"}) as rf:
+            rf.resume()
+
+
 def test_a_non_writer_reads_but_never_writes(tmp_path):
     rf = RunFolder(tmp_path / "run", {"a": 1}, "search", writer=False)
     with rf:

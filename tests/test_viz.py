@@ -247,3 +247,14 @@ def test_a_label_without_its_own_colour_never_looks_like_a_method_or_model():
     for label in ["W3A2", "fp32", "layer1.0.conv1", "rho 0.05", "seed 3", "x", "y", "z"]:
         assert min(_distance(color_of(label), c) for c in METHOD_COLORS.values()) >= NEAR, label
     assert _distance(color_of("float"), color_of("W8A8")) >= NEAR  # the two were once both near-black
+
+
+def test_a_static_export_keeps_a_tall_figures_height():
+    """A heatmap sized for its rows (one per layer) is exported at its own height, not squeezed to the default
+    (where plotly drops every other layer label); a figure that sets no height gets the default."""
+    from mpqlab.viz.files import EXPORT_HEIGHT, export_height
+
+    pol = {"layers": {f"layer{i}": {"w_bits": 4, "a_bits": 4, "searchable": True} for i in range(22)}}
+    tall = viz.bitwidth_heatmap({"a": pol, "b": pol})
+    assert tall.layout.height > EXPORT_HEIGHT and export_height(tall) == tall.layout.height
+    assert export_height(go.Figure()) == EXPORT_HEIGHT

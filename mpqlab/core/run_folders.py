@@ -36,9 +36,12 @@ class RunFolder:
     """One run's folder: lock, settings check, state, telemetry (see the module docstring)."""
 
     def __init__(self, path: str | os.PathLike, settings: dict, what: str, telemetry: tuple[str, ...] = ("metrics.jsonl",),
-                 writer: bool = True):
+                 writer: bool = True, added: dict | None = None):
+        """``added``: settings introduced after some run folders were saved, each with the value that a saved run
+        lacking it ran with (so that such a run still resumes instead of meeting "other settings")."""
         self.path, self.what, self.telemetry, self.writer = Path(path), what, tuple(telemetry), writer
         self.settings = json.loads(json.dumps(settings, sort_keys=True))  # as it reads back from disk
+        self.added = json.loads(json.dumps(added or {}, sort_keys=True))
         self._lock = None
 
     def __enter__(self) -> "RunFolder":
@@ -66,7 +69,7 @@ class RunFolder:
             return None
         state = load_state(self.state_path, f"{self.what} state",
                            fix="remove this file to restart the run from its beginning")
-        saved = json.loads(state["config"])
+        saved = {**self.added, **json.loads(state["config"])}
         if saved != self.settings:
             diff = sorted(k for k in set(saved) | set(self.settings) if saved.get(k) != self.settings.get(k))
             raise MpqlabError(f"run folder {self.path} holds a {self.what} with other settings ({', '.join(diff)}); "

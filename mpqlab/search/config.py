@@ -13,10 +13,14 @@ from ..optim.rules.asga import BETA
 from ..optim.rules.gsam import GAMMA
 from ..quant.quantizers import BIT_CANDIDATES
 from ..core.knobs import knob
+from ..core.precision import PRECISIONS
 from ..core.runtime import dist_info
 from .budget import check_budget
 
 
+# settings added after search runs were first saved, with the value an older run folder's missing key stands for
+# (so that such a run still resumes)
+ADDED_SETTINGS = {"precision": "fp32", "channels_last": False}
 COST_TERMS = ("expected", "realised")
 REPAIRS = ("fewest", "most_probable")
 
@@ -93,6 +97,12 @@ class SearchConfig:
                        choices=REPAIRS)
     ascent_every: int = knob(1, "k: the ascent pass every k steps, the perturbation reused between (amortised, "
                                 "LookSAM-style) [option]", lo=1, hi=10 ** 6)
+    # -- the arithmetic of a step (a GPU's fast path; float32 and the default layout are the reference) ---------
+    precision: str = knob("fp32", "arithmetic of the forward passes: fp32, or bf16 autocast with float32 weights, "
+                                  "bit logits, gradients and optimizer state (auto: bf16 where the device runs it "
+                                  "natively) [option]", choices=PRECISIONS)
+    channels_last: bool = knob(False, "the supernet's weights and each batch in the channels-last memory layout "
+                                      "(the layout GPUs' and oneDNN's fast convolutions use) [option]")
 
     def check(self) -> None:
         """Refuse, naming the field, settings that cannot run (before any work: the budget against the range the

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from .. import __version__
 from ..core.batchnorm_state import use_running_stats
 from ..core.errors import MpqlabError
+from ..core.precision import autocast, resolve_precision
 from ..core.provenance import code_record
 from ..core.run_folders import RunFolder
 from ..core.run_folders import run_dir_of as _run_dir_of
@@ -46,7 +47,7 @@ from ..quant.cost import budget_bitops
 from ..quant.policy import Policy
 from ..quant.quantizers import calibrate
 from .budget import final_policy, hinge_cost
-from .config import SearchConfig, temperature, warmup_steps  # noqa: F401  (SearchConfig re-exported)
+from .config import ADDED_SETTINGS, SearchConfig, temperature, warmup_steps  # noqa: F401  (SearchConfig re-exported)
 from .objectives import objective_spec
 from .supernet import Supernet
 from .trajectory import keep_state
@@ -112,7 +113,7 @@ def run(cfg: SearchConfig, out: str | os.PathLike, show_progress: bool = True,
     trajectory (:mod:`mpqlab.search.trajectory`); not part of the config: it changes what is kept, not the search."""
     cfg.check()
     rf = RunFolder(run_dir_of(out), asdict(cfg), "search", telemetry=("metrics.jsonl", "softmaxes.jsonl"),
-                   writer=dist_info()[0] == 0)
+                   writer=dist_info()[0] == 0, added=ADDED_SETTINGS)
     with rf:
         return _run(cfg, Path(out), rf, show_progress, stop_after_epochs, keep_states)
 
@@ -249,7 +250,12 @@ class Search:
         self.objective = objective_spec(cfg.objective).from_config(cfg, model, feature_layer(cfg.model))
         self.net = Supernet(model, cfg.w_candidates, cfg.a_candidates, cfg.fixed_bits,
                             input_size=input_size).to(cfg.device)
-        calibrate(self.net, [calib_batch])
+        self.precision = resolve_precision(cfg.precision, cfg.device)  # fp32 or bf16 (the forward passes only)
+        if cfg.channels_last:  # the 4-d tensors (convolution weights) only: Module.to would refuse the others
+            for t in [*self.net.parameters(), *self.net.buffers()]:
+                if t.dim() == 4:
+                    t.data = t.data.contiguous(memory_format=torch.channels_last)
+        calibrate(self.net, [self._layout(calib_batch)])  # calibration is float32, as every evaluation
         weights = self.net.named_weight_parameters()
         decay = [(n, p) for n, p in weights if p.dim() > 1]
         no_decay = [(n, p) for n, p in weights if p.dim() <= 1]
@@ -278,6 +284,16 @@ class Search:
                                     {n: (cfg.fixed_bits,) * 2 for n in self.net.fixed_layers})
         self.fwd = self.net
 
+    def _layout(self, x):
+        """A batch in the supernet's memory layout (channels-last when the config asks for it)."""
+        return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last and x.dim() == 4 else x
+
+    def _forward(self, x, y):
+        """The objective's forward pass (loss, info) in the config's arithmetic; the loss is float32 either way."""
+        with autocast(self.precision, self.cfg.device):
+            loss, info = self.objective(self.fwd, x, y)
+        return loss.float(), info
+
     def state_dict(self) -> dict:
         """The supernet's and both optimizers' states (what a resumed search needs besides its schedule)."""
         return {"supernet": self.net.state_dict(), "wopt": self.wopt.state_dict(), "aopt": self.aopt.state_dict()}
@@ -291,6 +307,7 @@ class Search:
     def step(self, x, y, val_iter=None, val_loader=None, move_logits: bool = True) -> dict:
         """One search step on batch (x, y); returns its telemetry record. ``val_iter`` / ``val_loader``: the
         held-out proxy batches of the bi-level option; ``move_logits=False`` (warm-up) trains the weights only."""
+        x = self._layout(x)
         self.objective.begin_step(x, y)
         rec: dict = {}
         passes = []  # (loss, objective info, the bit logits' task gradient) of each pass the weight step takes
@@ -299,7 +316,7 @@ class Search:
             for p in self.bit_logits:
                 p.grad = None
             self.wopt.zero_grad(set_to_none=True)
-            loss, info = self.objective(self.fwd, x, y)
+            loss, info = self._forward(x, y)
             check_finite(loss, "search (perturbed pass)" if passes else "search")
             loss.backward()
             passes.append((loss.detach(), info, _flat_grads(self.bit_logits)))
@@ -333,7 +350,9 @@ class Search:
             for p in self.bit_logits:
                 p.grad = None
             with frozen_bn_stats(self.net):
-                F.cross_entropy(self.fwd(xv), yv).backward()
+                with autocast(self.precision, self.cfg.device):
+                    val_loss = F.cross_entropy(self.fwd(self._layout(xv)), yv)
+                val_loss.float().backward()
             a_task = _flat_grads(self.bit_logits)
             self.wopt.zero_grad(set_to_none=True)
         for p in self.bit_logits:

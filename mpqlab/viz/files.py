@@ -75,6 +75,15 @@ def _export_lock():
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+EXPORT_HEIGHT = 560  # px of a static export, unless the figure asks for more (a tall heatmap, an explorer's controls)
+
+
+def export_height(fig: go.Figure) -> int:
+    """The static export's height: the figure's own layout height where it sets one above :data:`EXPORT_HEIGHT`, so
+    that a figure sized for its rows (one per layer) is not squeezed until its labels drop out."""
+    return max(EXPORT_HEIGHT, int(fig.layout.height or 0))
+
+
 def write_static(fig: go.Figure, path: Path, fmt: str, tries: int = EXPORT_TRIES) -> str | None:
     """Write a PNG / SVG through kaleido, one export at a time, retried up to ``tries`` times with a growing pause.
     Returns None when written, else the last error (one line)."""
@@ -82,7 +91,8 @@ def write_static(fig: go.Figure, path: Path, fmt: str, tries: int = EXPORT_TRIES
     for attempt in range(tries):
         try:
             with _export_lock():
-                fig.write_image(str(path), format=fmt, width=900, height=560, scale=1.5 if fmt == "png" else 1)
+                fig.write_image(str(path), format=fmt, width=900, height=export_height(fig),
+                                scale=1.5 if fmt == "png" else 1)
             if path.is_file() and path.stat().st_size > 0:
                 return None
             err = "kaleido returned without writing the file"
