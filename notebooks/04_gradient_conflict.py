@@ -132,10 +132,10 @@ print("global cosine, proxy vs target gradient:", round(c["global"], 3),
 import ipywidgets as W
 import numpy as np
 from mpqlab.course.notebooks import controls
-xb, yb = proxy.tensors(64)
+xb, yb = proxy.tensors(16 if smoke else 64)  # smoke: a run check, not an estimate
 def radius(rho_max=0.1):
     rows = []
-    for r in np.linspace(rho_max / 8, rho_max, 8):
+    for r in np.linspace(rho_max / 8, rho_max, 4 if smoke else 8):
         g = surrogate_gap(m.eval(), [(xb, yb)], rho=float(r))
         rows.append({"ρ": r, "L(θ)": g["loss"], "L(θ+e)": g["loss_perturbed"], "h": g["surrogate_gap"],
                      "cos(g, g_p)": perturbation_conflict(m.eval(), xb, yb, rho=float(r))["global"]})
@@ -197,7 +197,7 @@ try:
     print(f"3: proxy-target cosine with a Fashion-MNIST proxy {cf:+.3f}, with the CIFAR proxy {c['global']:+.3f}")
 except MpqlabError as e:  # Fashion-MNIST not installed here: mpqlab says what is missing
     print(f"3: Fashion-MNIST is not available here ({type(e).__name__}: {e})")
-sweep = {float(r): perturbation_conflict(m.eval(), xb, yb, rho=float(r))["global"] for r in np.geomspace(0.01, 3, 12)}
+sweep = {float(r): perturbation_conflict(m.eval(), xb, yb, rho=float(r))["global"] for r in np.geomspace(0.01, 3, 4 if smoke else 12)}
 below = [r for r, v in sweep.items() if v < 0.9]
 print("4: " + (f"cos(g, g_p) first below 0.9 at ρ ≈ {below[0]:.3g}" if below else "cos(g, g_p) stays above 0.9 up to ρ = 3")
       + "; " + ", ".join(f"{r:.2g}: {v:+.2f}" for r, v in sweep.items()))
