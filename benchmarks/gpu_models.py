@@ -57,7 +57,8 @@ def step_times(model: str, a, dev) -> tuple[list, dict]:
     x = torch.randn(batch, 3, size, size, generator=g).to(dev)
     y = torch.randint(0, classes, (batch,), generator=g).to(dev)
     searches, peaks = {}, {}
-    for arith, (compile_flag, fields) in ARITHMETIC.items():
+    for arith in a.arithmetics.split(","):
+        compile_flag, fields = ARITHMETIC[arith]
         os.environ["MPQLAB_COMPILE"] = compile_flag
         for method, sharp in METHODS.items():
             torch.manual_seed(0)
@@ -140,8 +141,12 @@ def main():
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--batch", type=int, default=0, help="images per step; 0: 128 for ResNet-20, 64 otherwise")
     ap.add_argument("--image-size", type=int, default=0, help="pixels per side; 0: 32 for ResNet-20, 224 otherwise")
+    ap.add_argument("--arithmetics", default=",".join(ARITHMETIC), help="which of " + ", ".join(ARITHMETIC))
     ap.add_argument("--skip-cell", action="store_true", help="leave out the grid cell")
     a = ap.parse_args()
+    unknown = [x for x in a.arithmetics.split(",") if x not in ARITHMETIC]
+    if unknown:
+        ap.error(f"unknown arithmetic(s) {', '.join(unknown)}; use {', '.join(ARITHMETIC)}")
     dev = torch.device(a.device)
     if dev.type == "cpu":
         set_threads()
