@@ -84,8 +84,8 @@ def main():
     table(rows, ["phase (cumulative)", "seconds", "of the cell"])
     print()
     top = sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[:a.top]
-    table([[f"{Path(path).name}:{line} {name}", f"{st[2]:.1f}", f"{st[3]:.1f}", st[1]] for (path, line, name), st in top],
-          ["function (own time)", "own s", "cumulative s", "calls"])
+    table([[f"{Path(path).name}:{line} {name}", f"{st[2]:.1f}", f"{st[3]:.1f}", st[1]]
+           for (path, line, name), st in top], ["function (own time)", "own s", "cumulative s", "calls"])
     print(json.dumps({"wall_s": walls, "cell": cell.label()}))
 
 

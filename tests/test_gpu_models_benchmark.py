@@ -18,6 +18,6 @@ def test_the_gpu_table_script_runs_on_the_cpu():
                        text=True, timeout=1200)
     assert p.returncode == 0, p.stderr[-2000:]
     lines = p.stdout.splitlines()
-    rows = [l for l in lines if l.startswith("| resnet20")]
+    rows = [line for line in lines if line.startswith("| resnet20")]
     assert len(rows) == 4 + 1  # 2 methods x 2 arithmetics (the fast one compiled), and the Hessian-vector product row
     assert {"eager", "fast"} <= {c.strip() for r in rows for c in r.split("|")}
