@@ -24,7 +24,7 @@ import time
 
 import torch
 import torch.nn.functional as F
-from _common import table
+from _common import interleaved, median_time, spread, table
 
 from mpqlab.analysis.hessian import Hessian
 from mpqlab.core.runtime import set_threads
@@ -73,21 +73,21 @@ def step_times(model: str, a, dev) -> tuple[list, dict]:
             peaks[(method, arith)] = (f"{torch.cuda.max_memory_allocated(dev) / 2 ** 30:.2f} GiB"
                                       if dev.type == "cuda" else "n/a")
             searches[(method, arith)] = s
-    times = {k: [] for k in searches}
-    for _ in range(a.repeats):  # round-robin, so drift in the device's clock or load hits every pair alike
-        for (method, arith), s in searches.items():
+    def timed(method, arith):
+        def step():
             os.environ["MPQLAB_COMPILE"] = ARITHMETIC[arith][0]
-            t0 = time.perf_counter()
-            s.step(x, y)
+            searches[(method, arith)].step(x, y)
             drain(dev)
-            times[(method, arith)].append(time.perf_counter() - t0)
+        return step
+
+    # round-robin, so drift in the device's clock or load hits every pair alike (warmed up above)
+    times = interleaved({k: timed(*k) for k in searches}, repeats=a.repeats, warmup=0, clock="wall")
     med = {k: statistics.median(v) for k, v in times.items()}
     rows = []
     for (method, arith), ts in times.items():
-        q = statistics.quantiles(ts, n=4, method="inclusive") if len(ts) > 1 else [ts[0]] * 3
         ratio = (f"{med[(method, arith)] / med[('EdMIPS', arith)]:.2f}x" if method != "EdMIPS" else "1")
-        rows.append([model, method, arith, f"{1000 * med[(method, arith)]:.1f} ({1000 * q[0]:.1f}-{1000 * q[2]:.1f})",
-                     f"{batch / med[(method, arith)]:.0f}", ratio, peaks[(method, arith)]])
+        rows.append([model, method, arith, spread(ts, "ms"), f"{batch / med[(method, arith)]:.0f}", ratio,
+                     peaks[(method, arith)]])
     return rows, med
 
 
@@ -111,15 +111,7 @@ def hvp_vs_gradient(model: str, a, dev) -> list:
         h.hvp(v)
         drain(dev)
 
-    out = {}
-    for name, fn in (("gradient", gradient), ("hvp", hvp)):
-        fn()
-        ts = []
-        for _ in range(a.repeats):
-            t0 = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t0)
-        out[name] = statistics.median(ts)
+    out = {name: median_time(fn, repeats=a.repeats, warmup=1) for name, fn in (("gradient", gradient), ("hvp", hvp))}
     return [model, f"{1000 * out['gradient']:.1f}", f"{1000 * out['hvp']:.1f}", f"{out['hvp'] / out['gradient']:.2f}x"]
 
 
@@ -138,12 +130,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--models", default="resnet20,resnet18,mobilenet_v2")
-    ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--repeats", type=int, default=10, help="timed rounds (at least 2: a median with its spread)")
     ap.add_argument("--batch", type=int, default=0, help="images per step; 0: 128 for ResNet-20, 64 otherwise")
     ap.add_argument("--image-size", type=int, default=0, help="pixels per side; 0: 32 for ResNet-20, 224 otherwise")
     ap.add_argument("--arithmetics", default=",".join(ARITHMETIC), help="which of " + ", ".join(ARITHMETIC))
     ap.add_argument("--skip-cell", action="store_true", help="leave out the grid cell")
     a = ap.parse_args()
+    if a.repeats < 2:
+        ap.error(f"--repeats must be at least 2, got {a.repeats}")
     unknown = [x for x in a.arithmetics.split(",") if x not in ARITHMETIC]
     if unknown:
         ap.error(f"unknown arithmetic(s) {', '.join(unknown)}; use {', '.join(ARITHMETIC)}")
@@ -163,7 +157,7 @@ def main():
             os.environ.pop("MPQLAB_COMPILE", None)
         else:
             os.environ["MPQLAB_COMPILE"] = saved
-    table(rows, ["model", "method", "arithmetic", "step ms: median (IQR)", "images/s", "vs EdMIPS (same arithmetic)",
+    table(rows, ["model", "method", "arithmetic", "step: median (IQR)", "images/s", "vs EdMIPS (same arithmetic)",
                  "peak memory"])
     print()
     table(hvps, ["model", "gradient ms", "Hessian-vector product ms", "HVP / gradient"])

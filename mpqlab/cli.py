@@ -231,6 +231,7 @@ def dataset_spec(text: str) -> str:
         raise argparse.ArgumentTypeError(str(e)) from None
     return text
 
+
 def build_parser() -> OneLineParser:
     """The ``mpqlab`` argument parser (every subcommand, every option)."""
     p = OneLineParser(prog="mpqlab", description="generalizable mixed-precision quantization (ASGA)")
