@@ -68,7 +68,7 @@ LAYERS = [
      "experiments.null_policies", "experiments.reference", "experiments.remeasure", "experiments.presets",
      "experiments.stats", "experiments.group_sequential", "experiments.studies", "experiments.studies.radius",
      "experiments.studies.policy_landscapes", "experiments.studies.landscape_report",
-     "experiments.studies.landscape_views",
+     "experiments.studies.landscape_views", "experiments.studies.target_landscapes",
      "experiments.report", "experiments.report.options", "experiments.report.format", "experiments.report.verdicts",
      "experiments.report.fig1", "experiments.report.code_versions", "experiments.report.crosscheck",
      "experiments.report.sequential", "experiments.report.correlation", "experiments.report.reproduction",

@@ -48,3 +48,20 @@ def autocast(precision: str, device):
     if precision == "bf16":
         return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def batch_layout(x, channels_last: bool):
+    """A batch in the memory layout its network runs in: channels-last for an image batch (4-d) when
+    ``channels_last``, else unchanged. Training and the search convert every batch through this one function."""
+    return x.contiguous(memory_format=torch.channels_last) if channels_last and x.dim() == 4 else x
+
+
+def weights_layout(module, channels_last: bool):
+    """``module`` with its 4-d tensors (convolution weights and any 4-d buffer) in channels-last when
+    ``channels_last``; tensors of any other rank untouched (``Module.to(memory_format=...)`` would try 5-d ones
+    too). Returns the module."""
+    if channels_last:
+        for t in [*module.parameters(), *module.buffers()]:
+            if t.dim() == 4:
+                t.data = t.data.contiguous(memory_format=torch.channels_last)
+    return module

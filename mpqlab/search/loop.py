@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from .. import __version__
 from ..core.batchnorm_state import use_running_stats
 from ..core.errors import MpqlabError
-from ..core.precision import autocast, resolve_precision
+from ..core.precision import autocast, batch_layout, resolve_precision, weights_layout
 from ..core.provenance import code_record
 from ..core.run_folders import RunFolder
 from ..core.run_folders import run_dir_of as _run_dir_of
@@ -251,10 +251,7 @@ class Search:
         self.net = Supernet(model, cfg.w_candidates, cfg.a_candidates, cfg.fixed_bits,
                             input_size=input_size).to(cfg.device)
         self.precision = resolve_precision(cfg.precision, cfg.device)  # fp32 or bf16 (the forward passes only)
-        if cfg.channels_last:  # the 4-d tensors (convolution weights) only: Module.to would refuse the others
-            for t in [*self.net.parameters(), *self.net.buffers()]:
-                if t.dim() == 4:
-                    t.data = t.data.contiguous(memory_format=torch.channels_last)
+        weights_layout(self.net, cfg.channels_last)
         calibrate(self.net, [self._layout(calib_batch)])  # calibration is float32, as every evaluation
         weights = self.net.named_weight_parameters()
         decay = [(n, p) for n, p in weights if p.dim() > 1]
@@ -286,7 +283,7 @@ class Search:
 
     def _layout(self, x):
         """A batch in the supernet's memory layout (channels-last when the config asks for it)."""
-        return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last and x.dim() == 4 else x
+        return batch_layout(x, self.cfg.channels_last)
 
     def _forward(self, x, y):
         """The objective's forward pass (loss, info) in the config's arithmetic; the loss is float32 either way."""

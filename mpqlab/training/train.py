@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from ..core.errors import MpqlabError
 from ..core.knobs import knob
-from ..core.precision import PRECISIONS, autocast, resolve_precision
+from ..core.precision import PRECISIONS, autocast, batch_layout, resolve_precision, weights_layout
 from ..core.run_folders import RunFolder
 from ..core.runtime import check_finite, dist_info, progress
 from ..core.seeding import seed_global
@@ -131,8 +131,7 @@ def _fit(model: nn.Module, train_data, test_data=None, *, epochs: int = 30, batc
     precision = resolve_precision(precision, device)
     seed_global(seed)
     model.to(device)
-    if channels_last:  # about 1.3x faster convolutions on CPU
-        model.to(memory_format=torch.channels_last)
+    weights_layout(model, channels_last)  # channels-last: about 1.3x faster convolutions on CPU
     net = model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP  # deferred: distributed runs only
@@ -182,8 +181,7 @@ def _epochs(model, net, loader, opt, sched, rf, test_data, epochs, steps, device
         loader.set_epoch(epoch)
         t0, c0, loss_sum, correct, n = time.time(), time.process_time(), 0.0, 0, 0
         for x, y in progress(loader, f"epoch {epoch + 1}/{epochs}", show_progress, steps):
-            if channels_last and x.dim() == 4:
-                x = x.contiguous(memory_format=torch.channels_last)
+            x = batch_layout(x, channels_last)
             with autocast(precision, device):
                 out_ = net(x)
             loss = F.cross_entropy(out_.float(), y, label_smoothing=label_smoothing)

@@ -131,6 +131,11 @@ class Study:
                                     tuple(self.train.input_size))
         return net.eval()
 
+    def gap_samples(self) -> tuple:
+        """(proxy sample, target sample) of the gradient-gap direction g_target - g_proxy: here the seed's
+        training sample and the target sample."""
+        return self.samples["train"], self.target
+
     def directions(self, net) -> dict:
         out = {}
         for kind in self.cfg["directions"]:
@@ -139,8 +144,10 @@ class Study:
                     out[f"random{s}"] = D.make("random", net, None, seed=s)
             elif kind == "eigen":
                 out["eigen"] = D.eigen(net, self.samples["train"], seed=self.seed, max_iter=self.cfg["eigen_iters"])[0]
+            elif kind == "gradient_gap":
+                out[kind] = D.gradient_gap(net, *self.gap_samples())
             else:
-                out[kind] = D.make(kind, net, self.samples["train"], seed=self.seed, target_data=self.target)
+                out[kind] = D.make(kind, net, self.samples["train"], seed=self.seed)
         return out
 
 
@@ -213,8 +220,9 @@ def model_file(out: Path, seed: int, label: str) -> Path:
 
 
 def run(out: str | os.PathLike, cfg: dict | None = None, root=None, seeds=None, policies=None, repo=None,
-        progress: bool = True) -> Path:
-    """Compute every (seed, policy) model of the study not yet in ``out`` (resumable; one run per folder)."""
+        progress: bool = True, study=Study) -> Path:
+    """Compute every (seed, policy) model of the study not yet in ``out`` (resumable; one run per folder).
+    ``study(cfg, seed, root, repo)`` builds one seed's inputs (:class:`Study`: the proxy side)."""
     cfg = dict(cfg or DECLARED)
     out = Path(out)
     labels = policies or list(cfg["policies"])
@@ -231,10 +239,10 @@ def run(out: str | os.PathLike, cfg: dict | None = None, root=None, seeds=None, 
             todo = [p for p in labels if not model_file(out, seed, p).is_file()]
             if not todo:
                 continue
-            study = Study(cfg, seed, root, repo)
-            spans = seed_spans(study, out)
+            inputs = study(cfg, seed, root, repo)
+            spans = seed_spans(inputs, out)
             for label in todo:
-                arrays = slice_model(study, label, spans)
+                arrays = slice_model(inputs, label, spans)
                 arrays["code_json"] = np.array(json.dumps(code_record(), default=str))
                 buf = io.BytesIO()
                 np.savez_compressed(buf, **arrays)
