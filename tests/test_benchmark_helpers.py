@@ -39,3 +39,20 @@ def test_ratio_spread_prints_median_interval_and_iqr():
     assert s.startswith("2.00x [") and "IQR" in s
     with pytest.raises(ZeroDivisionError):
         ratio_spread([1.0], [0.0])
+
+
+def test_the_readme_states_the_smoke_times_the_committed_benchmark_printed():
+    """The README's smoke times are the ones in ``benchmarks/results/smoke_runs_idle.txt``, rounded to the second."""
+    import re
+
+    table = (REPO / "benchmarks" / "results" / "smoke_runs_idle.txt").read_text()
+    rows = [line.split("|") for line in table.splitlines() if re.match(r"\| \d\d_", line)]
+    # "02_policy_landscapes" is 02b in the README
+    measured = {r[1].strip()[:2] + ("b" if "policy_landscapes" in r[1] else ""): float(r[2]) for r in rows}
+    commit = re.search(r"code (\w+)", table)[1]
+    readme = " ".join((REPO / "README.md").read_text().split())
+    assert f"at commit {commit}" in readme
+    stated = ", ".join(f"{k} {v:.0f} s" for k, v in measured.items())
+    assert stated in readme, f"the README should say: {stated}"
+    total = re.search(r"total (\d+) s", table)[1]
+    assert f"{total} s for the eight" in readme

@@ -148,3 +148,17 @@ def test_the_study_calls_a_wider_policy_flatter_and_an_equal_one_undecided():
     assert "passed" in lines[0] and "no difference shown" in lines[1]
     narrow = _fake_study([1 / 1.5, 1 / 1.4, 1 / 1.6, 1 / 1.5, 1 / 1.45, 1 / 1.55, 1 / 1.5, 1 / 1.52])
     assert P.contrasts(narrow)[0]["verdict"] == "sharper"
+
+
+def test_proxy_and_target_ratios_agree_when_they_do_and_disagree_when_they_do_not():
+    from mpqlab.experiments.studies import landscape_report as P
+
+    ratios = [1.5, 1.4, 1.6, 1.5, 1.45, 1.55, 1.5, 1.52]
+    proxy = _fake_study(ratios)
+    target = _fake_study(ratios)
+    target["config"] = dict(target["config"], side="target")
+    assert "on the same side of 1 at the proxy and after the target fine-tune on 8 of 8 seeds" in \
+        P.proxy_target_lines(proxy, target)[0]
+    flipped = _fake_study([1 / r for r in ratios])
+    assert "on 0 of 8 seeds" in P.proxy_target_lines(proxy, flipped)[0]
+    assert P.finding_lines(target)[1].startswith("A's target landscape is wider than B's")

@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from ...core.files import atomic_write_text, read_json
-from ..stats import holm, paired_test
+from ..stats import holm, paired_test, spearman, spearman_permutation_p
 from .policy_landscapes import REPO, SAMPLES, _direction_keys, load
+from .target_landscapes import finetune_draws
 
 
 def widths(data: dict):
@@ -106,24 +107,49 @@ def committed_sharpness(cfg: dict, repo=None):
     return pd.DataFrame(rows)
 
 
+def side_of(cfg: dict) -> str:
+    """Where a study's models sit: ``"proxy"`` (at the proxy checkpoint, not fine-tuned) or ``"target"`` (after
+    the target fine-tune)."""
+    return cfg.get("side", "proxy")
+
+
+def target_sharpness(cfg: dict, repo=None):
+    """Per policy, the target-side surrogate gap h (rho = 0.05, after the grid's first fine-tune) its grid cells
+    recorded (never recomputed here): mean with a 95 % t interval over the seeds whose row is committed."""
+    import pandas as pd  # deferred: slow import, tables only
+
+    repo = Path(repo or REPO)
+    rows = []
+    for label, pattern in cfg["policies"].items():
+        v = [float(read_json(p, "cell row")["target_surrogate_gap"]) for p in
+             (repo / pattern.format(seed=s) / "row.json" for s in cfg["seeds"]) if p.is_file()]
+        t = paired_test(v)
+        rows.append({"policy": label, "target_h": t["mean"], "target_h_low": t.get("ci_low"),
+                     "target_h_high": t.get("ci_high"), "target_h_n": len(v)})
+    return pd.DataFrame(rows)
+
+
 def finding_lines(data: dict) -> list[str]:
     """What the views show about the flat-minima claim, printed from the data, with the declared verdicts."""
     cfg = data["config"]
+    side = side_of(cfg)
     g = gate(data)
-    lines = [f"Gate: along the top Hessian eigenvector the proxy landscape is narrower than along the random band on "
+    lines = [f"Gate: along the top Hessian eigenvector the {side} landscape is narrower than along the random band on "
              f"{g['narrower']} of {g['models']} models (needed: {cfg['gate_share']:.0%}); "
              + ("passed: the width separates a sharp direction from random ones."
                 if g["passed"] else "NOT passed: the width cannot be trusted to separate policies.")]
     level = None
     for c in contrasts(data):
         level = c["level"]
-        lines.append(f"{c['a']}'s proxy landscape is wider than {c['b']}'s along the random band on {c['wider']} of "
+        lines.append(f"{c['a']}'s {side} landscape is wider than {c['b']}'s along the random band on {c['wider']} of "
                      f"{c['pairs']} seeds (narrower on {c['narrower']}); width ratio {c['ratio']:.3f} "
                      f"[{c['ci_low']:.3f}, {c['ci_high']:.3f}], Holm p = {c['p_holm']:.3g}: {c['verdict']}"
                      + ("" if g["passed"] else " (gate not passed)") + ".")
     if level is not None:
-        lines.append(f"Intervals: {level:.1%} t intervals over seeds (Bonferroni over the {len(cfg['contrasts'])} "
-                     "contrasts), beside Holm-adjusted verdicts; ratio > 1 is flatter.")
+        m = len(cfg["contrasts"])
+        lines.append(f"Intervals: {level:.1%} t intervals over seeds "
+                     + (f"(Bonferroni over the {m} contrasts), beside Holm-adjusted verdicts" if m > 1 else
+                        "(one contrast: no adjustment)") + "; ratio > 1 is flatter.")
     done = len(data["models"])
     total = len(cfg["seeds"]) * len(cfg["policies"])
     if done < total:
@@ -131,6 +157,28 @@ def finding_lines(data: dict) -> list[str]:
     return lines
 
 
+
+
+def proxy_target_lines(proxy: dict, target: dict, sample: str = "train") -> list[str]:
+    """Does a flatter proxy minimum stay flatter after the target fine-tune? Per declared contrast of the target
+    study: on how many seeds its width ratio (random band) lies on the same side of 1 at the proxy and at the
+    target; and over every (seed, policy) model both sides hold, the Spearman correlation of proxy and target log
+    width with its permutation p. Printed from the two studies' widths; descriptive (no declared test)."""
+    fp = flatness(proxy, sample).set_index(["policy", "seed"])["random"]
+    ft = flatness(target, sample).set_index(["policy", "seed"])["random"]
+    lines = []
+    for a, b in target["config"]["contrasts"]:
+        seeds = [s for s in target["config"]["seeds"] if all(k in fp.index and k in ft.index
+                                                                for k in ((a, s), (b, s)))]
+        same = sum((fp[(a, s)] - fp[(b, s)] > 0) == (ft[(a, s)] - ft[(b, s)] > 0) for s in seeds)
+        lines.append(f"{a} / {b} width ratio: on the same side of 1 at the proxy and after the target fine-tune on "
+                     f"{same} of {len(seeds)} seeds.")
+    both = sorted(set(fp.index) & set(ft.index))
+    if len(both) >= 3:
+        x, y = [float(fp[k]) for k in both], [float(ft[k]) for k in both]
+        lines.append(f"Proxy vs target log width over the {len(both)} models both sides hold: Spearman "
+                     f"{spearman(x, y):+.2f} (permutation p = {spearman_permutation_p(x, y):.3g}).")
+    return lines
 
 
 def policy_table(data: dict, sample: str = "train"):
@@ -152,21 +200,37 @@ def _markdown(frame) -> str:
                      + ["| " + " | ".join(r) + " |" for r in cells[1:]])
 
 
-def write_report(out: str | os.PathLike, repo=None) -> Path:
+def write_report(out: str | os.PathLike, repo=None, proxy_dir: str | os.PathLike | None = None) -> Path:
     """``out/results.md``: the finding lines, the per-policy widths, the committed sharpness with intervals and the
-    code that sliced the models."""
+    code that sliced the models. A target-side study also gets :func:`proxy_target_lines` against the proxy-side
+    study in ``proxy_dir`` (default: ``policy_landscapes`` beside ``out``), when that folder holds one."""
     out = Path(out)
     data = load(out)
     codes = sorted({json.loads(str(m["code_json"])).get("code_commit", "?")[:7] + (
         "+dirty" if json.loads(str(m["code_json"])).get("code_dirty") else "") for m in data["models"].values()})
-    sharp = committed_sharpness(data["config"], repo)
-    lines = ["# Landscapes of searched policies (proxy side)", "",
+    cfg = data["config"]
+    if side_of(cfg) == "target":
+        title = "target side, after the fine-tune"
+        proxy_dir = Path(proxy_dir) if proxy_dir else out.parent / "policy_landscapes"
+        both = proxy_target_lines(load(proxy_dir), data) if (proxy_dir / "config.json").is_file() else []
+        compare = [f"- {x}" for x in both] + ["", f"Proxy-side study: `{proxy_dir.name}`."] if both else [
+            "No proxy-side study beside this one."]
+        extra = ["## Proxy side against target side (descriptive)", ""] + compare + ["",
+                 "## Target-side sharpness the grid cells recorded (mean [95 % t interval] over seeds)", "",
+                 _markdown(target_sharpness(cfg, repo).round(3)), "",
+                 "## The fine-tunes: the one kept for these landscapes beside the grid's draws (top-1, %)", "",
+                 "Each kept fine-tune is a fresh draw of the grid's own fine-tune at the cell's seed (weights and "
+                 "card in `weights/`).", "", _markdown(finetune_draws(cfg, out, repo))]
+    else:
+        title = "proxy side"
+        extra = ["## Proxy-side sharpness the grid cells recorded (mean [95 % t interval] over seeds)", "",
+                 _markdown(committed_sharpness(cfg, repo).round(3))]
+    lines = [f"# Landscapes of searched policies ({title})", "",
              "Written by `mpqlab.experiments.studies.landscape_report.write_report` from the models in `models/`.",
              "", "## What the views show", ""] + [f"- {x}" for x in finding_lines(data)] + [
              "", "## Width per policy (geometric mean over seeds, training sample)", "",
-             _markdown(policy_table(data).round(4).reset_index()), "",
-             "## Proxy-side sharpness the grid cells recorded (mean [95 % t interval] over seeds)", "",
-             _markdown(sharp.round(3)), "", f"Sliced by code {', '.join(codes)}.", ""]
+             _markdown(policy_table(data).round(4).reset_index()), ""] + extra + [
+             "", f"Sliced by code {', '.join(codes)}.", ""]
 
     atomic_write_text(out / "results.md", "\n".join(lines))
     return out / "results.md"

@@ -15,14 +15,17 @@ from ...core.errors import MpqlabError
 from ...core.files import read_json
 from ...viz.explorer import explorer_figure
 from ...viz.landscapes import plane, policy_slices, width_ratios
-from .landscape_report import flatness, widths
+from .landscape_report import flatness, side_of, widths
 from .policy_landscapes import DECLARED, REPO, SAMPLES, Study, k_fold_span
+from .target_landscapes import DECLARED as TARGET_DECLARED
+from .target_landscapes import TargetStudy, weights_stem
 
 METHODS = {"uniform W3A2": "uniform", "random": "random", "EdMIPS": "edmips", "EdMIPS+ASGA": "edmips+asga",
            "EdMIPS (claim-3 grid)": "edmips", "EdMIPS+SAM": "edmips+sam", "reference": "edmips@target"}
 DIRECTION_NAMES = {"random": "random band", "eigen": "top eigenvector", "ascent": "SAM/ASGA ascent",
                    "gradient_gap": "proxy-to-target gradient gap"}
 METRICS = {"loss": "loss", "top1": "top-1 (%)"}
+SIDES = {"proxy": "policy_landscapes", "target": "policy_landscapes_target"}  # side -> its study under results/
 
 
 def _curve(m: dict, kind: str, sample: str, metric: str, random_seeds) -> dict | None:
@@ -49,7 +52,8 @@ def slice_view(data: dict, seed: int, kind: str, sample: str, metric: str):
             curves[label] = c
             spans.append(float(m[f"{'random0' if kind == 'random' else kind}/ts"][-1]))
     band = " (line: mean of 5 random directions; band: their range)" if kind == "random" else ""
-    fig = policy_slices(curves, f"Seed {seed}, {DIRECTION_NAMES[kind]}, {sample} sample{band}",
+    where = "" if side_of(cfg) == "proxy" else "After the target fine-tune: "
+    fig = policy_slices(curves, f"{where}Seed {seed}, {DIRECTION_NAMES[kind]}, {sample} sample{band}",
                         "a / span", METRICS[metric], log_y=metric == "loss", methods=METHODS,
                         dashed=("EdMIPS (claim-3 grid)",))
     w = widths(data)
@@ -65,17 +69,24 @@ def slice_view(data: dict, seed: int, kind: str, sample: str, metric: str):
     return fig, text
 
 
-def slice_explorer(data: dict, seeds=None):
-    """The kernel-free explorer of the 1-D views: direction, sample and metric as dropdowns, seed as a slider."""
+def slice_explorer(data: dict, seeds=None, target: dict | None = None):
+    """The kernel-free explorer of the 1-D views: direction, sample and metric as dropdowns, seed as a slider. With
+    ``target`` (the target-side study of the same grid and seeds), the side is one more dropdown: ``proxy`` (at the
+    proxy checkpoint) or ``target`` (after the fine-tune); its samples are then the target's own."""
+    studies = {"proxy": data} if target is None else {"proxy": data, "target": target}
     cfg = data["config"]
-    seeds = [s for s in (seeds or cfg["seeds"]) if any((s, p) in data["models"] for p in cfg["policies"])]
-    controls = [("direction", list(cfg["directions"])), ("sample", list(SAMPLES)), ("metric", list(METRICS)),
-                ("seed", seeds)]
+    seeds = [s for s in (seeds or cfg["seeds"])
+             if all(any((s, p) in d["models"] for p in d["config"]["policies"]) for d in studies.values())]
+    controls = [("direction", list(cfg["directions"])), ("sample", list(SAMPLES)), ("metric", list(METRICS))]
+    controls += [("side", list(studies))] if target is not None else []
+    controls += [("seed", seeds)]
     views, texts = {}, {}
     for key in itertools.product(*(v for _, v in controls)):
-        views[key], texts[key] = slice_view(data, key[3], *key[:3])
-    return explorer_figure(views, controls, texts=texts, active=(cfg["directions"][0], "train", "loss", seeds[0]),
-                           kinds={"seed": "slider"}, free=("metric",))
+        side = key[3] if target is not None else "proxy"
+        views[key], texts[key] = slice_view(studies[side], key[-1], *key[:3])
+    active = (cfg["directions"][0], "train", "loss") + (("proxy",) if target is not None else ()) + (seeds[0],)
+    return explorer_figure(views, controls, texts=texts, active=active, kinds={"seed": "slider"},
+                           free=("metric",) + (("side",) if target is not None else ()))
 
 
 def plane_explorer(data: dict):
@@ -106,7 +117,8 @@ def ratio_figure(data: dict, sample: str = "train"):
     for a, b in cfg["contrasts"]:
         ratios[f"{a} / {b}"] = {s: float(np.exp(f[(a, s)] - f[(b, s)])) for s in cfg["seeds"]
                                 if (a, s) in f.index and (b, s) in f.index}
-    return width_ratios(ratios, "Proxy-landscape width ratio per seed (random band, training sample)",
+    return width_ratios(ratios, f"{side_of(cfg).capitalize()}-landscape width ratio per seed (random band, "
+                        f"{'training' if sample == 'train' else sample} sample)",
                         methods={f"{a} / {b}": METHODS.get(a, a) for a, b in cfg["contrasts"]})
 
 
@@ -123,35 +135,45 @@ def _cached(key, make):
 def live_view(seed: int = 0, policies=("EdMIPS", "EdMIPS+ASGA"), kind: str = "random", direction_seed: int = 0,
               span: float | None = None, points: int = 11, n: int = 128, layer: str = "all layers",
               sample: str = "train", metric: str = "loss", normalise: str = "filter", cfg: dict | None = None,
-              root=None, repo=None, progress: bool = False):
+              root=None, repo=None, progress: bool = False, side: str = "proxy"):
     """A 1-D view computed now, for a live explorer: ``policies`` at ``seed`` along ``kind`` (its own seed
     ``direction_seed`` for random ones), on ``n`` images of ``sample``, over [-span, span] (None: the committed
     study's span for that seed and kind, else the baseline's k-fold span computed now), moving every layer or one.
     ``normalise``: "filter" (each filter scaled to its weight filter's norm; random directions only, as Li et al.)
     or "global" (the whole direction scaled to the weights' norm). Studies, models and directions are computed
     once per session and reused; a re-plot costs one slice per policy (``progress``: say which one is being
-    computed). Returns (Figure, sentences)."""
-    cfg = dict(cfg or DECLARED, n=int(n))
+    computed). ``side``: "proxy" (the policies at the proxy checkpoint) or "target" (the committed target-side
+    study's kept fine-tunes, on the target's samples). Returns (Figure, sentences)."""
+    if side not in SIDES:
+        raise MpqlabError(f"side {side!r}; choose one of {', '.join(SIDES)}")
     if sample not in SAMPLES:
         raise MpqlabError(f"sample {sample!r}; choose one of {SAMPLES}")
-    study = _cached(("study", seed, n, root), lambda: Study(cfg, seed, root, repo))
+    folder = Path(repo or REPO) / "results" / SIDES[side]  # the committed study: its spans, its kept weights
+    cfg = dict(cfg or (DECLARED if side == "proxy" else TARGET_DECLARED), n=int(n))
+    if side == "target":  # the kept fine-tunes only: a live view never fine-tunes (minutes) behind the learner's back
+        lacking = [p for p in policies if not weights_stem(folder, seed, p).with_suffix(".safetensors").is_file()]
+        if lacking:
+            raise MpqlabError(f"no kept fine-tune of {', '.join(lacking)} at seed {seed} in {folder / 'weights'} "
+                              "(mpqlab.experiments.studies.target_landscapes.run makes them)")
+    make = (lambda: Study(cfg, seed, root, repo)) if side == "proxy" else (
+        lambda: TargetStudy(cfg, seed, root, repo, out=folder))
+    study = _cached(("study", side, seed, n, root), make)
     if span is None:
-        committed = Path(repo or REPO) / "results" / "policy_landscapes" / f"spans_s{seed}.json"
+        committed = folder / f"spans_s{seed}.json"
         if committed.is_file():
             span = float(read_json(committed, "span file")[kind])
         else:
-            base = _cached(("model", seed, cfg["baseline"], n), lambda: study.model(cfg["baseline"]))
-            d0 = D.make(kind, base, study.samples["train"], seed=direction_seed, target_data=None if kind != "gradient_gap" else study.target)
+            base = _cached(("model", side, seed, cfg["baseline"], n), lambda: study.model(cfg["baseline"]))
+            d0 = study.direction(base, kind, direction_seed)
             span = cfg["span_factor"] * k_fold_span(base, study.samples["train"], d0, cfg["k"])
     ts = np.linspace(-span, span, int(points))
     curves, words = {}, []
     for i, label in enumerate(policies):
         if progress:  # a live explorer's text area shows it while the slice is computed
             print(f"slicing {label} ({i + 1} of {len(policies)})…", flush=True)
-        net = _cached(("model", seed, label, n), lambda: study.model(label))
-        d = _cached(("direction", seed, label, n, kind, direction_seed),
-                    lambda: D.make(kind, net, study.samples["train"], seed=direction_seed,
-                                   target_data=study.target if kind == "gradient_gap" else None))
+        net = _cached(("model", side, seed, label, n), lambda: study.model(label))
+        d = _cached(("direction", side, seed, label, n, kind, direction_seed),
+                    lambda: study.direction(net, kind, direction_seed))
         if normalise == "global":
             d = D.scaled_to(d, D.weight_norm(net))
         if layer != "all layers":
@@ -160,7 +182,8 @@ def live_view(seed: int = 0, policies=("EdMIPS", "EdMIPS+ASGA"), kind: str = "ra
         y = r["loss"] if metric == "loss" else r["acc"]
         curves[label] = {"x": ts, "y": y}
         words.append(f"{label}: width {D.width(ts, r['loss'], cfg['k']):.3g}")
-    fig = policy_slices(curves, f"Seed {seed}, {DIRECTION_NAMES[kind]}"
+    where = "" if side == "proxy" else "After the target fine-tune: "
+    fig = policy_slices(curves, f"{where}Seed {seed}, {DIRECTION_NAMES[kind]}"
                         + (f" {direction_seed}" if kind == "random" else "") + f", {layer}, {sample} sample",
                         "a", METRICS[metric], log_y=metric == "loss", methods=METHODS,
                         dashed=("EdMIPS (claim-3 grid)",))

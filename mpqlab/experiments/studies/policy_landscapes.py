@@ -136,18 +136,27 @@ class Study:
         training sample and the target sample."""
         return self.samples["train"], self.target
 
+    def direction(self, net, kind: str, seed: int | None = None) -> dict:
+        """One direction of ``kind`` at ``net``'s weights, on the seed's training sample; ``seed``: a random
+        direction's own seed (default the study's)."""
+        seed = self.seed if seed is None else seed
+        if kind == "random":
+            return D.make("random", net, None, seed=seed)
+        if kind == "eigen":
+            return D.eigen(net, self.samples["train"], seed=seed, max_iter=self.cfg["eigen_iters"])[0]
+        if kind == "gradient_gap":
+            return D.gradient_gap(net, *self.gap_samples())
+        return D.make(kind, net, self.samples["train"], seed=seed)
+
     def directions(self, net) -> dict:
+        """Every direction the study slices along: the random band (one per random seed), then each other kind."""
         out = {}
         for kind in self.cfg["directions"]:
             if kind == "random":
                 for s in self.cfg["random_seeds"]:
-                    out[f"random{s}"] = D.make("random", net, None, seed=s)
-            elif kind == "eigen":
-                out["eigen"] = D.eigen(net, self.samples["train"], seed=self.seed, max_iter=self.cfg["eigen_iters"])[0]
-            elif kind == "gradient_gap":
-                out[kind] = D.gradient_gap(net, *self.gap_samples())
+                    out[f"random{s}"] = self.direction(net, "random", s)
             else:
-                out[kind] = D.make(kind, net, self.samples["train"], seed=self.seed)
+                out[kind] = self.direction(net, kind)
         return out
 
 
