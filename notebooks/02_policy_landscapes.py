@@ -16,7 +16,8 @@
 # bits), seeds 0-7, and the policies the paper compares: uniform W3A2, random, EdMIPS, EdMIPS+ASGA, EdMIPS+SAM
 # (rho = 0.1, from the claim-3 grid, with that grid's own EdMIPS beside it) and the target-searched reference.
 # Each policy quantizes the proxy checkpoint, calibrated and not fine-tuned: the model the search judged, as
-# the grid's proxy side measured it. (The same views after the target fine-tune are not computed yet.)
+# the grid's proxy side measured it. Then the second half: EdMIPS, EdMIPS+ASGA and the reference after the grid's
+# target fine-tune, sliced the same way on CIFAR-10 images.
 #
 # **Directions.** A filter-normalised random direction has, filter by filter, the norm of the weights (Li et al.,
 # 2018). Every other direction is rescaled to the same global norm, so `a = 1` moves the weights by their norm
@@ -40,14 +41,18 @@ data_root = None  # the datasets folder (None: $MPQLAB_DATA, else the embedded d
 figures_dir = "../runs/figures"  # where show() saves each figure (PNG + plotly JSON)
 runs_dir = "../runs/notebooks"  # run folders of anything this notebook computes
 study_dir = "../results/policy_landscapes"  # the committed study this notebook reads
+target_dir = "../results/policy_landscapes_target"  # the same grid's policies after the target fine-tune
 
 # %%
 from mpqlab.course.notebooks import notebook_setup
 from mpqlab.experiments.studies import landscape_report as R, landscape_views as V, policy_landscapes as P
+from mpqlab.experiments.studies import target_landscapes as T
 RUNS, show = notebook_setup(data_root, figures_dir, runs_dir)  # MPQLAB_DATA, folders; show() saves + displays
 data = P.load(study_dir)  # every sliced model's arrays, with the declared config; nothing recomputed
-print(f"{len(data['models'])} models sliced, {len(data['config']['seeds'])} seeds x "
-      f"{len(data['config']['policies'])} policies declared")
+target = P.load(target_dir)  # likewise, at the target; its fine-tuned weights are kept beside it
+for side, d in (("proxy", data), ("target", target)):
+    print(f"{side} side: {len(d['models'])} models sliced, {len(d['config']['seeds'])} seeds x "
+          f"{len(d['config']['policies'])} policies declared")
 
 # %% [markdown]
 # ## What the landscapes say about the claim
@@ -63,17 +68,43 @@ show(V.ratio_figure(data), "02p_width_ratios");
 # %% [markdown]
 # **How to read it.** One point per seed: the width of the first policy's proxy landscape divided by the second's,
 # on a log axis; right of the dotted line is flatter. The sentences above it are printed from the same widths.
+#
+# ## After the target fine-tune
+#
+# The paper's claim does not end at the proxy: a flat proxy minimum should matter because the policy then
+# transfers. Here the same grid's EdMIPS, EdMIPS+ASGA and reference policies at each seed are fine-tuned on the
+# target with the grid's own fine-tune (one epoch on the seed's 10,000 CIFAR-10 training images) and sliced the same
+# way, on the fine-tune's training images and on held-out CIFAR-10 test images. The grid did not keep its
+# fine-tuned weights, so each model was fine-tuned once more for this study and its weights kept with a card
+# (`results/policy_landscapes_target/weights/`); a fine-tune is a fresh draw, so the table below sets each kept
+# fine-tune's top-1 beside the grid's own two draws. The test (declared before any target model was sliced) and
+# the gate are the proxy side's, with one contrast: EdMIPS+ASGA vs EdMIPS.
+
+# %%
+for line in R.finding_lines(target) + R.proxy_target_lines(data, target):
+    print(line)
+show(V.ratio_figure(target), "02p_target_width_ratios");
+
+# %% [markdown]
+# **How to read it.** As the chart above, for the fine-tuned models. The last printed lines compare the two sides:
+# on how many seeds the ratio falls on the same side of 1 at the proxy and at the target, and how well a model's
+# proxy width ranks its target width (a descriptive correlation, no declared test). The kept fine-tunes:
+
+# %%
+T.finetune_draws(target["config"], target_dir, "..")
 
 # %% [markdown]
 # ## Explore: policies along each direction
 #
-# Pick the direction, the sample (the search's own training images or held-out test images of the proxy), the
-# metric (loss or top-1) and the seed. The x axis is `a / span`, so every view has the same frame; the span itself
-# is in the view's first sentence. On the site the four controls sit above the chart; in JupyterLab without the
+# Pick the direction, the sample (the search's own training images or held-out test images of the proxy; on the
+# target side the fine-tune's training images or held-out CIFAR-10 test images), the metric (loss or top-1), the
+# side (proxy, or target after the fine-tune) and the seed. The x axis is `a / span`, so every view has the same
+# frame; the span itself is in the view's first sentence. The loss axis stays fixed while you move the direction,
+# sample and seed; it changes with the metric and the side. On the site the four controls sit above the chart; in JupyterLab without the
 # site's controls, the slider above the chart walks through every combination.
 
 # %%
-show(V.slice_explorer(data), "02p_slices");
+show(V.slice_explorer(data, target=target), "02p_slices");
 
 # %% [markdown]
 # **How to read it.** One line per policy, all at the same seed; in the random view the line is the mean over five
@@ -168,9 +199,9 @@ import ipywidgets as W
 from mpqlab.course.notebooks import controls
 layers = ["all layers", "layer1.0.conv1", "layer2.0.conv1", "layer3.2.conv2", "fc"]
 def live(seed=0, policies=("EdMIPS", "EdMIPS+ASGA"), kind="random", direction_seed=0, span=1.0, normalise="filter",
-         n=128, layer="all layers", sample="train"):
+         n=128, layer="all layers", sample="train", side="proxy"):
     fig, text = V.live_view(seed, policies, kind, direction_seed, span if kind == "random" else None, 7 if smoke else 11,
-                            32 if smoke else n, layer, sample, normalise=normalise, repo="..", progress=True)
+                            32 if smoke else n, layer, sample, normalise=normalise, repo="..", progress=True, side=side)
     print(text)
     return fig
 controls(live, apply=True, seed=W.IntSlider(value=0, min=0, max=7),
@@ -179,7 +210,8 @@ controls(live, apply=True, seed=W.IntSlider(value=0, min=0, max=7),
          direction_seed=W.IntSlider(value=0, min=0, max=9), span=W.FloatSlider(value=1.0, min=0.25, max=2.0, step=0.25),
          normalise=W.Dropdown(options=["filter", "global"], value="filter"),
          n=W.Dropdown(options=[64, 128, 256, 512], value=128), layer=W.Dropdown(options=layers, value="all layers"),
-         sample=W.Dropdown(options=["train", "held-out"], value="train"));
+         sample=W.Dropdown(options=["train", "held-out"], value="train"),
+         side=W.Dropdown(options=["proxy", "target"], value="proxy"));
 
 # %% [markdown]
 # ## Exercises
@@ -194,6 +226,8 @@ controls(live, apply=True, seed=W.IntSlider(value=0, min=0, max=7),
 #    farther from the trained point?
 # 5. *One layer* (in JupyterLab). Controls: kind = random, layer = layer1.0.conv1, span = 2; then layer = fc.
 #    Which layer's slice is flatter for EdMIPS+ASGA?
+# 6. *After the fine-tune.* Controls: direction = random, sample = held-out, metric = loss, side = target, seed = 2;
+#    then side = proxy. Is EdMIPS+ASGA / EdMIPS (the sentence) on the same side of 1 before and after the fine-tune?
 #
 # <details><summary>How to check your answers</summary>
 #
@@ -204,13 +238,14 @@ controls(live, apply=True, seed=W.IntSlider(value=0, min=0, max=7),
 #
 # ## Summary
 #
-# The first printed lines of this notebook are the answer: they come from the committed widths, with the declared
-# test's verdict and interval. What they mean for the paper: if EdMIPS+ASGA's proxy landscape is not wider than
-# EdMIPS's here, the flat-minimum half of the paper's argument is not visible at this scale, whatever the
-# transfer result; if it is wider, notebook 01's transfer comparison says whether the flatness pays.
+# The printed lines of the first two sections are the answer: they come from the committed widths, with the
+# declared tests' verdicts and intervals, at the proxy and after the target fine-tune. What they mean for the paper:
+# if EdMIPS+ASGA's proxy landscape is not wider than EdMIPS's here, the flat-minimum half of the paper's argument is
+# not visible at this scale, whatever the transfer result; if it is wider, the target side says whether the
+# flatness survives the fine-tune, and notebook 01's transfer comparison whether it pays.
 #
-# **Further research.** (1) Slice the same policies after their target fine-tune (commit the fine-tuned weights) and
-# test whether proxy width predicts target width. (2) Draw each search's own weight trajectory on the plane of its
+# **Further research.** (1) Fine-tune every policy of the study (uniform, random, SAM) and test, with a declared
+# rule, whether proxy width predicts target top-1. (2) Draw each search's own weight trajectory on the plane of its
 # saved states (`mpqlab.analysis.directions.trajectory_plane`).
 #
 # ## Questionnaire
@@ -248,9 +283,9 @@ controls(live, apply=True, seed=W.IntSlider(value=0, min=0, max=7),
 #
 # ## Further research
 #
-# - Slice the same policies after the target fine-tune (the grid's target side): does a flatter proxy minimum stay
-#   flatter on the target? `mpqlab.experiments.studies.policy_landscapes.run` takes the cells; the fine-tuned weights
-#   would have to be kept by the grid first.
+# - Extend the target side to every policy of the study (`mpqlab.experiments.studies.target_landscapes.run` with
+#   more `policies`; each is fine-tuned once and kept): does the uniform or random policy's target landscape rank
+#   as its proxy landscape does?
 # - Keep the states of every search of one seed (`run(..., keep_states=k)`) and compare the trajectory planes of
 #   EdMIPS and EdMIPS+ASGA: does the sharpness-aware search end nearer the bottom of its own policy's basin?
 #
