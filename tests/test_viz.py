@@ -50,22 +50,24 @@ def test_save_figure_retries_a_failing_export_and_never_returns_a_reason_as_a_pa
     apart from the paths."""
     from mpqlab.viz import files as figure_files
 
+    monkeypatch.setenv("BROWSER_PATH", "/bin/true")  # save_figure would set it for good: this way teardown undoes it
     monkeypatch.setattr(figure_files, "find_browser", lambda: "/bin/true")
     monkeypatch.setattr(figure_files.time, "sleep", lambda s: None)
     calls = []
 
-    def flaky(self, path, format, **kw):
-        calls.append(path)
+    def flaky(fig, fmt, width, height, scale):
+        calls.append(fmt)
         if len(calls) < 3:
             raise RuntimeError("ReferenceError: kaleido_scopes is not defined")
-        Path(path).write_bytes(b"png")
+        return b"png"
 
-    monkeypatch.setattr(figure_files.go.Figure, "write_image", flaky)
+    monkeypatch.setattr(figure_files, "image_bytes", flaky)
     out = viz.save_figure(viz.eigenvalue_bars({"m": [1.0]}), tmp_path / "f")
     assert len(calls) == 3 and out.path("png") == tmp_path / "f.png" and not out.missing
+    assert (tmp_path / "f.png").read_bytes() == b"png"
     calls.clear()
-    monkeypatch.setattr(figure_files.go.Figure, "write_image",
-                        lambda self, path, format, **kw: (_ for _ in ()).throw(RuntimeError("kaleido_scopes")))
+    monkeypatch.setattr(figure_files, "image_bytes",
+                        lambda *a: (_ for _ in ()).throw(RuntimeError("kaleido_scopes")))
     out = viz.save_figure(viz.eigenvalue_bars({"m": [1.0]}), tmp_path / "g")
     assert out.path("png") is None and "kaleido_scopes" in out.missing["png"]
     assert out.as_dict()["png"].startswith("not written")
@@ -258,3 +260,52 @@ def test_a_static_export_keeps_a_tall_figures_height():
     tall = viz.bitwidth_heatmap({"a": pol, "b": pol})
     assert tall.layout.height > EXPORT_HEIGHT and export_height(tall) == tall.layout.height
     assert export_height(go.Figure()) == EXPORT_HEIGHT
+
+
+def _png_in_a_fresh_process(tmp_path, server: bool) -> bytes:
+    """One figure exported by a new Python process, through the persistent browser or a per-export one."""
+    import subprocess
+    import sys
+
+    code = ("import sys, plotly.graph_objects as go\nfrom mpqlab.viz import files as F\n"
+            + ("" if server else "F._BROWSER['given_up'] = True  # as after a failure: a browser per export\n")
+            + "fig = go.Figure(go.Scatter(x=[1, 2, 3], y=[3, 1, 2]), layout_title_text='t')\n"
+            + "out = F.save_figure(fig, sys.argv[1])\n"
+            + "F.save_figure(fig, sys.argv[1] + '_again')  # a second export through the same browser\n"
+            + "assert (F._BROWSER['browser'] is not None) is " + str(server) + ", F._BROWSER\n")
+    stem = tmp_path / ("server" if server else "oneshot")
+    subprocess.run([sys.executable, "-c", code, str(stem)], check=True)
+    return stem.with_suffix(".png").read_bytes(), Path(str(stem) + "_again.png").read_bytes()
+
+
+def test_the_persistent_export_browser_writes_the_same_png_as_a_browser_per_export(tmp_path):
+    """Two exports through one persistent browser give the bytes a browser per export gives (kaleido's own path)."""
+    from mpqlab.viz.files import find_browser
+
+    if find_browser() is None:
+        pytest.skip("no Chromium-family browser: static export is tested where one is installed")
+    server, oneshot = _png_in_a_fresh_process(tmp_path, True), _png_in_a_fresh_process(tmp_path, False)
+    assert server[0] == server[1] == oneshot[0] == oneshot[1] and server[0][:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_forked_child_exports_without_waiting_on_its_parents_browser(tmp_path):
+    import multiprocessing
+
+    from mpqlab.viz import files as figure_files
+
+    if figure_files.find_browser() is None:
+        pytest.skip("no Chromium-family browser: static export is tested where one is installed")
+    fig = go.Figure(go.Bar(x=[1, 2], y=[3, 2]))
+    assert figure_files.save_figure(fig, tmp_path / "parent").path("png") is not None
+    if figure_files._BROWSER["browser"] is None:
+        pytest.skip("this process exports through a browser per figure (its persistent one failed earlier)")
+
+    def child():
+        out = figure_files.save_figure(fig, tmp_path / "child")
+        raise SystemExit(0 if out.path("png") is not None and figure_files._BROWSER["given_up"] else 3)
+
+    proc = multiprocessing.get_context("fork").Process(target=child)
+    proc.start()
+    proc.join(600)  # a generous bound for a busy machine: a child that waits on the parent's server never returns
+    assert proc.exitcode == 0, f"the forked child's export did not finish (exit code {proc.exitcode})"
+    assert (tmp_path / "child.png").read_bytes() == (tmp_path / "parent.png").read_bytes()
