@@ -104,7 +104,7 @@ T.finetune_draws(target["config"], target_dir, "..")
 # site's controls, the slider above the chart walks through every combination.
 
 # %%
-show(V.slice_explorer(data, target=target), "02p_slices");
+show(V.slice_explorer(data, seeds=data["config"]["seeds"][:2] if smoke else None, target=target), "02p_slices");
 
 # %% [markdown]
 # **How to read it.** One line per policy, all at the same seed; in the random view the line is the mean over five
@@ -141,12 +141,12 @@ from mpqlab.search.trajectory import trajectory_landscape, trajectory_summary
 from mpqlab.viz.landscapes import plane
 proxy, _ = load_splits("cifar10-mini", subset=2000)  # the search's own 2,000 images (seed 0)
 tcfg = SearchConfig(data="cifar10-mini", subset=2000, checkpoint=str(pretrained("resnet20_cifar10-mini")),
-                    sharpness="asga", budget=2.5, epochs=1, batch_size=128, max_batches=4 if smoke else None,
+                    sharpness="asga", budget=2.5, epochs=1, batch_size=128, max_batches=3 if smoke else None,
                     w_candidates=[2, 3, 4], a_candidates=[2, 3, 4])
 tpath = keyed_path(RUNS, "trajectory", tcfg)  # other settings (an exercise): another folder
 tpol = run(tcfg, tpath, show_progress=False, keep_states=1 if smoke else 2)
 traj = trajectory_landscape(run_dir_of(tpath), tpol, "resnet20", proxy.tensors(32 if smoke else 256), proxy,
-                            points=5 if smoke else 11)
+                            points=3 if smoke else 11)  # smoke: three states span a plane; a 3 x 3 grid on it
 print(trajectory_summary(traj))
 show(plane(traj["ts1"], traj["loss"], "The plane of an EdMIPS+ASGA search's trajectory, the found policy's loss",
            axis_titles=("first principal component", "second principal component"), ts2=traj["ts2"],

@@ -67,8 +67,8 @@ def test_notebooks_are_thin_and_parameterised():
         # one assignment per line, so that papermill sees every parameter (a tuple assignment made it warn
         # "Passed unknown parameter" on every injected value) and lists it with its comment
         inferred = papermill.inspect_notebook(str(REPO / "notebooks" / f"{name}.ipynb"))
-        # the four every notebook takes; a notebook that reads a committed study also names its folder
-        assert set(inferred) - {"study_dir"} == {"smoke", "data_root", "figures_dir", "runs_dir"}, name
+        # the four every notebook takes; a notebook that reads committed studies also names their folders
+        assert set(inferred) - {"study_dir", "target_dir"} == {"smoke", "data_root", "figures_dir", "runs_dir"}, name
         assert all(p["help"] for p in inferred.values()), f"{name}: a parameter without its comment"
         code = [c.source for c in nb.cells if c.cell_type == "code"]
         assert sum("notebook_setup(data_root, figures_dir, runs_dir)" in c for c in code) == 1, name
