@@ -19,14 +19,27 @@ def _rgba(hex_color: str, alpha: float) -> str:
     return f"rgba({int(h[0:2], 16)},{int(h[2:4], 16)},{int(h[4:6], 16)},{alpha})"
 
 
+DRAWN_DIGITS = 5  # significant digits of a drawn slice value: far below a pixel, a third of the page
+
+
+def drawn(values) -> list | None:
+    """``values`` as a list of floats with :data:`DRAWN_DIGITS` significant digits (None stays None)."""
+    if values is None:
+        return None
+    return [float(f"{float(v):.{DRAWN_DIGITS}g}") for v in np.asarray(values, float).ravel()]
+
+
 def policy_slices(curves: Mapping[str, dict], title: str, x_title: str, y_title: str, log_y: bool = False,
                   methods: Mapping[str, str] | None = None, dashed=()) -> go.Figure:
     """One line per policy: ``curves[label] = {"x", "y"}`` and optionally ``"lo"``, ``"hi"`` (a band drawn around
     the line, e.g. the range over random directions). ``methods`` maps a label to its method name for its colour;
-    labels in ``dashed`` are drawn dashed (a second run of the same method)."""
+    labels in ``dashed`` are drawn dashed (a second run of the same method). The drawn values keep
+    :data:`DRAWN_DIGITS` significant digits (an explorer holds hundreds of views; anything computed from a slice
+    is computed from its full arrays, not from the figure)."""
     fig = go.Figure()
     for label, c in curves.items():
         color = color_of((methods or {}).get(label, label))
+        c = {k: drawn(v) for k, v in c.items()}
         if c.get("lo") is not None:
             x = list(c["x"]) + list(c["x"])[::-1]
             y = list(c["hi"]) + list(c["lo"])[::-1]
