@@ -129,8 +129,9 @@ def test_committed_figures_share_one_plotly_js_and_stay_small():
         head = f.read_text()[:3000]
         assert 'src="plotly.min.js"' in head and "plotly.js v" not in f.read_text(), f"{f.name} inlines plotly.js"
     total = sum(f.stat().st_size for f in figures.rglob("*") if f.is_file())
-    # 4.6 MiB of it is the one plotly.min.js; 02b's multi-control explorers (slices, planes, bits) are 2.1 MiB
-    assert total < 12 * 2 ** 20, f"figures/ holds {total / 2 ** 20:.1f} MiB (limit 12 MiB)"
+    # 4.6 MiB of it is the one plotly.min.js; 02b's multi-control explorers (slices over both sides, planes, bits)
+    # are 3.5 MiB, most of it the slices explorer's per-view visibility masks (256 views x 1,600 traces)
+    assert total < 13 * 2 ** 20, f"figures/ holds {total / 2 ** 20:.1f} MiB (limit 13 MiB)"
 
 
 def test_angle_series_shows_isolated_defined_steps_and_a_nan_aware_mean():
