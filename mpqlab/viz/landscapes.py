@@ -19,7 +19,7 @@ def _rgba(hex_color: str, alpha: float) -> str:
     return f"rgba({int(h[0:2], 16)},{int(h[2:4], 16)},{int(h[4:6], 16)},{alpha})"
 
 
-DRAWN_DIGITS = 5  # significant digits of a drawn slice value: far below a pixel, a third of the page
+DRAWN_DIGITS = 5  # significant digits of a drawn slice value: far below a pixel (full floats print 17)
 
 
 def drawn(values) -> list | None:

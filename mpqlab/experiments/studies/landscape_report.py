@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ...core.files import atomic_write_text, read_json
+from ...core.files import atomic_write_text
 from ..stats import holm, paired_test, spearman, spearman_permutation_p
-from .policy_landscapes import REPO, SAMPLES, _direction_keys, load
+from .policy_landscapes import SAMPLES, _direction_keys, committed_rows, load
 from .target_landscapes import finetune_draws
 
 
@@ -86,19 +86,15 @@ def committed_sharpness(cfg: dict, repo=None):
     recomputed here): mean with a 95 % t interval over the seeds whose row is committed."""
     import pandas as pd  # deferred: slow import, tables only
 
-    repo = Path(repo or REPO)
     rows = []
-    for label, pattern in cfg["policies"].items():
+    for label in cfg["policies"]:
         values = {"proxy_h": [], "proxy_sigma_max": [], "proxy_trace": []}
         where = set()
-        for seed in cfg["seeds"]:
-            path = repo / pattern.format(seed=seed) / "row.json"
-            if path.is_file():
-                row = read_json(path, "cell row")
-                where.add(str(row.get("proxy", "?")))
-                for k in values:
-                    if row.get(k) not in (None, ""):
-                        values[k].append(float(row[k]))
+        for row in committed_rows(cfg, label, repo).values():
+            where.add(str(row.get("proxy", "?")))
+            for k in values:
+                if row.get(k) not in (None, ""):
+                    values[k].append(float(row[k]))
         out = {"policy": label, "measured on": ", ".join(sorted(where))}  # a reference's own proxy side is the target
         for k, v in values.items():
             t = paired_test(v)
@@ -118,11 +114,9 @@ def target_sharpness(cfg: dict, repo=None):
     recorded (never recomputed here): mean with a 95 % t interval over the seeds whose row is committed."""
     import pandas as pd  # deferred: slow import, tables only
 
-    repo = Path(repo or REPO)
     rows = []
-    for label, pattern in cfg["policies"].items():
-        v = [float(read_json(p, "cell row")["target_surrogate_gap"]) for p in
-             (repo / pattern.format(seed=s) / "row.json" for s in cfg["seeds"]) if p.is_file()]
+    for label in cfg["policies"]:
+        v = [float(row["target_surrogate_gap"]) for row in committed_rows(cfg, label, repo).values()]
         t = paired_test(v)
         rows.append({"policy": label, "target_h": t["mean"], "target_h_low": t.get("ci_low"),
                      "target_h_high": t.get("ci_high"), "target_h_n": len(v)})

@@ -28,6 +28,11 @@ METRICS = {"loss": "loss", "top1": "top-1 (%)"}
 SIDES = {"proxy": "policy_landscapes", "target": "policy_landscapes_target"}  # side -> its study under results/
 
 
+def _side_title(side: str) -> str:
+    """What a view's title starts with: nothing at the proxy, the words that say it is after the fine-tune else."""
+    return "" if side == "proxy" else "After the target fine-tune: "
+
+
 def _curve(m: dict, kind: str, sample: str, metric: str, random_seeds) -> dict | None:
     keys = [f"random{s}" for s in random_seeds] if kind == "random" else [kind]
     keys = [k for k in keys if f"{k}/ts" in m]
@@ -52,8 +57,7 @@ def slice_view(data: dict, seed: int, kind: str, sample: str, metric: str):
             curves[label] = c
             spans.append(float(m[f"{'random0' if kind == 'random' else kind}/ts"][-1]))
     band = " (line: mean of 5 random directions; band: their range)" if kind == "random" else ""
-    where = "" if side_of(cfg) == "proxy" else "After the target fine-tune: "
-    fig = policy_slices(curves, f"{where}Seed {seed}, {DIRECTION_NAMES[kind]}, {sample} sample{band}",
+    fig = policy_slices(curves, f"{_side_title(side_of(cfg))}Seed {seed}, {DIRECTION_NAMES[kind]}, {sample} sample{band}",
                         "a / span", METRICS[metric], log_y=metric == "loss", methods=METHODS,
                         dashed=("EdMIPS (claim-3 grid)",))
     w = widths(data)
@@ -182,8 +186,7 @@ def live_view(seed: int = 0, policies=("EdMIPS", "EdMIPS+ASGA"), kind: str = "ra
         y = r["loss"] if metric == "loss" else r["acc"]
         curves[label] = {"x": ts, "y": y}
         words.append(f"{label}: width {D.width(ts, r['loss'], cfg['k']):.3g}")
-    where = "" if side == "proxy" else "After the target fine-tune: "
-    fig = policy_slices(curves, f"{where}Seed {seed}, {DIRECTION_NAMES[kind]}"
+    fig = policy_slices(curves, f"{_side_title(side)}Seed {seed}, {DIRECTION_NAMES[kind]}"
                         + (f" {direction_seed}" if kind == "random" else "") + f", {layer}, {sample} sample",
                         "a", METRICS[metric], log_y=metric == "loss", methods=METHODS,
                         dashed=("EdMIPS (claim-3 grid)",))

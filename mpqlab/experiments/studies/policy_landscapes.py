@@ -223,6 +223,14 @@ def slice_model(study: Study, label: str, spans: dict) -> dict:
     return out
 
 
+def committed_rows(cfg: dict, label: str, repo=None) -> dict:
+    """``{seed: row}`` of the grid cells behind policy ``label``, for the study's seeds whose ``row.json`` is
+    committed (what the cells recorded; never recomputed here)."""
+    repo = Path(repo or REPO)
+    paths = {seed: repo / cfg["policies"][label].format(seed=seed) / "row.json" for seed in cfg["seeds"]}
+    return {seed: read_json(path, "cell row") for seed, path in paths.items() if path.is_file()}
+
+
 def model_file(out: Path, seed: int, label: str) -> Path:
     """Where one (seed, policy) model's slices are kept: ``out/models/s<seed>_<label, file-safe>.npz``."""
     return out / "models" / f"s{seed}_{label.replace(' ', '_').replace('(', '').replace(')', '').replace('+', '_')}.npz"

@@ -106,15 +106,15 @@ def finetune_draws(cfg: dict, out: str | os.PathLike, repo=None):
     recorded (its first fine-tune and, where every fine-tune was redone, the redo)."""
     import pandas as pd  # deferred: slow import, tables only
 
-    repo, out = Path(repo or PL.REPO), Path(out)
+    out = Path(out)
+    grid_rows = {label: PL.committed_rows(cfg, label, repo) for label in cfg["policies"]}
     rows = []
     for seed in cfg["seeds"]:
-        for label, pattern in cfg["policies"].items():
+        for label in cfg["policies"]:
             card = weights_stem(out, seed, label).with_suffix(".json")
-            row_path = repo / pattern.format(seed=seed) / "row.json"
-            if not card.is_file() or not row_path.is_file():
+            row = grid_rows[label].get(seed)
+            if not card.is_file() or row is None:
                 continue
-            row = read_json(row_path, "cell row")
             rows.append({"seed": seed, "policy": label, "kept fine-tune": read_json(card, "fine-tune card")["top1"],
                          "grid draw 1": row.get("target_top1"), "grid draw 2": row.get("target_top1_redo")})
     return pd.DataFrame(rows)
