@@ -93,7 +93,7 @@ EXPORT_TIMEOUT = 300  # s: an export (or a browser start) through the persistent
 class _ExportBrowser:
     """This process's one persistent kaleido browser: kaleido's own async API (``Kaleido.open``, ``calc_fig``,
     ``close``) on a private event-loop thread, every call waited on with a bound. (kaleido otherwise starts Chromium
-    for every figure: about 3 s an export on 2 cores, against about 0.3 s here; the PNG bytes are the same.)"""
+    for every figure: ``benchmarks/static_export.py`` times both paths and checks that their PNG bytes agree.)"""
 
     def __init__(self):
         import kaleido  # deferred: static export only
