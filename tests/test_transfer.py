@@ -78,3 +78,48 @@ def test_finetuned_is_cached_per_policy_and_refuses_another_one_in_its_folder(tm
         finetuned(pol.with_layer_bits("layer1.0.conv1", 2, 2), "resnet20", train, test, None, tmp_path / "ft", **kw)
     with pytest.raises(MpqlabError, match="1-epoch fine-tune, not 2"):
         finetuned(pol, "resnet20", train, test, None, tmp_path / "ft", epochs=2, max_batches=2)
+
+
+def test_a_bf16_fine_tune_is_recorded_and_refused_across_precisions(tmp_path, synth):
+    """``precision="bf16"`` runs the fine-tune's forward passes under bfloat16 autocast: the result records it (an
+    fp32 transfer's arguments keep their old form), the weights stay float32, and a run folder started in one
+    precision refuses to resume in the other instead of mixing them."""
+    train, test = synth
+    pol = Policy.uniform(create_model("resnet20", num_classes=4), 3, 2)
+    kw = dict(show_progress=False, eval_float=False)
+    fast = transfer(pol, "resnet20", train, test, None, tmp_path / "b.json",
+                    TransferConfig(epochs=1, batch_size=32, calib_batches=1, precision="bf16"), **kw)
+    plain = transfer(pol, "resnet20", train, test, None, tmp_path / "f.json",
+                     TransferConfig(epochs=1, batch_size=32, calib_batches=1), **kw)
+    assert fast["args"]["precision"] == "bf16" and "precision" not in plain["args"]
+    assert all(p.dtype == torch.float32 for p in fast.pop("model").parameters())
+    assert 0 <= fast["top1"] <= 100 and fast["loss"] == fast["loss"]  # a number, not NaN
+    with pytest.raises(MpqlabError, match="precision"):  # the fp32 folder, asked to go on in bf16
+        transfer(pol, "resnet20", train, test, None, tmp_path / "f.json",
+                 TransferConfig(epochs=2, batch_size=32, calib_batches=1, precision="bf16"), **kw)
+
+
+def test_a_grid_target_block_takes_the_fine_tune_precision_and_refuses_another_word():
+    from mpqlab.experiments.config import GridConfig
+    from mpqlab.experiments.presets import quick_config
+
+    d = quick_config()
+    d["target"] = dict(d["target"], precision="bf16")
+    assert GridConfig.from_dict(d).transfer_config(0).precision == "bf16"
+    d["target"]["precision"] = "fp16"
+    with pytest.raises(MpqlabError, match="precision"):
+        GridConfig.from_dict(d)
+
+
+def test_the_transfer_top1_is_the_fine_tuned_model_on_the_whole_test_split(tmp_path, synth):
+    """The last epoch's evaluation is the transfer's result (it is not evaluated a second time): the same numbers as
+    evaluating the returned model afresh."""
+    from mpqlab.training.train import evaluate
+
+    train, test = synth
+    pol = Policy.uniform(create_model("resnet20", num_classes=4), 3, 2)
+    res = transfer(pol, "resnet20", train, test, None, tmp_path / "t.json",
+                   TransferConfig(epochs=1, batch_size=32, calib_batches=1), show_progress=False, eval_float=False)
+    again = evaluate(res.pop("model"), test)
+    assert (res["top1"], res["loss"], res["n"]) == (again["top1"], again["loss"], again["n"]) == (
+        res["history"][-1]["test_top1"], res["history"][-1]["test_loss"], len(test))

@@ -32,14 +32,15 @@ def default_of(f: dataclasses.Field):
     return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
 
 
-def check_choices(cfg) -> None:
+def check_choices(cfg, where: str | None = None) -> None:
     """Raise :class:`~mpqlab.core.errors.MpqlabError` naming the first option of the config ``cfg`` whose value is not
-    one of its knob's choices (for library callers; the command line checks the same choices while parsing)."""
+    one of its knob's choices (for library callers; the command line checks the same choices while parsing). The
+    option is named as on the command line (``--name``), or as ``{where}name`` for a config file's block."""
     for f in options_of(type(cfg)):
         choices, value = f.metadata["choices"], getattr(cfg, f.name)
         if choices is not None and not isinstance(value, list) and value not in choices:
-            raise MpqlabError(f"--{f.name.replace('_', '-')} must be one of {', '.join(map(str, choices))}, "
-                              f"got {value!r}")
+            name = f"--{f.name.replace('_', '-')}" if where is None else f"{where}{f.name}"
+            raise MpqlabError(f"{name} must be one of {', '.join(map(str, choices))}, got {value!r}")
 
 
 def check_ranges(cfg, where: str = "") -> None:

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 from . import reference
 from ..core.errors import MpqlabError
-from ..core.knobs import check_ranges
+from ..core.knobs import check_choices, check_ranges
 from .report.options import KEYS as REPORT_KEYS, ReportOptions, report_options
 from ..search.methods import REFERENCE, SHARED, is_null, parse_method
 from ..search import SearchConfig
@@ -242,6 +242,7 @@ def _finetune(t: Mapping, path) -> TransferConfig:
         kw[name] = v
     finetune = TransferConfig(**kw)
     check_ranges(finetune, f"experiment config {path}: target.")
+    check_choices(finetune, f"experiment config {path}: target.")
     return finetune
 
 

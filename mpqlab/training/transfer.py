@@ -18,7 +18,8 @@ import torch
 
 from ..core.errors import MpqlabError
 from ..core.files import read_json, save_weights, write_json
-from ..core.knobs import knob
+from ..core.knobs import check_choices, knob
+from ..core.precision import PRECISIONS
 from ..core.provenance import code_record
 from ..core.run_folders import run_dir_of
 from ..core.runtime import dist_info, set_threads
@@ -52,6 +53,9 @@ class TransferConfig:
         "stratified": "a seeded, shuffled, class-balanced sample (mpqlab.data.sample)",
         "dataset": "the first calib_batches batches in dataset order, as every transfer made before the sampler "
                    "(class-sorted data: a few classes only); only to reproduce those transfers"})
+    precision: str = knob("fp32", "arithmetic of the fine-tune's forward passes: fp32, or bf16 autocast with float32 "
+                                  "weights, gradients and optimizer state; evaluation and calibration stay fp32",
+                          choices=PRECISIONS)
 
 
 def transfer(policy: Policy, model: str, train, test, init: str | None, out: str | os.PathLike,
@@ -66,6 +70,7 @@ def transfer(policy: Policy, model: str, train, test, init: str | None, out: str
     if not isinstance(policy, Policy):
         raise MpqlabError(f"transfer takes a Policy, got {type(policy).__name__} (Policy.load(path) reads a file)")
     cfg = cfg or TransferConfig()
+    check_choices(cfg)  # calib_order, precision: refused before any work
     epochs, lr, batch_size, weight_decay, seed = cfg.epochs, cfg.lr, cfg.batch_size, cfg.weight_decay, cfg.seed
     calib_batches, max_batches = cfg.calib_batches, cfg.max_batches
     pol = policy
@@ -91,10 +96,15 @@ def transfer(policy: Policy, model: str, train, test, init: str | None, out: str
               "max_batches": max_batches}
     res = fit(net, train, test, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
               schedule="cosine", seed=seed, device=device, out_dir=run_dir_of(out), max_batches=max_batches,
-              show_progress=show_progress, eval_every=epochs, config=config, stop_after_epochs=stop_after_epochs)
+              show_progress=show_progress, eval_every=epochs, config=config, stop_after_epochs=stop_after_epochs,
+              precision=cfg.precision)
     if not res["finished"]:
         return None
-    after = evaluate(net, test, device=device, max_batches=max_batches)
+    last = res["history"][-1]
+    if max_batches is None and "test_top1" in last:  # fit's last epoch evaluated this very model on the whole test
+        after = {"top1": last["test_top1"], "loss": last["test_loss"], "n": len(test)}  # split: not done twice
+    else:
+        after = evaluate(net, test, device=device, max_batches=max_batches)
     table = layer_table(create_model(model, num_classes=train.num_classes), input_size)
     result = {"top1": after["top1"], "loss": after["loss"], "n": after["n"],
               "top1_before_finetune": before["top1"], "top1_float": float_eval["top1"],
@@ -103,7 +113,10 @@ def transfer(policy: Policy, model: str, train, test, init: str | None, out: str
               "notes": notes, "init_card": card, "policy_provenance": {k: v for k, v in pol.provenance.items()
                                                                       if k != "final_softmaxes"},
               "args": args or {"model": model, "init": init, "epochs": epochs, "lr": lr, "batch_size": batch_size,
-                               "seed": seed, "calib_order": cfg.calib_order}, "code": code_record(),
+                               "seed": seed, "calib_order": cfg.calib_order,
+                               # only when not the default, so the records of every earlier transfer still match
+                               **({"precision": cfg.precision} if cfg.precision != "fp32" else {})},
+              "code": code_record(),
               "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
     weights = out.with_suffix(".safetensors")
