@@ -127,6 +127,14 @@ def main():
           f"F test that bf16's spread is wider: p = {p_wider:.3g}")
     word = "the same results within the fine-tune noise" if same else "different results"
     print(f"Verdict (the rule in this file's docstring): **{word}**")
+    name = json.loads(Path(a.config).read_text())["name"]
+    committed = Path(a.config).parent.parent / "results" / name / "results.csv"
+    if committed.is_file():  # the fp32 cell is the committed grid's: does it reproduce the committed row?
+        rows = {int(r["seed"]): r for r in csv.DictReader(committed.open()) if r["method"] == a.method}
+        hits = [s for s in a.seeds if s in rows and float(rows[s]["target_top1"]) == by[("fp32", s)]["target_top1"]
+                and rows[s]["policy_bits"] == by[("fp32", s)]["policy_bits"]]
+        print(f"fp32 cells reproducing the committed row of {committed} (same policy, same top-1): {len(hits)} of "
+              f"{sum(s in rows for s in a.seeds)}")
     if a.csv:
         with open(a.csv, "w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=list(recs[0]))

@@ -59,3 +59,42 @@ def test_train_card_records_the_precision_asked_and_used(tmp_path):
     assert card["precision"] == "bf16" and card["precision_used"] == "bf16"
     assert card["train_cpu_s"] > 0 and card["train_time_s"] > 0
     assert (tmp_path / "m.json").exists()
+
+
+def test_a_bf16_quantized_fine_tune_step_follows_the_float32_step():
+    """The transfer's bf16 option on a quantized network (W8A8, the trained checkpoint, a seeded class-balanced batch)
+    follows the float32 step to the search step's tolerance (tests/test_search_precision.py): the loss within 5 % and
+    the weights' updates with a cosine above 0.9. Not asserted at low bits, where it does not hold: at W3A2 a value
+    that bf16 moves across a rounding boundary of a 2-bit activation changes the next layer's input, and the flips
+    compound over 19 layers (on this batch, in training mode, the loss read 1.03 in float32 and 0.59 under bf16). What
+    bf16 does to a whole low-bit cell (search, fine-tune, top-1) is measured by benchmarks/cell_precision.py."""
+    import torch.nn.functional as F
+
+    from mpqlab.core.precision import autocast
+    from mpqlab.core.vectors import cosine, flatten
+    from mpqlab.data import create_dataset
+    from mpqlab.quant.checkpoints import load_model, pretrained
+    from mpqlab.quant.policy import Policy
+    from mpqlab.quant.quantizers import calibrate
+    from mpqlab.training.train import build_optimizer
+
+    x, y = create_dataset("cifar10-mini", "train").tensors(64)
+
+    def step(precision):
+        net = load_model("resnet20", pretrained("resnet20_cifar10-mini"), 10)[0]
+        Policy.uniform(net, 8, 8).apply(net, (3, 32, 32))
+        calibrate(net, [x])
+        net.train()
+        opt = build_optimizer(net.named_parameters(), 0.01, 0.9, 4e-5)
+        before = [p.detach().clone() for p in net.parameters()]
+        with autocast(precision, "cpu"):
+            out = net(x)
+        loss = F.cross_entropy(out.float(), y)
+        loss.backward()
+        opt.step()
+        return loss.item(), [p.detach() - b for p, b in zip(net.parameters(), before)]
+
+    loss32, upd32 = step("fp32")
+    loss16, upd16 = step("bf16")
+    assert abs(loss16 - loss32) <= 0.05 * loss32
+    assert cosine(flatten(upd16), flatten(upd32)) > 0.9
