@@ -162,3 +162,27 @@ def test_proxy_and_target_ratios_agree_when_they_do_and_disagree_when_they_do_no
     flipped = _fake_study([1 / r for r in ratios])
     assert "on 0 of 8 seeds" in P.proxy_target_lines(proxy, flipped)[0]
     assert P.finding_lines(target)[1].startswith("A's target landscape is wider than B's")
+
+
+def test_contrasts_declared_as_their_own_tests_are_not_adjusted_for_each_other():
+    """Two contrasts in one family: Holm and Bonferroni over both. Each declared as its own test (``families``
+    [[0], [1]]): each keeps its own p and a 95 % interval, and a contrast with no seed sliced yet says so."""
+    from mpqlab.experiments.studies import landscape_report as P
+    from mpqlab.experiments.studies.policy_landscapes import only
+
+    s = _fake_study([1.2, 1.3, 0.9, 1.25, 1.1, 1.3, 1.2, 1.15])
+    s["config"] = dict(s["config"], policies={"A": "", "B": "", "C": ""}, contrasts=[["A", "B"], ["C", "B"]])
+    one_family = P.contrasts(s)
+    own = P.contrasts(dict(s, config=dict(s["config"], families=[[0], [1]])))
+    assert one_family[0]["level"] == pytest.approx(0.975) and own[0]["level"] == pytest.approx(0.95)
+    assert own[0]["p_holm"] == pytest.approx(own[0]["p"]) and one_family[0]["p_holm"] >= one_family[0]["p"]
+    assert own[1]["pairs"] == 0
+    lines = P.finding_lines(dict(s, config=dict(s["config"], families=[[0], [1]])))
+    assert "C vs B: no seed has both models sliced yet." in lines
+    assert any("each contrast declared as its own test" in line for line in lines)
+    with pytest.raises(MpqlabError, match="families"):
+        P.contrasts(dict(s, config=dict(s["config"], families=[[0]])))
+    drawn = only(s, ["A"])
+    assert list(drawn["config"]["policies"]) == ["A"] and {k[1] for k in drawn["models"]} == {"A"}
+    with pytest.raises(MpqlabError, match="unknown policies"):
+        only(s, ["Z"])

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...core.errors import MpqlabError
 from ...core.files import atomic_write_text
 from ..stats import holm, paired_test, spearman, spearman_permutation_p
 from .policy_landscapes import SAMPLES, _direction_keys, committed_rows, load
@@ -45,23 +46,37 @@ def flatness(data: dict, sample: str = "train"):
     return w.groupby(["seed", "policy", "kind"])["log_width"].mean().unstack("kind").reset_index()
 
 
+def _families(cfg: dict) -> dict[int, list[int]]:
+    """{contrast index: the indices of its family}: the declared ``families`` (lists of contrast indices, each
+    declared as one test, Holm within it), or every contrast in one family."""
+    fams = cfg.get("families") or [list(range(len(cfg["contrasts"])))]
+    covered = sorted(i for fam in fams for i in fam)
+    if covered != list(range(len(cfg["contrasts"]))):
+        raise MpqlabError(f"families {fams} must name each of the {len(cfg['contrasts'])} contrasts once")
+    return {i: list(fam) for fam in fams for i in fam}
+
+
 def contrasts(data: dict, sample: str = "train") -> list[dict]:
     """The declared contrasts, paired by seed: mean log-width ratio (A over B) along the random band, its
     Bonferroni interval over the family (level 1 - alpha / m), Holm-adjusted p, sign count and verdict."""
     cfg = data["config"]
     f = flatness(data, sample).set_index(["policy", "seed"])["random"]
-    m = len(cfg["contrasts"])
+    family_of = _families(cfg)
     out = []
-    for a, b in cfg["contrasts"]:
+    for i, (a, b) in enumerate(cfg["contrasts"]):
+        m = len(family_of[i])
         seeds = [s for s in cfg["seeds"] if (a, s) in f.index and (b, s) in f.index]
         d = [float(f[(a, s)] - f[(b, s)]) for s in seeds]
         t = paired_test(d, level=1 - cfg["alpha"] / m)
         out.append({"a": a, "b": b, "pairs": len(d), "mean_log_ratio": t["mean"], "ratio": float(np.exp(t["mean"])),
                     "ci_low": float(np.exp(t["ci_low"])), "ci_high": float(np.exp(t["ci_high"])), "p": t["p_t"],
                     "wider": sum(x > 0 for x in d), "narrower": sum(x < 0 for x in d),
-                    "level": 1 - cfg["alpha"] / m})
-    for row, p in zip(out, holm([r["p"] for r in out])):
-        row["p_holm"] = p
+                    "level": 1 - cfg["alpha"] / m, "family": m})
+    adjusted = {}
+    for members in {tuple(v) for v in family_of.values()}:
+        adjusted.update(zip(members, holm([out[i]["p"] for i in members])))
+    for i, row in enumerate(out):
+        p = row["p_holm"] = adjusted[i]
         if row["pairs"] < 2 or np.isnan(p):
             row["verdict"] = "cannot tell (too few seeds)"
         elif p < cfg["alpha"]:
@@ -132,16 +147,25 @@ def finding_lines(data: dict) -> list[str]:
              f"{g['narrower']} of {g['models']} models (needed: {cfg['gate_share']:.0%}); "
              + ("passed: the width separates a sharp direction from random ones."
                 if g["passed"] else "NOT passed: the width cannot be trusted to separate policies.")]
-    level = None
-    for c in contrasts(data):
-        level = c["level"]
+    found = contrasts(data)
+    for c in found:
+        if not c["pairs"]:
+            lines.append(f"{c['a']} vs {c['b']}: no seed has both models sliced yet.")
+            continue
         lines.append(f"{c['a']}'s {side} landscape is wider than {c['b']}'s along the random band on {c['wider']} of "
                      f"{c['pairs']} seeds (narrower on {c['narrower']}); width ratio {c['ratio']:.3f} "
                      f"[{c['ci_low']:.3f}, {c['ci_high']:.3f}], Holm p = {c['p_holm']:.3g}: {c['verdict']}"
                      + ("" if g["passed"] else " (gate not passed)") + ".")
-    if level is not None:
-        m = len(cfg["contrasts"])
-        lines.append(f"Intervals: {level:.1%} t intervals over seeds "
+    families = {tuple(v) for v in _families(cfg).values()}
+    if len(found) > 1 and len(families) == len(found):  # each contrast its own declared test
+        lines.append(f"Intervals: {found[0]['level']:.1%} t intervals over seeds (each contrast declared as its own "
+                     "test: no adjustment across them); ratio > 1 is flatter.")
+    elif found and len({c["family"] for c in found}) > 1:
+        lines.append("Intervals: t intervals over seeds, each Bonferroni over its own declared family ("
+                     + ", ".join(f"{c['a']} vs {c['b']}: {c['level']:.1%}" for c in found) + "); ratio > 1 is flatter.")
+    elif found:
+        m = found[0]["family"]
+        lines.append(f"Intervals: {found[0]['level']:.1%} t intervals over seeds "
                      + (f"(Bonferroni over the {m} contrasts), beside Holm-adjusted verdicts" if m > 1 else
                         "(one contrast: no adjustment)") + "; ratio > 1 is flatter.")
     done = len(data["models"])
@@ -165,6 +189,9 @@ def proxy_target_lines(proxy: dict, target: dict, sample: str = "train") -> list
         seeds = [s for s in target["config"]["seeds"] if all(k in fp.index and k in ft.index
                                                                 for k in ((a, s), (b, s)))]
         same = sum((fp[(a, s)] - fp[(b, s)] > 0) == (ft[(a, s)] - ft[(b, s)] > 0) for s in seeds)
+        if not seeds:
+            lines.append(f"{a} / {b}: no seed has both models on both sides yet.")
+            continue
         lines.append(f"{a} / {b} width ratio: on the same side of 1 at the proxy and after the target fine-tune on "
                      f"{same} of {len(seeds)} seeds.")
     both = sorted(set(fp.index) & set(ft.index))

@@ -269,6 +269,16 @@ def run(out: str | os.PathLike, cfg: dict | None = None, root=None, seeds=None, 
     return out
 
 
+def only(data: dict, labels) -> dict:
+    """``data`` (as :func:`load` returns it) restricted to the policies ``labels`` (in the study's order): its config
+    names only those, its models only theirs. Raises on a label the study does not have."""
+    unknown = [p for p in labels if p not in data["config"]["policies"]]
+    if unknown:
+        raise MpqlabError(f"unknown policies {unknown}; the study has {list(data['config']['policies'])}")
+    cfg = dict(data["config"], policies={k: v for k, v in data["config"]["policies"].items() if k in labels})
+    return {"config": cfg, "models": {k: v for k, v in data["models"].items() if k[1] in labels}}
+
+
 def load(out: str | os.PathLike) -> dict:
     """``{(seed, label): {key: array}}`` of every finished model of the study in ``out``, plus ``"config"``."""
     out = Path(out)

@@ -13,10 +13,13 @@ Samples: the fine-tune's own training images (the seed's subset of the target's 
 sample of the target's test split, both seeded, shuffled and class-balanced. Directions as on the proxy side; the
 gradient gap is g_target - g_proxy at the fine-tuned weights, the proxy sample drawn from the grid's proxy subset.
 
-**Declared test** (``DECLARED``, written before any target model was sliced), as on the proxy side: the mean over
-the random band of log width on the training sample; contrast EdMIPS+ASGA vs EdMIPS paired by seed, a t interval
-and Holm-adjusted verdict; gate: along the top Hessian eigenvector a model is narrower than along random
-directions on at least 90 % of the models.
+**Declared tests** (``DECLARED``), as on the proxy side: the mean over the random band of log width on the training
+sample; gate: along the top Hessian eigenvector a model is narrower than along random directions on at least 90 %
+of the models. Contrast EdMIPS+ASGA vs EdMIPS paired by seed, a t interval and its verdict, written on 2026-12-07
+before any target model was sliced (the study then had those two policies and the reference); contrast EdMIPS+SAM
+vs EdMIPS (claim-3 grid), written with the four other policies (``DECLARED["extended"]``) before any of their
+models was fine-tuned. Each contrast is its own test (``families``): adding the second changed nothing of the
+first, which had been read.
 """
 from __future__ import annotations
 
@@ -39,10 +42,19 @@ DECLARED = {
                                    "plane_points", "alpha", "gate_share")},
     "side": "target",  # models: the policies fine-tuned on the target, as the grid's cells did
     "grid_config": "configs/grid_v3.json",  # the grid whose fine-tune (target block) is repeated per seed
-    # label -> the cell folder (with {seed}) whose policy.json is fine-tuned and sliced
-    "policies": {k: PL.DECLARED["policies"][k] for k in ("EdMIPS", "EdMIPS+ASGA", "reference")},
+    # label -> the cell folder (with {seed}) whose policy.json is fine-tuned and sliced: every policy the proxy side
+    # has (the first declaration, 2026-12-07, had EdMIPS, EdMIPS+ASGA and the reference; the other four were added
+    # by EXTENDED before any of their models was fine-tuned or sliced)
+    "policies": dict(PL.DECLARED["policies"]),
     "baseline": "EdMIPS",  # the model whose k-fold span sets each seed's span per direction kind
-    "contrasts": [["EdMIPS+ASGA", "EdMIPS"]],  # one contrast: no multiplicity correction
+    # contrast 0 was declared alone on 2026-12-07 (and read); contrast 1 was declared alone by EXTENDED: two tests,
+    # each its own family (no adjustment across them, none added to a test already read)
+    "contrasts": [["EdMIPS+ASGA", "EdMIPS"], ["EdMIPS+SAM", "EdMIPS (claim-3 grid)"]],
+    "families": [[0], [1]],
+    "extended": "2026-12-08, before any model of uniform W3A2, random, EdMIPS (claim-3 grid) or EdMIPS+SAM was "
+                "fine-tuned or sliced: those four policies added (each fine-tuned once with grid v3's fine-tune at the "
+                "cell's seed, which is also claim3_radius's: same checkpoint, epochs, subset and learning rate), and "
+                "the contrast EdMIPS+SAM vs EdMIPS (claim-3 grid), paired by seed, as its own declared test",
 }
 
 
