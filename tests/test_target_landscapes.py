@@ -33,7 +33,7 @@ def study(tmp_path_factory, monkeypatch_module):
     cfg = dict(T.DECLARED, grid_config="grid.json", proxy="synthetic-tiny", proxy_subset=64, seeds=[0, 1], n=16,
                random_seeds=[0, 1], points=5, eigen_iters=2, plane_points=3,
                policies={"EdMIPS": "cells/a/s{seed}", "EdMIPS+ASGA": "cells/b/s{seed}"}, baseline="EdMIPS",
-               contrasts=[["EdMIPS+ASGA", "EdMIPS"]])
+               contrasts=[["EdMIPS+ASGA", "EdMIPS"]], families=[[0]])
     out = repo / "study"
     T.run(out, cfg, repo=repo, progress=False)
     return repo, out, cfg
