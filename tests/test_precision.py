@@ -66,8 +66,8 @@ def test_a_bf16_quantized_fine_tune_step_follows_the_float32_step():
     follows the float32 step to the search step's tolerance (tests/test_search_precision.py): the loss within 5 % and
     the weights' updates with a cosine above 0.9. Not asserted at low bits, where it does not hold: at W3A2 a value
     that bf16 moves across a rounding boundary of a 2-bit activation changes the next layer's input, and the flips
-    compound over 19 layers (on this batch, in training mode, the loss read 1.03 in float32 and 0.59 under bf16). What
-    bf16 does to a whole low-bit cell (search, fine-tune, top-1) is measured by benchmarks/cell_precision.py."""
+    compound over 19 layers. What bf16 does to a whole low-bit cell (search, fine-tune, top-1) is measured by
+    benchmarks/cell_precision.py."""
     import torch.nn.functional as F
 
     from mpqlab.core.precision import autocast

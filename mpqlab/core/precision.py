@@ -6,8 +6,8 @@ AMX tiles (Intel Sapphire Rapids and later) oneDNN runs bfloat16 convolutions on
 ``benchmarks/train_step.py`` measured at 1.89x and 1.86x a float32 step (two runs of 100 rounds); without AMX
 bfloat16 is emulated and no faster, so ``auto`` keeps float32 there. **[choice]** ``auto`` is the default of
 ``mpqlab train`` only: the quantized fine-tunes and searches keep float32, where the fake quantizers' rounding
-steps would otherwise meet bfloat16's 8-bit mantissa (at W3A2 one batch's training loss read 1.03 in float32 and
-0.59 under bf16: values moved across a 2-bit rounding boundary compound over the layers). A search, a transfer or
+steps would otherwise meet bfloat16's 8-bit mantissa (at low bits, values moved across a 2-bit rounding boundary
+compound over the layers). A search, a transfer or
 a grid (``precision`` in its ``search`` and ``target`` blocks) opts in; what that does to a whole cell's top-1 and
 cost is measured by ``benchmarks/cell_precision.py``.
 """
